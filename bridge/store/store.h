@@ -1,0 +1,182 @@
+/*
+ * store.h — the segment store: partitioned, ordered, durable logs on local disk.
+ *
+ * Layout (Kafka's): data_dir/<stream>-<partition>/<20-digit base offset>.log with
+ * .index and .timeindex beside it; batches in .log are Kafka RecordBatch v2 (see
+ * docs/FORMAT.md and batch.h). One mqb_partition_append() call = one batch.
+ *
+ * Threads: any number of threads may append to one partition (appends are serialised
+ * by the partition's writer lock; in practice ingest is the one writer, plus the
+ * groups' dead-letter writer) and any number of readers (mqb_reader_t, one per
+ * thread) read concurrently up to the *stored* watermark. Watermarks are atomics:
+ * reading them never waits on a writer.
+ *
+ * Ownership: the store owns every mqb_partition_t; they live until mqb_store_close().
+ * Records passed to append are copied (encoded) before it returns. Batches handed out
+ * by a reader point into the reader's buffer and are valid until the reader's next
+ * call. Retention may delete a segment a reader is on: the reader keeps its open fd
+ * (the file is unlinked, not truncated), and its next seek below log start gets
+ * MQB_ERR_RANGE.
+ */
+#ifndef MQB_STORE_H
+#define MQB_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct mqb_store mqb_store_t;
+typedef struct mqb_partition mqb_partition_t;
+typedef struct mqb_reader mqb_reader_t;
+
+/* Per-stream settings (config keys under streams[]). -1 means "unlimited"/"off". */
+typedef struct mqb_stream_opts {
+	const char *name;            /* [A-Za-z0-9._-]{1,200}, not "." or ".." */
+	int32_t partitions;          /* >= 1; cannot shrink an existing stream */
+	int64_t segment_bytes;       /* roll when the active segment reaches this (64 MiB) */
+	int64_t segment_ms;          /* roll when the active segment is this old (7 days) */
+	int64_t retention_ms;        /* delete whole segments older than this (-1: keep) */
+	int64_t retention_bytes;     /* per partition; delete oldest segments beyond (-1) */
+	int64_t flush_interval_ms;   /* group commit: fsync at most this long after append */
+	int64_t flush_messages;      /* ... or after this many records; 0/0: fsync each append */
+	int32_t index_interval_bytes;/* one .index entry per this many bytes (4096) */
+	int32_t max_batch_bytes;     /* refuse a batch larger than this (MQB_ERR_TOOBIG) */
+} mqb_stream_opts_t;
+
+/* Fill o with the defaults above (name NULL, partitions 1). */
+void mqb_stream_opts_defaults(mqb_stream_opts_t *o);
+
+/* Returns true when name is a valid stream name (can never escape data_dir). */
+bool mqb_stream_name_valid(const char *name);
+
+/* --- the store ------------------------------------------------------------------ */
+
+enum {
+	MQB_STORE_RDONLY = 1 << 0,  /* no writes, no lock, no recovery changes (CLI) */
+};
+
+/*
+ * Open (creating if missing) data_dir. Read-write opens take an exclusive lock
+ * (data_dir/.lock, flock) so two daemons never share a store: a second opener gets
+ * NULL with errstr naming the holder's pid. Starts the flusher thread (group commit).
+ */
+mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_t errstr_size);
+
+/*
+ * Open or create a stream's partitions, recovering each one (clean-shutdown marker
+ * skips the scan; otherwise from the recovery checkpoint, see recovery.h). What
+ * recovery cut is logged. In RDONLY stores, opts may be NULL: the partition count is
+ * discovered from the directories.
+ */
+int mqb_store_stream_open(mqb_store_t *st, const mqb_stream_opts_t *opts,
+			  char *errstr, size_t errstr_size);
+
+/* Names of the streams found on disk (RDONLY discovery) or opened; NULL-terminated,
+ * owned by the store. */
+const char *const *mqb_store_streams(mqb_store_t *st);
+int32_t mqb_store_partition_count(mqb_store_t *st, const char *stream); /* -1: none */
+
+/* The partition, or NULL. Borrowed: valid until mqb_store_close(). */
+mqb_partition_t *mqb_store_partition(mqb_store_t *st, const char *stream, int32_t partition);
+
+/* Apply retention and time-based roll to every partition (call every few seconds). */
+void mqb_store_maintain(mqb_store_t *st);
+
+/* fsync everything now (used at shutdown and by tests). */
+int mqb_store_flush(mqb_store_t *st);
+
+/* Clean stop: stop the flusher, fsync all, write checkpoints and the clean-shutdown
+ * marker, release the lock, free everything. NULL-safe. */
+void mqb_store_close(mqb_store_t *st);
+
+/* --- records and appends --------------------------------------------------------- */
+
+typedef struct mqb_rec_header {
+	const char *key;  size_t key_len;     /* header keys are strings (not NUL-ended) */
+	const void *value; ssize_t value_len; /* -1: null value */
+} mqb_rec_header_t;
+
+typedef struct mqb_record {
+	int64_t offset;                       /* set by reads; ignored by append */
+	int64_t timestamp_ms;                 /* CreateTime, ms since the epoch */
+	const void *key;   ssize_t key_len;   /* -1: null key */
+	const void *value; ssize_t value_len; /* -1: null value */
+	const mqb_rec_header_t *headers;
+	size_t header_count;
+} mqb_record_t;
+
+/*
+ * Append n >= 1 records as one RecordBatch. On MQB_OK, *base_offset (if not NULL) is
+ * the offset of recs[0]; the rest follow contiguously. The records are *stored*
+ * (visible to readers) when this returns; *durable* once fsynced by the flush policy.
+ * On error nothing is appended (a partial write is truncated away) and the log is
+ * unchanged: MQB_ERR_NOSPC (disk full/quota: back off and retry), MQB_ERR_TOOBIG,
+ * MQB_ERR_IO, MQB_ERR_CLOSED.
+ */
+int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
+			 int64_t *base_offset);
+
+typedef struct mqb_watermarks {
+	int64_t log_start;   /* first offset still on disk */
+	int64_t stored;      /* next offset to be written (= log end offset) */
+	int64_t durable;     /* every offset below this is fsynced */
+	int64_t size_bytes;  /* bytes of .log on disk */
+	int32_t segments;    /* segment count */
+} mqb_watermarks_t;
+
+void mqb_partition_watermarks(mqb_partition_t *p, mqb_watermarks_t *out);
+const char *mqb_partition_stream(const mqb_partition_t *p);
+int32_t mqb_partition_id(const mqb_partition_t *p);
+
+/* fsync now; the durable watermark reaches the stored one. */
+int mqb_partition_flush(mqb_partition_t *p);
+
+/* First offset whose batch max timestamp >= ts_ms (Kafka ListOffsets semantics);
+ * the stored watermark when none is. */
+int64_t mqb_partition_offset_for_time(mqb_partition_t *p, int64_t ts_ms);
+
+/* Counters for stats (monotonic since open). */
+typedef struct mqb_partition_counters {
+	uint64_t appends, records, bytes;     /* batches, records, encoded bytes appended */
+	uint64_t fsyncs;                      /* fsync calls on this partition */
+	uint64_t fsync_us_total;              /* time spent in them */
+	uint64_t append_errors;
+} mqb_partition_counters_t;
+void mqb_partition_counters(mqb_partition_t *p, mqb_partition_counters_t *out);
+
+/* Optional: called (from the flusher thread) after each fsync with the new durable
+ * watermark, e.g. for latency measurement. Set before appends start. */
+typedef void (mqb_fsync_cb_t)(mqb_partition_t *p, uint64_t fsync_us, void *arg);
+void mqb_store_set_fsync_cb(mqb_store_t *st, mqb_fsync_cb_t *cb, void *arg);
+
+/* --- readers ----------------------------------------------------------------------- */
+
+/* A reader positioned at offset (clamped to nothing: MQB_ERR_RANGE later if below log
+ * start). Owned by the caller; destroy with mqb_reader_destroy(). */
+mqb_reader_t *mqb_reader_new(mqb_partition_t *p, int64_t offset);
+void mqb_reader_destroy(mqb_reader_t *r);  /* NULL-safe */
+
+/* Reposition. MQB_ERR_RANGE if offset < log start or > stored watermark. */
+int mqb_reader_seek(mqb_reader_t *r, int64_t offset);
+
+/*
+ * The next whole RecordBatch at or containing the reader's offset, at most up to the
+ * stored watermark: *batch/*len point to its raw bytes (valid until the next call on
+ * r). The batch may start before the reader's offset (the caller skips records below
+ * it; mqb_batch_iter does). Returns MQB_OK, MQB_ERR_AGAIN at the stored watermark,
+ * MQB_ERR_RANGE if the position fell below log start (retention), MQB_ERR_CORRUPT.
+ */
+int mqb_reader_next_batch(mqb_reader_t *r, const uint8_t **batch, size_t *len);
+
+/* The offset the next call will deliver from. */
+int64_t mqb_reader_position(const mqb_reader_t *r);
+
+/*
+ * Convenience: the next record at the reader's position (decodes batches internally).
+ * rec's pointers (key, value, headers) are valid until the next call on r.
+ * Same return codes as mqb_reader_next_batch.
+ */
+int mqb_reader_next_record(mqb_reader_t *r, mqb_record_t *rec);
+
+#endif
