@@ -1,0 +1,48 @@
+/*
+ * connector.h — the interface every connector (MQTT ingest source, Kafka forwarder
+ * sink, ...) implements, as one statically initialised ops table:
+ *
+ *   const struct mqb_connector_ops mqb_connector_kafka = {
+ *       .version = 1, .name = "kafka",
+ *       .init = kafka_init, .start = kafka_start, .stop = kafka_stop,
+ *       .destroy = kafka_destroy, .check_config = kafka_check_config,
+ *   };
+ *
+ * The daemon (bridge/main.c) drives them: check_config (also for --check-config),
+ * init, start (the connector runs its own thread), and at shutdown stop then destroy.
+ * The core never includes libmosquitto or librdkafka headers: only connectors do.
+ *
+ * Ownership: init receives borrowed pointers (config, store, metrics) that outlive
+ * the connector; it returns an instance the connector owns and frees in destroy.
+ */
+#ifndef MQB_CONNECTOR_H
+#define MQB_CONNECTOR_H
+
+#include <stddef.h>
+
+#include "bridge/config.h"
+#include "bridge/stats/metrics.h"
+#include "bridge/store/store.h"
+
+typedef struct mqb_connector_env {
+	const mqb_config_t *cfg;     /* borrowed, outlives the connector */
+	mqb_store_t *store;          /* borrowed */
+	mqb_metrics_t *metrics;      /* borrowed; may be NULL (CLI, some tests) */
+} mqb_connector_env_t;
+
+struct mqb_connector_ops {
+	int version;                 /* 1 */
+	const char *name;
+	/* Validate this connector's part of cfg (checks needing its library). 0 or -1 +
+	 * errstr "file:line: key: problem". May be NULL. */
+	int (*check_config)(const mqb_config_t *cfg, char *errstr, size_t errstr_size);
+	/* Build an instance; NULL + errstr on failure. */
+	void *(*init)(const mqb_connector_env_t *env, char *errstr, size_t errstr_size);
+	int  (*start)(void *inst);   /* start its thread(s); MQB_OK or error */
+	void (*stop)(void *inst);    /* stop threads, flush what it owes; idempotent */
+	void (*destroy)(void *inst); /* free; NULL-safe */
+	/* Optional: one-line readiness reason; returns 1 when ready. */
+	int  (*ready)(void *inst, char *why, size_t why_size);
+};
+
+#endif
