@@ -162,7 +162,7 @@ int mqb_reader_seek(mqb_reader_t *r, int64_t offset);
 
 /*
  * The next whole RecordBatch at or containing the reader's offset, at most up to the
- * stored watermark: *batch/*len point to its raw bytes (valid until the next call on
+ * stored watermark: *batch and *len give its raw bytes (valid until the next call on
  * r). The batch may start before the reader's offset (the caller skips records below
  * it; mqb_batch_iter does). Returns MQB_OK, MQB_ERR_AGAIN at the stored watermark,
  * MQB_ERR_RANGE if the position fell below log start (retention), MQB_ERR_CORRUPT.
