@@ -14,7 +14,19 @@
  *
  * JSON sections: mqb_metrics_add_json(reg, "mqtt", fn, arg) makes /stats contain
  * {"mqtt": <what fn adds to the object it is given>}; fn runs in the HTTP thread
- * under the same rules as collectors.
+ * under the same rules as collectors. A section name ending in "[]" ("routes[]")
+ * makes a top-level array ("routes": [...]) and fn is given that array. Several
+ * registrations may share a section; they fill the same object/array in order.
+ *
+ * Rendering: all samples of one metric name form one family in the output (HELP and
+ * TYPE once), whether they come from owned instruments or from collectors, in the
+ * order the names were first seen. A collector sample whose type differs from the
+ * family's is dropped (and logged). Invalid metric or label names make the
+ * constructor return NULL (logged): every update function is NULL-safe.
+ *
+ * Lifetime: collectors and JSON sections stay registered until mqb_metrics_destroy();
+ * registering the same (fn, arg) twice is a no-op. Stop the HTTP endpoint before
+ * freeing what a collector's arg points to.
  *
  * Names are mqbridge_*, base units (seconds, bytes), counters end in _total.
  * Labels are given as NULL-terminated name/value pairs:
@@ -41,6 +53,11 @@ void mqb_metrics_destroy(mqb_metrics_t *reg);  /* NULL-safe */
 
 mqb_counter_t *mqb_metrics_counter(mqb_metrics_t *reg, const char *name,
 				   const char *help, ...) __attribute__((sentinel));
+/* A counter kept in 1/scale units and rendered divided by scale, e.g. a
+ * *_seconds_total counter fed in milliseconds: scale 1000. */
+mqb_counter_t *mqb_metrics_counter_scaled(mqb_metrics_t *reg, const char *name,
+					  const char *help, int64_t scale, ...)
+					  __attribute__((sentinel));
 /* scale: 1 for integral gauges, 1000 for a gauge set in milli-units, etc. */
 mqb_gauge_t *mqb_metrics_gauge(mqb_metrics_t *reg, const char *name, const char *help,
 			       int64_t scale, ...) __attribute__((sentinel));
