@@ -1,0 +1,112 @@
+/*
+ * config_table.h — the table-driven libconfig reader behind config.c (private to the
+ * config module; other components use config.h).
+ *
+ * A table lists every key of one libconfig group: name, type, where the value goes in
+ * the destination struct (offset), range, default, flags and a one-line description.
+ * mqb_cfgt_parse_group() checks a libconfig group against a table: unknown keys, wrong
+ * types, out-of-range values and missing required keys become an error
+ * "FILE:LINE: key.path: problem (got X)" in ctx, and parsing stops at the first one.
+ *
+ * Ownership: strings and arrays written into the destination are malloc'ed and owned
+ * by it; mqb_cfgt_free() frees them (walking the same table).
+ */
+#ifndef MQB_CONFIG_TABLE_H
+#define MQB_CONFIG_TABLE_H
+
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum mqb_cfgt_type {
+	MQB_CFGT_STRING,   /* char * (malloc'ed); choices: value must be one of them */
+	MQB_CFGT_INT,      /* int / int32_t */
+	MQB_CFGT_INT64,    /* int64_t */
+	MQB_CFGT_BOOL,     /* bool */
+	MQB_CFGT_ENUM,     /* string in config, int (or bool with MQB_CFGF_BOOL) stored */
+	MQB_CFGT_GROUP,    /* nested group; sub-table's offsets are relative to base+off */
+	MQB_CFGT_LIST,     /* list of groups: off = pointer to array, count_off = size_t */
+	MQB_CFGT_KV,       /* free-form name = scalar: off = mqb_config_kv_t *, count_off */
+};
+
+enum {
+	MQB_CFGF_REQUIRED = 1 << 0,  /* must be present */
+	MQB_CFGF_NONEMPTY = 1 << 1,  /* string must not be "" */
+	MQB_CFGF_MINUS1   = 1 << 2,  /* int: -1 (off/unlimited) allowed besides min..max */
+	MQB_CFGF_PATH     = 1 << 3,  /* string is a path: made absolute against the cwd */
+	MQB_CFGF_READABLE = 1 << 4,  /* path must name a readable file */
+	MQB_CFGF_DIR      = 1 << 5,  /* path must name a readable directory */
+	MQB_CFGF_BOOL     = 1 << 6,  /* enum stored as bool (value 0/1) */
+};
+
+typedef struct mqb_cfgt_choice {
+	const char *name;
+	int value;
+} mqb_cfgt_choice_t;
+
+struct mqb_cfgt_ctx;
+struct mqb_cfgt_table;
+
+typedef struct mqb_cfgt_key {
+	const char *name;
+	enum mqb_cfgt_type type;
+	size_t off;
+	int64_t min, max;                     /* INT, INT64 */
+	int64_t def_int;                      /* INT, INT64, BOOL, ENUM (value) */
+	const char *def_str;                  /* STRING (NULL: no default) */
+	const mqb_cfgt_choice_t *choices;     /* ENUM, STRING; ends with {NULL, 0} */
+	const struct mqb_cfgt_table *sub;     /* GROUP, LIST */
+	size_t count_off;                     /* LIST, KV */
+	unsigned flags;
+	const char *desc;                     /* one line, for docs and --help */
+} mqb_cfgt_key_t;
+
+/* Per-group check, run after the group's keys are parsed (cross-field checks inside
+ * one group or list element). Return 0, or -1 after calling mqb_cfgt_error(). */
+typedef int (mqb_cfgt_check_fn)(struct mqb_cfgt_ctx *ctx, void *base,
+				const config_setting_t *s, const char *path);
+
+typedef struct mqb_cfgt_table {
+	const char *name;
+	const mqb_cfgt_key_t *keys;           /* ends with { NULL } */
+	size_t elem_size;                     /* LIST element size */
+	size_t line_off;                      /* offset of `int line`, or MQB_CFGT_NOLINE */
+	mqb_cfgt_check_fn *check;
+} mqb_cfgt_table_t;
+
+#define MQB_CFGT_NOLINE ((size_t)-1)
+
+typedef struct mqb_cfgt_ctx {
+	const char *name;                     /* file name for messages */
+	char *errstr;
+	size_t errstr_size;
+	bool failed;
+} mqb_cfgt_ctx_t;
+
+/* Set every key's default in base (recursing into GROUP keys). 0 or -1 (no memory). */
+int mqb_cfgt_defaults(mqb_cfgt_ctx_t *ctx, const mqb_cfgt_table_t *t, void *base);
+
+/* Parse group s (whose key path is path, "" for the root) into base. 0 or -1. */
+int mqb_cfgt_parse_group(mqb_cfgt_ctx_t *ctx, const mqb_cfgt_table_t *t, void *base,
+			 const config_setting_t *s, const char *path);
+
+/* Free everything the table's keys own in base (not base itself). NULL-safe. */
+void mqb_cfgt_free(const mqb_cfgt_table_t *t, void *base);
+
+/* Record the first error: "FILE:LINE: path: message" (line from s; s NULL or line 0:
+ * "FILE: path: message"). Always returns -1. */
+int mqb_cfgt_error(mqb_cfgt_ctx_t *ctx, const config_setting_t *s, const char *path,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Same with an explicit line (0: none). */
+int mqb_cfgt_error_line(mqb_cfgt_ctx_t *ctx, const char *file, int line,
+			const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* A short rendering of s's value for "(got X)": 0, "abc", true, a group, ... */
+void mqb_cfgt_describe(const config_setting_t *s, char *buf, size_t size);
+
+/* Join parent path and key: "streams.[0]" + "name" -> "streams.[0].name". */
+void mqb_cfgt_path(char *out, size_t size, const char *parent, const char *key);
+
+#endif
