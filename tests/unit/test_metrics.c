@@ -1,0 +1,376 @@
+/*
+ * test_metrics.c — the metrics registry: Prometheus rendering (HELP/TYPE once per
+ * family, label escaping, histograms as _bucket/_sum/_count, scaled values), label
+ * handling and bad names, collectors merged into families, JSON sections, concurrency
+ * (writers incrementing while a reader renders), and promtool's verdict.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bridge/stats/metrics.h"
+#include "bridge/stats/process_metrics.h"
+#include "tests/support/harness.h"
+
+static size_t count_substr(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void test_counter_gauge_render(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	mqb_counter_t *a = mqb_metrics_counter(reg, "mqbridge_messages_received_total",
+					       "MQTT messages received, by route",
+					       "route", "r0", NULL);
+	mqb_counter_t *b = mqb_metrics_counter(reg, "mqbridge_messages_received_total",
+					       "MQTT messages received, by route",
+					       "route", "r1", NULL);
+	mqb_gauge_t *g = mqb_metrics_gauge(reg, "mqbridge_mqtt_connected", "Connected", 1, NULL);
+	mqb_gauge_t *ms = mqb_metrics_gauge(reg, "mqbridge_lag_seconds", "Lag", 1000, NULL);
+	mqb_counter_t *sc = mqb_metrics_counter_scaled(reg, "mqbridge_paused_seconds_total",
+						       "Paused", 1000, NULL);
+	size_t len = 0;
+	char *out;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	/* Same name + labels: the same instrument. */
+	assert_ptr_equal(a, mqb_metrics_counter(reg, "mqbridge_messages_received_total", "x",
+						"route", "r0", NULL));
+	mqb_counter_add(a, 5);
+	mqb_counter_inc(b);
+	mqb_gauge_set(g, 1);
+	mqb_gauge_set(ms, 1500);
+	mqb_counter_add(sc, 2250);
+	out = mqb_metrics_render_prometheus(reg, &len);
+	assert_non_null(out);
+	assert_int_equal(len, strlen(out));
+	assert_int_equal(count_substr(out, "# HELP mqbridge_messages_received_total "), 1);
+	assert_int_equal(count_substr(out, "# TYPE mqbridge_messages_received_total counter\n"), 1);
+	assert_non_null(strstr(out, "mqbridge_messages_received_total{route=\"r0\"} 5\n"));
+	assert_non_null(strstr(out, "mqbridge_messages_received_total{route=\"r1\"} 1\n"));
+	assert_non_null(strstr(out, "# TYPE mqbridge_mqtt_connected gauge\nmqbridge_mqtt_connected 1\n"));
+	assert_non_null(strstr(out, "mqbridge_lag_seconds 1.5\n"));
+	assert_non_null(strstr(out, "mqbridge_paused_seconds_total 2.25\n"));
+	free(out);
+	mqb_metrics_destroy(reg);
+}
+
+static void test_label_escaping(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	mqb_counter_t *c = mqb_metrics_counter(reg, "mqbridge_x_total", "help with \\ and\nnewline",
+					       "route", "a\"b\\c\nd", "stream", "", NULL);
+	char *out;
+
+	assert_non_null(c);
+	mqb_counter_inc(c);
+	out = mqb_metrics_render_prometheus(reg, NULL);
+	assert_non_null(out);
+	assert_non_null(strstr(out, "# HELP mqbridge_x_total help with \\\\ and\\nnewline\n"));
+	assert_non_null(strstr(out, "mqbridge_x_total{route=\"a\\\"b\\\\c\\nd\",stream=\"\"} 1\n"));
+	free(out);
+	mqb_metrics_destroy(reg);
+}
+
+static void test_bad_names(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	const double b[] = { 1, 2 }, bad[] = { 2, 1 };
+	char *out;
+
+	assert_null(mqb_metrics_counter(reg, "9starts_with_digit", "h", NULL));
+	assert_null(mqb_metrics_counter(reg, "has-dash", "h", NULL));
+	assert_null(mqb_metrics_counter(reg, "", "h", NULL));
+	assert_null(mqb_metrics_counter(reg, "mqbridge_ok_total", "h", "bad-label", "v", NULL));
+	assert_null(mqb_metrics_counter(reg, "mqbridge_ok_total", "h", "__reserved", "v", NULL));
+	assert_null(mqb_metrics_counter(reg, "mqbridge_ok_total", "h", "a", "1", "a", "2", NULL));
+	assert_null(mqb_metrics_histogram(reg, "mqbridge_h_seconds", "h", b, 2, "le", "1", NULL));
+	assert_null(mqb_metrics_histogram(reg, "mqbridge_h_seconds", "h", bad, 2, NULL));
+	/* Type clash: a name registered as counter cannot become a gauge. */
+	assert_non_null(mqb_metrics_counter(reg, "mqbridge_clash_total", "h", NULL));
+	assert_null(mqb_metrics_gauge(reg, "mqbridge_clash_total", "h", 1, NULL));
+	/* NULL instruments are safe to update. */
+	mqb_counter_inc(NULL);
+	mqb_gauge_set(NULL, 3);
+	mqb_histogram_observe(NULL, 1.0);
+	out = mqb_metrics_render_prometheus(reg, NULL);
+	assert_non_null(out);
+	assert_null(strstr(out, "has-dash"));
+	assert_null(strstr(out, "mqbridge_ok_total"));
+	assert_null(strstr(out, "mqbridge_h_seconds"));
+	assert_non_null(strstr(out, "mqbridge_clash_total 0\n"));
+	free(out);
+	mqb_metrics_destroy(reg);
+	mqb_metrics_destroy(NULL);
+}
+
+static void test_histogram(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	const double bounds[] = { 0.001, 0.01, 0.1 };
+	mqb_histogram_t *h = mqb_metrics_histogram(reg, "mqbridge_fsync_duration_seconds",
+						   "fsync latency", bounds, 3, NULL);
+	mqb_histogram_t *hl = mqb_metrics_histogram(reg, "mqbridge_op_seconds", "op", bounds, 3,
+						    "op", "read", NULL);
+	char *out;
+
+	assert_non_null(h);
+	assert_non_null(hl);
+	mqb_histogram_observe(h, 0.0005);   /* le 0.001 */
+	mqb_histogram_observe(h, 0.001);    /* le 0.001 (upper bound inclusive) */
+	mqb_histogram_observe(h, 0.05);     /* le 0.1 */
+	mqb_histogram_observe(h, 3.0);      /* +Inf */
+	mqb_histogram_observe(hl, 0.002);
+	out = mqb_metrics_render_prometheus(reg, NULL);
+	assert_non_null(out);
+	assert_non_null(strstr(out, "# TYPE mqbridge_fsync_duration_seconds histogram\n"));
+	assert_non_null(strstr(out,
+		"mqbridge_fsync_duration_seconds_bucket{le=\"0.001\"} 2\n"
+		"mqbridge_fsync_duration_seconds_bucket{le=\"0.01\"} 2\n"
+		"mqbridge_fsync_duration_seconds_bucket{le=\"0.1\"} 3\n"
+		"mqbridge_fsync_duration_seconds_bucket{le=\"+Inf\"} 4\n"
+		"mqbridge_fsync_duration_seconds_sum 3.0515\n"
+		"mqbridge_fsync_duration_seconds_count 4\n"));
+	assert_non_null(strstr(out, "mqbridge_op_seconds_bucket{op=\"read\",le=\"0.01\"} 1\n"));
+	assert_non_null(strstr(out, "mqbridge_op_seconds_count{op=\"read\"} 1\n"));
+	free(out);
+	mqb_metrics_destroy(reg);
+}
+
+static void coll_a(mqb_metrics_emit_t *e, void *arg)
+{
+	for (int p = 0; p < 3; p++) {
+		char ps[8];
+		snprintf(ps, sizeof(ps), "%d", p);
+		mqb_metrics_emit(e, "mqbridge_log_end_offset", "end", "gauge", 100.0 + p,
+				 "stream", "t", "partition", ps, NULL);
+		mqb_metrics_emit(e, "mqbridge_log_durable_offset", "durable", "gauge", 90.0 + p,
+				 "stream", "t", "partition", ps, NULL);
+	}
+	/* Same family as an owned counter: merged under one HELP/TYPE. */
+	mqb_metrics_emit(e, "mqbridge_things_total", "things", "counter", 7, "src", "coll", NULL);
+	/* Wrong type for an existing family, bad type, bad name: dropped. */
+	mqb_metrics_emit(e, "mqbridge_things_total", "things", "gauge", 1, "src", "bad", NULL);
+	mqb_metrics_emit(e, "mqbridge_weird", "w", "summary", 1, NULL);
+	mqb_metrics_emit(e, "bad name", "w", "gauge", 1, NULL);
+	mqb_metrics_emit(e, "mqbridge_big", "big", "gauge", 1e300, NULL);
+	mqb_metrics_emit(e, "mqbridge_frac", "frac", "gauge", 0.1, NULL);
+	(*(int *)arg)++;
+}
+
+static void test_collectors(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	mqb_counter_t *c = mqb_metrics_counter(reg, "mqbridge_things_total", "things",
+					       "src", "owned", NULL);
+	int calls = 0;
+	char *out;
+
+	mqb_counter_add(c, 2);
+	mqb_metrics_add_collector(reg, coll_a, &calls);
+	mqb_metrics_add_collector(reg, coll_a, &calls);   /* same fn+arg: once */
+	out = mqb_metrics_render_prometheus(reg, NULL);
+	assert_non_null(out);
+	assert_int_equal(calls, 1);
+	assert_int_equal(count_substr(out, "# TYPE mqbridge_log_end_offset gauge"), 1);
+	assert_int_equal(count_substr(out, "# TYPE mqbridge_things_total counter"), 1);
+	/* The family's samples are contiguous though the collector interleaved them. */
+	assert_non_null(strstr(out,
+		"mqbridge_log_end_offset{stream=\"t\",partition=\"0\"} 100\n"
+		"mqbridge_log_end_offset{stream=\"t\",partition=\"1\"} 101\n"
+		"mqbridge_log_end_offset{stream=\"t\",partition=\"2\"} 102\n"));
+	assert_non_null(strstr(out, "mqbridge_things_total{src=\"owned\"} 2\n"
+				    "mqbridge_things_total{src=\"coll\"} 7\n"));
+	assert_null(strstr(out, "src=\"bad\""));
+	assert_null(strstr(out, "mqbridge_weird"));
+	assert_null(strstr(out, "bad name"));
+	assert_non_null(strstr(out, "mqbridge_big 1e+300\n"));
+	assert_non_null(strstr(out, "mqbridge_frac 0.1\n"));
+	free(out);
+	mqb_metrics_destroy(reg);
+}
+
+static void sec_mqtt(cJSON *s, void *arg) { cJSON_AddBoolToObject(s, "connected", 1); }
+static void sec_mqtt2(cJSON *s, void *arg) { cJSON_AddNumberToObject(s, "reconnects", 3); }
+static void sec_routes(cJSON *a, void *arg)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "name", "r0");
+	cJSON_AddItemToArray(a, r);
+}
+
+static void test_json(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	size_t len = 0;
+	char *out;
+	cJSON *doc;
+
+	mqb_metrics_add_json(reg, "mqtt", sec_mqtt, NULL);
+	mqb_metrics_add_json(reg, "mqtt", sec_mqtt2, NULL);
+	mqb_metrics_add_json(reg, "routes[]", sec_routes, NULL);
+	mqb_metrics_add_json(reg, "routes", sec_mqtt, NULL);  /* clash: object vs array, skipped */
+	out = mqb_metrics_render_json(reg, &len);
+	assert_non_null(out);
+	assert_int_equal(len, strlen(out));
+	doc = cJSON_Parse(out);
+	assert_non_null(doc);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "mqtt"), "connected")));
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "mqtt"), "reconnects")->valueint, 3);
+	assert_true(cJSON_IsArray(cJSON_GetObjectItem(doc, "routes")));
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "routes")), 1);
+	cJSON_Delete(doc);
+	free(out);
+	mqb_metrics_destroy(reg);
+}
+
+/* --- concurrency: writers increment while a reader renders ----------------------- */
+
+#define WRITERS 4
+#define ITERS 200000
+
+struct wctx { mqb_metrics_t *reg; int id; };
+
+static void *writer(void *arg)
+{
+	struct wctx *w = arg;
+	char id[8];
+	const double bounds[] = { 0.5, 1.5 };
+
+	snprintf(id, sizeof(id), "%d", w->id);
+	mqb_counter_t *shared = mqb_metrics_counter(w->reg, "mqbridge_shared_total", "s", NULL);
+	mqb_counter_t *own = mqb_metrics_counter(w->reg, "mqbridge_own_total", "o", "w", id, NULL);
+	mqb_histogram_t *h = mqb_metrics_histogram(w->reg, "mqbridge_lat_seconds", "l",
+						   bounds, 2, NULL);
+	for (int i = 0; i < ITERS; i++) {
+		mqb_counter_inc(shared);
+		mqb_counter_inc(own);
+		mqb_histogram_observe(h, 1.0);
+	}
+	return NULL;
+}
+
+static uint64_t sample_value(const char *out, const char *prefix)
+{
+	const char *p = strstr(out, prefix);
+	return p ? strtoull(p + strlen(prefix), NULL, 10) : UINT64_MAX;
+}
+
+static void test_concurrency(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	pthread_t t[WRITERS];
+	struct wctx w[WRITERS];
+	uint64_t last = 0;
+	int renders = 0;
+	char *out;
+
+	for (int i = 0; i < WRITERS; i++) {
+		w[i] = (struct wctx){ reg, i };
+		assert_int_equal(pthread_create(&t[i], NULL, writer, &w[i]), 0);
+	}
+	/* Render while they run: values never go backwards, output stays well formed. */
+	for (int i = 0; i < 200; i++) {
+		out = mqb_metrics_render_prometheus(reg, NULL);
+		assert_non_null(out);
+		uint64_t v = sample_value(out, "\nmqbridge_shared_total ");
+		if (v != UINT64_MAX) {
+			assert_true(v >= last);
+			last = v;
+			renders++;
+		}
+		free(out);
+	}
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(t[i], NULL);
+	out = mqb_metrics_render_prometheus(reg, NULL);
+	assert_non_null(out);
+	assert_int_equal(sample_value(out, "\nmqbridge_shared_total "), (uint64_t)WRITERS * ITERS);
+	assert_int_equal(sample_value(out, "mqbridge_own_total{w=\"2\"} "), ITERS);
+	assert_int_equal(sample_value(out, "mqbridge_lat_seconds_bucket{le=\"1.5\"} "),
+			 (uint64_t)WRITERS * ITERS);
+	assert_int_equal(sample_value(out, "mqbridge_lat_seconds_sum "), (uint64_t)WRITERS * ITERS);
+	free(out);
+	print_message("rendered %d times while writers ran\n", renders);
+	mqb_metrics_destroy(reg);
+}
+
+/* --- promtool -------------------------------------------------------------------- */
+
+static void test_promtool(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	const double bounds[] = { 0.001, 0.01 };
+	char dir[256], path[300];
+	size_t len;
+	char *out, *res = NULL;
+	int calls = 0, rc;
+
+	if (access("/usr/bin/promtool", X_OK) != 0) {
+		print_message("promtool missing: install the Debian package prometheus "
+			      "(scripts/deps.sh)\n");
+		fail();
+	}
+	mqb_counter_add(mqb_metrics_counter(reg, "mqbridge_messages_received_total",
+					    "MQTT messages received, by route",
+					    "route", "we\"ird\\route\n", NULL), 3);
+	mqb_gauge_set(mqb_metrics_gauge(reg, "mqbridge_mqtt_connected",
+					"1 while connected to the broker", 1, NULL), 1);
+	mqb_histogram_observe(mqb_metrics_histogram(reg, "mqbridge_fsync_duration_seconds",
+						    "fsync latency", bounds, 2, NULL), 0.002);
+	mqb_metrics_add_collector(reg, coll_a, &calls);
+	mqb_process_metrics_add(reg);
+	out = mqb_metrics_render_prometheus(reg, &len);
+	assert_non_null(out);
+	assert_non_null(strstr(out, "mqbridge_build_info{version=\""));
+	assert_non_null(strstr(out, "mqbridge_process_open_fds "));
+	assert_non_null(strstr(out, "mqbridge_process_resident_memory_bytes "));
+	assert_non_null(strstr(out, "mqbridge_uptime_seconds "));
+	assert_int_equal(mqbt_tmpdir(dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/metrics.txt", dir);
+	assert_int_equal(mqbt_write_file(path, out), 0);
+	{
+		char cmd[400];
+		snprintf(cmd, sizeof(cmd), "/usr/bin/promtool check metrics < %s 2>&1", path);
+		const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+		rc = mqbt_run(argv, &res, NULL, 30000);
+	}
+	print_message("promtool: rc=%d %s\n", rc, res ? res : "");
+	/* promtool exits 0 when clean, 3 for lint warnings only, 1 for a parse error;
+	 * we want it clean. */
+	assert_int_equal(rc, 0);
+	free(res);
+	free(out);
+	mqbt_rmrf(dir);
+	mqb_metrics_destroy(reg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counter_gauge_render),
+		cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_bad_names),
+		cmocka_unit_test(test_histogram),
+		cmocka_unit_test(test_collectors),
+		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_concurrency),
+		cmocka_unit_test(test_promtool),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
