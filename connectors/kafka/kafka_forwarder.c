@@ -1,0 +1,1075 @@
+/*
+ * kafka_forwarder.c — the forwarder thread: store reader -> librdkafka producer,
+ * cursors advanced by delivery reports, state in a journal (kafka_forwarder.h).
+ */
+#include "connectors/kafka/kafka_forwarder.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
+
+#include "bridge/clock.h"
+#include "bridge/err.h"
+#include "bridge/logging.h"
+#include "bridge/store/statefile.h"
+#include "connectors/kafka/kafka_conf.h"
+#include "connectors/kafka/kafka_state.h"
+#include "connectors/kafka/kafka_sync.h"
+
+#define MOD "kafka"
+#define KF_WINDOW      65536         /* max produced-but-undelivered per partition */
+#define KF_BUDGET      4096          /* records per partition per turn */
+#define KF_MAX_CODES   64            /* distinct delivery error codes tracked */
+#define KF_BACKOFF_MIN 100
+#define KF_BACKOFF_MAX 30000
+
+struct kstream;
+
+struct kpart {
+	struct kstream *ks;
+	int32_t id;
+	char id_str[16];
+	mqb_partition_t *p;
+	mqb_reader_t *r;
+	/* forwarder thread only */
+	int64_t cursor;              /* delivered below this */
+	int64_t persisted;           /* cursor last written to the journal */
+	int64_t next;                /* next local offset to produce */
+	int64_t inflight;
+	uint8_t *done;               /* KF_WINDOW flags, indexed by offset % KF_WINDOW */
+	bool failed;                 /* a delivery failed: rewind once inflight == 0 */
+	bool reseek;                 /* reader must be repositioned at next */
+	int64_t retry_at_ms, backoff_ms;
+	mqb_kafka_syncs_t syncs;     /* under f->lock */
+	/* readable from any thread */
+	_Atomic int64_t a_cursor, a_next, a_inflight;
+	_Atomic uint64_t a_forwarded, a_lost, a_errors;
+	mqb_counter_t *m_lost, *m_forwarded;
+};
+
+struct kstream {
+	struct mqb_kafka_fwd *f;
+	const char *stream, *topic;  /* borrowed from cfg */
+	int32_t nparts;
+	struct kpart *parts;
+	rd_kafka_topic_t *rkt;
+	_Atomic int state;           /* enum mqb_kafka_stream_state */
+	_Atomic int32_t kafka_parts; /* from metadata, -1 unknown */
+	int64_t next_check_ms;
+	char why[256];               /* under f->lock */
+};
+
+struct kcode {
+	int code;
+	_Atomic uint64_t n;
+	mqb_counter_t *m;
+};
+
+struct mqb_kafka_fwd {
+	const mqb_config_t *cfg;
+	mqb_store_t *st;
+	mqb_metrics_t *metrics;
+	char *journal_path;
+	mqb_journal_t *journal;
+	rd_kafka_conf_t *conf_tmpl;  /* dup'ed for each producer */
+	rd_kafka_t *rk;
+	struct kstream *streams;
+	size_t nstreams;
+	pthread_t thread;
+	bool started, joined;
+	_Atomic bool stopping;
+	int flush_ms;
+	pthread_mutex_t lock;
+	_Atomic int fatal, brokers_up, connected;
+	_Atomic int64_t inflight_total;
+	_Atomic uint64_t restarts, queue_full;
+	struct kcode codes[KF_MAX_CODES];  /* under lock when adding */
+	_Atomic size_t ncodes;
+	mqb_kafka_strbuf_t pending;  /* journal lines not yet appended */
+	int64_t last_append_ms, last_sync_ms;
+	bool unsynced;
+	mqb_histogram_t *m_latency;
+	mqb_counter_t *m_restarts;
+};
+
+/* --- lookup -------------------------------------------------------------------------- */
+
+static struct kstream *find_stream(mqb_kafka_fwd_t *f, const char *stream, const char *topic)
+{
+	for (size_t i = 0; i < f->nstreams; i++) {
+		struct kstream *ks = &f->streams[i];
+		if (strcmp(ks->stream, stream) == 0 && (!topic || strcmp(ks->topic, topic) == 0))
+			return ks;
+	}
+	return NULL;
+}
+
+static struct kpart *find_part(mqb_kafka_fwd_t *f, const char *stream, const char *topic,
+			       int32_t partition)
+{
+	struct kstream *ks = find_stream(f, stream, topic);
+	if (!ks || partition < 0 || partition >= ks->nparts)
+		return NULL;
+	return &ks->parts[partition];
+}
+
+/* --- journal -------------------------------------------------------------------------- */
+
+static int replay_line(const mqb_kafka_state_line_t *ln, void *arg)
+{
+	mqb_kafka_fwd_t *f = arg;
+	struct kpart *kp = find_part(f, ln->stream, ln->topic, ln->partition);
+	if (!kp)
+		return MQB_OK;  /* a forward entry no longer configured: dropped at compaction */
+	if (ln->kind == 'C')
+		kp->cursor = kp->persisted = ln->a;
+	else if (mqb_kafka_syncs_add(&kp->syncs, ln->a, ln->b) != MQB_OK)
+		return MQB_ERR_NOMEM;
+	return MQB_OK;
+}
+
+static int journal_replay(void *arg, enum mqb_journal_kind kind, const void *data, size_t len)
+{
+	char err[256];
+	int rc = mqb_kafka_state_parse(data, len, replay_line, arg, err, sizeof(err));
+	if (rc)
+		mqb_error(MOD, "forwarder state (%s): %s", kind == MQB_JOURNAL_SNAPSHOT ?
+			  "snapshot" : "journal record", rc == MQB_ERR_CORRUPT ? err :
+			  mqb_strerror(rc));
+	return rc;
+}
+
+static void state_serialise(mqb_kafka_fwd_t *f, mqb_kafka_strbuf_t *b)
+{
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->nstreams; i++) {
+		struct kstream *ks = &f->streams[i];
+		for (int32_t p = 0; p < ks->nparts; p++) {
+			struct kpart *kp = &ks->parts[p];
+			for (size_t j = 0; j < kp->syncs.n; j++)
+				mqb_kafka_strbuf_printf(b, "S %s %s %d %" PRId64 " %" PRId64 "\n",
+							ks->stream, ks->topic, p,
+							kp->syncs.v[j].local, kp->syncs.v[j].kafka);
+			mqb_kafka_strbuf_printf(b, "C %s %s %d %" PRId64 "\n", ks->stream,
+						ks->topic, p, kp->cursor);
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+static int journal_snapshot(void *arg, void **data, size_t *len)
+{
+	mqb_kafka_strbuf_t b = { 0 };
+	state_serialise(arg, &b);
+	if (b.oom) {
+		mqb_kafka_strbuf_free(&b);
+		return MQB_ERR_NOMEM;
+	}
+	if (!b.p)
+		mqb_kafka_strbuf_printf(&b, "\n");
+	*data = b.p;
+	*len = b.len;
+	return b.p ? MQB_OK : MQB_ERR_NOMEM;
+}
+
+/* Append what changed (sync pairs from delivery reports, then cursors) as one
+ * journal record; fsync at most every 500 ms (or when forced). */
+static void state_flush(mqb_kafka_fwd_t *f, bool force)
+{
+	int64_t now = mqb_mono_ms();
+	if (!force && now - f->last_append_ms < 10)
+		return;
+	f->last_append_ms = now;
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->nstreams; i++) {
+		struct kstream *ks = &f->streams[i];
+		for (int32_t p = 0; p < ks->nparts; p++) {
+			struct kpart *kp = &ks->parts[p];
+			if (kp->cursor == kp->persisted)
+				continue;
+			mqb_kafka_strbuf_printf(&f->pending, "C %s %s %d %" PRId64 "\n",
+						ks->stream, ks->topic, p, kp->cursor);
+			kp->persisted = kp->cursor;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (f->pending.len > 0) {
+		int rc = f->pending.oom ? MQB_ERR_NOMEM :
+			 mqb_journal_append(f->journal, f->pending.p, f->pending.len);
+		if (rc != MQB_OK) {
+			/* The cursors stay where the journal last has them: at-least-once. */
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, MOD, 10000, "cannot persist forwarder "
+					    "cursors to %s: %s (will retry)", f->journal_path,
+					    mqb_strerror(rc));
+			pthread_mutex_lock(&f->lock);
+			for (size_t i = 0; i < f->nstreams; i++)
+				for (int32_t p = 0; p < f->streams[i].nparts; p++)
+					f->streams[i].parts[p].persisted = -1;
+			pthread_mutex_unlock(&f->lock);
+		} else {
+			f->unsynced = true;
+		}
+		mqb_kafka_strbuf_reset(&f->pending);
+	}
+	if (f->unsynced && (force || now - f->last_sync_ms >= 500)) {
+		if (mqb_journal_sync(f->journal) == MQB_OK)
+			f->unsynced = false;
+		f->last_sync_ms = now;
+	}
+}
+
+/* --- librdkafka callbacks (all run in the forwarder thread, from rd_kafka_poll) ----- */
+
+static struct kcode *code_slot(mqb_kafka_fwd_t *f, int code)
+{
+	size_t n = atomic_load(&f->ncodes);
+	for (size_t i = 0; i < n; i++)
+		if (f->codes[i].code == code)
+			return &f->codes[i];
+	if (n == KF_MAX_CODES)
+		return NULL;
+	struct kcode *c = &f->codes[n];
+	c->code = code;
+	if (f->metrics)
+		c->m = mqb_metrics_counter(f->metrics, "mqbridge_kafka_delivery_errors_total",
+					   "Failed Kafka delivery reports, by error",
+					   "code", rd_kafka_err2name(code), NULL);
+	atomic_store(&f->ncodes, n + 1);
+	return c;
+}
+
+static void part_advance(struct kpart *kp)
+{
+	while (kp->cursor < kp->next && kp->done[kp->cursor % KF_WINDOW]) {
+		kp->done[kp->cursor % KF_WINDOW] = 0;
+		kp->cursor++;
+	}
+	atomic_store(&kp->a_cursor, kp->cursor);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	mqb_kafka_fwd_t *f = opaque;
+	struct kstream *ks = rd_kafka_topic_opaque(m->rkt);
+	if (!ks || m->partition < 0 || m->partition >= ks->nparts)
+		return;
+	struct kpart *kp = &ks->parts[m->partition];
+	int64_t off = (int64_t)(intptr_t)m->_private;
+	kp->inflight--;
+	atomic_store(&kp->a_inflight, kp->inflight);
+	atomic_fetch_sub(&f->inflight_total, 1);
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		if (f->m_latency)
+			mqb_histogram_observe(f->m_latency, rd_kafka_message_latency(m) / 1e6);
+		kp->backoff_ms = 0;
+		if (off >= kp->cursor && off < kp->next) {
+			kp->done[off % KF_WINDOW] = 1;
+			part_advance(kp);
+		}
+		atomic_fetch_add(&kp->a_forwarded, 1);
+		mqb_counter_inc(kp->m_forwarded);
+		if (m->offset >= 0) {
+			pthread_mutex_lock(&f->lock);
+			if (mqb_kafka_syncs_observe(&kp->syncs, off, m->offset))
+				mqb_kafka_strbuf_printf(&f->pending, "S %s %s %d %" PRId64 " %"
+							PRId64 "\n", ks->stream, ks->topic,
+							m->partition, off, (int64_t)m->offset);
+			pthread_mutex_unlock(&f->lock);
+		}
+		return;
+	}
+	atomic_fetch_add(&kp->a_errors, 1);
+	pthread_mutex_lock(&f->lock);
+	struct kcode *c = code_slot(f, m->err);
+	pthread_mutex_unlock(&f->lock);
+	if (c) {
+		atomic_fetch_add(&c->n, 1);
+		mqb_counter_inc(c->m);
+	}
+	if (!kp->failed) {
+		kp->backoff_ms = kp->backoff_ms ? kp->backoff_ms * 2 : KF_BACKOFF_MIN;
+		if (kp->backoff_ms > KF_BACKOFF_MAX)
+			kp->backoff_ms = KF_BACKOFF_MAX;
+		kp->retry_at_ms = mqb_mono_ms() + kp->backoff_ms;
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 5000, "delivery to %s [%d] failed at "
+				    "local offset %" PRId64 ": %s; re-producing from %" PRId64
+				    " in %" PRId64 " ms", ks->topic, m->partition, off,
+				    rd_kafka_err2str(m->err), kp->cursor, kp->backoff_ms);
+	}
+	kp->failed = true;
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	mqb_kafka_fwd_t *f = opaque;
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		atomic_store(&f->fatal, 1);
+		return;
+	}
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+		atomic_store(&f->connected, 0);
+		atomic_store(&f->brokers_up, 0);
+	}
+	MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 10000, "librdkafka: %s: %s",
+			    rd_kafka_err2name(err), reason);
+}
+
+/* Count brokers in state UP from librdkafka's statistics JSON. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+	mqb_kafka_fwd_t *f = opaque;
+	cJSON *doc = cJSON_ParseWithLength(json, json_len);
+	if (!doc)
+		return 0;
+	int up = 0;
+	const cJSON *brokers = cJSON_GetObjectItemCaseSensitive(doc, "brokers"), *b;
+	cJSON_ArrayForEach(b, brokers) {
+		const cJSON *state = cJSON_GetObjectItemCaseSensitive(b, "state");
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(b, "nodeid");
+		if (cJSON_IsString(state) && strcmp(state->valuestring, "UP") == 0 &&
+		    cJSON_IsNumber(id) && id->valuedouble >= 0)
+			up++;
+	}
+	cJSON_Delete(doc);
+	int was = atomic_exchange(&f->connected, up > 0);
+	atomic_store(&f->brokers_up, up);
+	if (was != (up > 0)) {
+		if (up)
+			mqb_notice(MOD, "Kafka connection up (%d broker%s)", up, up == 1 ? "" : "s");
+		else
+			mqb_warn(MOD, "Kafka connection down: no broker reachable; records stay "
+				 "in the local log and are forwarded when it returns");
+	}
+	return 0;
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	if (level <= 3)
+		mqb_error(MOD, "librdkafka %s: %s", fac, buf);
+	else if (level <= 4)
+		mqb_warn(MOD, "librdkafka %s: %s", fac, buf);
+	else
+		mqb_debug(MOD, "librdkafka %s: %s", fac, buf);
+}
+
+/* --- producer lifecycle ----------------------------------------------------------------- */
+
+static void producer_destroy(mqb_kafka_fwd_t *f)
+{
+	for (size_t i = 0; i < f->nstreams; i++) {
+		if (f->streams[i].rkt)
+			rd_kafka_topic_destroy(f->streams[i].rkt);
+		f->streams[i].rkt = NULL;
+	}
+	if (f->rk)
+		rd_kafka_destroy(f->rk);
+	f->rk = NULL;
+}
+
+static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
+{
+	char rderr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(f->conf_tmpl);
+	rd_kafka_conf_set_opaque(conf, f);
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	rd_kafka_conf_set_stats_cb(conf, on_stats);
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
+	if (!f->rk) {
+		rd_kafka_conf_destroy(conf);
+		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka: librdkafka refused the "
+			       "configuration: %s", f->cfg->path ? f->cfg->path : "<config>",
+			       f->cfg->kafka.line, rderr);
+		return MQB_ERR_CONFIG;
+	}
+	for (size_t i = 0; i < f->nstreams; i++) {
+		rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(f->rk);
+		if (tc)
+			rd_kafka_topic_conf_set_opaque(tc, &f->streams[i]);
+		f->streams[i].rkt = rd_kafka_topic_new(f->rk, f->streams[i].topic, tc);
+		if (!f->streams[i].rkt) {
+			mqb_errstr_set(errstr, errstr_size, "kafka topic %s: %s",
+				       f->streams[i].topic,
+				       rd_kafka_err2str(rd_kafka_last_error()));
+			producer_destroy(f);
+			return MQB_ERR_CONFIG;
+		}
+	}
+	return MQB_OK;
+}
+
+/* Every produced record counts as undelivered again: re-produce from the cursor. */
+static void part_rewind(struct kpart *kp)
+{
+	memset(kp->done, 0, KF_WINDOW);
+	kp->next = kp->cursor;
+	kp->inflight = 0;
+	kp->failed = false;
+	kp->reseek = true;
+	atomic_store(&kp->a_next, kp->next);
+	atomic_store(&kp->a_inflight, 0);
+}
+
+static void handle_fatal(mqb_kafka_fwd_t *f)
+{
+	char reason[512] = "";
+	char errstr[512];
+	rd_kafka_resp_err_t err = rd_kafka_fatal_error(f->rk, reason, sizeof(reason));
+	mqb_error(MOD, "Kafka producer fatal error %s: %s; recreating the producer and "
+		  "re-producing every undelivered record from the delivered cursors",
+		  rd_kafka_err2name(err), reason);
+	rd_kafka_purge(f->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	int64_t deadline = mqb_mono_ms() + 5000;
+	while (atomic_load(&f->inflight_total) > 0 && mqb_mono_ms() < deadline)
+		rd_kafka_poll(f->rk, 50);
+	producer_destroy(f);
+	atomic_store(&f->inflight_total, 0);
+	for (size_t i = 0; i < f->nstreams; i++)
+		for (int32_t p = 0; p < f->streams[i].nparts; p++)
+			part_rewind(&f->streams[i].parts[p]);
+	atomic_store(&f->fatal, 0);
+	atomic_fetch_add(&f->restarts, 1);
+	mqb_counter_inc(f->m_restarts);
+	while (!atomic_load(&f->stopping)) {
+		if (producer_create(f, errstr, sizeof(errstr)) == MQB_OK)
+			return;
+		MQB_LOG_RATELIMITED(MQB_LOG_ERROR, MOD, 10000, "cannot recreate the Kafka "
+				    "producer: %s", errstr);
+		struct timespec ts = { 1, 0 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* --- the forwarding loop ---------------------------------------------------------------- */
+
+static void stream_set_state(struct kstream *ks, int state, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void stream_set_state(struct kstream *ks, int state, const char *fmt, ...)
+{
+	va_list ap;
+	char why[256];
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	int was = atomic_exchange(&ks->state, state);
+	pthread_mutex_lock(&ks->f->lock);
+	bool changed = strcmp(ks->why, why) != 0;
+	snprintf(ks->why, sizeof(ks->why), "%s", why);
+	pthread_mutex_unlock(&ks->f->lock);
+	if (was == state && !changed)
+		return;
+	if (state == MQB_KAFKA_STREAM_REFUSED)
+		mqb_error(MOD, "stream %s is NOT forwarded: %s", ks->stream, why);
+	else if (state == MQB_KAFKA_STREAM_FORWARDING)
+		mqb_info(MOD, "forwarding stream %s: %s", ks->stream, why);
+	else
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 30000, "stream %s not forwarded yet: %s",
+				    ks->stream, why);
+}
+
+/* Check the topic's partition count; refuse the stream when Kafka has fewer. */
+static void stream_check(mqb_kafka_fwd_t *f, struct kstream *ks, int64_t now)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err = rd_kafka_metadata(f->rk, 0, ks->rkt, &md, 2000);
+	ks->next_check_ms = now + 2000;
+	if (err) {
+		stream_set_state(ks, MQB_KAFKA_STREAM_UNCHECKED, "metadata for topic %s: %s",
+				 ks->topic, rd_kafka_err2str(err));
+		return;
+	}
+	if (md->topic_cnt < 1 || md->topics[0].err) {
+		stream_set_state(ks, MQB_KAFKA_STREAM_UNCHECKED, "topic %s: %s", ks->topic,
+				 md->topic_cnt < 1 ? "not in metadata" :
+				 rd_kafka_err2str(md->topics[0].err));
+	} else if (md->topics[0].partition_cnt < ks->nparts) {
+		atomic_store(&ks->kafka_parts, md->topics[0].partition_cnt);
+		stream_set_state(ks, MQB_KAFKA_STREAM_REFUSED, "Kafka topic %s has %d "
+				 "partition%s, the local stream has %d (each local partition "
+				 "goes to the same partition number); add partitions to the "
+				 "topic", ks->topic, md->topics[0].partition_cnt,
+				 md->topics[0].partition_cnt == 1 ? "" : "s", ks->nparts);
+		ks->next_check_ms = now + 30000;
+	} else {
+		atomic_store(&ks->kafka_parts, md->topics[0].partition_cnt);
+		stream_set_state(ks, MQB_KAFKA_STREAM_FORWARDING, "to topic %s (%d partitions)",
+				 ks->topic, md->topics[0].partition_cnt);
+	}
+	rd_kafka_metadata_destroy(md);
+}
+
+/* Records below log start were deleted by retention before they were forwarded. */
+static void part_lost(struct kpart *kp, int64_t log_start)
+{
+	int64_t lost = log_start - kp->cursor;
+	mqb_error(MOD, "RECORDS LOST: retention deleted %" PRId64 " record%s of %s [%d] "
+		  "(offsets %" PRId64 "..%" PRId64 ") before they were forwarded to Kafka "
+		  "topic %s; set kafka.block_on_backlog = true or a longer retention to "
+		  "prevent this", lost, lost == 1 ? "" : "s", kp->ks->stream, kp->id,
+		  kp->cursor, log_start - 1, kp->ks->topic);
+	atomic_fetch_add(&kp->a_lost, (uint64_t)lost);
+	mqb_counter_add(kp->m_lost, (uint64_t)lost);
+	kp->cursor = log_start;
+	part_rewind(kp);
+	atomic_store(&kp->a_cursor, kp->cursor);
+}
+
+static int produce_one(mqb_kafka_fwd_t *f, struct kpart *kp, const mqb_record_t *rec)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	rd_kafka_vu_t vu[8];
+	size_t n = 0;
+	if (rec->header_count > 0) {
+		hdrs = rd_kafka_headers_new(rec->header_count);
+		for (size_t i = 0; i < rec->header_count; i++) {
+			const mqb_rec_header_t *h = &rec->headers[i];
+			rd_kafka_header_add(hdrs, h->key, (ssize_t)h->key_len,
+					    h->value_len < 0 ? NULL : h->value,
+					    h->value_len < 0 ? 0 : h->value_len);
+		}
+	}
+	vu[n].vtype = RD_KAFKA_VTYPE_RKT; vu[n++].u.rkt = kp->ks->rkt;
+	vu[n].vtype = RD_KAFKA_VTYPE_PARTITION; vu[n++].u.i32 = kp->id;
+	vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS; vu[n++].u.i = RD_KAFKA_MSG_F_COPY;
+	vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
+	vu[n].u.mem.ptr = rec->value_len < 0 ? NULL : (void *)rec->value;
+	vu[n++].u.mem.size = rec->value_len < 0 ? 0 : (size_t)rec->value_len;
+	if (rec->key_len >= 0) {
+		vu[n].vtype = RD_KAFKA_VTYPE_KEY;
+		vu[n].u.mem.ptr = (void *)rec->key;
+		vu[n++].u.mem.size = (size_t)rec->key_len;
+	}
+	vu[n].vtype = RD_KAFKA_VTYPE_TIMESTAMP; vu[n++].u.i64 = rec->timestamp_ms;
+	vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE; vu[n++].u.ptr = (void *)(intptr_t)rec->offset;
+	if (hdrs) {
+		vu[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+		vu[n++].u.headers = hdrs;
+	}
+	rd_kafka_error_t *error = rd_kafka_produceva(f->rk, vu, n);
+	if (!error)
+		return RD_KAFKA_RESP_ERR_NO_ERROR;
+	int code = rd_kafka_error_code(error);
+	rd_kafka_error_destroy(error);
+	if (hdrs)
+		rd_kafka_headers_destroy(hdrs);  /* not taken on failure */
+	return code;
+}
+
+/* Produce what is due on one partition. Returns the number of records handed over. */
+static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
+{
+	mqb_watermarks_t wm;
+	mqb_partition_watermarks(kp->p, &wm);
+	if (kp->failed) {
+		if (kp->inflight > 0 || now < kp->retry_at_ms)
+			return 0;
+		part_rewind(kp);
+	}
+	if (kp->next < wm.log_start) {
+		if (kp->inflight > 0)
+			return 0;   /* let what is in flight land first */
+		part_lost(kp, wm.log_start);
+	}
+	if (kp->reseek) {
+		int rc = mqb_reader_seek(kp->r, kp->next);
+		if (rc != MQB_OK) {
+			MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 10000, "%s [%d]: cannot position "
+					    "at offset %" PRId64 ": %s", kp->ks->stream, kp->id,
+					    kp->next, mqb_strerror(rc));
+			return 0;
+		}
+		kp->reseek = false;
+	}
+	int64_t limit = wm.durable < wm.stored ? wm.durable : wm.stored;
+	int n = 0;
+	while (kp->next < limit && kp->next - kp->cursor < KF_WINDOW && n < KF_BUDGET) {
+		mqb_record_t rec;
+		int rc = mqb_reader_next_record(kp->r, &rec);
+		if (rc == MQB_ERR_AGAIN)
+			break;
+		if (rc != MQB_OK) {
+			if (rc != MQB_ERR_RANGE)
+				MQB_LOG_RATELIMITED(MQB_LOG_ERROR, MOD, 10000, "%s [%d]: reading "
+						    "offset %" PRId64 ": %s (will retry)",
+						    kp->ks->stream, kp->id, kp->next,
+						    mqb_strerror(rc));
+			kp->reseek = true;
+			break;
+		}
+		if (rec.offset < kp->next)
+			continue;
+		if (rec.offset > kp->next) {
+			/* Not expected (local offsets are contiguous): nothing to send there. */
+			mqb_warn(MOD, "%s [%d]: local offsets %" PRId64 "..%" PRId64 " missing",
+				 kp->ks->stream, kp->id, kp->next, rec.offset - 1);
+			if (rec.offset - kp->cursor >= KF_WINDOW) {
+				kp->reseek = true;
+				break;
+			}
+			while (kp->next < rec.offset)
+				kp->done[kp->next++ % KF_WINDOW] = 1;
+			part_advance(kp);
+		}
+		int err = produce_one(f, kp, &rec);
+		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			atomic_fetch_add(&f->queue_full, 1);
+			kp->reseek = true;   /* this record is produced again next turn */
+			break;
+		}
+		if (err) {
+			/* Permanent for this record (e.g. larger than message.max.bytes): hold
+			 * the partition and retry with back-off; nothing is skipped. */
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, MOD, 10000, "%s [%d]: cannot produce "
+					    "local offset %" PRId64 " to %s: %s (holding the "
+					    "partition, retrying)", kp->ks->stream, kp->id,
+					    rec.offset, kp->ks->topic, rd_kafka_err2str(err));
+			pthread_mutex_lock(&f->lock);
+			struct kcode *c = code_slot(f, err);
+			pthread_mutex_unlock(&f->lock);
+			if (c) {
+				atomic_fetch_add(&c->n, 1);
+				mqb_counter_inc(c->m);
+			}
+			atomic_fetch_add(&kp->a_errors, 1);
+			kp->failed = true;
+			kp->backoff_ms = kp->backoff_ms ? kp->backoff_ms * 2 : KF_BACKOFF_MIN;
+			if (kp->backoff_ms > KF_BACKOFF_MAX)
+				kp->backoff_ms = KF_BACKOFF_MAX;
+			kp->retry_at_ms = now + kp->backoff_ms;
+			break;
+		}
+		kp->next++;
+		kp->inflight++;
+		atomic_fetch_add(&f->inflight_total, 1);
+		n++;
+	}
+	atomic_store(&kp->a_next, kp->next);
+	atomic_store(&kp->a_inflight, kp->inflight);
+	return n;
+}
+
+static void *forwarder_main(void *arg)
+{
+	mqb_kafka_fwd_t *f = arg;
+	while (!atomic_load(&f->stopping)) {
+		int64_t now = mqb_mono_ms();
+		int did = 0;
+		if (atomic_load(&f->fatal))
+			handle_fatal(f);
+		if (!f->rk)
+			break;
+		for (size_t i = 0; i < f->nstreams; i++) {
+			struct kstream *ks = &f->streams[i];
+			int state = atomic_load(&ks->state);
+			if (state != MQB_KAFKA_STREAM_FORWARDING) {
+				if (now >= ks->next_check_ms)
+					stream_check(f, ks, now);
+				continue;
+			}
+			for (int32_t p = 0; p < ks->nparts; p++)
+				did += part_pump(f, &ks->parts[p], now);
+		}
+		rd_kafka_poll(f->rk, did ? 0 : 10);
+		state_flush(f, false);
+	}
+	/* Stop: hand nothing more over; give what is in flight flush_ms to be delivered. */
+	if (f->rk) {
+		int64_t deadline = mqb_mono_ms() + f->flush_ms;
+		while (atomic_load(&f->inflight_total) > 0 && mqb_mono_ms() < deadline &&
+		       !atomic_load(&f->fatal))
+			rd_kafka_poll(f->rk, 20);
+	}
+	state_flush(f, true);
+	return NULL;
+}
+
+/* --- stats ------------------------------------------------------------------------------ */
+
+static const char *state_name(int s)
+{
+	return s == MQB_KAFKA_STREAM_FORWARDING ? "forwarding" :
+	       s == MQB_KAFKA_STREAM_REFUSED ? "refused" : "waiting";
+}
+
+/* Backlog bytes are estimated from the partition's average record size on disk. */
+static int64_t backlog_bytes(const mqb_watermarks_t *wm, int64_t backlog)
+{
+	int64_t recs = wm->stored - wm->log_start;
+	if (recs <= 0 || backlog <= 0)
+		return 0;
+	return (int64_t)((double)wm->size_bytes * (double)backlog / (double)recs);
+}
+
+static void metrics_collect(mqb_metrics_emit_t *e, void *arg)
+{
+	mqb_kafka_fwd_t *f = arg;
+	mqb_metrics_emit(e, "mqbridge_kafka_connected", "1 while a Kafka broker connection "
+			 "is up", "gauge", (double)atomic_load(&f->connected), NULL);
+	mqb_metrics_emit(e, "mqbridge_kafka_brokers_up", "Kafka brokers connected", "gauge",
+			 (double)atomic_load(&f->brokers_up), NULL);
+	mqb_metrics_emit(e, "mqbridge_kafka_inflight_messages", "Records handed to "
+			 "librdkafka without a delivery report yet", "gauge",
+			 (double)atomic_load(&f->inflight_total), NULL);
+	mqb_metrics_emit(e, "mqbridge_kafka_queue_full_total", "Produce attempts refused "
+			 "because librdkafka's queue was full (retried)", "counter",
+			 (double)atomic_load(&f->queue_full), NULL);
+	for (size_t i = 0; i < f->nstreams; i++) {
+		struct kstream *ks = &f->streams[i];
+		mqb_metrics_emit(e, "mqbridge_kafka_stream_forwarding", "1 when the stream is "
+				 "forwarded, 0 while waiting for metadata or refused", "gauge",
+				 atomic_load(&ks->state) == MQB_KAFKA_STREAM_FORWARDING ? 1.0 : 0.0,
+				 "stream", ks->stream, "topic", ks->topic, NULL);
+		for (int32_t p = 0; p < ks->nparts; p++) {
+			struct kpart *kp = &ks->parts[p];
+			mqb_watermarks_t wm;
+			mqb_partition_watermarks(kp->p, &wm);
+			int64_t cur = atomic_load(&kp->a_cursor);
+			int64_t backlog = wm.stored > cur ? wm.stored - cur : 0;
+			mqb_metrics_emit(e, "mqbridge_kafka_forwarded_offset", "Every local offset "
+					 "below this is delivered to Kafka", "gauge", (double)cur,
+					 "stream", ks->stream, "partition", kp->id_str, NULL);
+			mqb_metrics_emit(e, "mqbridge_kafka_backlog_records", "Stored records not "
+					 "yet delivered to Kafka", "gauge", (double)backlog,
+					 "stream", ks->stream, "partition", kp->id_str, NULL);
+			mqb_metrics_emit(e, "mqbridge_kafka_backlog_bytes", "Estimated bytes not "
+					 "yet delivered to Kafka", "gauge",
+					 (double)backlog_bytes(&wm, backlog),
+					 "stream", ks->stream, "partition", kp->id_str, NULL);
+		}
+	}
+}
+
+static void json_section(cJSON *sec, void *arg)
+{
+	mqb_kafka_fwd_t *f = arg;
+	cJSON_AddBoolToObject(sec, "connected", atomic_load(&f->connected));
+	cJSON_AddStringToObject(sec, "state", atomic_load(&f->connected) ? "up" : "down");
+	cJSON_AddNumberToObject(sec, "brokers_up", atomic_load(&f->brokers_up));
+	cJSON_AddNumberToObject(sec, "inflight", (double)atomic_load(&f->inflight_total));
+	cJSON_AddNumberToObject(sec, "producer_restarts", (double)atomic_load(&f->restarts));
+	cJSON_AddNumberToObject(sec, "queue_full", (double)atomic_load(&f->queue_full));
+	cJSON *errs = cJSON_AddObjectToObject(sec, "delivery_errors");
+	size_t nc = atomic_load(&f->ncodes);
+	for (size_t i = 0; i < nc; i++)
+		cJSON_AddNumberToObject(errs, rd_kafka_err2name(f->codes[i].code),
+					(double)atomic_load(&f->codes[i].n));
+	cJSON *arr = cJSON_AddArrayToObject(sec, "forward");
+	for (size_t i = 0; i < f->nstreams; i++) {
+		struct kstream *ks = &f->streams[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddItemToArray(arr, o);
+		cJSON_AddStringToObject(o, "stream", ks->stream);
+		cJSON_AddStringToObject(o, "topic", ks->topic);
+		cJSON_AddStringToObject(o, "state", state_name(atomic_load(&ks->state)));
+		cJSON_AddNumberToObject(o, "kafka_partitions", atomic_load(&ks->kafka_parts));
+		pthread_mutex_lock(&f->lock);
+		cJSON_AddStringToObject(o, "reason", ks->why);
+		pthread_mutex_unlock(&f->lock);
+		cJSON *parts = cJSON_AddArrayToObject(o, "partitions");
+		for (int32_t p = 0; p < ks->nparts; p++) {
+			mqb_kafka_part_status_t s;
+			mqb_kafka_fwd_status(f, ks->stream, ks->topic, p, &s);
+			mqb_watermarks_t wm;
+			mqb_partition_watermarks(ks->parts[p].p, &wm);
+			int64_t backlog = s.stored > s.cursor ? s.stored - s.cursor : 0;
+			cJSON *po = cJSON_CreateObject();
+			cJSON_AddItemToArray(parts, po);
+			cJSON_AddNumberToObject(po, "partition", p);
+			cJSON_AddNumberToObject(po, "forwarded_offset", (double)s.cursor);
+			cJSON_AddNumberToObject(po, "produced_offset", (double)s.produced);
+			cJSON_AddNumberToObject(po, "stored_offset", (double)s.stored);
+			cJSON_AddNumberToObject(po, "backlog_records", (double)backlog);
+			cJSON_AddNumberToObject(po, "backlog_bytes", (double)backlog_bytes(&wm, backlog));
+			cJSON_AddNumberToObject(po, "inflight", (double)s.inflight);
+			cJSON_AddNumberToObject(po, "forwarded", (double)s.forwarded);
+			cJSON_AddNumberToObject(po, "delivery_errors", (double)s.delivery_errors);
+			cJSON_AddNumberToObject(po, "records_lost", (double)s.lost);
+			pthread_mutex_lock(&f->lock);
+			const mqb_kafka_syncs_t *sy = &ks->parts[p].syncs;
+			cJSON_AddNumberToObject(po, "sync_pairs", (double)sy->n);
+			if (sy->n > 0) {
+				cJSON *last = cJSON_AddArrayToObject(po, "last_sync");
+				cJSON_AddItemToArray(last, cJSON_CreateNumber((double)sy->v[sy->n - 1].local));
+				cJSON_AddItemToArray(last, cJSON_CreateNumber((double)sy->v[sy->n - 1].kafka));
+			}
+			pthread_mutex_unlock(&f->lock);
+		}
+	}
+}
+
+/* --- public API ------------------------------------------------------------------------ */
+
+static int part_init(mqb_kafka_fwd_t *f, struct kstream *ks, int32_t p,
+		     char *errstr, size_t errstr_size)
+{
+	struct kpart *kp = &ks->parts[p];
+	kp->ks = ks;
+	kp->id = p;
+	snprintf(kp->id_str, sizeof(kp->id_str), "%d", p);
+	kp->p = mqb_store_partition(f->st, ks->stream, p);
+	kp->done = calloc(KF_WINDOW, 1);
+	if (!kp->p || !kp->done) {
+		mqb_errstr_set(errstr, errstr_size, kp->p ? "out of memory" :
+			       "stream %s partition %d is not open", ks->stream, p);
+		return kp->p ? MQB_ERR_NOMEM : MQB_ERR_NOTFOUND;
+	}
+	mqb_kafka_syncs_init(&kp->syncs, f->cfg->kafka.sync_interval_offsets);
+	kp->persisted = -1;
+	if (f->metrics) {
+		kp->m_lost = mqb_metrics_counter(f->metrics, "mqbridge_kafka_records_lost_total",
+						 "Records deleted by retention before they were "
+						 "forwarded to Kafka", "stream", ks->stream,
+						 "partition", kp->id_str, NULL);
+		kp->m_forwarded = mqb_metrics_counter(f->metrics,
+						      "mqbridge_kafka_records_forwarded_total",
+						      "Records delivered to Kafka (acknowledged)",
+						      "stream", ks->stream, "partition",
+						      kp->id_str, NULL);
+	}
+	return MQB_OK;
+}
+
+/* After the journal replay: clamp each cursor into the local log and open readers. */
+static int part_position(mqb_kafka_fwd_t *f, struct kpart *kp, char *errstr,
+			 size_t errstr_size)
+{
+	mqb_watermarks_t wm;
+	mqb_partition_watermarks(kp->p, &wm);
+	if (kp->persisted < 0) {
+		kp->cursor = wm.log_start;   /* never forwarded: from the beginning */
+	} else if (kp->cursor > wm.stored) {
+		mqb_warn(MOD, "%s [%d]: forwarder cursor %" PRId64 " is beyond the local log "
+			 "end %" PRId64 " (recovery cut records that were already forwarded); "
+			 "continuing at %" PRId64, kp->ks->stream, kp->id, kp->cursor, wm.stored,
+			 wm.stored);
+		kp->cursor = wm.stored;
+		mqb_kafka_syncs_truncate(&kp->syncs, wm.stored);
+	}
+	kp->next = kp->cursor;
+	atomic_store(&kp->a_cursor, kp->cursor);
+	atomic_store(&kp->a_next, kp->next);
+	kp->r = mqb_reader_new(kp->p, kp->cursor < wm.log_start ? wm.log_start : kp->cursor);
+	if (!kp->r) {
+		mqb_errstr_set(errstr, errstr_size, "%s [%d]: cannot open a reader",
+			       kp->ks->stream, kp->id);
+		return MQB_ERR_NOMEM;
+	}
+	kp->reseek = kp->cursor >= wm.log_start;
+	return MQB_OK;
+}
+
+mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
+				   mqb_metrics_t *metrics, const char *state_dir,
+				   char *errstr, size_t errstr_size)
+{
+	char dir[4096];
+	mqb_kafka_fwd_t *f = calloc(1, sizeof(*f));
+	if (!f) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	f->cfg = cfg;
+	f->st = store;
+	f->metrics = metrics;
+	f->flush_ms = 5000;
+	if (mqb_kafka_check_config(cfg, errstr, errstr_size) != MQB_OK)
+		goto error;
+	f->conf_tmpl = mqb_kafka_conf_build(cfg, errstr, errstr_size);
+	if (!f->conf_tmpl)
+		goto error;
+
+	f->nstreams = cfg->kafka.forward_count;
+	f->streams = calloc(f->nstreams ? f->nstreams : 1, sizeof(*f->streams));
+	if (!f->streams) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		goto error;
+	}
+	for (size_t i = 0; i < f->nstreams; i++) {
+		struct kstream *ks = &f->streams[i];
+		ks->f = f;
+		ks->stream = cfg->kafka.forward[i].stream;
+		ks->topic = cfg->kafka.forward[i].topic;
+		ks->kafka_parts = -1;
+		snprintf(ks->why, sizeof(ks->why), "waiting for the topic's metadata");
+		ks->nparts = mqb_store_partition_count(store, ks->stream);
+		if (ks->nparts < 1) {
+			mqb_errstr_set(errstr, errstr_size, "kafka.forward: stream %s is not open "
+				       "in the store", ks->stream);
+			goto error;
+		}
+		ks->parts = calloc((size_t)ks->nparts, sizeof(*ks->parts));
+		if (!ks->parts) {
+			mqb_errstr_set(errstr, errstr_size, "out of memory");
+			goto error;
+		}
+		for (int32_t p = 0; p < ks->nparts; p++)
+			if (part_init(f, ks, p, errstr, errstr_size) != MQB_OK)
+				goto error;
+	}
+
+	if (state_dir)
+		snprintf(dir, sizeof(dir), "%s", state_dir);
+	else
+		snprintf(dir, sizeof(dir), "%s/.kafka", cfg->data_dir ? cfg->data_dir : ".");
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+		mqb_errstr_set(errstr, errstr_size, "cannot create %s: %s", dir, strerror(errno));
+		goto error;
+	}
+	size_t plen = strlen(dir) + sizeof("/forwarder.journal");
+	f->journal_path = malloc(plen);
+	if (!f->journal_path) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		goto error;
+	}
+	snprintf(f->journal_path, plen, "%s/forwarder.journal", dir);
+	mqb_journal_opts_t jo = { .replay = journal_replay, .snapshot = journal_snapshot,
+				  .arg = f, .compact_bytes = 1 << 20 };
+	f->journal = mqb_journal_open(f->journal_path, &jo, errstr, errstr_size);
+	if (!f->journal)
+		goto error;
+	for (size_t i = 0; i < f->nstreams; i++)
+		for (int32_t p = 0; p < f->streams[i].nparts; p++)
+			if (part_position(f, &f->streams[i].parts[p], errstr, errstr_size))
+				goto error;
+
+	if (producer_create(f, errstr, errstr_size) != MQB_OK)
+		goto error;
+	if (metrics) {
+		static const double bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+						 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
+		f->m_latency = mqb_metrics_histogram(metrics,
+						     "mqbridge_kafka_produce_latency_seconds",
+						     "Time from produce to delivery report",
+						     bounds, sizeof(bounds) / sizeof(bounds[0]), NULL);
+		f->m_restarts = mqb_metrics_counter(metrics, "mqbridge_kafka_producer_restarts_total",
+						    "Producer recreated after a fatal error", NULL);
+		mqb_metrics_add_collector(metrics, metrics_collect, f);
+		mqb_metrics_add_json(metrics, "kafka", json_section, f);
+	}
+	return f;
+error:
+	mqb_kafka_fwd_destroy(f);
+	return NULL;
+}
+
+int mqb_kafka_fwd_start(mqb_kafka_fwd_t *f)
+{
+	if (f->started)
+		return MQB_ERR_STATE;
+	int rc = pthread_create(&f->thread, NULL, forwarder_main, f);
+	if (rc)
+		return mqb_err_from_errno(rc);
+	f->started = true;
+	return MQB_OK;
+}
+
+void mqb_kafka_fwd_stop(mqb_kafka_fwd_t *f, int flush_ms)
+{
+	if (!f || !f->started || f->joined)
+		return;
+	f->flush_ms = flush_ms;
+	atomic_store(&f->stopping, true);
+	pthread_join(f->thread, NULL);
+	f->joined = true;
+}
+
+void mqb_kafka_fwd_destroy(mqb_kafka_fwd_t *f)
+{
+	if (!f)
+		return;
+	mqb_kafka_fwd_stop(f, 5000);
+	if (f->rk)
+		rd_kafka_purge(f->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	/* Undelivered records stay behind the persisted cursor: nothing is lost. */
+	f->stopping = true;
+	producer_destroy(f);
+	if (f->journal) {
+		mqb_journal_sync(f->journal);
+		mqb_journal_close(f->journal);
+	}
+	for (size_t i = 0; f->streams && i < f->nstreams; i++) {
+		struct kstream *ks = &f->streams[i];
+		for (int32_t p = 0; ks->parts && p < ks->nparts; p++) {
+			mqb_reader_destroy(ks->parts[p].r);
+			free(ks->parts[p].done);
+			mqb_kafka_syncs_free(&ks->parts[p].syncs);
+		}
+		free(ks->parts);
+	}
+	free(f->streams);
+	if (f->conf_tmpl)
+		rd_kafka_conf_destroy(f->conf_tmpl);
+	mqb_kafka_strbuf_free(&f->pending);
+	free(f->journal_path);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+int mqb_kafka_fwd_translate(mqb_kafka_fwd_t *f, const char *stream, const char *topic,
+			    int32_t partition, int64_t offset, int64_t *kafka_offset,
+			    const char **topic_out)
+{
+	struct kpart *kp = find_part(f, stream, topic, partition);
+	if (!kp)
+		return MQB_ERR_NOTFOUND;
+	if (topic_out)
+		*topic_out = kp->ks->topic;
+	pthread_mutex_lock(&f->lock);
+	int rc = mqb_kafka_syncs_translate(&kp->syncs, offset, kafka_offset, NULL);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int mqb_kafka_fwd_status(mqb_kafka_fwd_t *f, const char *stream, const char *topic,
+			 int32_t partition, mqb_kafka_part_status_t *out)
+{
+	struct kpart *kp = find_part(f, stream, topic, partition);
+	if (!kp)
+		return MQB_ERR_NOTFOUND;
+	mqb_watermarks_t wm;
+	mqb_partition_watermarks(kp->p, &wm);
+	out->state = atomic_load(&kp->ks->state);
+	out->cursor = atomic_load(&kp->a_cursor);
+	out->produced = atomic_load(&kp->a_next);
+	out->inflight = atomic_load(&kp->a_inflight);
+	out->stored = wm.stored;
+	out->durable = wm.durable;
+	out->log_start = wm.log_start;
+	out->forwarded = atomic_load(&kp->a_forwarded);
+	out->lost = atomic_load(&kp->a_lost);
+	out->delivery_errors = atomic_load(&kp->a_errors);
+	return MQB_OK;
+}
+
+bool mqb_kafka_fwd_connected(mqb_kafka_fwd_t *f)
+{
+	return atomic_load(&f->connected) != 0;
+}
+
+uint64_t mqb_kafka_fwd_restarts(mqb_kafka_fwd_t *f)
+{
+	return atomic_load(&f->restarts);
+}
+
+int mqb_kafka_fwd_test_fatal(mqb_kafka_fwd_t *f)
+{
+	if (!f->rk)
+		return MQB_ERR_STATE;
+	return rd_kafka_test_fatal_error(f->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+					 "mqbridge test: injected fatal error") ?
+	       MQB_ERR_STATE : MQB_OK;
+}
