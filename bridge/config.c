@@ -7,7 +7,9 @@
  */
 #include "bridge/config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -632,34 +634,142 @@ void mqb_config_free(mqb_config_t *cfg)
 	free(cfg);
 }
 
+/*
+ * libconfig 1.5 silently truncates a decimal integer above 32 bits unless it carries the
+ * L suffix (10000000000 becomes 1410065408). Refuse such literals before parsing.
+ */
+static int check_int_literals(mqb_cfgt_ctx_t *ctx, const char *text)
+{
+	int line = 1;
+	size_t i = 0;
+
+	while (text[i]) {
+		char c = text[i];
+
+		if (c == '\n') {
+			line++;
+			i++;
+		} else if (c == '"') {
+			for (i++; text[i] && text[i] != '"'; i++) {
+				if (text[i] == '\\' && text[i + 1])
+					i++;
+				if (text[i] == '\n')
+					line++;
+			}
+			if (text[i])
+				i++;
+		} else if (c == '#' || (c == '/' && text[i + 1] == '/')) {
+			while (text[i] && text[i] != '\n')
+				i++;
+		} else if (c == '/' && text[i + 1] == '*') {
+			for (i += 2; text[i] && !(text[i] == '*' && text[i + 1] == '/'); i++)
+				if (text[i] == '\n')
+					line++;
+			if (text[i])
+				i += 2;
+		} else if (c >= '0' && c <= '9') {
+			size_t start = i;
+			bool neg = start > 0 && text[start - 1] == '-';
+
+			if (c == '0' && (text[i + 1] == 'x' || text[i + 1] == 'X')) {
+				for (i += 2; isxdigit((unsigned char)text[i]); i++)
+					;
+				continue;
+			}
+			while (isdigit((unsigned char)text[i]))
+				i++;
+			if (text[i] == '.' || text[i] == 'e' || text[i] == 'E' || text[i] == 'L')
+				continue;    /* float or explicit 64-bit */
+			if (i - start > 10 ||
+			    strtoull(text + start, NULL, 10) > (neg ? 2147483648ULL : 2147483647ULL))
+				return mqb_cfgt_error_line(ctx, NULL, line, "",
+							   "integer %.*s does not fit in 32 bits: "
+							   "write %.*sL", (int)(i - start),
+							   text + start, (int)(i - start),
+							   text + start);
+		} else if (isalpha((unsigned char)c) || c == '_') {
+			while (isalnum((unsigned char)text[i]) || text[i] == '_' ||
+			       text[i] == '-' || text[i] == '*')
+				i++;
+		} else {
+			i++;
+		}
+	}
+	return 0;
+}
+
+static char *read_file(mqb_cfgt_ctx_t *ctx, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (!f) {
+		mqb_cfgt_error_line(ctx, path, 0, "", "cannot read the file: %s", strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		size_t n;
+
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap ? cap * 2 : 16384);
+
+			if (!nb) {
+				mqb_cfgt_error_line(ctx, path, 0, "", "out of memory");
+				goto error;
+			}
+			buf = nb;
+			cap = cap ? cap * 2 : 16384;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		mqb_cfgt_error_line(ctx, path, 0, "", "cannot read the file: %s", strerror(errno));
+		goto error;
+	}
+	if (memchr(buf, '\0', len)) {
+		mqb_cfgt_error_line(ctx, path, 0, "", "contains a NUL byte: not a text file");
+		goto error;
+	}
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+error:
+	fclose(f);
+	free(buf);
+	return NULL;
+}
+
 static mqb_config_t *config_load(const char *path, const char *text, const char *name,
 				 char *errstr, size_t errstr_size)
 {
 	mqb_cfgt_ctx_t ctx = { .name = name, .errstr = errstr, .errstr_size = errstr_size };
 	mqb_config_t *cfg = NULL;
+	char *dir = NULL, *owned = NULL;
 	config_t lc;
-	int ok;
 
 	config_init(&lc);
 	if (path) {
-		char *dup = strdup(path);
-
-		if (dup) {
-			config_set_include_dir(&lc, dirname(dup));
-			free(dup);
+		owned = read_file(&ctx, path);
+		if (!owned)
+			goto error;
+		text = owned;
+		dir = strdup(path);
+		if (!dir) {
+			mqb_cfgt_error_line(&ctx, name, 0, "", "out of memory");
+			goto error;
 		}
-		ok = config_read_file(&lc, path);
-	} else {
-		ok = config_read_string(&lc, text);
+		ctx.include_dir = dirname(dir);
+		config_set_include_dir(&lc, ctx.include_dir);
 	}
-	if (!ok) {
-		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-			mqb_cfgt_error_line(&ctx, name, 0, "", "cannot read the file: %s",
-					    strerror(errno));
-		else
-			mqb_cfgt_error_line(&ctx, config_error_file(&lc),
-					    config_error_line(&lc), "", "%s",
-					    config_error_text(&lc));
+	if (check_int_literals(&ctx, text) != 0)
+		goto error;
+	if (!config_read_string(&lc, text)) {
+		mqb_cfgt_error_line(&ctx, config_error_file(&lc), config_error_line(&lc), "",
+				    "%s", config_error_text(&lc));
 		goto error;
 	}
 	cfg = calloc(1, sizeof(*cfg));
@@ -672,11 +782,15 @@ static mqb_config_t *config_load(const char *path, const char *text, const char 
 	    config_finalize(&ctx, cfg, &lc) != 0)
 		goto error;
 	config_destroy(&lc);
+	free(owned);
+	free(dir);
 	return cfg;
 
 error:
 	config_destroy(&lc);
 	mqb_config_free(cfg);
+	free(owned);
+	free(dir);
 	return NULL;
 }
 

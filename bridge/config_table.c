@@ -25,8 +25,15 @@ static void verrorf(mqb_cfgt_ctx_t *ctx, const char *file, int line, const char 
 		return;                 /* keep the first error */
 	ctx->failed = true;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	char full[4096];
+
 	if (!file)
 		file = ctx->name;
+	/* files pulled in by @include are named relative to the include directory */
+	if (ctx->include_dir && file[0] != '/' && strcmp(file, ctx->name) != 0) {
+		snprintf(full, sizeof(full), "%s/%s", ctx->include_dir, file);
+		file = full;
+	}
 	if (line > 0)
 		mqb_errstr_set(ctx->errstr, ctx->errstr_size, "%s:%d: %s%s%s", file, line,
 			       path, *path ? ": " : "", msg);
@@ -231,6 +238,12 @@ static int unknown_key(mqb_cfgt_ctx_t *ctx, const mqb_cfgt_table_t *t,
 
 	for (const mqb_cfgt_key_t *k = t->keys; k->name; k++) {
 		size_t d = edit_distance(name, k->name);
+		size_t ln = strlen(name), lk = strlen(k->name);
+
+		/* "interval" for "interval_ms": a prefix of 4+ characters counts as close */
+		if (d >= bestd && ln >= 4 && lk >= 4 &&
+		    strncmp(name, k->name, ln < lk ? ln : lk) == 0)
+			d = 2;
 
 		if (d < bestd) {
 			bestd = d;

@@ -79,6 +79,7 @@ typedef struct mqb_cfgt_table {
 
 typedef struct mqb_cfgt_ctx {
 	const char *name;                     /* file name for messages */
+	const char *include_dir;              /* where @include files are found, or NULL */
 	char *errstr;
 	size_t errstr_size;
 	bool failed;

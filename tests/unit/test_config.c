@@ -1,0 +1,704 @@
+/*
+ * test_config.c — the config loader: defaults, every kind of error (each message must
+ * name the file, the line and the key path), and every shipped file under conf/ loads.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bridge/config.h"
+
+#define MIN_OK \
+	"streams = ( { name = \"s\"; } );\n" \
+	"routes = ( { filter = \"a/+\"; stream = \"s\"; } );\n"
+
+static mqb_config_t *load(const char *text, char *err, size_t errsz)
+{
+	err[0] = '\0';
+	return mqb_config_load_string(text, "t.conf", err, errsz);
+}
+
+/* Load text and expect exactly the error message want. */
+static void expect_error(const char *text, const char *want)
+{
+	char err[1024];
+	mqb_config_t *cfg = load(text, err, sizeof(err));
+
+	if (cfg || strcmp(err, want) != 0) {
+		print_error("config:\n%s\nwant error: %s\ngot:        %s\n", text, want,
+			    cfg ? "(loaded fine)" : err);
+		mqb_config_free(cfg);
+		fail();
+	}
+}
+
+/* Expect an error that starts with prefix (for messages with system text in them). */
+static void expect_error_prefix(const char *text, const char *prefix)
+{
+	char err[1024];
+	mqb_config_t *cfg = load(text, err, sizeof(err));
+
+	if (cfg || strncmp(err, prefix, strlen(prefix)) != 0) {
+		print_error("config:\n%s\nwant prefix: %s\ngot:         %s\n", text, prefix,
+			    cfg ? "(loaded fine)" : err);
+		mqb_config_free(cfg);
+		fail();
+	}
+}
+
+static void test_defaults(void **state)
+{
+	char err[1024];
+	mqb_config_t *cfg = load(MIN_OK, err, sizeof(err));
+	char cwd[PATH_MAX];
+
+	(void)state;
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->data_dir, "/var/lib/mqbridge");
+	assert_string_equal(cfg->log_level, "info");
+	assert_string_equal(cfg->groups_prefix, "mqbridge");
+	assert_string_equal(cfg->path, "t.conf");
+	assert_string_equal(cfg->mqtt.host, "127.0.0.1");
+	assert_int_equal(cfg->mqtt.port, 1883);
+	assert_string_equal(cfg->mqtt.client_id, "mqbridge");
+	assert_int_equal(cfg->mqtt.protocol, 5);
+	assert_int_equal(cfg->mqtt.keepalive, 30);
+	assert_false(cfg->mqtt.clean_start);
+	assert_int_equal(cfg->mqtt.session_expiry_s, 86400);
+	assert_null(cfg->mqtt.username);
+	assert_null(cfg->mqtt.password_file);
+	assert_null(cfg->mqtt.cafile);
+	assert_int_equal(cfg->mqtt.reconnect_min_ms, 500);
+	assert_int_equal(cfg->mqtt.reconnect_max_ms, 30000);
+	assert_int_equal(cfg->mqtt.max_message_bytes, 1048576);
+	assert_int_equal(cfg->mqtt.max_inflight, 100);
+	assert_string_equal(cfg->stats.listen, "127.0.0.1:9883");
+	assert_null(cfg->stats.token_file);
+
+	assert_int_equal(cfg->streams_count, 1);
+	assert_string_equal(cfg->streams[0].name, "s");
+	assert_ptr_equal(cfg->streams[0].opts.name, cfg->streams[0].name);
+	assert_int_equal(cfg->streams[0].opts.partitions, 1);
+	assert_int_equal(cfg->streams[0].opts.segment_bytes, 67108864);
+	assert_int_equal(cfg->streams[0].opts.segment_ms, 604800000);
+	assert_int_equal(cfg->streams[0].opts.retention_ms, -1);
+	assert_int_equal(cfg->streams[0].opts.retention_bytes, -1);
+	assert_int_equal(cfg->streams[0].opts.flush_interval_ms, 50);
+	assert_int_equal(cfg->streams[0].opts.flush_messages, -1);
+	assert_int_equal(cfg->streams[0].opts.index_interval_bytes, 4096);
+	assert_int_equal(cfg->streams[0].opts.max_batch_bytes, 16777216);
+	assert_int_equal(cfg->streams[0].line, 1);
+
+	assert_int_equal(cfg->routes_count, 1);
+	assert_string_equal(cfg->routes[0].filter, "a/+");
+	assert_string_equal(cfg->routes[0].name, "a/+");
+	assert_int_equal(cfg->routes[0].qos, 1);
+	assert_null(cfg->routes[0].key);
+	assert_int_equal(cfg->routes[0].stream_index, 0);
+	assert_int_equal(cfg->routes[0].line, 2);
+
+	assert_false(cfg->kafka.enabled);
+	assert_int_equal(cfg->kafka.forward_count, 0);
+	assert_int_equal(cfg->groups_count, 0);
+	mqb_config_free(cfg);
+
+	/* relative paths are resolved against the current directory */
+	cfg = load("data_dir = \"./_data\";\n" MIN_OK, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(strncmp(cfg->data_dir, cwd, strlen(cwd)), 0);
+	assert_string_equal(cfg->data_dir + strlen(cwd), "/_data");
+	assert_int_equal(mqb_config_stream_index(cfg, "s"), 0);
+	assert_int_equal(mqb_config_stream_index(cfg, "nope"), -1);
+	mqb_config_free(cfg);
+	mqb_config_free(NULL);
+}
+
+static void test_full(void **state)
+{
+	char err[1024];
+	const char *text =
+		"data_dir = \"/tmp/x\"; log_level = \"debug\"; groups_prefix = \"edge/mqb\";\n"
+		"mqtt = { host = \"broker\"; port = 8883; protocol = \"v311\"; clean_start = true;\n"
+		"  session_expiry_s = 4294967295L; max_message_bytes = 2048; };\n"
+		"stats = { listen = \"[::1]:9000\"; };\n"
+		"streams = ( { name = \"t\"; partitions = 12; segment_bytes = 2147483647L;\n"
+		"              retention_ms = 10000000000L; flush = { interval_ms = 0; messages = 0; }; },\n"
+		"            { name = \"dlq\"; max_batch_bytes = 4096; } );\n"
+		"routes = ( { name = \"r1\"; filter = \"s/+/t\"; qos = 2; stream = \"t\"; key = \"d-{1}\"; },\n"
+		"           { filter = \"#\"; qos = 0; stream = \"dlq\"; key = \"{topic}\"; } );\n"
+		"kafka = { bootstrap_servers = \"k:9092\";\n"
+		"  properties = { compression = { type = \"lz4\"; }; linger = { ms = 5; };\n"
+		"                 enable = { \"ssl.certificate.verification\" = true; }; };\n"
+		"  forward = ( { stream = \"t\"; topic = \"edge.t\"; } ); block_on_backlog = true; };\n"
+		"groups = ( { name = \"g1\"; stream = \"t\"; assignor = \"range\";\n"
+		"             session_timeout_ms = 1500; start = \"latest\"; },\n"
+		"           { name = \"g2\"; stream = \"t\"; mode = \"shared\"; dead_letter = \"dlq\";\n"
+		"             max_deliveries = 3; rebalance = \"eager\"; } );\n";
+	mqb_config_t *cfg;
+
+	(void)state;
+	/* libconfig 1.5 cannot quote names: the "ssl..." line above is a syntax error */
+	cfg = load(text, err, sizeof(err));
+	assert_null(cfg);
+	assert_string_equal(err, "t.conf:12: syntax error");
+
+	text =
+		"data_dir = \"/tmp/x\"; log_level = \"debug\"; groups_prefix = \"edge/mqb\";\n"
+		"mqtt = { host = \"broker\"; port = 8883; protocol = \"v311\"; clean_start = true;\n"
+		"  session_expiry_s = 4294967295L; max_message_bytes = 2048; };\n"
+		"stats = { listen = \"[::1]:9000\"; };\n"
+		"streams = ( { name = \"t\"; partitions = 12; segment_bytes = 2147483647L;\n"
+		"              retention_ms = 10000000000L; flush = { interval_ms = 0; messages = 0; }; },\n"
+		"            { name = \"dlq\"; max_batch_bytes = 4096; } );\n"
+		"routes = ( { name = \"r1\"; filter = \"s/+/t\"; qos = 2; stream = \"t\"; key = \"d-{1}\"; },\n"
+		"           { filter = \"#\"; qos = 0; stream = \"dlq\"; key = \"{topic}\"; } );\n"
+		"kafka = { bootstrap_servers = \"k:9092\";\n"
+		"  properties = { compression = { type = \"lz4\"; }; linger = { ms = 5; };\n"
+		"                 socket = { keepalive = { enable = true; }; }; };\n"
+		"  forward = ( { stream = \"t\"; topic = \"edge.t\"; } ); block_on_backlog = true; };\n"
+		"groups = ( { name = \"g1\"; stream = \"t\"; assignor = \"range\";\n"
+		"             session_timeout_ms = 1500; start = \"latest\"; },\n"
+		"           { name = \"g2\"; stream = \"t\"; mode = \"shared\"; dead_letter = \"dlq\";\n"
+		"             max_deliveries = 3; rebalance = \"eager\"; } );\n";
+	cfg = load(text, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->log_level, "debug");
+	assert_string_equal(cfg->groups_prefix, "edge/mqb");
+	assert_int_equal(cfg->mqtt.protocol, 4);
+	assert_int_equal(cfg->mqtt.port, 8883);
+	assert_true(cfg->mqtt.clean_start);
+	assert_int_equal(cfg->mqtt.session_expiry_s, 4294967295LL);
+	assert_string_equal(cfg->stats.listen, "[::1]:9000");
+	assert_int_equal(cfg->streams[0].opts.partitions, 12);
+	assert_int_equal(cfg->streams[0].opts.segment_bytes, 2147483647LL);
+	assert_int_equal(cfg->streams[0].opts.retention_ms, 10000000000LL);
+	assert_int_equal(cfg->streams[0].opts.flush_interval_ms, 0);
+	assert_int_equal(cfg->streams[0].opts.flush_messages, 0);
+	assert_int_equal(cfg->streams[1].line, 7);
+	assert_string_equal(cfg->routes[0].name, "r1");
+	assert_int_equal(cfg->routes[0].qos, 2);
+	assert_string_equal(cfg->routes[0].key, "d-{1}");
+	assert_int_equal(cfg->routes[1].stream_index, 1);
+	assert_int_equal(cfg->routes[1].line, 9);
+
+	assert_true(cfg->kafka.enabled);
+	assert_string_equal(cfg->kafka.bootstrap_servers, "k:9092");
+	assert_true(cfg->kafka.block_on_backlog);
+	assert_int_equal(cfg->kafka.sync_interval_offsets, 100);
+	assert_int_equal(cfg->kafka.queue_buffering_max_kbytes, 16384);
+	assert_int_equal(cfg->kafka.properties_count, 3);
+	assert_string_equal(cfg->kafka.properties[0].key, "compression.type");
+	assert_string_equal(cfg->kafka.properties[0].value, "lz4");
+	assert_int_equal(cfg->kafka.properties[0].line, 11);
+	assert_string_equal(cfg->kafka.properties[1].key, "linger.ms");
+	assert_string_equal(cfg->kafka.properties[1].value, "5");
+	assert_string_equal(cfg->kafka.properties[2].key, "socket.keepalive.enable");
+	assert_string_equal(cfg->kafka.properties[2].value, "true");
+	assert_int_equal(cfg->kafka.properties[2].line, 12);
+	assert_int_equal(cfg->kafka.forward_count, 1);
+	assert_string_equal(cfg->kafka.forward[0].topic, "edge.t");
+	assert_int_equal(cfg->kafka.forward[0].stream_index, 0);
+
+	assert_int_equal(cfg->groups_count, 2);
+	assert_int_equal(cfg->groups[0].mode, MQB_GROUP_EXCLUSIVE);
+	assert_string_equal(cfg->groups[0].assignor, "range");
+	assert_int_equal(cfg->groups[0].rebalance, MQB_REBALANCE_EAGER);
+	assert_int_equal(cfg->groups[0].session_timeout_ms, 1500);
+	assert_int_equal(cfg->groups[0].heartbeat_interval_ms, 500);  /* session / 3 */
+	assert_int_equal(cfg->groups[0].rebalance_timeout_ms, 1500);
+	assert_true(cfg->groups[0].start_latest);
+	assert_null(cfg->groups[0].dead_letter);
+	assert_int_equal(cfg->groups[0].dead_letter_index, -1);
+	assert_int_equal(cfg->groups[1].mode, MQB_GROUP_SHARED);
+	assert_string_equal(cfg->groups[1].assignor, "cooperative-sticky");
+	assert_int_equal(cfg->groups[1].rebalance, MQB_REBALANCE_EAGER);
+	assert_int_equal(cfg->groups[1].heartbeat_interval_ms, 3000);
+	assert_int_equal(cfg->groups[1].session_timeout_ms, 10000);
+	assert_int_equal(cfg->groups[1].ack_timeout_ms, 30000);
+	assert_int_equal(cfg->groups[1].max_deliveries, 3);
+	assert_int_equal(cfg->groups[1].prefetch, 100);
+	assert_false(cfg->groups[1].start_latest);
+	assert_int_equal(cfg->groups[1].dead_letter_index, 1);
+	assert_int_equal(cfg->groups[1].stream_index, 0);
+	mqb_config_free(cfg);
+
+	/* default rebalance for cooperative-sticky is cooperative; list form of properties */
+	cfg = load(MIN_OK "groups = ( { name = \"g\"; stream = \"s\"; } );\n"
+		   "kafka = { bootstrap_servers = \"k:1\"; properties = ( (\"linger.ms\", 5),\n"
+		   "  (\"compression.type\", \"zstd\"), (\"x.y\", 1.5) ); };\n", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->groups[0].rebalance, MQB_REBALANCE_COOPERATIVE);
+	assert_int_equal(cfg->kafka.properties_count, 3);
+	assert_string_equal(cfg->kafka.properties[0].key, "linger.ms");
+	assert_string_equal(cfg->kafka.properties[0].value, "5");
+	assert_int_equal(cfg->kafka.properties[0].line, 4);
+	assert_string_equal(cfg->kafka.properties[1].value, "zstd");
+	assert_int_equal(cfg->kafka.properties[1].line, 5);
+	assert_string_equal(cfg->kafka.properties[2].value, "1.5");
+	assert_int_equal(cfg->kafka.forward_count, 0);
+	mqb_config_free(cfg);
+}
+
+static void test_syntax_errors(void **state)
+{
+	(void)state;
+	expect_error("data_dir = \"/x\";\nmqtt = { port = 1883 ;\n", "t.conf:3: syntax error");
+	expect_error("data_dir = \"/x\";\nmqtt = { port == 1883; };\n", "t.conf:2: syntax error");
+	/* libconfig 1.5 would truncate these silently */
+	expect_error(MIN_OK "\n# 99999999999\nmqtt = { session_expiry_s = 4294967295; };\n",
+		     "t.conf:5: integer 4294967295 does not fit in 32 bits: write 4294967295L");
+	expect_error("streams = ( { name = \"s\"; retention_bytes = 10000000000; } );\n",
+		     "t.conf:1: integer 10000000000 does not fit in 32 bits: write 10000000000L");
+	expect_error("data_dir \"/x\";\n", "t.conf:1: syntax error");
+	expect_error("a = 1;\na = 2;\n" MIN_OK, "t.conf:2: duplicate setting name");
+	expect_error("streams = ( { name = \"unterminated; } );\n",
+		     "t.conf:2: syntax error");      /* libconfig reports it at the end */
+}
+
+static void test_unknown_keys(void **state)
+{
+	(void)state;
+	expect_error("data_dri = \"/x\";\n" MIN_OK,
+		     "t.conf:1: data_dri: unknown key (did you mean \"data_dir\"?)");
+	expect_error(MIN_OK "frobnicate = 1;\n", "t.conf:3: frobnicate: unknown key");
+	expect_error(MIN_OK "mqtt = {\n  host = \"h\";\n  hots = \"x\";\n};\n",
+		     "t.conf:5: mqtt.hots: unknown key (did you mean \"host\"?)");
+	expect_error(MIN_OK "stats = { lisen = \"x\"; };\n",
+		     "t.conf:3: stats.lisen: unknown key (did you mean \"listen\"?)");
+	expect_error("streams = ( { name = \"s\"; },\n  { name = \"t\"; partition = 2; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:2: streams.[1].partition: unknown key (did you mean \"partitions\"?)");
+	expect_error("streams = ( { name = \"s\"; flush = { interval = 5; }; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams.[0].flush.interval: unknown key "
+		     "(did you mean \"interval_ms\"?)");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; topic = \"x\"; } );\n",
+		     "t.conf:2: routes.[0].topic: unknown key");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\";\n"
+		     "  forward = ( { stream = \"s\"; topic = \"t\"; partitions = 3; } ); };\n",
+		     "t.conf:4: kafka.forward.[0].partitions: unknown key");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\";\n  prefech = 5; } );\n",
+		     "t.conf:4: groups.[0].prefech: unknown key (did you mean \"prefetch\"?)");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\"; linger_ms = 5; };\n",
+		     "t.conf:3: kafka.linger_ms: unknown key");
+}
+
+static void test_type_errors(void **state)
+{
+	(void)state;
+	expect_error(MIN_OK "mqtt = { port = \"1883\"; };\n",
+		     "t.conf:3: mqtt.port: must be an integer (got \"1883\")");
+	expect_error(MIN_OK "mqtt = { port = 1883.0; };\n",
+		     "t.conf:3: mqtt.port: must be an integer (got 1883)");
+	expect_error(MIN_OK "mqtt = { clean_start = 1; };\n",
+		     "t.conf:3: mqtt.clean_start: must be true or false (got 1)");
+	expect_error(MIN_OK "mqtt = { host = 5; };\n",
+		     "t.conf:3: mqtt.host: must be a string (got 5)");
+	expect_error(MIN_OK "mqtt = \"localhost\";\n",
+		     "t.conf:3: mqtt: must be a group { ... } (got \"localhost\")");
+	expect_error("streams = { name = \"s\"; };\nroutes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams: must be a list ( { ... }, ... ) (got a group { ... })");
+	expect_error("streams = ( \"s\" );\nroutes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams.[0]: must be a group { ... } (got \"s\")");
+	expect_error(MIN_OK "mqtt = { protocol = \"v4\"; };\n",
+		     "t.conf:3: mqtt.protocol: must be one of \"v5\", \"v311\" (got \"v4\")");
+	expect_error(MIN_OK "log_level = \"verbose\";\n",
+		     "t.conf:3: log_level: must be one of \"error\", \"warn\", \"notice\", "
+		     "\"info\", \"debug\" (got \"verbose\")");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\"; mode = \"queue\"; } );\n",
+		     "t.conf:3: groups.[0].mode: must be one of \"exclusive\", \"shared\" "
+		     "(got \"queue\")");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\"; assignor = \"rr\"; } );\n",
+		     "t.conf:3: groups.[0].assignor: must be one of \"range\", \"roundrobin\", "
+		     "\"sticky\", \"cooperative-sticky\" (got \"rr\")");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\"; start = \"now\"; } );\n",
+		     "t.conf:3: groups.[0].start: must be one of \"earliest\", \"latest\" "
+		     "(got \"now\")");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\"; properties = 5; };\n",
+		     "t.conf:3: kafka.properties: must be a group { name = value; ... } or a "
+		     "list of (\"name\", value) pairs (got 5)");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\"; properties = ( \"a=b\" ); };\n",
+		     "t.conf:3: kafka.properties.[0]: must be a pair (\"name\", value) "
+		     "(got \"a=b\")");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\";\n"
+		     "  properties = { a = [1, 2]; }; };\n",
+		     "t.conf:4: kafka.properties: property \"a\" must be a string, number or "
+		     "boolean (got an array [ ... ])");
+}
+
+static void test_range_errors(void **state)
+{
+	(void)state;
+	expect_error("streams = (\n  { name = \"s\";\n    partitions = 0; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:3: streams.[0].partitions: must be between 1 and 10000 (got 0)");
+	expect_error("streams = ( { name = \"s\"; partitions = 10001; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams.[0].partitions: must be between 1 and 10000 (got 10001)");
+	expect_error(MIN_OK "mqtt = { port = 70000; };\n",
+		     "t.conf:3: mqtt.port: must be between 1 and 65535 (got 70000)");
+	expect_error(MIN_OK "mqtt = { port = 10000000000L; };\n",
+		     "t.conf:3: mqtt.port: must be between 1 and 65535 (got 10000000000)");
+	expect_error(MIN_OK "mqtt = { keepalive = 2; };\n",
+		     "t.conf:3: mqtt.keepalive: must be between 5 and 65535 (got 2)");
+	expect_error("streams = ( { name = \"s\"; retention_ms = 0; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams.[0].retention_ms: must be -1 (off) or between 1000 and "
+		     "9223372036854775807 (got 0)");
+	expect_error("streams = ( { name = \"s\"; flush = { interval_ms = -5; }; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams.[0].flush.interval_ms: must be between 0 and 3600000 "
+		     "(got -5)");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; qos = 3; } );\n",
+		     "t.conf:2: routes.[0].qos: must be between 0 and 2 (got 3)");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\"; max_deliveries = 0; } );\n",
+		     "t.conf:3: groups.[0].max_deliveries: must be between 1 and 1000 (got 0)");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\"; prefetch = 0; } );\n",
+		     "t.conf:3: groups.[0].prefetch: must be between 1 and 65535 (got 0)");
+	expect_error(MIN_OK "mqtt = { max_message_bytes = 0; };\n",
+		     "t.conf:3: mqtt.max_message_bytes: must be between 1 and 268435455 (got 0)");
+}
+
+static void test_required_and_empty(void **state)
+{
+	(void)state;
+	expect_error("routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf: streams: required key missing");
+	expect_error("streams = ( { name = \"s\"; } );\n",
+		     "t.conf: routes: required key missing");
+	expect_error("streams = ();\nroutes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams: at least one stream is required");
+	expect_error("streams = ( { name = \"s\"; } );\nroutes = ();\n",
+		     "t.conf:2: routes: at least one route is required");
+	expect_error("streams = ( { partitions = 2; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams.[0].name: required key missing");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a\"; } );\n",
+		     "t.conf:2: routes.[0].stream: required key missing");
+	expect_error(MIN_OK "kafka = {\n  forward = ();\n};\n",
+		     "t.conf:3: kafka.bootstrap_servers: required key missing");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"\"; };\n",
+		     "t.conf:3: kafka.bootstrap_servers: must not be empty");
+	expect_error(MIN_OK "mqtt = { host = \"\"; };\n", "t.conf:3: mqtt.host: must not be empty");
+	expect_error(MIN_OK "data_dir = \"\";\n", "t.conf:3: data_dir: must not be empty");
+	expect_error(MIN_OK "groups = ( { stream = \"s\"; } );\n",
+		     "t.conf:3: groups.[0].name: required key missing");
+}
+
+static void test_cross_field(void **state)
+{
+	(void)state;
+	/* route naming an unknown stream */
+	expect_error("streams = ( { name = \"s\"; } );\nroutes = (\n"
+		     "  { filter = \"a\"; stream = \"s\"; },\n"
+		     "  { filter = \"b\"; stream = \"nope\"; } );\n",
+		     "t.conf:4: routes.[1].stream: no stream with this name is configured "
+		     "(got \"nope\")");
+	/* duplicate stream names */
+	expect_error("streams = ( { name = \"s\"; },\n  { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:2: streams.[1].name: duplicate stream name (first at line 1) "
+		     "(got \"s\")");
+	/* stream name validity */
+	expect_error("streams = ( { name = \"../etc\"; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"../etc\"; } );\n",
+		     "t.conf:1: streams.[0].name: must be 1..200 of [A-Za-z0-9._-] and not "
+		     "\".\" or \"..\" (got \"../etc\")");
+	expect_error("streams = ( { name = \"..\"; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"..\"; } );\n",
+		     "t.conf:1: streams.[0].name: must be 1..200 of [A-Za-z0-9._-] and not "
+		     "\".\" or \"..\" (got \"..\")");
+	expect_error("streams = ( { name = \"\"; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams.[0].name: must be 1..200 of [A-Za-z0-9._-] and not "
+		     "\".\" or \"..\" (got \"\")");
+	/* bad topic filters */
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a/#/b\"; stream = \"s\"; } );\n",
+		     "t.conf:2: routes.[0].filter: bad MQTT topic filter: '#' must be the last "
+		     "topic level (got \"a/#/b\")");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a/b+\"; stream = \"s\"; } );\n",
+		     "t.conf:2: routes.[0].filter: bad MQTT topic filter: '+' must occupy a "
+		     "whole topic level (got \"a/b+\")");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"\"; stream = \"s\"; } );\n",
+		     "t.conf:2: routes.[0].filter: bad MQTT topic filter: must not be empty "
+		     "(got \"\")");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a/\\xff\"; stream = \"s\"; } );\n",
+		     "t.conf:2: routes.[0].filter: bad MQTT topic filter: not valid UTF-8 "
+		     "(got \"a/\xff\")");
+	/* a shadowed duplicate filter and duplicate route names */
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a/+\"; stream = \"s\"; },\n"
+		     "  { filter = \"a/+\"; stream = \"s\"; key = \"{1}\"; } );\n",
+		     "t.conf:3: routes.[1].filter: same filter as routes.[0] (line 2): this "
+		     "route could never match (got \"a/+\")");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { name = \"r\"; filter = \"a\"; stream = \"s\"; },\n"
+		     "  { name = \"r\"; filter = \"b\"; stream = \"s\"; } );\n",
+		     "t.conf:3: routes.[1].name: duplicate route name (first at line 2) "
+		     "(got \"r\")");
+	/* bad key templates */
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a/+\"; stream = \"s\"; key = \"{1\"; } );\n",
+		     "t.conf:2: routes.[0].key: bad key template: unclosed '{' at column 1 "
+		     "(got \"{1\")");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a/+\"; stream = \"s\"; key = \"x{one}\"; } );\n",
+		     "t.conf:2: routes.[0].key: bad key template: bad placeholder '{one}' at "
+		     "column 2: expected {N} (0..65535) or {topic} (got \"x{one}\")");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a/+\"; stream = \"s\"; key = \"\"; } );\n",
+		     "t.conf:2: routes.[0].key: bad key template: must not be empty (leave the "
+		     "key out for keyless records) (got \"\")");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"a/+\"; stream = \"s\"; key = \"{2}\"; } );\n",
+		     "t.conf:2: routes.[0].key: uses topic level {2} but filter \"a/+\" only "
+		     "matches topics with 2 levels (0..1) (got \"{2}\")");
+	/* mqtt cross checks */
+	expect_error(MIN_OK "mqtt = { reconnect_min_ms = 1000;\n  reconnect_max_ms = 500; };\n",
+		     "t.conf:4: mqtt.reconnect_max_ms: must be >= reconnect_min_ms (1000) "
+		     "(got 500)");
+	expect_error(MIN_OK "mqtt = { password_file = \"/dev/null\"; };\n",
+		     "t.conf:3: mqtt.password_file: needs username to be set");
+	expect_error(MIN_OK "mqtt = { cafile = \"/dev/null\"; certfile = \"/dev/null\"; };\n",
+		     "t.conf:3: mqtt.certfile: certfile and keyfile must be set together");
+	expect_error(MIN_OK "mqtt = { certfile = \"/dev/null\"; keyfile = \"/dev/null\"; };\n",
+		     "t.conf:3: mqtt.certfile: a client certificate needs TLS: set cafile or "
+		     "capath");
+	expect_error(MIN_OK "stats = { listen = \"9883\"; };\n",
+		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 1..65535), "
+		     "\"\" or \"off\" (got \"9883\")");
+	expect_error(MIN_OK "stats = { listen = \"127.0.0.1:0\"; };\n",
+		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 1..65535), "
+		     "\"\" or \"off\" (got \"127.0.0.1:0\")");
+	expect_error(MIN_OK "stats = { listen = \"::1:80\"; };\n",
+		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 1..65535), "
+		     "\"\" or \"off\" (got \"::1:80\")");
+	expect_error("streams = ( { name = \"s\"; max_batch_bytes = 1048576; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
+		     "t.conf:1: streams.[0].max_batch_bytes: must be larger than "
+		     "mqtt.max_message_bytes (1048576) so one message fits in a batch "
+		     "(got 1048576)");
+	expect_error(MIN_OK "groups_prefix = \"mqb/+\";\n",
+		     "t.conf:3: groups_prefix: must be a topic name without wildcards, a leading "
+		     "'$' or a trailing '/' (got \"mqb/+\")");
+	expect_error(MIN_OK "groups_prefix = \"mqb/\";\n",
+		     "t.conf:3: groups_prefix: must be a topic name without wildcards, a leading "
+		     "'$' or a trailing '/' (got \"mqb/\")");
+	/* kafka */
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\";\n"
+		     "  forward = ( { stream = \"x\"; topic = \"t\"; } ); };\n",
+		     "t.conf:4: kafka.forward.[0].stream: no stream with this name is configured "
+		     "(got \"x\")");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\";\n"
+		     "  forward = ( { stream = \"s\"; topic = \"a b\"; } ); };\n",
+		     "t.conf:4: kafka.forward.[0].topic: not a valid Kafka topic name "
+		     "([A-Za-z0-9._-], 1..249 chars, not \".\" or \"..\") (got \"a b\")");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\";\n"
+		     "  forward = ( { stream = \"s\"; topic = \"t\"; },\n"
+		     "              { stream = \"s\"; topic = \"t\"; } ); };\n",
+		     "t.conf:5: kafka.forward.[1]: same stream and topic as kafka.forward.[0] "
+		     "(line 4)");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\";\n"
+		     "  properties = ( (\"linger.ms\", 1),\n   (\"acks\", \"1\") ); };\n",
+		     "t.conf:5: kafka.properties: \"acks\" cannot be set here: mqbridge needs "
+		     "acks=all to advance its cursor safely");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\";\n"
+		     "  properties = ( (\"linger.ms\", 1),\n   (\"linger.ms\", 2) ); };\n",
+		     "t.conf:5: kafka.properties.[1]: property \"linger.ms\" set twice "
+		     "(first at line 4)");
+	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\";\n"
+		     "  properties = ( (\"\", 1) ); };\n",
+		     "t.conf:4: kafka.properties.[0]: property name must not be empty");
+	/* groups */
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"x\"; } );\n",
+		     "t.conf:3: groups.[0].stream: no stream with this name is configured "
+		     "(got \"x\")");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\"; },\n"
+		     "  { name = \"g\"; stream = \"s\"; } );\n",
+		     "t.conf:4: groups.[1].name: duplicate group name (first at line 3) "
+		     "(got \"g\")");
+	expect_error(MIN_OK "groups = ( { name = \"a/b\"; stream = \"s\"; } );\n",
+		     "t.conf:3: groups.[0].name: must be 1..200 of [A-Za-z0-9._-] and not "
+		     "\".\" or \"..\" (got \"a/b\")");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\"; dead_letter = \"x\"; } );\n",
+		     "t.conf:3: groups.[0].dead_letter: no stream with this name is configured "
+		     "(got \"x\")");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\"; dead_letter = \"s\"; } );\n",
+		     "t.conf:3: groups.[0].dead_letter: must differ from the group's stream "
+		     "(got \"s\")");
+	expect_error(MIN_OK "groups = ( { name = \"g\"; stream = \"s\";\n"
+		     "  session_timeout_ms = 3000; heartbeat_interval_ms = 3000; } );\n",
+		     "t.conf:4: groups.[0].heartbeat_interval_ms: must be below "
+		     "session_timeout_ms (3000) (got 3000)");
+}
+
+static void test_files(void **state)
+{
+	char dir[] = "/tmp/mqb-test-config-XXXXXX";
+	char path[PATH_MAX], pw[PATH_MAX], text[PATH_MAX * 3], err[PATH_MAX * 2];
+	mqb_config_t *cfg;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(pw, sizeof(pw), "%s/password", dir);
+	f = fopen(pw, "w");
+	assert_non_null(f);
+	fputs("secret\n", f);
+	fclose(f);
+
+	/* readable password file: loads; the message names the real file */
+	snprintf(path, sizeof(path), "%s/m.conf", dir);
+	snprintf(text, sizeof(text), MIN_OK "mqtt = { username = \"u\";\n"
+		 "  password_file = \"%s\"; };\n", pw);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	cfg = mqb_config_load(path, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->mqtt.password_file, pw);
+	assert_string_equal(cfg->path, path);
+	mqb_config_free(cfg);
+
+	/* unreadable (missing) password file */
+	snprintf(text, sizeof(text), MIN_OK "mqtt = { username = \"u\";\n"
+		 "  password_file = \"%s/missing\"; };\n", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	cfg = mqb_config_load(path, err, sizeof(err));
+	assert_null(cfg);
+	snprintf(text, sizeof(text), "%s:4: mqtt.password_file: cannot read file: No such file "
+		 "or directory (got \"%s/missing\")", path, dir);
+	assert_string_equal(err, text);
+
+	/* a directory where a file is expected; a file where a directory is */
+	snprintf(text, sizeof(text), MIN_OK "mqtt = { cafile = \"%s\"; };\n", dir);
+	expect_error_prefix(text, "t.conf:3: mqtt.cafile: is a directory, not a file");
+	snprintf(text, sizeof(text), MIN_OK "mqtt = { capath = \"%s\"; };\n", pw);
+	expect_error_prefix(text, "t.conf:3: mqtt.capath: not a directory");
+
+	/* syntax errors name the file */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("data_dir = \"/x\";\n\nmqtt = { port = ; };\n", f);
+	fclose(f);
+	cfg = mqb_config_load(path, err, sizeof(err));
+	assert_null(cfg);
+	snprintf(text, sizeof(text), "%s:3: syntax error", path);
+	assert_string_equal(err, text);
+
+	/* a file that does not exist */
+	snprintf(path, sizeof(path), "%s/none.conf", dir);
+	cfg = mqb_config_load(path, err, sizeof(err));
+	assert_null(cfg);
+	snprintf(text, sizeof(text), "%s: cannot read the file", path);
+	assert_int_equal(strncmp(err, text, strlen(text)), 0);
+
+	/* @include is resolved next to the including file, errors name the included file */
+	snprintf(path, sizeof(path), "%s/routes.inc", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("routes = (\n  { filter = \"a\"; stream = \"s\"; qos = 7; } );\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("streams = ( { name = \"s\"; } );\n@include \"routes.inc\"\n", f);
+	fclose(f);
+	cfg = mqb_config_load(path, err, sizeof(err));
+	assert_null(cfg);
+	snprintf(text, sizeof(text), "%s/routes.inc:2: routes.[0].qos: must be between 0 and 2 "
+		 "(got 7)", dir);
+	assert_string_equal(err, text);
+
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/routes.inc", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/m.conf", dir);
+	unlink(path);
+	unlink(pw);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* Every file shipped in conf/ and conf/examples/ must load. */
+static void test_shipped_files(void **state)
+{
+	const char *src = getenv("MQB_SOURCE_DIR");
+	const char *sub[] = { "conf", "conf/examples" };
+	int loaded = 0;
+
+	(void)state;
+	if (!src)
+		src = ".";
+	for (size_t i = 0; i < 2; i++) {
+		char d[PATH_MAX];
+		DIR *dh;
+		struct dirent *de;
+
+		snprintf(d, sizeof(d), "%s/%s", src, sub[i]);
+		dh = opendir(d);
+		if (!dh)
+			fail_msg("cannot open %s (is MQB_SOURCE_DIR set?)", d);
+		while ((de = readdir(dh))) {
+			char p[PATH_MAX + 300], err[1024];
+			size_t n = strlen(de->d_name);
+			mqb_config_t *cfg;
+
+			if (n < 6 || strcmp(de->d_name + n - 5, ".conf") != 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", d, de->d_name);
+			cfg = mqb_config_load(p, err, sizeof(err));
+			if (!cfg)
+				fail_msg("%s", err);
+			assert_true(cfg->streams_count > 0);
+			assert_true(cfg->routes_count > 0);
+			mqb_config_free(cfg);
+			loaded++;
+		}
+		closedir(dh);
+	}
+	assert_true(loaded >= 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_unknown_keys),
+		cmocka_unit_test(test_type_errors),
+		cmocka_unit_test(test_range_errors),
+		cmocka_unit_test(test_required_and_empty),
+		cmocka_unit_test(test_cross_field),
+		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_shipped_files),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
