@@ -333,7 +333,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	MQB_LOG_RATELIMITED(MQB_LOG_DEBUG, MOD, 10000, "libmicrohttpd: %s", buf);
+	mqb_debug(MOD, "libmicrohttpd: %s", buf);
 }
 
 /* --- start / stop ------------------------------------------------------------------ */
@@ -431,12 +431,12 @@ mqb_http_t *mqb_http_start_limits(const mqb_stats_conf_t *conf, mqb_metrics_t *r
 	mqb_process_metrics_add(reg);
 	http->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
 				     0, NULL, NULL, on_request, http,
+				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_LIMIT, lim.connections,
 				     MHD_OPTION_CONNECTION_TIMEOUT, lim.timeout_s,
 				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, lim.conn_memory,
 				     MHD_OPTION_STRICT_FOR_CLIENT, 1,
-				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_END);
 	if (!http->mhd) {
 		mqb_errstr_set(errstr, errstr_size, "stats: libmicrohttpd failed to start on %s",
