@@ -26,6 +26,7 @@
 struct session_sub {
 	char *filter;
 	int qos, flags;
+	uint32_t sub_id;             /* MQTT 5 subscription identifier, 0: none */
 	int mid;                     /* of the SUBSCRIBE in flight, 0 when none */
 	bool acked;                  /* granted on the current connection */
 };
@@ -159,9 +160,16 @@ static int session_sub_options(const mqb_mqtt_session_t *s, int flags)
 
 static int session_send_sub(mqb_mqtt_session_t *s, struct session_sub *sub)
 {
+	mosquitto_property *props = NULL;
 	int mid = 0;
-	int rc = mosquitto_subscribe_v5(s->mosq, &mid, sub->filter, sub->qos,
-					session_sub_options(s, sub->flags), NULL);
+	int rc;
+
+	if (sub->sub_id && s->protocol == 5)
+		mosquitto_property_add_varint(&props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER,
+					      sub->sub_id);
+	rc = mosquitto_subscribe_v5(s->mosq, &mid, sub->filter, sub->qos,
+				    session_sub_options(s, sub->flags), props);
+	mosquitto_property_free_all(&props);
 
 	if (rc != MOSQ_ERR_SUCCESS) {
 		session_set_error(s, "subscribe %s: %s", sub->filter, session_mosq_err(rc));
@@ -305,6 +313,8 @@ static void session_on_message(struct mosquitto *mosq, void *obj,
 	void *corr = NULL;
 	uint16_t corr_len = 0;
 	size_t nup = 0, i;
+	uint32_t sub_ids[8];
+	size_t nsid = 0;
 	int saved_errno = errno;   /* run() reads errno after loop_read to see EAGAIN */
 
 	(void)mosq;
@@ -326,6 +336,9 @@ static void session_on_message(struct mosquitto *mosq, void *obj,
 			mosquitto_property_read_string(p, id, &rtopic, false);
 		} else if (id == MQTT_PROP_CORRELATION_DATA && !corr) {
 			mosquitto_property_read_binary(p, id, &corr, &corr_len, false);
+		} else if (id == MQTT_PROP_SUBSCRIPTION_IDENTIFIER && nsid < 8) {
+			if (mosquitto_property_read_varint(p, id, &sub_ids[nsid], false))
+				nsid++;
 		} else if (id == MQTT_PROP_USER_PROPERTY) {
 			char *n = NULL, *v = NULL;
 
@@ -349,6 +362,8 @@ static void session_on_message(struct mosquitto *mosq, void *obj,
 	msg.correlation_len = corr ? corr_len : 0;
 	msg.user_props = nup ? s->props : NULL;
 	msg.user_prop_count = nup;
+	msg.sub_ids = nsid ? sub_ids : NULL;
+	msg.sub_id_count = nsid;
 
 	atomic_fetch_add_explicit(&s->msgs_in, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->bytes_in, msg.payload_len, memory_order_relaxed);
@@ -800,10 +815,16 @@ void mqb_mqtt_session_disconnect(mqb_mqtt_session_t *s, int timeout_ms)
 
 int mqb_mqtt_session_subscribe(mqb_mqtt_session_t *s, const char *filter, int qos, int flags)
 {
+	return mqb_mqtt_session_subscribe_id(s, filter, qos, flags, 0);
+}
+
+int mqb_mqtt_session_subscribe_id(mqb_mqtt_session_t *s, const char *filter, int qos,
+				  int flags, uint32_t sub_id)
+{
 	struct session_sub *sub = NULL;
 	size_t i;
 
-	if (!s || !filter || qos < 0 || qos > 2)
+	if (!s || !filter || qos < 0 || qos > 2 || sub_id > 268435455u)
 		return MQB_ERR_INVAL;
 	if (mosquitto_sub_topic_check(filter) != MOSQ_ERR_SUCCESS)
 		return MQB_ERR_INVAL;
@@ -829,6 +850,7 @@ int mqb_mqtt_session_subscribe(mqb_mqtt_session_t *s, const char *filter, int qo
 	}
 	sub->qos = qos;
 	sub->flags = flags;
+	sub->sub_id = sub_id;
 	sub->acked = false;
 	if (atomic_load(&s->state) == MQB_MQTT_CONNECTED)
 		return session_send_sub(s, sub);

@@ -55,6 +55,8 @@ typedef struct mqb_mqtt_msg {
 	size_t correlation_len;            /* 0 with correlation_data NULL: absent */
 	const mqb_mqtt_userprop_t *user_props;
 	size_t user_prop_count;
+	const uint32_t *sub_ids;           /* MQTT 5 subscription identifiers (at most 8) */
+	size_t sub_id_count;
 	int64_t arrival_ms;                /* wall clock when the packet was read */
 } mqb_mqtt_msg_t;
 
@@ -164,6 +166,11 @@ void mqb_mqtt_session_wakeup(mqb_mqtt_session_t *s);
  * when connected, subscribe now. Subscribing again to the same filter updates qos
  * and flags. flags: MQB_MQTT_SUB_*. MQB_ERR_INVAL for a bad filter or qos. */
 int mqb_mqtt_session_subscribe(mqb_mqtt_session_t *s, const char *filter, int qos, int flags);
+/* Same with an MQTT 5 subscription identifier (1..268435455; 0: none), which the
+ * broker puts on every message delivered through this subscription (msg->sub_ids):
+ * lets the owner tell which of several overlapping subscriptions a copy came by. */
+int mqb_mqtt_session_subscribe_id(mqb_mqtt_session_t *s, const char *filter, int qos,
+				  int flags, uint32_t sub_id);
 int mqb_mqtt_session_unsubscribe(mqb_mqtt_session_t *s, const char *filter);
 
 /* True when every filter in the set has a SUBACK granting it on this connection. */

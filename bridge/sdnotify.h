@@ -1,0 +1,27 @@
+/*
+ * sdnotify.h — systemd service notifications (Type=notify): READY=1, STATUS=,
+ * STOPPING=1, WATCHDOG=1. Uses libsystemd's sd_notify() when mqbridge is built with
+ * it (MQB_HAVE_SYSTEMD); otherwise every call is a no-op that returns 0. Outside
+ * systemd (no NOTIFY_SOCKET in the environment) the calls do nothing either.
+ *
+ * Nothing is allocated; the strings are only read during the call.
+ */
+#ifndef MQB_SDNOTIFY_H
+#define MQB_SDNOTIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Send one notification ("READY=1\nSTATUS=..."). Returns > 0 when sent, 0 when
+ * there is no systemd to tell, < 0 on error. */
+int mqb_sd_notify(const char *state);
+int mqb_sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The watchdog interval systemd asks for (WatchdogSec=), in microseconds; 0 when
+ * the watchdog is off or systemd support is not built in. Ping at half of it. */
+uint64_t mqb_sd_watchdog_usec(void);
+
+/* true when built with libsystemd. */
+bool mqb_sd_built_in(void);
+
+#endif

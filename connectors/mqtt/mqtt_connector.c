@@ -1,0 +1,69 @@
+/*
+ * mqtt_connector.c — connector ops for the MQTT ingest (see mqtt_connector.h).
+ */
+#include "connectors/mqtt/mqtt_connector.h"
+
+#include <string.h>
+
+#include "bridge/err.h"
+#include "connectors/mqtt/ingest.h"
+#include "connectors/mqtt/session.h"
+
+#define MQTT_STOP_FLUSH_MS 10000
+
+/* What only libmosquitto can check: TLS files it can load, a readable password file,
+ * a usable client id. Builds a session (no connection) and throws it away. */
+static int mqtt_check_config(const mqb_config_t *cfg, char *errstr, size_t errstr_size)
+{
+	mqb_mqtt_session_opts_t so;
+	mqb_mqtt_session_t *s;
+	char why[256] = "";
+
+	memset(&so, 0, sizeof so);
+	so.conf = &cfg->mqtt;
+	so.clean_start = -1;
+	s = mqb_mqtt_session_new(&so, why, sizeof why);
+	if (!s) {
+		mqb_errstr_set(errstr, errstr_size, "%s:%d: mqtt: %s",
+			       cfg->path ? cfg->path : "config", cfg->mqtt.line, why);
+		return -1;
+	}
+	mqb_mqtt_session_destroy(s);
+	return 0;
+}
+
+static void *mqtt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr_size)
+{
+	return mqb_ingest_new(env->cfg, env->store, env->metrics, errstr, errstr_size);
+}
+
+static int mqtt_start(void *inst)
+{
+	return mqb_ingest_start(inst);
+}
+
+static void mqtt_stop(void *inst)
+{
+	mqb_ingest_stop(inst, MQTT_STOP_FLUSH_MS);
+}
+
+static void mqtt_destroy(void *inst)
+{
+	mqb_ingest_destroy(inst);
+}
+
+static int mqtt_ready(void *inst, char *why, size_t why_size)
+{
+	return mqb_ingest_ready(inst, why, why_size);
+}
+
+const struct mqb_connector_ops mqb_connector_mqtt = {
+	.version = 1,
+	.name = "mqtt",
+	.check_config = mqtt_check_config,
+	.init = mqtt_init,
+	.start = mqtt_start,
+	.stop = mqtt_stop,
+	.destroy = mqtt_destroy,
+	.ready = mqtt_ready,
+};
