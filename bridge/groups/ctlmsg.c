@@ -52,16 +52,69 @@ mqb_ctl_errcode_t mqb_ctl_errcode_from_err(int err)
 
 /* --- ids and topics ---------------------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid
+ * (overlong forms, surrogates and code points above U+10FFFF are invalid). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	uint32_t cp;
+	size_t len;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
 static bool id_valid_n(const char *s, size_t n)
 {
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, k;
+
 	if (n == 0 || n > MQB_CTL_ID_MAX)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	while (i < n) {
+		unsigned char c = u[i];
 		if (c < 0x20 || c == 0x7f || c == '+' || c == '#' || c == '/')
 			return false;
+		if (!(k = utf8_seq(u + i, n - i)))
+			return false;
+		i += k;
 	}
 	return true;
+}
+
+/* true when the JSON text has the escape \u0000 (cJSON would cut the string there). */
+static bool has_escaped_nul(const char *s, size_t len)
+{
+	for (size_t i = 0; i + 6 <= len; i++) {
+		size_t bs = 0;
+		if (s[i] != '\\')
+			continue;
+		while (i + bs < len && s[i + bs] == '\\')
+			bs++;
+		if (bs % 2 == 1 && i + bs + 5 <= len && s[i + bs] == 'u' &&
+		    memcmp(s + i + bs + 1, "0000", 4) == 0)
+			return true;
+		i += bs - 1;
+	}
+	return false;
 }
 
 bool mqb_ctl_id_valid(const char *s)
@@ -418,6 +471,10 @@ int mqb_ctl_parse(mqb_ctl_kind_t kind, const void *payload, size_t len, mqb_ctl_
 	}
 	if (memchr(payload, '\0', len)) {
 		mqb_errstr_set(why, why_size, "payload contains a NUL byte");
+		goto out;
+	}
+	if (has_escaped_nul(payload, len)) {
+		mqb_errstr_set(why, why_size, "payload contains the escape \\u0000");
 		goto out;
 	}
 	if (!(buf = malloc(len + 1))) {
