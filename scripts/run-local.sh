@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Run the main job on this machine: install packages, build, start a local mosquitto
+# on 127.0.0.1:1883 if nothing listens there, then run mqbridged on conf/mqbridge.conf
+# in the foreground (Ctrl-C stops it cleanly: flush, fsync, clean-shutdown marker).
+# The mosquitto started here (if any) keeps running; its pid is in _run/mosquitto.pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+scripts/deps.sh
+scripts/build.sh
+
+mkdir -p _run _data
+port_open() {  # 0 when something accepts connections on 127.0.0.1:$1
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0 || return 1
+}
+if port_open 1883; then
+  echo "run-local: a broker already listens on 127.0.0.1:1883; using it"
+else
+  cat > _run/mosquitto.conf <<CONF
+listener 1883 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $ROOT/_run/
+log_dest file $ROOT/_run/mosquitto.log
+pid_file $ROOT/_run/mosquitto.pid
+CONF
+  [ "$(id -u)" -eq 0 ] && echo "user root" >> _run/mosquitto.conf
+  mosquitto -c _run/mosquitto.conf -d
+  for _ in $(seq 1 50); do port_open 1883 && break; sleep 0.1; done
+  port_open 1883 || { echo "run-local: mosquitto did not start (see _run/mosquitto.log)" >&2; exit 1; }
+  echo "run-local: started mosquitto on 127.0.0.1:1883 (pid $(cat _run/mosquitto.pid 2>/dev/null), log _run/mosquitto.log)"
+  echo "           stop it with: kill \$(cat _run/mosquitto.pid)"
+fi
+
+cat <<MSG
+
+mqbridged is starting on conf/mqbridge.conf (store in ./_data). In another terminal:
+  publish:  mosquitto_pub -h 127.0.0.1 -t sensors/dev1/telemetry -q 1 -m hello
+  dump:     build/tools/mqbridge log dump _data
+  metrics:  curl -s http://127.0.0.1:9883/metrics | grep mqbridge_
+Ctrl-C stops mqbridged cleanly.
+
+MSG
+exec build/bridge/mqbridged -c conf/mqbridge.conf
