@@ -1,0 +1,548 @@
+/*
+ * group_delivery.c — records out, acks in.
+ *
+ * exclusive: each member gets records of the partitions it owns (and is not handing
+ *   over), in offset order per partition (acktrack_next: re-deliverable first), the
+ *   partitions taking turns, until it holds `prefetch` unacked records.
+ * shared: each member acquires available records (share.h) from the partitions in turn
+ *   up to its prefetch; every delivery is locked for ack_timeout_ms.
+ * Records go to <prefix>/groups/<g>/members/<m>/records as the value with MQTT 5 user
+ * properties, or as a JSON envelope to members that joined with "protocol":"v311".
+ * A record finished without accept: "reject" archives it; reaching max_deliveries
+ * sends it to the dead_letter stream (archived when none is configured).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "bridge/err.h"
+#include "bridge/logging.h"
+#include "bridge/groups/group_codec.h"
+#include "bridge/groups/group_internal.h"
+
+#define PROPS_FIXED 7
+#define MAX_PROPS 64          /* user properties per record (headers beyond are dropped) */
+
+void grp_finish_cb(void *arg, int64_t offset, uint32_t deliveries, mqb_finish_reason_t why)
+{
+	grp_fctx_t *fx = arg;
+	grp_t *g = fx->g;
+	grp_part_t *p = &g->parts[fx->part];
+
+	if (why == MQB_FINISH_REJECTED || !g->conf->dead_letter) {
+		p->archived++;
+		return;
+	}
+	if (g->n_dead == g->cap_dead) {
+		size_t nc = g->cap_dead ? g->cap_dead * 2 : 64;
+		grp_dead_t *nd = realloc(g->dead, nc * sizeof(*nd));
+		if (!nd) {
+			mqb_error(GRP_LOG, "group %s: out of memory: %s-%d offset %" PRId64
+				  " archived instead of dead-lettered", g->conf->name,
+				  g->conf->stream, (int)fx->part, offset);
+			p->archived++;
+			return;
+		}
+		g->dead = nd;
+		g->cap_dead = nc;
+	}
+	g->dead[g->n_dead++] = (grp_dead_t){ fx->part, offset, deliveries, (int)why };
+}
+
+/* Read the record at offset of p through r (seeking when needed). */
+static int read_at(mqb_reader_t *r, int64_t offset, mqb_record_t *rec)
+{
+	int rc;
+
+	if (mqb_reader_position(r) != offset) {
+		rc = mqb_reader_seek(r, offset);
+		if (rc != MQB_OK)
+			return rc;
+	}
+	for (int guard = 0; guard < 100000; guard++) {
+		rc = mqb_reader_next_record(r, rec);
+		if (rc != MQB_OK)
+			return rc;
+		if (rec->offset == offset)
+			return MQB_OK;
+		if (rec->offset > offset)
+			return MQB_ERR_CORRUPT;
+	}
+	return MQB_ERR_CORRUPT;
+}
+
+/* A string for a user property / JSON field: the bytes if UTF-8, else "base64:...". */
+static char *text_or_b64(const void *buf, ssize_t len)
+{
+	if (len < 0)
+		return strdup("");
+	if (grp_utf8_valid(buf, (size_t)len)) {
+		char *s = malloc((size_t)len + 1);
+		if (s) {
+			memcpy(s, buf, (size_t)len);
+			s[len] = '\0';
+		}
+		return s;
+	}
+	char *b = grp_base64(buf, (size_t)len);
+	if (!b)
+		return NULL;
+	char *s = malloc(strlen(b) + 8);
+	if (s)
+		sprintf(s, "base64:%s", b);
+	free(b);
+	return s;
+}
+
+static int publish_v5(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
+		      uint32_t deliveries)
+{
+	mqb_coord_prop_t props[PROPS_FIXED + MAX_PROPS];
+	char *owned[2 * MAX_PROPS + 1];
+	size_t np = 0, no = 0;
+	char part[16], off[24], ts[24], dl[16], gen[24];
+	int rc = MQB_ERR_NOMEM;
+
+	snprintf(part, sizeof(part), "%d", (int)p->id);
+	snprintf(off, sizeof(off), "%" PRId64, rec->offset);
+	snprintf(ts, sizeof(ts), "%" PRId64, rec->timestamp_ms);
+	snprintf(dl, sizeof(dl), "%u", deliveries);
+	snprintf(gen, sizeof(gen), "%" PRId64, g->generation);
+	props[np++] = (mqb_coord_prop_t){ "stream", g->conf->stream };
+	props[np++] = (mqb_coord_prop_t){ "partition", part };
+	props[np++] = (mqb_coord_prop_t){ "offset", off };
+	if (rec->key_len >= 0) {
+		char *k = text_or_b64(rec->key, rec->key_len);
+		if (!k)
+			goto out;
+		owned[no++] = k;
+		props[np++] = (mqb_coord_prop_t){ "key", k };
+	}
+	props[np++] = (mqb_coord_prop_t){ "timestamp", ts };
+	props[np++] = (mqb_coord_prop_t){ "delivery", dl };
+	props[np++] = (mqb_coord_prop_t){ "generation", gen };
+	for (size_t i = 0; i < rec->header_count && i < MAX_PROPS; i++) {
+		const mqb_rec_header_t *h = &rec->headers[i];
+		char *n = text_or_b64(h->key, (ssize_t)h->key_len);
+		char *v = n ? text_or_b64(h->value, h->value_len) : NULL;
+		if (!n || !v) {
+			free(n);
+			goto out;
+		}
+		owned[no++] = n;
+		owned[no++] = v;
+		props[np++] = (mqb_coord_prop_t){ n, v };
+	}
+	rc = grp_publish(g, mb->t_records, rec->value_len > 0 ? rec->value : "",
+			 rec->value_len > 0 ? (size_t)rec->value_len : 0, props, np);
+out:
+	for (size_t i = 0; i < no; i++)
+		free(owned[i]);
+	return rc;
+}
+
+static void json_text(cJSON *o, const char *name, const void *buf, ssize_t len)
+{
+	if (len < 0) {
+		cJSON_AddNullToObject(o, name);
+	} else if (grp_utf8_valid(buf, (size_t)len)) {
+		char *s = malloc((size_t)len + 1);
+		if (!s)
+			return;
+		memcpy(s, buf, (size_t)len);
+		s[len] = '\0';
+		cJSON_AddStringToObject(o, name, s);
+		free(s);
+	} else {
+		char *b = grp_base64(buf, (size_t)len);
+		char n[64];
+		if (!b)
+			return;
+		snprintf(n, sizeof(n), "%s_base64", name);
+		cJSON_AddStringToObject(o, n, b);
+		free(b);
+	}
+}
+
+/* MQTT 3.1.1 members: {"stream","partition","offset","timestamp","key"|"key_base64",
+ * "delivery","generation","headers":{..},"value"|"value_base64"}. */
+static int publish_envelope(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
+			    uint32_t deliveries)
+{
+	cJSON *o = cJSON_CreateObject(), *h;
+	char *body = NULL;
+	int rc = MQB_ERR_NOMEM;
+
+	if (!o)
+		return rc;
+	cJSON_AddStringToObject(o, "stream", g->conf->stream);
+	cJSON_AddNumberToObject(o, "partition", p->id);
+	cJSON_AddNumberToObject(o, "offset", (double)rec->offset);
+	cJSON_AddNumberToObject(o, "timestamp", (double)rec->timestamp_ms);
+	json_text(o, "key", rec->key, rec->key_len);
+	cJSON_AddNumberToObject(o, "delivery", deliveries);
+	cJSON_AddNumberToObject(o, "generation", (double)g->generation);
+	h = cJSON_AddObjectToObject(o, "headers");
+	for (size_t i = 0; h && i < rec->header_count; i++) {
+		char name[256];
+		const mqb_rec_header_t *hd = &rec->headers[i];
+		size_t n = hd->key_len < sizeof(name) - 1 ? hd->key_len : sizeof(name) - 1;
+		memcpy(name, hd->key, n);
+		name[n] = '\0';
+		json_text(h, name, hd->value, hd->value_len);
+	}
+	json_text(o, "value", rec->value, rec->value_len);
+	body = cJSON_PrintUnformatted(o);
+	if (body)
+		rc = grp_publish(g, mb->t_records, body, strlen(body), NULL, 0);
+	free(body);
+	cJSON_Delete(o);
+	return rc;
+}
+
+static int publish_record(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
+			  uint32_t deliveries)
+{
+	int rc = mb->v5 ? publish_v5(g, mb, p, rec, deliveries)
+			: publish_envelope(g, mb, p, rec, deliveries);
+	if (rc != MQB_OK)
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "group %s: publish to %s failed: %s",
+				    g->conf->name, mb->id, mqb_strerror(rc));
+	mb->delivered++;
+	g->delivered++;
+	return rc;
+}
+
+/* The log lost what p was positioned on (retention): continue at log start. */
+static void part_lost(grp_t *g, grp_part_t *p)
+{
+	mqb_watermarks_t wm;
+
+	mqb_partition_watermarks(p->sp, &wm);
+	mqb_warn(GRP_LOG, "group %s: %s-%d: records below %" PRId64 " were deleted by retention "
+		 "before being consumed; continuing there", g->conf->name, g->conf->stream,
+		 (int)p->id, wm.log_start);
+	if (p->at)
+		mqb_acktrack_reset(p->at, wm.log_start);
+	else
+		mqb_share_reset(p->sh, wm.log_start);
+	g->dirty = true;
+}
+
+/* Deliver one record of exclusive partition p to its owner: 1 done, 0 nothing. */
+static int deliver_one_excl(grp_t *g, grp_part_t *p, int64_t now)
+{
+	mqb_watermarks_t wm;
+	mqb_record_t rec;
+	int64_t off;
+	uint32_t dc = 0;
+
+	if (mqb_acktrack_next(p->at, &off) != MQB_OK)
+		return 0;
+	mqb_partition_watermarks(p->sp, &wm);
+	if (off >= wm.stored)
+		return 0;
+	if (off < wm.log_start) {
+		part_lost(g, p);
+		return 0;
+	}
+	int rc = read_at(p->rd, off, &rec);
+	if (rc == MQB_ERR_RANGE) {
+		part_lost(g, p);
+		return 0;
+	}
+	if (rc != MQB_OK) {
+		MQB_LOG_RATELIMITED(MQB_LOG_ERROR, GRP_LOG, 5000, "group %s: %s-%d offset %" PRId64
+				    ": read failed: %s", g->conf->name, g->conf->stream, (int)p->id,
+				    off, mqb_strerror(rc));
+		return 0;
+	}
+	if (mqb_acktrack_deliver(p->at, off, now, &dc) != MQB_OK)
+		return 0;
+	g->dirty = true;
+	publish_record(g, p->owner, p, &rec, dc);
+	return 1;
+}
+
+static int deliver_excl(grp_t *g, grp_member_t *mb, int cap, int64_t now)
+{
+	int total = 0;
+	bool progress = true;
+
+	while (cap > 0 && progress) {
+		progress = false;
+		for (int32_t k = 0; k < g->nparts && cap > 0; k++) {
+			grp_part_t *p = &g->parts[(mb->rr + (size_t)k) % (size_t)g->nparts];
+			if (p->owner != mb || p->revoking)
+				continue;
+			if (deliver_one_excl(g, p, now)) {
+				cap--;
+				total++;
+				progress = true;
+			}
+		}
+		mb->rr++;
+	}
+	return total;
+}
+
+static int held_add(grp_member_t *mb, int32_t part, int64_t offset, int64_t deadline)
+{
+	if (mb->n_held == mb->cap_held) {
+		size_t nc = mb->cap_held ? mb->cap_held * 2 : 64;
+		struct grp_held *nh = realloc(mb->held, nc * sizeof(*nh));
+		if (!nh)
+			return MQB_ERR_NOMEM;
+		mb->held = nh;
+		mb->cap_held = nc;
+	}
+	mb->held[mb->n_held++] = (struct grp_held){ part, offset, deadline };
+	return MQB_OK;
+}
+
+void grp_held_drop(grp_member_t *mb, int32_t part, int64_t first, int64_t last)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < mb->n_held; i++) {
+		struct grp_held *h = &mb->held[i];
+		if (h->part == part && h->offset >= first && h->offset <= last)
+			continue;
+		mb->held[j++] = *h;
+	}
+	mb->n_held = j;
+}
+
+static int deliver_shared(grp_t *g, grp_member_t *mb, int cap, int64_t now)
+{
+	mqb_share_acquired_t acq[256];
+	int total = 0;
+
+	for (int32_t k = 0; k < g->nparts && cap > 0; k++) {
+		grp_part_t *p = &g->parts[(g->part_rr + (size_t)k) % (size_t)g->nparts];
+		mqb_watermarks_t wm;
+
+		mqb_partition_watermarks(p->sp, &wm);
+		size_t want = (size_t)cap < 256 ? (size_t)cap : 256;
+		int n = mqb_share_acquire(p->sh, mb->token, want, wm.stored, now, acq);
+		for (int i = 0; i < n; i++) {
+			mqb_record_t rec;
+			int rc = read_at(p->rd, acq[i].offset, &rec);
+			if (rc == MQB_ERR_RANGE) {
+				part_lost(g, p);
+				break;
+			}
+			if (rc != MQB_OK) {
+				/* Not readable now: the lock lapses and it is offered again. */
+				MQB_LOG_RATELIMITED(MQB_LOG_ERROR, GRP_LOG, 5000, "group %s: %s-%d offset %"
+						    PRId64 ": read failed: %s", g->conf->name,
+						    g->conf->stream, (int)p->id, acq[i].offset,
+						    mqb_strerror(rc));
+				continue;
+			}
+			held_add(mb, p->id, acq[i].offset, now + g->conf->ack_timeout_ms);
+			publish_record(g, mb, p, &rec, acq[i].deliveries);
+			total++;
+			cap--;
+		}
+		if (n > 0)
+			g->dirty = true;
+	}
+	g->part_rr++;
+	return total;
+}
+
+int grp_member_inflight(grp_t *g, grp_member_t *mb, int64_t now, int64_t *oldest_ms)
+{
+	int n = 0;
+	int64_t oldest = -1;
+
+	if (g->shared) {
+		for (size_t i = 0; i < mb->n_held; i++) {
+			int64_t age = now - (mb->held[i].deadline - g->conf->ack_timeout_ms);
+			if (age > oldest)
+				oldest = age;
+		}
+		n = (int)mb->n_held;
+	} else {
+		for (int32_t i = 0; i < g->nparts; i++) {
+			mqb_acktrack_stats_t st;
+			if (g->parts[i].owner != mb)
+				continue;
+			mqb_acktrack_stats(g->parts[i].at, now, &st);
+			n += (int)st.inflight;
+			if (st.oldest_inflight_ms > oldest)
+				oldest = st.oldest_inflight_ms;
+		}
+	}
+	if (oldest_ms)
+		*oldest_ms = oldest;
+	return n;
+}
+
+int grp_deliver(grp_t *g, int64_t now)
+{
+	int total = 0;
+
+	for (size_t i = 0; i < g->n_members; i++) {
+		grp_member_t *mb = g->members[i];
+		if (mb->departed)
+			continue;
+		int cap = mb->prefetch - grp_member_inflight(g, mb, now, NULL);
+		if (cap <= 0)
+			continue;
+		total += g->shared ? deliver_shared(g, mb, cap, now) : deliver_excl(g, mb, cap, now);
+	}
+	return total;
+}
+
+void grp_share_expire(grp_t *g, int64_t now)
+{
+	for (int32_t i = 0; i < g->nparts; i++) {
+		grp_fctx_t fx = { g, i };
+		if (mqb_share_next_deadline(g->parts[i].sh) <= now &&
+		    mqb_share_tick(g->parts[i].sh, now, grp_finish_cb, &fx) > 0)
+			g->dirty = true;
+	}
+	for (size_t m = 0; m < g->n_members; m++) {
+		grp_member_t *mb = g->members[m];
+		size_t j = 0;
+		for (size_t i = 0; i < mb->n_held; i++)
+			if (mb->held[i].deadline > now)
+				mb->held[j++] = mb->held[i];
+		mb->n_held = j;
+	}
+}
+
+int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
+{
+	int result = MQB_OK;
+
+	mb->last_seen_ms = now;
+	for (size_t i = 0; i < m->n_acks; i++) {
+		const mqb_ctl_ack_entry_t *e = &m->acks[i];
+		mqb_ack_result_t res;
+		int rc;
+
+		memset(&res, 0, sizeof(res));
+		if (strcmp(e->stream, g->conf->stream) != 0 || e->partition < 0 ||
+		    e->partition >= g->nparts) {
+			grp_error(g, mb->id, MQB_CTL_E_NOT_OWNER, "ack",
+				  "%s-%d is not a partition of this group", e->stream, (int)e->partition);
+			result = MQB_ERR_PERM;
+			continue;
+		}
+		grp_part_t *p = &g->parts[e->partition];
+		grp_fctx_t fx = { g, e->partition };
+		if (g->shared)
+			rc = mqb_share_ack(p->sh, mb->token, e->ranges, e->n_ranges, e->type, now,
+					   &res, grp_finish_cb, &fx);
+		else
+			rc = mqb_acktrack_ack(p->at, mb->token, m->generation, e->ranges, e->n_ranges,
+					      e->type, &res, grp_finish_cb, &fx);
+		if (rc != MQB_OK) {
+			grp_error(g, mb->id, mqb_ctl_errcode_from_err(rc), "ack",
+				  "%s-%d [%" PRId64 "..%" PRId64 "]%s (%s): %s", e->stream,
+				  (int)e->partition, e->n_ranges ? e->ranges[0].first : -1,
+				  e->n_ranges ? e->ranges[0].last : -1, e->n_ranges > 1 ? " ..." : "",
+				  mqb_ack_type_name(e->type), mqb_strerror(rc));
+			result = rc;
+			continue;
+		}
+		if (g->shared)
+			for (size_t r = 0; r < e->n_ranges; r++)
+				grp_held_drop(mb, e->partition, e->ranges[r].first, e->ranges[r].last);
+		uint64_t n = res.accepted + res.released + res.rejected + res.dead;
+		mb->acked += n;
+		g->acked += n;
+		g->dirty = true;
+	}
+	return result;
+}
+
+/* Write pending dead letters: the source record with mqbridge.* headers added. */
+int grp_process_dead(grp_t *g, int64_t now)
+{
+	const char *dls = g->conf->dead_letter;
+	size_t done = 0;
+	int rc = MQB_OK;
+
+	while (done < g->n_dead) {
+		grp_dead_t *d = &g->dead[done];
+		grp_part_t *p = &g->parts[d->part];
+		int32_t dn = mqb_store_partition_count(g->c->store, dls);
+		mqb_partition_t *dp = dn > 0 ? mqb_store_partition(g->c->store, dls, d->part % dn) : NULL;
+		mqb_record_t rec, out;
+
+		if (!dp) {
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, GRP_LOG, 5000, "group %s: dead-letter stream "
+					    "%s is not open", g->conf->name, dls);
+			rc = MQB_ERR_NOTFOUND;
+			break;
+		}
+		if (!g->dl_rd || g->dl_rd_part != d->part) {
+			mqb_reader_destroy(g->dl_rd);
+			g->dl_rd = mqb_reader_new(p->sp, d->offset);
+			g->dl_rd_part = d->part;
+			if (!g->dl_rd) {
+				rc = MQB_ERR_NOMEM;
+				break;
+			}
+		}
+		rc = read_at(g->dl_rd, d->offset, &rec);
+		if (rc == MQB_ERR_RANGE) {  /* gone by retention: nothing left to keep */
+			p->archived++;
+			done++;
+			rc = MQB_OK;
+			continue;
+		}
+		if (rc != MQB_OK)
+			break;
+		size_t nh = rec.header_count + 5;
+		mqb_rec_header_t *hs = calloc(nh, sizeof(*hs));
+		if (!hs) {
+			rc = MQB_ERR_NOMEM;
+			break;
+		}
+		char sp[16], so[24], dc[16];
+		snprintf(sp, sizeof(sp), "%d", (int)d->part);
+		snprintf(so, sizeof(so), "%" PRId64, d->offset);
+		snprintf(dc, sizeof(dc), "%u", d->deliveries);
+		memcpy(hs, rec.headers, rec.header_count * sizeof(*hs));
+		const char *kv[5][2] = {
+			{ "mqbridge.group", g->conf->name },
+			{ "mqbridge.source.stream", g->conf->stream },
+			{ "mqbridge.source.partition", sp },
+			{ "mqbridge.source.offset", so },
+			{ "mqbridge.delivery.count", dc },
+		};
+		for (size_t k = 0; k < 5; k++) {
+			mqb_rec_header_t *h = &hs[rec.header_count + k];
+			h->key = kv[k][0];
+			h->key_len = strlen(kv[k][0]);
+			h->value = kv[k][1];
+			h->value_len = (ssize_t)strlen(kv[k][1]);
+		}
+		out = rec;
+		out.headers = hs;
+		out.header_count = nh;
+		rc = mqb_partition_append(dp, &out, 1, NULL);
+		free(hs);
+		if (rc != MQB_OK) {
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, GRP_LOG, 5000, "group %s: dead-letter append "
+					    "to %s failed: %s (will retry)", g->conf->name, dls,
+					    mqb_strerror(rc));
+			break;
+		}
+		p->dead_lettered++;
+		done++;
+	}
+	if (done) {
+		memmove(g->dead, g->dead + done, (g->n_dead - done) * sizeof(*g->dead));
+		g->n_dead -= done;
+	}
+	return rc;
+}

@@ -1,0 +1,154 @@
+/*
+ * group_internal.h — the coordinator's internal state, shared by coordinator.c and the
+ * group_*.c files that each handle one concern: membership (group_member.c), rebalance
+ * (group_rebalance.c), delivery and acks (group_delivery.c), persistence
+ * (group_persist.c), JSON views and metrics (group_view.c). Not for use outside
+ * bridge/groups/.
+ *
+ * Ownership: the coordinator owns its groups; a group owns its members and partitions;
+ * members are referred to by pointer (owner of a partition), never by index.
+ */
+#ifndef MQB_GROUPS_GROUP_INTERNAL_H
+#define MQB_GROUPS_GROUP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bridge/groups/acktrack.h"
+#include "bridge/groups/assignor.h"
+#include "bridge/groups/coordinator.h"
+#include "bridge/groups/ctlmsg.h"
+#include "bridge/groups/share.h"
+
+#define GRP_LOG "groups"
+#define GRP_MAX_MEMBERS 1024          /* per group; more joins are refused */
+#define GRP_RL_WINDOW_MS 10000        /* join/leave rate limit: per member id ... */
+#define GRP_RL_MAX 20                 /* ... at most this many per window */
+#define GRP_RL_SLOTS 256
+
+typedef struct grp_member {
+	char *id;                     /* member id = MQTT client id */
+	char *instance_id;            /* static membership; NULL when dynamic */
+	uint64_t token;               /* unique per incarnation (acktrack/share owner) */
+	bool v5;                      /* false: JSON envelope for records */
+	int prefetch;
+	int64_t joined_ms, last_seen_ms;
+	int64_t gen;                  /* generation of the last assignment sent */
+	bool departed;                /* static member gone: held until hold_until_ms */
+	int64_t hold_until_ms;
+	char *t_records, *t_assignment, *t_error;  /* its topics */
+	/* shared mode: records it holds (partition, offset, lock deadline) */
+	struct grp_held { int32_t part; int64_t offset; int64_t deadline; } *held;
+	size_t n_held, cap_held;
+	uint64_t delivered, acked;
+	size_t rr;                    /* round-robin cursor over partitions */
+} grp_member_t;
+
+typedef struct grp_part {
+	int32_t id;
+	mqb_partition_t *sp;
+	mqb_reader_t *rd;
+	mqb_acktrack_t *at;           /* exclusive */
+	mqb_share_t *sh;              /* shared */
+	grp_member_t *owner;          /* exclusive: current owner (NULL none) */
+	grp_member_t *target;         /* exclusive: owner wanted by the last rebalance */
+	bool revoking;
+	int64_t revoke_deadline_ms;
+	uint64_t dead_lettered, archived;
+} grp_part_t;
+
+typedef struct grp_dead {            /* a record to dead-letter or archive */
+	int32_t part;
+	int64_t offset;
+	uint32_t deliveries;
+	int reason;                   /* mqb_finish_reason_t */
+} grp_dead_t;
+
+typedef struct grp_fctx {           /* finish-callback context: group + partition */
+	struct grp *g;
+	int32_t part;
+} grp_fctx_t;
+
+typedef struct grp_rl {              /* join/leave rate-limit slot */
+	char id[MQB_CTL_ID_MAX + 1];
+	int64_t window_start_ms;
+	int count;
+} grp_rl_t;
+
+typedef struct grp {
+	struct mqb_coord *c;
+	const mqb_group_conf_t *conf;
+	const mqb_assignor_t *assignor;
+	bool shared, cooperative;
+	int32_t nparts;
+	grp_part_t *parts;
+	grp_member_t **members;
+	size_t n_members, cap_members;
+	int64_t generation;
+	bool rebalancing;             /* exclusive: revocations outstanding */
+	bool rebalance_needed;
+	uint64_t rebalances;
+	uint64_t delivered, acked, redeliveries_base;
+	uint64_t errors[MQB_CTL_E_COUNT];
+	grp_dead_t *dead;             /* finished without accept, to dead-letter */
+	size_t n_dead, cap_dead;
+	mqb_reader_t *dl_rd;          /* reader used to fetch dead-letter records */
+	int32_t dl_rd_part;
+	bool dirty;
+	int64_t last_save_ms;
+	uint64_t seq;                 /* persistence sequence carried between saves */
+	size_t part_rr;               /* shared mode: partition cursor */
+	grp_rl_t rl[GRP_RL_SLOTS];
+} grp_t;
+
+struct mqb_coord {
+	const mqb_config_t *cfg;
+	mqb_store_t *store;
+	mqb_coord_publish_fn *publish;
+	void *publish_arg;
+	bool transport_v5;
+	int64_t commit_interval_ms;
+	uint64_t next_token;
+	grp_t *groups;
+	size_t n_groups;
+};
+
+/* coordinator.c */
+grp_t *grp_find(mqb_coord_t *c, const char *name);
+void grp_error(grp_t *g, const char *member, mqb_ctl_errcode_t code, const char *request,
+	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int grp_publish(grp_t *g, const char *topic, const void *payload, size_t len,
+		const mqb_coord_prop_t *props, size_t nprops);
+
+/* group_member.c */
+grp_member_t *grp_member_find(grp_t *g, const char *id);
+int grp_on_join(grp_t *g, const mqb_ctl_msg_t *m, const void *payload, size_t len, int64_t now);
+int grp_on_leave(grp_t *g, const mqb_ctl_msg_t *m, int64_t now);
+int grp_on_heartbeat(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now);
+void grp_check_sessions(grp_t *g, int64_t now);
+void grp_member_remove(grp_t *g, grp_member_t *mb, int64_t now, const char *why);
+void grp_member_free(grp_member_t *mb);
+
+/* group_rebalance.c */
+void grp_rebalance(grp_t *g, int64_t now);
+void grp_try_complete(grp_t *g, int64_t now);
+void grp_check_revokes(grp_t *g, int64_t now);
+void grp_release_part(grp_t *g, grp_part_t *p);
+int grp_send_assignment(grp_t *g, grp_member_t *mb);
+int grp_on_revoked(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now);
+
+/* group_delivery.c */
+int grp_deliver(grp_t *g, int64_t now);
+int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now);
+void grp_share_expire(grp_t *g, int64_t now);
+int grp_process_dead(grp_t *g, int64_t now);
+void grp_finish_cb(void *arg, int64_t offset, uint32_t deliveries, mqb_finish_reason_t why);
+int grp_member_inflight(grp_t *g, grp_member_t *mb, int64_t now, int64_t *oldest_ms);
+void grp_held_drop(grp_member_t *mb, int32_t part, int64_t first, int64_t last);
+
+/* group_persist.c */
+int grp_state_load(grp_t *g, char *errstr, size_t errstr_size);
+int grp_state_save(grp_t *g, int64_t now);
+int grp_reset_to(grp_t *g, const char *to, char *errstr, size_t errstr_size);
+
+#endif
