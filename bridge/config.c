@@ -105,7 +105,7 @@ static const mqb_cfgt_table_t mqtt_table = {
 
 static const mqb_cfgt_key_t stats_keys[] = {
 	K_STR("listen", mqb_stats_conf_t, listen, "127.0.0.1:9883", 0,
-	      "HTTP endpoint host:port or [v6addr]:port; \"\" or \"off\" disables it"),
+	      "HTTP endpoint host:port or [v6addr]:port (port 1..65535); \"\" or \"off\" disables it"),
 	K_STR("token_file", mqb_stats_conf_t, token_file, NULL,
 	      MQB_CFGF_PATH | MQB_CFGF_READABLE | MQB_CFGF_NONEMPTY,
 	      "when set, requests need \"Authorization: Bearer <first line of the file>\""),
@@ -150,8 +150,9 @@ static const mqb_cfgt_table_t stream_table = {
 	stream_check };
 
 static const mqb_cfgt_key_t route_keys[] = {
-	K_STR("name", mqb_route_conf_t, name, NULL, MQB_CFGF_NONEMPTY,
-	      "label for metrics (default: the filter)"),
+	{ .name = "name", .type = MQB_CFGT_STRING, .off = OFF(mqb_route_conf_t, name),
+	  .flags = MQB_CFGF_NONEMPTY, .def_doc = "the filter",
+	  .desc = "label for metrics and logs; unique" },
 	K_STR("filter", mqb_route_conf_t, filter, NULL, MQB_CFGF_REQUIRED,
 	      "MQTT topic filter ('+' one level, '#' the rest)"),
 	K_INT("qos", mqb_route_conf_t, qos, 0, 2, 1, 0, "subscription QoS"),
@@ -184,7 +185,7 @@ static const mqb_cfgt_key_t kafka_keys[] = {
 	  .desc = "librdkafka properties, passed verbatim" },
 	{ .name = "forward", .type = MQB_CFGT_LIST, .off = OFF(mqb_kafka_conf_t, forward),
 	  .count_off = OFF(mqb_kafka_conf_t, forward_count), .sub = &forward_table,
-	  .desc = "( { stream; topic; }, ... )" },
+	  .desc = "( { stream; topic; }, ... ): streams to forward" },
 	K_BOOL("block_on_backlog", mqb_kafka_conf_t, block_on_backlog, 0,
 	       "true: pause ingest rather than let retention delete unforwarded records"),
 	K_I64("sync_interval_offsets", mqb_kafka_conf_t, sync_interval_offsets, 1, I64MAX, 100, 0,
@@ -205,14 +206,20 @@ static const mqb_cfgt_key_t group_keys[] = {
 	       "\"exclusive\" (consumer group) or \"shared\" (share group)"),
 	K_CHOICE("assignor", mqb_group_conf_t, assignor, "cooperative-sticky", assignor_choices,
 		 "partition assignor (exclusive mode)"),
-	K_ENUM("rebalance", mqb_group_conf_t, rebalance, MQB_REBALANCE_EAGER, rebalance_choices, 0,
-	       "\"eager\" or \"cooperative\" (default: cooperative for cooperative-sticky)"),
+	{ .name = "rebalance", .type = MQB_CFGT_ENUM, .off = OFF(mqb_group_conf_t, rebalance),
+	  .def_int = MQB_REBALANCE_EAGER, .choices = rebalance_choices,
+	  .def_doc = "`\"cooperative\"` with cooperative-sticky, else `\"eager\"`",
+	  .desc = "eager: revoke everything on a rebalance; cooperative: only what moves" },
 	K_I64("session_timeout_ms", mqb_group_conf_t, session_timeout_ms, 100, 3600000, 10000, 0,
 	      "a member silent this long is removed"),
-	K_I64("heartbeat_interval_ms", mqb_group_conf_t, heartbeat_interval_ms, 10, 3600000,
-	      3000, 0, "heartbeat period members are told to use; below session_timeout_ms"),
-	K_I64("rebalance_timeout_ms", mqb_group_conf_t, rebalance_timeout_ms, 100, 3600000,
-	      10000, 0, "how long a cooperative hand-over waits for \"revoked\" (default: session_timeout_ms)"),
+	{ .name = "heartbeat_interval_ms", .type = MQB_CFGT_INT64,
+	  .off = OFF(mqb_group_conf_t, heartbeat_interval_ms), .min = 10, .max = 3600000,
+	  .def_int = 3000, .def_doc = "`3000` (session_timeout_ms / 3 when that is less)",
+	  .desc = "heartbeat period members are told to use; below session_timeout_ms" },
+	{ .name = "rebalance_timeout_ms", .type = MQB_CFGT_INT64,
+	  .off = OFF(mqb_group_conf_t, rebalance_timeout_ms), .min = 100, .max = 3600000,
+	  .def_int = 10000, .def_doc = "session_timeout_ms",
+	  .desc = "how long a cooperative hand-over waits for \"revoked\"" },
 	K_I64("ack_timeout_ms", mqb_group_conf_t, ack_timeout_ms, 100, 86400000, 30000, 0,
 	      "shared mode: delivery lock duration"),
 	K_INT("max_deliveries", mqb_group_conf_t, max_deliveries, 1, 1000, 5, 0,
@@ -234,7 +241,7 @@ static const mqb_cfgt_key_t root_keys[] = {
 	      MQB_CFGF_PATH | MQB_CFGF_NONEMPTY,
 	      "segment store directory (relative: against the current directory)"),
 	K_CHOICE("log_level", mqb_config_t, log_level, "info", log_level_choices,
-		 "error | warn | notice | info | debug"),
+		 "how much the daemon logs"),
 	K_STR("groups_prefix", mqb_config_t, groups_prefix, "mqbridge", MQB_CFGF_NONEMPTY,
 	      "first topic level(s) of the group protocol topics"),
 	{ .name = "mqtt", .type = MQB_CFGT_GROUP, .off = OFF(mqb_config_t, mqtt),
@@ -621,6 +628,114 @@ static int config_finalize(mqb_cfgt_ctx_t *ctx, mqb_config_t *cfg, const config_
 		}
 	}
 	return 0;
+}
+
+/* --- reference documentation ------------------------------------------------------ */
+
+static const char *type_name(const mqb_cfgt_key_t *k)
+{
+	switch (k->type) {
+	case MQB_CFGT_STRING: return k->choices ? "string (choice)" :
+			      (k->flags & MQB_CFGF_PATH) ? "path" : "string";
+	case MQB_CFGT_INT:    return "integer";
+	case MQB_CFGT_INT64:  return "integer (64-bit)";
+	case MQB_CFGT_BOOL:   return "boolean";
+	case MQB_CFGT_ENUM:   return "string (choice)";
+	case MQB_CFGT_GROUP:  return "group";
+	case MQB_CFGT_LIST:   return "list of groups";
+	case MQB_CFGT_KV:     return "group or list of pairs";
+	}
+	return "?";
+}
+
+static void write_default(FILE *out, const mqb_cfgt_key_t *k)
+{
+	if (k->def_doc) {
+		fputs(k->def_doc, out);
+		return;
+	}
+	switch (k->type) {
+	case MQB_CFGT_STRING:
+		if (k->flags & MQB_CFGF_REQUIRED)
+			fputs("**required**", out);
+		else if (k->def_str)
+			fprintf(out, "`\"%s\"`", k->def_str);
+		else
+			fputs("unset", out);
+		break;
+	case MQB_CFGT_INT:
+	case MQB_CFGT_INT64:
+		fprintf(out, "`%lld`", (long long)k->def_int);
+		break;
+	case MQB_CFGT_BOOL:
+		fputs(k->def_int ? "`true`" : "`false`", out);
+		break;
+	case MQB_CFGT_ENUM:
+		for (const mqb_cfgt_choice_t *c = k->choices; c->name; c++)
+			if (c->value == k->def_int) {
+				fprintf(out, "`\"%s\"`", c->name);
+				break;
+			}
+		break;
+	default:
+		fputs((k->flags & MQB_CFGF_REQUIRED) ? "**required**" : "absent", out);
+		break;
+	}
+}
+
+static void write_range(FILE *out, const mqb_cfgt_key_t *k)
+{
+	if (k->type == MQB_CFGT_INT || k->type == MQB_CFGT_INT64) {
+		if (k->flags & MQB_CFGF_MINUS1)
+			fputs("-1 or ", out);
+		if (k->max == I64MAX)
+			fprintf(out, ">= %lld", (long long)k->min);
+		else
+			fprintf(out, "%lld..%lld", (long long)k->min, (long long)k->max);
+	} else if (k->choices) {
+		for (const mqb_cfgt_choice_t *c = k->choices; c->name; c++)
+			fprintf(out, "%s`%s`", c == k->choices ? "" : ", ", c->name);
+	} else if (k->flags & MQB_CFGF_READABLE) {
+		fputs("readable file", out);
+	} else if (k->flags & MQB_CFGF_DIR) {
+		fputs("readable directory", out);
+	} else if (k->flags & MQB_CFGF_NONEMPTY) {
+		fputs("non-empty", out);
+	}
+}
+
+static void write_table(FILE *out, const mqb_cfgt_table_t *t, const char *prefix)
+{
+	fprintf(out, "| key | type | default | range | meaning |\n|---|---|---|---|---|\n");
+	for (const mqb_cfgt_key_t *k = t->keys; k->name; k++) {
+		fprintf(out, "| `%s%s` | %s | ", prefix, k->name, type_name(k));
+		write_default(out, k);
+		fputs(" | ", out);
+		write_range(out, k);
+		fputs(" | ", out);
+		for (const char *c = k->desc; *c; c++) {
+			if (*c == '|')
+				fputc('\\', out);
+			fputc(*c, out);
+		}
+		fputs(" |\n", out);
+	}
+	for (const mqb_cfgt_key_t *k = t->keys; k->name; k++) {
+		char sub[128];
+
+		if (k->type != MQB_CFGT_GROUP && k->type != MQB_CFGT_LIST)
+			continue;
+		snprintf(sub, sizeof(sub), "%s%s%s.", prefix, k->name,
+			 k->type == MQB_CFGT_LIST ? "[]" : "");
+		fprintf(out, "\n#### `%.*s`\n\n", (int)strlen(sub) - 1, sub);
+		write_table(out, k->sub, sub);
+	}
+}
+
+int mqb_config_write_reference(FILE *out)
+{
+	write_table(out, &root_table, "");
+	return ferror(out) ? -1 : 0;
 }
 
 /* --- load / free ------------------------------------------------------------------- */

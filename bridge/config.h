@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bridge/store/store.h"
 
@@ -127,6 +128,11 @@ mqb_config_t *mqb_config_load(const char *path, char *errstr, size_t errstr_size
 mqb_config_t *mqb_config_load_string(const char *text, const char *name,
 				     char *errstr, size_t errstr_size);
 void mqb_config_free(mqb_config_t *cfg);  /* NULL-safe */
+
+/* Write the key reference (one markdown table per section: key, type, default, range,
+ * meaning) generated from the loader's own tables; docs/CONFIG.md embeds it verbatim
+ * (unit.config checks that it does). Returns 0, or -1 on a write error. */
+int mqb_config_write_reference(FILE *out);
 
 /* Index of the stream named name in cfg->streams, or -1. */
 int mqb_config_stream_index(const mqb_config_t *cfg, const char *name);

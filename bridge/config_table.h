@@ -60,6 +60,7 @@ typedef struct mqb_cfgt_key {
 	size_t count_off;                     /* LIST, KV */
 	unsigned flags;
 	const char *desc;                     /* one line, for docs and --help */
+	const char *def_doc;                  /* default as documented, when computed */
 } mqb_cfgt_key_t;
 
 /* Per-group check, run after the group's keys are parsed (cross-field checks inside

@@ -685,6 +685,50 @@ static void test_shipped_files(void **state)
 	assert_true(loaded >= 3);
 }
 
+/* docs/CONFIG.md embeds the reference generated from the tables, verbatim. */
+static void test_reference_doc(void **state)
+{
+	const char *src = getenv("MQB_SOURCE_DIR");
+	char path[PATH_MAX], *gen = NULL, *doc;
+	size_t genlen = 0;
+	FILE *f, *mem;
+	long n;
+
+	(void)state;
+	mem = open_memstream(&gen, &genlen);
+	assert_non_null(mem);
+	assert_int_equal(mqb_config_write_reference(mem), 0);
+	fclose(mem);
+	assert_non_null(strstr(gen, "| `streams[].partitions` | integer | `1` | 1..10000 |"));
+
+	snprintf(path, sizeof(path), "%s/docs/CONFIG.md", src ? src : ".");
+	f = fopen(path, "r");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	doc = calloc(1, (size_t)n + 1);
+	assert_non_null(doc);
+	assert_int_equal(fread(doc, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	if (!strstr(doc, gen)) {
+		const char *bd = getenv("MQB_BUILD_DIR");
+		char out[PATH_MAX];
+
+		snprintf(out, sizeof(out), "%s/config-reference.md", bd ? bd : ".");
+		f = fopen(out, "w");
+		if (f) {
+			fputs(gen, f);
+			fclose(f);
+		}
+		fail_msg("docs/CONFIG.md does not contain the generated reference: paste %s "
+			 "between its GENERATED REFERENCE markers", out);
+	}
+	free(doc);
+	free(gen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +742,7 @@ int main(void)
 		cmocka_unit_test(test_cross_field),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_shipped_files),
+		cmocka_unit_test(test_reference_doc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
