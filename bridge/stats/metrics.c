@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/err.h"
 #include "bridge/logging.h"
 
 #define MOD "metrics"
@@ -56,12 +57,14 @@ struct family {
 struct collector { mqb_collector_fn *fn; void *arg; };
 struct hinit { double *bounds; _Atomic uint64_t *counts; size_t nbounds; };
 struct section { char *name; mqb_json_fn *fn; void *arg; };
+struct on_destroy { struct on_destroy *next; void (*fn)(void *); void *arg; };
 
 struct mqb_metrics {
 	pthread_mutex_t lock;
 	struct family *head, *tail;
 	struct collector *coll; size_t ncoll, capcoll;
 	struct section *sect; size_t nsect, capsect;
+	struct on_destroy *dtors;
 };
 
 /* --- names and escaping -------------------------------------------------------------- */
@@ -206,8 +209,31 @@ void mqb_metrics_destroy(mqb_metrics_t *reg)
 		free(reg->sect[i].name);
 	free(reg->sect);
 	free(reg->coll);
+	for (struct on_destroy *d = reg->dtors, *dn; d; d = dn) {
+		dn = d->next;
+		d->fn(d->arg);
+		free(d);
+	}
 	pthread_mutex_destroy(&reg->lock);
 	free(reg);
+}
+
+int mqb_metrics_on_destroy(mqb_metrics_t *reg, void (*fn)(void *arg), void *arg)
+{
+	struct on_destroy *d;
+
+	if (!reg || !fn)
+		return MQB_ERR_INVAL;
+	d = malloc(sizeof(*d));
+	if (!d)
+		return MQB_ERR_NOMEM;
+	d->fn = fn;
+	d->arg = arg;
+	pthread_mutex_lock(&reg->lock);
+	d->next = reg->dtors;
+	reg->dtors = d;
+	pthread_mutex_unlock(&reg->lock);
+	return MQB_OK;
 }
 
 static struct family *family_find(mqb_metrics_t *reg, const char *name)

@@ -86,6 +86,11 @@ void mqb_metrics_emit(mqb_metrics_emit_t *e, const char *name, const char *help,
 typedef void (mqb_json_fn)(cJSON *section, void *arg);
 void mqb_metrics_add_json(mqb_metrics_t *reg, const char *section, mqb_json_fn *fn, void *arg);
 
+/* Call fn(arg) from mqb_metrics_destroy() (after every collector/section is gone):
+ * lets a helper that allocated a collector's arg hand its freeing to the registry.
+ * MQB_OK or MQB_ERR_NOMEM (fn is then not registered: free arg yourself). */
+int mqb_metrics_on_destroy(mqb_metrics_t *reg, void (*fn)(void *arg), void *arg);
+
 /* Render. Returned strings are malloc'd; the caller frees them. */
 char *mqb_metrics_render_prometheus(mqb_metrics_t *reg, size_t *len);
 char *mqb_metrics_render_json(mqb_metrics_t *reg, size_t *len);
