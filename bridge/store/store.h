@@ -53,7 +53,9 @@ bool mqb_stream_name_valid(const char *name);
 /* --- the store ------------------------------------------------------------------ */
 
 enum {
-	MQB_STORE_RDONLY = 1 << 0,  /* no writes, no lock, no recovery changes (CLI) */
+	MQB_STORE_RDONLY    = 1 << 0,  /* no writes, no lock, no recovery changes (CLI) */
+	MQB_STORE_FULL_SCAN = 1 << 1,  /* ignore the clean marker and checkpoints: validate
+					* every batch at open (slow; tests, operators) */
 };
 
 /*
@@ -66,14 +68,16 @@ mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_
 /*
  * Open or create a stream's partitions, recovering each one (clean-shutdown marker
  * skips the scan; otherwise from the recovery checkpoint, see recovery.h). What
- * recovery cut is logged. In RDONLY stores, opts may be NULL: the partition count is
- * discovered from the directories.
+ * recovery cut is logged. In RDONLY stores the partition count is discovered from the
+ * directories, and opts may be NULL: then every stream on disk is opened.
+ * MQB_ERR_EXISTS if the stream is already open, MQB_ERR_CONFIG if opts->partitions is
+ * below the count on disk, MQB_ERR_INVAL for a bad name or option.
  */
 int mqb_store_stream_open(mqb_store_t *st, const mqb_stream_opts_t *opts,
 			  char *errstr, size_t errstr_size);
 
-/* Names of the streams found on disk (RDONLY discovery) or opened; NULL-terminated,
- * owned by the store. */
+/* Names of the streams opened (or discovered in RDONLY); NULL-terminated, owned by
+ * the store, valid until the next mqb_store_stream_open() or mqb_store_close(). */
 const char *const *mqb_store_streams(mqb_store_t *st);
 int32_t mqb_store_partition_count(mqb_store_t *st, const char *stream); /* -1: none */
 
@@ -112,7 +116,11 @@ typedef struct mqb_record {
  * (visible to readers) when this returns; *durable* once fsynced by the flush policy.
  * On error nothing is appended (a partial write is truncated away) and the log is
  * unchanged: MQB_ERR_NOSPC (disk full/quota: back off and retry), MQB_ERR_TOOBIG,
- * MQB_ERR_IO, MQB_ERR_CLOSED.
+ * MQB_ERR_INVAL (bad record lengths), MQB_ERR_IO, MQB_ERR_CLOSED, MQB_ERR_STATE
+ * (read-only store). One exception: with flush 0/0 the fsync runs inside append; if
+ * it fails the batch is stored but not durable and MQB_ERR_IO is returned. After any
+ * failed fsync the partition refuses appends (MQB_ERR_IO): the page cache can no
+ * longer be trusted to reach the disk.
  */
 int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 			 int64_t *base_offset);
@@ -132,8 +140,9 @@ int32_t mqb_partition_id(const mqb_partition_t *p);
 /* fsync now; the durable watermark reaches the stored one. */
 int mqb_partition_flush(mqb_partition_t *p);
 
-/* First offset whose batch max timestamp >= ts_ms (Kafka ListOffsets semantics);
- * the stored watermark when none is. */
+/* The first offset whose record timestamp >= ts_ms (Kafka ListOffsets semantics:
+ * segments are found by their largest timestamp, then the .timeindex, then the
+ * batches); the stored watermark when there is none. */
 int64_t mqb_partition_offset_for_time(mqb_partition_t *p, int64_t ts_ms);
 
 /* Counters for stats (monotonic since open). */
@@ -145,8 +154,9 @@ typedef struct mqb_partition_counters {
 } mqb_partition_counters_t;
 void mqb_partition_counters(mqb_partition_t *p, mqb_partition_counters_t *out);
 
-/* Optional: called (from the flusher thread) after each fsync with the new durable
- * watermark, e.g. for latency measurement. Set before appends start. */
+/* Optional: called after each successful fsync (from the flusher thread, or from the
+ * appending thread under flush 0/0) once the durable watermark moved, e.g. for
+ * latency measurement. Set before appends start. */
 typedef void (mqb_fsync_cb_t)(mqb_partition_t *p, uint64_t fsync_us, void *arg);
 void mqb_store_set_fsync_cb(mqb_store_t *st, mqb_fsync_cb_t *cb, void *arg);
 
@@ -175,8 +185,13 @@ int64_t mqb_reader_position(const mqb_reader_t *r);
 /*
  * Convenience: the next record at the reader's position (decodes batches internally).
  * rec's pointers (key, value, headers) are valid until the next call on r.
- * Same return codes as mqb_reader_next_batch.
+ * Same return codes as mqb_reader_next_batch. Use either this or next_batch on one
+ * reader (after a seek, either again).
  */
 int mqb_reader_next_record(mqb_reader_t *r, mqb_record_t *rec);
+
+/* TEST ONLY: the next append's write to p fails with errnum (ENOSPC, EDQUOT, EIO)
+ * after writing half the batch, as a full disk would. */
+void mqb_store_test_fail_next_write(mqb_partition_t *p, int errnum);
 
 #endif

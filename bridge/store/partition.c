@@ -1,0 +1,601 @@
+/* partition.c — one partition's log: append, roll, retention, fsync policy, watermarks. */
+#include "bridge/store/store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bridge/clock.h"
+#include "bridge/err.h"
+#include "bridge/logging.h"
+
+#define MOD "store"
+
+void mqb_stream_opts_defaults(mqb_stream_opts_t *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->partitions = 1;
+	o->segment_bytes = 64LL << 20;
+	o->segment_ms = 7LL * 24 * 3600 * 1000;
+	o->retention_ms = -1;
+	o->retention_bytes = -1;
+	o->flush_interval_ms = 1000;
+	o->flush_messages = -1;
+	o->index_interval_bytes = 4096;
+	o->max_batch_bytes = 16 << 20;
+}
+
+bool mqb_stream_name_valid(const char *name)
+{
+	size_t n;
+
+	if (!name)
+		return false;
+	n = strlen(name);
+	if (n < 1 || n > 200 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
+				    const mqb_stream_opts_t *opts, int32_t id, bool rdonly,
+				    char *errstr, size_t errstr_size)
+{
+	mqb_partition_t *p = calloc(1, sizeof(*p));
+	char path[PATH_MAX];
+
+	if (!p) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	p->dirfd = -1;
+	p->st = st;
+	p->id = id;
+	p->rdonly = rdonly;
+	p->opts = *opts;
+	pthread_mutex_init(&p->wlock, NULL);
+	pthread_mutex_init(&p->flushlock, NULL);
+	pthread_mutex_init(&p->seglock, NULL);
+	p->report.first_lost_offset = -1;
+	p->stream = strdup(opts->name);
+	snprintf(path, sizeof(path), "%s/%s-%d", data_dir, opts->name, id);
+	p->dir = strdup(path);
+	if (!p->stream || !p->dir) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		goto error;
+	}
+	p->opts.name = p->stream;
+	if (!rdonly && mkdir(path, 0755) < 0 && errno != EEXIST) {
+		mqb_errstr_set(errstr, errstr_size, "cannot create %s: %s", path, strerror(errno));
+		goto error;
+	}
+	p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->dirfd < 0) {
+		mqb_errstr_set(errstr, errstr_size, "cannot open %s: %s", path, strerror(errno));
+		goto error;
+	}
+	return p;
+error:
+	mqb_partition__close(p, false);
+	return NULL;
+}
+
+int mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s)
+{
+	if (p->nsegs == p->segcap) {
+		size_t cap = p->segcap ? p->segcap * 2 : 8;
+		mqb_segment_t **n;
+		pthread_mutex_lock(&p->seglock);
+		n = realloc(p->segs, cap * sizeof(*n));
+		if (n) {
+			p->segs = n;
+			p->segcap = cap;
+		}
+		pthread_mutex_unlock(&p->seglock);
+		if (!n)
+			return MQB_ERR_NOMEM;
+	}
+	pthread_mutex_lock(&p->seglock);
+	p->segs[p->nsegs++] = s;
+	p->active = s;
+	atomic_store(&p->log_start, p->segs[0]->base);
+	atomic_store(&p->nsegs_pub, (int)p->nsegs);
+	pthread_mutex_unlock(&p->seglock);
+	return MQB_OK;
+}
+
+/* --- flushing ---------------------------------------------------------------------- */
+
+typedef struct flush_snap {
+	int64_t target;
+	mqb_segment_t **segs;
+	size_t n;
+	bool dir;
+	mqb_ckpt_t ck;
+} flush_snap_t;
+
+/* wlock held: what the next fsync must cover. */
+static void snap_take(mqb_partition_t *p, flush_snap_t *s)
+{
+	s->target = atomic_load(&p->stored);
+	s->segs = p->dirty;
+	s->n = p->ndirty;
+	for (size_t i = 0; i < s->n; i++)
+		s->segs[i]->dirty = false;
+	p->dirty = NULL;
+	p->ndirty = p->dirtycap = 0;
+	s->dir = p->dir_dirty;
+	p->dir_dirty = false;
+	s->ck.offset = s->target;
+	s->ck.seg_base = p->active->base;
+	s->ck.pos = atomic_load(&p->active->size);
+	atomic_store(&p->unflushed, 0);
+	atomic_store(&p->first_unflushed_ms, 0);
+}
+
+/* flushlock held: fsync, then move the durable watermark. */
+static int snap_sync(mqb_partition_t *p, flush_snap_t *s)
+{
+	int64_t t0 = mqb_mono_us(), us;
+	int rc = MQB_OK;
+	void *cbarg = NULL;
+	mqb_fsync_cb_t *cb;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (!rc && fdatasync(s->segs[i]->fd) < 0) {
+			rc = mqb_err_from_errno(errno);
+			mqb_error(MOD, "%s: fsync failed: %s; the partition refuses appends "
+				  "from now on", s->segs[i]->log_path, strerror(errno));
+		}
+		mqb_segment_unref(s->segs[i]);
+	}
+	free(s->segs);
+	s->segs = NULL;
+	if (!rc && s->dir && fsync(p->dirfd) < 0) {
+		rc = mqb_err_from_errno(errno);
+		mqb_error(MOD, "%s: directory fsync failed: %s", p->dir, strerror(errno));
+	}
+	us = mqb_mono_us() - t0;
+	atomic_fetch_add(&p->c_fsyncs, 1);
+	atomic_fetch_add(&p->c_fsync_us, (uint64_t)us);
+	if (rc) {
+		p->io_failed = 1;
+		return rc == MQB_ERR_NOSPC ? MQB_ERR_IO : rc;
+	}
+	if (p->io_failed)
+		return MQB_ERR_IO;
+	if (s->target > atomic_load(&p->durable))
+		atomic_store(&p->durable, s->target);
+	p->ckpt_next = s->ck;
+	p->ckpt_pending = true;
+	cb = mqb_store__fsync_cb(p->st, &cbarg);
+	if (cb)
+		cb(p, (uint64_t)us, cbarg);
+	return MQB_OK;
+}
+
+/* wlock held on entry and exit. */
+static int flush_locked(mqb_partition_t *p)
+{
+	flush_snap_t s;
+	int rc;
+
+	if (p->ndirty == 0 && !p->dir_dirty &&
+	    atomic_load(&p->durable) == atomic_load(&p->stored))
+		return MQB_OK;
+	snap_take(p, &s);
+	pthread_mutex_lock(&p->flushlock);
+	rc = snap_sync(p, &s);
+	pthread_mutex_unlock(&p->flushlock);
+	return rc;
+}
+
+int mqb_partition_flush(mqb_partition_t *p)
+{
+	flush_snap_t s;
+	int rc;
+
+	if (!p)
+		return MQB_ERR_INVAL;
+	if (p->rdonly)
+		return MQB_OK;
+	pthread_mutex_lock(&p->wlock);
+	if (p->ndirty == 0 && !p->dir_dirty &&
+	    atomic_load(&p->durable) == atomic_load(&p->stored)) {
+		pthread_mutex_unlock(&p->wlock);
+		return MQB_OK;
+	}
+	snap_take(p, &s);
+	pthread_mutex_lock(&p->flushlock);   /* order: wlock -> flushlock */
+	pthread_mutex_unlock(&p->wlock);     /* appends go on while we fsync */
+	rc = snap_sync(p, &s);
+	pthread_mutex_unlock(&p->flushlock);
+	return rc;
+}
+
+void mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms)
+{
+	int64_t first, unfl;
+	bool due = false;
+	mqb_ckpt_t ck;
+
+	if (p->rdonly)
+		return;
+	if (atomic_load(&p->stored) > atomic_load(&p->durable)) {
+		first = atomic_load(&p->first_unflushed_ms);
+		unfl = atomic_load(&p->unflushed);
+		if (p->opts.flush_interval_ms >= 0 && first &&
+		    now_ms - first >= p->opts.flush_interval_ms)
+			due = true;
+		if (p->opts.flush_messages > 0 && unfl >= p->opts.flush_messages)
+			due = true;
+		if (due)
+			mqb_partition_flush(p);
+	}
+	pthread_mutex_lock(&p->flushlock);
+	due = p->ckpt_pending && now_ms - p->ckpt_last_ms >= MQB_CKPT_INTERVAL_MS;
+	if (due) {
+		ck = p->ckpt_next;
+		p->ckpt_pending = false;
+		p->ckpt_last_ms = now_ms;
+	}
+	pthread_mutex_unlock(&p->flushlock);
+	if (due)
+		mqb_ckpt_write(p, &ck);
+}
+
+/* --- appends ----------------------------------------------------------------------- */
+
+/* wlock held: seal the active segment and start a new one at the log end. */
+static int roll(mqb_partition_t *p, const char *why)
+{
+	mqb_segment_t *old = p->active, *s;
+	int rc;
+
+	pthread_mutex_lock(&p->seglock);
+	rc = mqb_segment_seal(old);
+	pthread_mutex_unlock(&p->seglock);
+	if (rc)
+		mqb_warn(MOD, "%s: writing index entries at roll: %s", old->log_path,
+			 mqb_strerror(rc));
+	rc = mqb_segment_open(p->dir, old->next_offset, true, false, &s);
+	if (rc) {
+		mqb_error(MOD, "%s: cannot create segment %" PRId64 ": %s", p->dir,
+			  old->next_offset, mqb_strerror(rc));
+		return rc;
+	}
+	rc = mqb_partition__push_segment(p, s);
+	if (rc) {
+		mqb_segment_unlink(s);
+		mqb_segment_unref(s);
+		return rc;
+	}
+	p->dir_dirty = true;
+	mqb_debug(MOD, "%s: rolled to segment %" PRId64 " (%s)", p->dir, s->base, why);
+	return MQB_OK;
+}
+
+/* Write len bytes at pos, all or nothing (a partial write is cut off again). */
+static int write_all(mqb_partition_t *p, int fd, const uint8_t *buf, size_t len, int64_t pos)
+{
+	size_t done = 0;
+	int err = 0;
+
+	if (p->test_fail_errno) {
+		/* test hook: a torn write of half the batch, then the failure */
+		if (pwrite(fd, buf, len / 2, (off_t)pos) < 0)
+			err = errno;
+		err = p->test_fail_errno;
+		p->test_fail_errno = 0;
+	}
+	while (!err && done < len) {
+		ssize_t w = pwrite(fd, buf + done, len - done, (off_t)(pos + (int64_t)done));
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno;
+		} else {
+			done += (size_t)w;
+		}
+	}
+	if (!err)
+		return MQB_OK;
+	if (ftruncate(fd, (off_t)pos) < 0)
+		mqb_error(MOD, "cannot cut a failed write back to %" PRId64 ": %s", pos,
+			  strerror(errno));
+	MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 5000, "%s: append failed: %s", p->dir,
+			    strerror(err));
+	return mqb_err_from_errno(err);
+}
+
+int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
+			 int64_t *base_offset)
+{
+	mqb_segment_t *seg;
+	mqb_batch_hdr_t hdr;
+	int64_t base, pos, len;
+	int rc;
+
+	if (!p || !recs || n == 0)
+		return MQB_ERR_INVAL;
+	pthread_mutex_lock(&p->wlock);
+	if (p->closed) {
+		rc = MQB_ERR_CLOSED;
+		goto out;
+	}
+	if (p->rdonly) {
+		rc = MQB_ERR_STATE;
+		goto out;
+	}
+	if (p->io_failed) {
+		rc = MQB_ERR_IO;
+		goto out;
+	}
+	base = atomic_load_explicit(&p->stored, memory_order_relaxed);
+	p->enc.len = 0;
+	rc = mqb_batch_encode(&p->enc, base, recs, n);
+	if (rc)
+		goto out;
+	len = (int64_t)p->enc.len;
+	if (p->opts.max_batch_bytes > 0 && len > p->opts.max_batch_bytes) {
+		rc = MQB_ERR_TOOBIG;
+		goto out;
+	}
+	mqb_batch_header_peek(p->enc.data, p->enc.len, &hdr);
+
+	seg = p->active;
+	pos = atomic_load_explicit(&seg->size, memory_order_relaxed);
+	if (pos > 0) {
+		const char *why = NULL;
+		if (p->opts.segment_bytes > 0 && pos + len > p->opts.segment_bytes)
+			why = "segment_bytes";
+		else if (p->opts.segment_ms >= 0 &&
+			 hdr.max_timestamp - seg->first_ts >= p->opts.segment_ms)
+			why = "segment_ms";
+		else if (pos + len > UINT32_MAX ||
+			 mqb_batch_last_offset(&hdr) - seg->base > UINT32_MAX)
+			why = "32-bit index limit";
+		if (why) {
+			rc = roll(p, why);
+			if (rc)
+				goto out;
+			seg = p->active;
+			pos = 0;
+		}
+	}
+	rc = write_all(p, seg->fd, p->enc.data, p->enc.len, pos);
+	if (rc)
+		goto out;
+
+	pthread_mutex_lock(&p->seglock);
+	rc = mqb_segment_track_batch(seg, &hdr, pos, len, p->opts.index_interval_bytes);
+	pthread_mutex_unlock(&p->seglock);
+	if (rc) {
+		/* the batch is written; indexes are rebuilt at recovery if they lag */
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 5000, "%s: index update failed: %s",
+				    seg->log_path, mqb_strerror(rc));
+		rc = MQB_OK;
+	}
+	if (!seg->dirty) {
+		if (p->ndirty == p->dirtycap) {
+			size_t cap = p->dirtycap ? p->dirtycap * 2 : 4;
+			mqb_segment_t **d = realloc(p->dirty, cap * sizeof(*d));
+			if (!d) {
+				/* cannot track it: fsync it now instead */
+				if (fdatasync(seg->fd) < 0)
+					p->io_failed = 1;
+				goto tracked;
+			}
+			p->dirty = d;
+			p->dirtycap = cap;
+		}
+		p->dirty[p->ndirty++] = mqb_segment_ref(seg);
+		seg->dirty = true;
+	}
+tracked:
+	atomic_store_explicit(&seg->size, pos + len, memory_order_release);
+	atomic_fetch_add(&p->size_bytes, len);
+	atomic_store_explicit(&p->stored, base + (int64_t)n, memory_order_release);
+	atomic_fetch_add_explicit(&p->c_appends, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->c_records, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->c_bytes, (uint64_t)len, memory_order_relaxed);
+	if (atomic_fetch_add(&p->unflushed, (int64_t)n) == 0)
+		atomic_store(&p->first_unflushed_ms, mqb_mono_ms());
+	if (base_offset)
+		*base_offset = base;
+
+	if (p->opts.flush_interval_ms == 0 && p->opts.flush_messages == 0)
+		rc = flush_locked(p);
+	else if (p->opts.flush_messages > 0 &&
+		 atomic_load(&p->unflushed) >= p->opts.flush_messages)
+		mqb_store__wake_flusher(p->st);
+out:
+	if (rc && rc != MQB_ERR_TOOBIG && rc != MQB_ERR_INVAL)
+		atomic_fetch_add(&p->c_errors, 1);
+	pthread_mutex_unlock(&p->wlock);
+	return rc;
+}
+
+/* --- maintenance: time roll and retention ------------------------------------------ */
+
+void mqb_partition__maintain(mqb_partition_t *p, int64_t now)
+{
+	pthread_mutex_lock(&p->wlock);
+	if (p->closed || p->rdonly)
+		goto out;
+	if (p->opts.segment_ms >= 0 && atomic_load(&p->active->size) > 0 &&
+	    now - p->active->first_ts >= p->opts.segment_ms)
+		roll(p, "segment_ms");
+	while (p->nsegs > 1) {
+		mqb_segment_t *s = p->segs[0];
+		int64_t ssize = atomic_load(&s->size);
+		const char *why = NULL;
+
+		if (p->opts.retention_ms >= 0 && s->max_ts < now - p->opts.retention_ms)
+			why = "retention_ms";
+		else if (p->opts.retention_bytes >= 0 &&
+			 atomic_load(&p->size_bytes) - ssize >= p->opts.retention_bytes)
+			why = "retention_bytes";
+		if (!why)
+			break;
+		pthread_mutex_lock(&p->seglock);
+		memmove(p->segs, p->segs + 1, (p->nsegs - 1) * sizeof(*p->segs));
+		p->nsegs--;
+		atomic_store(&p->log_start, p->segs[0]->base);
+		atomic_store(&p->nsegs_pub, (int)p->nsegs);
+		pthread_mutex_unlock(&p->seglock);
+		atomic_fetch_sub(&p->size_bytes, ssize);
+		mqb_info(MOD, "%s: deleted segment %" PRId64 " (%" PRId64 " bytes, offsets %"
+			 PRId64 "..%" PRId64 ") by %s; log start now %" PRId64, p->dir,
+			 s->base, ssize, s->base, s->next_offset - 1, why, p->segs[0]->base);
+		mqb_segment_unlink(s);
+		mqb_segment_unref(s);
+	}
+out:
+	pthread_mutex_unlock(&p->wlock);
+}
+
+/* --- close ------------------------------------------------------------------------- */
+
+void mqb_partition__close(mqb_partition_t *p, bool clean)
+{
+	char path[PATH_MAX];
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->wlock);
+	p->closed = true;
+	if (clean && !p->rdonly && p->active) {
+		int rc;
+		pthread_mutex_lock(&p->seglock);
+		rc = mqb_segment_seal(p->active);
+		pthread_mutex_unlock(&p->seglock);
+		if (!rc)
+			rc = flush_locked(p);
+		if (!rc && !p->io_failed) {
+			mqb_ckpt_t ck = { atomic_load(&p->stored), p->active->base,
+					  atomic_load(&p->active->size) };
+			rc = mqb_ckpt_write(p, &ck);
+		}
+		if (!rc && !p->io_failed) {
+			int fd;
+			snprintf(path, sizeof(path), "%s/%s", p->dir, MQB_CLEAN_MARKER);
+			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (fd < 0 || fsync(fd) < 0 || fsync(p->dirfd) < 0)
+				mqb_warn(MOD, "%s: cannot write the clean-shutdown marker: %s",
+					 p->dir, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+		} else {
+			mqb_warn(MOD, "%s: unclean close (%s): recovery will scan at next open",
+				 p->dir, mqb_strerror(rc ? rc : MQB_ERR_IO));
+		}
+	}
+	pthread_mutex_unlock(&p->wlock);
+	for (size_t i = 0; i < p->ndirty; i++)
+		mqb_segment_unref(p->dirty[i]);
+	free(p->dirty);
+	for (size_t i = 0; i < p->nsegs; i++)
+		mqb_segment_unref(p->segs[i]);
+	free(p->segs);
+	mqb_buf_free(&p->enc);
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+	pthread_mutex_destroy(&p->wlock);
+	pthread_mutex_destroy(&p->flushlock);
+	pthread_mutex_destroy(&p->seglock);
+	free(p->stream);
+	free(p->dir);
+	free(p);
+}
+
+/* --- queries ----------------------------------------------------------------------- */
+
+void mqb_partition_watermarks(mqb_partition_t *p, mqb_watermarks_t *out)
+{
+	out->log_start = atomic_load(&p->log_start);
+	out->stored = atomic_load(&p->stored);
+	out->durable = atomic_load(&p->durable);
+	out->size_bytes = atomic_load(&p->size_bytes);
+	out->segments = atomic_load(&p->nsegs_pub);
+}
+
+const char *mqb_partition_stream(const mqb_partition_t *p) { return p->stream; }
+int32_t mqb_partition_id(const mqb_partition_t *p) { return p->id; }
+
+const mqb_recovery_report_t *mqb_partition_recovery_report(mqb_partition_t *p)
+{
+	return &p->report;
+}
+
+void mqb_partition_counters(mqb_partition_t *p, mqb_partition_counters_t *out)
+{
+	out->appends = atomic_load(&p->c_appends);
+	out->records = atomic_load(&p->c_records);
+	out->bytes = atomic_load(&p->c_bytes);
+	out->fsyncs = atomic_load(&p->c_fsyncs);
+	out->fsync_us_total = atomic_load(&p->c_fsync_us);
+	out->append_errors = atomic_load(&p->c_errors);
+}
+
+void mqb_store_test_fail_next_write(mqb_partition_t *p, int errnum)
+{
+	pthread_mutex_lock(&p->wlock);
+	p->test_fail_errno = errnum;
+	pthread_mutex_unlock(&p->wlock);
+}
+
+int64_t mqb_partition_offset_for_time(mqb_partition_t *p, int64_t ts_ms)
+{
+	int64_t start = -1, result;
+	mqb_reader_t *r;
+	const uint8_t *b;
+	size_t len;
+
+	pthread_mutex_lock(&p->seglock);
+	for (size_t i = 0; i < p->nsegs; i++) {
+		mqb_segment_t *s = p->segs[i];
+		if (s->next_offset > s->base && s->max_ts >= ts_ms) {
+			start = s->base + mqb_index_lookup_time(&s->tidx, ts_ms);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->seglock);
+	result = atomic_load(&p->stored);
+	if (start < 0)
+		return result;
+	r = mqb_reader_new(p, start);
+	if (!r)
+		return result;
+	while (mqb_reader_next_batch(r, &b, &len) == MQB_OK) {
+		mqb_batch_iter_t it;
+		mqb_record_t rec;
+		bool found = false;
+		if (mqb_batch_iter_init(&it, b, len) == MQB_OK &&
+		    it.hdr.max_timestamp >= ts_ms) {
+			while (mqb_batch_iter_next(&it, &rec) == 1) {
+				if (rec.offset >= start && rec.timestamp_ms >= ts_ms) {
+					result = rec.offset;
+					found = true;
+					break;
+				}
+			}
+		}
+		mqb_batch_iter_destroy(&it);
+		if (found)
+			break;
+	}
+	mqb_reader_destroy(r);
+	return result;
+}

@@ -1,0 +1,234 @@
+/* reader.c — lock-free sequential reads of a partition up to the stored watermark. */
+#include "bridge/store/store_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bridge/err.h"
+#include "bridge/logging.h"
+
+#define READ_AHEAD (256 * 1024)
+
+struct mqb_reader {
+	mqb_partition_t *p;
+	int64_t pos;              /* next offset next_batch delivers from */
+	mqb_segment_t *seg;       /* referenced, or NULL: locate pos first */
+	int64_t fpos;             /* byte position of the next batch in seg */
+	uint8_t *buf;             /* read-ahead of seg bytes [buf_fpos, buf_fpos+buf_len) */
+	size_t cap, buf_len;
+	int64_t buf_fpos;
+	mqb_batch_iter_t it;      /* next_record's current batch */
+	bool it_valid;
+	int64_t rec_pos;          /* next offset next_record delivers */
+};
+
+mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *pos)
+{
+	mqb_segment_t *s = NULL;
+	size_t lo = 0, hi;
+
+	pthread_mutex_lock(&p->seglock);
+	hi = p->nsegs;
+	while (lo < hi) {            /* first segment with base > offset */
+		size_t mid = lo + (hi - lo) / 2;
+		if (p->segs[mid]->base <= offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0) {
+		s = mqb_segment_ref(p->segs[lo - 1]);
+		*pos = offset > s->base ?
+		       mqb_index_lookup_offset(&s->oidx, (uint32_t)(offset - s->base)) : 0;
+	}
+	pthread_mutex_unlock(&p->seglock);
+	return s;
+}
+
+mqb_reader_t *mqb_reader_new(mqb_partition_t *p, int64_t offset)
+{
+	mqb_reader_t *r;
+
+	if (!p)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->p = p;
+	r->pos = r->rec_pos = offset;
+	return r;
+}
+
+void mqb_reader_destroy(mqb_reader_t *r)
+{
+	if (!r)
+		return;
+	mqb_segment_unref(r->seg);
+	mqb_batch_iter_destroy(&r->it);
+	free(r->buf);
+	free(r);
+}
+
+int mqb_reader_seek(mqb_reader_t *r, int64_t offset)
+{
+	if (offset < atomic_load(&r->p->log_start) || offset > atomic_load(&r->p->stored))
+		return MQB_ERR_RANGE;
+	mqb_segment_unref(r->seg);
+	r->seg = NULL;
+	r->buf_len = 0;
+	r->it_valid = false;
+	r->pos = r->rec_pos = offset;
+	return MQB_OK;
+}
+
+int64_t mqb_reader_position(const mqb_reader_t *r)
+{
+	return r->it_valid ? r->rec_pos : r->pos;
+}
+
+/* Make [fpos, fpos + need) of the segment available in the buffer (need <= avail). */
+static int fill(mqb_reader_t *r, int64_t need, int64_t avail)
+{
+	size_t want, got = 0;
+
+	if (r->fpos >= r->buf_fpos && r->fpos + need <= r->buf_fpos + (int64_t)r->buf_len)
+		return MQB_OK;
+	want = (size_t)(avail < READ_AHEAD ? avail : READ_AHEAD);
+	if (want < (size_t)need)
+		want = (size_t)need;
+	if (want > r->cap) {
+		uint8_t *b = realloc(r->buf, want);
+		if (!b)
+			return MQB_ERR_NOMEM;
+		r->buf = b;
+		r->cap = want;
+	}
+	r->buf_len = 0;
+	while (got < want) {
+		ssize_t n = pread(r->seg->fd, r->buf + got, want - got,
+				  (off_t)(r->fpos + (int64_t)got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "store", 5000,
+					    "%s: read at %" PRId64 " failed: %s", r->seg->log_path,
+					    r->fpos, n < 0 ? strerror(errno) : "short file");
+			return MQB_ERR_IO;
+		}
+		got += (size_t)n;
+	}
+	r->buf_fpos = r->fpos;
+	r->buf_len = want;
+	return MQB_OK;
+}
+
+int mqb_reader_next_batch(mqb_reader_t *r, const uint8_t **batch, size_t *len)
+{
+	mqb_partition_t *p = r->p;
+
+	for (int guard = 0; guard < 1000000; guard++) {
+		int64_t stored = atomic_load_explicit(&p->stored, memory_order_acquire);
+		int64_t size, avail, total;
+		mqb_batch_hdr_t h;
+		char why[160];
+		const uint8_t *b;
+		int rc;
+
+		if (r->pos < atomic_load(&p->log_start))
+			return MQB_ERR_RANGE;
+		if (r->pos >= stored)
+			return MQB_ERR_AGAIN;
+		if (!r->seg) {
+			r->seg = mqb_partition__find(p, r->pos, &r->fpos);
+			r->buf_len = 0;
+			if (!r->seg)
+				return MQB_ERR_RANGE;
+		}
+		size = atomic_load_explicit(&r->seg->size, memory_order_acquire);
+		if (r->fpos >= size) {
+			/* this segment is done: the position is in a later one */
+			int64_t fpos;
+			mqb_segment_t *next = mqb_partition__find(p, r->pos, &fpos);
+			if (next == r->seg) {
+				mqb_segment_unref(next);
+				return MQB_ERR_CORRUPT;
+			}
+			mqb_segment_unref(r->seg);
+			r->seg = next;
+			r->fpos = fpos;
+			r->buf_len = 0;
+			if (!next)
+				return MQB_ERR_RANGE;
+			continue;
+		}
+		avail = size - r->fpos;
+		if (avail < MQB_BATCH_HDR_SIZE)
+			return MQB_ERR_CORRUPT;
+		rc = fill(r, MQB_BATCH_HDR_SIZE, avail);
+		if (rc)
+			return rc;
+		b = r->buf + (r->fpos - r->buf_fpos);
+		mqb_batch_header_peek(b, MQB_BATCH_HDR_SIZE, &h);
+		total = (int64_t)mqb_batch_total_size(&h);
+		if (h.batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD || total > avail) {
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "store", 5000, "%s: bad batch length at "
+					    "byte %" PRId64, r->seg->log_path, r->fpos);
+			return MQB_ERR_CORRUPT;
+		}
+		rc = fill(r, total, avail);
+		if (rc)
+			return rc;
+		b = r->buf + (r->fpos - r->buf_fpos);
+		if (mqb_batch_header_parse(b, (size_t)total, &h, why, sizeof(why))) {
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "store", 5000, "%s: batch at byte %"
+					    PRId64 ": %s", r->seg->log_path, r->fpos, why);
+			return MQB_ERR_CORRUPT;
+		}
+		r->fpos += total;
+		if (mqb_batch_last_offset(&h) < r->pos)
+			continue;          /* before the position (index granularity) */
+		r->pos = mqb_batch_last_offset(&h) + 1;
+		*batch = b;
+		*len = (size_t)total;
+		return MQB_OK;
+	}
+	return MQB_ERR_CORRUPT;
+}
+
+int mqb_reader_next_record(mqb_reader_t *r, mqb_record_t *rec)
+{
+	for (;;) {
+		const uint8_t *b;
+		size_t len;
+		int rc;
+
+		if (r->it_valid) {
+			rc = mqb_batch_iter_next(&r->it, rec);
+			if (rc == 1) {
+				if (rec->offset < r->rec_pos)
+					continue;
+				r->rec_pos = rec->offset + 1;
+				return MQB_OK;
+			}
+			r->it_valid = false;
+			if (rc < 0)
+				return rc;
+		}
+		rc = mqb_reader_next_batch(r, &b, &len);
+		if (rc)
+			return rc;
+		{
+			mqb_rec_header_t *keep = r->it.hdrs;
+			size_t keep_cap = r->it.hdrs_cap;
+			rc = mqb_batch_iter_init(&r->it, b, len);
+			r->it.hdrs = keep;
+			r->it.hdrs_cap = keep_cap;
+		}
+		if (rc)
+			return rc;
+		r->it_valid = true;
+	}
+}

@@ -1,0 +1,469 @@
+/* store.c — the store: data_dir lock, streams and their partitions, the flusher thread. */
+#include "bridge/store/store_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge/clock.h"
+#include "bridge/err.h"
+#include "bridge/logging.h"
+
+#define MOD "store"
+#define FLUSHER_TICK_MS 5
+
+typedef struct store_stream {
+	char *name;
+	int32_t n;
+	mqb_partition_t **parts;
+} store_stream_t;
+
+struct mqb_store {
+	char *dir;
+	int flags;
+	int lockfd;
+	pthread_mutex_t mu;               /* streams, names */
+	store_stream_t *streams;
+	size_t nstreams;
+	const char **names;               /* NULL-terminated */
+	pthread_t flusher;
+	bool flusher_running;
+	pthread_mutex_t fmu;
+	pthread_cond_t fcond;
+	bool stop, wake;
+	mqb_fsync_cb_t *fsync_cb;
+	void *fsync_arg;
+};
+
+mqb_fsync_cb_t *mqb_store__fsync_cb(mqb_store_t *st, void **arg)
+{
+	*arg = st->fsync_arg;
+	return st->fsync_cb;
+}
+
+void mqb_store_set_fsync_cb(mqb_store_t *st, mqb_fsync_cb_t *cb, void *arg)
+{
+	st->fsync_cb = cb;
+	st->fsync_arg = arg;
+}
+
+void mqb_store__wake_flusher(mqb_store_t *st)
+{
+	pthread_mutex_lock(&st->fmu);
+	st->wake = true;
+	pthread_cond_signal(&st->fcond);
+	pthread_mutex_unlock(&st->fmu);
+}
+
+/* Every partition, copied under the lock (partitions live until close). */
+static mqb_partition_t **all_partitions(mqb_store_t *st, size_t *n)
+{
+	mqb_partition_t **v = NULL;
+	size_t total = 0, k = 0;
+
+	pthread_mutex_lock(&st->mu);
+	for (size_t i = 0; i < st->nstreams; i++)
+		total += (size_t)st->streams[i].n;
+	if (total)
+		v = malloc(total * sizeof(*v));
+	if (v)
+		for (size_t i = 0; i < st->nstreams; i++)
+			for (int32_t j = 0; j < st->streams[i].n; j++)
+				v[k++] = st->streams[i].parts[j];
+	pthread_mutex_unlock(&st->mu);
+	*n = k;
+	return v;
+}
+
+static void *flusher_main(void *arg)
+{
+	mqb_store_t *st = arg;
+
+	pthread_mutex_lock(&st->fmu);
+	while (!st->stop) {
+		struct timespec ts;
+		size_t n;
+		mqb_partition_t **v;
+
+		if (!st->wake) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += FLUSHER_TICK_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&st->fcond, &st->fmu, &ts);
+		}
+		st->wake = false;
+		if (st->stop)
+			break;
+		pthread_mutex_unlock(&st->fmu);
+		v = all_partitions(st, &n);
+		for (size_t i = 0; i < n; i++)
+			mqb_partition__flusher_tick(v[i], mqb_mono_ms());
+		free(v);
+		pthread_mutex_lock(&st->fmu);
+	}
+	pthread_mutex_unlock(&st->fmu);
+	return NULL;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return MQB_ERR_INVAL;
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] == '/' || buf[i] == 0) {
+			char c = buf[i];
+			buf[i] = 0;
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return mqb_err_from_errno(errno);
+			buf[i] = c;
+		}
+	}
+	return MQB_OK;
+}
+
+mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_t errstr_size)
+{
+	mqb_store_t *st;
+	char path[PATH_MAX], pid[32];
+	struct stat sb;
+	int rc;
+
+	if (!data_dir || !*data_dir) {
+		mqb_errstr_set(errstr, errstr_size, "data_dir is empty");
+		return NULL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	st->lockfd = -1;
+	st->flags = flags;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_mutex_init(&st->fmu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&st->fcond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	st->dir = strdup(data_dir);
+	st->names = calloc(1, sizeof(*st->names));
+	if (!st->dir || !st->names) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		goto error;
+	}
+	if (flags & MQB_STORE_RDONLY) {
+		if (stat(data_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+			mqb_errstr_set(errstr, errstr_size, "%s: not a directory", data_dir);
+			goto error;
+		}
+		return st;
+	}
+	rc = mkdir_p(data_dir);
+	if (rc) {
+		mqb_errstr_set(errstr, errstr_size, "cannot create data_dir %s: %s", data_dir,
+			       strerror(errno));
+		goto error;
+	}
+	snprintf(path, sizeof(path), "%s/.lock", data_dir);
+	st->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (st->lockfd < 0) {
+		mqb_errstr_set(errstr, errstr_size, "cannot open %s: %s", path, strerror(errno));
+		goto error;
+	}
+	if (flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = pread(st->lockfd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		mqb_errstr_set(errstr, errstr_size, "data_dir %s is in use by another process "
+			       "(pid %s)", data_dir, pid[0] ? pid : "unknown");
+		goto error;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(st->lockfd, 0) < 0 ||
+	    pwrite(st->lockfd, pid, strlen(pid), 0) != (ssize_t)strlen(pid))
+		mqb_warn(MOD, "%s: cannot record our pid: %s", path, strerror(errno));
+	if (pthread_create(&st->flusher, NULL, flusher_main, st)) {
+		mqb_errstr_set(errstr, errstr_size, "cannot start the flusher thread");
+		goto error;
+	}
+	st->flusher_running = true;
+	return st;
+error:
+	mqb_store_close(st);
+	return NULL;
+}
+
+/* Highest partition number + 1 of stream name on disk (0: none). */
+static int32_t disk_partitions(const char *data_dir, const char *name)
+{
+	DIR *d = opendir(data_dir);
+	struct dirent *e;
+	size_t nl = strlen(name);
+	int32_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		const char *s = e->d_name, *q;
+		long v;
+		if (strncmp(s, name, nl) || s[nl] != '-' || !s[nl + 1])
+			continue;
+		for (q = s + nl + 1; *q >= '0' && *q <= '9'; q++)
+			;
+		if (*q || (s[nl + 1] == '0' && s[nl + 2]) || q - (s + nl + 1) > 6)
+			continue;
+		v = strtol(s + nl + 1, NULL, 10);
+		if (v + 1 > n)
+			n = (int32_t)(v + 1);
+	}
+	closedir(d);
+	return n;
+}
+
+static store_stream_t *find_stream(mqb_store_t *st, const char *name)
+{
+	for (size_t i = 0; i < st->nstreams; i++)
+		if (!strcmp(st->streams[i].name, name))
+			return &st->streams[i];
+	return NULL;
+}
+
+static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr,
+		    size_t errstr_size)
+{
+	bool rdonly = st->flags & MQB_STORE_RDONLY;
+	int32_t on_disk = disk_partitions(st->dir, opts->name), n = opts->partitions;
+	mqb_partition_t **parts = NULL;
+	store_stream_t *ss;
+	const char **names;
+	int rc = MQB_OK;
+
+	if (rdonly) {
+		n = on_disk;
+		if (n == 0) {
+			mqb_errstr_set(errstr, errstr_size, "stream %s: no partitions in %s",
+				       opts->name, st->dir);
+			return MQB_ERR_NOTFOUND;
+		}
+	} else if (on_disk > n) {
+		mqb_errstr_set(errstr, errstr_size, "stream %s: %d partitions configured but %d "
+			       "exist on disk; a stream cannot shrink", opts->name, n, on_disk);
+		return MQB_ERR_CONFIG;
+	}
+	parts = calloc((size_t)n, sizeof(*parts));
+	if (!parts) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		return MQB_ERR_NOMEM;
+	}
+	for (int32_t i = 0; i < n; i++) {
+		parts[i] = mqb_partition__new(st, st->dir, opts, i, rdonly, errstr, errstr_size);
+		if (!parts[i]) {
+			rc = MQB_ERR_IO;
+			goto error;
+		}
+		rc = mqb_partition__recover(parts[i], st->flags & MQB_STORE_FULL_SCAN, errstr,
+					    errstr_size);
+		if (rc)
+			goto error;
+	}
+	pthread_mutex_lock(&st->mu);
+	ss = realloc(st->streams, (st->nstreams + 1) * sizeof(*ss));
+	names = ss ? realloc(st->names, (st->nstreams + 2) * sizeof(*names)) : NULL;
+	if (ss)
+		st->streams = ss;
+	if (names)
+		st->names = names;
+	if (!ss || !names) {
+		pthread_mutex_unlock(&st->mu);
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		rc = MQB_ERR_NOMEM;
+		goto error;
+	}
+	ss = &st->streams[st->nstreams];
+	ss->name = parts[0]->stream;
+	ss->n = n;
+	ss->parts = parts;
+	st->names[st->nstreams] = ss->name;
+	st->names[st->nstreams + 1] = NULL;
+	st->nstreams++;
+	pthread_mutex_unlock(&st->mu);
+	return MQB_OK;
+error:
+	for (int32_t i = 0; i < n; i++)
+		mqb_partition__close(parts[i], false);
+	free(parts);
+	return rc;
+}
+
+int mqb_store_stream_open(mqb_store_t *st, const mqb_stream_opts_t *opts,
+			  char *errstr, size_t errstr_size)
+{
+	if (!st)
+		return MQB_ERR_INVAL;
+	if (!opts) {
+		/* read-only discovery: every <stream>-<N> directory */
+		DIR *d;
+		struct dirent *e;
+		int rc = MQB_OK;
+
+		if (!(st->flags & MQB_STORE_RDONLY)) {
+			mqb_errstr_set(errstr, errstr_size, "stream options are required");
+			return MQB_ERR_INVAL;
+		}
+		d = opendir(st->dir);
+		if (!d) {
+			mqb_errstr_set(errstr, errstr_size, "cannot list %s: %s", st->dir,
+				       strerror(errno));
+			return MQB_ERR_IO;
+		}
+		while (!rc && (e = readdir(d))) {
+			char name[256];
+			const char *dash = strrchr(e->d_name, '-');
+			mqb_stream_opts_t o;
+			size_t nl = dash ? (size_t)(dash - e->d_name) : 0;
+			if (!dash || nl == 0 || nl >= sizeof(name))
+				continue;
+			memcpy(name, e->d_name, nl);
+			name[nl] = 0;
+			if (!mqb_stream_name_valid(name) || disk_partitions(st->dir, name) == 0)
+				continue;
+			pthread_mutex_lock(&st->mu);
+			bool have = find_stream(st, name) != NULL;
+			pthread_mutex_unlock(&st->mu);
+			if (have)
+				continue;
+			mqb_stream_opts_defaults(&o);
+			o.name = name;
+			rc = open_one(st, &o, errstr, errstr_size);
+		}
+		closedir(d);
+		return rc;
+	}
+	if (!mqb_stream_name_valid(opts->name)) {
+		mqb_errstr_set(errstr, errstr_size, "invalid stream name '%s' (1..200 of "
+			       "[A-Za-z0-9._-], not . or ..)", opts->name ? opts->name : "(null)");
+		return MQB_ERR_INVAL;
+	}
+	if (!(st->flags & MQB_STORE_RDONLY) &&
+	    (opts->partitions < 1 || opts->index_interval_bytes < 1 ||
+	     opts->segment_bytes == 0 || opts->segment_bytes < -1 || opts->segment_ms < -1 ||
+	     opts->retention_ms < -1 || opts->retention_bytes < -1 ||
+	     opts->flush_interval_ms < -1 || opts->flush_messages < -1 ||
+	     opts->max_batch_bytes < -1 || opts->max_batch_bytes == 0)) {
+		mqb_errstr_set(errstr, errstr_size, "stream %s: invalid options (partitions >= 1, "
+			       "index_interval_bytes >= 1, sizes/times > 0 or -1)", opts->name);
+		return MQB_ERR_INVAL;
+	}
+	pthread_mutex_lock(&st->mu);
+	bool have = find_stream(st, opts->name) != NULL;
+	pthread_mutex_unlock(&st->mu);
+	if (have) {
+		mqb_errstr_set(errstr, errstr_size, "stream %s is already open", opts->name);
+		return MQB_ERR_EXISTS;
+	}
+	return open_one(st, opts, errstr, errstr_size);
+}
+
+const char *const *mqb_store_streams(mqb_store_t *st)
+{
+	return st->names;
+}
+
+int32_t mqb_store_partition_count(mqb_store_t *st, const char *stream)
+{
+	store_stream_t *ss;
+	int32_t n;
+
+	pthread_mutex_lock(&st->mu);
+	ss = stream ? find_stream(st, stream) : NULL;
+	n = ss ? ss->n : -1;
+	pthread_mutex_unlock(&st->mu);
+	return n;
+}
+
+mqb_partition_t *mqb_store_partition(mqb_store_t *st, const char *stream, int32_t partition)
+{
+	store_stream_t *ss;
+	mqb_partition_t *p = NULL;
+
+	if (!st || !stream)
+		return NULL;
+	pthread_mutex_lock(&st->mu);
+	ss = find_stream(st, stream);
+	if (ss && partition >= 0 && partition < ss->n)
+		p = ss->parts[partition];
+	pthread_mutex_unlock(&st->mu);
+	return p;
+}
+
+void mqb_store_maintain(mqb_store_t *st)
+{
+	size_t n;
+	mqb_partition_t **v = all_partitions(st, &n);
+	int64_t now = mqb_now_ms();
+
+	for (size_t i = 0; i < n; i++)
+		mqb_partition__maintain(v[i], now);
+	free(v);
+}
+
+int mqb_store_flush(mqb_store_t *st)
+{
+	size_t n;
+	mqb_partition_t **v = all_partitions(st, &n);
+	int rc = MQB_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		int r = mqb_partition_flush(v[i]);
+		if (r && !rc)
+			rc = r;
+	}
+	free(v);
+	return rc;
+}
+
+void mqb_store_close(mqb_store_t *st)
+{
+	if (!st)
+		return;
+	if (st->flusher_running) {
+		pthread_mutex_lock(&st->fmu);
+		st->stop = true;
+		pthread_cond_signal(&st->fcond);
+		pthread_mutex_unlock(&st->fmu);
+		pthread_join(st->flusher, NULL);
+	}
+	for (size_t i = 0; i < st->nstreams; i++) {
+		for (int32_t j = 0; j < st->streams[i].n; j++)
+			mqb_partition__close(st->streams[i].parts[j],
+					     !(st->flags & MQB_STORE_RDONLY));
+		free(st->streams[i].parts);
+	}
+	free(st->streams);
+	free(st->names);
+	if (st->lockfd >= 0)
+		close(st->lockfd);   /* releases the flock */
+	pthread_mutex_destroy(&st->mu);
+	pthread_mutex_destroy(&st->fmu);
+	pthread_cond_destroy(&st->fcond);
+	free(st->dir);
+	free(st);
+}

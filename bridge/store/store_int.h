@@ -1,0 +1,103 @@
+/*
+ * store_int.h — the store's private structures, shared by partition.c, reader.c,
+ * recovery.c and store.c. Not for use outside bridge/store/.
+ *
+ * Locks of a partition, always taken in this order: wlock (the writer: appends, roll,
+ * retention, flush snapshot) -> flushlock (serialises fsyncs so the durable watermark
+ * only moves over fsynced bytes) -> seglock (the segment list and index arrays; held
+ * only for a few instructions, readers take it to find a segment).
+ */
+#ifndef MQB_STORE_INT_H
+#define MQB_STORE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bridge/store/batch.h"
+#include "bridge/store/recovery.h"
+#include "bridge/store/segment.h"
+#include "bridge/store/store.h"
+
+#define MQB_CKPT_FILE        "recovery-point"
+#define MQB_CKPT_TMP         "recovery-point.tmp"
+#define MQB_CLEAN_MARKER     ".clean-shutdown"
+#define MQB_CKPT_INTERVAL_MS 1000
+
+/* A recovery checkpoint: everything below offset is fsynced; it ends at byte pos of
+ * segment seg_base. */
+typedef struct mqb_ckpt {
+	int64_t offset, seg_base, pos;
+} mqb_ckpt_t;
+
+struct mqb_partition {
+	mqb_store_t *st;
+	char *stream;                  /* owned */
+	int32_t id;
+	char *dir;                     /* owned: data_dir/<stream>-<id> */
+	int dirfd;
+	mqb_stream_opts_t opts;        /* opts.name == stream */
+	bool rdonly;
+
+	pthread_mutex_t wlock, flushlock, seglock;
+
+	/* segment list: changed under wlock + seglock, read under seglock */
+	mqb_segment_t **segs;
+	size_t nsegs, segcap;
+	mqb_segment_t *active;         /* == segs[nsegs - 1] */
+
+	/* writer state (wlock) */
+	mqb_buf_t enc;
+	mqb_segment_t **dirty;         /* referenced segments written since last fsync */
+	size_t ndirty, dirtycap;
+	bool dir_dirty;                /* a segment file was created: fsync the dir */
+	bool closed;
+	int io_failed;                 /* an fsync failed: refuse appends (MQB_ERR_IO) */
+	int test_fail_errno;
+
+	/* flush bookkeeping (read by the flusher without wlock) */
+	_Atomic int64_t unflushed;     /* records appended since the last flush snapshot */
+	_Atomic int64_t first_unflushed_ms; /* monotonic ms of the first of them, 0: none */
+
+	/* watermarks */
+	_Atomic int64_t log_start, stored, durable, size_bytes;
+	atomic_int nsegs_pub;
+
+	/* counters */
+	_Atomic uint64_t c_appends, c_records, c_bytes, c_fsyncs, c_fsync_us, c_errors;
+
+	/* checkpoint (flushlock) */
+	mqb_ckpt_t ckpt_next;          /* state after the last successful fsync */
+	bool ckpt_pending;
+	int64_t ckpt_last_ms;
+
+	mqb_recovery_report_t report;
+};
+
+/* store.c */
+mqb_fsync_cb_t *mqb_store__fsync_cb(mqb_store_t *st, void **arg);
+void mqb_store__wake_flusher(mqb_store_t *st);
+
+/* partition.c */
+mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
+				    const mqb_stream_opts_t *opts, int32_t id, bool rdonly,
+				    char *errstr, size_t errstr_size);
+void mqb_partition__close(mqb_partition_t *p, bool clean);  /* NULL-safe; frees */
+/* Append a created/loaded segment to the list (wlock or not yet shared). */
+int  mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s);
+/* The flusher's per-tick work: fsync when the policy says so, checkpoint when due. */
+void mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms);
+void mqb_partition__maintain(mqb_partition_t *p, int64_t now_wall_ms);
+
+/* recovery.c */
+int  mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
+			    size_t errstr_size);
+int  mqb_ckpt_write(mqb_partition_t *p, const mqb_ckpt_t *c);
+int  mqb_ckpt_read(const char *dir, mqb_ckpt_t *c);
+
+/* reader.c: the segment holding offset (+1 reference) and where to start in it. */
+mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *pos);
+
+#endif
