@@ -17,6 +17,9 @@
  *
  * Ownership: mqb_kafka_fwd_new() borrows cfg, store and metrics (they must outlive the
  * forwarder) and returns a forwarder the caller frees with mqb_kafka_fwd_destroy().
+ * The registry has no way to remove a collector: stop the HTTP endpoint (and render
+ * nothing from metrics) before destroying the forwarder, or use a fresh registry
+ * for a new forwarder.
  */
 #ifndef MQB_KAFKA_FORWARDER_H
 #define MQB_KAFKA_FORWARDER_H
