@@ -36,7 +36,9 @@
  *   MQB_ERR_PERM "not_owner"; Available or beyond SPEO: MQB_ERR_RANGE "not_delivered").
  *   Offsets already Acknowledged/Archived (or below SPSO) are harmless duplicates.
  * Restart: export saves SPSO, SPEO and the states; import turns Acquired into Available
- * (locks do not survive) and keeps delivery counts.
+ * (locks do not survive) and keeps delivery counts. A record that was acquired for its
+ * max_deliveries-th time when the bridge stopped is never handed out again: the next
+ * tick() archives it and reports it (MQB_FINISH_MAX_DELIVERIES), as a lock expiry would.
  */
 #ifndef MQB_GROUPS_SHARE_H
 #define MQB_GROUPS_SHARE_H
