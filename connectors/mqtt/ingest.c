@@ -25,7 +25,7 @@
 #define ING_BATCH_BYTES_MAX (1 << 20) /* flush a partition's batch at this size */
 #define ING_BATCH_RECS_MAX 10000
 #define ING_RETRY_MIN_MS 50
-#define ING_RETRY_MAX_MS 2000
+#define ING_RETRY_MAX_MS 1000
 
 /* Pending records keep offsets into their partition's arena (it may move). */
 struct pend_rec {

@@ -943,13 +943,13 @@ out:
 void mqb_mqtt_session_pause_reading(mqb_mqtt_session_t *s)
 {
 	if (s && !atomic_exchange(&s->paused, true))
-		mqb_info(s->log_name, "reading paused (back-pressure)");
+		mqb_debug(s->log_name, "reading paused");
 }
 
 void mqb_mqtt_session_resume_reading(mqb_mqtt_session_t *s)
 {
 	if (s && atomic_exchange(&s->paused, false))
-		mqb_info(s->log_name, "reading resumed");
+		mqb_debug(s->log_name, "reading resumed");
 }
 
 bool mqb_mqtt_session_paused(const mqb_mqtt_session_t *s)

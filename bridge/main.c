@@ -1,0 +1,443 @@
+/*
+ * main.c — mqbridged: load the configuration, open the store, start the stats
+ * endpoint and the connectors, tell systemd when ready, and stop cleanly on
+ * SIGTERM/SIGINT (stop reading, flush, fsync, clean-shutdown marker, exit 0).
+ *
+ *   mqbridged -c FILE                  run
+ *   mqbridged --check-config -c FILE   validate (every connector's check too); exit 0/1
+ *   mqbridged --version | --help
+ * Bad arguments exit 2; a configuration or start-up error exits 1.
+ *
+ * Components are one table (below): started in order, stopped in reverse. A new
+ * component adds one line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "bridge/clock.h"
+#include "bridge/config.h"
+#include "bridge/err.h"
+#include "bridge/logging.h"
+#include "bridge/sdnotify.h"
+#include "bridge/stats/http.h"
+#include "bridge/stats/metrics.h"
+#include "bridge/stats/process_metrics.h"
+#include "bridge/stats/store_metrics.h"
+#include "bridge/store/store.h"
+#include "connectors/connector.h"
+#include "connectors/kafka/kafka_connector.h"
+#include "connectors/mqtt/mqtt_connector.h"
+
+#define MAIN_MOD "main"
+#define MAINTAIN_INTERVAL_MS 5000
+#define STATUS_INTERVAL_MS 10000
+#define READY_TIMEOUT_MS 30000   /* READY=1 anyway (degraded) when the broker stays away */
+
+/* --- the component table --------------------------------------------------------- */
+
+struct component {
+	const struct mqb_connector_ops *ops;
+	bool (*enabled)(const mqb_config_t *cfg);
+	int (*add_routes)(void *inst, mqb_http_t *http);  /* optional HTTP routes */
+};
+
+static bool always(const mqb_config_t *cfg) { (void)cfg; return true; }
+static bool kafka_enabled(const mqb_config_t *cfg) { return cfg->kafka.enabled; }
+
+/* Started top to bottom, stopped bottom to top: ingest is last to start and first
+ * to stop, so the consumers of the store see everything ingest wrote. */
+static const struct component components[] = {
+	{ &mqb_connector_kafka, kafka_enabled, mqb_kafka_connector_add_routes },
+	/* groups: { &mqb_connector_groups, groups_enabled, <routes fn> }, */
+	{ &mqb_connector_mqtt, always, NULL },
+};
+#define NCOMPONENTS (sizeof components / sizeof components[0])
+
+/* --- arguments ------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mqbridged -c FILE            run the daemon\n"
+		"       mqbridged --check-config -c FILE\n"
+		"                                    validate FILE and exit (0 ok, 1 invalid)\n"
+		"       mqbridged --version | --help\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT stop cleanly (flush, fsync, clean-shutdown marker);\n"
+		"SIGHUP is logged (reload is not implemented yet).\n"
+		"Environment: MQB_LOG_LEVEL=error|warn|notice|info|debug overrides log_level.\n");
+}
+
+struct args {
+	const char *config;
+	bool check;
+};
+
+/* 0 run, 1 exit 0 (version/help printed), -1 bad usage. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(a, 0, sizeof *a);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': a->config = optarg; break;
+		case 'C': a->check = true; break;
+		case 'V': printf("mqbridged %s\n", MQB_VERSION); return 1;
+		case 'h': usage(stdout); return 1;
+		case ':':
+			fprintf(stderr, "mqbridged: option %s needs an argument\n", argv[optind - 1]);
+			return -1;
+		default:
+			fprintf(stderr, "mqbridged: unknown option %s\n", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mqbridged: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (!a->config) {
+		fprintf(stderr, "mqbridged: -c FILE is required\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* --- check-config ---------------------------------------------------------------- */
+
+static int check_config(const mqb_config_t *cfg)
+{
+	char err[1024];
+	size_t i;
+
+	for (i = 0; i < NCOMPONENTS; i++) {
+		const struct component *c = &components[i];
+
+		if (!c->enabled(cfg) || !c->ops->check_config)
+			continue;
+		err[0] = '\0';
+		if (c->ops->check_config(cfg, err, sizeof err) != 0) {
+			fprintf(stderr, "%s\n", err[0] ? err : "configuration invalid");
+			return 1;
+		}
+	}
+	printf("configuration OK\n");
+	return 0;
+}
+
+/* --- running --------------------------------------------------------------------- */
+
+struct daemon {
+	mqb_config_t *cfg;
+	mqb_store_t *store;
+	mqb_metrics_t *metrics;
+	mqb_http_t *http;
+	void *inst[NCOMPONENTS];
+	bool started[NCOMPONENTS];
+	int sigfd;
+};
+
+static int store_ready(char *why, size_t why_size, void *arg)
+{
+	(void)why; (void)why_size; (void)arg;
+	return 1;  /* registered once the store is open; it stays open until shutdown */
+}
+
+static int component_ready(char *why, size_t why_size, void *arg)
+{
+	struct daemon *d = ((void **)arg)[0];
+	size_t i = (size_t)((void **)arg)[1];
+
+	if (!d->inst[i] || !components[i].ops->ready)
+		return 1;
+	return components[i].ops->ready(d->inst[i], why, why_size);
+}
+
+static bool all_ready(struct daemon *d, char *why, size_t why_size)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMPONENTS; i++) {
+		if (!d->inst[i] || !components[i].ops->ready)
+			continue;
+		if (!components[i].ops->ready(d->inst[i], why, why_size))
+			return false;
+	}
+	return true;
+}
+
+static int setup_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before any thread starts, so every thread inherits the mask and the
+	 * signals arrive only through the signalfd read by the main loop. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int open_store(struct daemon *d)
+{
+	char err[512] = "";
+	size_t i;
+
+	d->store = mqb_store_open(d->cfg->data_dir, 0, err, sizeof err);
+	if (!d->store) {
+		mqb_error(MAIN_MOD, "cannot open the store in %s: %s", d->cfg->data_dir, err);
+		return -1;
+	}
+	for (i = 0; i < d->cfg->streams_count; i++) {
+		err[0] = '\0';
+		if (mqb_store_stream_open(d->store, &d->cfg->streams[i].opts, err, sizeof err)
+		    != MQB_OK) {
+			mqb_error(MAIN_MOD, "cannot open stream %s: %s", d->cfg->streams[i].name, err);
+			return -1;
+		}
+	}
+	mqb_info(MAIN_MOD, "store open in %s (%zu streams)", d->cfg->data_dir,
+		 d->cfg->streams_count);
+	return 0;
+}
+
+static int start_stats(struct daemon *d)
+{
+	char err[512] = "";
+
+	mqb_process_metrics_add(d->metrics);
+	mqb_store_metrics_add(d->metrics, d->store);
+	if (mqb_http_listen_disabled(d->cfg->stats.listen)) {
+		mqb_info(MAIN_MOD, "stats endpoint disabled");
+		return 0;
+	}
+	d->http = mqb_http_start(&d->cfg->stats, d->metrics, err, sizeof err);
+	if (!d->http) {
+		mqb_error(MAIN_MOD, "cannot start the stats endpoint: %s", err);
+		return -1;
+	}
+	mqb_http_add_ready_check(d->http, store_ready, d);
+	return 0;
+}
+
+static void *ready_args[NCOMPONENTS][2];
+
+static int start_components(struct daemon *d)
+{
+	mqb_connector_env_t env = { .cfg = d->cfg, .store = d->store, .metrics = d->metrics };
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < NCOMPONENTS; i++) {
+		const struct component *c = &components[i];
+
+		if (!c->enabled(d->cfg))
+			continue;
+		err[0] = '\0';
+		d->inst[i] = c->ops->init(&env, err, sizeof err);
+		if (!d->inst[i]) {
+			mqb_error(MAIN_MOD, "%s: %s", c->ops->name, err[0] ? err : "init failed");
+			return -1;
+		}
+		if (d->http && c->add_routes && c->add_routes(d->inst[i], d->http) != MQB_OK) {
+			mqb_error(MAIN_MOD, "%s: cannot add its HTTP routes", c->ops->name);
+			return -1;
+		}
+		if (c->ops->start(d->inst[i]) != MQB_OK) {
+			mqb_error(MAIN_MOD, "%s: cannot start", c->ops->name);
+			return -1;
+		}
+		d->started[i] = true;
+		if (d->http && c->ops->ready) {
+			ready_args[i][0] = d;
+			ready_args[i][1] = (void *)i;
+			mqb_http_add_ready_check(d->http, component_ready, ready_args[i]);
+		}
+		mqb_info(MAIN_MOD, "%s started", c->ops->name);
+	}
+	return 0;
+}
+
+static void stop_all(struct daemon *d)
+{
+	size_t i;
+
+	for (i = NCOMPONENTS; i-- > 0;)
+		if (d->inst[i] && d->started[i]) {
+			components[i].ops->stop(d->inst[i]);
+			d->started[i] = false;
+		}
+	/* The endpoint's routes, ready checks and collectors point into the components
+	 * and the store: stop it before those go away. */
+	mqb_http_stop(d->http);
+	d->http = NULL;
+	for (i = NCOMPONENTS; i-- > 0;) {
+		if (d->inst[i])
+			components[i].ops->destroy(d->inst[i]);
+		d->inst[i] = NULL;
+	}
+	if (d->store) {
+		mqb_store_close(d->store);   /* fsync, checkpoints, clean-shutdown marker */
+		d->store = NULL;
+		mqb_info(MAIN_MOD, "store closed cleanly");
+	}
+	mqb_metrics_destroy(d->metrics);
+	d->metrics = NULL;
+}
+
+static void status_line(bool ready, const char *why)
+{
+	if (ready)
+		mqb_sd_notify("STATUS=running: store open, subscribed");
+	else
+		mqb_sd_notifyf("STATUS=degraded: %s", why);
+}
+
+/* The main loop: signals, store maintenance, watchdog, readiness. */
+static int run_loop(struct daemon *d)
+{
+	uint64_t wd_usec = mqb_sd_watchdog_usec();
+	int64_t wd_every = wd_usec ? (int64_t)(wd_usec / 2000) : 0;   /* half, in ms */
+	int64_t start = mqb_mono_ms(), next_maint = start + MAINTAIN_INTERVAL_MS;
+	int64_t next_wd = start, next_status = start;
+	bool ready_sent = false;
+	char why[256];
+
+	if (wd_every < 1 && wd_usec)
+		wd_every = 1;
+	if (wd_usec)
+		mqb_info(MAIN_MOD, "systemd watchdog: pinging every %lld ms", (long long)wd_every);
+	mqb_sd_notify("STATUS=connecting to the broker");
+	for (;;) {
+		struct pollfd pfd = { .fd = d->sigfd, .events = POLLIN };
+		int64_t now = mqb_mono_ms();
+		int timeout = ready_sent ? 200 : 20;
+
+		if (wd_every && next_wd - now < timeout)
+			timeout = next_wd - now > 0 ? (int)(next_wd - now) : 0;
+		if (poll(&pfd, 1, timeout) > 0) {
+			struct signalfd_siginfo si;
+
+			while (read(d->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+				if (si.ssi_signo == SIGHUP) {
+					mqb_notice(MAIN_MOD, "SIGHUP: configuration reload is not "
+						   "implemented yet; nothing changed");
+					continue;
+				}
+				mqb_info(MAIN_MOD, "%s: stopping", strsignal((int)si.ssi_signo));
+				return 0;
+			}
+		}
+		now = mqb_mono_ms();
+		if (d->http)
+			mqb_http_loop_tick(d->http);
+		if (wd_every && now >= next_wd) {
+			mqb_sd_notify("WATCHDOG=1");
+			next_wd = now + wd_every;
+		}
+		if (now >= next_maint) {
+			mqb_store_maintain(d->store);
+			next_maint = now + MAINTAIN_INTERVAL_MS;
+		}
+		if (!ready_sent) {
+			why[0] = '\0';
+			if (all_ready(d, why, sizeof why)) {
+				mqb_sd_notify("READY=1\nSTATUS=running: store open, subscribed");
+				mqb_info(MAIN_MOD, "ready: store open, every route subscribed");
+				ready_sent = true;
+			} else if (now - start >= READY_TIMEOUT_MS) {
+				mqb_sd_notifyf("READY=1\nSTATUS=degraded: %s", why);
+				mqb_warn(MAIN_MOD, "not ready after %d s (%s); reporting READY to "
+					 "systemd anyway, still retrying", READY_TIMEOUT_MS / 1000, why);
+				ready_sent = true;
+			}
+		} else if (now >= next_status) {
+			why[0] = '\0';
+			status_line(all_ready(d, why, sizeof why), why);
+			next_status = now + STATUS_INTERVAL_MS;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d;
+	struct args a;
+	char err[1024] = "";
+	const char *env_level;
+	int rc, exit_code = 1;
+
+	memset(&d, 0, sizeof d);
+	d.sigfd = -1;
+	rc = parse_args(argc, argv, &a);
+	if (rc != 0) {
+		if (rc < 0)
+			usage(stderr);
+		return rc < 0 ? 2 : 0;
+	}
+
+	d.cfg = mqb_config_load(a.config, err, sizeof err);
+	if (!d.cfg) {
+		fprintf(stderr, "%s\n", err[0] ? err : "cannot load configuration");
+		return 1;
+	}
+	if (a.check) {
+		exit_code = check_config(d.cfg);
+		mqb_config_free(d.cfg);
+		return exit_code;
+	}
+	env_level = getenv("MQB_LOG_LEVEL");
+	if (env_level && mqb_log_level_parse(env_level) >= 0)
+		mqb_log_set_level(mqb_log_level_parse(env_level));
+	else if (d.cfg->log_level && mqb_log_level_parse(d.cfg->log_level) >= 0)
+		mqb_log_set_level(mqb_log_level_parse(d.cfg->log_level));
+
+	d.sigfd = setup_signals();
+	if (d.sigfd < 0) {
+		mqb_error(MAIN_MOD, "signal setup: %s", strerror(errno));
+		goto out;
+	}
+	mqb_info(MAIN_MOD, "mqbridged %s starting (config %s, pid %d)", MQB_VERSION,
+		 a.config, (int)getpid());
+	mqb_sd_notify("STATUS=opening the store");
+	d.metrics = mqb_metrics_new();
+	if (!d.metrics) {
+		mqb_error(MAIN_MOD, "out of memory");
+		goto out;
+	}
+	if (open_store(&d) != 0 || start_stats(&d) != 0 || start_components(&d) != 0)
+		goto out;
+
+	rc = run_loop(&d);
+	exit_code = rc == 0 ? 0 : 1;
+	mqb_sd_notify("STOPPING=1\nSTATUS=stopping: flushing");
+out:
+	stop_all(&d);
+	if (d.sigfd >= 0)
+		close(d.sigfd);
+	mqb_config_free(d.cfg);
+	if (exit_code == 0)
+		mqb_info(MAIN_MOD, "stopped");
+	return exit_code;
+}
