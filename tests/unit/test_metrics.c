@@ -22,6 +22,8 @@
 #include "bridge/err.h"
 #include "bridge/stats/process_metrics.h"
 #include "bridge/stats/route_stats.h"
+#include "bridge/stats/store_metrics.h"
+#include "bridge/store/store.h"
 #include "tests/support/harness.h"
 
 static size_t count_substr(const char *hay, const char *needle)
@@ -412,6 +414,85 @@ static void test_route_stats(void **state)
 	mqb_config_free(cfg);
 }
 
+/* --- store collector against a real store ---------------------------------------- */
+
+static void append_n(mqb_partition_t *p, int n)
+{
+	mqb_record_t recs[8];
+
+	assert_true(n <= 8);
+	for (int i = 0; i < n; i++)
+		recs[i] = (mqb_record_t){ .timestamp_ms = 1700000000000LL, .key = "k", .key_len = 1,
+					  .value = "hello", .value_len = 5 };
+	assert_int_equal(mqb_partition_append(p, recs, (size_t)n, NULL), 0);
+}
+
+static void test_store_collector(void **state)
+{
+	char dir[256], err[256];
+	mqb_stream_opts_t o;
+	mqb_store_t *st;
+	mqb_metrics_t *reg = mqb_metrics_new();
+	char *out;
+	cJSON *doc, *parts;
+
+	assert_int_equal(mqbt_tmpdir(dir, sizeof(dir)), 0);
+	st = mqb_store_open(dir, 0, err, sizeof(err));
+	assert_non_null(st);
+	mqb_stream_opts_defaults(&o);
+	o.name = "t";
+	o.partitions = 3;
+	o.flush_interval_ms = 0;      /* fsync each append: the histogram must see them */
+	o.flush_messages = 0;
+	assert_int_equal(mqb_store_stream_open(st, &o, err, sizeof(err)), 0);
+	assert_int_equal(mqb_store_metrics_add(reg, st), 0);
+	assert_int_equal(mqb_store_metrics_add(NULL, st), MQB_ERR_INVAL);
+
+	append_n(mqb_store_partition(st, "t", 0), 3);
+	append_n(mqb_store_partition(st, "t", 0), 2);
+	append_n(mqb_store_partition(st, "t", 2), 1);
+	assert_int_equal(mqb_store_flush(st), 0);
+
+	out = mqb_metrics_render_prometheus(reg, NULL);
+	assert_non_null(out);
+	assert_non_null(strstr(out, "mqbridge_log_end_offset{stream=\"t\",partition=\"0\"} 5\n"
+				    "mqbridge_log_end_offset{stream=\"t\",partition=\"1\"} 0\n"
+				    "mqbridge_log_end_offset{stream=\"t\",partition=\"2\"} 1\n"));
+	assert_non_null(strstr(out, "mqbridge_log_durable_offset{stream=\"t\",partition=\"0\"} 5\n"));
+	assert_non_null(strstr(out, "mqbridge_log_start_offset{stream=\"t\",partition=\"0\"} 0\n"));
+	assert_non_null(strstr(out, "mqbridge_log_segments{stream=\"t\",partition=\"0\"} 1\n"));
+	assert_null(strstr(out, "mqbridge_log_size_bytes{stream=\"t\",partition=\"0\"} 0\n"));
+	assert_non_null(strstr(out, "mqbridge_log_size_bytes{stream=\"t\",partition=\"1\"} 0\n"));
+	assert_non_null(strstr(out, "# TYPE mqbridge_fsync_duration_seconds histogram\n"));
+	{
+		const char *c = strstr(out, "\nmqbridge_fsync_duration_seconds_count ");
+		assert_non_null(c);
+		assert_true(strtoull(c + strlen("\nmqbridge_fsync_duration_seconds_count "), NULL, 10) >= 2);
+		c = strstr(out, "mqbridge_log_fsyncs_total{stream=\"t\",partition=\"0\"} ");
+		assert_non_null(c);
+		assert_true(atoi(strchr(c, '}') + 2) >= 1);
+	}
+	free(out);
+
+	out = mqb_metrics_render_json(reg, NULL);
+	doc = cJSON_Parse(out);
+	assert_non_null(doc);
+	parts = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "streams"), "t"),
+				    "partitions");
+	assert_int_equal(cJSON_GetArraySize(parts), 3);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 0), "log_end_offset")->valueint, 5);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 0), "durable_offset")->valueint, 5);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 0), "records_appended")->valueint, 5);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 2), "partition")->valueint, 2);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 2), "log_end_offset")->valueint, 1);
+	assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 0), "size_bytes")->valuedouble > 0);
+	cJSON_Delete(doc);
+	free(out);
+	mqb_store_close(st);
+	mqb_metrics_destroy(reg);
+	mqbt_rmrf(dir);
+}
+
 /* --- the Grafana dashboard: valid JSON, every metric it queries is documented ----- */
 
 static char *read_src(const char *rel)
@@ -518,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_concurrency),
 		cmocka_unit_test(test_promtool),
 		cmocka_unit_test(test_route_stats),
+		cmocka_unit_test(test_store_collector),
 		cmocka_unit_test(test_dashboard),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
