@@ -161,14 +161,14 @@ static void json_text(cJSON *o, const char *name, const void *buf, ssize_t len)
 		char n[64];
 		if (!b)
 			return;
-		snprintf(n, sizeof(n), "%s_base64", name);
+		snprintf(n, sizeof(n), "%s_b64", name);
 		cJSON_AddStringToObject(o, n, b);
 		free(b);
 	}
 }
 
-/* MQTT 3.1.1 members: {"stream","partition","offset","timestamp","key"|"key_base64",
- * "delivery","generation","headers":{..},"value"|"value_base64"}. */
+/* MQTT 3.1.1 members: {"stream","partition","offset","timestamp","key"|"key_b64",
+ * "delivery","generation","headers":{..},"value"|"value_b64"}. */
 static int publish_envelope(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
 			    uint32_t deliveries)
 {

@@ -1,0 +1,839 @@
+/*
+ * test_coordinator.c — the coordinator core driven directly: control messages in,
+ * a recording publish callback out, time passed in, a real segment store in a
+ * temporary directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "bridge/config.h"
+#include "bridge/err.h"
+#include "bridge/groups/coordinator.h"
+#include "bridge/store/store.h"
+#include "tests/support/harness.h"
+
+/* --- recording transport --------------------------------------------------------- */
+
+typedef struct sent {
+	char *topic;
+	char *payload;
+	size_t len;
+	char props[512];    /* "name=value;..." */
+} sent_t;
+
+typedef struct world {
+	char dir[256];
+	mqb_config_t *cfg;
+	mqb_store_t *st;
+	mqb_coord_t *c;
+	sent_t *out;
+	size_t n_out, cap_out;
+	int fail_publish;
+	int64_t now;
+} world_t;
+
+static int rec_publish(void *arg, const char *topic, const void *payload, size_t len,
+		       const mqb_coord_prop_t *props, size_t nprops)
+{
+	world_t *w = arg;
+
+	if (w->fail_publish)
+		return MQB_ERR_CONN;
+	if (w->n_out == w->cap_out) {
+		w->cap_out = w->cap_out ? w->cap_out * 2 : 64;
+		w->out = realloc(w->out, w->cap_out * sizeof(*w->out));
+		assert_non_null(w->out);
+	}
+	sent_t *s = &w->out[w->n_out++];
+	s->topic = strdup(topic);
+	s->payload = malloc(len + 1);
+	memcpy(s->payload, payload, len);
+	s->payload[len] = '\0';
+	s->len = len;
+	s->props[0] = '\0';
+	for (size_t i = 0; i < nprops; i++) {
+		size_t l = strlen(s->props);
+		snprintf(s->props + l, sizeof(s->props) - l, "%s=%s;", props[i].name, props[i].value);
+	}
+	return MQB_OK;
+}
+
+static void clear_out(world_t *w)
+{
+	for (size_t i = 0; i < w->n_out; i++) {
+		free(w->out[i].topic);
+		free(w->out[i].payload);
+	}
+	w->n_out = 0;
+}
+
+/* Last message sent to topic (NULL if none). */
+static sent_t *last_to(world_t *w, const char *topic)
+{
+	for (size_t i = w->n_out; i > 0; i--)
+		if (strcmp(w->out[i - 1].topic, topic) == 0)
+			return &w->out[i - 1];
+	return NULL;
+}
+
+static size_t count_to(world_t *w, const char *topic)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < w->n_out; i++)
+		n += strcmp(w->out[i].topic, topic) == 0;
+	return n;
+}
+
+static const char *CONF =
+	"streams = ( { name = \"s\"; partitions = 4; },\n"
+	"            { name = \"one\"; partitions = 1; },\n"
+	"            { name = \"dlq\"; partitions = 1; } );\n"
+	"routes = ( { filter = \"x/#\"; stream = \"s\"; } );\n"
+	"groups = (\n"
+	"  { name = \"eg\"; stream = \"s\"; assignor = \"range\"; rebalance = \"eager\";\n"
+	"    session_timeout_ms = 1000; heartbeat_interval_ms = 200; prefetch = 4; },\n"
+	"  { name = \"cg\"; stream = \"s\"; assignor = \"cooperative-sticky\";\n"
+	"    session_timeout_ms = 1000; heartbeat_interval_ms = 200; rebalance_timeout_ms = 500; },\n"
+	"  { name = \"q\"; stream = \"one\"; assignor = \"range\"; prefetch = 4;\n"
+	"    session_timeout_ms = 1000; heartbeat_interval_ms = 200; max_deliveries = 3; },\n"
+	"  { name = \"sh\"; stream = \"one\"; mode = \"shared\"; prefetch = 2; max_deliveries = 2;\n"
+	"    ack_timeout_ms = 300; dead_letter = \"dlq\"; session_timeout_ms = 5000;\n"
+	"    heartbeat_interval_ms = 200; }\n"
+	");\n";
+
+static void world_open(world_t *w)
+{
+	char errstr[512], text[4096];
+	mqb_coord_opts_t o;
+
+	snprintf(text, sizeof(text), "data_dir = \"%s\";\n%s", w->dir, CONF);
+	w->cfg = mqb_config_load_string(text, "test.conf", errstr, sizeof(errstr));
+	if (!w->cfg)
+		fail_msg("config: %s", errstr);
+	w->st = mqb_store_open(w->dir, 0, errstr, sizeof(errstr));
+	if (!w->st)
+		fail_msg("store: %s", errstr);
+	for (size_t i = 0; i < w->cfg->streams_count; i++)
+		assert_int_equal(mqb_store_stream_open(w->st, &w->cfg->streams[i].opts, errstr,
+						       sizeof(errstr)), MQB_OK);
+	memset(&o, 0, sizeof(o));
+	o.cfg = w->cfg;
+	o.store = w->st;
+	o.publish = rec_publish;
+	o.publish_arg = w;
+	o.transport_v5 = true;
+	o.commit_interval_ms = 50;
+	o.now_ms = w->now;
+	w->c = mqb_coord_new(&o, errstr, sizeof(errstr));
+	if (!w->c)
+		fail_msg("coordinator: %s", errstr);
+}
+
+static void world_close(world_t *w)
+{
+	mqb_coord_destroy(w->c);
+	w->c = NULL;
+	mqb_store_close(w->st);
+	w->st = NULL;
+	mqb_config_free(w->cfg);
+	w->cfg = NULL;
+}
+
+static int setup(void **state)
+{
+	world_t *w = calloc(1, sizeof(*w));
+	assert_int_equal(mqbt_tmpdir(w->dir, sizeof(w->dir)), 0);
+	w->now = 1000000;
+	world_open(w);
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	world_t *w = *state;
+	world_close(w);
+	clear_out(w);
+	free(w->out);
+	mqbt_rmrf(w->dir);
+	free(w);
+	return 0;
+}
+
+/* --- helpers ------------------------------------------------------------------------ */
+
+static int send_msg(world_t *w, const char *topic, const char *json)
+{
+	return mqb_coord_handle(w->c, topic, json, strlen(json), w->now);
+}
+
+static int join(world_t *w, const char *g, const char *m, const char *extra)
+{
+	char t[256], j[512];
+	snprintf(t, sizeof(t), "mqbridge/groups/%s/join", g);
+	snprintf(j, sizeof(j), "{\"member_id\":\"%s\"%s%s}", m, extra ? "," : "", extra ? extra : "");
+	return send_msg(w, t, j);
+}
+
+static int leave(world_t *w, const char *g, const char *m)
+{
+	char t[256], j[512];
+	snprintf(t, sizeof(t), "mqbridge/groups/%s/leave", g);
+	snprintf(j, sizeof(j), "{\"member_id\":\"%s\"}", m);
+	return send_msg(w, t, j);
+}
+
+static int member_msg(world_t *w, const char *g, const char *m, const char *leaf, const char *json)
+{
+	char t[256];
+	snprintf(t, sizeof(t), "mqbridge/groups/%s/members/%s/%s", g, m, leaf);
+	return send_msg(w, t, json);
+}
+
+static int heartbeat(world_t *w, const char *g, const char *m)
+{
+	char j[64];
+	snprintf(j, sizeof(j), "{\"generation\":%lld", (long long)mqb_coord_generation(w->c, g));
+	strcat(j, "}");
+	return member_msg(w, g, m, "heartbeat", j);
+}
+
+static int ack(world_t *w, const char *g, const char *m, int64_t gen, const char *stream,
+	       int part, int64_t first, int64_t last, const char *type)
+{
+	char j[512];
+	snprintf(j, sizeof(j), "{\"generation\":%lld,\"acks\":[{\"stream\":\"%s\",\"partition\":%d,"
+		 "\"ranges\":[[%lld,%lld]],\"type\":\"%s\"}]}", (long long)gen, stream, part,
+		 (long long)first, (long long)last, type);
+	return member_msg(w, g, m, "ack", j);
+}
+
+/* Parsed last assignment of member m: generation, assigned and revoked as bitmasks. */
+static int64_t assignment(world_t *w, const char *g, const char *m, unsigned *assigned,
+			  unsigned *revoked)
+{
+	char t[256];
+	snprintf(t, sizeof(t), "mqbridge/groups/%s/members/%s/assignment", g, m);
+	sent_t *s = last_to(w, t);
+	*assigned = *revoked = 0;
+	if (!s)
+		return -1;
+	cJSON *o = cJSON_Parse(s->payload);
+	assert_non_null(o);
+	int64_t gen = (int64_t)cJSON_GetObjectItem(o, "generation")->valuedouble;
+	cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, "assigned")) {
+		cJSON *p;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItem(e, "partitions"))
+			*assigned |= 1u << p->valueint;
+	}
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, "revoked")) {
+		cJSON *p;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItem(e, "partitions"))
+			*revoked |= 1u << p->valueint;
+	}
+	cJSON_Delete(o);
+	return gen;
+}
+
+static const char *last_error(world_t *w, const char *g, const char *m)
+{
+	static char code[64];
+	char t[256];
+	snprintf(t, sizeof(t), "mqbridge/groups/%s/members/%s/error", g, m);
+	sent_t *s = last_to(w, t);
+	if (!s)
+		return NULL;
+	cJSON *o = cJSON_Parse(s->payload);
+	assert_non_null(o);
+	snprintf(code, sizeof(code), "%s", cJSON_GetObjectItem(o, "error")->valuestring);
+	cJSON_Delete(o);
+	return code;
+}
+
+static void append_n(world_t *w, const char *stream, int32_t part, int n)
+{
+	mqb_partition_t *p = mqb_store_partition(w->st, stream, part);
+	assert_non_null(p);
+	for (int i = 0; i < n; i++) {
+		char v[32], k[16];
+		snprintf(v, sizeof(v), "v%d", i);
+		snprintf(k, sizeof(k), "k%d", i);
+		mqb_rec_header_t h = { "mqtt.topic", 10, "x/y", 3 };
+		mqb_record_t r = { .timestamp_ms = 1700000000000 + i, .key = k,
+				   .key_len = (ssize_t)strlen(k), .value = v,
+				   .value_len = (ssize_t)strlen(v), .headers = &h, .header_count = 1 };
+		assert_int_equal(mqb_partition_append(p, &r, 1, NULL), MQB_OK);
+	}
+}
+
+/* Offsets (from the "offset" property) of records sent to m, in order, into out. */
+static size_t records_to(world_t *w, const char *g, const char *m, int64_t *out, int *parts,
+			 size_t max)
+{
+	char t[256];
+	size_t n = 0;
+	snprintf(t, sizeof(t), "mqbridge/groups/%s/members/%s/records", g, m);
+	for (size_t i = 0; i < w->n_out && n < max; i++) {
+		if (strcmp(w->out[i].topic, t))
+			continue;
+		const char *o = strstr(w->out[i].props, "offset=");
+		const char *p = strstr(w->out[i].props, "partition=");
+		assert_non_null(o);
+		assert_non_null(p);
+		out[n] = atoll(o + 7);
+		if (parts)
+			parts[n] = atoi(p + 10);
+		n++;
+	}
+	return n;
+}
+
+/* --- tests ------------------------------------------------------------------------ */
+
+static void test_eager_join_and_rebalance(void **state)
+{
+	world_t *w = *state;
+	unsigned a, r;
+
+	assert_int_equal(join(w, "eg", "m1", NULL), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 1);
+	assert_int_equal(a, 0xf);
+	assert_int_equal(r, 0);
+
+	assert_int_equal(join(w, "eg", "m2", NULL), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	/* eager: generation 2 revokes everything from m1, m2 gets nothing yet */
+	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 2);
+	assert_int_equal(a, 0);
+	assert_int_equal(r, 0xf);
+	assert_int_equal(assignment(w, "eg", "m2", &a, &r), 2);
+	assert_int_equal(a, 0);
+	/* m1 hands over: generation 3, range: m1 [0,1], m2 [2,3] */
+	assert_int_equal(member_msg(w, "eg", "m1", "revoked",
+				    "{\"generation\":2,\"partitions\":[0,1,2,3]}"), MQB_OK);
+	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 3);
+	assert_int_equal(a, 0x3);
+	assert_int_equal(assignment(w, "eg", "m2", &a, &r), 3);
+	assert_int_equal(a, 0xc);
+	assert_int_equal(mqb_coord_generation(w->c, "eg"), 3);
+
+	/* clean leave of m2: m1 gets all after its own hand-over (eager) */
+	assert_int_equal(leave(w, "eg", "m2"), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 4);
+	assert_int_equal(r, 0x3);
+	assert_int_equal(member_msg(w, "eg", "m1", "revoked",
+				    "{\"generation\":4,\"partitions\":[0,1]}"), MQB_OK);
+	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 5);
+	assert_int_equal(a, 0xf);
+	assert_int_equal(mqb_coord_member_count(w->c, "eg"), 1);
+}
+
+static void test_cooperative_handover(void **state)
+{
+	world_t *w = *state;
+	unsigned a, r;
+	int64_t offs[64];
+	int parts[64];
+
+	append_n(w, "s", 0, 3);
+	append_n(w, "s", 3, 3);
+	assert_int_equal(join(w, "cg", "m1", NULL), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(assignment(w, "cg", "m1", &a, &r), 1);
+	assert_int_equal(a, 0xf);
+	assert_int_equal(records_to(w, "cg", "m1", offs, parts, 64), 6);
+
+	clear_out(w);
+	assert_int_equal(join(w, "cg", "m2", NULL), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	/* generation 2: m1 keeps two partitions and revokes two; m2 waits */
+	assert_int_equal(assignment(w, "cg", "m1", &a, &r), 2);
+	assert_int_equal(__builtin_popcount(a), 2);
+	assert_int_equal(__builtin_popcount(r), 2);
+	unsigned moving = r, kept = a;
+	assert_int_equal(assignment(w, "cg", "m2", &a, &r), 2);
+	assert_int_equal(a, 0);
+
+	/* m1 keeps consuming the kept partitions meanwhile */
+	append_n(w, "s", 0, 1);
+	append_n(w, "s", 1, 1);
+	append_n(w, "s", 2, 1);
+	append_n(w, "s", 3, 1);
+	mqb_coord_tick(w->c, w->now);
+	size_t n = records_to(w, "cg", "m1", offs, parts, 64);
+	for (size_t i = 0; i < n; i++)
+		assert_true(kept & (1u << parts[i]));
+	assert_true(n >= 1);
+
+	/* a revoked message for a partition it does not own is refused, no change */
+	assert_int_equal(member_msg(w, "cg", "m2", "revoked",
+				    "{\"generation\":2,\"partitions\":[0]}"), MQB_ERR_PERM);
+	assert_string_equal(last_error(w, "cg", "m2"), "not_owner");
+
+	/* m1 acks what it holds of the moving partitions, then hands over */
+	for (int p = 0; p < 4; p++)
+		if ((moving & (1u << p)) && (p == 0 || p == 3))
+			assert_int_equal(ack(w, "cg", "m1", 2, "s", p, 0, 2, "accept"), MQB_OK);
+	char j[128];
+	int mv[2], k = 0;
+	for (int p = 0; p < 4; p++)
+		if (moving & (1u << p))
+			mv[k++] = p;
+	snprintf(j, sizeof(j), "{\"generation\":2,\"partitions\":[%d,%d]}", mv[0], mv[1]);
+	assert_int_equal(member_msg(w, "cg", "m1", "revoked", j), MQB_OK);
+	assert_int_equal(assignment(w, "cg", "m2", &a, &r), 3);
+	assert_int_equal(a, moving);
+	/* m1 was told the new generation too, with the same partitions */
+	assert_int_equal(assignment(w, "cg", "m1", &a, &r), 3);
+	assert_int_equal(a, kept);
+	/* the new owner starts at the committed offset */
+	clear_out(w);
+	mqb_coord_tick(w->c, w->now);
+	n = records_to(w, "cg", "m2", offs, parts, 64);
+	assert_true(n >= 1);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(moving & (1u << parts[i]));
+		if (parts[i] == 0 || parts[i] == 3)
+			assert_true(offs[i] >= 3);   /* 0..2 were accepted by m1 */
+	}
+}
+
+static void test_cooperative_timeout(void **state)
+{
+	world_t *w = *state;
+	unsigned a, r;
+
+	join(w, "cg", "m1", NULL);
+	mqb_coord_tick(w->c, w->now);
+	join(w, "cg", "m2", NULL);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(assignment(w, "cg", "m2", &a, &r), 2);
+	assert_int_equal(a, 0);
+	/* m1 never sends "revoked": after rebalance_timeout_ms the partitions move */
+	w->now += 300;
+	heartbeat(w, "cg", "m1");
+	heartbeat(w, "cg", "m2");
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(assignment(w, "cg", "m2", &a, &r), 2);
+	w->now += 300;
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(assignment(w, "cg", "m2", &a, &r), 3);
+	assert_int_equal(__builtin_popcount(a), 2);
+}
+
+static void test_delivery_prefetch_acks(void **state)
+{
+	world_t *w = *state;
+	int64_t offs[64];
+
+	append_n(w, "one", 0, 10);
+	join(w, "q", "m1", "\"prefetch\":3");
+	mqb_coord_tick(w->c, w->now);
+	/* the join lowered prefetch 4 -> 3 */
+	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 3);
+	assert_int_equal(offs[0], 0);
+	assert_int_equal(offs[2], 2);
+	sent_t *s = last_to(w, "mqbridge/groups/q/members/m1/records");
+	assert_string_equal(s->payload, "v2");
+	assert_non_null(strstr(s->props, "stream=one;partition=0;offset=2;key=k2;"
+				    "timestamp=1700000000002;delivery=1;generation=1;mqtt.topic=x/y;"));
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 3);
+
+	/* out-of-order ack: 1 accepted first, committed stays 0 */
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 1, 1, "accept"), MQB_OK);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 0);
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 0, 0, "accept"), MQB_OK);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 2);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 5);
+	assert_int_equal(offs[3], 3);
+	assert_int_equal(offs[4], 4);
+
+	/* release 2: it is delivered again (delivery=2) before anything new */
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 2, 2, "release"), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 6);
+	assert_int_equal(offs[5], 2);
+	s = last_to(w, "mqbridge/groups/q/members/m1/records");
+	assert_non_null(strstr(s->props, "delivery=2;"));
+
+	/* acks for offsets never delivered: refused, nothing changes */
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 2, 9, "accept"), MQB_ERR_RANGE);
+	assert_string_equal(last_error(w, "q", "m1"), "not_delivered");
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 2);
+	/* a partition the group does not have */
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 7, 0, 0, "accept"), MQB_ERR_PERM);
+	assert_string_equal(last_error(w, "q", "m1"), "not_owner");
+	/* a range in the future generation */
+	assert_int_equal(ack(w, "q", "m1", 9, "one", 0, 2, 2, "accept"), MQB_ERR_STALE);
+	assert_string_equal(last_error(w, "q", "m1"), "stale_generation");
+
+	/* reject is final (archived); committed moves past it */
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 2, 4, "reject"), MQB_OK);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 5);
+	cJSON *d = mqb_coord_describe(w->c, "q", w->now);
+	cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "partitions"), 0);
+	assert_int_equal(cJSON_GetObjectItem(p0, "archived")->valueint, 3);
+	assert_int_equal(cJSON_GetObjectItem(p0, "committed")->valueint, 5);
+	assert_int_equal(cJSON_GetObjectItem(p0, "log_end")->valueint, 10);
+	assert_int_equal(cJSON_GetObjectItem(p0, "lag")->valueint, 5);
+	assert_int_equal(cJSON_GetObjectItem(p0, "redeliveries")->valueint, 1);
+	cJSON_Delete(d);
+}
+
+static void test_bad_input(void **state)
+{
+	world_t *w = *state;
+	int64_t gen;
+
+	join(w, "q", "m1", NULL);
+	mqb_coord_tick(w->c, w->now);
+	gen = mqb_coord_generation(w->c, "q");
+	clear_out(w);
+
+	/* malformed JSON on the member's own topic: error reply, no change */
+	assert_int_equal(member_msg(w, "q", "m1", "ack", "{\"generation\":"), MQB_ERR_PROTO);
+	assert_string_equal(last_error(w, "q", "m1"), "malformed");
+	assert_int_equal(member_msg(w, "q", "m1", "heartbeat", "[1,2]"), MQB_ERR_PROTO);
+	/* a reversed range */
+	assert_int_equal(member_msg(w, "q", "m1", "ack", "{\"generation\":1,\"acks\":[{\"stream\":"
+				    "\"one\",\"partition\":0,\"ranges\":[[5,1]],\"type\":\"accept\"}]}"),
+			 MQB_ERR_PROTO);
+	/* unknown member */
+	assert_int_equal(member_msg(w, "q", "ghost", "heartbeat", "{\"generation\":1}"),
+			 MQB_ERR_NOTFOUND);
+	assert_string_equal(last_error(w, "q", "ghost"), "unknown_member");
+	/* unknown group */
+	assert_int_equal(member_msg(w, "nosuch", "m1", "heartbeat", "{\"generation\":1}"),
+			 MQB_ERR_NOTFOUND);
+	assert_string_equal(last_error(w, "nosuch", "m1"), "unknown_group");
+	/* stale generation heartbeat (older than the member's assignment) */
+	join(w, "q", "m2", NULL);
+	mqb_coord_tick(w->c, w->now);
+	assert_true(mqb_coord_generation(w->c, "q") > gen);
+	char j[64];
+	snprintf(j, sizeof(j), "{\"generation\":%lld}", (long long)gen - 1);
+	assert_int_equal(member_msg(w, "q", "m2", "heartbeat", j), MQB_ERR_STALE);
+	assert_string_equal(last_error(w, "q", "m2"), "stale_generation");
+	/* huge ack list */
+	size_t big = 2000 * 24 + 200;
+	char *h = malloc(big), *p = h;
+	p += sprintf(p, "{\"generation\":1,\"acks\":[{\"stream\":\"one\",\"partition\":0,\"ranges\":[");
+	for (int i = 0; i < 2000; i++)
+		p += sprintf(p, "%s[%d,%d]", i ? "," : "", i * 2, i * 2);
+	sprintf(p, "],\"type\":\"accept\"}]}");
+	assert_int_equal(member_msg(w, "q", "m1", "ack", h), MQB_ERR_TOOBIG);
+	assert_string_equal(last_error(w, "q", "m1"), "too_large");
+	free(h);
+	/* bad protocol field in join */
+	assert_int_equal(join(w, "q", "m3", "\"protocol\":\"v4\""), MQB_ERR_PROTO);
+	assert_string_equal(last_error(w, "q", "m3"), "malformed");
+	assert_int_equal(mqb_coord_member_count(w->c, "q"), 2);
+	/* a topic outside the protocol */
+	assert_int_equal(send_msg(w, "mqbridge/groups/q/members/m1/bogus", "{}"), MQB_ERR_PROTO);
+
+	/* every refusal was counted */
+	cJSON *d = mqb_coord_describe(w->c, "q", w->now);
+	cJSON *e = cJSON_GetObjectItem(d, "errors");
+	assert_true(cJSON_GetObjectItem(e, "malformed")->valueint >= 4);
+	assert_int_equal(cJSON_GetObjectItem(e, "unknown_member")->valueint, 1);
+	assert_int_equal(cJSON_GetObjectItem(e, "stale_generation")->valueint, 1);
+	assert_int_equal(cJSON_GetObjectItem(e, "too_large")->valueint, 1);
+	cJSON_Delete(d);
+}
+
+static void test_join_flood_rate_limited(void **state)
+{
+	world_t *w = *state;
+	int refused = 0;
+
+	for (int i = 0; i < 30; i++) {
+		int rc = (i % 2) ? leave(w, "q", "flood") : join(w, "q", "flood", NULL);
+		if (rc == MQB_ERR_AGAIN)
+			refused++;
+	}
+	assert_int_equal(refused, 10);
+	assert_string_equal(last_error(w, "q", "flood"), "rate_limited");
+	/* after the window it may join again */
+	w->now += 10001;
+	assert_int_equal(join(w, "q", "flood", NULL), MQB_OK);
+}
+
+static void test_session_timeout(void **state)
+{
+	world_t *w = *state;
+	unsigned a, r;
+
+	join(w, "q", "m1", NULL);
+	join(w, "q", "m2", NULL);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_member_count(w->c, "q"), 2);
+	int64_t g0 = mqb_coord_generation(w->c, "q");
+	for (int i = 0; i < 6; i++) {
+		w->now += 200;
+		heartbeat(w, "q", "m1");
+		mqb_coord_tick(w->c, w->now);
+	}
+	/* m2 stayed silent > 1000 ms: removed, rebalance */
+	assert_int_equal(mqb_coord_member_count(w->c, "q"), 1);
+	assert_true(mqb_coord_generation(w->c, "q") > g0);
+	/* 1 partition, eager: m1 may have to hand back its own first */
+	int64_t g1 = assignment(w, "q", "m1", &a, &r);
+	if (r) {
+		char j[64];
+		snprintf(j, sizeof(j), "{\"generation\":%lld,\"partitions\":[0]}", (long long)g1);
+		assert_int_equal(member_msg(w, "q", "m1", "revoked", j), MQB_OK);
+	}
+	int64_t gen = assignment(w, "q", "m1", &a, &r);
+	assert_int_equal(gen, mqb_coord_generation(w->c, "q"));
+	assert_int_equal(a, 0x1);
+	/* its heartbeats are now refused */
+	assert_int_equal(member_msg(w, "q", "m2", "heartbeat", "{\"generation\":1}"),
+			 MQB_ERR_NOTFOUND);
+}
+
+static void test_static_membership(void **state)
+{
+	world_t *w = *state;
+	unsigned a1, a2, r;
+
+	join(w, "cg", "m1", "\"instance_id\":\"i1\"");
+	join(w, "cg", "m2", "\"instance_id\":\"i2\"");
+	mqb_coord_tick(w->c, w->now);
+	int64_t gen = mqb_coord_generation(w->c, "cg");
+	assignment(w, "cg", "m1", &a1, &r);
+	assignment(w, "cg", "m2", &a2, &r);
+	assert_int_equal(a1 | a2, 0xf);
+	assert_int_equal(a1 & a2, 0);
+
+	/* m1 dies (its will arrives as a leave) and comes back as m1b, same instance */
+	assert_int_equal(leave(w, "cg", "m1"), MQB_OK);
+	w->now += 500;
+	heartbeat(w, "cg", "m2");
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_generation(w->c, "cg"), gen);  /* no rebalance */
+	assert_int_equal(join(w, "cg", "m1b", "\"instance_id\":\"i1\""), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	unsigned b;
+	assert_int_equal(assignment(w, "cg", "m1b", &b, &r), gen);
+	assert_int_equal(b, a1);
+	assert_int_equal(mqb_coord_generation(w->c, "cg"), gen);
+
+	/* gone for longer than the session timeout: removed, m2 takes everything */
+	assert_int_equal(leave(w, "cg", "m1b"), MQB_OK);
+	for (int i = 0; i < 8; i++) {
+		w->now += 200;
+		heartbeat(w, "cg", "m2");
+		mqb_coord_tick(w->c, w->now);
+	}
+	assert_int_equal(mqb_coord_member_count(w->c, "cg"), 1);
+	assert_true(mqb_coord_generation(w->c, "cg") > gen);
+	assignment(w, "cg", "m2", &a2, &r);
+	assert_int_equal(a2, 0xf);
+}
+
+static void test_rejoin_redelivers(void **state)
+{
+	world_t *w = *state;
+	int64_t offs[64];
+
+	append_n(w, "one", 0, 5);
+	join(w, "q", "m1", NULL);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 4);
+	ack(w, "q", "m1", 1, "one", 0, 0, 1, "accept");
+	/* m1 restarts with the same client id: no rebalance, unacked records again */
+	int64_t gen = mqb_coord_generation(w->c, "q");
+	clear_out(w);
+	assert_int_equal(join(w, "q", "m1", NULL), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_generation(w->c, "q"), gen);
+	size_t n = records_to(w, "q", "m1", offs, NULL, 64);
+	assert_true(n >= 3);
+	assert_int_equal(offs[0], 2);
+	assert_int_equal(offs[1], 3);
+	assert_int_equal(offs[2], 4);
+	sent_t *s = NULL;
+	for (size_t i = 0; i < w->n_out; i++)
+		if (strstr(w->out[i].props, "offset=2;"))
+			s = &w->out[i];
+	assert_non_null(s);
+	assert_non_null(strstr(s->props, "delivery=2;"));
+}
+
+static void test_persistence(void **state)
+{
+	world_t *w = *state;
+	int64_t offs[64];
+
+	append_n(w, "one", 0, 8);
+	join(w, "q", "m1", NULL);
+	mqb_coord_tick(w->c, w->now);
+	ack(w, "q", "m1", 1, "one", 0, 0, 2, "accept");
+	ack(w, "q", "m1", 1, "one", 0, 3, 3, "reject");
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 4);
+	w->now += 100;
+	mqb_coord_tick(w->c, w->now);   /* batched save */
+
+	/* "crash": reopen without a clean coordinator shutdown is simulated by a close
+	 * (the save above is what counts) */
+	world_close(w);
+	clear_out(w);
+	world_open(w);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 4);
+	join(w, "q", "m9", NULL);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(records_to(w, "q", "m9", offs, NULL, 64), 4);
+	assert_int_equal(offs[0], 4);
+
+	/* reset refused while the group has a member, allowed once it is empty */
+	char err[256];
+	assert_int_equal(mqb_coord_reset(w->c, "q", "earliest", w->now, err, sizeof(err)),
+			 MQB_ERR_STATE);
+	assert_non_null(strstr(err, "member"));
+	leave(w, "q", "m9");
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_reset(w->c, "q", "bogus", w->now, err, sizeof(err)),
+			 MQB_ERR_INVAL);
+	assert_int_equal(mqb_coord_reset(w->c, "q", "offset:6", w->now, err, sizeof(err)), MQB_OK);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 6);
+	assert_int_equal(mqb_coord_reset(w->c, "q", "latest", w->now, err, sizeof(err)), MQB_OK);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 8);
+	assert_int_equal(mqb_coord_reset(w->c, "q", "earliest", w->now, err, sizeof(err)), MQB_OK);
+	world_close(w);
+	world_open(w);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 0);
+	assert_int_equal(mqb_coord_reset(w->c, "nope", "earliest", w->now, err, sizeof(err)),
+			 MQB_ERR_NOTFOUND);
+}
+
+static void test_shared_dead_letter(void **state)
+{
+	world_t *w = *state;
+	int64_t offs[64];
+
+	append_n(w, "one", 0, 4);
+	join(w, "sh", "a", NULL);
+	join(w, "sh", "b", NULL);
+	mqb_coord_tick(w->c, w->now);
+	/* prefetch 2 each: a gets 0,1 and b gets 2,3 */
+	assert_int_equal(records_to(w, "sh", "a", offs, NULL, 64), 2);
+	assert_int_equal(offs[0], 0);
+	assert_int_equal(records_to(w, "sh", "b", offs, NULL, 64), 2);
+	assert_int_equal(offs[0], 2);
+	/* b cannot ack what a holds */
+	assert_int_equal(ack(w, "sh", "b", 1, "one", 0, 0, 0, "accept"), MQB_ERR_PERM);
+	assert_string_equal(last_error(w, "sh", "b"), "not_owner");
+	/* a rejects 0 (archived), releases 1; b releases 2 and accepts 3 */
+	assert_int_equal(ack(w, "sh", "a", 1, "one", 0, 0, 0, "reject"), MQB_OK);
+	assert_int_equal(ack(w, "sh", "a", 1, "one", 0, 1, 1, "release"), MQB_OK);
+	assert_int_equal(ack(w, "sh", "b", 1, "one", 0, 2, 2, "release"), MQB_OK);
+	assert_int_equal(ack(w, "sh", "b", 1, "one", 0, 3, 3, "accept"), MQB_OK);
+	clear_out(w);
+	mqb_coord_tick(w->c, w->now);
+	/* 1 and 2 are offered again (delivery 2); release again -> max_deliveries 2 */
+	int64_t oa[8], ob[8];
+	size_t na = records_to(w, "sh", "a", oa, NULL, 8), nb = records_to(w, "sh", "b", ob, NULL, 8);
+	assert_int_equal(na + nb, 2);
+	for (size_t i = 0; i < na; i++)
+		assert_int_equal(ack(w, "sh", "a", 1, "one", 0, oa[i], oa[i], "release"), MQB_OK);
+	for (size_t i = 0; i < nb; i++) {
+		/* b lets its lock lapse instead */
+		(void)ob[i];
+	}
+	w->now += 400;
+	heartbeat(w, "sh", "a");
+	heartbeat(w, "sh", "b");
+	mqb_coord_tick(w->c, w->now);
+	mqb_coord_flush(w->c);
+	/* both reached max_deliveries: dead-lettered with their headers */
+	mqb_partition_t *dp = mqb_store_partition(w->st, "dlq", 0);
+	mqb_watermarks_t wm;
+	mqb_partition_watermarks(dp, &wm);
+	assert_int_equal(wm.stored, 2);
+	mqb_reader_t *rd = mqb_reader_new(dp, 0);
+	int64_t seen = 0;
+	for (int i = 0; i < 2; i++) {
+		mqb_record_t rec;
+		assert_int_equal(mqb_reader_next_record(rd, &rec), MQB_OK);
+		int64_t so = -1, dc = -1;
+		const char *grp = NULL;
+		for (size_t k = 0; k < rec.header_count; k++) {
+			const mqb_rec_header_t *h = &rec.headers[k];
+			char v[64];
+			snprintf(v, sizeof(v), "%.*s", (int)h->value_len, (const char *)h->value);
+			if (h->key_len == 22 && !memcmp(h->key, "mqbridge.source.offset", 22))
+				so = atoll(v);
+			if (h->key_len == 23 && !memcmp(h->key, "mqbridge.delivery.count", 23))
+				dc = atoll(v);
+			if (h->key_len == 14 && !memcmp(h->key, "mqbridge.group", 14))
+				grp = "sh";
+		}
+		assert_non_null(grp);
+		assert_true(so == 1 || so == 2);
+		assert_int_equal(dc, 2);
+		seen |= 1 << so;
+	}
+	assert_int_equal(seen, 0x6);
+	mqb_reader_destroy(rd);
+	assert_int_equal(mqb_coord_committed(w->c, "sh", 0), 4);
+	cJSON *d = mqb_coord_describe(w->c, "sh", w->now);
+	cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItem(d, "partitions"), 0);
+	assert_int_equal(cJSON_GetObjectItem(p0, "dead_lettered")->valueint, 2);
+	assert_int_equal(cJSON_GetObjectItem(p0, "archived")->valueint, 1);
+	cJSON_Delete(d);
+}
+
+static void test_envelope_v311(void **state)
+{
+	world_t *w = *state;
+	mqb_partition_t *p = mqb_store_partition(w->st, "one", 0);
+	const uint8_t bin[3] = { 0xff, 0x00, 0x01 };
+	mqb_record_t r = { .timestamp_ms = 5, .key = NULL, .key_len = -1, .value = bin,
+			   .value_len = 3 };
+	assert_int_equal(mqb_partition_append(p, &r, 1, NULL), MQB_OK);
+	join(w, "q", "old", "\"protocol\":\"v311\"");
+	mqb_coord_tick(w->c, w->now);
+	sent_t *s = last_to(w, "mqbridge/groups/q/members/old/records");
+	assert_non_null(s);
+	assert_string_equal(s->props, "");
+	cJSON *o = cJSON_Parse(s->payload);
+	assert_non_null(o);
+	assert_string_equal(cJSON_GetObjectItem(o, "stream")->valuestring, "one");
+	assert_int_equal(cJSON_GetObjectItem(o, "offset")->valueint, 0);
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "key")));
+	assert_string_equal(cJSON_GetObjectItem(o, "value_b64")->valuestring, "/wAB");
+	assert_int_equal(cJSON_GetObjectItem(o, "delivery")->valueint, 1);
+	cJSON_Delete(o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_eager_join_and_rebalance, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cooperative_handover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cooperative_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_prefetch_acks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_flood_rate_limited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_static_membership, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rejoin_redelivers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_dead_letter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_envelope_v311, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,382 @@
+/*
+ * cmd_groups.c — `mqbridge groups list|describe|reset`.
+ *
+ * list and describe ask the running daemon (GET /groups, GET /groups/<g> on its stats
+ * endpoint, --url, default http://127.0.0.1:9883). reset works on the data directory
+ * while mqbridged is stopped: the stats endpoint is read-only by design, and a group
+ * whose daemon is stopped has no members, which is when Kafka allows a reset too. If
+ * the daemon runs, the store's lock refuses the reset and the message says why.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "bridge/clock.h"
+#include "bridge/config.h"
+#include "bridge/err.h"
+#include "bridge/groups/coordinator.h"
+#include "bridge/store/store.h"
+#include "tools/cli.h"
+
+int mqb_cmd_groups(int argc, char **argv);
+
+#define USAGE \
+	"mqbridge groups list [--url http://127.0.0.1:9883] [--json]\n" \
+	"       mqbridge groups describe GROUP [--url URL] [--json]\n" \
+	"       mqbridge groups reset -c mqbridged.conf --group G\n" \
+	"                             --to earliest|latest|offset:N|timestamp:MS"
+
+#define HTTP_TIMEOUT_MS 5000
+#define HTTP_MAX_BODY (16u << 20)
+
+/* GET url+path; *body malloc'd. Returns the HTTP status or -1 (message printed). */
+static int http_get(const char *url, const char *path, char **body)
+{
+	char host[256], port[16] = "80", req[1024];
+	const char *p = url;
+	int fd = -1, status = -1;
+	struct addrinfo hints, *ai = NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	*body = NULL;
+	if (strncmp(p, "http://", 7) != 0) {
+		mqb_cli_error("--url must start with http:// (got %s)", url);
+		return -1;
+	}
+	p += 7;
+	size_t hl = strcspn(p, ":/");
+	if (hl == 0 || hl >= sizeof(host)) {
+		mqb_cli_error("bad --url %s", url);
+		return -1;
+	}
+	memcpy(host, p, hl);
+	host[hl] = '\0';
+	p += hl;
+	if (*p == ':') {
+		size_t pl = strcspn(p + 1, "/");
+		if (pl == 0 || pl >= sizeof(port)) {
+			mqb_cli_error("bad port in --url %s", url);
+			return -1;
+		}
+		memcpy(port, p + 1, pl);
+		port[pl] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
+		mqb_cli_error("cannot resolve %s", host);
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		mqb_cli_error("cannot reach mqbridged at %s: %s (is it running? see --url)", url,
+			      strerror(errno));
+		goto out;
+	}
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+			 "Accept: application/json\r\n\r\n", path, host);
+	if (write(fd, req, (size_t)n) != n) {
+		mqb_cli_error("write: %s", strerror(errno));
+		goto out;
+	}
+	int64_t deadline = mqb_mono_ms() + HTTP_TIMEOUT_MS;
+	for (;;) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		int64_t left = deadline - mqb_mono_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+			mqb_cli_error("timeout reading from %s", url);
+			goto out;
+		}
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 16384;
+			if (cap > HTTP_MAX_BODY) {
+				mqb_cli_error("response too large");
+				goto out;
+			}
+			char *nb = realloc(buf, cap);
+			if (!nb)
+				goto out;
+			buf = nb;
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0) {
+			mqb_cli_error("read: %s", strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (!buf)
+		goto out;
+	buf[len] = '\0';
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
+		mqb_cli_error("not an HTTP response from %s", url);
+		status = -1;
+		goto out;
+	}
+	char *b = strstr(buf, "\r\n\r\n");
+	/* chunked encoding is not used by the endpoint for these small documents; if it
+	 * were, cJSON would refuse the body and say so below */
+	*body = strdup(b ? b + 4 : "");
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return status;
+}
+
+static cJSON *get_json(const char *url, const char *path, int *status)
+{
+	char *body = NULL;
+	cJSON *doc = NULL;
+
+	*status = http_get(url, path, &body);
+	if (*status < 0)
+		return NULL;
+	doc = cJSON_Parse(body);
+	if (!doc)
+		mqb_cli_error("%s%s: HTTP %d, not JSON: %.200s", url, path, *status, body);
+	free(body);
+	return doc;
+}
+
+static double num(cJSON *o, const char *k)
+{
+	return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static const char *str(cJSON *o, const char *k)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+	return s ? s : "-";
+}
+
+static void print_ints(cJSON *a)
+{
+	cJSON *e;
+	int first = 1;
+	putchar('[');
+	cJSON_ArrayForEach(e, a) {
+		printf("%s%d", first ? "" : ",", e->valueint);
+		first = 0;
+	}
+	putchar(']');
+}
+
+static int cmd_list(const char *url, bool json)
+{
+	int status;
+	cJSON *doc = get_json(url, "/groups", &status);
+
+	if (!doc)
+		return MQB_CLI_FAIL;
+	if (status != 200) {
+		mqb_cli_error("HTTP %d: %s", status, str(doc, "error"));
+		cJSON_Delete(doc);
+		return MQB_CLI_FAIL;
+	}
+	if (json) {
+		char *s = cJSON_Print(doc);
+		puts(s);
+		free(s);
+	} else {
+		cJSON *g;
+		printf("%-24s %-20s %-9s %-11s %10s %7s %12s\n", "GROUP", "STREAM", "MODE", "STATE",
+		       "GENERATION", "MEMBERS", "LAG");
+		cJSON_ArrayForEach(g, cJSON_GetObjectItem(doc, "groups"))
+			printf("%-24s %-20s %-9s %-11s %10.0f %7.0f %12.0f\n", str(g, "name"),
+			       str(g, "stream"), str(g, "mode"), str(g, "state"), num(g, "generation"),
+			       num(g, "members"), num(g, "lag"));
+	}
+	cJSON_Delete(doc);
+	return MQB_CLI_OK;
+}
+
+static int cmd_describe(const char *url, const char *group, bool json)
+{
+	char path[512];
+	int status;
+
+	snprintf(path, sizeof(path), "/groups/%s", group);
+	cJSON *doc = get_json(url, path, &status), *e;
+	if (!doc)
+		return MQB_CLI_FAIL;
+	if (status != 200) {
+		mqb_cli_error("%s", status == 404 ? "no such group" : str(doc, "error"));
+		cJSON_Delete(doc);
+		return MQB_CLI_FAIL;
+	}
+	if (json) {
+		char *s = cJSON_Print(doc);
+		puts(s);
+		free(s);
+		cJSON_Delete(doc);
+		return MQB_CLI_OK;
+	}
+	printf("group %s  stream %s  mode %s", str(doc, "name"), str(doc, "stream"), str(doc, "mode"));
+	if (cJSON_GetObjectItem(doc, "assignor"))
+		printf("  assignor %s (%s)", str(doc, "assignor"), str(doc, "rebalance"));
+	printf("\nstate %s  generation %.0f  rebalances %.0f  lag %.0f\n\n", str(doc, "state"),
+	       num(doc, "generation"), num(doc, "rebalances"),
+	       num(doc, "lag"));
+	printf("%-32s %-16s %8s %9s %12s  %s\n", "MEMBER", "INSTANCE", "PREFETCH", "IN-FLIGHT",
+	       "OLDEST(ms)", "ASSIGNED");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "members")) {
+		printf("%-32s %-16s %8.0f %9.0f %12.0f  ", str(e, "member_id"), str(e, "instance_id"),
+		       num(e, "prefetch"), num(e, "prefetch_in_use"), num(e, "oldest_unacked_ms"));
+		print_ints(cJSON_GetObjectItem(e, "assigned"));
+		if (cJSON_GetArraySize(cJSON_GetObjectItem(e, "revoking"))) {
+			printf(" revoking ");
+			print_ints(cJSON_GetObjectItem(e, "revoking"));
+		}
+		if (cJSON_IsTrue(cJSON_GetObjectItem(e, "departed")))
+			printf(" (departed, held)");
+		putchar('\n');
+	}
+	printf("\n%9s %-24s %12s %12s %10s %9s %12s %8s %8s\n", "PARTITION", "OWNER", "COMMITTED",
+	       "LOG-END", "LAG", "IN-FLIGHT", "REDELIVERED", "DLQ", "ARCHIVED");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "partitions"))
+		printf("%9.0f %-24s %12.0f %12.0f %10.0f %9.0f %12.0f %8.0f %8.0f\n",
+		       num(e, "partition"), str(e, "owner"), num(e, "committed"), num(e, "log_end"),
+		       num(e, "lag"), num(e, "in_flight"), num(e, "redeliveries"),
+		       num(e, "dead_lettered"), num(e, "archived"));
+	cJSON_Delete(doc);
+	return MQB_CLI_OK;
+}
+
+static int noop_publish(void *arg, const char *topic, const void *payload, size_t len,
+			const mqb_coord_prop_t *props, size_t nprops)
+{
+	return MQB_OK;
+}
+
+static int cmd_reset(const char *conf, const char *group, const char *to)
+{
+	char err[512];
+	mqb_config_t *cfg = NULL;
+	mqb_store_t *st = NULL;
+	mqb_coord_t *c = NULL;
+	int rc = MQB_CLI_FAIL;
+	bool found = false;
+
+	cfg = mqb_config_load(conf, err, sizeof(err));
+	if (!cfg) {
+		mqb_cli_error("%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->groups_count; i++)
+		found |= strcmp(cfg->groups[i].name, group) == 0;
+	if (!found) {
+		mqb_cli_error("no group %s in %s", group, conf);
+		goto out;
+	}
+	st = mqb_store_open(cfg->data_dir, 0, err, sizeof(err));
+	if (!st) {
+		mqb_cli_error("cannot reset while the data directory is in use: %s. Stop mqbridged "
+			      "first (a reset needs a group without members)", err);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->streams_count; i++)
+		if (mqb_store_stream_open(st, &cfg->streams[i].opts, err, sizeof(err)) != MQB_OK) {
+			mqb_cli_error("%s", err);
+			goto out;
+		}
+	mqb_coord_opts_t o = { .cfg = cfg, .store = st, .publish = noop_publish,
+			       .transport_v5 = true, .now_ms = mqb_mono_ms() };
+	c = mqb_coord_new(&o, err, sizeof(err));
+	if (!c) {
+		mqb_cli_error("%s", err);
+		goto out;
+	}
+	int r = mqb_coord_reset(c, group, to, mqb_mono_ms(), err, sizeof(err));
+	if (r != MQB_OK) {
+		mqb_cli_error("%s", err);
+		rc = r == MQB_ERR_INVAL ? MQB_CLI_USAGE : MQB_CLI_FAIL;
+		goto out;
+	}
+	printf("group %s reset to %s:\n", group, to);
+	for (int32_t p = 0;; p++) {
+		int64_t off = mqb_coord_committed(c, group, p);
+		if (off < 0)
+			break;
+		printf("  partition %d: %lld\n", (int)p, (long long)off);
+	}
+	rc = MQB_CLI_OK;
+out:
+	mqb_coord_destroy(c);
+	mqb_store_close(st);
+	mqb_config_free(cfg);
+	return rc;
+}
+
+int mqb_cmd_groups(int argc, char **argv)
+{
+	const char *url = "http://127.0.0.1:9883", *conf = NULL, *group = NULL, *to = NULL;
+	bool json = false;
+	int opt;
+	static const struct option opts[] = {
+		{ "url", required_argument, NULL, 'U' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "to", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'H' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	if (argc < 2)
+		return mqb_cli_usage(USAGE, "a subcommand is required");
+	const char *sub = argv[1];
+	mqb_cli_getopt_reset();
+	while ((opt = getopt_long(argc - 1, argv + 1, "c:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'U': url = optarg; break;
+		case 'j': json = true; break;
+		case 'g': group = optarg; break;
+		case 't': to = optarg; break;
+		case 'c': conf = optarg; break;
+		case 'H':
+			printf("usage: %s\n", USAGE);
+			return MQB_CLI_OK;
+		default:
+			return mqb_cli_usage(USAGE, NULL);
+		}
+	}
+	int rest = argc - 1 - optind;
+	char **rv = argv + 1 + optind;
+	if (!strcmp(sub, "list")) {
+		if (rest)
+			return mqb_cli_usage(USAGE, "unexpected argument: %s", rv[0]);
+		return cmd_list(url, json);
+	}
+	if (!strcmp(sub, "describe")) {
+		if (rest == 1 && !group)
+			group = rv[0];
+		else if (rest)
+			return mqb_cli_usage(USAGE, "unexpected argument: %s", rv[rest - 1]);
+		if (!group)
+			return mqb_cli_usage(USAGE, "describe needs a group");
+		if (strchr(group, '/') || strchr(group, '?'))
+			return mqb_cli_usage(USAGE, "bad group name: %s", group);
+		return cmd_describe(url, group, json);
+	}
+	if (!strcmp(sub, "reset")) {
+		if (rest)
+			return mqb_cli_usage(USAGE, "unexpected argument: %s", rv[0]);
+		if (!conf || !group || !to)
+			return mqb_cli_usage(USAGE, "reset needs -c FILE, --group and --to");
+		return cmd_reset(conf, group, to);
+	}
+	return mqb_cli_usage(USAGE, "unknown subcommand: %s", sub);
+}
