@@ -22,6 +22,7 @@
  *   "MQBG" u32 version(1) u64 seq u8 mode u16 group_len group
  *   u32 n_parts, then per part: i32 partition i64 start i64 end u32 n_recs,
  *   then per rec: i64 offset u8 state u32 deliveries.
+ * Partitions must be in strictly increasing order.
  * Decoding checks every length and invariant (start <= end, recs strictly increasing
  * inside [start, end), state known, no trailing bytes) and refuses anything else
  * with MQB_ERR_CORRUPT.
