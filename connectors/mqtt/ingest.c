@@ -747,6 +747,10 @@ mqb_ingest_t *mqb_ingest_new(const mqb_config_t *cfg, mqb_store_t *store,
 	so.cb.on_subscribe = ing_on_subscribe;
 	so.cb.arg = ing;
 	so.log_name = "mqtt";
+	/* libmosquitto acknowledges a QoS 1/2 message before our callback sees it: what
+	 * was read but not yet appended is the loss window of a crash. A burst of at
+	 * most max_inflight messages keeps that window at the broker's in-flight size. */
+	so.max_burst = cfg->mqtt.max_inflight > 0 ? cfg->mqtt.max_inflight : 100;
 	ing->session = mqb_mqtt_session_new(&so, errstr, errstr_size);
 	if (!ing->session)
 		goto error;
