@@ -140,6 +140,9 @@ static void snap_take(mqb_partition_t *p, flush_snap_t *s)
 	s->ck.offset = s->target;
 	s->ck.seg_base = p->active->base;
 	s->ck.pos = atomic_load(&p->active->size);
+	/* index entries to disk too, so recovery's walk after a crash stays short */
+	mqb_index_write_pending(&p->active->oidx);
+	mqb_index_write_pending(&p->active->tidx);
 	atomic_store(&p->unflushed, 0);
 	atomic_store(&p->first_unflushed_ms, 0);
 }

@@ -209,7 +209,7 @@ static int read_hdr(int fd, int64_t pos, mqb_batch_hdr_t *h)
  * it names and the time index's order, then walk the batch headers from the last entry
  * to upto. Sets the segment's writer state. false: do a full scan instead.
  */
-static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto)
+static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto, bool sealed)
 {
 	uint32_t prev_rel = 0, prev_pos = 0, rel, pos;
 	int64_t walk = 0, ts, prev_ts = INT64_MIN, next;
@@ -236,6 +236,13 @@ static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto)
 	}
 	if (keep < s->oidx.n && upto == atomic_load(&s->size))
 		return false;           /* entries beyond the end of the data */
+	/* a sealed segment (rolled, or closed cleanly) has complete indexes: an empty one
+	 * where the data says there must be entries was lost. The active segment's may
+	 * lag after a crash; the walk below adds the missing entries. */
+	if (sealed && keep == 0 && upto > 2 * (int64_t)p->opts.index_interval_bytes)
+		return false;
+	if (sealed && s->oidx.n > 0 && s->tidx.n == 0)
+		return false;
 	if (mqb_index_truncate(&s->oidx, keep))
 		return false;
 	/* time index: strictly increasing timestamps; keep the entries up to the last
@@ -387,7 +394,7 @@ int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 		else if (have_ck && base == ck.seg_base)
 			trusted = ck.pos < size ? ck.pos : size;
 		if (trusted > 0) {
-			loaded = fast_load(p, s, trusted);
+			loaded = fast_load(p, s, trusted, clean || i + 1 < l.n);
 			if (loaded && have_ck && base == ck.seg_base && trusted == ck.pos &&
 			    s->next_offset != ck.offset)
 				loaded = false;   /* checkpoint and data disagree: scan */
@@ -421,10 +428,16 @@ int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 				rep->cut_bytes = size - end_pos;
 				rep->first_lost_offset = next_off;
 				snprintf(rep->cut_reason, sizeof(rep->cut_reason), "%s", why);
-				mqb_error(MOD, "%s: cut at byte %" PRId64 " (%" PRId64 " bytes "
-					  "removed): %s; offsets from %" PRId64 " on are lost%s",
-					  s->log_path, end_pos, size - end_pos, why, next_off,
-					  i + 1 < l.n ? " (later segments are deleted)" : "");
+				if (i + 1 < l.n)
+					mqb_error(MOD, "%s: cut at byte %" PRId64 " (%" PRId64 " bytes "
+						  "removed): %s; offsets from %" PRId64 " on are lost, "
+						  "through at least %" PRId64 " (%zu later segment(s) are "
+						  "deleted)", s->log_path, end_pos, size - end_pos, why,
+						  next_off, l.bases[l.n - 1], l.n - i - 1);
+				else
+					mqb_error(MOD, "%s: cut at byte %" PRId64 " (%" PRId64 " bytes "
+						  "removed): %s; offsets from %" PRId64 " on are lost",
+						  s->log_path, end_pos, size - end_pos, why, next_off);
 				if (!p->rdonly) {
 					if (ftruncate(s->fd, (off_t)end_pos) < 0) {
 						rc = mqb_err_from_errno(errno);

@@ -1,0 +1,619 @@
+/* test_store_recovery.c — recovery after unclean stops and on corrupt files: each case
+ * recovers to the longest valid prefix, reports what it cut, and never crashes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "bridge/err.h"
+#include "bridge/store/batch.h"
+#include "bridge/store/recovery.h"
+#include "bridge/store/store.h"
+#include "tests/support/harness.h"
+
+/* bytes of one batch from append_batches(): 61 + 10 records of 112 bytes */
+#define BSIZE 1181
+
+typedef struct fx {
+	char dir[256], pdir[300];
+	mqb_store_t *st;
+	mqb_partition_t *p;
+	mqb_stream_opts_t o;
+} fx_t;
+
+static int setup(void **state)
+{
+	fx_t *f = calloc(1, sizeof(*f));
+	if (!f || mqbt_tmpdir(f->dir, sizeof(f->dir)))
+		return -1;
+	snprintf(f->pdir, sizeof(f->pdir), "%s/s-0", f->dir);
+	mqb_stream_opts_defaults(&f->o);
+	f->o.name = "s";
+	f->o.index_interval_bytes = 512;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx_t *f = *state;
+	mqb_store_close(f->st);
+	mqbt_rmrf(f->dir);
+	free(f);
+	return 0;
+}
+
+static void fx_open(fx_t *f, int flags)
+{
+	char err[256] = "";
+	f->st = mqb_store_open(f->dir, flags, err, sizeof(err));
+	if (!f->st)
+		fail_msg("open: %s", err);
+	if (mqb_store_stream_open(f->st, &f->o, err, sizeof(err)))
+		fail_msg("stream open: %s", err);
+	f->p = mqb_store_partition(f->st, "s", 0);
+	assert_non_null(f->p);
+}
+
+static void fx_close(fx_t *f)
+{
+	mqb_store_close(f->st);
+	f->st = NULL;
+	f->p = NULL;
+}
+
+/* n batches of 10 records, values "v<offset>" padded to 100 bytes (equal batch sizes) */
+static void append_batches(mqb_partition_t *p, int n)
+{
+	for (int b = 0; b < n; b++) {
+		mqb_record_t recs[10];
+		char vals[10][100];
+		mqb_watermarks_t w;
+		mqb_partition_watermarks(p, &w);
+		for (int i = 0; i < 10; i++) {
+			memset(vals[i], 'x', sizeof(vals[i]));
+			vals[i][snprintf(vals[i], sizeof(vals[i]), "v%08lld",
+					 (long long)(w.stored + i))] = 'x';
+			recs[i] = (mqb_record_t){ .timestamp_ms = 1000000 + w.stored + i,
+						  .key = "key", .key_len = 3, .value = vals[i],
+						  .value_len = 100 };
+		}
+		assert_int_equal(mqb_partition_append(p, recs, 10, NULL), MQB_OK);
+	}
+}
+
+/* All records from log start: contiguous, values match; returns the count. */
+static int64_t check_all(mqb_partition_t *p)
+{
+	mqb_watermarks_t w;
+	mqb_reader_t *r;
+	mqb_record_t rec;
+	int64_t next, n = 0;
+	char want[16];
+	int rc;
+
+	mqb_partition_watermarks(p, &w);
+	next = w.log_start;
+	r = mqb_reader_new(p, next);
+	while ((rc = mqb_reader_next_record(r, &rec)) == MQB_OK) {
+		assert_int_equal(rec.offset, next);
+		snprintf(want, sizeof(want), "v%08lld", (long long)next);
+		assert_memory_equal(rec.value, want, 9);
+		next++;
+		n++;
+	}
+	assert_int_equal(rc, MQB_ERR_AGAIN);
+	assert_int_equal(next, w.stored);
+	mqb_reader_destroy(r);
+	return n;
+}
+
+static void path_of(fx_t *f, char *out, size_t n, int64_t base, const char *suffix)
+{
+	snprintf(out, n, "%s/%020lld%s", f->pdir, (long long)base, suffix);
+}
+
+static int64_t file_size(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static void crash_marks(fx_t *f, bool drop_checkpoint)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/.clean-shutdown", f->pdir);
+	assert_int_equal(unlink(path), 0);
+	if (drop_checkpoint) {
+		snprintf(path, sizeof(path), "%s/recovery-point", f->pdir);
+		assert_int_equal(unlink(path), 0);
+	}
+}
+
+static void poke(const char *path, int64_t pos, const void *bytes, size_t n)
+{
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, bytes, n, pos), (ssize_t)n);
+	close(fd);
+}
+
+static void flip_bit(const char *path, int64_t pos, int bit)
+{
+	uint8_t b;
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, pos), 1);
+	b ^= (uint8_t)(1u << bit);
+	assert_int_equal(pwrite(fd, &b, 1, pos), 1);
+	close(fd);
+}
+
+typedef struct problems {
+	int n;
+	char all[8192];   /* every line, concatenated */
+} problems_t;
+
+static void on_problem(void *arg, const char *path, int64_t pos, const char *what)
+{
+	problems_t *pr = arg;
+	size_t l = strlen(pr->all);
+	pr->n++;
+	snprintf(pr->all + l, sizeof(pr->all) - l, "%s @%lld: %s\n", path, (long long)pos,
+		 what);
+}
+
+/* --------------------------------------------------------------------------------- */
+
+static void test_truncated_tail(void **state)
+{
+	fx_t *f = *state;
+	char log[400];
+	const mqb_recovery_report_t *rep;
+	int64_t size, bsize;
+	mqb_watermarks_t w;
+
+	fx_open(f, 0);
+	append_batches(f->p, 10);
+	fx_close(f);
+	path_of(f, log, sizeof(log), 0, ".log");
+	size = file_size(log);
+	bsize = size / 10;
+	assert_int_equal(size % 10, 0);
+	crash_marks(f, false);                     /* the checkpoint claims all 10 batches */
+	assert_int_equal(truncate(log, size - 7), 0);
+	fx_open(f, 0);
+	rep = mqb_partition_recovery_report(f->p);
+	assert_true(rep->truncated);
+	assert_string_equal(rep->cut_path, log);
+	assert_int_equal(rep->cut_position, 9 * bsize);
+	assert_int_equal(rep->cut_bytes, bsize - 7);
+	assert_int_equal(rep->first_lost_offset, 90);
+	assert_non_null(strstr(rep->cut_reason, "past the end"));
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.stored, 90);
+	assert_int_equal(check_all(f->p), 90);
+	assert_int_equal(file_size(log), 9 * bsize);
+	/* appends continue at the cut; a clean reopen has nothing to do */
+	append_batches(f->p, 1);
+	fx_close(f);
+	fx_open(f, 0);
+	assert_true(mqb_partition_recovery_report(f->p)->clean);
+	assert_int_equal(check_all(f->p), 100);
+	/* only a header fragment left */
+	fx_close(f);
+	crash_marks(f, true);
+	assert_int_equal(truncate(log, 9 * bsize + 20), 0);
+	fx_open(f, 0);
+	rep = mqb_partition_recovery_report(f->p);
+	assert_true(rep->truncated);
+	assert_non_null(strstr(rep->cut_reason, "truncated batch header"));
+	assert_int_equal(check_all(f->p), 90);
+}
+
+static void test_torn_last_batch(void **state)
+{
+	fx_t *f = *state;
+	char log[400];
+	uint8_t zeros[64] = { 0 };
+	const mqb_recovery_report_t *rep;
+	int64_t size, bsize;
+
+	fx_open(f, 0);
+	append_batches(f->p, 10);
+	fx_close(f);
+	path_of(f, log, sizeof(log), 0, ".log");
+	size = file_size(log);
+	bsize = size / 10;
+	crash_marks(f, true);
+	poke(log, size - 64, zeros, sizeof(zeros));   /* length intact, content lost */
+	fx_open(f, 0);
+	rep = mqb_partition_recovery_report(f->p);
+	assert_true(rep->truncated);
+	assert_false(rep->used_checkpoint);
+	assert_int_equal(rep->cut_position, 9 * bsize);
+	assert_int_equal(rep->first_lost_offset, 90);
+	assert_non_null(strstr(rep->cut_reason, "CRC"));
+	assert_int_equal(check_all(f->p), 90);
+}
+
+static void test_flipped_bit_middle_batch_multi_segment(void **state)
+{
+	fx_t *f = *state;
+	char log[400], later[400];
+	const mqb_recovery_report_t *rep;
+	mqb_watermarks_t w;
+	int64_t bsize;
+	problems_t pr = { 0 };
+
+	f->o.segment_bytes = 5 * BSIZE + 100;   /* 5 batches per segment */
+	fx_open(f, 0);
+	append_batches(f->p, 30);
+	mqb_partition_watermarks(f->p, &w);
+	assert_true(w.segments >= 5);
+	fx_close(f);
+	/* 5 batches per segment: segment 2 starts at offset 100 */
+	bsize = BSIZE;
+	{
+		int64_t base2 = 100;
+		path_of(f, log, sizeof(log), base2, ".log");
+		path_of(f, later, sizeof(later), base2 + 50, ".log");
+		assert_int_equal(file_size(log), 5 * BSIZE);
+		assert_true(file_size(later) > 0);
+		flip_bit(log, 2 * bsize + 200, 3);        /* third batch of segment 2 */
+		/* verify sees it without changing anything */
+		assert_true(mqb_store_verify_partition(f->pdir, on_problem, &pr, NULL) >= 1);
+		assert_non_null(strstr(pr.all, "CRC"));
+		crash_marks(f, true);
+		fx_open(f, 0);
+		rep = mqb_partition_recovery_report(f->p);
+		assert_true(rep->truncated);
+		assert_string_equal(rep->cut_path, log);
+		assert_int_equal(rep->cut_position, 2 * bsize);
+		assert_int_equal(rep->first_lost_offset, base2 + 20);
+		assert_true(rep->segments_deleted >= 2);
+		assert_int_equal(file_size(later), -1);   /* later segments deleted */
+		mqb_partition_watermarks(f->p, &w);
+		assert_int_equal(w.stored, base2 + 20);
+		assert_int_equal(w.segments, 3);
+		assert_int_equal(check_all(f->p), base2 + 20);
+		/* the cut log verifies clean afterwards */
+		fx_close(f);
+		pr.n = 0;
+		assert_int_equal(mqb_store_verify_partition(f->pdir, on_problem, &pr, NULL), 0);
+	}
+}
+
+static void test_flip_in_header_fields(void **state)
+{
+	fx_t *f = *state;
+	char log[400];
+	int64_t bsize;
+	/* magic, batch length, and base offset of the 5th batch */
+	const int64_t fields[] = { 16, 8, 3 };
+	const char *reasons[] = { "magic", "", "base offset" };
+
+	for (int k = 0; k < 3; k++) {
+		const mqb_recovery_report_t *rep;
+		fx_open(f, 0);
+		if (k == 0)
+			append_batches(f->p, 10);
+		fx_close(f);
+		path_of(f, log, sizeof(log), 0, ".log");
+		bsize = BSIZE;
+		assert_int_equal(file_size(log) % bsize, 0);
+		crash_marks(f, true);
+		flip_bit(log, 4 * bsize + fields[k], k == 1 ? 6 : 0);
+		fx_open(f, 0);
+		rep = mqb_partition_recovery_report(f->p);
+		assert_true(rep->truncated);
+		assert_int_equal(rep->cut_position, 4 * bsize);
+		assert_int_equal(rep->first_lost_offset, 40);
+		assert_non_null(strstr(rep->cut_reason, reasons[k]));
+		assert_int_equal(check_all(f->p), 40);
+		append_batches(f->p, 6);           /* back to 10 batches for the next round */
+		fx_close(f);
+	}
+}
+
+static void test_zeroed_and_missing_index(void **state)
+{
+	fx_t *f = *state;
+	char idx[400], tidx[400];
+	mqb_watermarks_t w;
+	int64_t isize;
+	uint8_t *zero;
+
+	f->o.segment_bytes = 20 * BSIZE;
+	fx_open(f, 0);
+	append_batches(f->p, 50);
+	fx_close(f);
+	path_of(f, idx, sizeof(idx), 0, ".index");
+	path_of(f, tidx, sizeof(tidx), 0, ".timeindex");
+	isize = file_size(idx);
+	assert_true(isize >= 16);
+	zero = calloc(1, (size_t)isize);
+	poke(idx, 0, zero, (size_t)isize);          /* zeroed, same size */
+	free(zero);
+	fx_open(f, 0);                              /* a clean stop: still not trusted */
+	assert_true(mqb_partition_recovery_report(f->p)->clean);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	assert_false(mqb_partition_recovery_report(f->p)->truncated);
+	assert_int_equal(check_all(f->p), 500);
+	assert_int_equal(mqb_partition_offset_for_time(f->p, 1000000 + 123), 123);
+	{
+		mqb_reader_t *r = mqb_reader_new(f->p, 0);
+		const uint8_t *b;
+		size_t len;
+		assert_int_equal(mqb_reader_seek(r, 137), MQB_OK);
+		assert_int_equal(mqb_reader_next_batch(r, &b, &len), MQB_OK);
+		assert_int_equal(mqb_reader_position(r), 140);
+		mqb_reader_destroy(r);
+	}
+	fx_close(f);
+	assert_int_equal(file_size(idx), isize);    /* rewritten */
+	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+
+	/* missing index files */
+	assert_int_equal(unlink(idx), 0);
+	assert_int_equal(unlink(tidx), 0);
+	{
+		problems_t pr = { 0 };
+		assert_int_equal(mqb_store_verify_partition(f->pdir, on_problem, &pr, NULL), 2);
+		assert_non_null(strstr(pr.all, "missing"));
+	}
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	assert_int_equal(check_all(f->p), 500);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.stored, 500);
+	assert_int_equal(mqb_partition_offset_for_time(f->p, 1000000 + 77), 77);
+	fx_close(f);
+	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+
+	/* an index with a torn last entry and one with plausible but wrong entries */
+	assert_int_equal(truncate(idx, isize - 3), 0);
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	assert_int_equal(check_all(f->p), 500);
+	fx_close(f);
+	{
+		uint8_t e[8] = { 0, 0, 0, 9, 0, 0, 0, 100 };   /* offset 9 at byte 100 */
+		poke(idx, 0, e, sizeof(e));
+	}
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	assert_int_equal(check_all(f->p), 500);
+}
+
+static void test_garbage_and_wrongly_named_files(void **state)
+{
+	fx_t *f = *state;
+	char path[400], seg1[400], wrong[400];
+	const mqb_recovery_report_t *rep;
+	problems_t pr = { 0 };
+	mqb_watermarks_t w;
+
+	f->o.segment_bytes = 5 * BSIZE;
+	fx_open(f, 0);
+	append_batches(f->p, 20);                   /* segments 0, 50, 100, 150 */
+	fx_close(f);
+	snprintf(path, sizeof(path), "%s/junk.txt", f->pdir);
+	assert_int_equal(mqbt_write_file(path, "hello"), 0);
+	snprintf(path, sizeof(path), "%s/123.log", f->pdir);
+	assert_int_equal(mqbt_write_file(path, "not a segment"), 0);
+	snprintf(path, sizeof(path), "%s/0000000000000000abcd.log", f->pdir);
+	assert_int_equal(mqbt_write_file(path, "x"), 0);
+	snprintf(path, sizeof(path), "%s/subdir", f->pdir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(mqb_store_verify_partition(f->pdir, on_problem, &pr, NULL), 4);
+	fx_open(f, 0);
+	rep = mqb_partition_recovery_report(f->p);
+	assert_int_equal(rep->files_ignored, 4);
+	assert_false(rep->truncated);
+	assert_int_equal(check_all(f->p), 200);
+	fx_close(f);
+	snprintf(path, sizeof(path), "%s/junk.txt", f->pdir);
+	assert_true(file_size(path) == 5);          /* ignored, not deleted */
+
+	/* a segment renamed to a wrong (well-formed) base: the log ends before it */
+	path_of(f, seg1, sizeof(seg1), 100, ".log");
+	path_of(f, wrong, sizeof(wrong), 105, ".log");
+	assert_int_equal(rename(seg1, wrong), 0);
+	crash_marks(f, true);
+	fx_open(f, 0);
+	rep = mqb_partition_recovery_report(f->p);
+	assert_true(rep->truncated);
+	assert_int_equal(rep->first_lost_offset, 100);
+	assert_string_equal(rep->cut_path, wrong);
+	assert_true(rep->segments_deleted >= 2);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.stored, 100);
+	assert_int_equal(check_all(f->p), 100);
+	append_batches(f->p, 1);                    /* continues at 100 */
+	assert_int_equal(check_all(f->p), 110);
+}
+
+static void test_garbage_segment_and_empty_files(void **state)
+{
+	fx_t *f = *state;
+	char log[400];
+	uint8_t junk[5000];
+	const mqb_recovery_report_t *rep;
+
+	/* a whole segment of random bytes, nothing else */
+	mkdir(f->pdir, 0755);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 2654435761u >> 13);
+	path_of(f, log, sizeof(log), 0, ".log");
+	{
+		int fd = open(log, O_CREAT | O_WRONLY, 0644);
+		assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+		close(fd);
+	}
+	fx_open(f, 0);
+	rep = mqb_partition_recovery_report(f->p);
+	assert_true(rep->truncated);
+	assert_int_equal(rep->cut_position, 0);
+	assert_int_equal(rep->cut_bytes, 5000);
+	assert_int_equal(check_all(f->p), 0);
+	append_batches(f->p, 2);
+	assert_int_equal(check_all(f->p), 20);
+	fx_close(f);
+	/* an empty index and time index beside a small segment are fine */
+	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+}
+
+static void test_rdonly_changes_nothing(void **state)
+{
+	fx_t *f = *state;
+	char log[400], cmd[700], before[4096] = "", after[4096] = "";
+	FILE *pf;
+	mqb_store_t *ro;
+	char err[256];
+	mqb_watermarks_t w;
+
+	f->o.segment_bytes = 5 * BSIZE;
+	fx_open(f, 0);
+	append_batches(f->p, 20);
+	fx_close(f);
+	crash_marks(f, true);
+	path_of(f, log, sizeof(log), 50, ".log");
+	flip_bit(log, 1300, 1);
+	snprintf(cmd, sizeof(cmd), "cd %s && ls -la --time-style=+%%s . | md5sum && "
+		 "cat * | md5sum", f->pdir);
+	pf = popen(cmd, "r");
+	assert_int_equal(fread(before, 1, sizeof(before) - 1, pf) > 0, 1);
+	pclose(pf);
+	ro = mqb_store_open(f->dir, MQB_STORE_RDONLY, err, sizeof(err));
+	assert_non_null(ro);
+	assert_int_equal(mqb_store_stream_open(ro, NULL, err, sizeof(err)), MQB_OK);
+	f->p = mqb_store_partition(ro, "s", 0);
+	assert_true(mqb_partition_recovery_report(f->p)->truncated);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.stored, 60);              /* batch 1 of segment 50 is bad */
+	assert_int_equal(check_all(f->p), 60);
+	mqb_store_close(ro);
+	pf = popen(cmd, "r");
+	assert_int_equal(fread(after, 1, sizeof(after) - 1, pf) > 0, 1);
+	pclose(pf);
+	assert_string_equal(before, after);
+}
+
+/* A child process appends and exits without closing: a real unclean stop. */
+static void crash_child(fx_t *f, int batches, bool wait_checkpoint, int extra_after)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+		mqb_store_t *st = mqb_store_open(f->dir, 0, err, sizeof(err));
+		if (!st || mqb_store_stream_open(st, &f->o, err, sizeof(err)))
+			_exit(2);
+		mqb_partition_t *p = mqb_store_partition(st, "s", 0);
+		append_batches(p, batches);
+		if (wait_checkpoint) {
+			/* fsync now; the flusher writes the checkpoint on its next tick */
+			mqb_store_flush(st);
+			usleep(300000);
+		}
+		append_batches(p, extra_after);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_unclean_stop_with_checkpoint(void **state)
+{
+	fx_t *f = *state;
+	const mqb_recovery_report_t *rep;
+	mqb_watermarks_t w;
+
+	f->o.segment_bytes = 50 * BSIZE;
+	f->o.flush_interval_ms = -1;
+	crash_child(f, 200, true, 3);
+	fx_open(f, 0);
+	rep = mqb_partition_recovery_report(f->p);
+	assert_false(rep->clean);
+	assert_true(rep->used_checkpoint);
+	assert_false(rep->truncated);
+	/* only the 3 batches after the checkpoint were scanned */
+	assert_int_equal(rep->scanned_bytes, 3 * BSIZE);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.stored, 2030);
+	assert_int_equal(w.durable, 2030);
+	assert_int_equal(check_all(f->p), 2030);
+	assert_int_equal(mqb_partition_offset_for_time(f->p, 1000000 + 1555), 1555);
+	fx_close(f);
+	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+
+	/* no checkpoint at all: everything is scanned */
+	fx_open(f, 0);
+	fx_close(f);
+	crash_marks(f, true);
+	fx_open(f, 0);
+	rep = mqb_partition_recovery_report(f->p);
+	assert_false(rep->used_checkpoint);
+	assert_int_equal(rep->scanned_bytes, 203 * BSIZE);
+	assert_int_equal(check_all(f->p), 2030);
+	fx_close(f);
+
+	/* a corrupt checkpoint is ignored */
+	{
+		char ck[400];
+		crash_marks(f, false);
+		snprintf(ck, sizeof(ck), "%s/recovery-point", f->pdir);
+		flip_bit(ck, 10, 0);
+	}
+	fx_open(f, 0);
+	rep = mqb_partition_recovery_report(f->p);
+	assert_false(rep->used_checkpoint);
+	assert_int_equal(check_all(f->p), 2030);
+}
+
+static void test_unclean_stop_without_fsync(void **state)
+{
+	fx_t *f = *state;
+	mqb_watermarks_t w;
+
+	f->o.flush_interval_ms = -1;
+	crash_child(f, 37, false, 0);
+	fx_open(f, 0);
+	assert_false(mqb_partition_recovery_report(f->p)->clean);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.stored, 370);            /* the page cache survived the process */
+	assert_int_equal(check_all(f->p), 370);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_truncated_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_last_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flipped_bit_middle_batch_multi_segment, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_flip_in_header_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zeroed_and_missing_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_and_wrongly_named_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_garbage_segment_and_empty_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rdonly_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unclean_stop_with_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unclean_stop_without_fsync, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
