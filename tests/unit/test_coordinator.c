@@ -84,14 +84,6 @@ static sent_t *last_to(world_t *w, const char *topic)
 	return NULL;
 }
 
-static size_t count_to(world_t *w, const char *topic)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < w->n_out; i++)
-		n += strcmp(w->out[i].topic, topic) == 0;
-	return n;
-}
-
 static const char *CONF =
 	"streams = ( { name = \"s\"; partitions = 4; },\n"
 	"            { name = \"one\"; partitions = 1; },\n"
