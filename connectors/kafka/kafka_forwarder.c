@@ -309,6 +309,20 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	kp->failed = true;
 }
 
+/* Record the connection state; log its changes. */
+static void set_connected(mqb_kafka_fwd_t *f, int up)
+{
+	int was = atomic_exchange(&f->connected, up > 0);
+	atomic_store(&f->brokers_up, up);
+	if (was == (up > 0))
+		return;
+	if (up)
+		mqb_notice(MOD, "Kafka connection up (%d broker%s)", up, up == 1 ? "" : "s");
+	else
+		mqb_warn(MOD, "Kafka connection down: no broker reachable; records stay in the "
+			 "local log and are forwarded when it returns");
+}
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	mqb_kafka_fwd_t *f = opaque;
@@ -316,10 +330,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		atomic_store(&f->fatal, 1);
 		return;
 	}
-	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-		atomic_store(&f->connected, 0);
-		atomic_store(&f->brokers_up, 0);
-	}
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		set_connected(f, 0);
 	MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 10000, "librdkafka: %s: %s",
 			    rd_kafka_err2name(err), reason);
 }
@@ -341,24 +353,17 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 			up++;
 	}
 	cJSON_Delete(doc);
-	int was = atomic_exchange(&f->connected, up > 0);
-	atomic_store(&f->brokers_up, up);
-	if (was != (up > 0)) {
-		if (up)
-			mqb_notice(MOD, "Kafka connection up (%d broker%s)", up, up == 1 ? "" : "s");
-		else
-			mqb_warn(MOD, "Kafka connection down: no broker reachable; records stay "
-				 "in the local log and are forwarded when it returns");
-	}
+	set_connected(f, up);
 	return 0;
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	if (level <= 3)
-		mqb_error(MOD, "librdkafka %s: %s", fac, buf);
-	else if (level <= 4)
-		mqb_warn(MOD, "librdkafka %s: %s", fac, buf);
+	/* Connection failures repeat every reconnect.backoff while Kafka is down: the
+	 * state change itself is logged by on_stats; these lines are rate-limited. */
+	if (level <= 4)
+		MQB_LOG_RATELIMITED(level <= 3 ? MQB_LOG_ERROR : MQB_LOG_WARN, MOD, 10000,
+				    "librdkafka %s: %s", fac, buf);
 	else
 		mqb_debug(MOD, "librdkafka %s: %s", fac, buf);
 }
