@@ -787,8 +787,19 @@ static int check_int_literals(mqb_cfgt_ctx_t *ctx, const char *text)
 			bool neg = start > 0 && text[start - 1] == '-';
 
 			if (c == '0' && (text[i + 1] == 'x' || text[i + 1] == 'X')) {
+				size_t digits;
+
 				for (i += 2; isxdigit((unsigned char)text[i]); i++)
 					;
+				digits = i - start - 2;
+				if (text[i] != 'L' && digits > 0 &&
+				    (digits > 8 ||
+				     strtoull(text + start + 2, NULL, 16) > 0x7fffffffULL))
+					return mqb_cfgt_error_line(ctx, NULL, line, "",
+								   "integer %.*s does not fit in "
+								   "32 bits: write %.*sL",
+								   (int)(i - start), text + start,
+								   (int)(i - start), text + start);
 				continue;
 			}
 			while (isdigit((unsigned char)text[i]))

@@ -261,12 +261,39 @@ static void test_syntax_errors(void **state)
 	/* libconfig 1.5 would truncate these silently */
 	expect_error(MIN_OK "\n# 99999999999\nmqtt = { session_expiry_s = 4294967295; };\n",
 		     "t.conf:5: integer 4294967295 does not fit in 32 bits: write 4294967295L");
+	expect_error(MIN_OK "mqtt = { session_expiry_s = 0xFFFFFFFF; };\n",
+		     "t.conf:3: integer 0xFFFFFFFF does not fit in 32 bits: write 0xFFFFFFFFL");
+	expect_error(MIN_OK "mqtt = { session_expiry_s = 2147483648; };\n",
+		     "t.conf:3: integer 2147483648 does not fit in 32 bits: write 2147483648L");
 	expect_error("streams = ( { name = \"s\"; retention_bytes = 10000000000; } );\n",
 		     "t.conf:1: integer 10000000000 does not fit in 32 bits: write 10000000000L");
 	expect_error("data_dir \"/x\";\n", "t.conf:1: syntax error");
 	expect_error("a = 1;\na = 2;\n" MIN_OK, "t.conf:2: duplicate setting name");
 	expect_error("streams = ( { name = \"unterminated; } );\n",
 		     "t.conf:2: syntax error");      /* libconfig reports it at the end */
+}
+
+/* The 32-bit literal check only refuses what libconfig would truncate. */
+static void test_int_literals_ok(void **state)
+{
+	char err[1024];
+	mqb_config_t *cfg;
+
+	(void)state;
+	cfg = load(MIN_OK "# 99999999999 in a comment\nmqtt = { host = \"h99999999999\";\n"
+		   "  session_expiry_s = 0x7FFFFFFF; max_message_bytes = 2147483L; };\n"
+		   "/* 88888888888 */ stats = { listen = \"[::1]:9999\"; };\n", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->mqtt.session_expiry_s, 0x7fffffff);
+	assert_int_equal(cfg->mqtt.max_message_bytes, 2147483);
+	assert_string_equal(cfg->mqtt.host, "h99999999999");
+	mqb_config_free(cfg);
+	cfg = load(MIN_OK "mqtt = { session_expiry_s = 2147483647; };\n", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->mqtt.session_expiry_s, 2147483647);
+	mqb_config_free(cfg);
 }
 
 static void test_unknown_keys(void **state)
@@ -735,6 +762,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_int_literals_ok),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_type_errors),
 		cmocka_unit_test(test_range_errors),
