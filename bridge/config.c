@@ -105,7 +105,7 @@ static const mqb_cfgt_table_t mqtt_table = {
 
 static const mqb_cfgt_key_t stats_keys[] = {
 	K_STR("listen", mqb_stats_conf_t, listen, "127.0.0.1:9883", 0,
-	      "HTTP endpoint host:port or [v6addr]:port (port 1..65535); \"\" or \"off\" disables it"),
+	      "HTTP endpoint host:port or [v6addr]:port (port 0: any free one); \"\" or \"off\" disables it"),
 	K_STR("token_file", mqb_stats_conf_t, token_file, NULL,
 	      MQB_CFGF_PATH | MQB_CFGF_READABLE | MQB_CFGF_NONEMPTY,
 	      "when set, requests need \"Authorization: Bearer <first line of the file>\""),
@@ -329,7 +329,7 @@ static int stats_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *
 		return 0;
 	if (l[0] == '[') {
 		host_end = strchr(l, ']');
-		if (!host_end || host_end[1] != ':')
+		if (!host_end || host_end == l + 1 || host_end[1] != ':')
 			goto bad;
 		colon = host_end + 1;
 	} else {
@@ -339,12 +339,13 @@ static int stats_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *
 	}
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end || errno || port < 1 || port > 65535)
+	if (colon[1] < '0' || colon[1] > '9' || *end || errno || port > 65535)
 		goto bad;
 	return 0;
 bad:
 	return mqb_cfgt_error(ctx, at(s, "listen"), member_path(p, sizeof(p), path, "listen"),
-			      "must be host:port, [ipv6]:port (port 1..65535), \"\" or \"off\" "
+			      "must be host:port, [ipv6]:port (port 0..65535, 0: any free one), "
+			      "\"\" or \"off\" "
 			      "(got \"%s\")", l);
 }
 

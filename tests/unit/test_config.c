@@ -521,14 +521,20 @@ static void test_cross_field(void **state)
 		     "t.conf:3: mqtt.certfile: a client certificate needs TLS: set cafile or "
 		     "capath");
 	expect_error(MIN_OK "stats = { listen = \"9883\"; };\n",
-		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 1..65535), "
-		     "\"\" or \"off\" (got \"9883\")");
-	expect_error(MIN_OK "stats = { listen = \"127.0.0.1:0\"; };\n",
-		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 1..65535), "
-		     "\"\" or \"off\" (got \"127.0.0.1:0\")");
+		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 0..65535, "
+		     "0: any free one), \"\" or \"off\" (got \"9883\")");
+	expect_error(MIN_OK "stats = { listen = \"127.0.0.1:65536\"; };\n",
+		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 0..65535, "
+		     "0: any free one), \"\" or \"off\" (got \"127.0.0.1:65536\")");
+	expect_error(MIN_OK "stats = { listen = \"[]:80\"; };\n",
+		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 0..65535, "
+		     "0: any free one), \"\" or \"off\" (got \"[]:80\")");
+	expect_error(MIN_OK "stats = { listen = \"h:+80\"; };\n",
+		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 0..65535, "
+		     "0: any free one), \"\" or \"off\" (got \"h:+80\")");
 	expect_error(MIN_OK "stats = { listen = \"::1:80\"; };\n",
-		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 1..65535), "
-		     "\"\" or \"off\" (got \"::1:80\")");
+		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 0..65535, "
+		     "0: any free one), \"\" or \"off\" (got \"::1:80\")");
 	expect_error("streams = ( { name = \"s\"; max_batch_bytes = 1048576; } );\n"
 		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
 		     "t.conf:1: streams.[0].max_batch_bytes: must be larger than "
