@@ -88,6 +88,13 @@ static bool name_valid(const char *s, bool metric)
 static void esc_label_value(mqb_sbuf_t *b, const char *v)
 {
 	for (; *v; v++) {
+		size_t run = strcspn(v, "\\\"\n");   /* copy plain runs at once */
+		if (run) {
+			mqb_sbuf_append(b, v, run);
+			v += run;
+			if (!*v)
+				break;
+		}
 		switch (*v) {
 		case '\\': mqb_sbuf_puts(b, "\\\\"); break;
 		case '"':  mqb_sbuf_puts(b, "\\\""); break;
@@ -143,6 +150,29 @@ static bool labels_render(mqb_sbuf_t *b, const char *metric, va_list ap, bool hi
 	return true;
 }
 
+/* Integers without printf: scrapes format hundreds of them (offsets, counters). */
+static void put_u64(mqb_sbuf_t *b, uint64_t v)
+{
+	char t[24];
+	int i = (int)sizeof(t);
+
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	mqb_sbuf_append(b, t + i, sizeof(t) - (size_t)i);
+}
+
+static void put_i64(mqb_sbuf_t *b, int64_t v)
+{
+	if (v < 0) {
+		mqb_sbuf_putc(b, '-');
+		put_u64(b, (uint64_t)0 - (uint64_t)v);
+	} else {
+		put_u64(b, (uint64_t)v);
+	}
+}
+
 /* Shortest text that reads back as the same double; Prometheus spellings for
  * infinities and NaN. */
 static void fmt_double(mqb_sbuf_t *b, double v)
@@ -158,7 +188,7 @@ static void fmt_double(mqb_sbuf_t *b, double v)
 		return;
 	}
 	if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-		mqb_sbuf_printf(b, "%.0f", v);
+		put_i64(b, (int64_t)v);
 		return;
 	}
 	for (int prec = 1; prec <= 17; prec++) {
@@ -497,6 +527,11 @@ static struct rfam *rfam_get(mqb_metrics_emit_t *e, const char *name, const char
 	for (size_t i = e->n; i-- > 0;)
 		if (strcmp(e->v[i].name, name) == 0)
 			return &e->v[i];
+	if (!name_valid(name, true)) {
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 60000, "collector: invalid metric "
+				    "name \"%s\"; dropped", name);
+		return NULL;
+	}
 	if (e->n == e->cap) {
 		size_t cap = e->cap ? e->cap * 2 : 32;
 		struct rfam *v = realloc(e->v, cap * sizeof(*v));
@@ -559,7 +594,8 @@ static void render_histogram(mqb_sbuf_t *b, const char *name, const struct serie
 			mqb_sbuf_puts(&le, "+Inf");
 		mqb_sbuf_putc(&le, '"');
 		sample_line(b, name, "_bucket", s->labels, le.p ? le.p : "");
-		mqb_sbuf_printf(b, "%llu\n", (unsigned long long)cum);
+		put_u64(b, cum);
+		mqb_sbuf_putc(b, '\n');
 	}
 	bits = atomic_load_explicit(&h->sum_bits, memory_order_relaxed);
 	memcpy(&sum, &bits, sizeof(sum));
@@ -567,7 +603,8 @@ static void render_histogram(mqb_sbuf_t *b, const char *name, const struct serie
 	fmt_double(b, sum);
 	mqb_sbuf_putc(b, '\n');
 	sample_line(b, name, "_count", s->labels, NULL);
-	mqb_sbuf_printf(b, "%llu\n", (unsigned long long)cum);
+	put_u64(b, cum);
+	mqb_sbuf_putc(b, '\n');
 	mqb_sbuf_free(&le);
 }
 
@@ -586,13 +623,13 @@ static void render_owned(mqb_metrics_t *reg, mqb_metrics_emit_t *e)
 			if (f->type == MT_COUNTER) {
 				uint64_t v = atomic_load_explicit(&s->u.c.v, memory_order_relaxed);
 				if (f->scale == 1)
-					mqb_sbuf_printf(&r->body, "%llu", (unsigned long long)v);
+					put_u64(&r->body, v);
 				else
 					fmt_double(&r->body, (double)v / (double)f->scale);
 			} else {
 				int64_t v = atomic_load_explicit(&s->u.g.v, memory_order_relaxed);
 				if (s->u.g.scale <= 1)
-					mqb_sbuf_printf(&r->body, "%lld", (long long)v);
+					put_i64(&r->body, v);
 				else
 					fmt_double(&r->body, (double)v / (double)s->u.g.scale);
 			}
@@ -620,9 +657,8 @@ void mqb_metrics_emit(mqb_metrics_emit_t *e, const char *name, const char *help,
 				    "is not counter or gauge; dropped", name, type);
 		return;
 	}
-	if (!name_valid(name, true)) {
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 60000, "collector: invalid metric "
-				    "name \"%s\"; dropped", name ? name : "(null)");
+	if (!name) {
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 60000, "collector: NULL metric name");
 		return;
 	}
 	va_start(ap, value);
@@ -630,7 +666,7 @@ void mqb_metrics_emit(mqb_metrics_emit_t *e, const char *name, const char *help,
 	va_end(ap);
 	if (!ok || lb.oom)
 		goto out;
-	r = rfam_get(e, name, help, t);
+	r = rfam_get(e, name, help, t);   /* validates the name when the family is new */
 	if (!r)
 		goto out;
 	if (r->type != t) {
