@@ -15,6 +15,7 @@
 #include "bridge/clock.h"
 #include "bridge/config.h"
 #include "bridge/err.h"
+#include "bridge/partitioner.h"
 #include "bridge/router.h"
 #include "bridge/topic.h"
 
@@ -219,6 +220,25 @@ static void test_rate(void **state)
 	       n, (double)(t1 - t0) / 1e6, rate / 1e6);
 	/* loose floor so a loaded CI machine does not flake; the target is ~1M/s */
 	assert_true(rate > 200000.0);
+
+	/* what ingest does per message: route, render the key, pick the partition */
+	hits = 0;
+	t0 = mqb_mono_us();
+	for (long i = 0; i < n; i++) {
+		const char *t = topics[i % 1000];
+		int idx = mqb_router_match(r, t);
+		char key[256];
+		size_t klen;
+
+		if (mqb_keytmpl_render(mqb_router_keytmpl(r, idx), t, key, sizeof(key),
+				       &klen) == MQB_OK)
+			hits += mqb_partition_for_key(key, klen, 8) >= 0;
+	}
+	t1 = mqb_mono_us();
+	assert_int_equal(hits, n);
+	rate = (double)n / ((double)(t1 - t0) / 1e6);
+	printf("route + key {1} + murmur2 partition: %.2f M messages/s\n", rate / 1e6);
+	assert_true(rate > 100000.0);
 	free(topics);
 	mqb_router_destroy(r);
 }
