@@ -30,6 +30,7 @@
 #include "bridge/stats/http.h"
 #include "bridge/stats/metrics.h"
 #include "bridge/stats/process_metrics.h"
+#include "bridge/stats/route_stats.h"
 #include "bridge/stats/store_metrics.h"
 #include "bridge/store/store.h"
 #include "bridge/groups/group_runtime.h"
@@ -229,6 +230,7 @@ static int start_stats(struct daemon *d)
 
 	mqb_process_metrics_add(d->metrics);
 	mqb_store_metrics_add(d->metrics, d->store);
+	mqb_route_stats_add(d->metrics, d->cfg);   /* "routes" in /stats */
 	if (mqb_http_listen_disabled(d->cfg->stats.listen)) {
 		mqb_info(MAIN_MOD, "stats endpoint disabled");
 		return 0;
