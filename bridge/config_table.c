@@ -17,6 +17,9 @@
 #define FIELD(base, off, type) ((type *)((char *)(base) + (off)))
 
 static void verrorf(mqb_cfgt_ctx_t *ctx, const char *file, int line, const char *path,
+		    const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void verrorf(mqb_cfgt_ctx_t *ctx, const char *file, int line, const char *path,
 		    const char *fmt, va_list ap)
 {
 	char msg[768];
