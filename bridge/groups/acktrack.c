@@ -216,6 +216,25 @@ static int check_range(const mqb_acktrack_t *t, const mqb_offset_range_t *r,
 	return MQB_OK;
 }
 
+int mqb_acktrack_ack_check(const mqb_acktrack_t *t, uint64_t member, int64_t generation,
+			   const mqb_offset_range_t *ranges, size_t n_ranges, mqb_ack_type_t type)
+{
+	int rc;
+
+	if ((unsigned)type > MQB_ACK_REJECT)
+		return MQB_ERR_INVAL;
+	if (n_ranges > MQB_ACK_MAX_RANGES)
+		return MQB_ERR_TOOBIG;
+	if (member == MQB_MEMBER_NONE || member != t->owner)
+		return MQB_ERR_PERM;
+	if (generation < t->owner_gen)
+		return MQB_ERR_STALE;
+	for (size_t k = 0; k < n_ranges; k++)
+		if ((rc = check_range(t, &ranges[k], type)))
+			return rc;
+	return MQB_OK;
+}
+
 int mqb_acktrack_ack(mqb_acktrack_t *t, uint64_t member, int64_t generation,
 		     const mqb_offset_range_t *ranges, size_t n_ranges, mqb_ack_type_t type,
 		     mqb_ack_result_t *res, mqb_finish_cb_t *cb, void *cb_arg)
@@ -228,17 +247,8 @@ int mqb_acktrack_ack(mqb_acktrack_t *t, uint64_t member, int64_t generation,
 		res = &local;
 	memset(res, 0, sizeof(*res));
 	res->committed_before = res->committed_after = mqb_acktrack_committed(t);
-	if ((unsigned)type > MQB_ACK_REJECT)
-		return MQB_ERR_INVAL;
-	if (n_ranges > MQB_ACK_MAX_RANGES)
-		return MQB_ERR_TOOBIG;
-	if (member == MQB_MEMBER_NONE || member != t->owner)
-		return MQB_ERR_PERM;
-	if (generation < t->owner_gen)
-		return MQB_ERR_STALE;
-	for (k = 0; k < n_ranges; k++)
-		if ((rc = check_range(t, &ranges[k], type)))
-			return rc;
+	if ((rc = mqb_acktrack_ack_check(t, member, generation, ranges, n_ranges, type)))
+		return rc;
 
 	for (k = 0; k < n_ranges; k++) {
 		const mqb_offset_range_t *r = &ranges[k];

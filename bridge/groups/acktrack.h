@@ -138,6 +138,13 @@ int mqb_acktrack_next(const mqb_acktrack_t *t, int64_t *offset);
 int mqb_acktrack_deliver(mqb_acktrack_t *t, int64_t offset, int64_t now_ms,
 			 uint32_t *deliveries);
 
+/*
+ * Only validate (same checks and return values as mqb_acktrack_ack, no change): lets
+ * the runtime check every entry of an ack message before applying any of them.
+ */
+int mqb_acktrack_ack_check(const mqb_acktrack_t *t, uint64_t member, int64_t generation,
+			   const mqb_offset_range_t *ranges, size_t n_ranges, mqb_ack_type_t type);
+
 /* Apply acks; see the semantics above. res and cb may be NULL. On error: no change. */
 int mqb_acktrack_ack(mqb_acktrack_t *t, uint64_t member, int64_t generation,
 		     const mqb_offset_range_t *ranges, size_t n_ranges, mqb_ack_type_t type,

@@ -184,6 +184,24 @@ static int check_range(const mqb_share_t *s, uint64_t member, const mqb_offset_r
 	return MQB_OK;
 }
 
+int mqb_share_ack_check(const mqb_share_t *s, uint64_t member,
+			const mqb_offset_range_t *ranges, size_t n_ranges, mqb_ack_type_t type,
+			int64_t now_ms)
+{
+	int rc;
+
+	if ((unsigned)type > MQB_ACK_REJECT)
+		return MQB_ERR_INVAL;
+	if (n_ranges > MQB_ACK_MAX_RANGES)
+		return MQB_ERR_TOOBIG;
+	if (member == MQB_MEMBER_NONE)
+		return MQB_ERR_PERM;
+	for (size_t k = 0; k < n_ranges; k++)
+		if ((rc = check_range(s, member, &ranges[k], now_ms)))
+			return rc;
+	return MQB_OK;
+}
+
 int mqb_share_ack(mqb_share_t *s, uint64_t member, const mqb_offset_range_t *ranges,
 		  size_t n_ranges, mqb_ack_type_t type, int64_t now_ms,
 		  mqb_ack_result_t *res, mqb_finish_cb_t *cb, void *cb_arg)
@@ -195,15 +213,8 @@ int mqb_share_ack(mqb_share_t *s, uint64_t member, const mqb_offset_range_t *ran
 		res = &local;
 	memset(res, 0, sizeof(*res));
 	res->committed_before = res->committed_after = s->spso;
-	if ((unsigned)type > MQB_ACK_REJECT)
-		return MQB_ERR_INVAL;
-	if (n_ranges > MQB_ACK_MAX_RANGES)
-		return MQB_ERR_TOOBIG;
-	if (member == MQB_MEMBER_NONE)
-		return MQB_ERR_PERM;
-	for (size_t k = 0; k < n_ranges; k++)
-		if ((rc = check_range(s, member, &ranges[k], now_ms)))
-			return rc;
+	if ((rc = mqb_share_ack_check(s, member, ranges, n_ranges, type, now_ms)))
+		return rc;
 	for (size_t k = 0; k < n_ranges; k++) {
 		const mqb_offset_range_t *r = &ranges[k];
 		int64_t lo = r->first > s->spso ? r->first : s->spso;

@@ -77,6 +77,11 @@ typedef struct mqb_share_acquired {
 int mqb_share_acquire(mqb_share_t *s, uint64_t member, size_t max_n, int64_t log_end,
 		      int64_t now_ms, mqb_share_acquired_t *out);
 
+/* Only validate (same checks and return values as mqb_share_ack, no change). */
+int mqb_share_ack_check(const mqb_share_t *s, uint64_t member,
+			const mqb_offset_range_t *ranges, size_t n_ranges, mqb_ack_type_t type,
+			int64_t now_ms);
+
 /* Apply acks from member at now_ms; see above. res, cb may be NULL. */
 int mqb_share_ack(mqb_share_t *s, uint64_t member, const mqb_offset_range_t *ranges,
 		  size_t n_ranges, mqb_ack_type_t type, int64_t now_ms,

@@ -147,6 +147,13 @@ static void test_refusals_change_nothing(void **state)
 	mqb_offset_range_t rs[] = { { 0, 1 }, { 9, 9 } };
 	assert_int_equal(mqb_acktrack_ack(t, A, 5, rs, 2, MQB_ACK_ACCEPT, &res, NULL, NULL),
 			 MQB_ERR_RANGE);
+	/* the check-only call gives the same answers and changes nothing either */
+	mqb_offset_range_t ok = { 0, 3 }, beyond = { 2, 4 };
+	assert_int_equal(mqb_acktrack_ack_check(t, A, 5, &ok, 1, MQB_ACK_ACCEPT), MQB_OK);
+	assert_int_equal(mqb_acktrack_ack_check(t, A, 5, &beyond, 1, MQB_ACK_ACCEPT), MQB_ERR_RANGE);
+	assert_int_equal(mqb_acktrack_ack_check(t, B, 5, &ok, 1, MQB_ACK_ACCEPT), MQB_ERR_PERM);
+	assert_int_equal(mqb_acktrack_ack_check(t, A, 4, &ok, 1, MQB_ACK_ACCEPT), MQB_ERR_STALE);
+	assert_int_equal(mqb_acktrack_committed(t), 0);
 	/* a member that is not the owner */
 	assert_int_equal(ack1(t, B, 5, 0, 0, MQB_ACK_ACCEPT, &res), MQB_ERR_PERM);
 	assert_int_equal(ack1(t, MQB_MEMBER_NONE, 5, 0, 0, MQB_ACK_ACCEPT, &res), MQB_ERR_PERM);

@@ -129,6 +129,12 @@ static void test_refusals(void **state)
 	assert_int_equal(mqb_share_acquire(s, A, 3, 10, 0, got), 3);   /* 0..2 to A */
 	assert_int_equal(mqb_share_acquire(s, B, 2, 10, 0, got), 2);   /* 3..4 to B */
 	mqb_share_stats(s, 0, &before);
+	/* check-only: same answers, no change */
+	mqb_offset_range_t mine = { 0, 2 }, theirs = { 3, 3 }, past = { 4, 5 };
+	assert_int_equal(mqb_share_ack_check(s, A, &mine, 1, MQB_ACK_ACCEPT, 5), MQB_OK);
+	assert_int_equal(mqb_share_ack_check(s, A, &theirs, 1, MQB_ACK_ACCEPT, 5), MQB_ERR_PERM);
+	assert_int_equal(mqb_share_ack_check(s, B, &past, 1, MQB_ACK_ACCEPT, 5), MQB_ERR_RANGE);
+	assert_int_equal(mqb_share_ack_check(s, A, &mine, 1, MQB_ACK_ACCEPT, 1000), MQB_ERR_PERM);
 	/* B acks A's record: not_owner; mixed ranges: nothing applied */
 	assert_int_equal(ack1(s, B, 1, 1, MQB_ACK_ACCEPT, 5, &res), MQB_ERR_PERM);
 	mqb_offset_range_t mixed[] = { { 3, 4 }, { 2, 2 } };
