@@ -393,6 +393,12 @@ static int route_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *
 		return mqb_cfgt_error(ctx, at(s, "filter"),
 				      member_path(p, sizeof(p), path, "filter"),
 				      "bad MQTT topic filter: %s (got \"%s\")", why, r->filter);
+	if (strncmp(r->filter, "$share/", 7) == 0 || strcmp(r->filter, "$share") == 0)
+		return mqb_cfgt_error(ctx, at(s, "filter"),
+				      member_path(p, sizeof(p), path, "filter"),
+				      "shared subscriptions ($share/...) are not supported: the "
+				      "filter is matched against topic names (got \"%s\")",
+				      r->filter);
 	if (!r->name) {
 		r->name = strdup(r->filter);
 		if (!r->name)

@@ -481,6 +481,11 @@ static void test_cross_field(void **state)
 		     "routes = ( { filter = \"a/\\xff\"; stream = \"s\"; } );\n",
 		     "t.conf:2: routes.[0].filter: bad MQTT topic filter: not valid UTF-8 "
 		     "(got \"a/\xff\")");
+	expect_error("streams = ( { name = \"s\"; } );\n"
+		     "routes = ( { filter = \"$share/g/a/#\"; stream = \"s\"; } );\n",
+		     "t.conf:2: routes.[0].filter: shared subscriptions ($share/...) are not "
+		     "supported: the filter is matched against topic names "
+		     "(got \"$share/g/a/#\")");
 	/* a shadowed duplicate filter and duplicate route names */
 	expect_error("streams = ( { name = \"s\"; } );\n"
 		     "routes = ( { filter = \"a/+\"; stream = \"s\"; },\n"
