@@ -594,14 +594,22 @@ static int config_finalize(mqb_cfgt_ctx_t *ctx, mqb_config_t *cfg, const config_
 					      "no stream with this name is configured (got \"%s\")",
 					      f->stream);
 		}
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(cfg->kafka.forward[j].stream, f->stream) == 0 &&
-			    strcmp(cfg->kafka.forward[j].topic, f->topic) == 0) {
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(cfg->kafka.forward[j].topic, f->topic) != 0)
+				continue;
+			if (strcmp(cfg->kafka.forward[j].stream, f->stream) == 0) {
 				snprintf(p, sizeof(p), "kafka.forward.[%zu]", i);
 				return mqb_cfgt_error(ctx, e, p, "same stream and topic as "
 						      "kafka.forward.[%zu] (line %d)", j,
 						      cfg->kafka.forward[j].line);
 			}
+			/* partition numbers and offset translation assume one stream per topic */
+			snprintf(p, sizeof(p), "kafka.forward.[%zu].topic", i);
+			return mqb_cfgt_error(ctx, at(e, "topic"), p, "already fed by stream \"%s\" "
+					      "(kafka.forward.[%zu], line %d): one stream per Kafka "
+					      "topic (got \"%s\")", cfg->kafka.forward[j].stream, j,
+					      cfg->kafka.forward[j].line, f->topic);
+		}
 	}
 	for (size_t i = 0; i < cfg->groups_count; i++) {
 		mqb_group_conf_t *g = &cfg->groups[i];

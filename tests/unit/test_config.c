@@ -565,6 +565,13 @@ static void test_cross_field(void **state)
 		     "              { stream = \"s\"; topic = \"t\"; } ); };\n",
 		     "t.conf:5: kafka.forward.[1]: same stream and topic as kafka.forward.[0] "
 		     "(line 4)");
+	expect_error("streams = ( { name = \"s\"; }, { name = \"s2\"; } );\n"
+		     "routes = ( { filter = \"a/+\"; stream = \"s\"; } );\n"
+		     "kafka = { bootstrap_servers = \"k\";\n"
+		     "  forward = ( { stream = \"s\"; topic = \"t\"; },\n"
+		     "              { stream = \"s2\"; topic = \"t\"; } ); };\n",
+		     "t.conf:5: kafka.forward.[1].topic: already fed by stream \"s\" "
+		     "(kafka.forward.[0], line 4): one stream per Kafka topic (got \"t\")");
 	expect_error(MIN_OK "kafka = { bootstrap_servers = \"k\";\n"
 		     "  properties = ( (\"linger.ms\", 1),\n   (\"acks\", \"1\") ); };\n",
 		     "t.conf:5: kafka.properties: \"acks\" cannot be set here: mqbridge needs "
