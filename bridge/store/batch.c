@@ -71,6 +71,12 @@ static size_t rec_body_size(const mqb_record_t *r, int64_t ts_delta, int32_t off
 	return s;
 }
 
+/* Timestamp delta with wrap-around (the decoder adds it back the same way). */
+static int64_t ts_sub(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+
 static uint8_t *put_bytes(uint8_t *p, const void *data, ssize_t len)
 {
 	p += mqb_varint_write(p, (int32_t)len);
@@ -95,7 +101,7 @@ int mqb_batch_encode(mqb_buf_t *out, int64_t base_offset, const mqb_record_t *re
 		size_t body;
 		if (recs[i].timestamp_ms > max_ts)
 			max_ts = recs[i].timestamp_ms;
-		body = rec_body_size(&recs[i], recs[i].timestamp_ms - base_ts, (int32_t)i);
+		body = rec_body_size(&recs[i], ts_sub(recs[i].timestamp_ms, base_ts), (int32_t)i);
 		if (!body)
 			return MQB_ERR_INVAL;
 		total += mqb_uvarint_size(mqb_zigzag32((int32_t)body)) + body;
@@ -124,7 +130,7 @@ int mqb_batch_encode(mqb_buf_t *out, int64_t base_offset, const mqb_record_t *re
 	p = start + MQB_BATCH_HDR_SIZE;
 	for (size_t i = 0; i < n; i++) {
 		const mqb_record_t *r = &recs[i];
-		int64_t ts_delta = r->timestamp_ms - base_ts;
+		int64_t ts_delta = ts_sub(r->timestamp_ms, base_ts);
 		size_t body = rec_body_size(r, ts_delta, (int32_t)i);
 
 		p += mqb_varint_write(p, (int32_t)body);

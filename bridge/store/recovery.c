@@ -644,6 +644,11 @@ static int verify_index(const char *dir, int64_t base, const vcollect_t *c, bool
 	return problems;
 }
 
+static void no_problem_cb(void *arg, const char *path, int64_t position, const char *what)
+{
+	(void)arg; (void)path; (void)position; (void)what;
+}
+
 int mqb_store_verify_partition(const char *dir, mqb_problem_cb_t *cb, void *arg,
 			       int64_t *records_out)
 {
@@ -652,6 +657,8 @@ int mqb_store_verify_partition(const char *dir, mqb_problem_cb_t *cb, void *arg,
 	int64_t expect = -1, records = 0;
 	char path[PATH_MAX], msg[300], why[200];
 
+	if (!cb)
+		cb = no_problem_cb;
 	rc = list_dir(dir, &l, cb, arg, &ignored);
 	if (rc)
 		return rc;

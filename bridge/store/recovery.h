@@ -55,8 +55,8 @@ typedef void (mqb_problem_cb_t)(void *arg, const char *path, int64_t position,
 /*
  * Check every segment and index of one partition directory (read-only, works on a
  * live store too: a batch being written at the very end may show as torn). Returns
- * the number of problems reported through cb, or a negative mqb_err when the directory
- * cannot be read. *records_out (if not NULL) gets the number of valid records.
+ * the number of problems reported through cb (may be NULL), or a negative mqb_err when
+ * the directory cannot be read. *records_out (if not NULL) gets the number of valid records.
  */
 int mqb_store_verify_partition(const char *partition_dir, mqb_problem_cb_t *cb, void *arg,
 			       int64_t *records_out);
