@@ -280,9 +280,10 @@ int mqb_coord_handle(mqb_coord_t *c, const char *topic, const void *payload, siz
 		}
 		/* Acks are checked per partition by acktrack/share (the generation in
 		 * which the member got the partition is the floor), so in-flight acks
-		 * from before a cooperative rebalance still count. */
+		 * from before a cooperative rebalance still count; "revoked" is checked
+		 * per partition against the generation that asked for the revocation. */
 		if (m.generation > g->generation ||
-		    (t.kind != MQB_CTL_ACK && m.generation < mb->gen)) {
+		    (t.kind == MQB_CTL_HEARTBEAT && m.generation < mb->gen)) {
 			grp_error(g, t.member, MQB_CTL_E_STALE_GENERATION, mqb_ctl_kind_name(t.kind),
 				  "generation %lld, current %lld (yours %lld)", (long long)m.generation,
 				  (long long)g->generation, (long long)mb->gen);

@@ -54,6 +54,7 @@ typedef struct grp_part {
 	grp_member_t *target;         /* exclusive: owner wanted by the last rebalance */
 	bool revoking;
 	int64_t revoke_deadline_ms;
+	int64_t revoke_gen;           /* generation that asked for the revocation */
 	uint64_t dead_lettered, archived;
 } grp_part_t;
 

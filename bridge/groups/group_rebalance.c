@@ -142,6 +142,7 @@ void grp_rebalance(grp_t *g, int64_t now)
 		if (revoke) {
 			if (!gp->revoking) {
 				gp->revoking = true;
+				gp->revoke_gen = g->generation;
 				gp->revoke_deadline_ms = now + (g->conf->rebalance_timeout_ms > 0 ?
 					g->conf->rebalance_timeout_ms : g->conf->session_timeout_ms);
 			}
@@ -224,7 +225,9 @@ int grp_on_revoked(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t n
 	mb->last_seen_ms = now;
 	for (size_t i = 0; i < m->n_partitions; i++) {
 		grp_part_t *gp = &g->parts[m->partitions[i]];
-		if (gp->revoking)   /* others are still assigned to it: ignored */
+		/* Partitions still assigned to it, or a "revoked" older than the request
+		 * (from an earlier ownership period), are ignored. */
+		if (gp->revoking && m->generation >= gp->revoke_gen)
 			grp_release_part(g, gp);
 	}
 	grp_try_complete(g, now);

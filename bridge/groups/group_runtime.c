@@ -84,13 +84,6 @@ static void rt_on_message(void *arg, const mqb_mqtt_msg_t *msg)
 	pthread_mutex_unlock(&rt->mu);
 }
 
-static void rt_on_connect(void *arg, bool session_present)
-{
-	grt_t *rt = arg;
-	mqb_info(RT_LOG, "connected as %s (session %s)", rt->client_id,
-		 session_present ? "resumed" : "new");
-}
-
 static void rt_on_disconnect(void *arg, int reason)
 {
 	grt_t *rt = arg;
@@ -267,7 +260,6 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 	so.clean_start = -1;
 	so.log_name = RT_LOG;
 	so.cb.on_message = rt_on_message;
-	so.cb.on_connect = rt_on_connect;
 	so.cb.on_disconnect = rt_on_disconnect;
 	so.cb.arg = rt;
 	rt->sess = mqb_mqtt_session_new(&so, errstr, errstr_size);

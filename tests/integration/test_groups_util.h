@@ -10,6 +10,7 @@
 #define TEST_GROUPS_UTIL_H
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -173,19 +174,45 @@ static int gt_member_start(gt_env_t *e, gt_member_t *m, const char *group, const
 
 typedef struct gt_pub {
 	struct mosquitto *mosq;
+	int64_t sent;
+	_Atomic int64_t acked;
+	_Atomic int connected;
 } gt_pub_t;
+
+static void gt_on_connect(struct mosquitto *m, void *arg, int rc)
+{
+	gt_pub_t *p = arg;
+	(void)m;
+	if (rc == 0)
+		p->connected = 1;
+}
+
+static void gt_on_publish(struct mosquitto *m, void *arg, int mid)
+{
+	gt_pub_t *p = arg;
+	(void)m;
+	(void)mid;
+	p->acked++;
+}
 
 static int gt_pub_open(gt_env_t *e, gt_pub_t *p, const char *id)
 {
 	mosquitto_lib_init();
-	p->mosq = mosquitto_new(id, true, NULL);
+	p->mosq = mosquitto_new(id, true, p);
 	if (!p->mosq)
 		return -1;
+	mosquitto_publish_callback_set(p->mosq, gt_on_publish);
+	mosquitto_connect_callback_set(p->mosq, gt_on_connect);
 	mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 	mosquitto_max_inflight_messages_set(p->mosq, 200);
 	if (mosquitto_connect(p->mosq, "127.0.0.1", e->broker.port, 30) != MOSQ_ERR_SUCCESS)
 		return -1;
-	return mosquitto_loop_start(p->mosq) == MOSQ_ERR_SUCCESS ? 0 : -1;
+	if (mosquitto_loop_start(p->mosq) != MOSQ_ERR_SUCCESS)
+		return -1;
+	/* Publishing before CONNACK makes libmosquitto send those messages twice. */
+	for (int i = 0; i < 5000 && !p->connected; i++)
+		mqbt_sleep_ms(1);
+	return p->connected ? 0 : -1;
 }
 
 static int gt_pub(gt_pub_t *p, const char *topic, const char *payload)
@@ -193,8 +220,13 @@ static int gt_pub(gt_pub_t *p, const char *topic, const char *payload)
 	int rc;
 	for (int i = 0; i < 1000; i++) {
 		rc = mosquitto_publish(p->mosq, NULL, topic, (int)strlen(payload), payload, 1, false);
-		if (rc == MOSQ_ERR_SUCCESS)
+		if (rc == MOSQ_ERR_SUCCESS) {
+			p->sent++;
+			/* keep the client's queue short: wait for PUBACKs */
+			for (int w = 0; w < 2000 && p->sent - p->acked > 1000; w++)
+				mqbt_sleep_ms(1);
 			return 0;
+		}
 		mqbt_sleep_ms(5);
 	}
 	return -1;
@@ -204,9 +236,8 @@ static void gt_pub_close(gt_pub_t *p)
 {
 	if (!p->mosq)
 		return;
-	for (int i = 0; i < 200 && mosquitto_want_write(p->mosq); i++)
+	for (int i = 0; i < 3000 && p->acked < p->sent; i++)
 		mqbt_sleep_ms(10);
-	mqbt_sleep_ms(200);
 	mosquitto_disconnect(p->mosq);
 	mosquitto_loop_stop(p->mosq, false);
 	mosquitto_destroy(p->mosq);
