@@ -37,7 +37,6 @@
 #include "tools/cli.h"
 #include "tools/recfmt.h"
 
-int mqb_cmd_consume(int argc, char **argv);
 
 #define USAGE \
 	"mqbridge consume --group G [--count N] [--prefetch P]\n" \

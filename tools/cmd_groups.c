@@ -27,7 +27,6 @@
 #include "bridge/store/store.h"
 #include "tools/cli.h"
 
-int mqb_cmd_groups(int argc, char **argv);
 
 #define USAGE \
 	"mqbridge groups list [--url http://127.0.0.1:9883] [--json]\n" \

@@ -26,9 +26,9 @@ struct cli_cmd {
 
 static const struct cli_cmd cmds[] = {
 	{ "log", mqb_cmd_log, "dump or verify a data_dir's logs (read-only)" },
-	/* { "groups",  mqb_cmd_groups,  "list / describe consumer groups (via the daemon)" }, */
+	{ "groups",  mqb_cmd_groups,  "list / describe consumer groups (via the daemon), reset (daemon stopped)" },
 	/* { "offsets", mqb_cmd_offsets, "translate group offsets to Kafka offsets" }, */
-	/* { "consume", mqb_cmd_consume, "a reference group member over MQTT" }, */
+	{ "consume", mqb_cmd_consume, "a reference group member over MQTT" },
 };
 
 static void usage(FILE *out)
