@@ -170,13 +170,19 @@ int mqb_log_verify(const char *dir, const char *stream)
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
 			nn = realloc(names, cap * sizeof(*names));
-			if (!nn)
-				goto nomem;
+			if (!nn) {
+				mqb_cli_error("out of memory");
+				rc = MQB_CLI_FAIL;
+				goto done;
+			}
 			names = nn;
 		}
 		names[n] = strdup(de->d_name);
-		if (!names[n])
-			goto nomem;
+		if (!names[n]) {
+			mqb_cli_error("out of memory");
+			rc = MQB_CLI_FAIL;
+			goto done;
+		}
 		n++;
 	}
 	closedir(d);
@@ -198,10 +204,6 @@ int mqb_log_verify(const char *dir, const char *stream)
 		printf("%" PRId64 " problem%s found\n", t.problems, t.problems == 1 ? "" : "s");
 		rc = MQB_CLI_FAIL;
 	}
-	goto done;
-nomem:
-	mqb_cli_error("out of memory");
-	rc = MQB_CLI_FAIL;
 done:
 	if (d)
 		closedir(d);

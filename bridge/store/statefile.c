@@ -558,16 +558,18 @@ mqb_journal_t *mqb_journal_open(const char *path, const mqb_journal_opts_t *opts
 		return NULL;
 	}
 	j = calloc(1, sizeof(*j));
-	if (!j)
-		goto nomem;
-	j->fd = -1;
-	j->opts = *opts;
-	if (!j->opts.compact_bytes)
-		j->opts.compact_bytes = (size_t)1 << 20;
-	j->path = strdup(path);
-	j->snap_path = str_concat(path, ".snap");
-	if (!j->path || !j->snap_path)
-		goto nomem;
+	if (j) {
+		j->fd = -1;
+		j->opts = *opts;
+		if (!j->opts.compact_bytes)
+			j->opts.compact_bytes = (size_t)1 << 20;
+		j->path = strdup(path);
+		j->snap_path = str_concat(path, ".snap");
+	}
+	if (!j || !j->path || !j->snap_path) {
+		mqb_errstr_set(errstr, errstr_size, "journal open %s: out of memory", path);
+		goto error;
+	}
 
 	err = jn_load_snapshot(j, &snap_epoch, &snap, &snap_len, errstr, errstr_size);
 	if (err != MQB_OK)
@@ -592,8 +594,6 @@ mqb_journal_t *mqb_journal_open(const char *path, const mqb_journal_opts_t *opts
 	free(snap);
 	return j;
 
-nomem:
-	mqb_errstr_set(errstr, errstr_size, "journal open %s: out of memory", path);
 error:
 	free(snap);
 	mqb_journal_close(j);
