@@ -3,9 +3,11 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef MQB_VERSION
@@ -42,41 +44,45 @@ int64_t mqb_process_open_fds(void)
 	return n - 1;                 /* the directory stream's own fd */
 }
 
-/* Process start from /proc/self/stat (field 22, clock ticks since boot) against
- * /proc/uptime. */
-double mqb_process_uptime_seconds(void)
+/* Process start in seconds since boot, from /proc/self/stat (field 22, clock ticks
+ * since boot); read once. -1 when unreadable. */
+static double start_since_boot = -1;
+static pthread_once_t start_once = PTHREAD_ONCE_INIT;
+
+static void read_start(void)
 {
 	char buf[1024];
-	FILE *f;
+	FILE *f = fopen("/proc/self/stat", "r");
 	size_t n;
 	char *p;
 	unsigned long long start = 0;
-	double up = 0;
 
-	f = fopen("/proc/self/stat", "r");
 	if (!f)
-		return -1;
+		return;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	p = strrchr(buf, ')');          /* comm may contain spaces */
 	if (!p)
-		return -1;
+		return;
 	p++;
-	for (int field = 3; field < 22 && p; field++) {   /* p is before field `field` */
+	for (int field = 3; field < 22 && p; field++)   /* p is before field `field` */
 		p = strchr(p + 1, ' ');
-	}
 	if (!p || sscanf(p, " %llu", &start) != 1)
+		return;
+	start_since_boot = (double)start / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CLOCK_BOOTTIME is what /proc/uptime reports: no file read per scrape. */
+double mqb_process_uptime_seconds(void)
+{
+	struct timespec ts;
+	double up;
+
+	pthread_once(&start_once, read_start);
+	if (start_since_boot < 0 || clock_gettime(CLOCK_BOOTTIME, &ts) != 0)
 		return -1;
-	f = fopen("/proc/uptime", "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lf", &up) != 1)
-		up = -1;
-	fclose(f);
-	if (up < 0)
-		return -1;
-	up -= (double)start / (double)sysconf(_SC_CLK_TCK);
+	up = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - start_since_boot;
 	return up < 0 ? 0 : up;
 }
 

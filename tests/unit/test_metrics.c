@@ -315,6 +315,25 @@ static void test_concurrency(void **state)
 	mqb_metrics_destroy(reg);
 }
 
+/* --- process facts from /proc/self ----------------------------------------------- */
+
+static void test_process_facts(void **state)
+{
+	double up = mqb_process_uptime_seconds();
+	int64_t fds = mqb_process_open_fds();
+	int fd;
+
+	assert_true(up >= 0 && up < 600);          /* this test process just started */
+	assert_true(mqb_process_rss_bytes() > 1024 * 1024);
+	assert_true(fds >= 3);
+	fd = dup(0);
+	assert_int_equal(mqb_process_open_fds(), fds + 1);
+	close(fd);
+	assert_int_equal(mqb_process_open_fds(), fds);
+	mqbt_sleep_ms(50);
+	assert_true(mqb_process_uptime_seconds() >= up + 0.04);
+}
+
 /* --- promtool -------------------------------------------------------------------- */
 
 static void test_promtool(void **state)
@@ -597,6 +616,7 @@ int main(void)
 		cmocka_unit_test(test_collectors),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_concurrency),
+		cmocka_unit_test(test_process_facts),
 		cmocka_unit_test(test_promtool),
 		cmocka_unit_test(test_route_stats),
 		cmocka_unit_test(test_store_collector),
