@@ -283,11 +283,11 @@ static void test_healthz_stall(void **state)
 	int port = mqb_http_port(http);
 	char *r;
 
-	mqb_http_set_stall_ms(http, 200);
+	mqb_http_set_stall_ms(http, 1000);   /* generous: the machine may be loaded */
 	mqb_http_loop_tick(http);
 	assert_int_equal(req(port, "GET", "/healthz", NULL, &r), 200);
 	free(r);
-	mqbt_sleep_ms(400);
+	mqbt_sleep_ms(1300);
 	assert_int_equal(req(port, "GET", "/healthz", NULL, &r), 503);
 	assert_non_null(strstr(body_of(r), "main loop stalled"));
 	free(r);
@@ -419,7 +419,7 @@ static void test_slow_clients(void **state)
 		t0 = mqbt_now_ms();
 		assert_int_equal(req(port, "GET", "/metrics", NULL, &r), 200);
 		free(r);
-		assert_true(mqbt_now_ms() - t0 < 1000);
+		assert_true(mqbt_now_ms() - t0 < 3000);   /* not the 10 s idle timeout */
 	}
 	for (int i = 0; i < 21; i++)
 		close(fds[i]);
