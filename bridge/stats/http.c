@@ -86,6 +86,9 @@ void mqb_http_resp_json(mqb_http_resp_t *resp, int status, cJSON *doc)
 }
 
 static void resp_vtext(mqb_http_resp_t *resp, int status, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void resp_vtext(mqb_http_resp_t *resp, int status, const char *fmt, va_list ap)
 {
 	mqb_sbuf_t b = MQB_SBUF_INIT;
 	va_list ap2;
@@ -323,6 +326,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	count_code(http, resp.status);
 	return ret;
 }
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
