@@ -22,6 +22,7 @@
 #include "bridge/logging.h"
 
 #define SESSION_PROPS_INLINE 16
+#define SESSION_STABLE_MS 10000   /* a connection this old resets the backoff */
 
 struct session_sub {
 	char *filter;
@@ -50,6 +51,7 @@ struct mqb_mqtt_session {
 	bool ever_tried;             /* the first connect call was made */
 	bool closed;
 	int64_t next_attempt_ms;     /* monotonic */
+	int64_t connected_mono_ms;   /* when the current connection got its CONNACK */
 	uint32_t rng;
 
 	/* reused per message: user properties of the message being delivered */
@@ -203,7 +205,7 @@ static void session_on_connect(struct mosquitto *mosq, void *obj, int rc, int fl
 	atomic_store(&s->state, MQB_MQTT_CONNECTED);
 	atomic_fetch_add(&s->connects, 1);
 	atomic_store(&s->connected_since_ms, mqb_now_ms());
-	s->backoff_ms = s->backoff_min_ms;
+	s->connected_mono_ms = mqb_mono_ms();
 	mqb_info(s->log_name, "connected to %s:%d as %s (MQTT %s, session %s)",
 		 s->host, s->port, s->client_id, s->protocol == 5 ? "5" : "3.1.1",
 		 (flags & 1) ? "present" : "new");
@@ -222,10 +224,15 @@ static void session_on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 	(void)mosq; (void)props;
 	if (atomic_load(&s->state) == MQB_MQTT_CONNECTED) {
 		atomic_fetch_add(&s->disconnects, 1);
+		/* A connection that lasted resets the backoff; one that drops at once
+		 * (refused session, protocol trouble) keeps doubling it: no hot loop. */
+		if (mqb_mono_ms() - s->connected_mono_ms >= SESSION_STABLE_MS)
+			s->backoff_ms = s->backoff_min_ms;
 		if (rc != 0) {
 			session_set_error(s, "connection lost: %s", mosquitto_strerror(rc));
-			mqb_warn(s->log_name, "connection to %s:%d lost: %s", s->host,
-				 s->port, mosquitto_strerror(rc));
+			MQB_LOG_RATELIMITED(MQB_LOG_WARN, s->log_name, 5000,
+					    "connection to %s:%d lost: %s", s->host, s->port,
+					    mosquitto_strerror(rc));
 		}
 	}
 	atomic_store(&s->connected_since_ms, 0);
@@ -234,7 +241,7 @@ static void session_on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 		s->subs[i].mid = 0;
 	}
 	if (!s->closed)
-		atomic_store(&s->state, MQB_MQTT_DISCONNECTED);
+		session_schedule_retry(s);
 	if (s->cb.on_disconnect)
 		s->cb.on_disconnect(s->cb.arg, rc);
 }
@@ -489,9 +496,13 @@ mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 	}
 	mosquitto_int_option(s->mosq, MOSQ_OPT_PROTOCOL_VERSION,
 			     s->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-	/* Receive maximum: the broker keeps at most this many QoS 1/2 messages
-	 * unacknowledged towards us (MQTT 5; on 3.1.1 the broker's own setting). */
-	mosquitto_int_option(s->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, s->max_inflight);
+	/* Receive Maximum 65535 (nothing advertised): libmosquitto 2.0 counts a QoS 2
+	 * message against it until PUBCOMP, mosquitto 2.0.11 only until PUBREC, so under
+	 * QoS 2 load the broker overshoots any smaller value and libmosquitto drops the
+	 * connection with a protocol error (seen with stock mosquitto_sub too). The
+	 * broker's max_inflight_messages bounds what is unacknowledged; the owner bounds
+	 * what it reads per burst (max_burst). */
+	mosquitto_int_option(s->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 65535);
 	mosquitto_int_option(s->mosq, MOSQ_OPT_SEND_MAXIMUM, s->max_inflight);
 	mosquitto_int_option(s->mosq, MOSQ_OPT_TCP_NODELAY, 1);
 
@@ -642,11 +653,8 @@ static void session_check_socket(mqb_mqtt_session_t *s)
 
 	if (s->closed || mosquitto_socket(s->mosq) >= 0)
 		return;
-	if (st == MQB_MQTT_CONNECTED || st == MQB_MQTT_CONNECTING) {
-		if (st == MQB_MQTT_CONNECTED)
-			s->backoff_ms = s->backoff_min_ms;
-		session_schedule_retry(s);
-	}
+	if (st == MQB_MQTT_CONNECTED || st == MQB_MQTT_CONNECTING)
+		session_schedule_retry(s);  /* lost without an on_disconnect (connect failed) */
 }
 
 static void session_handle_rc(mqb_mqtt_session_t *s, int rc, const char *what)

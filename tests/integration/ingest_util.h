@@ -10,6 +10,7 @@
 #ifndef MQB_TEST_INGEST_UTIL_H
 #define MQB_TEST_INGEST_UTIL_H
 
+#include <cjson/cJSON.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@ typedef struct iu_pub {
 	atomic_int connected;
 	atomic_long acked;     /* on_publish count (QoS 0: written) */
 	long sent;
+	_Atomic char *acked_mid;  /* optional, 65536 entries: set to 1 when mid is acked */
 } iu_pub_t;
 
 static inline void iu_pub_on_connect(struct mosquitto *m, void *o, int rc, int f,
@@ -45,7 +47,9 @@ static inline void iu_pub_on_publish(struct mosquitto *m, void *o, int mid, int 
 			      const mosquitto_property *p)
 {
 	iu_pub_t *pub = o;
-	(void)m; (void)mid; (void)rc; (void)p;
+	(void)m; (void)rc; (void)p;
+	if (pub->acked_mid && mid > 0 && mid < 65536)
+		atomic_store(&pub->acked_mid[mid], 1);
 	atomic_fetch_add(&pub->acked, 1);
 }
 
@@ -81,9 +85,10 @@ static inline int iu_pub_start(iu_pub_t *pub, int port, const char *client_id, b
 	return atomic_load(&pub->connected) ? 0 : -1;
 }
 
-/* Publish with optional user properties (name/value pairs, NULL-terminated list). */
-static inline int iu_pub_send(iu_pub_t *pub, const char *topic, const void *payload, size_t len,
-		       int qos, const char *const *user_props)
+/* Publish with optional user properties (name/value pairs, NULL-terminated list);
+ * *mid_out (may be NULL) gets the message id. */
+static inline int iu_pub_send_mid(iu_pub_t *pub, const char *topic, const void *payload,
+				  size_t len, int qos, const char *const *user_props, int *mid_out)
 {
 	mosquitto_property *props = NULL;
 	int rc;
@@ -92,7 +97,7 @@ static inline int iu_pub_send(iu_pub_t *pub, const char *topic, const void *payl
 		mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY,
 						   user_props[i], user_props[i + 1]);
 	for (int tries = 0; tries < 2000; tries++) {
-		rc = mosquitto_publish_v5(pub->mosq, NULL, topic, (int)len, payload, qos, false,
+		rc = mosquitto_publish_v5(pub->mosq, mid_out, topic, (int)len, payload, qos, false,
 					  props);
 		if (rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_OVERSIZE_PACKET)
 			break;
@@ -102,6 +107,12 @@ static inline int iu_pub_send(iu_pub_t *pub, const char *topic, const void *payl
 	if (rc == MOSQ_ERR_SUCCESS)
 		pub->sent++;
 	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+static inline int iu_pub_send(iu_pub_t *pub, const char *topic, const void *payload,
+			      size_t len, int qos, const char *const *user_props)
+{
+	return iu_pub_send_mid(pub, topic, payload, len, qos, user_props, NULL);
 }
 
 /* Wait until every message sent so far is acknowledged. 0 ok, -1 timeout. */
@@ -137,6 +148,7 @@ typedef struct iu_daemon {
 	char dir[256];        /* test dir: conf, log, data */
 	char conf[300], log[300], data[300];
 	pid_t pid;
+	int stats_port;       /* > 0: stats endpoint on 127.0.0.1:stats_port, else off */
 } iu_daemon_t;
 
 /* Write dir/mqbridged.conf: data_dir dir/data, the broker on port, extra text for
@@ -144,8 +156,10 @@ typedef struct iu_daemon {
 static inline int iu_daemon_config(iu_daemon_t *d, int port, const char *client_id,
 			    const char *mqtt_extra, const char *rest)
 {
-	char text[8192];
+	char text[8192], stats[64] = "off";
 
+	if (d->stats_port > 0)
+		snprintf(stats, sizeof stats, "127.0.0.1:%d", d->stats_port);
 	snprintf(d->conf, sizeof d->conf, "%s/mqbridged.conf", d->dir);
 	snprintf(d->log, sizeof d->log, "%s/mqbridged.log", d->dir);
 	snprintf(d->data, sizeof d->data, "%s/data", d->dir);
@@ -154,9 +168,9 @@ static inline int iu_daemon_config(iu_daemon_t *d, int port, const char *client_
 		 "log_level = \"info\";\n"
 		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"%s\"; "
 		 "reconnect_min_ms = 50; reconnect_max_ms = 500; %s };\n"
-		 "stats = { listen = \"off\"; };\n"
+		 "stats = { listen = \"%s\"; };\n"
 		 "%s\n",
-		 d->data, port, client_id, mqtt_extra ? mqtt_extra : "", rest);
+		 d->data, port, client_id, mqtt_extra ? mqtt_extra : "", stats, rest);
 	return mqbt_write_file(d->conf, text);
 }
 
@@ -190,6 +204,45 @@ static inline int iu_daemon_wait_ready(iu_daemon_t *d, int timeout_ms)
 		}
 		mqbt_sleep_ms(20);
 	}
+	return -1;
+}
+
+/* The ingest counter "mqtt"."<name>" from GET /stats, or -1. */
+static inline long long iu_daemon_stat(const iu_daemon_t *d, const char *name)
+{
+	char *body = NULL;
+	int status = 0;
+	long long v = -1;
+	cJSON *doc, *sec, *it;
+
+	if (d->stats_port <= 0 || mqbt_http_get(d->stats_port, "/stats", &status, &body) != 0 ||
+	    status != 200) {
+		free(body);
+		return -1;
+	}
+	doc = cJSON_Parse(body);
+	sec = doc ? cJSON_GetObjectItem(doc, "mqtt") : NULL;
+	it = sec ? cJSON_GetObjectItem(sec, name) : NULL;
+	if (cJSON_IsNumber(it))
+		v = (long long)it->valuedouble;
+	cJSON_Delete(doc);
+	free(body);
+	return v;
+}
+
+/* Wait until mqtt.stored reaches n. 0 ok, -1 timeout. */
+static inline int iu_daemon_wait_stored(const iu_daemon_t *d, long long n, int timeout_ms)
+{
+	int64_t dl = mqbt_now_ms() + timeout_ms;
+	long long v = -1;
+
+	while (mqbt_now_ms() < dl) {
+		v = iu_daemon_stat(d, "stored");
+		if (v >= n)
+			return 0;
+		mqbt_sleep_ms(50);
+	}
+	fprintf(stderr, "iu_daemon_wait_stored: %lld of %lld\n", v, n);
 	return -1;
 }
 
