@@ -210,6 +210,29 @@ static void test_collectors(void **state)
 	mqb_metrics_destroy(reg);
 }
 
+/* A collector may create instruments (the registry lock is not held while it runs). */
+static void coll_registers(mqb_metrics_emit_t *e, void *arg)
+{
+	mqb_counter_inc(mqb_metrics_counter(arg, "mqbridge_late_total", "late", NULL));
+	mqb_metrics_emit(e, "mqbridge_coll_gauge", "g", "gauge", 1, NULL);
+}
+
+static void test_collector_may_register(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	char *out;
+
+	mqb_metrics_add_collector(reg, coll_registers, reg);
+	out = mqb_metrics_render_prometheus(reg, NULL);   /* would deadlock if locked */
+	assert_non_null(out);
+	assert_non_null(strstr(out, "mqbridge_coll_gauge 1\n"));
+	free(out);
+	out = mqb_metrics_render_prometheus(reg, NULL);
+	assert_non_null(strstr(out, "mqbridge_late_total 1\n"));   /* rendered before the 2nd inc */
+	free(out);
+	mqb_metrics_destroy(reg);
+}
+
 static void sec_mqtt(cJSON *s, void *arg) { cJSON_AddBoolToObject(s, "connected", 1); }
 static void sec_mqtt2(cJSON *s, void *arg) { cJSON_AddNumberToObject(s, "reconnects", 3); }
 static void sec_routes(cJSON *a, void *arg)
@@ -614,6 +637,7 @@ int main(void)
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_collectors),
+		cmocka_unit_test(test_collector_may_register),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_concurrency),
 		cmocka_unit_test(test_process_facts),
