@@ -133,7 +133,7 @@ static int dump(const struct dump_args *a)
 	mqb_store_t *st;
 	const char **streams = NULL;
 	size_t ns = 0, i;
-	int64_t left = a->count;
+	int64_t left = a->count, matched = 0;
 	int rc = MQB_CLI_OK;
 
 	st = mqb_store_open(a->dir, MQB_STORE_RDONLY, err, sizeof(err));
@@ -161,12 +161,16 @@ static int dump(const struct dump_args *a)
 			continue;
 		}
 		if (a->partition >= np) {
-			mqb_cli_error("stream %s has %" PRId32 " partition%s (0..%" PRId32 "): no "
-				      "partition %" PRId64, streams[i], np, np == 1 ? "" : "s",
-				      np - 1, a->partition);
-			rc = MQB_CLI_FAIL;
+			/* Every stream: skip the ones without it. One stream: an error. */
+			if (a->stream) {
+				mqb_cli_error("stream %s has %" PRId32 " partition%s (0..%" PRId32
+					      "): no partition %" PRId64, streams[i], np,
+					      np == 1 ? "" : "s", np - 1, a->partition);
+				rc = MQB_CLI_FAIL;
+			}
 			continue;
 		}
+		matched++;
 		for (p = 0; p < np && left != 0; p++) {
 			mqb_partition_t *part;
 
@@ -181,6 +185,10 @@ static int dump(const struct dump_args *a)
 			if (dump_partition(part, a, &left) != MQB_CLI_OK)
 				rc = MQB_CLI_FAIL;
 		}
+	}
+	if (!a->stream && a->partition >= 0 && matched == 0 && ns > 0) {
+		mqb_cli_error("no stream has a partition %" PRId64, a->partition);
+		rc = MQB_CLI_FAIL;
 	}
 	if (fflush(stdout) != 0) {
 		mqb_cli_error("writing output failed");
