@@ -294,12 +294,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  const char *upload_data, size_t *upload_data_size,
 				  void **con_cls)
 {
+	static int first_call_seen;     /* address used as the per-request marker */
 	mqb_http_t *http = cls;
 	mqb_http_resp_t resp = { 200, JSON_CT, NULL, 0 };
 	struct MHD_Response *mr;
 	bool allow = false, auth_fail = false;
+	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+		   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	enum MHD_Result ret;
 
+	/* GET/HEAD are answered once the whole request is read (the first call only
+	 * announces the headers), which keeps the connection alive for the next scrape.
+	 * Anything else is answered at once and the connection closed: no body is read. */
+	if (get && *con_cls == NULL) {
+		*con_cls = &first_call_seen;
+		return MHD_YES;
+	}
+	if (get && *upload_data_size) {
+		*upload_data_size = 0;      /* a body on a GET: read and ignored */
+		return MHD_YES;
+	}
 	if (http->token && !token_ok(http, conn)) {
 		auth_fail = true;
 		mqb_http_resp_text(&resp, 401, "unauthorized: send Authorization: Bearer <token>\n");

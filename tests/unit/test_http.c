@@ -176,6 +176,20 @@ static void test_builtin_paths(void **state)
 	assert_string_equal(body_of(r), "");
 	free(r);
 
+	/* Keep-alive: two requests on one connection (what Prometheus does). */
+	{
+		const char *two = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+				  "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+		int fd = connect_port(port);
+		assert_true(fd >= 0);
+		assert_int_equal(raw_send(fd, two, strlen(two), &r, 5000), 200);
+		close(fd);
+		const char *second = strstr(r + 1, "HTTP/1.1 200 OK");
+		assert_non_null(second);
+		assert_non_null(strstr(second, "# TYPE mqbridge_build_info gauge"));
+		free(r);
+	}
+
 	/* Requests are counted by code. */
 	assert_int_equal(req(port, "GET", "/metrics", NULL, &r), 200);
 	assert_non_null(strstr(r, "mqbridge_http_requests_total{code=\"404\"} 2\n"));
