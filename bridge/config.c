@@ -1,24 +1,23 @@
 /*
- * config.c — mqbridged's configuration: the key tables (one per section) and the
- * finalize step with the cross-field checks (see config.h, docs/CONFIG.md).
+ * config.c — mqbridged's configuration: the key tables (one per section: name, type,
+ * range, default, description) and the load/free entry points (see config.h and
+ * docs/CONFIG.md). The generic table reader is config_table.c, the checks beyond one
+ * key are config_check.c, file reading and the integer-literal guard config_text.c,
+ * the markdown reference config_doc.c.
  *
  * Errors: loading stops at the first error; the message is
  * "FILE:LINE: key.path: problem (got X)".
  */
 #include "bridge/config.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <stdio.h>
 #include <libgen.h>
-#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/config_check.h"
 #include "bridge/config_table.h"
 #include "bridge/err.h"
-#include "bridge/keytmpl.h"
-#include "bridge/topic.h"
 
 #define OFF(type, field) offsetof(type, field)
 #define I64MAX INT64_MAX
@@ -55,8 +54,6 @@ static const mqb_cfgt_choice_t start_choices[] = {
 	{ .name = n, .type = MQB_CFGT_ENUM, .off = OFF(T, f), .def_int = def, .choices = ch, .flags = fl, .desc = d }
 #define K_END { .name = NULL }
 
-static mqb_cfgt_check_fn mqtt_check, stream_check, route_check, forward_check,
-	kafka_check, group_check;
 
 static const mqb_cfgt_key_t mqtt_keys[] = {
 	K_STR("host", mqb_mqtt_conf_t, host, "127.0.0.1", MQB_CFGF_NONEMPTY,
@@ -101,7 +98,7 @@ static const mqb_cfgt_key_t mqtt_keys[] = {
 	K_END
 };
 static const mqb_cfgt_table_t mqtt_table = {
-	"mqtt", mqtt_keys, 0, OFF(mqb_mqtt_conf_t, line), mqtt_check };
+	"mqtt", mqtt_keys, 0, OFF(mqb_mqtt_conf_t, line), mqb_config_check_mqtt };
 
 static const mqb_cfgt_key_t stats_keys[] = {
 	K_STR("listen", mqb_stats_conf_t, listen, "127.0.0.1:9883", 0,
@@ -111,9 +108,8 @@ static const mqb_cfgt_key_t stats_keys[] = {
 	      "when set, requests need \"Authorization: Bearer <first line of the file>\""),
 	K_END
 };
-static mqb_cfgt_check_fn stats_check;
 static const mqb_cfgt_table_t stats_table = {
-	"stats", stats_keys, 0, OFF(mqb_stats_conf_t, line), stats_check };
+	"stats", stats_keys, 0, OFF(mqb_stats_conf_t, line), mqb_config_check_stats };
 
 static const mqb_cfgt_key_t flush_keys[] = {
 	K_I64("interval_ms", mqb_stream_conf_t, opts.flush_interval_ms, 0, 3600000, 50, 0,
@@ -147,7 +143,7 @@ static const mqb_cfgt_key_t stream_keys[] = {
 };
 static const mqb_cfgt_table_t stream_table = {
 	"streams[]", stream_keys, sizeof(mqb_stream_conf_t), OFF(mqb_stream_conf_t, line),
-	stream_check };
+	mqb_config_check_stream };
 
 static const mqb_cfgt_key_t route_keys[] = {
 	{ .name = "name", .type = MQB_CFGT_STRING, .off = OFF(mqb_route_conf_t, name),
@@ -164,7 +160,7 @@ static const mqb_cfgt_key_t route_keys[] = {
 };
 static const mqb_cfgt_table_t route_table = {
 	"routes[]", route_keys, sizeof(mqb_route_conf_t), OFF(mqb_route_conf_t, line),
-	route_check };
+	mqb_config_check_route };
 
 static const mqb_cfgt_key_t forward_keys[] = {
 	K_STR("stream", mqb_kafka_forward_conf_t, stream, NULL, MQB_CFGF_REQUIRED,
@@ -175,7 +171,7 @@ static const mqb_cfgt_key_t forward_keys[] = {
 };
 static const mqb_cfgt_table_t forward_table = {
 	"kafka.forward[]", forward_keys, sizeof(mqb_kafka_forward_conf_t),
-	OFF(mqb_kafka_forward_conf_t, line), forward_check };
+	OFF(mqb_kafka_forward_conf_t, line), mqb_config_check_forward };
 
 static const mqb_cfgt_key_t kafka_keys[] = {
 	K_STR("bootstrap_servers", mqb_kafka_conf_t, bootstrap_servers, NULL,
@@ -195,7 +191,7 @@ static const mqb_cfgt_key_t kafka_keys[] = {
 	K_END
 };
 static const mqb_cfgt_table_t kafka_table = {
-	"kafka", kafka_keys, 0, OFF(mqb_kafka_conf_t, line), kafka_check };
+	"kafka", kafka_keys, 0, OFF(mqb_kafka_conf_t, line), mqb_config_check_kafka };
 
 static const mqb_cfgt_key_t group_keys[] = {
 	K_STR("name", mqb_group_conf_t, name, NULL, MQB_CFGF_REQUIRED,
@@ -234,7 +230,7 @@ static const mqb_cfgt_key_t group_keys[] = {
 };
 static const mqb_cfgt_table_t group_table = {
 	"groups[]", group_keys, sizeof(mqb_group_conf_t), OFF(mqb_group_conf_t, line),
-	group_check };
+	mqb_config_check_group };
 
 static const mqb_cfgt_key_t root_keys[] = {
 	K_STR("data_dir", mqb_config_t, data_dir, "/var/lib/mqbridge",
@@ -268,492 +264,12 @@ _Static_assert(sizeof(mqb_group_mode_t) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(mqb_rebalance_t) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(int32_t) == sizeof(int), "int32 stored as int");
 
-/* --- per-group checks ------------------------------------------------------------ */
-
-static const char *member_path(char *buf, size_t size, const char *path, const char *key)
-{
-	mqb_cfgt_path(buf, size, path, key);
-	return buf;
-}
-
-/* The setting for key inside s, or s itself (for line numbers). */
-static const config_setting_t *at(const config_setting_t *s, const char *key)
-{
-	const config_setting_t *m = config_setting_get_member(s, key);
-
-	return m ? m : s;
-}
-
-static int mqtt_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *s,
-		      const char *path)
-{
-	mqb_mqtt_conf_t *m = base;
-	char p[384];
-
-	if (m->reconnect_max_ms < m->reconnect_min_ms)
-		return mqb_cfgt_error(ctx, at(s, "reconnect_max_ms"),
-				      member_path(p, sizeof(p), path, "reconnect_max_ms"),
-				      "must be >= reconnect_min_ms (%lld) (got %lld)",
-				      (long long)m->reconnect_min_ms,
-				      (long long)m->reconnect_max_ms);
-	if (m->password_file && !m->username)
-		return mqb_cfgt_error(ctx, at(s, "password_file"),
-				      member_path(p, sizeof(p), path, "password_file"),
-				      "needs username to be set");
-	if (!m->certfile != !m->keyfile) {
-		const char *k = m->certfile ? "certfile" : "keyfile";
-
-		return mqb_cfgt_error(ctx, at(s, k), member_path(p, sizeof(p), path, k),
-				      "certfile and keyfile must be set together");
-	}
-	if (m->certfile && !m->cafile && !m->capath)
-		return mqb_cfgt_error(ctx, at(s, "certfile"),
-				      member_path(p, sizeof(p), path, "certfile"),
-				      "a client certificate needs TLS: set cafile or capath");
-	if (!mqb_utf8_valid(m->client_id, strlen(m->client_id)) || strlen(m->client_id) > 65535)
-		return mqb_cfgt_error(ctx, at(s, "client_id"),
-				      member_path(p, sizeof(p), path, "client_id"),
-				      "must be UTF-8 of at most 65535 bytes");
-	return 0;
-}
-
-static int stats_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *s,
-		       const char *path)
-{
-	mqb_stats_conf_t *st = base;
-	const char *l = st->listen, *colon, *host_end;
-	char p[384], *end;
-	long port;
-
-	if (!l || !*l || strcmp(l, "off") == 0)
-		return 0;
-	if (l[0] == '[') {
-		host_end = strchr(l, ']');
-		if (!host_end || host_end == l + 1 || host_end[1] != ':')
-			goto bad;
-		colon = host_end + 1;
-	} else {
-		colon = strrchr(l, ':');
-		if (!colon || colon == l || memchr(l, ':', (size_t)(colon - l)))
-			goto bad;
-	}
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (colon[1] < '0' || colon[1] > '9' || *end || errno || port > 65535)
-		goto bad;
-	return 0;
-bad:
-	return mqb_cfgt_error(ctx, at(s, "listen"), member_path(p, sizeof(p), path, "listen"),
-			      "must be host:port, [ipv6]:port (port 0..65535, 0: any free one), "
-			      "\"\" or \"off\" "
-			      "(got \"%s\")", l);
-}
-
-/* Stream and group names become directory names and topic levels. */
-static bool name_valid(const char *n)
-{
-	size_t len = strlen(n);
-
-	if (len < 1 || len > 200 || strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = n[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-static int stream_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *s,
-			const char *path)
-{
-	mqb_stream_conf_t *sc = base;
-	char p[384];
-
-	if (!name_valid(sc->name))
-		return mqb_cfgt_error(ctx, at(s, "name"), member_path(p, sizeof(p), path, "name"),
-				      "must be 1..200 of [A-Za-z0-9._-] and not \".\" or \"..\" "
-				      "(got \"%s\")", sc->name);
-	sc->opts.name = sc->name;
-	return 0;
-}
-
-static int route_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *s,
-		       const char *path)
-{
-	mqb_route_conf_t *r = base;
-	const char *why;
-	char p[384], err[256];
-	mqb_keytmpl_t *kt;
-	int maxl;
-
-	if (mqb_topic_filter_check(r->filter, &why) != MQB_OK)
-		return mqb_cfgt_error(ctx, at(s, "filter"),
-				      member_path(p, sizeof(p), path, "filter"),
-				      "bad MQTT topic filter: %s (got \"%s\")", why, r->filter);
-	if (strncmp(r->filter, "$share/", 7) == 0 || strcmp(r->filter, "$share") == 0)
-		return mqb_cfgt_error(ctx, at(s, "filter"),
-				      member_path(p, sizeof(p), path, "filter"),
-				      "shared subscriptions ($share/...) are not supported: the "
-				      "filter is matched against topic names (got \"%s\")",
-				      r->filter);
-	if (!r->name) {
-		r->name = strdup(r->filter);
-		if (!r->name)
-			return mqb_cfgt_error(ctx, s, path, "out of memory");
-	}
-	if (!r->key)
-		return 0;
-	kt = mqb_keytmpl_compile(r->key, err, sizeof(err));
-	if (!kt)
-		return mqb_cfgt_error(ctx, at(s, "key"), member_path(p, sizeof(p), path, "key"),
-				      "bad key template: %s (got \"%s\")", err, r->key);
-	maxl = mqb_keytmpl_max_level(kt);
-	mqb_keytmpl_free(kt);
-	if (!strchr(r->filter, '#') && maxl >= 0 &&
-	    (size_t)maxl >= mqb_topic_levels(r->filter))
-		return mqb_cfgt_error(ctx, at(s, "key"), member_path(p, sizeof(p), path, "key"),
-				      "uses topic level {%d} but filter \"%s\" only matches topics "
-				      "with %zu levels (0..%zu) (got \"%s\")", maxl, r->filter,
-				      mqb_topic_levels(r->filter),
-				      mqb_topic_levels(r->filter) - 1, r->key);
-	return 0;
-}
-
-/* Kafka's topic name rule: [a-zA-Z0-9._-]{1,249}, not "." or "..". */
-static bool kafka_topic_valid(const char *t)
-{
-	return strlen(t) <= 249 && name_valid(t);
-}
-
-static int forward_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *s,
-			 const char *path)
-{
-	mqb_kafka_forward_conf_t *f = base;
-	char p[384];
-
-	if (!kafka_topic_valid(f->topic))
-		return mqb_cfgt_error(ctx, at(s, "topic"), member_path(p, sizeof(p), path, "topic"),
-				      "not a valid Kafka topic name ([A-Za-z0-9._-], 1..249 "
-				      "chars, not \".\" or \"..\") (got \"%s\")", f->topic);
-	return 0;
-}
-
-static int kafka_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *s,
-		       const char *path)
-{
-	mqb_kafka_conf_t *k = base;
-	/* Properties mqbridge sets itself; a different value would break its guarantees. */
-	static const struct { const char *name, *why; } owned[] = {
-		{ "bootstrap.servers", "set kafka.bootstrap_servers instead" },
-		{ "metadata.broker.list", "set kafka.bootstrap_servers instead" },
-		{ "partitioner", "mqbridge keeps partition numbers (murmur2_random)" },
-		{ "enable.idempotence", "mqbridge needs idempotence (true) for no duplicates" },
-		{ "acks", "mqbridge needs acks=all to advance its cursor safely" },
-		{ "queue.buffering.max.kbytes", "set kafka.queue_buffering_max_kbytes instead" },
-	};
-
-	k->enabled = true;
-	for (size_t i = 0; i < k->properties_count; i++) {
-		for (size_t j = 0; j < sizeof(owned) / sizeof(owned[0]); j++) {
-			if (strcmp(k->properties[i].key, owned[j].name) == 0)
-				return mqb_cfgt_error_line(ctx, config_setting_source_file(s),
-							   k->properties[i].line,
-							   "kafka.properties",
-							   "\"%s\" cannot be set here: %s",
-							   owned[j].name, owned[j].why);
-		}
-	}
-	(void)path;
-	return 0;
-}
-
-static int group_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *s,
-		       const char *path)
-{
-	mqb_group_conf_t *g = base;
-	char p[384];
-
-	if (!name_valid(g->name))
-		return mqb_cfgt_error(ctx, at(s, "name"), member_path(p, sizeof(p), path, "name"),
-				      "must be 1..200 of [A-Za-z0-9._-] and not \".\" or \"..\" "
-				      "(got \"%s\")", g->name);
-	if (!config_setting_get_member(s, "rebalance"))
-		g->rebalance = strcmp(g->assignor, "cooperative-sticky") == 0
-			? MQB_REBALANCE_COOPERATIVE : MQB_REBALANCE_EAGER;
-	if (!config_setting_get_member(s, "heartbeat_interval_ms") &&
-	    g->heartbeat_interval_ms >= g->session_timeout_ms)
-		g->heartbeat_interval_ms = g->session_timeout_ms / 3;
-	if (!config_setting_get_member(s, "rebalance_timeout_ms"))
-		g->rebalance_timeout_ms = g->session_timeout_ms;
-	if (g->heartbeat_interval_ms >= g->session_timeout_ms)
-		return mqb_cfgt_error(ctx, at(s, "heartbeat_interval_ms"),
-				      member_path(p, sizeof(p), path, "heartbeat_interval_ms"),
-				      "must be below session_timeout_ms (%lld) (got %lld)",
-				      (long long)g->session_timeout_ms,
-				      (long long)g->heartbeat_interval_ms);
-	g->stream_index = -1;
-	g->dead_letter_index = -1;
-	return 0;
-}
-
-/* --- finalize: checks across sections ---------------------------------------------- */
-
-int mqb_config_stream_index(const mqb_config_t *cfg, const char *name)
-{
-	if (!cfg || !name)
-		return -1;
-	for (size_t i = 0; i < cfg->streams_count; i++)
-		if (strcmp(cfg->streams[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-static int config_finalize(mqb_cfgt_ctx_t *ctx, mqb_config_t *cfg, const config_t *lc)
-{
-	const config_setting_t *root = config_root_setting(lc);
-	const config_setting_t *ss = config_setting_get_member(root, "streams");
-	const config_setting_t *rs = config_setting_get_member(root, "routes");
-	const config_setting_t *gs = config_setting_get_member(root, "groups");
-	const config_setting_t *ks = config_setting_get_member(root, "kafka");
-	const char *why;
-	char p[384];
-
-	if (cfg->streams_count == 0)
-		return mqb_cfgt_error(ctx, ss, "streams", "at least one stream is required");
-	if (cfg->routes_count == 0)
-		return mqb_cfgt_error(ctx, rs, "routes", "at least one route is required");
-
-	for (size_t i = 0; i < cfg->streams_count; i++) {
-		mqb_stream_conf_t *sc = &cfg->streams[i];
-		const config_setting_t *e = config_setting_get_elem(ss, (unsigned)i);
-
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(cfg->streams[j].name, sc->name) == 0) {
-				snprintf(p, sizeof(p), "streams.[%zu].name", i);
-				return mqb_cfgt_error(ctx, at(e, "name"), p,
-						      "duplicate stream name (first at line %d) "
-						      "(got \"%s\")", cfg->streams[j].line, sc->name);
-			}
-		if (sc->opts.max_batch_bytes <= cfg->mqtt.max_message_bytes) {
-			snprintf(p, sizeof(p), "streams.[%zu].max_batch_bytes", i);
-			return mqb_cfgt_error(ctx, at(e, "max_batch_bytes"), p,
-					      "must be larger than mqtt.max_message_bytes (%lld) so "
-					      "one message fits in a batch (got %d)",
-					      (long long)cfg->mqtt.max_message_bytes,
-					      sc->opts.max_batch_bytes);
-		}
-	}
-	for (size_t i = 0; i < cfg->routes_count; i++) {
-		mqb_route_conf_t *r = &cfg->routes[i];
-		const config_setting_t *e = config_setting_get_elem(rs, (unsigned)i);
-
-		r->stream_index = mqb_config_stream_index(cfg, r->stream);
-		if (r->stream_index < 0) {
-			snprintf(p, sizeof(p), "routes.[%zu].stream", i);
-			return mqb_cfgt_error(ctx, at(e, "stream"), p,
-					      "no stream with this name is configured (got \"%s\")",
-					      r->stream);
-		}
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(cfg->routes[j].filter, r->filter) == 0) {
-				snprintf(p, sizeof(p), "routes.[%zu].filter", i);
-				return mqb_cfgt_error(ctx, at(e, "filter"), p,
-						      "same filter as routes.[%zu] (line %d): this "
-						      "route could never match (got \"%s\")", j,
-						      cfg->routes[j].line, r->filter);
-			}
-			if (strcmp(cfg->routes[j].name, r->name) == 0) {
-				snprintf(p, sizeof(p), "routes.[%zu].name", i);
-				return mqb_cfgt_error(ctx, at(e, "name"), p,
-						      "duplicate route name (first at line %d) "
-						      "(got \"%s\")", cfg->routes[j].line, r->name);
-			}
-		}
-	}
-	if (mqb_topic_name_check(cfg->groups_prefix, &why) != MQB_OK ||
-	    cfg->groups_prefix[strlen(cfg->groups_prefix) - 1] == '/' ||
-	    cfg->groups_prefix[0] == '$') {
-		const config_setting_t *gp = config_setting_get_member(root, "groups_prefix");
-
-		return mqb_cfgt_error(ctx, gp, "groups_prefix", "must be a topic name without "
-				      "wildcards, a leading '$' or a trailing '/' (got \"%s\")",
-				      cfg->groups_prefix);
-	}
-	for (size_t i = 0; i < cfg->kafka.forward_count; i++) {
-		mqb_kafka_forward_conf_t *f = &cfg->kafka.forward[i];
-		const config_setting_t *fl = config_setting_get_member(ks, "forward");
-		const config_setting_t *e = config_setting_get_elem(fl, (unsigned)i);
-
-		f->stream_index = mqb_config_stream_index(cfg, f->stream);
-		if (f->stream_index < 0) {
-			snprintf(p, sizeof(p), "kafka.forward.[%zu].stream", i);
-			return mqb_cfgt_error(ctx, at(e, "stream"), p,
-					      "no stream with this name is configured (got \"%s\")",
-					      f->stream);
-		}
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(cfg->kafka.forward[j].topic, f->topic) != 0)
-				continue;
-			if (strcmp(cfg->kafka.forward[j].stream, f->stream) == 0) {
-				snprintf(p, sizeof(p), "kafka.forward.[%zu]", i);
-				return mqb_cfgt_error(ctx, e, p, "same stream and topic as "
-						      "kafka.forward.[%zu] (line %d)", j,
-						      cfg->kafka.forward[j].line);
-			}
-			/* partition numbers and offset translation assume one stream per topic */
-			snprintf(p, sizeof(p), "kafka.forward.[%zu].topic", i);
-			return mqb_cfgt_error(ctx, at(e, "topic"), p, "already fed by stream \"%s\" "
-					      "(kafka.forward.[%zu], line %d): one stream per Kafka "
-					      "topic (got \"%s\")", cfg->kafka.forward[j].stream, j,
-					      cfg->kafka.forward[j].line, f->topic);
-		}
-	}
-	for (size_t i = 0; i < cfg->groups_count; i++) {
-		mqb_group_conf_t *g = &cfg->groups[i];
-		const config_setting_t *e = config_setting_get_elem(gs, (unsigned)i);
-
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(cfg->groups[j].name, g->name) == 0) {
-				snprintf(p, sizeof(p), "groups.[%zu].name", i);
-				return mqb_cfgt_error(ctx, at(e, "name"), p,
-						      "duplicate group name (first at line %d) "
-						      "(got \"%s\")", cfg->groups[j].line, g->name);
-			}
-		g->stream_index = mqb_config_stream_index(cfg, g->stream);
-		if (g->stream_index < 0) {
-			snprintf(p, sizeof(p), "groups.[%zu].stream", i);
-			return mqb_cfgt_error(ctx, at(e, "stream"), p,
-					      "no stream with this name is configured (got \"%s\")",
-					      g->stream);
-		}
-		if (g->dead_letter) {
-			g->dead_letter_index = mqb_config_stream_index(cfg, g->dead_letter);
-			snprintf(p, sizeof(p), "groups.[%zu].dead_letter", i);
-			if (g->dead_letter_index < 0)
-				return mqb_cfgt_error(ctx, at(e, "dead_letter"), p,
-						      "no stream with this name is configured "
-						      "(got \"%s\")", g->dead_letter);
-			if (g->dead_letter_index == g->stream_index)
-				return mqb_cfgt_error(ctx, at(e, "dead_letter"), p,
-						      "must differ from the group's stream "
-						      "(got \"%s\")", g->dead_letter);
-		}
-	}
-	return 0;
-}
-
-/* --- reference documentation ------------------------------------------------------ */
-
-static const char *type_name(const mqb_cfgt_key_t *k)
-{
-	switch (k->type) {
-	case MQB_CFGT_STRING: return k->choices ? "string (choice)" :
-			      (k->flags & MQB_CFGF_PATH) ? "path" : "string";
-	case MQB_CFGT_INT:    return "integer";
-	case MQB_CFGT_INT64:  return "integer (64-bit)";
-	case MQB_CFGT_BOOL:   return "boolean";
-	case MQB_CFGT_ENUM:   return "string (choice)";
-	case MQB_CFGT_GROUP:  return "group";
-	case MQB_CFGT_LIST:   return "list of groups";
-	case MQB_CFGT_KV:     return "group or list of pairs";
-	}
-	return "?";
-}
-
-static void write_default(FILE *out, const mqb_cfgt_key_t *k)
-{
-	if (k->def_doc) {
-		fputs(k->def_doc, out);
-		return;
-	}
-	switch (k->type) {
-	case MQB_CFGT_STRING:
-		if (k->flags & MQB_CFGF_REQUIRED)
-			fputs("**required**", out);
-		else if (k->def_str)
-			fprintf(out, "`\"%s\"`", k->def_str);
-		else
-			fputs("unset", out);
-		break;
-	case MQB_CFGT_INT:
-	case MQB_CFGT_INT64:
-		fprintf(out, "`%lld`", (long long)k->def_int);
-		break;
-	case MQB_CFGT_BOOL:
-		fputs(k->def_int ? "`true`" : "`false`", out);
-		break;
-	case MQB_CFGT_ENUM:
-		for (const mqb_cfgt_choice_t *c = k->choices; c->name; c++)
-			if (c->value == k->def_int) {
-				fprintf(out, "`\"%s\"`", c->name);
-				break;
-			}
-		break;
-	default:
-		fputs((k->flags & MQB_CFGF_REQUIRED) ? "**required**" : "absent", out);
-		break;
-	}
-}
-
-static void write_range(FILE *out, const mqb_cfgt_key_t *k)
-{
-	if (k->type == MQB_CFGT_INT || k->type == MQB_CFGT_INT64) {
-		if (k->flags & MQB_CFGF_MINUS1)
-			fputs("-1 or ", out);
-		if (k->max == I64MAX)
-			fprintf(out, ">= %lld", (long long)k->min);
-		else
-			fprintf(out, "%lld..%lld", (long long)k->min, (long long)k->max);
-	} else if (k->choices) {
-		for (const mqb_cfgt_choice_t *c = k->choices; c->name; c++)
-			fprintf(out, "%s`%s`", c == k->choices ? "" : ", ", c->name);
-	} else if (k->flags & MQB_CFGF_READABLE) {
-		fputs("readable file", out);
-	} else if (k->flags & MQB_CFGF_DIR) {
-		fputs("readable directory", out);
-	} else if (k->flags & MQB_CFGF_NONEMPTY) {
-		fputs("non-empty", out);
-	}
-}
-
-static void write_table(FILE *out, const mqb_cfgt_table_t *t, const char *prefix)
-{
-	fprintf(out, "| key | type | default | range | meaning |\n|---|---|---|---|---|\n");
-	for (const mqb_cfgt_key_t *k = t->keys; k->name; k++) {
-		fprintf(out, "| `%s%s` | %s | ", prefix, k->name, type_name(k));
-		write_default(out, k);
-		fputs(" | ", out);
-		write_range(out, k);
-		fputs(" | ", out);
-		for (const char *c = k->desc; *c; c++) {
-			if (*c == '|')
-				fputc('\\', out);
-			fputc(*c, out);
-		}
-		fputs(" |\n", out);
-	}
-	for (const mqb_cfgt_key_t *k = t->keys; k->name; k++) {
-		char sub[128];
-
-		if (k->type != MQB_CFGT_GROUP && k->type != MQB_CFGT_LIST)
-			continue;
-		snprintf(sub, sizeof(sub), "%s%s%s.", prefix, k->name,
-			 k->type == MQB_CFGT_LIST ? "[]" : "");
-		fprintf(out, "\n#### `%.*s`\n\n", (int)strlen(sub) - 1, sub);
-		write_table(out, k->sub, sub);
-	}
-}
+/* --- reference, load, free ---------------------------------------------------------- */
 
 int mqb_config_write_reference(FILE *out)
 {
-	write_table(out, &root_table, "");
-	return ferror(out) ? -1 : 0;
+	return mqb_cfgt_write_reference(out, &root_table);
 }
-
-/* --- load / free ------------------------------------------------------------------- */
 
 void mqb_config_free(mqb_config_t *cfg)
 {
@@ -762,126 +278,6 @@ void mqb_config_free(mqb_config_t *cfg)
 	mqb_cfgt_free(&root_table, cfg);
 	free(cfg->path);
 	free(cfg);
-}
-
-/*
- * libconfig 1.5 silently truncates a decimal integer above 32 bits unless it carries the
- * L suffix (10000000000 becomes 1410065408). Refuse such literals before parsing.
- */
-static int check_int_literals(mqb_cfgt_ctx_t *ctx, const char *text)
-{
-	int line = 1;
-	size_t i = 0;
-
-	while (text[i]) {
-		char c = text[i];
-
-		if (c == '\n') {
-			line++;
-			i++;
-		} else if (c == '"') {
-			for (i++; text[i] && text[i] != '"'; i++) {
-				if (text[i] == '\\' && text[i + 1])
-					i++;
-				if (text[i] == '\n')
-					line++;
-			}
-			if (text[i])
-				i++;
-		} else if (c == '#' || (c == '/' && text[i + 1] == '/')) {
-			while (text[i] && text[i] != '\n')
-				i++;
-		} else if (c == '/' && text[i + 1] == '*') {
-			for (i += 2; text[i] && !(text[i] == '*' && text[i + 1] == '/'); i++)
-				if (text[i] == '\n')
-					line++;
-			if (text[i])
-				i += 2;
-		} else if (c >= '0' && c <= '9') {
-			size_t start = i;
-			bool neg = start > 0 && text[start - 1] == '-';
-
-			if (c == '0' && (text[i + 1] == 'x' || text[i + 1] == 'X')) {
-				size_t digits;
-
-				for (i += 2; isxdigit((unsigned char)text[i]); i++)
-					;
-				digits = i - start - 2;
-				if (text[i] != 'L' && digits > 0 &&
-				    (digits > 8 ||
-				     strtoull(text + start + 2, NULL, 16) > 0x7fffffffULL))
-					return mqb_cfgt_error_line(ctx, NULL, line, "",
-								   "integer %.*s does not fit in "
-								   "32 bits: write %.*sL",
-								   (int)(i - start), text + start,
-								   (int)(i - start), text + start);
-				continue;
-			}
-			while (isdigit((unsigned char)text[i]))
-				i++;
-			if (text[i] == '.' || text[i] == 'e' || text[i] == 'E' || text[i] == 'L')
-				continue;    /* float or explicit 64-bit */
-			if (i - start > 10 ||
-			    strtoull(text + start, NULL, 10) > (neg ? 2147483648ULL : 2147483647ULL))
-				return mqb_cfgt_error_line(ctx, NULL, line, "",
-							   "integer %.*s does not fit in 32 bits: "
-							   "write %.*sL", (int)(i - start),
-							   text + start, (int)(i - start),
-							   text + start);
-		} else if (isalpha((unsigned char)c) || c == '_') {
-			while (isalnum((unsigned char)text[i]) || text[i] == '_' ||
-			       text[i] == '-' || text[i] == '*')
-				i++;
-		} else {
-			i++;
-		}
-	}
-	return 0;
-}
-
-static char *read_file(mqb_cfgt_ctx_t *ctx, const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	if (!f) {
-		mqb_cfgt_error_line(ctx, path, 0, "", "cannot read the file: %s", strerror(errno));
-		return NULL;
-	}
-	for (;;) {
-		size_t n;
-
-		if (cap - len < 4096) {
-			char *nb = realloc(buf, cap ? cap * 2 : 16384);
-
-			if (!nb) {
-				mqb_cfgt_error_line(ctx, path, 0, "", "out of memory");
-				goto error;
-			}
-			buf = nb;
-			cap = cap ? cap * 2 : 16384;
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f)) {
-		mqb_cfgt_error_line(ctx, path, 0, "", "cannot read the file: %s", strerror(errno));
-		goto error;
-	}
-	if (memchr(buf, '\0', len)) {
-		mqb_cfgt_error_line(ctx, path, 0, "", "contains a NUL byte: not a text file");
-		goto error;
-	}
-	buf[len] = '\0';
-	fclose(f);
-	return buf;
-error:
-	fclose(f);
-	free(buf);
-	return NULL;
 }
 
 static mqb_config_t *config_load(const char *path, const char *text, const char *name,
@@ -894,7 +290,7 @@ static mqb_config_t *config_load(const char *path, const char *text, const char 
 
 	config_init(&lc);
 	if (path) {
-		owned = read_file(&ctx, path);
+		owned = mqb_cfgt_read_file(&ctx, path);
 		if (!owned)
 			goto error;
 		text = owned;
@@ -906,7 +302,7 @@ static mqb_config_t *config_load(const char *path, const char *text, const char 
 		ctx.include_dir = dirname(dir);
 		config_set_include_dir(&lc, ctx.include_dir);
 	}
-	if (check_int_literals(&ctx, text) != 0)
+	if (mqb_cfgt_check_int_literals(&ctx, text) != 0)
 		goto error;
 	if (!config_read_string(&lc, text)) {
 		mqb_cfgt_error_line(&ctx, config_error_file(&lc), config_error_line(&lc), "",
@@ -920,7 +316,7 @@ static mqb_config_t *config_load(const char *path, const char *text, const char 
 	}
 	if (mqb_cfgt_defaults(&ctx, &root_table, cfg) != 0 ||
 	    mqb_cfgt_parse_group(&ctx, &root_table, cfg, config_root_setting(&lc), "") != 0 ||
-	    config_finalize(&ctx, cfg, &lc) != 0)
+	    mqb_config_finalize(&ctx, cfg, &lc) != 0)
 		goto error;
 	config_destroy(&lc);
 	free(owned);

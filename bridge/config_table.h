@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum mqb_cfgt_type {
 	MQB_CFGT_STRING,   /* char * (malloc'ed); choices: value must be one of them */
@@ -107,6 +108,17 @@ int mqb_cfgt_error_line(mqb_cfgt_ctx_t *ctx, const char *file, int line,
 
 /* A short rendering of s's value for "(got X)": 0, "abc", true, a group, ... */
 void mqb_cfgt_describe(const config_setting_t *s, char *buf, size_t size);
+
+/* Refuse decimal/hex integer literals that libconfig 1.5 would silently truncate to 32
+ * bits (no L suffix). Strings and comments are skipped. 0 or -1 (error in ctx). */
+int mqb_cfgt_check_int_literals(mqb_cfgt_ctx_t *ctx, const char *text);
+
+/* The whole file as a NUL-terminated string (caller frees), or NULL with the error in
+ * ctx ("FILE: cannot read the file: ..."; a NUL byte inside is refused). */
+char *mqb_cfgt_read_file(mqb_cfgt_ctx_t *ctx, const char *path);
+
+/* Markdown reference of every key under root (one table per group / list). */
+int mqb_cfgt_write_reference(FILE *out, const mqb_cfgt_table_t *root);
 
 /* Join parent path and key: "streams.[0]" + "name" -> "streams.[0].name". */
 void mqb_cfgt_path(char *out, size_t size, const char *parent, const char *key);
