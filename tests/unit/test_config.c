@@ -525,6 +525,8 @@ static void test_cross_field(void **state)
 	expect_error(MIN_OK "mqtt = { certfile = \"/dev/null\"; keyfile = \"/dev/null\"; };\n",
 		     "t.conf:3: mqtt.certfile: a client certificate needs TLS: set cafile or "
 		     "capath");
+	expect_error(MIN_OK "mqtt = { client_id = \"id\\xc3\"; };\n",
+		     "t.conf:3: mqtt.client_id: must be UTF-8 of at most 65535 bytes");
 	expect_error(MIN_OK "stats = { listen = \"9883\"; };\n",
 		     "t.conf:3: stats.listen: must be host:port, [ipv6]:port (port 0..65535, "
 		     "0: any free one), \"\" or \"off\" (got \"9883\")");
@@ -663,6 +665,18 @@ static void test_files(void **state)
 	cfg = mqb_config_load(path, err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s:3: syntax error", path);
+	assert_string_equal(err, text);
+
+	/* a binary file (NUL byte) is refused before libconfig sees it */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(MIN_OK, f);
+	fputc('\0', f);
+	fputs("junk", f);
+	fclose(f);
+	cfg = mqb_config_load(path, err, sizeof(err));
+	assert_null(cfg);
+	snprintf(text, sizeof(text), "%s: contains a NUL byte: not a text file", path);
 	assert_string_equal(err, text);
 
 	/* a file that does not exist */
