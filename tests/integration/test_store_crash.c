@@ -5,8 +5,9 @@
  * Each round forks a writer child that opens the store (recovering what the last
  * round left), appends batches of deterministic records (content is a function of
  * the offset) to two partitions, and reports over a pipe every durable watermark the
- * store gave it. The fsync policy alternates: 0/0 (fsync before append returns) and an
- * interval policy (group commit every few ms), with small segments so kills land
+ * store gave it. The fsync policy rotates: 0/0 (fsync before append returns), an
+ * interval policy (group commit every 3 ms) and a message-count policy (every 300
+ * records, no interval), with small segments so kills land
  * around rolls too. The parent kills it with SIGKILL at a random moment, then reopens
  * the store (running recovery) and checks for every partition: log start is 0, every
  * batch is valid (header parse with CRC), offsets are contiguous from 0, every record
@@ -37,7 +38,7 @@
 
 #define STREAM      "crash"
 #define PARTITIONS  2
-#define ROUNDS      26
+#define ROUNDS      27
 #define TS_BASE     INT64_C(1700000000000)
 
 static int g_cuts;             /* recoveries that cut a torn tail */
@@ -108,8 +109,11 @@ static void child_run(const char *dir, int policy, int wfd)
 	o.name = STREAM;
 	o.partitions = PARTITIONS;
 	o.segment_bytes = 48 * 1024;           /* rolls every ~200 records */
-	o.flush_interval_ms = policy ? 3 : 0;
-	o.flush_messages = 0;
+	switch (policy) {
+	case 0:  o.flush_interval_ms = 0;  o.flush_messages = 0;   break;  /* each append */
+	case 1:  o.flush_interval_ms = 3;  o.flush_messages = 0;   break;  /* interval */
+	default: o.flush_interval_ms = -1; o.flush_messages = 300; break;  /* count */
+	}
 	if (mqb_store_stream_open(st, &o, err, sizeof(err)) != MQB_OK) {
 		fprintf(stderr, "child: stream open: %s\n", err);
 		_exit(4);
@@ -146,6 +150,12 @@ static void child_run(const char *dir, int policy, int wfd)
 			_exit(6);
 		if (base != wm.stored)
 			_exit(7);                      /* one writer: offsets are ours */
+		if (policy == 0) {
+			/* 0/0: durable before append returns. */
+			mqb_partition_watermarks(parts[p], &wm);
+			if (wm.durable < base + (int64_t)n)
+				_exit(10);
+		}
 		for (p = 0; p < PARTITIONS; p++) {
 			struct report r;
 			mqb_partition_watermarks(parts[p], &wm);
@@ -268,7 +278,7 @@ static void test_sigkill_rounds(void **state)
 	srand(seed);
 	mqb_log_set_level(MQB_LOG_ERROR);
 	for (round = 0; round < ROUNDS; round++) {
-		int policy = round % 2, fds[2], st, p;
+		int policy = round % 3, fds[2], st, p;
 		int64_t deadline, got[PARTITIONS];
 		struct report r;
 		bool progressed = false;
@@ -301,7 +311,8 @@ static void test_sigkill_rounds(void **state)
 		kill(pid, SIGKILL);
 		assert_int_equal(waitpid(pid, &st, 0), pid);
 		if (!WIFSIGNALED(st))
-			fail_msg("round %d: writer exited by itself (status %d)", round,
+			fail_msg("round %d: writer exited by itself (status %d; 10: not durable "
+				 "when a 0/0 append returned)", round,
 				 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		killed_busy++;
 		fcntl(fds[0], F_SETFL, 0);
