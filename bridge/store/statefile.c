@@ -11,6 +11,7 @@
 
 #include "bridge/err.h"
 #include "bridge/logging.h"
+#include "bridge/store/batch.h"   /* mqb_be32/64 helpers */
 #include "bridge/store/crc32c.h"
 
 #define SF_MAGIC        "MQBS"
@@ -38,28 +39,6 @@ struct mqb_journal {
 };
 
 /* --- small helpers ---------------------------------------------------------------- */
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)(v >> 32));
-	put_u32(p + 4, (uint32_t)v);
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
-}
 
 static int write_all(int fd, const void *buf, size_t len, uint64_t pos)
 {
@@ -220,9 +199,9 @@ int mqb_statefile_write(const char *path, const void *data, size_t len,
 		return MQB_ERR_TOOBIG;
 	}
 	memcpy(hdr, SF_MAGIC, 4);
-	put_u32(hdr + 4, SF_VERSION);
-	put_u64(hdr + 8, len);
-	put_u32(hdr + 16, sf_crc(hdr, data, len));
+	mqb_be32_put(hdr + 4, SF_VERSION);
+	mqb_be64_put(hdr + 8, len);
+	mqb_be32_put(hdr + 16, sf_crc(hdr, data, len));
 	return replace_file(path, hdr, sizeof(hdr), data, len, NULL, errstr, errstr_size);
 }
 
@@ -270,13 +249,13 @@ int mqb_statefile_read(const char *path, void **data, size_t *len,
 		mqb_errstr_set(errstr, errstr_size, "%s: bad magic (not a state file)", path);
 		goto done;
 	}
-	if (get_u32(hdr + 4) != SF_VERSION) {
+	if (mqb_be32_get(hdr + 4) != SF_VERSION) {
 		err = MQB_ERR_CORRUPT;
 		mqb_errstr_set(errstr, errstr_size, "%s: unsupported version %u", path,
-			       get_u32(hdr + 4));
+			       mqb_be32_get(hdr + 4));
 		goto done;
 	}
-	plen = get_u64(hdr + 8);
+	plen = mqb_be64_get(hdr + 8);
 	if (plen > MQB_STATEFILE_MAX_BYTES || (uint64_t)sb.st_size != SF_HDR + plen) {
 		err = MQB_ERR_CORRUPT;
 		mqb_errstr_set(errstr, errstr_size,
@@ -300,11 +279,11 @@ int mqb_statefile_read(const char *path, void **data, size_t *len,
 		goto done;
 	}
 	crc = sf_crc(hdr, buf, plen);
-	if (crc != get_u32(hdr + 16)) {
+	if (crc != mqb_be32_get(hdr + 16)) {
 		err = MQB_ERR_CORRUPT;
 		mqb_errstr_set(errstr, errstr_size,
 			       "%s: CRC mismatch (stored 0x%08x, computed 0x%08x)",
-			       path, get_u32(hdr + 16), crc);
+			       path, mqb_be32_get(hdr + 16), crc);
 		goto done;
 	}
 	buf[plen] = '\0';
@@ -323,9 +302,9 @@ done:
 static void jn_header(uint8_t *hdr, uint64_t epoch)
 {
 	memcpy(hdr, JN_MAGIC, 4);
-	put_u32(hdr + 4, JN_VERSION);
-	put_u64(hdr + 8, epoch);
-	put_u32(hdr + 16, mqb_crc32c(0, hdr, 16));
+	mqb_be32_put(hdr + 4, JN_VERSION);
+	mqb_be64_put(hdr + 8, epoch);
+	mqb_be32_put(hdr + 16, mqb_crc32c(0, hdr, 16));
 }
 
 /* Atomically replace the journal file with an empty one of the given epoch. */
@@ -392,7 +371,7 @@ static int jn_load_snapshot(mqb_journal_t *j, uint64_t *epoch, void **snap, size
 		*snap = NULL;
 		return MQB_ERR_CORRUPT;
 	}
-	*epoch = get_u64(*snap);
+	*epoch = mqb_be64_get(*snap);
 	j->rec.had_snapshot = 1;
 	return MQB_OK;
 }
@@ -438,17 +417,17 @@ static int jn_open_file(mqb_journal_t *j, uint64_t snap_epoch, char *errstr, siz
 			 j->path, (long long)sb.st_size);
 		return jn_reset(j, snap_epoch, errstr, errstr_size);
 	}
-	if (memcmp(hdr, JN_MAGIC, 4) != 0 || get_u32(hdr + 16) != mqb_crc32c(0, hdr, 16)) {
+	if (memcmp(hdr, JN_MAGIC, 4) != 0 || mqb_be32_get(hdr + 16) != mqb_crc32c(0, hdr, 16)) {
 		mqb_errstr_set(errstr, errstr_size, "journal %s: corrupt header (bad %s)",
 			       j->path, memcmp(hdr, JN_MAGIC, 4) ? "magic" : "CRC");
 		return MQB_ERR_CORRUPT;
 	}
-	if (get_u32(hdr + 4) != JN_VERSION) {
+	if (mqb_be32_get(hdr + 4) != JN_VERSION) {
 		mqb_errstr_set(errstr, errstr_size, "journal %s: unsupported version %u",
-			       j->path, get_u32(hdr + 4));
+			       j->path, mqb_be32_get(hdr + 4));
 		return MQB_ERR_CORRUPT;
 	}
-	epoch = get_u64(hdr + 8);
+	epoch = mqb_be64_get(hdr + 8);
 	if (epoch > snap_epoch) {
 		mqb_errstr_set(errstr, errstr_size,
 			       "journal %s: epoch %llu is newer than its snapshot's (%llu): the "
@@ -493,7 +472,7 @@ static int jn_replay_records(mqb_journal_t *j, char *errstr, size_t errstr_size)
 				       n < 0 ? strerror(errno) : "short read");
 			return MQB_ERR_IO;
 		}
-		len = get_u32(fr);
+		len = mqb_be32_get(fr);
 		if (len == 0 || len > MQB_JOURNAL_MAX_RECORD) {
 			reason = "bad record length";
 			break;
@@ -513,7 +492,7 @@ static int jn_replay_records(mqb_journal_t *j, char *errstr, size_t errstr_size)
 				       n < 0 ? strerror(errno) : "short read");
 			return MQB_ERR_IO;
 		}
-		if (jn_frame_crc(fr, j->buf, len) != get_u32(fr + 4)) {
+		if (jn_frame_crc(fr, j->buf, len) != mqb_be32_get(fr + 4)) {
 			reason = "record CRC mismatch";
 			break;
 		}
@@ -631,9 +610,9 @@ int mqb_journal_append(mqb_journal_t *j, const void *rec, size_t len)
 	err = jn_buf_reserve(j, JN_FRAME + len);
 	if (err != MQB_OK)
 		return err;
-	put_u32(j->buf, (uint32_t)len);
+	mqb_be32_put(j->buf, (uint32_t)len);
 	memcpy(j->buf + JN_FRAME, rec, len);
-	put_u32(j->buf + 4, jn_frame_crc(j->buf, rec, len));
+	mqb_be32_put(j->buf + 4, jn_frame_crc(j->buf, rec, len));
 	if (write_all(j->fd, j->buf, JN_FRAME + len, j->size) != 0) {
 		int saved = errno;
 		err = mqb_err_from_errno(saved);
@@ -678,7 +657,7 @@ int mqb_journal_compact(mqb_journal_t *j, const void *data, size_t len)
 	snap = malloc(len + 8);
 	if (!snap)
 		return MQB_ERR_NOMEM;
-	put_u64(snap, epoch);
+	mqb_be64_put(snap, epoch);
 	if (len)
 		memcpy(snap + 8, data, len);
 	err = mqb_statefile_write(j->snap_path, snap, len + 8, msg, sizeof(msg));
