@@ -10,8 +10,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 b=${MQB_FUZZ_BUILD_DIR:-$root/build-fuzz}
 CC=clang cmake -S "$root" -B "$b" -DMQB_FUZZ=ON -DMQB_ASAN=ON -DMQB_UBSAN=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
-cmake --build "$b" -j2 --target fuzz_batch fuzz_recovery
-for t in fuzz_batch fuzz_recovery; do
+cmake --build "$b" -j2 --target fuzz_batch fuzz_recovery fuzz_ctlmsg
+for t in fuzz_batch fuzz_recovery fuzz_ctlmsg; do
   corpus="$b/corpus/$t"
   mkdir -p "$corpus"
   echo "== $t for ${secs} s"
