@@ -227,6 +227,15 @@ static bool token_ok(const mqb_http_t *http, struct MHD_Connection *conn)
 	return d == 0;
 }
 
+static bool has_body(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return (cl && strcmp(cl, "0") != 0) ||
+	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
 static void count_code(mqb_http_t *http, int code)
 {
 	char c[8];
@@ -306,15 +315,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	/* GET/HEAD are answered once the whole request is read (the first call only
 	 * announces the headers), which keeps the connection alive for the next scrape.
 	 * Anything else is answered at once and the connection closed: no body is read. */
-	if (get && *con_cls == NULL) {
+	if (get && *con_cls == NULL && !has_body(conn)) {
 		*con_cls = &first_call_seen;
 		return MHD_YES;
 	}
 	if (get && *upload_data_size) {
-		*upload_data_size = 0;      /* a body on a GET: read and ignored */
+		*upload_data_size = 0;      /* cannot happen without a body header; ignore */
 		return MHD_YES;
 	}
-	if (http->token && !token_ok(http, conn)) {
+	if (get && *con_cls == NULL) {
+		/* A body on a GET: refused at once rather than read (it could be endless). */
+		mqb_http_resp_text(&resp, 400, "a %s request takes no body\n", method);
+	} else if (http->token && !token_ok(http, conn)) {
 		auth_fail = true;
 		mqb_http_resp_text(&resp, 401, "unauthorized: send Authorization: Bearer <token>\n");
 	} else {

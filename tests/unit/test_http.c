@@ -397,6 +397,7 @@ static void test_huge_header_and_malformed(void **state)
 				       "GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n",
 				       "GET /metrics HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n",
 				       "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n",
+				       "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
 				       NULL };
 		for (int i = 0; junk[i]; i++) {
 			int64_t t0 = mqbt_now_ms();
@@ -409,6 +410,9 @@ static void test_huge_header_and_malformed(void **state)
 			free(r);
 		}
 	}
+	/* A GET with a body is refused before the body is read. */
+	assert_int_equal(RAW(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nab", &r), 400);
+	free(r);
 	assert_int_equal(req(port, "GET", "/healthz", NULL, &r), 200);
 	free(r);
 	mqb_http_stop(http);
