@@ -178,6 +178,8 @@ int mqb_keytmpl_render(const mqb_keytmpl_t *kt, const char *topic,
 	size_t out = 0;
 
 	*len_out = 0;
+	if (!kt || !topic)
+		return MQB_ERR_INVAL;
 	for (size_t i = 0; i < kt->nparts; i++) {
 		const struct part *p = &kt->parts[i];
 		const char *src;

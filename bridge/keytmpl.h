@@ -34,7 +34,7 @@ int mqb_keytmpl_max_level(const mqb_keytmpl_t *kt);
  * Render against topic into buf[0..size) (not NUL-terminated; *len_out gets the
  * length). Returns MQB_OK; MQB_ERR_NOTFOUND when the topic has fewer levels than a
  * {N} needs (the ingest counts the message as rejected); MQB_ERR_TOOBIG when the key
- * does not fit in size bytes.
+ * does not fit in size bytes; MQB_ERR_INVAL when kt or topic is NULL.
  */
 int mqb_keytmpl_render(const mqb_keytmpl_t *kt, const char *topic,
 		       char *buf, size_t size, size_t *len_out);

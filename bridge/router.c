@@ -183,7 +183,11 @@ int mqb_router_match(const mqb_router_t *r, const char *topic)
 	struct tlevel tl[ROUTER_MAX_LEVELS];
 	size_t tn = 0;
 	const char *p = topic;
-	bool dollar = topic[0] == '$';
+	bool dollar;
+
+	if (!r || !topic)
+		return -1;
+	dollar = topic[0] == '$';
 
 	for (;;) {
 		const char *slash = strchr(p, '/');

@@ -32,7 +32,7 @@ int mqb_router_add(mqb_router_t *r, const char *filter, const char *key_template
 mqb_router_t *mqb_router_from_config(const mqb_config_t *cfg, char *errstr,
 				     size_t errstr_size);
 
-/* Index of the first route whose filter matches topic, or -1. */
+/* Index of the first route whose filter matches topic, or -1 (also for a NULL topic). */
 int mqb_router_match(const mqb_router_t *r, const char *topic);
 
 size_t mqb_router_count(const mqb_router_t *r);

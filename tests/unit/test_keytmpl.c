@@ -86,6 +86,8 @@ static void test_missing_level_and_buffer(void **state)
 	assert_int_equal(len, 8);
 	assert_int_equal(mqb_keytmpl_render(kt, "123456789", buf, sizeof(buf), &len),
 			 MQB_ERR_TOOBIG);
+	assert_int_equal(mqb_keytmpl_render(kt, NULL, buf, sizeof(buf), &len), MQB_ERR_INVAL);
+	assert_int_equal(mqb_keytmpl_render(NULL, "a", buf, sizeof(buf), &len), MQB_ERR_INVAL);
 	mqb_keytmpl_free(kt);
 	mqb_keytmpl_free(NULL);
 }

@@ -36,6 +36,7 @@ static void test_first_match(void **state)
 	(void)state;
 	assert_non_null(r);
 	assert_int_equal(mqb_router_match(r, "a"), -1);          /* empty router */
+	assert_int_equal(mqb_router_match(r, NULL), -1);
 	assert_int_equal(add(r, "sensors/special/telemetry", NULL), 0);
 	assert_int_equal(add(r, "sensors/+/telemetry", "{1}"), 1);
 	assert_int_equal(add(r, "sensors/#", NULL), 2);
