@@ -340,6 +340,16 @@ void mqb_share_stats(const mqb_share_t *s, int64_t now_ms, mqb_share_stats_t *ou
 	out->oldest_acquired_ms = oldest == INT64_MAX ? -1 : now_ms - oldest;
 }
 
+int64_t mqb_share_spso(const mqb_share_t *s)
+{
+	return s->spso;
+}
+
+int64_t mqb_share_speo(const mqb_share_t *s)
+{
+	return speo(s);
+}
+
 int mqb_share_record_state(const mqb_share_t *s, int64_t offset, uint32_t *deliveries,
 			   uint64_t *member)
 {

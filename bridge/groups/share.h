@@ -115,6 +115,10 @@ typedef struct mqb_share_stats {
 
 void mqb_share_stats(const mqb_share_t *s, int64_t now_ms, mqb_share_stats_t *out);
 
+/* SPSO (the committed start offset) and SPEO, in O(1). */
+int64_t mqb_share_spso(const mqb_share_t *s);
+int64_t mqb_share_speo(const mqb_share_t *s);
+
 /* State of one offset (for tests and describe): MQB_REC_* or -1 outside the window.
  * *deliveries and *member may be NULL. */
 int mqb_share_record_state(const mqb_share_t *s, int64_t offset, uint32_t *deliveries,

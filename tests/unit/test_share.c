@@ -102,6 +102,7 @@ static void test_acquire_accept_spso(void **state)
 	assert_int_equal(res.committed_after, 10);
 	assert_int_equal(mqb_share_record_state(s, 14, NULL, NULL), MQB_REC_ACKNOWLEDGED);
 	/* A accepts 10..13 out of order: SPSO moves past the whole leading run */
+	assert_int_equal(mqb_share_speo(s), 16);
 	assert_int_equal(ack1(s, A, 12, 13, MQB_ACK_ACCEPT, 1, &res), MQB_OK);
 	assert_int_equal(res.committed_after, 10);
 	assert_int_equal(ack1(s, A, 10, 11, MQB_ACK_ACCEPT, 1, &res), MQB_OK);
@@ -109,6 +110,8 @@ static void test_acquire_accept_spso(void **state)
 	mqb_share_stats(s, 1, &st);
 	assert_int_equal(st.spso, 16);
 	assert_int_equal(st.speo, 16);
+	assert_int_equal(mqb_share_spso(s), 16);
+	assert_int_equal(mqb_share_speo(s), 16);
 	assert_int_equal(st.accepted, 6);
 	assert_int_equal(mqb_share_record_state(s, 12, NULL, NULL), -1);
 	/* a duplicate accept (below SPSO) is harmless */
