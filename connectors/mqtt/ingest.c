@@ -24,6 +24,7 @@
 #define ING_KEY_MAX 4096              /* longest rendered key */
 #define ING_BATCH_BYTES_MAX (1 << 20) /* flush a partition's batch at this size */
 #define ING_BATCH_RECS_MAX 10000
+#define ING_BURST_LINGER_US 500      /* fewer, larger batches under load */
 #define ING_RETRY_MIN_MS 50
 #define ING_RETRY_MAX_MS 1000
 
@@ -88,6 +89,8 @@ struct mqb_ingest {
 	mqb_rec_header_t *outh;
 	size_t out_cap, outh_cap;
 	int64_t max_message_bytes;
+	mqb_ingest_stored_fn *stored_cb;
+	void *stored_arg;
 
 	/* back-pressure */
 	bool blocked;
@@ -269,6 +272,8 @@ static int part_flush(mqb_ingest_t *ing, struct ing_part *pt)
 			atomic_fetch_sub(&ing->pending, chunk);
 			mqb_counter_add(st->m_stored, chunk);
 			mqb_counter_add(st->m_bytes, bytes);
+			if (ing->stored_cb)
+				ing->stored_cb(ing->stored_arg, &ing->out[pos], chunk);
 			pos += chunk;
 			continue;
 		}
@@ -555,6 +560,14 @@ int mqb_ingest_stop(mqb_ingest_t *ing, int flush_timeout_ms)
 	return ing->stop_rc;
 }
 
+void mqb_ingest_set_stored_cb(mqb_ingest_t *ing, mqb_ingest_stored_fn *fn, void *arg)
+{
+	if (!ing)
+		return;
+	ing->stored_cb = fn;
+	ing->stored_arg = arg;
+}
+
 /* --- stats ------------------------------------------------------------------------- */
 
 void mqb_ingest_stats(mqb_ingest_t *ing, mqb_ingest_stats_t *out)
@@ -751,6 +764,7 @@ mqb_ingest_t *mqb_ingest_new(const mqb_config_t *cfg, mqb_store_t *store,
 	 * was read but not yet appended is the loss window of a crash. A burst of at
 	 * most max_inflight messages keeps that window at the broker's in-flight size. */
 	so.max_burst = cfg->mqtt.max_inflight > 0 ? cfg->mqtt.max_inflight : 100;
+	so.burst_linger_us = ING_BURST_LINGER_US;
 	ing->session = mqb_mqtt_session_new(&so, errstr, errstr_size);
 	if (!ing->session)
 		goto error;

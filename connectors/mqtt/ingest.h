@@ -64,6 +64,12 @@ void mqb_ingest_destroy(mqb_ingest_t *ing);  /* NULL-safe; stops first */
 /* 1 when connected and every route's subscription is acknowledged; else 0 with why. */
 int mqb_ingest_ready(mqb_ingest_t *ing, char *why, size_t why_size);
 
+/* For tests and benchmarks: called in the ingest thread after each successful
+ * append with the records just stored (pointers valid during the call). Set before
+ * mqb_ingest_start(). */
+typedef void (mqb_ingest_stored_fn)(void *arg, const mqb_record_t *recs, size_t n);
+void mqb_ingest_set_stored_cb(mqb_ingest_t *ing, mqb_ingest_stored_fn *fn, void *arg);
+
 /* Snapshot of the counters. Any thread. */
 void mqb_ingest_stats(mqb_ingest_t *ing, mqb_ingest_stats_t *out);
 

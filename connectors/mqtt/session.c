@@ -42,6 +42,7 @@ struct mqb_mqtt_session {
 	int max_inflight;
 	mqb_mqtt_callbacks_t cb;
 	int max_burst;
+	int burst_linger_us;
 	int wake_fd;
 
 	struct session_sub *subs;
@@ -479,6 +480,7 @@ mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 		s->max_inflight = 65535;
 	s->cb = opts->cb;
 	s->max_burst = opts->max_burst > 0 ? opts->max_burst : 1000;
+	s->burst_linger_us = opts->burst_linger_us > 0 ? opts->burst_linger_us : 0;
 	s->rng = (uint32_t)mqb_mono_us() ^ ((uint32_t)getpid() << 16);
 	if (!s->rng)
 		s->rng = 1;
@@ -691,11 +693,13 @@ static int session_wait_idle(mqb_mqtt_session_t *s, int timeout_ms)
 	return MQB_OK;
 }
 
-/* Read up to max_burst messages, until the socket has nothing more. */
+/* Read up to max_burst messages, until the socket has nothing more (and nothing more
+ * arrives within burst_linger_us). */
 static void session_read_burst(mqb_mqtt_session_t *s)
 {
 	uint64_t before = atomic_load_explicit(&s->msgs_in, memory_order_relaxed);
 	int iter, max_iter = s->max_burst * 4 + 16;
+	int64_t linger_end = s->burst_linger_us ? mqb_mono_us() + s->burst_linger_us : 0;
 
 	for (iter = 0; iter < max_iter; iter++) {
 		int rc;
@@ -706,13 +710,22 @@ static void session_read_burst(mqb_mqtt_session_t *s)
 			session_handle_rc(s, rc, "read");
 			break;
 		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			break;  /* socket drained (or a partial packet is waiting) */
 		if (atomic_load_explicit(&s->paused, memory_order_relaxed))
 			break;
 		if (atomic_load_explicit(&s->msgs_in, memory_order_relaxed) - before >=
 		    (uint64_t)s->max_burst)
 			break;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			/* socket drained (or a partial packet is waiting): linger briefly
+			 * so a busy stream makes fewer, larger batches */
+			struct pollfd pfd = { .fd = mosquitto_socket(s->mosq), .events = POLLIN };
+			int64_t left = linger_end - mqb_mono_us();
+
+			if (left <= 0 || pfd.fd < 0)
+				break;
+			if (poll(&pfd, 1, left >= 1000 ? (int)(left / 1000) : 1) <= 0)
+				break;
+		}
 	}
 	if (s->cb.on_burst_end &&
 	    atomic_load_explicit(&s->msgs_in, memory_order_relaxed) != before)

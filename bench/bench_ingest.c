@@ -1,0 +1,343 @@
+/*
+ * bench_ingest.c — MQTT ingest throughput, latency and memory, with its baseline.
+ *
+ *   bench_ingest [--messages N] [--topics T] [--rate R] [--seconds S]
+ *
+ * A libmosquitto load generator publishes N (500,000) messages of 100 bytes to T
+ * (1,000) topics on a local mosquitto (free loopback port), at QoS 0 and then QoS 1:
+ *   baseline   the rate at which `mosquitto_sub -t 'bench/#' -q Q -C N > /dev/null`
+ *              receives them from the same broker (first publish -> its exit);
+ *   mqbridged  the rate at which mqbridged stores them (first publish -> /stats
+ *              "stored" = N), and the ratio to the baseline (target >= 0.9).
+ * Latency: publish -> stored (append returned) p50/p99 at a steady R (10,000) msg/s
+ * for S (5) seconds with flush.interval_ms = 50, measured in-process on the same
+ * ingest code mqbridged runs (its stored-callback gives the exact moment; the
+ * payload carries the publish time). Memory: mqbridged's RSS when idle (ready, no
+ * load) and its peak (VmHWM) after the QoS 1 run (target < 32 MiB).
+ * Run it from a build directory, or with MQB_BUILD_DIR set.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge/config.h"
+#include "connectors/mqtt/ingest.h"
+#include "tests/integration/ingest_util.h"
+
+static long opt_messages = 500000;
+static int opt_topics = 1000;
+static int opt_rate = 10000;
+static int opt_seconds = 5;
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static long proc_kb(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	FILE *f;
+	long v = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, field, strlen(field)) == 0)
+			v = atol(line + strlen(field) + 1);
+	fclose(f);
+	return v;
+}
+
+/* Publish n messages of 100 bytes round-robin over the topics at qos. */
+static int publish_all(iu_pub_t *pub, long n, int qos)
+{
+	char topic[64], payload[100];
+
+	memset(payload, 'p', sizeof payload);
+	for (long i = 0; i < n; i++) {
+		snprintf(topic, sizeof topic, "bench/t%d", (int)(i % opt_topics));
+		if (iu_pub_send(pub, topic, payload, sizeof payload, qos, NULL) != 0)
+			return -1;
+		iu_pub_throttle(pub, qos ? 2000 : 20000);
+	}
+	return 0;
+}
+
+/* Baseline: mosquitto_sub -C n; returns msgs/s or -1. */
+static double run_baseline(const mqbt_broker_t *b, int qos)
+{
+	char port[16], q[4], cnt[32];
+	const char *argv[] = { "/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", port,
+			       "-t", "bench/#", "-q", q, "-C", cnt, "-i", "bench-baseline",
+			       NULL };
+	iu_pub_t pub;
+	pid_t pid;
+	int64_t t0, t1;
+	int rc;
+
+	snprintf(port, sizeof port, "%d", b->port);
+	snprintf(q, sizeof q, "%d", qos);
+	snprintf(cnt, sizeof cnt, "%ld", opt_messages);
+	if (mqbt_spawn(&pid, argv, NULL) != 0)
+		return -1;
+	mqbt_sleep_ms(500);   /* subscribed */
+	if (iu_pub_start(&pub, b->port, "bench-pub-base", true) != 0)
+		return -1;
+	t0 = mqbt_now_ms();
+	publish_all(&pub, opt_messages, qos);
+	rc = mqbt_wait(pid, 300000);
+	t1 = mqbt_now_ms();
+	iu_pub_wait_acked(&pub, 10000);
+	iu_pub_stop(&pub);
+	if (rc != 0) {
+		mqbt_kill(pid, SIGKILL);
+		mqbt_wait(pid, 5000);
+		fprintf(stderr, "baseline QoS %d: mosquitto_sub did not receive all messages\n", qos);
+		return -1;
+	}
+	return (double)opt_messages * 1000.0 / (double)(t1 - t0 > 0 ? t1 - t0 : 1);
+}
+
+struct daemon_result {
+	double rate;
+	long rss_idle_kb, rss_peak_kb;
+	long long stored;
+};
+
+static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *res)
+{
+	iu_daemon_t d = { 0 };
+	iu_pub_t pub;
+	char routes[512];
+	int64_t t0, t1 = 0;
+	long long stored = 0;
+
+	memset(res, 0, sizeof *res);
+	res->rate = -1;
+	if (mqbt_tmpdir(d.dir, sizeof d.dir) != 0)
+		return;
+	d.stats_port = mqbt_free_port();
+	snprintf(routes, sizeof routes,
+		 "streams = ( { name = \"bench\"; partitions = 8; flush = { interval_ms = 50; }; } );\n"
+		 "routes = ( { filter = \"bench/+\"; stream = \"bench\"; key = \"{1}\"; qos = %d; } );",
+		 qos);
+	if (iu_daemon_config(&d, b->port, "bench-mqbridged", "clean_start = true;", routes) != 0 ||
+	    iu_daemon_start(&d, NULL) != 0 || iu_daemon_wait_ready(&d, 15000) != 0) {
+		iu_daemon_dump_log(&d);
+		goto out;
+	}
+	mqbt_sleep_ms(300);
+	res->rss_idle_kb = proc_kb(d.pid, "VmRSS:");
+	if (iu_pub_start(&pub, b->port, "bench-pub-daemon", true) != 0)
+		goto out;
+	t0 = mqbt_now_ms();
+	publish_all(&pub, opt_messages, qos);
+	for (int i = 0; i < 30000; i++) {   /* up to 5 min */
+		stored = iu_daemon_stat(&d, "stored");
+		if (stored >= opt_messages) {
+			t1 = mqbt_now_ms();
+			break;
+		}
+		mqbt_sleep_ms(10);
+	}
+	iu_pub_wait_acked(&pub, 10000);
+	iu_pub_stop(&pub);
+	res->stored = stored;
+	res->rss_peak_kb = proc_kb(d.pid, "VmHWM:");
+	if (t1)
+		res->rate = (double)opt_messages * 1000.0 / (double)(t1 - t0 > 0 ? t1 - t0 : 1);
+	else
+		fprintf(stderr, "mqbridged QoS %d: stored %lld of %ld\n", qos, stored, opt_messages);
+out:
+	if (d.pid > 0)
+		mqbt_stop(d.pid, 20000);
+	mqbt_rmrf(d.dir);
+}
+
+/* --- latency, in-process on the ingest library ------------------------------------- */
+
+struct lat {
+	int64_t *us;
+	size_t n, cap;
+};
+
+static void on_stored(void *arg, const mqb_record_t *recs, size_t n)
+{
+	struct lat *l = arg;
+	int64_t now = wall_us();
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t sent;
+
+		if (recs[i].value_len < (ssize_t)sizeof sent || l->n >= l->cap)
+			continue;
+		memcpy(&sent, recs[i].value, sizeof sent);
+		l->us[l->n++] = now - sent;
+	}
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int run_latency(const mqbt_broker_t *b, double *p50, double *p99, double *max, size_t *cnt)
+{
+	char dir[256], data[300], text[2048], err[512] = "";
+	mqb_config_t *cfg = NULL;
+	mqb_store_t *st = NULL;
+	mqb_ingest_t *ing = NULL;
+	iu_pub_t pub;
+	struct lat l = { 0 };
+	long total = (long)opt_rate * opt_seconds;
+	int rc = -1;
+
+	if (mqbt_tmpdir(dir, sizeof dir) != 0)
+		return -1;
+	snprintf(data, sizeof data, "%s/data", dir);
+	snprintf(text, sizeof text,
+		 "data_dir = \"%s\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-latency\"; "
+		 "clean_start = true; };\n"
+		 "stats = { listen = \"off\"; };\n"
+		 "streams = ( { name = \"bench\"; partitions = 8; flush = { interval_ms = 50; }; } );\n"
+		 "routes = ( { filter = \"lat/+\"; stream = \"bench\"; key = \"{1}\"; qos = 1; } );\n",
+		 data, b->port);
+	cfg = mqb_config_load_string(text, "bench.conf", err, sizeof err);
+	if (!cfg)
+		goto out;
+	st = mqb_store_open(data, 0, err, sizeof err);
+	if (!st || mqb_store_stream_open(st, &cfg->streams[0].opts, err, sizeof err) != MQB_OK)
+		goto out;
+	ing = mqb_ingest_new(cfg, st, NULL, err, sizeof err);
+	if (!ing)
+		goto out;
+	l.cap = (size_t)total;
+	l.us = calloc(l.cap, sizeof *l.us);
+	mqb_ingest_set_stored_cb(ing, on_stored, &l);
+	if (mqb_ingest_start(ing) != MQB_OK)
+		goto out;
+	for (int i = 0; i < 500 && !mqb_ingest_ready(ing, NULL, 0); i++)
+		mqbt_sleep_ms(10);
+	if (iu_pub_start(&pub, b->port, "bench-pub-lat", true) != 0)
+		goto out;
+	{
+		char payload[100], topic[32];
+		int64_t start = mqbt_now_ms() * 1000, gap_us = 1000000 / opt_rate;
+
+		memset(payload, 'l', sizeof payload);
+		for (long i = 0; i < total; i++) {
+			int64_t due = start + i * gap_us, now_mono;
+			int64_t sent;
+
+			while ((now_mono = mqbt_now_ms() * 1000) < due - 1000)
+				mqbt_sleep_ms(1);
+			snprintf(topic, sizeof topic, "lat/t%d", (int)(i % opt_topics));
+			sent = wall_us();
+			memcpy(payload, &sent, sizeof sent);
+			iu_pub_send(&pub, topic, payload, sizeof payload, 1, NULL);
+		}
+	}
+	iu_pub_wait_acked(&pub, 10000);
+	for (int i = 0; i < 500 && l.n < (size_t)total; i++)
+		mqbt_sleep_ms(10);
+	iu_pub_stop(&pub);
+	mqb_ingest_stop(ing, 5000);
+	if (l.n == 0)
+		goto out;
+	qsort(l.us, l.n, sizeof *l.us, cmp_i64);
+	*p50 = (double)l.us[l.n / 2] / 1000.0;
+	*p99 = (double)l.us[(size_t)((double)l.n * 0.99)] / 1000.0;
+	*max = (double)l.us[l.n - 1] / 1000.0;
+	*cnt = l.n;
+	rc = 0;
+out:
+	if (rc != 0 && err[0])
+		fprintf(stderr, "latency run: %s\n", err);
+	mqb_ingest_destroy(ing);
+	mqb_store_close(st);
+	mqb_config_free(cfg);
+	free(l.us);
+	mqbt_rmrf(dir);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	mqbt_broker_t b = { 0 };
+	double base[2], p50 = 0, p99 = 0, pmax = 0;
+	struct daemon_result dr[2];
+	size_t nlat = 0;
+	int q;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--messages") && i + 1 < argc)
+			opt_messages = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--topics") && i + 1 < argc)
+			opt_topics = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
+			opt_rate = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			opt_seconds = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: bench_ingest [--messages N] [--topics T] [--rate R] "
+				"[--seconds S]\n");
+			return 2;
+		}
+	}
+	if (opt_messages < 1 || opt_topics < 1 || opt_rate < 1 || opt_seconds < 1) {
+		fprintf(stderr, "bench_ingest: every number must be >= 1\n");
+		return 2;
+	}
+	if (!getenv("MQB_BUILD_DIR"))
+		setenv("MQB_BUILD_DIR", ".", 0);
+	if (access(mqbt_bin("mqbridged"), X_OK) != 0) {
+		fprintf(stderr, "bench_ingest: mqbridged not found under MQB_BUILD_DIR=%s\n",
+			getenv("MQB_BUILD_DIR"));
+		return 1;
+	}
+	if (mqbt_mosquitto_start(&b, NULL) != 0) {
+		fprintf(stderr, "bench_ingest: cannot start mosquitto\n");
+		return 1;
+	}
+	for (q = 0; q < 2; q++) {
+		fprintf(stderr, "QoS %d: baseline (mosquitto_sub)...\n", q);
+		base[q] = run_baseline(&b, q);
+		fprintf(stderr, "QoS %d: mqbridged...\n", q);
+		run_daemon(&b, q, &dr[q]);
+	}
+	fprintf(stderr, "latency at %d msg/s for %d s...\n", opt_rate, opt_seconds);
+	if (run_latency(&b, &p50, &p99, &pmax, &nlat) != 0)
+		fprintf(stderr, "latency run failed\n");
+	mqbt_mosquitto_destroy(&b);
+
+	printf("\nbench_ingest: %ld messages of 100 bytes to %d topics, one mosquitto on "
+	       "127.0.0.1\n\n", opt_messages, opt_topics);
+	printf("| QoS | mosquitto_sub msgs/s (baseline) | mqbridged stored msgs/s | ratio | target |\n");
+	printf("|-----|------------------:|------------------:|------:|-------:|\n");
+	for (q = 0; q < 2; q++)
+		printf("| %d   | %17.0f | %17.0f | %5.2f | >= 0.9 |\n", q, base[q], dr[q].rate,
+		       base[q] > 0 && dr[q].rate > 0 ? dr[q].rate / base[q] : 0.0);
+	printf("\n| publish -> stored at %d msg/s, %d s, flush.interval_ms 50 | value |\n",
+	       opt_rate, opt_seconds);
+	printf("|---|---:|\n");
+	printf("| samples | %zu |\n| p50 | %.3f ms |\n| p99 | %.3f ms (target < 5) |\n"
+	       "| max | %.3f ms |\n", nlat, p50, p99, pmax);
+	printf("\n| mqbridged RSS | KiB |\n|---|---:|\n");
+	printf("| idle (QoS 0 run, ready) | %ld |\n| peak, QoS 0 run (VmHWM) | %ld |\n"
+	       "| peak, QoS 1 run (VmHWM) | %ld |\n| target | < 32768 |\n",
+	       dr[0].rss_idle_kb, dr[0].rss_peak_kb, dr[1].rss_peak_kb);
+	return 0;
+}
