@@ -84,6 +84,12 @@ static void test_roundrobin_kafka_example(void **state)
 	assert_int_equal(mqb_assignor_roundrobin.assign(m, 2, 3, NULL, owner), MQB_OK);
 	assert_string_equal(parts_of(owner, 3, 1), "0,2");
 	assert_string_equal(parts_of(owner, 3, 0), "1");
+	/* the RoundRobinAssignor javadoc: C0, C1; t0, t1 with 3 partitions each, which as
+	 * one stream in topic order (t0p0..t1p2 = 0..5) gives C0 [t0p0, t0p2, t1p1],
+	 * C1 [t0p1, t1p0, t1p2] */
+	assert_int_equal(mqb_assignor_roundrobin.assign(m, 2, 6, NULL, owner), MQB_OK);
+	assert_string_equal(parts_of(owner, 6, 1), "0,2,4");
+	assert_string_equal(parts_of(owner, 6, 0), "1,3,5");
 	assert_int_equal(mqb_assignor_roundrobin.assign(m3, 3, 7, NULL, owner), MQB_OK);
 	assert_string_equal(parts_of(owner, 7, 1), "0,3,6");
 	assert_string_equal(parts_of(owner, 7, 2), "1,4");
