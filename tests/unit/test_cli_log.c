@@ -154,7 +154,13 @@ static void build_store(void)
 		{ "content-type", 12, "application/octet-stream", 24 },
 		{ "corr", 4, NULL, -1 },                      /* null header value */
 	};
-	mqb_rec_header_t h_bin = { "raw", 3, BIN, sizeof(BIN) };
+	mqb_rec_header_t h_bin[5] = {
+		{ "raw", 3, BIN, sizeof(BIN) },
+		{ "one", 3, "\x80", 1 },                      /* base64 with two '=' */
+		{ "overlong", 8, "\xc0\xaf", 2 },              /* not UTF-8: overlong '/' */
+		{ "surrogate", 9, "\xed\xa0\x80", 3 },         /* not UTF-8: U+D800 */
+		{ "emoji", 5, "\xf0\x9f\x98\x80", 4 },         /* UTF-8: U+1F600 */
+	};
 	mqb_record_t r;
 	char big[100];
 	int i;
@@ -183,8 +189,8 @@ static void build_store(void)
 	append1(st, "telemetry", 1, &r);
 	/* bin-0: binary key, value and header value */
 	r = (mqb_record_t){ .timestamp_ms = TS0 + 4, .key = BIN, .key_len = 3,
-			    .value = BIN, .value_len = sizeof(BIN), .headers = &h_bin,
-			    .header_count = 1 };
+			    .value = BIN, .value_len = sizeof(BIN), .headers = h_bin,
+			    .header_count = 5 };
 	append1(st, "bin", 0, &r);
 	/* big-0: 300 records of 100 bytes, 10 per batch: several index entries */
 	for (i = 0; i < 30; i++) {
@@ -309,7 +315,9 @@ static void test_dump_text(void **state)
 	assert_int_equal(r.status, 0);
 	l = nth_line(r.out, 0);
 	assert_string_equal(l, "stream=bin partition=0 offset=0 timestamp=1700000000004 "
-			    "key=\"\\x00\\xffa\" headers={\"raw\":\"\\x00\\xffa\\n\\\"\\x80\\x7f\\\\\"} "
+			    "key=\"\\x00\\xffa\" headers={\"raw\":\"\\x00\\xffa\\n\\\"\\x80\\x7f\\\\\","
+			    "\"one\":\"\\x80\",\"overlong\":\"\\xc0\\xaf\",\"surrogate\":\"\\xed\\xa0\\x80\","
+			    "\"emoji\":\"\xf0\x9f\x98\x80\"} "
 			    "value=\"\\x00\\xffa\\n\\\"\\x80\\x7f\\\\\"");
 	free(l);
 	run_free(&r);
@@ -431,6 +439,13 @@ static void test_dump_json(void **state)
 	h = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "headers"), 0);
 	assert_string_equal(jstr(h, "key"), "raw");
 	assert_string_equal(jstr(h, "value_b64"), "AP9hCiKAf1w=");
+	hs = cJSON_GetObjectItem(j, "headers");
+	assert_int_equal(cJSON_GetArraySize(hs), 5);
+	assert_string_equal(jstr(cJSON_GetArrayItem(hs, 1), "value_b64"), "gA==");
+	assert_string_equal(jstr(cJSON_GetArrayItem(hs, 2), "value_b64"), "wK8=");
+	assert_string_equal(jstr(cJSON_GetArrayItem(hs, 3), "value_b64"), "7aCA");
+	assert_string_equal(jstr(cJSON_GetArrayItem(hs, 4), "value"), "\xf0\x9f\x98\x80");
+	assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(hs, 4), "value_b64"));
 	it = cJSON_GetObjectItem(j, "offset");
 	assert_true(cJSON_IsNumber(it));
 	cJSON_Delete(j);
