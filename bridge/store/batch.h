@@ -23,6 +23,9 @@
 #define MQB_BATCH_LOG_OVERHEAD   12   /* baseOffset + batchLength */
 #define MQB_BATCH_CRC_START      21   /* the CRC covers attributes..end */
 #define MQB_BATCH_LEADER_EPOCH   0    /* what mqbridge writes as partitionLeaderEpoch */
+/* Largest batch the store writes or reads (bounds every allocation a length field
+ * can cause when reading a corrupt file). */
+#define MQB_BATCH_MAX_SIZE       (256 << 20)
 
 /* The fixed header, host byte order. */
 typedef struct mqb_batch_hdr {

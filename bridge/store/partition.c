@@ -351,7 +351,8 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 	if (rc)
 		goto out;
 	len = (int64_t)p->enc.len;
-	if (p->opts.max_batch_bytes > 0 && len > p->opts.max_batch_bytes) {
+	if ((p->opts.max_batch_bytes > 0 && len > p->opts.max_batch_bytes) ||
+	    len > MQB_BATCH_MAX_SIZE) {
 		rc = MQB_ERR_TOOBIG;
 		goto out;
 	}

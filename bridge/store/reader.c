@@ -173,7 +173,8 @@ int mqb_reader_next_batch(mqb_reader_t *r, const uint8_t **batch, size_t *len)
 		b = r->buf + (r->fpos - r->buf_fpos);
 		mqb_batch_header_peek(b, MQB_BATCH_HDR_SIZE, &h);
 		total = (int64_t)mqb_batch_total_size(&h);
-		if (h.batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD || total > avail) {
+		if (h.batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD || total > avail ||
+		    total > MQB_BATCH_MAX_SIZE) {
 			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "store", 5000, "%s: bad batch length at "
 					    "byte %" PRId64, r->seg->log_path, r->fpos);
 			return MQB_ERR_CORRUPT;

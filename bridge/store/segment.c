@@ -210,6 +210,9 @@ int mqb_segment_scan(int fd, int64_t start, int64_t size, int64_t expect_offset,
 		if (h.batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD)
 			SCAN_BAD("batch length %d below the minimum", h.batch_length);
 		total = (int64_t)mqb_batch_total_size(&h);
+		if (total > MQB_BATCH_MAX_SIZE)
+			SCAN_BAD("batch of %" PRId64 " bytes exceeds the %d-byte limit", total,
+				 MQB_BATCH_MAX_SIZE);
 		if (total > left)
 			SCAN_BAD("batch of %" PRId64 " bytes runs past the end of the segment "
 				 "(%" PRId64 " bytes left)", total, left);

@@ -367,9 +367,11 @@ int mqb_store_stream_open(mqb_store_t *st, const mqb_stream_opts_t *opts,
 	     opts->segment_bytes == 0 || opts->segment_bytes < -1 || opts->segment_ms < -1 ||
 	     opts->retention_ms < -1 || opts->retention_bytes < -1 ||
 	     opts->flush_interval_ms < -1 || opts->flush_messages < -1 ||
-	     opts->max_batch_bytes < -1 || opts->max_batch_bytes == 0)) {
+	     opts->max_batch_bytes < -1 || opts->max_batch_bytes == 0 ||
+	     opts->max_batch_bytes > MQB_BATCH_MAX_SIZE)) {
 		mqb_errstr_set(errstr, errstr_size, "stream %s: invalid options (partitions >= 1, "
-			       "index_interval_bytes >= 1, sizes/times > 0 or -1)", opts->name);
+			       "index_interval_bytes >= 1, sizes/times > 0 or -1, max_batch_bytes "
+			       "<= %d)", opts->name, MQB_BATCH_MAX_SIZE);
 		return MQB_ERR_INVAL;
 	}
 	pthread_mutex_lock(&st->mu);

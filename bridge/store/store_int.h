@@ -54,7 +54,7 @@ struct mqb_partition {
 	size_t ndirty, dirtycap;
 	bool dir_dirty;                /* a segment file was created: fsync the dir */
 	bool closed;
-	int io_failed;                 /* an fsync failed: refuse appends (MQB_ERR_IO) */
+	atomic_int io_failed;          /* an fsync failed: refuse appends (MQB_ERR_IO) */
 	int test_fail_errno;
 
 	/* flush bookkeeping (read by the flusher without wlock) */

@@ -227,6 +227,13 @@ static void test_bad_arguments(void **state)
 	o.partitions = 1;
 	o.index_interval_bytes = 0;
 	assert_int_equal(mqb_store_stream_open(f->st, &o, err, sizeof(err)), MQB_ERR_INVAL);
+	o.index_interval_bytes = 4096;
+	o.max_batch_bytes = 512 << 20;
+	assert_int_equal(mqb_store_stream_open(f->st, &o, err, sizeof(err)), MQB_ERR_INVAL);
+	o.max_batch_bytes = 16 << 20;
+	o.retention_ms = -5;
+	assert_int_equal(mqb_store_stream_open(f->st, &o, err, sizeof(err)), MQB_ERR_INVAL);
+	assert_int_equal(mqb_store_partition_count(f->st, "t"), -1);   /* nothing opened */
 	assert_int_equal(mqb_store_stream_open(f->st, &f->o, err, sizeof(err)), MQB_ERR_EXISTS);
 	assert_null(mqb_store_partition(f->st, "s", 1));
 	assert_null(mqb_store_partition(f->st, "nope", 0));
@@ -432,7 +439,7 @@ static void test_roll_by_time(void **state)
 	mqb_partition_watermarks(f->p, &w);
 	assert_int_equal(w.segments, 2);
 	/* the active segment is now old on the wall clock: maintain rolls it */
-	append_n(f->p, 1, now - 120000 + 120000, 10);
+	append_n(f->p, 1, now, 10);
 	mqb_store_maintain(f->st);
 	mqb_partition_watermarks(f->p, &w);
 	assert_int_equal(w.segments, 2);             /* young: no roll */
@@ -523,13 +530,18 @@ typedef struct conc {
 	mqb_partition_t *p;
 	atomic_bool done;
 	int64_t total;
-	int64_t read;
-	int errors;
 } conc_t;
+
+typedef struct conc_reader {
+	conc_t *c;
+	int64_t read;      /* records read in order, by this thread */
+	int errors;
+} conc_reader_t;
 
 static void *reader_thread(void *arg)
 {
-	conc_t *c = arg;
+	conc_reader_t *cr = arg;
+	conc_t *c = cr->c;
 	mqb_reader_t *r = mqb_reader_new(c->p, 0);
 	mqb_record_t rec;
 	int64_t next = 0;
@@ -544,17 +556,17 @@ static void *reader_thread(void *arg)
 			continue;
 		}
 		if (rc || rec.offset != next) {
-			c->errors++;
+			cr->errors++;
 			break;
 		}
 		int l = snprintf(want, sizeof(want), "v%lld", (long long)next);
 		if (rec.value_len < l || memcmp(rec.value, want, (size_t)l)) {
-			c->errors++;
+			cr->errors++;
 			break;
 		}
 		next++;
 	}
-	c->read = next;
+	cr->read = next;
 	mqb_reader_destroy(r);
 	return NULL;
 }
@@ -563,24 +575,30 @@ static void test_concurrent_readers(void **state)
 {
 	fx_t *f = *state;
 	conc_t c = { .total = 20000 };
+	conc_reader_t cr[3];
 	pthread_t th[3];
 
 	f->o.segment_bytes = 64 * 1024;
 	f->o.flush_interval_ms = 2;
 	fx_open(f, 0);
 	c.p = f->p;
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, reader_thread, &c), 0);
+	for (int i = 0; i < 3; i++) {
+		cr[i] = (conc_reader_t){ .c = &c };
+		assert_int_equal(pthread_create(&th[i], NULL, reader_thread, &cr[i]), 0);
+	}
 	for (int i = 0; i < 1000; i++) {
 		append_n(f->p, 20, 1000 + i, 30);
-		if (i % 100 == 0)
+		if (i % 100 == 0) {
 			mqb_store_maintain(f->st);
+			(void)mqb_partition_offset_for_time(f->p, 1000 + i / 2);
+		}
 	}
 	atomic_store(&c.done, true);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		pthread_join(th[i], NULL);
-	assert_int_equal(c.errors, 0);
-	assert_int_equal(c.read, 20000);
+		assert_int_equal(cr[i].errors, 0);
+		assert_int_equal(cr[i].read, 20000);
+	}
 }
 
 /* --- durability ------------------------------------------------------------------ */
