@@ -156,7 +156,10 @@ static int snap_sync(mqb_partition_t *p, flush_snap_t *s)
 	mqb_fsync_cb_t *cb;
 
 	for (size_t i = 0; i < s->n; i++) {
-		if (!rc && fdatasync(s->segs[i]->fd) < 0) {
+		int injected = atomic_exchange(&p->test_fail_fsync, 0);
+		if (injected)
+			errno = injected;
+		if (!rc && (injected || fdatasync(s->segs[i]->fd) < 0)) {
 			rc = mqb_err_from_errno(errno);
 			mqb_error(MOD, "%s: fsync failed: %s; the partition refuses appends "
 				  "from now on", s->segs[i]->log_path, strerror(errno));
@@ -558,6 +561,11 @@ void mqb_store_test_fail_next_write(mqb_partition_t *p, int errnum)
 	pthread_mutex_lock(&p->wlock);
 	p->test_fail_errno = errnum;
 	pthread_mutex_unlock(&p->wlock);
+}
+
+void mqb_store_test_fail_next_fsync(mqb_partition_t *p, int errnum)
+{
+	atomic_store(&p->test_fail_fsync, errnum);
 }
 
 int64_t mqb_partition_offset_for_time(mqb_partition_t *p, int64_t ts_ms)

@@ -194,5 +194,7 @@ int mqb_reader_next_record(mqb_reader_t *r, mqb_record_t *rec);
 /* TEST ONLY: the next append's write to p fails with errnum (ENOSPC, EDQUOT, EIO)
  * after writing half the batch, as a full disk would. */
 void mqb_store_test_fail_next_write(mqb_partition_t *p, int errnum);
+/* TEST ONLY: the next fsync of p's data fails with errnum (as EIO from a dying disk). */
+void mqb_store_test_fail_next_fsync(mqb_partition_t *p, int errnum);
 
 #endif

@@ -56,6 +56,7 @@ struct mqb_partition {
 	bool closed;
 	atomic_int io_failed;          /* an fsync failed: refuse appends (MQB_ERR_IO) */
 	int test_fail_errno;
+	atomic_int test_fail_fsync;    /* test hook: errno for the next fsync */
 
 	/* flush bookkeeping (read by the flusher without wlock) */
 	_Atomic int64_t unflushed;     /* records appended since the last flush snapshot */

@@ -684,6 +684,44 @@ static void test_durable_messages(void **state)
 	assert_int_equal(w.durable, 60);
 }
 
+static void test_fsync_failure_stops_partition(void **state)
+{
+	fx_t *f = *state;
+	mqb_watermarks_t w;
+	mqb_record_t rec = { .key_len = -1, .value = "x", .value_len = 1 };
+
+	/* 0/0: the fsync inside append fails: stored, not durable, then refused */
+	f->o.flush_interval_ms = 0;
+	f->o.flush_messages = 0;
+	fx_open(f, 0);
+	append_n(f->p, 2, 1000, 10);
+	mqb_store_test_fail_next_fsync(f->p, EIO);
+	assert_int_equal(mqb_partition_append(f->p, &rec, 1, NULL), MQB_ERR_IO);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.stored, 3);
+	assert_int_equal(w.durable, 2);
+	assert_int_equal(mqb_partition_append(f->p, &rec, 1, NULL), MQB_ERR_IO);
+	assert_int_equal(mqb_partition_flush(f->p), MQB_ERR_IO);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.stored, 3);
+	assert_int_equal(w.durable, 2);
+	/* the close is not clean: the next open validates by scanning */
+	fx_reopen(f, 0);
+	assert_false(mqb_partition_recovery_report(f->p)->clean);
+	assert_int_equal(read_range(f->p, 0, 2), 3);
+
+	/* group commit: an explicit flush reports the failure, durable stays put */
+	f->o.flush_interval_ms = -1;
+	f->o.flush_messages = -1;
+	fx_reopen(f, 0);
+	append_n(f->p, 4, 1000, 10);
+	mqb_store_test_fail_next_fsync(f->p, EIO);
+	assert_int_equal(mqb_partition_flush(f->p), MQB_ERR_IO);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.durable, 3);
+	assert_int_equal(w.stored, 7);
+}
+
 /* --- read-only stores --------------------------------------------------------------- */
 
 static void test_rdonly(void **state)
@@ -730,6 +768,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_durable_sync_each_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_interval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fsync_failure_stops_partition, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rdonly, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
