@@ -48,6 +48,8 @@ rd_kafka_conf_t *mqb_kafka_conf_build(const mqb_config_t *cfg, char *errstr,
 		{ "linger.ms", "5" },
 		{ "statistics.interval.ms", "1000" },
 		{ "queue.buffering.max.kbytes", kbytes },
+		/* ~400 bytes of librdkafka memory per queued record: ~20 MiB at most */
+		{ "queue.buffering.max.messages", "50000" },
 		{ "client.id", "mqbridge" },
 	};
 	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {

@@ -4,9 +4,10 @@
  * Order of precedence: mqbridge's defaults (enable.idempotence=true, acks=all,
  * partitioner=murmur2_random, compression.type=lz4, linger.ms=5,
  * statistics.interval.ms=1000, queue.buffering.max.kbytes from
- * kafka.queue_buffering_max_kbytes), then kafka.bootstrap_servers, then every
- * kafka.properties entry verbatim, in file order. A property librdkafka rejects is a
- * config error "file:line: kafka.properties.<key>: <librdkafka's reason>".
+ * kafka.queue_buffering_max_kbytes, queue.buffering.max.messages=50000), then
+ * kafka.bootstrap_servers, then every kafka.properties entry verbatim, in file order.
+ * A property librdkafka rejects is a config error
+ * "file:line: kafka.properties.<key>: <librdkafka's reason>".
  * Cross-property conflicts that only rd_kafka_new() detects (acks=1 with
  * idempotence) are reported against the kafka section's line.
  *

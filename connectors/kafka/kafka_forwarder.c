@@ -50,6 +50,7 @@ struct kpart {
 	bool failed;                 /* a delivery failed: rewind once inflight == 0 */
 	bool reseek;                 /* reader must be repositioned at next */
 	int64_t retry_at_ms, backoff_ms;
+	uint64_t forwarded, forwarded_pub;  /* delivered; the part published to a_forwarded */
 	mqb_kafka_syncs_t syncs;     /* under f->lock */
 	/* readable from any thread */
 	_Atomic int64_t a_cursor, a_next, a_inflight;
@@ -91,7 +92,8 @@ struct mqb_kafka_fwd {
 	int flush_ms;
 	pthread_mutex_t lock;
 	_Atomic int fatal, brokers_up, connected;
-	_Atomic int64_t inflight_total;
+	int64_t inflight_n;          /* forwarder thread: produced, no report yet */
+	_Atomic int64_t inflight_total;  /* inflight_n, published once per turn */
 	_Atomic uint64_t restarts, queue_full;
 	struct kcode codes[KF_MAX_CODES];  /* under lock when adding */
 	_Atomic size_t ncodes;
@@ -254,7 +256,27 @@ static void part_advance(struct kpart *kp)
 		kp->done[kp->cursor % KF_WINDOW] = 0;
 		kp->cursor++;
 	}
-	atomic_store(&kp->a_cursor, kp->cursor);
+}
+
+/* Publish the forwarder thread's counters to the atomics other threads read (once
+ * per turn rather than per message). */
+static void publish_state(mqb_kafka_fwd_t *f)
+{
+	for (size_t i = 0; i < f->nstreams; i++) {
+		for (int32_t p = 0; p < f->streams[i].nparts; p++) {
+			struct kpart *kp = &f->streams[i].parts[p];
+			atomic_store_explicit(&kp->a_cursor, kp->cursor, memory_order_relaxed);
+			atomic_store_explicit(&kp->a_next, kp->next, memory_order_relaxed);
+			atomic_store_explicit(&kp->a_inflight, kp->inflight, memory_order_relaxed);
+			uint64_t d = kp->forwarded - kp->forwarded_pub;
+			if (d) {
+				atomic_fetch_add(&kp->a_forwarded, d);
+				mqb_counter_add(kp->m_forwarded, d);
+				kp->forwarded_pub = kp->forwarded;
+			}
+		}
+	}
+	atomic_store_explicit(&f->inflight_total, f->inflight_n, memory_order_relaxed);
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -266,8 +288,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	struct kpart *kp = &ks->parts[m->partition];
 	int64_t off = (int64_t)(intptr_t)m->_private;
 	kp->inflight--;
-	atomic_store(&kp->a_inflight, kp->inflight);
-	atomic_fetch_sub(&f->inflight_total, 1);
+	f->inflight_n--;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		if (f->m_latency)
 			mqb_histogram_observe(f->m_latency, rd_kafka_message_latency(m) / 1e6);
@@ -276,11 +297,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 			kp->done[off % KF_WINDOW] = 1;
 			part_advance(kp);
 		}
-		atomic_fetch_add(&kp->a_forwarded, 1);
-		mqb_counter_inc(kp->m_forwarded);
-		if (m->offset >= 0) {
+		kp->forwarded++;
+		/* This thread is the only writer of the table: decide without the lock,
+		 * take it only to add a pair (readers are the HTTP thread). */
+		if (m->offset >= 0 && mqb_kafka_syncs_due(&kp->syncs, off, m->offset)) {
 			pthread_mutex_lock(&f->lock);
-			if (mqb_kafka_syncs_observe(&kp->syncs, off, m->offset))
+			if (mqb_kafka_syncs_add(&kp->syncs, off, m->offset) == MQB_OK)
 				mqb_kafka_strbuf_printf(&f->pending, "S %s %s %d %" PRId64 " %"
 							PRId64 "\n", ks->stream, ks->topic,
 							m->partition, off, (int64_t)m->offset);
@@ -423,8 +445,6 @@ static void part_rewind(struct kpart *kp)
 	kp->inflight = 0;
 	kp->failed = false;
 	kp->reseek = true;
-	atomic_store(&kp->a_next, kp->next);
-	atomic_store(&kp->a_inflight, 0);
 }
 
 static void handle_fatal(mqb_kafka_fwd_t *f)
@@ -437,10 +457,10 @@ static void handle_fatal(mqb_kafka_fwd_t *f)
 		  rd_kafka_err2name(err), reason);
 	rd_kafka_purge(f->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 	int64_t deadline = mqb_mono_ms() + 5000;
-	while (atomic_load(&f->inflight_total) > 0 && mqb_mono_ms() < deadline)
+	while (f->inflight_n > 0 && mqb_mono_ms() < deadline)
 		rd_kafka_poll(f->rk, 50);
 	producer_destroy(f);
-	atomic_store(&f->inflight_total, 0);
+	f->inflight_n = 0;
 	for (size_t i = 0; i < f->nstreams; i++)
 		for (int32_t p = 0; p < f->streams[i].nparts; p++)
 			part_rewind(&f->streams[i].parts[p]);
@@ -529,7 +549,6 @@ static void part_lost(struct kpart *kp, int64_t log_start)
 	mqb_counter_add(kp->m_lost, (uint64_t)lost);
 	kp->cursor = log_start;
 	part_rewind(kp);
-	atomic_store(&kp->a_cursor, kp->cursor);
 }
 
 static int produce_one(mqb_kafka_fwd_t *f, struct kpart *kp, const mqb_record_t *rec)
@@ -658,11 +677,9 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 		}
 		kp->next++;
 		kp->inflight++;
-		atomic_fetch_add(&f->inflight_total, 1);
+		f->inflight_n++;
 		n++;
 	}
-	atomic_store(&kp->a_next, kp->next);
-	atomic_store(&kp->a_inflight, kp->inflight);
 	return n;
 }
 
@@ -688,15 +705,17 @@ static void *forwarder_main(void *arg)
 				did += part_pump(f, &ks->parts[p], now);
 		}
 		rd_kafka_poll(f->rk, did ? 0 : 10);
+		publish_state(f);
 		state_flush(f, false);
 	}
 	/* Stop: hand nothing more over; give what is in flight flush_ms to be delivered. */
 	if (f->rk) {
 		int64_t deadline = mqb_mono_ms() + f->flush_ms;
-		while (atomic_load(&f->inflight_total) > 0 && mqb_mono_ms() < deadline &&
+		while (f->inflight_n > 0 && mqb_mono_ms() < deadline &&
 		       !atomic_load(&f->fatal))
 			rd_kafka_poll(f->rk, 20);
 	}
+	publish_state(f);
 	state_flush(f, true);
 	return NULL;
 }
@@ -978,6 +997,7 @@ int mqb_kafka_fwd_start(mqb_kafka_fwd_t *f)
 	int rc = pthread_create(&f->thread, NULL, forwarder_main, f);
 	if (rc)
 		return mqb_err_from_errno(rc);
+	pthread_setname_np(f->thread, "mqb-kafka");
 	f->started = true;
 	return MQB_OK;
 }

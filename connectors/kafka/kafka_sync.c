@@ -68,6 +68,12 @@ int mqb_kafka_syncs_add(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka)
 
 bool mqb_kafka_syncs_observe(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka)
 {
+	return mqb_kafka_syncs_due(s, local, kafka) &&
+	       mqb_kafka_syncs_add(s, local, kafka) == MQB_OK;
+}
+
+bool mqb_kafka_syncs_due(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka)
+{
 	bool sync = false;
 	if (local < 0 || kafka < 0)
 		return false;
@@ -79,8 +85,6 @@ bool mqb_kafka_syncs_observe(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka)
 		sync = true;                               /* bound the re-read window */
 	s->prev_local = local;
 	s->prev_kafka = kafka;
-	if (sync && mqb_kafka_syncs_add(s, local, kafka) != MQB_OK)
-		return false;
 	return sync;
 }
 

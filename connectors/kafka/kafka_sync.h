@@ -51,6 +51,11 @@ int mqb_kafka_syncs_add(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka);
  * when it became a new pair (the caller persists it), false otherwise. */
 bool mqb_kafka_syncs_observe(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka);
 
+/* The decision half of observe: records the delivery and returns true when a pair
+ * is due, without adding it (the caller adds it with mqb_kafka_syncs_add, e.g. under
+ * a lock that readers of the table take). */
+bool mqb_kafka_syncs_due(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka);
+
 /* Forget pairs with local >= from (the local log was cut back below them). */
 void mqb_kafka_syncs_truncate(mqb_kafka_syncs_t *s, int64_t from);
 

@@ -160,9 +160,10 @@ static KUTIL_UNUSED int64_t kconsume(const char *bootstrap, const char *topic, i
 }
 
 /* Record i of partition p: key "k<p>-<i>", value "v<p>-<i>-" padded to vlen bytes,
- * timestamp base_ts + i, headers mqtt.topic = "dev/<p>/<i>" and "n" = "<i>". */
-static KUTIL_UNUSED int kfill(mqb_partition_t *part, int32_t p, int64_t first, int64_t count,
-			      size_t vlen, int64_t base_ts, int batch)
+ * timestamp base_ts + i, headers mqtt.topic = "dev/<p>/<i>" and "n" = "<i>" (kfill_h:
+ * the first nheaders of those two). */
+static KUTIL_UNUSED int kfill_h(mqb_partition_t *part, int32_t p, int64_t first, int64_t count,
+				size_t vlen, int64_t base_ts, int batch, size_t nheaders)
 {
 	char (*keys)[32] = malloc((size_t)batch * 32), (*vals)[1024] = malloc((size_t)batch * 1024);
 	char (*topics)[48] = malloc((size_t)batch * 48), (*ns)[24] = malloc((size_t)batch * 24);
@@ -185,7 +186,8 @@ static KUTIL_UNUSED int kfill(mqb_partition_t *part, int32_t p, int64_t first, i
 			recs[n] = (mqb_record_t){ .timestamp_ms = base_ts + i, .key = keys[n],
 						  .key_len = kl, .value = vals[n],
 						  .value_len = (ssize_t)vl,
-						  .headers = &hdrs[n * 2], .header_count = 2 };
+						  .headers = &hdrs[n * 2],
+						  .header_count = nheaders };
 		}
 		int64_t base;
 		rc = mqb_partition_append(part, recs, (size_t)n, &base);
@@ -194,6 +196,12 @@ static KUTIL_UNUSED int kfill(mqb_partition_t *part, int32_t p, int64_t first, i
 	}
 	free(keys); free(vals); free(topics); free(ns); free(recs); free(hdrs);
 	return rc;
+}
+
+static KUTIL_UNUSED int kfill(mqb_partition_t *part, int32_t p, int64_t first, int64_t count,
+			      size_t vlen, int64_t base_ts, int batch)
+{
+	return kfill_h(part, p, first, count, vlen, base_ts, batch, 2);
 }
 
 /* The record number i encoded in a value "v<p>-<i>-...", or -1. */

@@ -1,0 +1,260 @@
+/*
+ * bench_forward.c — Kafka forwarding throughput from a stored backlog, against the
+ * baseline of `kcat -P` producing the same records to the same mock cluster in the
+ * same run, and mqbridged's RSS while it drains.
+ *
+ *   bench_forward [--records N (1000000)] [--size BYTES (100)] [--partitions P (4)]
+ *
+ * 1. kafka_mock (3 brokers) with topics bench.kcat and bench.fwd (P partitions each).
+ * 2. Baseline: N lines of BYTES bytes in a file; `kcat -P -b .. -t bench.kcat -X ..`
+ *    with mqbridge's producer defaults (idempotence, acks=all, lz4, linger.ms=5);
+ *    timed from start to exit (kcat flushes before it exits).
+ * 3. mqbridge: the same N values (plus a key and an mqtt.topic header, as ingest
+ *    stores them) appended to a store (P partitions), store closed; mosquitto started;
+ *    mqbridged started on that data_dir forwarding to a fresh topic with a fresh
+ *    cursor; timed from process start until GET /stats shows no backlog; its VmRSS
+ *    sampled every 50 ms.
+ * The two alternate R times (--runs, default 3) because the machine is shared: the
+ * table shows each side's best and median run, the ratio of the bests (target >=
+ * 0.8) and the largest RSS seen (target < 64 MiB).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "bridge/store/store.h"
+#include "tests/integration/test_kafka_util.h"
+#include "tests/support/harness.h"
+
+static int64_t backlog_of(int port, int64_t *forwarded)
+{
+	char *body = NULL;
+	int status = 0;
+	int64_t backlog = -1;
+	*forwarded = 0;
+	if (mqbt_http_get(port, "/stats", &status, &body) != 0 || status != 200) {
+		free(body);
+		return -1;
+	}
+	cJSON *doc = cJSON_Parse(body);
+	cJSON *fw = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "kafka"),
+							   "forward"), 0);
+	cJSON *parts = cJSON_GetObjectItem(fw, "partitions"), *p;
+	if (parts) {
+		backlog = 0;
+		cJSON_ArrayForEach(p, parts) {
+			backlog += (int64_t)cJSON_GetObjectItem(p, "backlog_records")->valuedouble;
+			*forwarded += (int64_t)cJSON_GetObjectItem(p, "forwarded_offset")->valuedouble;
+		}
+	}
+	cJSON_Delete(doc);
+	free(body);
+	return backlog;
+}
+
+struct bench {
+	kmock_t mock;
+	mqbt_broker_t broker;
+	char dir[256], path[512], data[300];
+	int64_t records;
+	int size, nparts;
+	pid_t daemon;
+};
+
+/* kcat -P of the records file to bench.kcat; returns ms or -1. */
+static int64_t run_kcat(struct bench *b)
+{
+	/* one message per line: from stdin (a file argument would be one message) */
+	const char *kcat[] = { "/bin/sh", "-c", "exec kcat -P -b \"$0\" -t bench.kcat "
+			       "-X enable.idempotence=true -X acks=all -X compression.type=lz4 "
+			       "-X linger.ms=5 < \"$1\"", b->mock.bootstrap, b->path, NULL };
+	int64_t t0 = mqbt_now_ms();
+	int st = mqbt_run(kcat, NULL, NULL, 600000);
+	if (st != 0) {
+		fprintf(stderr, "kcat failed (%d)\n", st);
+		return -1;
+	}
+	return mqbt_now_ms() - t0;
+}
+
+/* mqbridged forwarding the whole stored backlog to topic bench.fwd<run> from a fresh
+ * cursor; returns ms or -1; *rss_kb gets its largest VmRSS. */
+static int64_t run_daemon(struct bench *b, int run, long *rss_kb)
+{
+	char conf[2048], conf_path[300], log_path[300], state[400], topic[64];
+	snprintf(topic, sizeof(topic), "bench.fwd%d", run);
+	if (kmock_cmd(&b->mock, "create_topic %s %d", topic, b->nparts))
+		return -1;
+	snprintf(state, sizeof(state), "%s/.kafka", b->data);
+	mqbt_rmrf(state);   /* forward everything again */
+	int port = mqbt_free_port();
+	snprintf(conf, sizeof(conf),
+		 "data_dir = \"%s\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-forward\"; };\n"
+		 "stats = { listen = \"127.0.0.1:%d\"; };\n"
+		 "streams = ( { name = \"t\"; partitions = %d; } );\n"
+		 "routes = ( { filter = \"bench/+\"; stream = \"t\"; } );\n"
+		 "kafka = { bootstrap_servers = \"%s\";%s\n"
+		 "  forward = ( { stream = \"t\"; topic = \"%s\"; } ); };\n",
+		 b->data, b->broker.port, port, b->nparts, b->mock.bootstrap,
+		 getenv("BENCH_KAFKA_EXTRA") ? getenv("BENCH_KAFKA_EXTRA") : "", topic);
+	snprintf(conf_path, sizeof(conf_path), "%s/bench.conf", b->dir);
+	snprintf(log_path, sizeof(log_path), "%s/mqbridged.log", b->dir);
+	mqbt_write_file(conf_path, conf);
+	const char *dargv[] = { mqbt_bin("mqbridged"), "-c", conf_path, NULL };
+	const char *env[] = { "MQB_LOG_LEVEL=warn", NULL };
+	int64_t t0 = mqbt_now_ms(), fwd = 0, deadline = t0 + 600000;
+	if (mqbt_spawn_env(&b->daemon, dargv, log_path, env)) {
+		fprintf(stderr, "cannot start mqbridged\n");
+		return -1;
+	}
+	*rss_kb = 0;
+	for (;;) {
+		long rss = krss_kb(b->daemon);
+		if (rss > *rss_kb)
+			*rss_kb = rss;
+		int64_t bl = backlog_of(port, &fwd);
+		if (bl == 0 && fwd >= b->records)
+			break;
+		if (mqbt_now_ms() > deadline || mqbt_wait(b->daemon, 0) >= 0) {
+			fprintf(stderr, "mqbridged did not drain (forwarded %" PRId64 "); log: %s\n",
+				fwd, log_path);
+			return -1;
+		}
+		mqbt_sleep_ms(20);
+	}
+	int64_t ms = mqbt_now_ms() - t0;
+	mqbt_stop(b->daemon, 15000);
+	b->daemon = 0;
+	return ms;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench B;
+	int runs = 3, rc = 1;
+	char err[512], t1[64];
+	memset(&B, 0, sizeof(B));
+	B.records = 1000000;
+	B.size = 100;
+	B.nparts = 4;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--records") == 0 && i + 1 < argc)
+			B.records = atoll(argv[++i]);
+		else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
+			B.size = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc)
+			B.nparts = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+			runs = atoi(argv[++i]);
+		else {
+			fprintf(stderr, "usage: bench_forward [--records N] [--size BYTES] "
+				"[--partitions P] [--runs R]\n");
+			return 2;
+		}
+	}
+	if (B.records < 1 || B.size < 16 || B.size > 1000 || B.nparts < 1 || B.nparts > 64 ||
+	    runs < 1 || runs > 10) {
+		fprintf(stderr, "bench_forward: --records >= 1, --size 16..1000, --partitions "
+			"1..64, --runs 1..10\n");
+		return 2;
+	}
+	if (mqbt_tmpdir(B.dir, sizeof(B.dir)) != 0)
+		return 1;
+	snprintf(t1, sizeof(t1), "bench.kcat:%d", B.nparts);
+	const char *topics[] = { t1, NULL };
+	if (kmock_start(&B.mock, 3, topics)) {
+		fprintf(stderr, "kafka_mock did not start\n");
+		goto out;
+	}
+	/* the baseline's input: one value per line */
+	snprintf(B.path, sizeof(B.path), "%s/records.txt", B.dir);
+	FILE *f = fopen(B.path, "w");
+	if (!f)
+		goto out;
+	char *line = malloc((size_t)B.size + 64);
+	for (int64_t i = 0; i < B.records; i++) {
+		int n = snprintf(line, (size_t)B.size + 64, "v%d-%" PRId64 "-", (int)(i % B.nparts), i);
+		while (n < B.size)
+			line[n++] = 'x';
+		line[n++] = '\n';
+		fwrite(line, 1, (size_t)n, f);
+	}
+	free(line);
+	fclose(f);
+	/* mqbridge's input: the same values stored as ingest stores them (a key and the
+	 * mqtt.topic header) */
+	snprintf(B.data, sizeof(B.data), "%s/data", B.dir);
+	mqb_store_t *store = mqb_store_open(B.data, 0, err, sizeof(err));
+	mqb_stream_opts_t o;
+	mqb_stream_opts_defaults(&o);
+	o.name = "t";
+	o.partitions = B.nparts;
+	if (!store || mqb_store_stream_open(store, &o, err, sizeof(err))) {
+		fprintf(stderr, "store: %s\n", err);
+		goto out;
+	}
+	for (int p = 0; p < B.nparts; p++) {
+		int64_t n = B.records / B.nparts + (p < B.records % B.nparts ? 1 : 0);
+		if (kfill_h(mqb_store_partition(store, "t", p), p, 0, n, (size_t)B.size,
+			    1700000000000LL, 100, 1)) {
+			fprintf(stderr, "append failed\n");
+			goto out;
+		}
+	}
+	mqb_store_close(store);
+	if (mqbt_mosquitto_start(&B.broker, NULL)) {
+		fprintf(stderr, "mosquitto did not start\n");
+		goto out;
+	}
+
+	int64_t kcat_ms[10], fwd_ms[10];
+	long rss_max = 0;
+	for (int r = 0; r < runs; r++) {
+		long rss = 0;
+		kcat_ms[r] = run_kcat(&B);
+		fwd_ms[r] = run_daemon(&B, r, &rss);
+		if (kcat_ms[r] < 0 || fwd_ms[r] < 0)
+			goto out;
+		if (rss > rss_max)
+			rss_max = rss;
+		fprintf(stderr, "run %d: kcat %.2f s, mqbridged %.2f s, RSS %.1f MiB\n", r + 1,
+			kcat_ms[r] / 1000.0, fwd_ms[r] / 1000.0, rss / 1024.0);
+	}
+	qsort(kcat_ms, (size_t)runs, sizeof(int64_t), cmp_i64);
+	qsort(fwd_ms, (size_t)runs, sizeof(int64_t), cmp_i64);
+	double kbest = B.records * 1000.0 / (double)kcat_ms[0];
+	double kmed = B.records * 1000.0 / (double)kcat_ms[runs / 2];
+	double fbest = B.records * 1000.0 / (double)fwd_ms[0];
+	double fmed = B.records * 1000.0 / (double)fwd_ms[runs / 2];
+	printf("\nbench_forward: %" PRId64 " records of %d bytes, %d partitions, kafka_mock "
+	       "with 3 brokers, %d alternating runs each (same run)\n\n", B.records, B.size,
+	       B.nparts, runs);
+	printf("| producer | best records/s | median records/s | best MB/s (values) | RSS max (MiB) |\n");
+	printf("|---|---|---|---|---|\n");
+	printf("| baseline: kcat -P from a file | %.0f | %.0f | %.1f | - |\n", kbest, kmed,
+	       kbest * B.size / 1e6);
+	printf("| mqbridged forwarding the stored backlog | %.0f | %.0f | %.1f | %.1f |\n",
+	       fbest, fmed, fbest * B.size / 1e6, rss_max / 1024.0);
+	printf("\nratio mqbridged / kcat: best %.2f, median %.2f (target >= 0.8); RSS while "
+	       "draining %.1f MiB (target < 64 MiB)\n", fbest / kbest, fmed / kmed,
+	       rss_max / 1024.0);
+	printf("(mqbridged is timed from process start: store open, Kafka metadata and "
+	       "connection included)\n");
+	rc = 0;
+out:
+	if (B.daemon > 0)
+		mqbt_stop(B.daemon, 15000);
+	mqbt_mosquitto_destroy(&B.broker);
+	kmock_stop(&B.mock);
+	mqbt_rmrf(B.dir);
+	return rc;
+}
