@@ -300,8 +300,8 @@ static int write_all(mqb_partition_t *p, int fd, const uint8_t *buf, size_t len,
 
 	if (p->test_fail_errno) {
 		/* test hook: a torn write of half the batch, then the failure */
-		if (pwrite(fd, buf, len / 2, (off_t)pos) < 0)
-			err = errno;
+		ssize_t torn = pwrite(fd, buf, len / 2, (off_t)pos);
+		(void)torn;
 		err = p->test_fail_errno;
 		p->test_fail_errno = 0;
 	}
@@ -323,6 +323,27 @@ static int write_all(mqb_partition_t *p, int fd, const uint8_t *buf, size_t len,
 	MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 5000, "%s: append failed: %s", p->dir,
 			    strerror(err));
 	return mqb_err_from_errno(err);
+}
+
+/* wlock held: remember that seg needs an fsync before durable may pass its data. */
+static void mark_dirty(mqb_partition_t *p, mqb_segment_t *seg)
+{
+	if (seg->dirty)
+		return;
+	if (p->ndirty == p->dirtycap) {
+		size_t cap = p->dirtycap ? p->dirtycap * 2 : 4;
+		mqb_segment_t **d = realloc(p->dirty, cap * sizeof(*d));
+		if (!d) {
+			/* cannot track it: fsync it now instead */
+			if (fdatasync(seg->fd) < 0)
+				p->io_failed = 1;
+			return;
+		}
+		p->dirty = d;
+		p->dirtycap = cap;
+	}
+	p->dirty[p->ndirty++] = mqb_segment_ref(seg);
+	seg->dirty = true;
 }
 
 int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
@@ -394,23 +415,7 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 				    seg->log_path, mqb_strerror(rc));
 		rc = MQB_OK;
 	}
-	if (!seg->dirty) {
-		if (p->ndirty == p->dirtycap) {
-			size_t cap = p->dirtycap ? p->dirtycap * 2 : 4;
-			mqb_segment_t **d = realloc(p->dirty, cap * sizeof(*d));
-			if (!d) {
-				/* cannot track it: fsync it now instead */
-				if (fdatasync(seg->fd) < 0)
-					p->io_failed = 1;
-				goto tracked;
-			}
-			p->dirty = d;
-			p->dirtycap = cap;
-		}
-		p->dirty[p->ndirty++] = mqb_segment_ref(seg);
-		seg->dirty = true;
-	}
-tracked:
+	mark_dirty(p, seg);
 	atomic_store_explicit(&seg->size, pos + len, memory_order_release);
 	atomic_fetch_add(&p->size_bytes, len);
 	atomic_store_explicit(&p->stored, base + (int64_t)n, memory_order_release);
