@@ -91,7 +91,7 @@ typedef struct mqb_journal_opts {
 
 /* What open found and repaired. */
 typedef struct mqb_journal_recovery {
-	uint64_t epoch;            /* current epoch (bumped by each compaction) */
+	uint64_t epoch;            /* epoch found at open (each compaction bumps it) */
 	int had_snapshot;          /* 1 when a snapshot was replayed */
 	uint64_t records;          /* journal records replayed */
 	uint64_t cut_position;     /* byte position of the first bad record (if cut_bytes) */

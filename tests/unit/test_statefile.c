@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -670,7 +671,7 @@ static void test_journal_autocompact(void **state)
 			max_j = file_size(f->path);
 	}
 	assert_true(max_j <= 2048 + 8 + 16);
-	assert_true(mqb_journal_recovery(j)->epoch == 0);
+	assert_true(mqb_journal_recovery(j)->epoch == 0);    /* as found at open */
 	mqb_journal_close(j);
 	j = jopen(f->path, t, 0, 0);
 	assert_non_null(j);
@@ -680,6 +681,89 @@ static void test_journal_autocompact(void **state)
 	mqb_journal_close(j);
 	jfree(s);
 	jfree(t);
+}
+
+/* --- a full disk ---------------------------------------------------------------------- */
+
+/* Child: with RLIMIT_FSIZE just above the files' sizes, writes fail part-way (EFBIG,
+ * like a full disk). Returns 0 or the number of the failed check. */
+static int disk_full_child(const char *dir)
+{
+	char jpath[600], spath[600], tmp[700], big[200];
+	struct jstate *s = calloc(1, sizeof(*s));
+	mqb_journal_opts_t o = { .replay = jreplay, .arg = s };
+	struct rlimit rl;
+	mqb_journal_t *j;
+	void *data;
+	size_t len;
+	off_t jsize;
+	int i;
+
+	signal(SIGXFSZ, SIG_IGN);                 /* get EFBIG instead of a signal */
+	snprintf(jpath, sizeof(jpath), "%s/j", dir);
+	snprintf(spath, sizeof(spath), "%s/s", dir);
+	snprintf(tmp, sizeof(tmp), "%s/s.tmp", dir);
+	memset(big, 'b', sizeof(big));
+	if (!s)
+		return 1;
+	s->fail_at = -1;
+	j = mqb_journal_open(jpath, &o, NULL, 0);
+	if (!j)
+		return 2;
+	for (i = 0; i < 10; i++) {
+		char rec[16];
+		int n = snprintf(rec, sizeof(rec), "r%d", i);
+		if (mqb_journal_append(j, rec, (size_t)n) != MQB_OK)
+			return 3;
+	}
+	if (mqb_statefile_write(spath, "old state", 9, NULL, 0) != MQB_OK)
+		return 4;
+	jsize = file_size(jpath);
+	rl.rlim_cur = rl.rlim_max = (rlim_t)jsize + 50;   /* room for part of a frame */
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+		return 5;
+	if (mqb_journal_append(j, big, sizeof(big)) != MQB_ERR_NOSPC)
+		return 6;
+	if (file_size(jpath) != jsize)                      /* partial frame removed */
+		return 7;
+	if (mqb_statefile_write(spath, big, sizeof(big), NULL, 0) != MQB_ERR_NOSPC)
+		return 8;
+	if (access(tmp, F_OK) == 0)                         /* temp file removed */
+		return 9;
+	if (mqb_statefile_read(spath, &data, &len, NULL, 0) != MQB_OK || len != 9 ||
+	    memcmp(data, "old state", 9) != 0)              /* old state intact */
+		return 10;
+	free(data);
+	if (mqb_journal_append(j, "r10", 3) != MQB_OK)     /* small ones still fit */
+		return 11;
+	/* A compaction whose snapshot cannot be written changes nothing. */
+	if (mqb_journal_compact(j, big, sizeof(big)) != MQB_ERR_NOSPC)
+		return 13;
+	if (mqb_journal_append(j, "r11", 3) != MQB_OK)
+		return 14;
+	mqb_journal_close(j);
+	j = mqb_journal_open(jpath, &o, NULL, 0);
+	if (!j || s->n != 12 || mqb_journal_recovery(j)->cut_bytes != 0 ||
+	    mqb_journal_recovery(j)->had_snapshot || strcmp(s->items[11], "r11") != 0)
+		return 12;
+	mqb_journal_close(j);
+	jfree(s);
+	return 0;
+}
+
+static void test_disk_full(void **state)
+{
+	struct fx *f = *state;
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(disk_full_child(f->dir));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) != 0)
+		fail_msg("disk-full check %d failed", WEXITSTATUS(st));
 }
 
 /* --- SIGKILL while writing ---------------------------------------------------------- */
@@ -803,6 +887,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_compact_interrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_corrupt_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_autocompact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigkill_during_write, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("statefile", tests, NULL, NULL);
