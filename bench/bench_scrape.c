@@ -9,6 +9,8 @@
  * p50/p99/max with 64 partitions, under ingest and idle (target p99 < 10 ms).
  *
  *   build/bench/bench_scrape [--phase-s 2] [--rounds 8] [--partitions 64] [--idle-gets 500]
+ *                            [--rate N]   (publish N/s instead of flooding: latency
+ *                                          under a steady load; throughput then = N)
  */
 #include <math.h>
 #include <mosquitto.h>
@@ -25,6 +27,7 @@
 static int stats_port;
 static mqbt_broker_t broker;
 static atomic_int stop_pub, stop_scrape;
+static int pub_rate;                 /* 0: flood */
 
 struct lat { double *v; size_t n, cap; };
 
@@ -119,7 +122,15 @@ static void *publisher(void *arg)
 		fprintf(stderr, "publisher: cannot connect\n");
 		return NULL;
 	}
+	int64_t t0 = mqbt_now_ms();
 	while (!atomic_load(&stop_pub)) {
+		if (pub_rate > 0) {           /* pace: at most rate * elapsed published */
+			int64_t due = (mqbt_now_ms() - t0) * pub_rate / 1000;
+			if ((int64_t)i >= due) {
+				mosquitto_loop(m, 5, 1);
+				continue;
+			}
+		}
 		for (int k = 0; k < 200; k++, i++) {
 			char topic[64];
 			snprintf(topic, sizeof(topic), "bench/dev%lu/data", i % 1000);
@@ -170,6 +181,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--partitions")) partitions = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--idle-gets")) idle_gets = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--rate")) pub_rate = atoi(argv[i + 1]);
 		else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
 	}
 	if (phase_s < 1 || rounds < 1 || partitions < 1 || idle_gets < 1) {
@@ -256,8 +268,11 @@ int main(int argc, char **argv)
 	double a = rate[0] / secs[0], b = rate[1] / secs[1];
 	struct lat dl = { diff, (size_t)rounds, (size_t)rounds };
 	double dmed = pct(&dl, 50);
-	printf("\nbench_scrape: mqbridged, 1 stream x %d partitions, %d rounds of %d s per phase\n",
-	       partitions, rounds, phase_s);
+	printf("\nbench_scrape: mqbridged, 1 stream x %d partitions, %d rounds of %d s per phase, "
+	       "publisher %s\n", partitions, rounds, phase_s, pub_rate > 0 ? "paced" : "flooding");
+	if (pub_rate > 0)
+		printf("(paced at %d records/s: the throughput rows show the pace, not capacity)\n",
+		       pub_rate);
 	printf("%-34s %14s\n", "ingest throughput", "records/s");
 	printf("%-34s %14.0f\n", "baseline: no scrape", a);
 	printf("%-34s %14.0f\n", "GET /metrics 10 times a second", b);
