@@ -9,7 +9,9 @@
  * says unknown_member (e.g. after the daemon restarted), and leave cleanly on
  * SIGINT/SIGTERM or after --count records.
  *
- * --trace FILE appends one line per event (wall-clock ms), used by the tests:
+ * --trace FILE appends one line per event (wall-clock ms), used by the tests (lines are
+ * flushed before each ack and after each assignment, so a killed member's trace holds
+ * everything it acknowledged):
  *   A <ms> <generation> assigned=<p,..> revoked=<p,..>
  *   R <ms> <generation> <partition> <offset> <delivery>
  *   K <ms> <partition> <first> <last> <type>
@@ -43,7 +45,7 @@
 	"         [--ack accept|release|reject|none] [--json] [-h HOST] [-p PORT]\n" \
 	"         [-u USER] [-P PASS] [--cafile F] [-i CLIENT_ID] [-c mqbridged.conf]\n" \
 	"         [--instance-id I] [-V v5|v311] [--prefix P] [--heartbeat-ms N]\n" \
-	"         [--ack-delay-ms N] [--trace FILE] [--quiet]"
+	"         [--ack-delay-ms N] [--trace FILE] [--quiet] [--no-will]"
 
 #define MAX_PARTS 10000
 #define ACK_FLUSH_MS 20
@@ -60,7 +62,7 @@ typedef struct consumer {
 	int v5;
 	int prefetch;
 	const char *ack_type;          /* NULL: --ack none */
-	bool json, quiet;
+	bool json, quiet, no_will;
 	int64_t count, printed;
 	int64_t hb_ms, ack_delay_ms;
 	int64_t gen;
@@ -175,6 +177,8 @@ static void flush_acks(consumer_t *c)
 			trace(c, "K %d %" PRId64 " %" PRId64 " %s", (int)p, pd->off[i], pd->off[j],
 			      c->ack_type);
 			if (++ranges >= MAX_RANGES_PER_MSG) {
+				if (c->trace)
+					fflush(c->trace);
 				publish_json(c, c->t_ack, o);
 				o = NULL;
 				e = NULL;
@@ -184,6 +188,8 @@ static void flush_acks(consumer_t *c)
 		}
 		pd->n = 0;
 	}
+	if (c->trace)
+		fflush(c->trace);   /* the K lines are on disk before the acks leave */
 	if (o)
 		publish_json(c, c->t_ack, o);
 	c->last_flush = mqb_mono_ms();
@@ -432,6 +438,8 @@ static void handle_assignment(consumer_t *c, const struct mosquitto_message *msg
 		snprintf(c->stream, sizeof(c->stream), "%s",
 			 cJSON_GetObjectItem(a0, "stream")->valuestring);
 	trace(c, "A %" PRId64 " assigned=%s revoked=%s", c->gen, as, rv);
+	if (c->trace)
+		fflush(c->trace);
 	if (!c->quiet && !c->json)
 		fprintf(stderr, "mqbridge: generation %" PRId64 ": assigned [%s] revoked [%s]\n",
 			c->gen, as, rv);
@@ -584,6 +592,7 @@ int mqb_cmd_consume(int argc, char **argv)
 		{ "ack-delay-ms", required_argument, NULL, 'd' },
 		{ "trace", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "no-will", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -649,6 +658,7 @@ int mqb_cmd_consume(int argc, char **argv)
 			break;
 		case 't': trace_path = optarg; break;
 		case 'q': c->quiet = true; break;
+		case 'W': c->no_will = true; break;   /* tests: death found by session timeout */
 		case 'H':
 			printf("usage: %s\n", USAGE);
 			return MQB_CLI_OK;
@@ -702,7 +712,7 @@ int mqb_cmd_consume(int argc, char **argv)
 			mqb_cli_error("%s: %s", trace_path, strerror(errno));
 			goto out;
 		}
-		setvbuf(c->trace, NULL, _IOLBF, 0);
+		/* fully buffered: flushed before every ack and after every assignment */
 	}
 
 	mosquitto_lib_init();
@@ -722,7 +732,7 @@ int mqb_cmd_consume(int argc, char **argv)
 	}
 	mosquitto_subscribe_callback_set(c->mosq, on_subscribe);
 	mosquitto_disconnect_callback_set(c->mosq, on_disconnect);
-	{
+	if (!c->no_will) {
 		char will[400];
 		snprintf(will, sizeof(will), "{\"member_id\":\"%s\"}", c->id);
 		if (mosquitto_will_set(c->mosq, c->t_leave, (int)strlen(will), will, 1, false)) {

@@ -176,6 +176,8 @@ mqb_coord_t *mqb_coord_new(const mqb_coord_opts_t *o, char *errstr, size_t errst
 			       errstr, errstr_size) != MQB_OK)
 			goto error;
 	}
+	if (o->async_save && grp_saver_start(c) != MQB_OK)
+		goto nomem;
 	return c;
 nomem:
 	mqb_errstr_set(errstr, errstr_size, "coordinator: out of memory");
@@ -194,6 +196,7 @@ void mqb_coord_destroy(mqb_coord_t *c)
 	if (!c)
 		return;
 	mqb_coord_flush(c);
+	grp_saver_stop(c);
 	for (size_t i = 0; i < c->n_groups; i++)
 		group_fini(&c->groups[i]);
 	free(c->groups);
@@ -207,11 +210,17 @@ int mqb_coord_flush(mqb_coord_t *c)
 	for (size_t i = 0; c && i < c->n_groups; i++) {
 		grp_t *g = &c->groups[i];
 		grp_process_dead(g, 0);
+		grp_saver_check(g);
 		if (g->dirty) {
 			int r = grp_state_save(g, g->last_save_ms);
 			if (r != MQB_OK && rc == MQB_OK)
 				rc = r;
 		}
+	}
+	if (c) {
+		int r = grp_saver_wait(c);
+		if (r != MQB_OK && rc == MQB_OK)
+			rc = r;
 	}
 	return rc;
 }
@@ -322,6 +331,7 @@ int mqb_coord_tick(mqb_coord_t *c, int64_t now)
 		int n = grp_deliver(g, now);
 		if (n > 0)
 			delivered += n;
+		grp_saver_check(g);
 		if (grp_process_dead(g, now) == MQB_OK && g->dirty &&
 		    now - g->last_save_ms >= c->commit_interval_ms)
 			grp_state_save(g, now);
@@ -348,6 +358,8 @@ int mqb_coord_reset(mqb_coord_t *c, const char *group, const char *to, int64_t n
 		return rc;
 	g->dirty = true;
 	rc = grp_state_save(g, now);
+	if (rc == MQB_OK)
+		rc = grp_saver_wait(c);
 	if (rc != MQB_OK)
 		mqb_errstr_set(errstr, errstr_size, "group %s: saving the new position failed: %s",
 			       group, mqb_strerror(rc));

@@ -51,6 +51,8 @@ typedef struct mqb_coord_opts {
 	void *publish_arg;
 	bool transport_v5;               /* false: every member gets the JSON envelope */
 	int64_t commit_interval_ms;      /* persist dirty groups at most this often (100) */
+	bool async_save;                 /* true: a saver thread does the fsyncs, so the
+					  * caller's loop never waits on the disk */
 	int64_t now_ms;                  /* monotonic time at creation */
 } mqb_coord_opts_t;
 

@@ -216,6 +216,18 @@ static int publish_record(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_r
 	return rc;
 }
 
+/* Re-read the in-flight count of an exclusive partition after its tracker changed
+ * (ack, assign, revoke, reset): deliveries only add to it. */
+void grp_part_refresh(grp_part_t *p)
+{
+	mqb_acktrack_stats_t st;
+
+	if (!p->at)
+		return;
+	mqb_acktrack_stats(p->at, 0, &st);
+	p->inflight = st.inflight;
+}
+
 /* The log lost what p was positioned on (retention): continue at log start. */
 static void part_lost(grp_t *g, grp_part_t *p)
 {
@@ -225,9 +237,10 @@ static void part_lost(grp_t *g, grp_part_t *p)
 	mqb_warn(GRP_LOG, "group %s: %s-%d: records below %" PRId64 " were deleted by retention "
 		 "before being consumed; continuing there", g->conf->name, g->conf->stream,
 		 (int)p->id, wm.log_start);
-	if (p->at)
+	if (p->at) {
 		mqb_acktrack_reset(p->at, wm.log_start);
-	else
+		grp_part_refresh(p);
+	} else
 		mqb_share_reset(p->sh, wm.log_start);
 	g->dirty = true;
 }
@@ -262,6 +275,7 @@ static int deliver_one_excl(grp_t *g, grp_part_t *p, int64_t now)
 	}
 	if (mqb_acktrack_deliver(p->at, off, now, &dc) != MQB_OK)
 		return 0;
+	p->inflight++;
 	g->dirty = true;
 	publish_record(g, p->owner, p, &rec, dc);
 	return 1;
@@ -369,13 +383,15 @@ int grp_member_inflight(grp_t *g, grp_member_t *mb, int64_t now, int64_t *oldest
 		n = (int)mb->n_held;
 	} else {
 		for (int32_t i = 0; i < g->nparts; i++) {
-			mqb_acktrack_stats_t st;
 			if (g->parts[i].owner != mb)
 				continue;
-			mqb_acktrack_stats(g->parts[i].at, now, &st);
-			n += (int)st.inflight;
-			if (st.oldest_inflight_ms > oldest)
-				oldest = st.oldest_inflight_ms;
+			n += (int)g->parts[i].inflight;
+			if (oldest_ms) {   /* O(in flight): only for views */
+				mqb_acktrack_stats_t st;
+				mqb_acktrack_stats(g->parts[i].at, now, &st);
+				if (st.oldest_inflight_ms > oldest)
+					oldest = st.oldest_inflight_ms;
+			}
 		}
 	}
 	if (oldest_ms)
@@ -443,6 +459,7 @@ int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
 		else
 			rc = mqb_acktrack_ack(p->at, mb->token, m->generation, e->ranges, e->n_ranges,
 					      e->type, &res, grp_finish_cb, &fx);
+		grp_part_refresh(p);
 		if (rc != MQB_OK) {
 			grp_error(g, mb->id, mqb_ctl_errcode_from_err(rc), "ack",
 				  "%s-%d [%" PRId64 "..%" PRId64 "]%s (%s): %s", e->stream,

@@ -56,6 +56,7 @@ typedef struct grp_part {
 	int64_t revoke_deadline_ms;
 	int64_t revoke_gen;           /* generation that asked for the revocation */
 	uint64_t dead_lettered, archived;
+	uint32_t inflight;            /* exclusive: delivered to the owner, not acked (cache) */
 } grp_part_t;
 
 typedef struct grp_dead {            /* a record to dead-letter or archive */
@@ -102,6 +103,8 @@ typedef struct grp {
 	grp_rl_t rl[GRP_RL_SLOTS];
 } grp_t;
 
+typedef struct grp_saver grp_saver_t;   /* group_persist.c */
+
 struct mqb_coord {
 	const mqb_config_t *cfg;
 	mqb_store_t *store;
@@ -112,6 +115,7 @@ struct mqb_coord {
 	uint64_t next_token;
 	grp_t *groups;
 	size_t n_groups;
+	grp_saver_t *saver;           /* NULL: saves are synchronous */
 };
 
 /* coordinator.c */
@@ -146,10 +150,17 @@ int grp_process_dead(grp_t *g, int64_t now);
 void grp_finish_cb(void *arg, int64_t offset, uint32_t deliveries, mqb_finish_reason_t why);
 int grp_member_inflight(grp_t *g, grp_member_t *mb, int64_t now, int64_t *oldest_ms);
 void grp_held_drop(grp_member_t *mb, int32_t part, int64_t first, int64_t last);
+void grp_part_refresh(grp_part_t *p);
 
 /* group_persist.c */
 int grp_state_load(grp_t *g, char *errstr, size_t errstr_size);
 int grp_state_save(grp_t *g, int64_t now);
 int grp_reset_to(grp_t *g, const char *to, char *errstr, size_t errstr_size);
+int grp_saver_start(mqb_coord_t *c);
+/* Wait until every queued save is on disk; the first error since the last wait. */
+int grp_saver_wait(mqb_coord_t *c);
+void grp_saver_stop(mqb_coord_t *c);
+/* A background save of g failed: mark it dirty again (called by the tick). */
+void grp_saver_check(grp_t *g);
 
 #endif

@@ -141,6 +141,7 @@ static void member_new_incarnation(grp_t *g, grp_member_t *mb, int64_t now)
 				continue;
 			}
 			mqb_acktrack_assign(p->at, mb->token, g->generation);
+			grp_part_refresh(p);
 		}
 	}
 	mb->departed = false;

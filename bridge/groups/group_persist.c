@@ -5,8 +5,15 @@
  * (and mqb_coord_flush/destroy save at once). Acks accepted after the last save are
  * lost by a crash, so their records are delivered again after a restart (at least
  * once); nothing whose acceptance was saved is ever delivered again.
+ *
+ * With opts.async_save, the coordinator's thread only exports the state; a saver
+ * thread writes it (temp file, fsync, rename, fsync dir), keeping the newest pending
+ * state per group (older pending ones are replaced: the newer contains them). The
+ * coordinator's loop then never waits on the disk. Flush/destroy/reset wait for it.
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +40,10 @@ static void clamp_to_log(grp_t *g, grp_part_t *p)
 		mqb_warn(GRP_LOG, "group %s: %s-%d: saved position %" PRId64 " is outside the log "
 			 "[%" PRId64 ", %" PRId64 "]; continuing at %" PRId64, g->conf->name,
 			 g->conf->stream, (int)p->id, committed, wm.log_start, wm.stored, to);
-		if (p->at)
+		if (p->at) {
 			mqb_acktrack_reset(p->at, to);
-		else
+			grp_part_refresh(p);
+		} else
 			mqb_share_reset(p->sh, to);
 	}
 }
@@ -83,6 +91,7 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 		if (!ps)
 			continue;
 		rc = p->at ? mqb_acktrack_import(p->at, ps) : mqb_share_import(p->sh, ps);
+		grp_part_refresh(p);
 		if (rc != MQB_OK)
 			mqb_error(GRP_LOG, "group %s: partition %d: saved state refused (%s); starting "
 				  "per config", g->conf->name, (int)i, mqb_strerror(rc));
@@ -93,6 +102,158 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 out:
 	mqb_group_state_free(&gs);
 	return MQB_OK;
+}
+
+typedef struct saver_job {
+	grp_t *g;
+	mqb_group_state_t gs;         /* pending state (owned) */
+	bool pending;
+	uint64_t seq;                 /* the saver's sequence for this group */
+	atomic_bool failed;           /* the last background save failed */
+} saver_job_t;
+
+struct grp_saver {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work, idle;
+	bool stop;
+	int busy;
+	int first_error;
+	saver_job_t *jobs;
+	size_t n;
+};
+
+static saver_job_t *job_of(grp_saver_t *s, grp_t *g)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->jobs[i].g == g)
+			return &s->jobs[i];
+	return NULL;
+}
+
+static void *saver_main(void *arg)
+{
+	grp_saver_t *s = arg;
+	char why[512];
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		saver_job_t *j = NULL;
+		for (size_t i = 0; i < s->n && !j; i++)
+			if (s->jobs[i].pending)
+				j = &s->jobs[i];
+		if (!j) {
+			if (s->stop)
+				break;
+			pthread_cond_wait(&s->work, &s->mu);
+			continue;
+		}
+		mqb_group_state_t gs = j->gs;
+		memset(&j->gs, 0, sizeof(j->gs));
+		j->pending = false;
+		s->busy++;
+		gs.seq = j->seq;
+		pthread_mutex_unlock(&s->mu);
+		int rc = mqb_group_state_save(j->g->c->cfg->data_dir, j->g->conf->name, &gs,
+					      why, sizeof(why));
+		if (rc != MQB_OK)
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, GRP_LOG, 5000, "group %s: saving offsets "
+					    "failed: %s (will retry)", j->g->conf->name, why);
+		uint64_t seq = gs.seq;
+		mqb_group_state_free(&gs);
+		pthread_mutex_lock(&s->mu);
+		if (rc == MQB_OK) {
+			j->seq = seq;
+		} else {
+			atomic_store(&j->failed, true);
+			if (s->first_error == MQB_OK)
+				s->first_error = rc;
+		}
+		s->busy--;
+		pthread_cond_broadcast(&s->idle);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int grp_saver_start(mqb_coord_t *c)
+{
+	grp_saver_t *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return MQB_ERR_NOMEM;
+	s->jobs = calloc(c->n_groups ? c->n_groups : 1, sizeof(*s->jobs));
+	if (!s->jobs) {
+		free(s);
+		return MQB_ERR_NOMEM;
+	}
+	s->n = c->n_groups;
+	for (size_t i = 0; i < s->n; i++) {
+		s->jobs[i].g = &c->groups[i];
+		s->jobs[i].seq = c->groups[i].seq;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	if (pthread_create(&s->thread, NULL, saver_main, s) != 0) {
+		free(s->jobs);
+		free(s);
+		return MQB_ERR_NOMEM;
+	}
+	c->saver = s;
+	return MQB_OK;
+}
+
+int grp_saver_wait(mqb_coord_t *c)
+{
+	grp_saver_t *s = c->saver;
+	int rc;
+
+	if (!s)
+		return MQB_OK;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		bool pending = false;
+		for (size_t i = 0; i < s->n; i++)
+			pending |= s->jobs[i].pending;
+		if (!pending && !s->busy)
+			break;
+		pthread_cond_wait(&s->idle, &s->mu);
+	}
+	rc = s->first_error;
+	s->first_error = MQB_OK;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void grp_saver_stop(mqb_coord_t *c)
+{
+	grp_saver_t *s = c->saver;
+
+	if (!s)
+		return;
+	grp_saver_wait(c);
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	for (size_t i = 0; i < s->n; i++)
+		mqb_group_state_free(&s->jobs[i].gs);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->idle);
+	free(s->jobs);
+	free(s);
+	c->saver = NULL;
+}
+
+void grp_saver_check(grp_t *g)
+{
+	saver_job_t *j = g->c->saver ? job_of(g->c->saver, g) : NULL;
+
+	if (j && atomic_exchange(&j->failed, false))
+		g->dirty = true;
 }
 
 int grp_state_save(grp_t *g, int64_t now)
@@ -116,6 +277,20 @@ int grp_state_save(grp_t *g, int64_t now)
 		free(ps.recs);
 		if (rc != MQB_OK)
 			goto out;
+	}
+	if (g->c->saver) {
+		grp_saver_t *s = g->c->saver;
+		saver_job_t *j = job_of(s, g);
+		pthread_mutex_lock(&s->mu);
+		mqb_group_state_free(&j->gs);   /* an older pending state: superseded */
+		j->gs = gs;
+		j->pending = true;
+		memset(&gs, 0, sizeof(gs));
+		pthread_cond_signal(&s->work);
+		pthread_mutex_unlock(&s->mu);
+		g->dirty = false;
+		g->last_save_ms = now;
+		goto out;
 	}
 	rc = mqb_group_state_save(g->c->cfg->data_dir, g->conf->name, &gs, why, sizeof(why));
 	if (rc != MQB_OK) {
@@ -172,9 +347,10 @@ int grp_reset_to(grp_t *g, const char *to, char *errstr, size_t errstr_size)
 			off = wm.log_start;
 		if (off > wm.stored)
 			off = wm.stored;
-		if (p->at)
+		if (p->at) {
 			mqb_acktrack_reset(p->at, off);
-		else
+			grp_part_refresh(p);
+		} else
 			mqb_share_reset(p->sh, off);
 		mqb_info(GRP_LOG, "group %s: %s-%d reset to %" PRId64 " (%s)", g->conf->name,
 			 g->conf->stream, (int)i, off, to);

@@ -59,6 +59,7 @@ out:
 void grp_release_part(grp_t *g, grp_part_t *p)
 {
 	mqb_acktrack_revoke(p->at);
+	grp_part_refresh(p);
 	p->owner = NULL;
 	p->revoking = false;
 	g->dirty = true;
@@ -70,6 +71,7 @@ static void grant(grp_t *g, grp_part_t *p)
 		return;
 	if (mqb_acktrack_assign(p->at, p->target->token, g->generation) == MQB_OK)
 		p->owner = p->target;
+	grp_part_refresh(p);
 }
 
 static void send_all(grp_t *g)

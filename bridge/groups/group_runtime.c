@@ -280,6 +280,7 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 	co.publish_arg = rt;
 	co.transport_v5 = env->cfg->mqtt.protocol == 5;
 	co.commit_interval_ms = 100;
+	co.async_save = true;
 	co.now_ms = mqb_mono_ms();
 	rt->coord = mqb_coord_new(&co, errstr, errstr_size);
 	if (!rt->coord)

@@ -123,6 +123,7 @@ static void world_open(world_t *w)
 	o.publish_arg = w;
 	o.transport_v5 = true;
 	o.commit_interval_ms = 50;
+	o.async_save = true;          /* what mqbridged runs */
 	o.now_ms = w->now;
 	w->c = mqb_coord_new(&o, errstr, sizeof(errstr));
 	if (!w->c)
