@@ -25,7 +25,7 @@
 #define MQB_BATCH_LEADER_EPOCH   0    /* what mqbridge writes as partitionLeaderEpoch */
 /* Largest batch the store writes or reads (bounds every allocation a length field
  * can cause when reading a corrupt file). */
-#define MQB_BATCH_MAX_SIZE       (256 << 20)
+#define MQB_BATCH_MAX_SIZE       (1 << 30)   /* = config max of max_batch_bytes */
 
 /* The fixed header, host byte order. */
 typedef struct mqb_batch_hdr {

@@ -42,7 +42,7 @@ typedef struct mqb_stream_opts {
 	int64_t flush_messages;      /* ... or after this many records; 0/0: fsync each append */
 	int32_t index_interval_bytes;/* one .index entry per this many bytes (4096) */
 	int32_t max_batch_bytes;     /* refuse a batch larger than this (MQB_ERR_TOOBIG);
-				      * 16 MiB, at most 256 MiB (-1: that limit) */
+				      * 16 MiB, at most 1 GiB (-1: that limit) */
 } mqb_stream_opts_t;
 
 /* Fill o with the defaults above (name NULL, partitions 1). */

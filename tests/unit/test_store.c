@@ -228,7 +228,7 @@ static void test_bad_arguments(void **state)
 	o.index_interval_bytes = 0;
 	assert_int_equal(mqb_store_stream_open(f->st, &o, err, sizeof(err)), MQB_ERR_INVAL);
 	o.index_interval_bytes = 4096;
-	o.max_batch_bytes = 512 << 20;
+	o.max_batch_bytes = INT32_MAX;
 	assert_int_equal(mqb_store_stream_open(f->st, &o, err, sizeof(err)), MQB_ERR_INVAL);
 	o.max_batch_bytes = 16 << 20;
 	o.retention_ms = -5;
