@@ -24,7 +24,7 @@ void mqb_stream_opts_defaults(mqb_stream_opts_t *o)
 	o->segment_ms = 7LL * 24 * 3600 * 1000;
 	o->retention_ms = -1;
 	o->retention_bytes = -1;
-	o->flush_interval_ms = 1000;
+	o->flush_interval_ms = 50;
 	o->flush_messages = -1;
 	o->index_interval_bytes = 4096;
 	o->max_batch_bytes = 16 << 20;

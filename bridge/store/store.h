@@ -38,8 +38,8 @@ typedef struct mqb_stream_opts {
 	int64_t segment_ms;          /* roll when the active segment is this old (7 days) */
 	int64_t retention_ms;        /* delete whole segments older than this (-1: keep) */
 	int64_t retention_bytes;     /* per partition; delete oldest segments beyond (-1) */
-	int64_t flush_interval_ms;   /* group commit: fsync at most this long after append */
-	int64_t flush_messages;      /* ... or after this many records; 0/0: fsync each append */
+	int64_t flush_interval_ms;   /* group commit: fsync at most this long after append (50) */
+	int64_t flush_messages;      /* ... or after this many records (-1); 0/0: fsync each append */
 	int32_t index_interval_bytes;/* one .index entry per this many bytes (4096) */
 	int32_t max_batch_bytes;     /* refuse a batch larger than this (MQB_ERR_TOOBIG);
 				      * 16 MiB, at most 1 GiB (-1: that limit) */
