@@ -92,6 +92,11 @@ struct mqb_ingest {
 	mqb_ingest_stored_fn *stored_cb;
 	void *stored_arg;
 
+	/* loss window: from reading (and so acknowledging) the first message of a burst
+	 * to the append that stores it */
+	int64_t window_start_us;
+	_Atomic uint64_t window_max_us, window_sum_us, window_count, window_max_records;
+
 	/* back-pressure */
 	bool blocked;
 	int64_t retry_at_ms, retry_ms;
@@ -344,6 +349,15 @@ static int ing_flush_all(mqb_ingest_t *ing)
 		}
 	}
 	ing->ndirty = keep;
+	if (first_err == MQB_OK && ing->window_start_us) {
+		uint64_t w = (uint64_t)(mqb_mono_us() - ing->window_start_us);
+
+		if (w > atomic_load(&ing->window_max_us))
+			atomic_store(&ing->window_max_us, w);
+		atomic_fetch_add(&ing->window_sum_us, w);
+		atomic_fetch_add(&ing->window_count, 1);
+		ing->window_start_us = 0;
+	}
 	if (first_err == MQB_OK) {
 		for (i = 0; i < ing->nstreams; i++) {
 			if (ing->streams[i].keyless_used) {
@@ -456,7 +470,10 @@ static void ing_on_message(void *arg, const mqb_mqtt_msg_t *m)
 				    m->topic);
 		return;
 	}
-	atomic_fetch_add(&ing->pending, 1);
+	if (atomic_fetch_add(&ing->pending, 1) == 0)
+		ing->window_start_us = mqb_mono_us();
+	if (atomic_load(&ing->pending) > atomic_load(&ing->window_max_records))
+		atomic_store(&ing->window_max_records, atomic_load(&ing->pending));
 	ing_mark_dirty(ing, pt);
 	if (!ing->blocked && (pt->bytes >= st->flush_bytes || pt->nrec >= ING_BATCH_RECS_MAX)) {
 		rc = part_flush(ing, pt);
@@ -588,6 +605,10 @@ void mqb_ingest_stats(mqb_ingest_t *ing, mqb_ingest_stats_t *out)
 	out->pending = atomic_load(&ing->pending);
 	out->paused = atomic_load(&ing->paused);
 	out->paused_ms_total = atomic_load(&ing->paused_ms);
+	out->window_max_us = atomic_load(&ing->window_max_us);
+	out->window_sum_us = atomic_load(&ing->window_sum_us);
+	out->window_count = atomic_load(&ing->window_count);
+	out->window_max_records = atomic_load(&ing->window_max_records);
 	mqb_mqtt_session_stats(ing->session, &out->mqtt);
 }
 
@@ -659,6 +680,10 @@ static void ing_json(cJSON *o, void *arg)
 	cJSON_AddNumberToObject(o, "pending", (double)s.pending);
 	cJSON_AddNumberToObject(o, "duplicates_skipped", (double)s.duplicates);
 	cJSON_AddNumberToObject(o, "store_retries", (double)s.store_retries);
+	cJSON_AddNumberToObject(o, "unstored_window_max_us", (double)s.window_max_us);
+	cJSON_AddNumberToObject(o, "unstored_window_avg_us",
+				s.window_count ? (double)s.window_sum_us / (double)s.window_count : 0.0);
+	cJSON_AddNumberToObject(o, "unstored_window_max_records", (double)s.window_max_records);
 	rej = cJSON_AddObjectToObject(o, "rejected");
 	if (rej) {
 		cJSON_AddNumberToObject(rej, "no_route", (double)s.no_route);

@@ -42,6 +42,10 @@ typedef struct mqb_ingest_stats {
 	uint64_t pending;            /* records waiting in memory for the store */
 	bool paused;                 /* reading paused by back-pressure */
 	uint64_t paused_ms_total;
+	/* The loss window: time from reading the first message of a burst (libmosquitto
+	 * has acknowledged it) to the append that stores it, and the most records that
+	 * were ever acknowledged but not yet stored at once. */
+	uint64_t window_max_us, window_sum_us, window_count, window_max_records;
 	mqb_mqtt_session_stats_t mqtt;
 } mqb_ingest_stats_t;
 

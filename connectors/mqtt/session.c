@@ -43,6 +43,7 @@ struct mqb_mqtt_session {
 	mqb_mqtt_callbacks_t cb;
 	int max_burst;
 	int burst_linger_us;
+	int burst_qos_max;           /* highest QoS read in the current burst */
 	int wake_fd;
 
 	struct session_sub *subs;
@@ -373,6 +374,8 @@ static void session_on_message(struct mosquitto *mosq, void *obj,
 	msg.sub_ids = nsid ? sub_ids : NULL;
 	msg.sub_id_count = nsid;
 
+	if (m->qos > s->burst_qos_max)
+		s->burst_qos_max = m->qos;
 	atomic_fetch_add_explicit(&s->msgs_in, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->bytes_in, msg.payload_len, memory_order_relaxed);
 	if (s->cb.on_message)
@@ -701,6 +704,8 @@ static void session_read_burst(mqb_mqtt_session_t *s)
 	int iter, max_iter = s->max_burst * 4 + 16;
 	int64_t linger_end = s->burst_linger_us ? mqb_mono_us() + s->burst_linger_us : 0;
 
+	s->burst_qos_max = 0;
+
 	for (iter = 0; iter < max_iter; iter++) {
 		int rc;
 
@@ -717,11 +722,13 @@ static void session_read_burst(mqb_mqtt_session_t *s)
 			break;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			/* socket drained (or a partial packet is waiting): linger briefly
-			 * so a busy stream makes fewer, larger batches */
+			 * so a busy stream makes fewer, larger batches -- only while the
+			 * burst holds QoS 0 messages alone: an acknowledged QoS 1/2 one
+			 * must not wait (it is in the loss window until stored) */
 			struct pollfd pfd = { .fd = mosquitto_socket(s->mosq), .events = POLLIN };
 			int64_t left = linger_end - mqb_mono_us();
 
-			if (left <= 0 || pfd.fd < 0)
+			if (left <= 0 || pfd.fd < 0 || s->burst_qos_max > 0)
 				break;
 			if (poll(&pfd, 1, left >= 1000 ? (int)(left / 1000) : 1) <= 0)
 				break;

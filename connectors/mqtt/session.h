@@ -104,8 +104,10 @@ typedef struct mqb_mqtt_session_opts {
 	const mqb_mqtt_will_t *will;       /* NULL: none */
 	mqb_mqtt_callbacks_t cb;
 	int max_burst;                     /* messages per read burst (0: 1000) */
-	int burst_linger_us;               /* keep a burst open this long for more data
-					    * once the socket is drained (0: end at once) */
+	int burst_linger_us;               /* keep a burst of QoS 0 messages open this
+					    * long for more data once the socket is
+					    * drained (0: end at once); a burst holding a
+					    * QoS 1/2 message ends at once */
 	const char *log_name;              /* module name in log lines (NULL: "mqtt") */
 } mqb_mqtt_session_opts_t;
 
