@@ -542,8 +542,8 @@ static void part_lost(struct kpart *kp, int64_t log_start)
 	int64_t lost = log_start - kp->cursor;
 	mqb_error(MOD, "RECORDS LOST: retention deleted %" PRId64 " record%s of %s [%d] "
 		  "(offsets %" PRId64 "..%" PRId64 ") before they were forwarded to Kafka "
-		  "topic %s; set kafka.block_on_backlog = true or a longer retention to "
-		  "prevent this", lost, lost == 1 ? "" : "s", kp->ks->stream, kp->id,
+		  "topic %s; keep retention longer than Kafka outages last to prevent "
+		  "this", lost, lost == 1 ? "" : "s", kp->ks->stream, kp->id,
 		  kp->cursor, log_start - 1, kp->ks->topic);
 	atomic_fetch_add(&kp->a_lost, (uint64_t)lost);
 	mqb_counter_add(kp->m_lost, (uint64_t)lost);
