@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bridge/clock.h"
@@ -372,6 +373,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static int read_token(mqb_http_t *http, const char *path, char *errstr, size_t errstr_size)
 {
 	char buf[MAX_TOKEN + 2];
+	struct stat sb;
 	FILE *f = fopen(path, "r");
 	size_t n;
 	char *s;
@@ -380,6 +382,9 @@ static int read_token(mqb_http_t *http, const char *path, char *errstr, size_t e
 		mqb_errstr_set(errstr, errstr_size, "stats.token_file \"%s\": %m", path);
 		return MQB_ERR_CONFIG;
 	}
+	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & S_IROTH))
+		mqb_warn(MOD, "stats.token_file \"%s\" is readable by every user; "
+			 "chmod o-r it", path);
 	if (!fgets(buf, sizeof(buf), f))
 		buf[0] = '\0';
 	fclose(f);
