@@ -21,7 +21,7 @@ enum { MQB_CLI_OK = 0, MQB_CLI_FAIL = 1, MQB_CLI_USAGE = 2 };
 /* --- subcommands (one file each) ---------------------------------------------- */
 int mqb_cmd_log(int argc, char **argv);       /* tools/cmd_log.c: dump, verify */
 int mqb_cmd_groups(int argc, char **argv);    /* tools/cmd_groups.c: list, describe, reset */
-/* int mqb_cmd_offsets(int argc, char **argv);    tools/cmd_offsets.c */
+int mqb_cmd_offsets(int argc, char **argv);   /* tools/cmd_offsets.c: translate */
 int mqb_cmd_consume(int argc, char **argv);   /* tools/cmd_consume.c: a reference member */
 
 /* --- helpers (tools/cli.c) -------------------------------------------------------- */

@@ -25,8 +25,6 @@
 #include "bridge/clock.h"
 #include "tools/cli.h"
 
-int mqb_cmd_offsets(int argc, char **argv);
-
 #define USAGE \
 	"mqbridge offsets translate --stream S --partition P --offset O [--topic T]\n" \
 	"                           [--url http://127.0.0.1:9883] [--json]\n" \

@@ -27,7 +27,7 @@ struct cli_cmd {
 static const struct cli_cmd cmds[] = {
 	{ "log", mqb_cmd_log, "dump or verify a data_dir's logs (read-only)" },
 	{ "groups",  mqb_cmd_groups,  "list / describe consumer groups (via the daemon), reset (daemon stopped)" },
-	/* { "offsets", mqb_cmd_offsets, "translate group offsets to Kafka offsets" }, */
+	{ "offsets", mqb_cmd_offsets, "translate local offsets (or a group's) to Kafka offsets (via the daemon)" },
 	{ "consume", mqb_cmd_consume, "a reference group member over MQTT" },
 };
 
