@@ -87,7 +87,8 @@ static int setup(void **state)
 		 "routes = ( { filter = \"sensors/+/data\"; qos = 1; stream = \"t\"; key = \"{1}\"; } );\n"
 		 "kafka = { bootstrap_servers = \"%s\"; sync_interval_offsets = 100;\n"
 		 "  properties = ( (\"batch.num.messages\", \"200\") );\n"
-		 "  forward = ( { stream = \"t\"; topic = \"edge.t\"; } ); };\n",
+		 "  forward = ( { stream = \"t\"; topic = \"edge.t\"; } ); };\n"
+		 "groups = ( { name = \"analytics\"; stream = \"t\"; } );\n",
 		 NPARTS, E.mock.bootstrap);
 	assert_int_equal(iu_daemon_config(&E.d, E.broker.port, "mqb-kafka-e2e", NULL, rest), 0);
 	assert_int_equal(iu_daemon_start(&E.d, NULL), 0);
@@ -214,6 +215,24 @@ static void test_e2e_exactly_once(void **state)
 	if (rc != 0 || !out || !strstr(out, "edge.t"))
 		fail_msg("mqbridge offsets translate: exit %d, output: %s", rc, out ? out : "");
 	free(out);
+	/* a group with no member yet has committed 0 everywhere: one line per partition */
+	const char *gargv[] = { mqbt_bin("mqbridge"), "offsets", "translate", "--stream", "t",
+				"--group", "analytics", "--url", url, "--json", NULL };
+	out = NULL;
+	rc = mqbt_run(gargv, &out, &outlen, 10000);
+	cJSON *arr = out ? cJSON_Parse(out) : NULL;
+	if (rc != 0 || cJSON_GetArraySize(arr) != NPARTS)
+		fail_msg("mqbridge offsets translate --group: exit %d, output: %s", rc,
+			 out ? out : "");
+	cJSON *it;
+	cJSON_ArrayForEach(it, arr)
+		assert_int_equal((int)cJSON_GetObjectItem(it, "kafka_offset")->valuedouble, 0);
+	cJSON_Delete(arr);
+	free(out);
+	/* unknown group: a clear error, exit 1 */
+	const char *bargv[] = { mqbt_bin("mqbridge"), "offsets", "translate", "--stream", "t",
+				"--group", "nope", "--url", url, NULL };
+	assert_int_equal(mqbt_run(bargv, NULL, NULL, 10000), 1);
 }
 
 /* The message ids the local log holds (read with a read-only store: no lock). */
