@@ -558,7 +558,10 @@ mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 	mosquitto_subscribe_v5_callback_set(s->mosq, session_on_subscribe);
 	mosquitto_publish_v5_callback_set(s->mosq, session_on_publish);
 	mosquitto_message_v5_callback_set(s->mosq, session_on_message);
-	mosquitto_log_callback_set(s->mosq, session_on_log);
+	/* libmosquitto formats a log line for every packet once a log callback is set:
+	 * only at debug level */
+	if (mqb_log_get_level() >= MQB_LOG_DEBUG)
+		mosquitto_log_callback_set(s->mosq, session_on_log);
 	atomic_store(&s->state, MQB_MQTT_DISCONNECTED);
 	if (password) {
 		memset(password, 0, strlen(password));
