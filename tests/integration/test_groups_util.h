@@ -277,7 +277,7 @@ static uint64_t gt_mask(const char *s)
 	return m;
 }
 
-static int gt_trace_load(const char *path, gt_trace_t *t)
+static __attribute__((unused)) int gt_trace_load(const char *path, gt_trace_t *t)
 {
 	size_t len = 0, cap = 0;
 	char *text = mqbt_read_file(path, &len), *line, *save = NULL;
@@ -324,7 +324,7 @@ static int gt_trace_load(const char *path, gt_trace_t *t)
 	return 0;
 }
 
-static void gt_trace_free(gt_trace_t *t)
+static __attribute__((unused)) void gt_trace_free(gt_trace_t *t)
 {
 	free(t->ev);
 	t->ev = NULL;
