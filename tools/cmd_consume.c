@@ -469,7 +469,13 @@ static void handle_error(consumer_t *c, const struct mosquitto_message *msg)
 			text = m->valuestring;
 	}
 	trace(c, "E %s %s", code, text);
-	if (strcmp(code, "unknown_member") == 0 && !c->done) {
+	if (strcmp(code, "unknown_member") == 0 && strncmp(text, "replaced by", 11) == 0) {
+		/* Fenced: another process joined with our instance id. Rejoining would
+		 * fence it in turn, back and forth: stop instead. */
+		mqb_cli_error("fenced: %s", text);
+		c->exit_code = 1;
+		g_stop = 1;
+	} else if (strcmp(code, "unknown_member") == 0 && !c->done) {
 		/* The bridge forgot us (restart, session timeout): join again, at most 1/s. */
 		if (mqb_mono_ms() - c->last_rejoin >= 1000) {
 			for (int32_t p = 0; p <= c->max_part; p++)
