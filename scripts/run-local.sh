@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+BUILD_DIR=${BUILD_DIR:-build}    # scripts/build.sh builds there too
+export BUILD_DIR
 
 scripts/deps.sh
 scripts/build.sh
@@ -37,9 +39,9 @@ cat <<MSG
 
 mqbridged is starting on conf/mqbridge.conf (store in ./_data). In another terminal:
   publish:  mosquitto_pub -h 127.0.0.1 -t sensors/dev1/telemetry -q 1 -m hello
-  dump:     build/tools/mqbridge log dump _data
+  dump:     $BUILD_DIR/tools/mqbridge log dump _data
   metrics:  curl -s http://127.0.0.1:9883/metrics | grep mqbridge_
 Ctrl-C stops mqbridged cleanly.
 
 MSG
-exec build/bridge/mqbridged -c conf/mqbridge.conf
+exec "$BUILD_DIR/bridge/mqbridged" -c conf/mqbridge.conf
