@@ -97,15 +97,41 @@ static char *text_or_b64(const void *buf, ssize_t len)
 	return s;
 }
 
+/* Small strings of one record live in a stack arena; larger ones are malloc'd. */
+typedef struct arena {
+	char buf[4096];
+	size_t used;
+	char *owned[2 * MAX_PROPS + 1];
+	size_t n_owned;
+} arena_t;
+
+static const char *arena_text(arena_t *a, const void *bytes, ssize_t len)
+{
+	if (len >= 0 && grp_utf8_valid(bytes, (size_t)len) &&
+	    a->used + (size_t)len + 1 <= sizeof(a->buf)) {
+		char *s = a->buf + a->used;
+		memcpy(s, bytes, (size_t)len);
+		s[len] = '\0';
+		a->used += (size_t)len + 1;
+		return s;
+	}
+	char *s = text_or_b64(bytes, len);
+	if (s)
+		a->owned[a->n_owned++] = s;
+	return s;
+}
+
 static int publish_v5(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
 		      uint32_t deliveries)
 {
 	mqb_coord_prop_t props[PROPS_FIXED + MAX_PROPS];
-	char *owned[2 * MAX_PROPS + 1];
-	size_t np = 0, no = 0;
+	arena_t a;
+	size_t np = 0;
 	char part[16], off[24], ts[24], dl[16], gen[24];
 	int rc = MQB_ERR_NOMEM;
 
+	a.used = 0;
+	a.n_owned = 0;
 	snprintf(part, sizeof(part), "%d", (int)p->id);
 	snprintf(off, sizeof(off), "%" PRId64, rec->offset);
 	snprintf(ts, sizeof(ts), "%" PRId64, rec->timestamp_ms);
@@ -115,10 +141,9 @@ static int publish_v5(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_recor
 	props[np++] = (mqb_coord_prop_t){ "partition", part };
 	props[np++] = (mqb_coord_prop_t){ "offset", off };
 	if (rec->key_len >= 0) {
-		char *k = text_or_b64(rec->key, rec->key_len);
+		const char *k = arena_text(&a, rec->key, rec->key_len);
 		if (!k)
 			goto out;
-		owned[no++] = k;
 		props[np++] = (mqb_coord_prop_t){ "key", k };
 	}
 	props[np++] = (mqb_coord_prop_t){ "timestamp", ts };
@@ -126,21 +151,17 @@ static int publish_v5(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_recor
 	props[np++] = (mqb_coord_prop_t){ "generation", gen };
 	for (size_t i = 0; i < rec->header_count && i < MAX_PROPS; i++) {
 		const mqb_rec_header_t *h = &rec->headers[i];
-		char *n = text_or_b64(h->key, (ssize_t)h->key_len);
-		char *v = n ? text_or_b64(h->value, h->value_len) : NULL;
-		if (!n || !v) {
-			free(n);
+		const char *n = arena_text(&a, h->key, (ssize_t)h->key_len);
+		const char *v = n ? arena_text(&a, h->value, h->value_len) : NULL;
+		if (!n || !v)
 			goto out;
-		}
-		owned[no++] = n;
-		owned[no++] = v;
 		props[np++] = (mqb_coord_prop_t){ n, v };
 	}
 	rc = grp_publish(g, mb->t_records, rec->value_len > 0 ? rec->value : "",
 			 rec->value_len > 0 ? (size_t)rec->value_len : 0, props, np);
 out:
-	for (size_t i = 0; i < no; i++)
-		free(owned[i]);
+	for (size_t i = 0; i < a.n_owned; i++)
+		free(a.owned[i]);
 	return rc;
 }
 
