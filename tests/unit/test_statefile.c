@@ -854,16 +854,21 @@ static void test_sigkill_during_write(void **state)
 		assert_int_equal(mqb_statefile_read(snap, &data, &len, NULL, 0), MQB_OK);
 		d = data;
 		memcpy(&got, d, sizeof(got));
-		assert_true((int64_t)got >= last_done && (int64_t)got <= last_done + 1);
+		assert_true((int64_t)got >= last_done);         /* every reported write */
 		assert_int_equal(len, 64 + (got * 37) % (SNAP_FILL - 64));
 		for (i = sizeof(got); i < len; i++)
 			assert_int_equal(d[i], (uint8_t)(got + i));
 		free(data);
 
-		/* The journal replays a contiguous prefix holding every reported record. */
+		/* The journal replays a contiguous prefix holding every reported record.
+		 * Step n writes snapshot n when the journal holds n records, then appends
+		 * record n: so the journal holds got or got + 1 records. (A record written
+		 * but not yet reported survives a SIGKILL in the page cache, so both may be
+		 * ahead of last_done.) */
 		j = jopen(f->path, s, 0, 0);
 		assert_non_null(j);
-		assert_true(s->n >= last_done + 1 && s->n <= last_done + 2);
+		assert_true(s->n >= last_done + 1);
+		assert_true(s->n == (int)got || s->n == (int)got + 1);
 		expect_seq(s, s->n);
 		mqb_journal_close(j);
 	}
