@@ -536,6 +536,7 @@ typedef struct conc_reader {
 	conc_t *c;
 	int64_t read;      /* records read in order, by this thread */
 	int errors;
+	bool slow;         /* stalls now and then until retention overtakes it */
 } conc_reader_t;
 
 static void *reader_thread(void *arg)
@@ -599,6 +600,93 @@ static void test_concurrent_readers(void **state)
 		assert_int_equal(cr[i].errors, 0);
 		assert_int_equal(cr[i].read, 20000);
 	}
+}
+
+/* Readers racing retention: a reader whose segment is deleted under it gets
+ * MQB_ERR_RANGE, seeks to the new log start and goes on; what it reads is always the
+ * right record for its offset, in order. */
+static void *chasing_reader(void *arg)
+{
+	conc_reader_t *cr = arg;
+	conc_t *c = cr->c;
+	mqb_reader_t *r = mqb_reader_new(c->p, 0);
+	mqb_record_t rec;
+	int64_t next = 0;
+	char want[32];
+
+	for (;;) {
+		int rc = mqb_reader_next_record(r, &rec);
+		if (rc == MQB_ERR_AGAIN) {
+			if (atomic_load(&c->done) && next >= c->total)
+				break;
+			sched_yield();
+			continue;
+		}
+		if (rc == MQB_ERR_RANGE) {
+			mqb_watermarks_t w;
+			mqb_partition_watermarks(c->p, &w);
+			if (w.log_start <= next || mqb_reader_seek(r, w.log_start) != MQB_OK) {
+				cr->errors++;
+				break;
+			}
+			next = w.log_start;
+			cr->read++;      /* counts jumps here */
+			continue;
+		}
+		int l = snprintf(want, sizeof(want), "v%lld", (long long)next);
+		if (rc || rec.offset != next || rec.value_len < l ||
+		    memcmp(rec.value, want, (size_t)l)) {
+			cr->errors++;
+			break;
+		}
+		next++;
+		if (cr->slow && next % 2000 == 0) {
+			/* stall until retention deleted the segment we read (bounded) */
+			for (int i = 0; i < 2000 && !atomic_load(&c->done); i++) {
+				mqb_watermarks_t w;
+				mqb_partition_watermarks(c->p, &w);
+				if (w.log_start > next)
+					break;
+				usleep(1000);
+			}
+		}
+	}
+	mqb_reader_destroy(r);
+	return NULL;
+}
+
+static void test_readers_race_retention(void **state)
+{
+	fx_t *f = *state;
+	conc_t c = { .total = 30000 };
+	conc_reader_t cr[2];
+	pthread_t th[2];
+	mqb_watermarks_t w;
+
+	f->o.segment_bytes = 8 * 1024;
+	f->o.retention_bytes = 16 * 1024;
+	f->o.flush_interval_ms = 1;
+	fx_open(f, 0);
+	c.p = f->p;
+	for (int i = 0; i < 2; i++) {
+		cr[i] = (conc_reader_t){ .c = &c, .slow = i == 1 };
+		assert_int_equal(pthread_create(&th[i], NULL, chasing_reader, &cr[i]), 0);
+	}
+	for (int i = 0; i < 1500; i++) {
+		append_n(f->p, 20, 1000 + i, 30);
+		mqb_store_maintain(f->st);
+	}
+	atomic_store(&c.done, true);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(cr[i].errors, 0);
+		print_message("reader %d: %lld jumps to log start\n", i, (long long)cr[i].read);
+	}
+	assert_true(cr[1].read > 0);   /* the slow one was overtaken by retention */
+	mqb_partition_watermarks(f->p, &w);
+	assert_true(w.log_start > 0);
+	assert_true(w.size_bytes < 16 * 1024 + 8 * 1024 + 2048);
+	assert_int_equal(read_all(f->p, w.log_start), 30000 - w.log_start);
 }
 
 /* --- durability ------------------------------------------------------------------ */
@@ -765,6 +853,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roll_by_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readers_race_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_sync_each_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_interval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_messages, setup, teardown),
