@@ -14,6 +14,8 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -252,6 +254,72 @@ static inline void iu_daemon_dump_log(const iu_daemon_t *d)
 
 	fprintf(stderr, "---- mqbridged log (%s) ----\n%s\n----\n", d->log, log ? log : "(none)");
 	free(log);
+}
+
+/* --- cleanup after a failed test --------------------------------------------------- */
+
+/* A failing cmocka assertion leaves the test function at once: register the brokers
+ * and daemons a test starts (they must be static, not locals) and pass iu_teardown
+ * as the test's teardown, which kills what still runs and removes the directories. */
+static mqbt_broker_t *iu_reg_b[8];
+static iu_daemon_t *iu_reg_d[8];
+
+static inline void iu_track_broker(mqbt_broker_t *b)
+{
+	for (int i = 0; i < 8; i++)
+		if (!iu_reg_b[i] || iu_reg_b[i] == b) {
+			iu_reg_b[i] = b;
+			return;
+		}
+}
+
+static inline void iu_track_daemon(iu_daemon_t *d)
+{
+	for (int i = 0; i < 8; i++)
+		if (!iu_reg_d[i] || iu_reg_d[i] == d) {
+			iu_reg_d[i] = d;
+			return;
+		}
+}
+
+/* true when pid is a child of ours that has not been reaped (never a reused pid) */
+static inline bool iu_child_running(pid_t pid)
+{
+	int st;
+
+	return pid > 0 && waitpid(pid, &st, WNOHANG) == 0;
+}
+
+static inline int iu_teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		iu_daemon_t *d = iu_reg_d[i];
+
+		if (!d)
+			continue;
+		if (iu_child_running(d->pid)) {
+			mqbt_kill(d->pid, SIGKILL);
+			mqbt_wait(d->pid, 5000);
+		}
+		d->pid = 0;
+		if (d->dir[0])
+			mqbt_rmrf(d->dir);
+		d->dir[0] = '\0';
+		iu_reg_d[i] = NULL;
+	}
+	for (int i = 0; i < 8; i++) {
+		mqbt_broker_t *b = iu_reg_b[i];
+
+		if (!b)
+			continue;
+		if (!iu_child_running(b->pid))
+			b->pid = 0;
+		if (b->pid > 0 || b->dir[0])
+			mqbt_mosquitto_destroy(b);
+		iu_reg_b[i] = NULL;
+	}
+	return 0;
 }
 
 /* --- reading the store back ------------------------------------------------------ */

@@ -126,8 +126,8 @@ static int count(const char *hay, const char *needle)
  * records are stored, exit 0, and the store was closed cleanly. */
 static void test_lifecycle_notify(void **state)
 {
-	mqbt_broker_t b = { 0 };
-	iu_daemon_t d = { 0 };
+	static mqbt_broker_t b;
+	static iu_daemon_t d;
 	iu_pub_t pub;
 	iu_records_t rs;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -135,6 +135,8 @@ static void test_lifecycle_notify(void **state)
 	int fd, i;
 
 	(void)state;
+	iu_track_broker(&b);
+	iu_track_daemon(&d);
 	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
 	assert_int_equal(mqbt_tmpdir(d.dir, sizeof d.dir), 0);
 	assert_int_equal(iu_daemon_config(&d, b.port, "daemon-test", NULL, ROUTES), 0);
@@ -204,11 +206,14 @@ static void test_lifecycle_notify(void **state)
  * the first keeps working. */
 static void test_store_locked(void **state)
 {
-	mqbt_broker_t b = { 0 };
-	iu_daemon_t d = { 0 }, d2 = { 0 };
+	static mqbt_broker_t b;
+	static iu_daemon_t d, d2;
 	char *log;
 
 	(void)state;
+	iu_track_broker(&b);
+	iu_track_daemon(&d);
+	iu_track_daemon(&d2);
 	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
 	assert_int_equal(mqbt_tmpdir(d.dir, sizeof d.dir), 0);
 	assert_int_equal(iu_daemon_config(&d, b.port, "lock-test", NULL, ROUTES), 0);
@@ -236,9 +241,9 @@ static void test_store_locked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_args),
-		cmocka_unit_test(test_lifecycle_notify),
-		cmocka_unit_test(test_store_locked),
+		cmocka_unit_test_teardown(test_args, iu_teardown),
+		cmocka_unit_test_teardown(test_lifecycle_notify, iu_teardown),
+		cmocka_unit_test_teardown(test_store_locked, iu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,6 +61,7 @@ static void fx_open(struct fixture *fx, const char *mqtt_extra, const char *rest
 static void fx_start(struct fixture *fx, const char *mqtt_extra, const char *rest)
 {
 	memset(fx, 0, sizeof *fx);
+	iu_track_broker(&fx->broker);   /* fx is static: teardown may reach it */
 	assert_int_equal(mqbt_mosquitto_start(&fx->broker, NULL), 0);
 	assert_int_equal(mqbt_tmpdir(fx->dir, sizeof fx->dir), 0);
 	snprintf(fx->data, sizeof fx->data, "%s/data", fx->dir);
@@ -120,7 +121,7 @@ static void test_bad_input(void **state)
 		"streams = ( { name = \"s\"; partitions = 3; max_batch_bytes = 65536; } );\n"
 		"routes = ( { filter = \"dev/+/data\"; stream = \"s\"; key = \"{1}\"; qos = 1; },\n"
 		"           { filter = \"deep/#\"; stream = \"s\"; key = \"{3}\"; qos = 1; } %s);";
-	struct fixture fx;
+	static struct fixture fx;
 	mqb_ingest_stats_t s;
 	iu_records_t rs;
 	char big[3000], payload[64], conf[1024];
@@ -192,7 +193,7 @@ static void test_bad_input(void **state)
 /* Headers carry the topic, QoS, MQTT 5 properties; partition = murmur2(key) % n. */
 static void test_headers_partitions(void **state)
 {
-	struct fixture fx;
+	static struct fixture fx;
 	iu_records_t rs;
 	struct mosquitto *m;
 	mosquitto_property *props = NULL;
@@ -253,7 +254,7 @@ static void test_headers_partitions(void **state)
  * matches first gets the message exactly once and the other route none of it. */
 static void test_overlapping_routes(void **state)
 {
-	struct fixture fx;
+	static struct fixture fx;
 	iu_records_t ra, rb;
 	int i;
 
@@ -309,7 +310,7 @@ static void *inject_enospc(void *arg)
  * duplicated, and ingest resumes by itself. */
 static void test_backpressure_enospc(void **state)
 {
-	struct fixture fx;
+	static struct fixture fx;
 	struct injector in;
 	pthread_t th;
 	mqb_ingest_stats_t s;
@@ -380,10 +381,10 @@ static void test_backpressure_enospc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_headers_partitions),
-		cmocka_unit_test(test_overlapping_routes),
-		cmocka_unit_test(test_backpressure_enospc),
+		cmocka_unit_test_teardown(test_bad_input, iu_teardown),
+		cmocka_unit_test_teardown(test_headers_partitions, iu_teardown),
+		cmocka_unit_test_teardown(test_overlapping_routes, iu_teardown),
+		cmocka_unit_test_teardown(test_backpressure_enospc, iu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,8 +74,8 @@ static void verify_store(const iu_daemon_t *d, int cycle)
 
 static void test_kill9_cycles(void **state)
 {
-	mqbt_broker_t b = { 0 };
-	iu_daemon_t d = { 0 };
+	static mqbt_broker_t b;
+	static iu_daemon_t d;
 	struct load *l;
 	pthread_t th;
 	iu_records_t rs;
@@ -85,6 +85,8 @@ static void test_kill9_cycles(void **state)
 	long long win_max_us = 0, win_max_recs = 0, win_avg_us = 0;
 
 	(void)state;
+	iu_track_broker(&b);
+	iu_track_daemon(&d);
 	l = calloc(1, sizeof *l);
 	l->mid_of = calloc(MAX_MSGS, sizeof(int));
 	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
@@ -199,7 +201,7 @@ static void test_kill9_cycles(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kill9_cycles),
+		cmocka_unit_test_teardown(test_kill9_cycles, iu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

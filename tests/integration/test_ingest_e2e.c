@@ -50,14 +50,16 @@ static void stop_daemon(iu_daemon_t *d)
 
 static void test_flow(void **state)
 {
-	mqbt_broker_t b = { 0 };
-	iu_daemon_t d = { 0 };
+	static mqbt_broker_t b;
+	static iu_daemon_t d;
 	iu_pub_t pub;
 	iu_records_t rs, ev;
 	char topic[64], payload[64], seq[16], dev[16], lines[300];
 	int i, j;
 
 	(void)state;
+	iu_track_broker(&b);
+	iu_track_daemon(&d);
 	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
 	start_daemon(&d, &b, "e2e-flow");
 
@@ -182,8 +184,8 @@ static void test_flow(void **state)
  * broker queued them in mqbridge's persistent session). */
 static void test_persistent_session(void **state)
 {
-	mqbt_broker_t b = { 0 };
-	iu_daemon_t d = { 0 };
+	static mqbt_broker_t b;
+	static iu_daemon_t d;
 	iu_pub_t pub;
 	iu_records_t rs;
 	char payload[32];
@@ -191,6 +193,8 @@ static void test_persistent_session(void **state)
 	int i;
 
 	(void)state;
+	iu_track_broker(&b);
+	iu_track_daemon(&d);
 	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
 	start_daemon(&d, &b, "e2e-persist");
 	stop_daemon(&d);
@@ -226,8 +230,8 @@ static void test_persistent_session(void **state)
  * Duplicates from redelivery are allowed by QoS 1 and counted. */
 static void test_broker_restart(void **state)
 {
-	mqbt_broker_t b = { 0 };
-	iu_daemon_t d = { 0 };
+	static mqbt_broker_t b;
+	static iu_daemon_t d;
 	iu_pub_t pub;
 	iu_records_t rs;
 	char payload[32];
@@ -237,6 +241,8 @@ static void test_broker_restart(void **state)
 	unsigned char *count;
 
 	(void)state;
+	iu_track_broker(&b);
+	iu_track_daemon(&d);
 	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
 	start_daemon(&d, &b, "e2e-restart");
 	assert_int_equal(iu_pub_start(&pub, b.port, "e2e-restart-pub", true), 0);
@@ -320,9 +326,9 @@ static void test_broker_restart(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_flow),
-		cmocka_unit_test(test_persistent_session),
-		cmocka_unit_test(test_broker_restart),
+		cmocka_unit_test_teardown(test_flow, iu_teardown),
+		cmocka_unit_test_teardown(test_persistent_session, iu_teardown),
+		cmocka_unit_test_teardown(test_broker_restart, iu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

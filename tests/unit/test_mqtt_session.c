@@ -70,6 +70,19 @@ static void on_message(void *arg, const mqb_mqtt_msg_t *m)
 	}
 }
 
+/* The running broker of the current test: stopped by teardown if an assertion left
+ * the test early (the broker is static in each test, so the pointer stays valid). */
+static mqbt_broker_t *g_broker;
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (g_broker && g_broker->dir[0])
+		mqbt_mosquitto_destroy(g_broker);
+	g_broker = NULL;
+	return 0;
+}
+
 static mqb_mqtt_conf_t conf_for(int port, int protocol)
 {
 	mqb_mqtt_conf_t c;
@@ -121,7 +134,9 @@ static mqb_mqtt_session_t *mk(const mqb_mqtt_conf_t *c, struct rx *rx, const cha
 
 static void props_roundtrip(int protocol)
 {
-	mqbt_broker_t b = { 0 };
+	static mqbt_broker_t b;
+
+	g_broker = &b;
 	struct rx rs = { 0 }, rp = { 0 };
 	mqb_mqtt_conf_t c;
 	mqb_mqtt_session_t *sub, *pub;
@@ -189,7 +204,9 @@ static void test_props_v311(void **state) { (void)state; props_roundtrip(4); }
  * persistent session the QoS 1 message published while we were away arrives. */
 static void test_reconnect_resubscribe(void **state)
 {
-	mqbt_broker_t b = { 0 };
+	static mqbt_broker_t b;
+
+	g_broker = &b;
 	struct rx rs = { 0 }, rp = { 0 };
 	mqb_mqtt_conf_t c, cp;
 	mqb_mqtt_session_t *sub, *pub;
@@ -242,7 +259,9 @@ static void test_reconnect_resubscribe(void **state)
 /* Paused: nothing is delivered, keepalive goes on; resumed: everything arrives. */
 static void test_pause_resume(void **state)
 {
-	mqbt_broker_t b = { 0 };
+	static mqbt_broker_t b;
+
+	g_broker = &b;
 	struct rx rs = { 0 }, rp = { 0 };
 	mqb_mqtt_conf_t c;
 	mqb_mqtt_session_t *sub, *pub;
@@ -327,11 +346,11 @@ static void test_bad_options(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_props_v5),
-		cmocka_unit_test(test_props_v311),
-		cmocka_unit_test(test_reconnect_resubscribe),
-		cmocka_unit_test(test_pause_resume),
-		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test_teardown(test_props_v5, teardown),
+		cmocka_unit_test_teardown(test_props_v311, teardown),
+		cmocka_unit_test_teardown(test_reconnect_resubscribe, teardown),
+		cmocka_unit_test_teardown(test_pause_resume, teardown),
+		cmocka_unit_test_teardown(test_bad_options, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
