@@ -68,6 +68,7 @@ mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
 	pthread_mutex_init(&p->flushlock, NULL);
 	pthread_mutex_init(&p->seglock, NULL);
 	p->report.first_lost_offset = -1;
+	atomic_init(&p->retention_floor, -1);
 	p->stream = strdup(opts->name);
 	snprintf(path, sizeof(path), "%s/%s-%d", data_dir, opts->name, id);
 	p->dir = strdup(path);
@@ -461,6 +462,19 @@ void mqb_partition__maintain(mqb_partition_t *p, int64_t now)
 			why = "retention_bytes";
 		if (!why)
 			break;
+		int64_t floor = atomic_load(&p->retention_floor);
+		if (floor >= 0 && s->next_offset > floor) {
+			/* a reader still owes records of this segment (the Kafka forwarder
+			 * with kafka.block_on_backlog): keep it */
+			if (!p->retention_held)
+				mqb_warn(MOD, "%s: %s would delete segment %" PRId64 " (offsets %"
+					 PRId64 "..%" PRId64 ") but offset %" PRId64 " is not "
+					 "forwarded yet: kept until it is", p->dir, why, s->base,
+					 s->base, s->next_offset - 1, floor);
+			p->retention_held = true;
+			break;
+		}
+		p->retention_held = false;
 		pthread_mutex_lock(&p->seglock);
 		memmove(p->segs, p->segs + 1, (p->nsegs - 1) * sizeof(*p->segs));
 		p->nsegs--;
@@ -476,6 +490,11 @@ void mqb_partition__maintain(mqb_partition_t *p, int64_t now)
 	}
 out:
 	pthread_mutex_unlock(&p->wlock);
+}
+
+void mqb_partition_set_retention_floor(mqb_partition_t *p, int64_t floor)
+{
+	atomic_store(&p->retention_floor, floor < 0 ? -1 : floor);
 }
 
 /* --- close ------------------------------------------------------------------------- */

@@ -141,6 +141,15 @@ int32_t mqb_partition_id(const mqb_partition_t *p);
 /* fsync now; the durable watermark reaches the stored one. */
 int mqb_partition_flush(mqb_partition_t *p);
 
+/*
+ * Retention floor (added for the Kafka forwarder's kafka.block_on_backlog): while
+ * floor >= 0, retention never deletes a segment holding an offset >= floor, so the
+ * records a reader still owes stay on disk (the log grows past retention_bytes /
+ * retention_ms until the floor moves; a full disk then back-pressures appends with
+ * MQB_ERR_NOSPC). -1 removes it. Any thread; takes effect at the next maintain.
+ */
+void mqb_partition_set_retention_floor(mqb_partition_t *p, int64_t floor);
+
 /* The first offset whose record timestamp >= ts_ms (Kafka ListOffsets semantics:
  * segments are found by their largest timestamp, then the .timeindex, then the
  * batches); the stored watermark when there is none. */

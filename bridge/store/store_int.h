@@ -69,6 +69,10 @@ struct mqb_partition {
 	/* counters */
 	_Atomic uint64_t c_appends, c_records, c_bytes, c_fsyncs, c_fsync_us, c_errors;
 
+	/* retention floor (mqb_partition_set_retention_floor): -1 none */
+	_Atomic int64_t retention_floor;
+	bool retention_held;           /* wlock: "held by the floor" logged */
+
 	/* checkpoint (flushlock) */
 	mqb_ckpt_t ckpt_next;          /* state after the last successful fsync */
 	bool ckpt_pending;

@@ -100,15 +100,6 @@ int mqb_kafka_check_config(const mqb_config_t *cfg, char *errstr, size_t errstr_
 	char rderr[512];
 	if (!kc->enabled)
 		return MQB_OK;
-	if (kc->block_on_backlog) {
-		/* Needs a retention floor in the store (retention must not delete records
-		 * the forwarder still owes); refused rather than silently ignored. */
-		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka.block_on_backlog: true is not "
-			       "supported yet (retention would still delete unforwarded records); "
-			       "remove it, or keep retention long enough, and watch "
-			       "mqbridge_kafka_records_lost_total", conf_file(cfg), kc->line);
-		return MQB_ERR_CONFIG;
-	}
 	if (!has_bootstrap(kc)) {
 		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka.bootstrap_servers: required",
 			       conf_file(cfg), kc->line);

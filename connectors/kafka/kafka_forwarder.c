@@ -265,6 +265,9 @@ static void publish_state(mqb_kafka_fwd_t *f)
 	for (size_t i = 0; i < f->nstreams; i++) {
 		for (int32_t p = 0; p < f->streams[i].nparts; p++) {
 			struct kpart *kp = &f->streams[i].parts[p];
+			if (f->cfg->kafka.block_on_backlog &&
+			    atomic_load_explicit(&kp->a_cursor, memory_order_relaxed) != kp->cursor)
+				mqb_partition_set_retention_floor(kp->p, kp->cursor);
 			atomic_store_explicit(&kp->a_cursor, kp->cursor, memory_order_relaxed);
 			atomic_store_explicit(&kp->a_next, kp->next, memory_order_relaxed);
 			atomic_store_explicit(&kp->a_inflight, kp->inflight, memory_order_relaxed);
@@ -542,8 +545,8 @@ static void part_lost(struct kpart *kp, int64_t log_start)
 	int64_t lost = log_start - kp->cursor;
 	mqb_error(MOD, "RECORDS LOST: retention deleted %" PRId64 " record%s of %s [%d] "
 		  "(offsets %" PRId64 "..%" PRId64 ") before they were forwarded to Kafka "
-		  "topic %s; keep retention longer than Kafka outages last to prevent "
-		  "this", lost, lost == 1 ? "" : "s", kp->ks->stream, kp->id,
+		  "topic %s; set kafka.block_on_backlog = true or keep retention longer "
+		  "than Kafka outages last to prevent this", lost, lost == 1 ? "" : "s", kp->ks->stream, kp->id,
 		  kp->cursor, log_start - 1, kp->ks->topic);
 	atomic_fetch_add(&kp->a_lost, (uint64_t)lost);
 	mqb_counter_add(kp->m_lost, (uint64_t)lost);
@@ -883,6 +886,9 @@ static int part_position(mqb_kafka_fwd_t *f, struct kpart *kp, char *errstr,
 		mqb_kafka_syncs_truncate(&kp->syncs, wm.stored);
 	}
 	kp->next = kp->cursor;
+	/* kafka.block_on_backlog: retention keeps what is not forwarded yet */
+	if (f->cfg->kafka.block_on_backlog)
+		mqb_partition_set_retention_floor(kp->p, kp->cursor);
 	atomic_store(&kp->a_cursor, kp->cursor);
 	atomic_store(&kp->a_next, kp->next);
 	kp->r = mqb_reader_new(kp->p, kp->cursor < wm.log_start ? wm.log_start : kp->cursor);
@@ -1029,6 +1035,8 @@ void mqb_kafka_fwd_destroy(mqb_kafka_fwd_t *f)
 	for (size_t i = 0; f->streams && i < f->nstreams; i++) {
 		struct kstream *ks = &f->streams[i];
 		for (int32_t p = 0; ks->parts && p < ks->nparts; p++) {
+			if (ks->parts[p].p && f->cfg->kafka.block_on_backlog)
+				mqb_partition_set_retention_floor(ks->parts[p].p, -1);
 			mqb_reader_destroy(ks->parts[p].r);
 			free(ks->parts[p].done);
 			mqb_kafka_syncs_free(&ks->parts[p].syncs);

@@ -1,8 +1,11 @@
 /*
- * test_kafka_retention.c — retention deletes records the forwarder has not delivered
- * yet (Kafka down): they are logged and counted in
- * mqbridge_kafka_records_lost_total{stream,partition}, the cursor moves to the new log
- * start, and everything still on disk reaches Kafka, in order, exactly once.
+ * test_kafka_retention.c — retention vs records the forwarder has not delivered yet
+ * (Kafka down):
+ *  - by default retention deletes them: they are logged and counted in
+ *    mqbridge_kafka_records_lost_total{stream,partition}, the cursor moves to the new
+ *    log start, and everything still on disk reaches Kafka, in order, exactly once;
+ *  - with kafka.block_on_backlog = true the store keeps them (retention floor at the
+ *    cursor): nothing lost, all reach Kafka, and retention deletes them once forwarded.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,7 +32,7 @@ static void on_msg(const rd_kafka_message_t *m, void *arg)
 		o->bad++;
 }
 
-static void test_retention_loss_counted(void **state)
+static void run(bool block)
 {
 	char dir[256], text[2048], err[512];
 	kmock_t mock;
@@ -43,9 +46,9 @@ static void test_retention_loss_counted(void **state)
 		 "streams = ( { name = \"r\"; partitions = 1; segment_bytes = 4096;\n"
 		 "              retention_bytes = 8192; flush = { interval_ms = 5; }; } );\n"
 		 "routes = ( { filter = \"a/+\"; stream = \"r\"; } );\n"
-		 "kafka = { bootstrap_servers = \"%s\";\n"
+		 "kafka = { bootstrap_servers = \"%s\"; block_on_backlog = %s;\n"
 		 "  forward = ( { stream = \"r\"; topic = \"edge.r\"; } ); };\n",
-		 dir, mock.bootstrap);
+		 dir, mock.bootstrap, block ? "true" : "false");
 	mqb_config_t *cfg = mqb_config_load_string(text, "ret.conf", err, sizeof(err));
 	if (!cfg)
 		fail_msg("config: %s", err);
@@ -66,7 +69,10 @@ static void test_retention_loss_counted(void **state)
 	mqb_partition_watermarks(p, &wm);
 	print_message("retention: log start %" PRId64 " of %" PRId64 " stored\n", wm.log_start,
 		      wm.stored);
-	assert_true(wm.log_start > 0);
+	if (block)
+		assert_int_equal(wm.log_start, 0);   /* held by the forwarder's floor */
+	else
+		assert_true(wm.log_start > 0);
 	mqb_kafka_part_status_t s;
 	assert_int_equal(mqb_kafka_fwd_status(f, "r", NULL, 0, &s), MQB_OK);
 	assert_int_equal(s.cursor, 0);
@@ -93,6 +99,12 @@ static void test_retention_loss_counted(void **state)
 	assert_int_equal(o.count, wm.stored - wm.log_start);
 	assert_int_equal(o.first, wm.log_start);
 	assert_int_equal(o.bad, 0);
+	if (block) {
+		/* forwarded now: the next maintain deletes what retention wants */
+		mqb_store_maintain(st);
+		mqb_partition_watermarks(p, &wm);
+		assert_true(wm.log_start > 0);
+	}
 
 	mqb_kafka_fwd_destroy(f);
 	mqb_store_close(st);
@@ -102,10 +114,21 @@ static void test_retention_loss_counted(void **state)
 	mqbt_rmrf(dir);
 }
 
+static void test_retention_loss_counted(void **state)
+{
+	run(false);
+}
+
+static void test_block_on_backlog_keeps(void **state)
+{
+	run(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_retention_loss_counted),
+		cmocka_unit_test(test_block_on_backlog_keeps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

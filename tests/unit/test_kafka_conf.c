@@ -83,15 +83,6 @@ static void test_conflict(void **state)
 			   "max.in.flight");
 }
 
-/* Not implemented yet: refused, never silently ignored. */
-static void test_block_on_backlog_refused(void **state)
-{
-	expect_check_error(HEAD
-			   "kafka = { bootstrap_servers = \"127.0.0.1:1\"; block_on_backlog = true;\n"
-			   "  forward = ( { stream = \"s\"; topic = \"t\"; } ); };\n",
-			   "k.conf:4: kafka.block_on_backlog: ", "not supported yet");
-}
-
 static void test_good(void **state)
 {
 	char err[1024] = "", val[64];
@@ -150,7 +141,6 @@ int main(void)
 		cmocka_unit_test(test_unknown_property),
 		cmocka_unit_test(test_bad_value),
 		cmocka_unit_test(test_conflict),
-		cmocka_unit_test(test_block_on_backlog_refused),
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_topic_names),
 	};
