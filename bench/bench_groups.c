@@ -117,17 +117,22 @@ int main(int argc, char **argv)
 	int64_t n = 100000;
 	char topic[64], payload[128];
 
+	const char *inflight = "1000";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--records") && i + 1 < argc)
 			n = atoll(argv[++i]);
+		else if (!strcmp(argv[i], "--broker-inflight") && i + 1 < argc)
+			inflight = argv[++i];
 		else {
-			fprintf(stderr, "usage: bench_groups [--records N]\n");
+			fprintf(stderr, "usage: bench_groups [--records N] [--broker-inflight N]\n");
 			return 2;
 		}
 	}
+	char bextra[128];
+	snprintf(bextra, sizeof(bextra), "max_inflight_messages %s\n", inflight);
 	if (n < 1000)
 		n = 1000;
-	if (gt_env_start(&e, CONF) || gt_daemon_start(&e)) {
+	if (gt_env_start_ex(&e, CONF, bextra) || gt_daemon_start(&e)) {
 		fprintf(stderr, "bench_groups: cannot start mosquitto/mqbridged (dir %s)\n", e.dir);
 		gt_env_stop(&e, true);
 		return 1;
@@ -179,7 +184,7 @@ int main(int argc, char **argv)
 	pthread_join(th, NULL);
 
 	printf("\nbench_groups: %" PRId64 " records of 100 bytes, 12 partitions, 4 members, QoS 1, "
-	       "acks in ranges\n", stored);
+	       "acks in ranges; mosquitto max_inflight_messages %s\n", stored, inflight);
 	printf("%-44s %14s\n", "measure", "value");
 	printf("%-44s %12.0f/s\n", "ingest (MQTT publish -> stored), baseline", ingest);
 	printf("%-44s %12.0f/s\n", "group delivery with acks (4 members)", deliver);

@@ -34,14 +34,17 @@ typedef struct gt_env {
 	int daemon_starts;
 } gt_env_t;
 
-static int gt_env_start(gt_env_t *e, const char *streams_groups)
+/* broker_extra: more mosquitto.conf lines (NULL: none). */
+static int gt_env_start_ex(gt_env_t *e, const char *streams_groups, const char *broker_extra)
 {
-	char text[8192];
+	char text[8192], bconf[1024];
 
 	memset(e, 0, sizeof(*e));
 	if (mqbt_tmpdir(e->dir, sizeof(e->dir)) != 0)
 		return -1;
-	if (mqbt_mosquitto_start(&e->broker, "max_queued_messages 100000\n") != 0)
+	snprintf(bconf, sizeof(bconf), "max_queued_messages 100000\n%s",
+		 broker_extra ? broker_extra : "");
+	if (mqbt_mosquitto_start(&e->broker, bconf) != 0)
 		return -1;
 	e->http_port = mqbt_free_port();
 	snprintf(e->conf, sizeof(e->conf), "%s/mqbridge.conf", e->dir);
@@ -51,6 +54,11 @@ static int gt_env_start(gt_env_t *e, const char *streams_groups)
 		 "stats = { listen = \"127.0.0.1:%d\"; };\n%s",
 		 e->dir, e->broker.port, e->http_port, streams_groups);
 	return mqbt_write_file(e->conf, text);
+}
+
+static __attribute__((unused)) int gt_env_start(gt_env_t *e, const char *streams_groups)
+{
+	return gt_env_start_ex(e, streams_groups, NULL);
 }
 
 static int gt_daemon_start(gt_env_t *e)
