@@ -165,6 +165,23 @@ static void test_ops(void **state)
 	assert_true(s1_parts != 0);
 	cJSON_Delete(d);
 	free(out);
+	/* bad arguments: exit 2 with a usage line */
+	const char *bad1[] = { mqbt_bin("mqbridge"), "consume", "-p", "1", NULL };
+	out = run(bad1, &st);
+	assert_int_equal(st, 2);
+	free(out);
+	const char *bad2[] = { mqbt_bin("mqbridge"), "consume", "--group", "g", "--ack", "maybe", NULL };
+	out = run(bad2, &st);
+	assert_int_equal(st, 2);
+	free(out);
+	const char *bad3[] = { mqbt_bin("mqbridge"), "consume", "--group", "a/b", "-p", "1", NULL };
+	out = run(bad3, &st);
+	assert_int_equal(st, 2);
+	free(out);
+	const char *bad4[] = { mqbt_bin("mqbridge"), "groups", "frobnicate", NULL };
+	out = run(bad4, &st);
+	assert_int_equal(st, 2);
+	free(out);
 	const char *nog[] = { mqbt_bin("mqbridge"), "groups", "describe", "nosuch", "--url", url,
 			      NULL };
 	out = run(nog, &st);

@@ -1,0 +1,66 @@
+/*
+ * test_coordinator_codec.c — the coordinator's text helpers (group_codec.h): UTF-8
+ * validation for MQTT strings and base64 for bytes that are not text.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bridge/groups/group_codec.h"
+
+static void test_utf8(void **state)
+{
+	assert_true(grp_utf8_valid("", 0));
+	assert_true(grp_utf8_valid("plain ascii", 11));
+	assert_true(grp_utf8_valid("gr\xc3\xbc\xc3\x9f", 6));            /* grüß */
+	assert_true(grp_utf8_valid("\xe2\x82\xac", 3));                  /* € */
+	assert_true(grp_utf8_valid("\xf0\x9f\x98\x80", 4));              /* U+1F600 */
+	assert_false(grp_utf8_valid("a\0b", 3));                          /* NUL */
+	assert_false(grp_utf8_valid("\xff", 1));
+	assert_false(grp_utf8_valid("\xc3", 1));                          /* truncated */
+	assert_false(grp_utf8_valid("\xe2\x82", 2));
+	assert_false(grp_utf8_valid("\xc0\xaf", 2));                      /* overlong / */
+	assert_false(grp_utf8_valid("\xe0\x80\xaf", 3));                  /* overlong */
+	assert_false(grp_utf8_valid("\xed\xa0\x80", 3));                  /* surrogate */
+	assert_false(grp_utf8_valid("\xf4\x90\x80\x80", 4));              /* > U+10FFFF */
+	assert_false(grp_utf8_valid("\x80", 1));                          /* lone continuation */
+}
+
+static void test_base64(void **state)
+{
+	static const struct { const char *in; size_t len; const char *out; } v[] = {
+		{ "", 0, "" }, { "f", 1, "Zg==" }, { "fo", 2, "Zm8=" }, { "foo", 3, "Zm9v" },
+		{ "foob", 4, "Zm9vYg==" }, { "fooba", 5, "Zm9vYmE=" }, { "foobar", 6, "Zm9vYmFy" },
+		{ "\xff\x00\x01", 3, "/wAB" },
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char *e = grp_base64(v[i].in, v[i].len);
+		assert_string_equal(e, v[i].out);
+		size_t n = 99;
+		void *d = grp_base64_decode(e, &n);
+		assert_non_null(d);
+		assert_int_equal(n, v[i].len);
+		if (n)
+			assert_memory_equal(d, v[i].in, n);
+		free(d);
+		free(e);
+	}
+	size_t n;
+	assert_null(grp_base64_decode("abc", &n));       /* not a multiple of 4 */
+	assert_null(grp_base64_decode("ab!d", &n));      /* bad character */
+	assert_null(grp_base64_decode("a=bc", &n));      /* padding inside */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_base64),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
