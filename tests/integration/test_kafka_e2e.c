@@ -6,6 +6,7 @@
  *    same number locally and in Kafka), in publish order per device, with key,
  *    mqtt.topic and MQTT 5 user-property headers; /stats "kafka" shows no backlog;
  *    GET /offsets/translate and `mqbridge offsets translate` answer;
+ *  - mqbridged --check-config reports refused kafka.properties with file:line, key;
  *  - kill -9 of mqbridged while it forwards (Kafka slowed down), restart: nothing
  *    lost, order kept; duplicates only from the uncommitted window (counted, printed).
  */
@@ -314,9 +315,47 @@ static void test_kill9_resume(void **state)
 	assert_true(S.dups <= 16000);
 }
 
+/* mqbridged --check-config runs the forwarder's checks: a property librdkafka refuses
+ * is reported with file:line and the key, exit 1; the good file passes. */
+static void test_check_config(void **state)
+{
+	char conf[400], text[1024], *out = NULL;
+	snprintf(conf, sizeof(conf), "%s/check.conf", E.d.dir);
+	static const struct { const char *prop, *want; } bad[] = {
+		{ "(\"no.such.thing\", \"1\")",
+		  "check.conf:6: kafka.properties.no.such.thing: No such configuration property" },
+		{ "(\"compression.type\", \"zip\")",
+		  "check.conf:6: kafka.properties.compression.type: Invalid value \"zip\"" },
+		{ "(\"max.in.flight.requests.per.connection\", \"50\")",
+		  "check.conf:4: kafka.properties: librdkafka refused the configuration" },
+		{ "(\"batch.num.messages\", \"500\")", NULL },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "data_dir = \"%s/data-check\";\n"
+			 "streams = ( { name = \"t\"; partitions = 2; } );\n"
+			 "routes = ( { filter = \"a/+\"; stream = \"t\"; } );\n"
+			 "kafka = { bootstrap_servers = \"127.0.0.1:9\";\n"
+			 "  properties = ( (\"linger.ms\", \"5\"),\n"
+			 "                 %s );\n"
+			 "  forward = ( { stream = \"t\"; topic = \"edge.t\"; } ); };\n",
+			 E.d.dir, bad[i].prop);
+		assert_int_equal(mqbt_write_file(conf, text), 0);
+		const char *argv[] = { "/bin/sh", "-c", "exec \"$0\" --check-config -c \"$1\" 2>&1",
+				       mqbt_bin("mqbridged"), conf, NULL };
+		size_t len = 0;
+		out = NULL;
+		int rc = mqbt_run(argv, &out, &len, 20000);
+		if (bad[i].want ? (rc != 1 || !out || !strstr(out, bad[i].want)) : rc != 0)
+			fail_msg("%s: exit %d, output: %s", bad[i].prop, rc, out ? out : "");
+		free(out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_check_config),
 		cmocka_unit_test(test_e2e_exactly_once),
 		cmocka_unit_test(test_kill9_resume),
 	};
