@@ -238,12 +238,45 @@ static void test_store_locked(void **state)
 	mqbt_rmrf(d.dir);
 }
 
+/* The broker is not there when mqbridged starts: it keeps retrying (backoff), is not
+ * ready meanwhile, and becomes ready as soon as the broker appears. */
+static void test_broker_late(void **state)
+{
+	static mqbt_broker_t b;
+	static iu_daemon_t d;
+	char *log;
+
+	(void)state;
+	iu_track_broker(&b);
+	iu_track_daemon(&d);
+	b.port = mqbt_free_port();
+	assert_int_equal(mqbt_tmpdir(d.dir, sizeof d.dir), 0);
+	assert_int_equal(iu_daemon_config(&d, b.port, "late-test", NULL, ROUTES), 0);
+	assert_int_equal(iu_daemon_start(&d, NULL), 0);
+	mqbt_sleep_ms(1200);
+	assert_int_equal(mqbt_wait(d.pid, 0), -1);   /* running */
+	log = mqbt_read_file(d.log, NULL);
+	assert_non_null(strstr(log, "cannot connect to 127.0.0.1"));
+	assert_null(strstr(log, "ready: "));
+	free(log);
+	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
+	if (iu_daemon_wait_ready(&d, 10000) != 0) {
+		iu_daemon_dump_log(&d);
+		fail_msg("not ready after the broker came up");
+	}
+	assert_int_equal(mqbt_stop(d.pid, 10000), 0);
+	d.pid = 0;
+	mqbt_mosquitto_destroy(&b);
+	mqbt_rmrf(d.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_args, iu_teardown),
 		cmocka_unit_test_teardown(test_lifecycle_notify, iu_teardown),
 		cmocka_unit_test_teardown(test_store_locked, iu_teardown),
+		cmocka_unit_test_teardown(test_broker_late, iu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
