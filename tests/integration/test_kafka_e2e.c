@@ -266,6 +266,20 @@ static void test_kill9_resume(void **state)
 	 * small batches): the kill comes while a large window is in flight. */
 	assert_int_equal(kmock_cmd(&E.mock, "down all"), 0);
 	publish(4000, 16000);
+	/* the edge keeps ingesting: /readyz stays ready while /stats says Kafka is down */
+	char st[32] = "";
+	int64_t dl0 = mqbt_now_ms() + 15000;
+	while (strcmp(st, "down") != 0 && mqbt_now_ms() < dl0) {
+		kafka_stats(&backlog, &fwd, st, sizeof(st));
+		mqbt_sleep_ms(100);
+	}
+	assert_string_equal(st, "down");
+	assert_true(backlog >= 16000);
+	char *body = NULL;
+	int status = 0;
+	assert_int_equal(mqbt_http_get(E.d.stats_port, "/readyz", &status, &body), 0);
+	assert_int_equal(status, 200);
+	free(body);
 	assert_int_equal(kmock_cmd(&E.mock, "rtt all 300"), 0);
 	assert_int_equal(kmock_cmd(&E.mock, "up all"), 0);
 	int64_t dl = mqbt_now_ms() + 60000;
