@@ -258,6 +258,20 @@ static void part_advance(struct kpart *kp)
 	}
 }
 
+/* kafka.block_on_backlog: the partition's retention floor is the lowest cursor of
+ * every forward entry reading it (a stream may go to several topics). */
+static void floor_update(mqb_kafka_fwd_t *f, struct kpart *kp)
+{
+	int64_t floor = kp->cursor;
+	for (size_t i = 0; i < f->nstreams; i++) {
+		struct kstream *ks = &f->streams[i];
+		if (ks != kp->ks && strcmp(ks->stream, kp->ks->stream) == 0 &&
+		    kp->id < ks->nparts && ks->parts[kp->id].cursor < floor)
+			floor = ks->parts[kp->id].cursor;
+	}
+	mqb_partition_set_retention_floor(kp->p, floor);
+}
+
 /* Publish the forwarder thread's counters to the atomics other threads read (once
  * per turn rather than per message). */
 static void publish_state(mqb_kafka_fwd_t *f)
@@ -267,7 +281,7 @@ static void publish_state(mqb_kafka_fwd_t *f)
 			struct kpart *kp = &f->streams[i].parts[p];
 			if (f->cfg->kafka.block_on_backlog &&
 			    atomic_load_explicit(&kp->a_cursor, memory_order_relaxed) != kp->cursor)
-				mqb_partition_set_retention_floor(kp->p, kp->cursor);
+				floor_update(f, kp);
 			atomic_store_explicit(&kp->a_cursor, kp->cursor, memory_order_relaxed);
 			atomic_store_explicit(&kp->a_next, kp->next, memory_order_relaxed);
 			atomic_store_explicit(&kp->a_inflight, kp->inflight, memory_order_relaxed);
@@ -886,7 +900,8 @@ static int part_position(mqb_kafka_fwd_t *f, struct kpart *kp, char *errstr,
 		mqb_kafka_syncs_truncate(&kp->syncs, wm.stored);
 	}
 	kp->next = kp->cursor;
-	/* kafka.block_on_backlog: retention keeps what is not forwarded yet */
+	/* kafka.block_on_backlog: retention keeps what is not forwarded yet (the first
+	 * floor is this cursor; floor_update takes the minimum once all are placed) */
 	if (f->cfg->kafka.block_on_backlog)
 		mqb_partition_set_retention_floor(kp->p, kp->cursor);
 	atomic_store(&kp->a_cursor, kp->cursor);
@@ -969,12 +984,21 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 	mqb_journal_opts_t jo = { .replay = journal_replay, .snapshot = journal_snapshot,
 				  .arg = f, .compact_bytes = 1 << 20 };
 	f->journal = mqb_journal_open(f->journal_path, &jo, errstr, errstr_size);
-	if (!f->journal)
+	if (!f->journal) {
+		char why[512];
+		snprintf(why, sizeof(why), "%s", errstr ? errstr : "");
+		mqb_errstr_set(errstr, errstr_size, "kafka forwarder state: %s (moving %s "
+			       "away makes every stream forward again from its log start)",
+			       why, dir);
 		goto error;
+	}
 	for (size_t i = 0; i < f->nstreams; i++)
 		for (int32_t p = 0; p < f->streams[i].nparts; p++)
 			if (part_position(f, &f->streams[i].parts[p], errstr, errstr_size))
 				goto error;
+	for (size_t i = 0; cfg->kafka.block_on_backlog && i < f->nstreams; i++)
+		for (int32_t p = 0; p < f->streams[i].nparts; p++)
+			floor_update(f, &f->streams[i].parts[p]);
 
 	if (producer_create(f, errstr, errstr_size) != MQB_OK)
 		goto error;

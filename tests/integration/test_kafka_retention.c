@@ -5,7 +5,8 @@
  *    mqbridge_kafka_records_lost_total{stream,partition}, the cursor moves to the new
  *    log start, and everything still on disk reaches Kafka, in order, exactly once;
  *  - with kafka.block_on_backlog = true the store keeps them (retention floor at the
- *    cursor): nothing lost, all reach Kafka, and retention deletes them once forwarded.
+ *    cursor): nothing lost, all reach Kafka, and retention deletes them once forwarded;
+ *  - a damaged state journal: torn tail cut, corrupt header refused with the path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,11 +125,61 @@ static void test_block_on_backlog_keeps(void **state)
 	run(true);
 }
 
+/* The forwarder's state journal: a torn tail is cut (the forwarder starts, resuming
+ * from the last whole record); a corrupt header refuses to start with a message
+ * naming the file, rather than silently forwarding everything again. */
+static void test_state_journal_damage(void **state)
+{
+	char dir[256], text[1024], err[512], path[400];
+	assert_int_equal(mqbt_tmpdir(dir, sizeof(dir)), 0);
+	snprintf(text, sizeof(text),
+		 "data_dir = \"%s/data\";\n"
+		 "streams = ( { name = \"r\"; partitions = 1; } );\n"
+		 "routes = ( { filter = \"a/+\"; stream = \"r\"; } );\n"
+		 "kafka = { bootstrap_servers = \"127.0.0.1:9\";\n"
+		 "  forward = ( { stream = \"r\"; topic = \"edge.r\"; } ); };\n", dir);
+	mqb_config_t *cfg = mqb_config_load_string(text, "j.conf", err, sizeof(err));
+	assert_non_null(cfg);
+	mqb_store_t *st = mqb_store_open(cfg->data_dir, 0, err, sizeof(err));
+	assert_non_null(st);
+	assert_int_equal(mqb_store_stream_open(st, &cfg->streams[0].opts, err, sizeof(err)), 0);
+	mqb_kafka_fwd_t *f = mqb_kafka_fwd_new(cfg, st, NULL, NULL, err, sizeof(err));
+	assert_non_null(f);
+	mqb_kafka_fwd_destroy(f);
+	snprintf(path, sizeof(path), "%s/data/.kafka/forwarder.journal", dir);
+
+	/* torn tail: garbage after the last record */
+	FILE *fp = fopen(path, "a");
+	assert_non_null(fp);
+	fputs("\x01\x02garbage", fp);
+	fclose(fp);
+	f = mqb_kafka_fwd_new(cfg, st, NULL, NULL, err, sizeof(err));
+	if (!f)
+		fail_msg("torn tail refused: %s", err);
+	mqb_kafka_fwd_destroy(f);
+
+	/* corrupt header */
+	fp = fopen(path, "r+");
+	assert_non_null(fp);
+	fputs("XXXX", fp);
+	fclose(fp);
+	err[0] = '\0';
+	f = mqb_kafka_fwd_new(cfg, st, NULL, NULL, err, sizeof(err));
+	assert_null(f);
+	print_message("corrupt journal: %s\n", err);
+	assert_non_null(strstr(err, "forwarder.journal"));
+
+	mqb_store_close(st);
+	mqb_config_free(cfg);
+	mqbt_rmrf(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_retention_loss_counted),
 		cmocka_unit_test(test_block_on_backlog_keeps),
+		cmocka_unit_test(test_state_journal_damage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
