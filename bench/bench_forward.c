@@ -61,6 +61,7 @@ struct bench {
 	int64_t records;
 	int size, nparts;
 	pid_t daemon;
+	int64_t first_ms;     /* last daemon run: start to first record delivered */
 };
 
 /* kcat -P of the records file to bench.kcat; returns ms or -1. */
@@ -105,7 +106,7 @@ static int64_t run_daemon(struct bench *b, int run, long *rss_kb)
 	mqbt_write_file(conf_path, conf);
 	const char *dargv[] = { mqbt_bin("mqbridged"), "-c", conf_path, NULL };
 	const char *env[] = { "MQB_LOG_LEVEL=warn", NULL };
-	int64_t t0 = mqbt_now_ms(), fwd = 0, deadline = t0 + 600000;
+	int64_t t0 = mqbt_now_ms(), fwd = 0, deadline = t0 + 600000, t_first = -1;
 	if (mqbt_spawn_env(&b->daemon, dargv, log_path, env)) {
 		fprintf(stderr, "cannot start mqbridged\n");
 		return -1;
@@ -116,6 +117,8 @@ static int64_t run_daemon(struct bench *b, int run, long *rss_kb)
 		if (rss > *rss_kb)
 			*rss_kb = rss;
 		int64_t bl = backlog_of(port, &fwd);
+		if (fwd > 0 && t_first < 0)
+			t_first = mqbt_now_ms();
 		if (bl == 0 && fwd >= b->records)
 			break;
 		if (mqbt_now_ms() > deadline || mqbt_wait(b->daemon, 0) >= 0) {
@@ -126,6 +129,7 @@ static int64_t run_daemon(struct bench *b, int run, long *rss_kb)
 		mqbt_sleep_ms(20);
 	}
 	int64_t ms = mqbt_now_ms() - t0;
+	b->first_ms = t_first - t0;
 	mqbt_stop(b->daemon, 15000);
 	b->daemon = 0;
 	return ms;
@@ -216,7 +220,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	int64_t kcat_ms[10], fwd_ms[10];
+	int64_t kcat_ms[10], fwd_ms[10], first_ms[10], drain_ms[10];
 	long rss_max = 0;
 	for (int r = 0; r < runs; r++) {
 		long rss = 0;
@@ -226,9 +230,14 @@ int main(int argc, char **argv)
 			goto out;
 		if (rss > rss_max)
 			rss_max = rss;
-		fprintf(stderr, "run %d: kcat %.2f s, mqbridged %.2f s, RSS %.1f MiB\n", r + 1,
-			kcat_ms[r] / 1000.0, fwd_ms[r] / 1000.0, rss / 1024.0);
+		first_ms[r] = B.first_ms;
+		fprintf(stderr, "run %d: kcat %.2f s, mqbridged %.2f s (first record delivered "
+			"after %.2f s), RSS %.1f MiB\n", r + 1, kcat_ms[r] / 1000.0,
+			fwd_ms[r] / 1000.0, B.first_ms / 1000.0, rss / 1024.0);
 	}
+	for (int r = 0; r < runs; r++)
+		drain_ms[r] = fwd_ms[r] - first_ms[r];
+	qsort(drain_ms, (size_t)runs, sizeof(int64_t), cmp_i64);
 	qsort(kcat_ms, (size_t)runs, sizeof(int64_t), cmp_i64);
 	qsort(fwd_ms, (size_t)runs, sizeof(int64_t), cmp_i64);
 	double kbest = B.records * 1000.0 / (double)kcat_ms[0];
@@ -244,11 +253,17 @@ int main(int argc, char **argv)
 	       kbest * B.size / 1e6);
 	printf("| mqbridged forwarding the stored backlog | %.0f | %.0f | %.1f | %.1f |\n",
 	       fbest, fmed, fbest * B.size / 1e6, rss_max / 1024.0);
-	printf("\nratio mqbridged / kcat: best %.2f, median %.2f (target >= 0.8); RSS while "
-	       "draining %.1f MiB (target < 64 MiB)\n", fbest / kbest, fmed / kmed,
+	double dbest = B.records * 1000.0 / (double)drain_ms[0];
+	double dmed = B.records * 1000.0 / (double)drain_ms[runs / 2];
+	printf("| mqbridged, drain only (first delivery to empty backlog) | %.0f | %.0f | %.1f | - |\n",
+	       dbest, dmed, dbest * B.size / 1e6);
+	printf("\nratio mqbridged / kcat (both from process start): best %.2f, median %.2f "
+	       "(target >= 0.8); drain only: best %.2f, median %.2f\n", fbest / kbest,
+	       fmed / kmed, dbest / kbest, dmed / kmed);
+	printf("RSS of mqbridged while draining: %.1f MiB max (target < 64 MiB)\n",
 	       rss_max / 1024.0);
-	printf("(mqbridged is timed from process start: store open, Kafka metadata and "
-	       "connection included)\n");
+	printf("(mqbridged from process start includes store open, MQTT and Kafka connection "
+	       "and the topic's metadata check; the stats endpoint is polled every 20 ms)\n");
 	rc = 0;
 out:
 	if (B.daemon > 0)
