@@ -25,6 +25,7 @@
 #define ING_BATCH_BYTES_MAX (1 << 20) /* flush a partition's batch at this size */
 #define ING_BATCH_RECS_MAX 10000
 #define ING_BURST_LINGER_US 500      /* fewer, larger batches under load */
+#define ING_BURST_QOS0 1000          /* messages per all-QoS 0 burst */
 #define ING_RETRY_MIN_MS 50
 #define ING_RETRY_MAX_MS 1000
 
@@ -790,6 +791,8 @@ mqb_ingest_t *mqb_ingest_new(const mqb_config_t *cfg, mqb_store_t *store,
 	 * most max_inflight messages keeps that window at the broker's in-flight size. */
 	so.max_burst = cfg->mqtt.max_inflight > 0 ? cfg->mqtt.max_inflight : 100;
 	so.burst_linger_us = ING_BURST_LINGER_US;
+	/* QoS 0 is at most once anyway: larger bursts, larger batches */
+	so.max_burst_qos0 = so.max_burst > ING_BURST_QOS0 ? so.max_burst : ING_BURST_QOS0;
 	ing->session = mqb_mqtt_session_new(&so, errstr, errstr_size);
 	if (!ing->session)
 		goto error;

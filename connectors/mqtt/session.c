@@ -41,7 +41,7 @@ struct mqb_mqtt_session {
 	int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
 	int max_inflight;
 	mqb_mqtt_callbacks_t cb;
-	int max_burst;
+	int max_burst, max_burst_qos0;
 	int burst_linger_us;
 	int burst_qos_max;           /* highest QoS read in the current burst */
 	int wake_fd;
@@ -483,6 +483,7 @@ mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 		s->max_inflight = 65535;
 	s->cb = opts->cb;
 	s->max_burst = opts->max_burst > 0 ? opts->max_burst : 1000;
+	s->max_burst_qos0 = opts->max_burst_qos0 > 0 ? opts->max_burst_qos0 : s->max_burst;
 	s->burst_linger_us = opts->burst_linger_us > 0 ? opts->burst_linger_us : 0;
 	s->rng = (uint32_t)mqb_mono_us() ^ ((uint32_t)getpid() << 16);
 	if (!s->rng)
@@ -704,7 +705,8 @@ static int session_wait_idle(mqb_mqtt_session_t *s, int timeout_ms)
 static void session_read_burst(mqb_mqtt_session_t *s)
 {
 	uint64_t before = atomic_load_explicit(&s->msgs_in, memory_order_relaxed);
-	int iter, max_iter = s->max_burst * 4 + 16;
+	int iter, max_iter = (s->max_burst > s->max_burst_qos0 ? s->max_burst
+							       : s->max_burst_qos0) * 4 + 16;
 	int64_t linger_end = s->burst_linger_us ? mqb_mono_us() + s->burst_linger_us : 0;
 
 	s->burst_qos_max = 0;
@@ -721,7 +723,7 @@ static void session_read_burst(mqb_mqtt_session_t *s)
 		if (atomic_load_explicit(&s->paused, memory_order_relaxed))
 			break;
 		if (atomic_load_explicit(&s->msgs_in, memory_order_relaxed) - before >=
-		    (uint64_t)s->max_burst)
+		    (uint64_t)(s->burst_qos_max > 0 ? s->max_burst : s->max_burst_qos0))
 			break;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			/* socket drained (or a partial packet is waiting): linger briefly

@@ -104,6 +104,8 @@ typedef struct mqb_mqtt_session_opts {
 	const mqb_mqtt_will_t *will;       /* NULL: none */
 	mqb_mqtt_callbacks_t cb;
 	int max_burst;                     /* messages per read burst (0: 1000) */
+	int max_burst_qos0;                /* ... while the burst holds QoS 0 messages
+					    * only (0: max_burst) */
 	int burst_linger_us;               /* keep a burst of QoS 0 messages open this
 					    * long for more data once the socket is
 					    * drained (0: end at once); a burst holding a
