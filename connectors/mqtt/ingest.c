@@ -101,7 +101,7 @@ struct mqb_ingest {
 	/* back-pressure */
 	bool blocked;
 	int64_t retry_at_ms, retry_ms;
-	int64_t paused_since_ms;
+	_Atomic int64_t paused_since_ms;   /* read by the stats collector */
 
 	pthread_t thread;
 	bool thread_started;
@@ -315,11 +315,11 @@ static void ing_set_paused(mqb_ingest_t *ing, bool on)
 	int64_t now = mqb_mono_ms();
 
 	if (on && !atomic_load(&ing->paused)) {
-		ing->paused_since_ms = now;
+		atomic_store(&ing->paused_since_ms, now);
 		atomic_store(&ing->paused, true);
 		mqb_mqtt_session_pause_reading(ing->session);
 	} else if (!on && atomic_load(&ing->paused)) {
-		atomic_fetch_add(&ing->paused_ms, (uint64_t)(now - ing->paused_since_ms));
+		atomic_fetch_add(&ing->paused_ms, (uint64_t)(now - atomic_load(&ing->paused_since_ms)));
 		atomic_store(&ing->paused, false);
 		mqb_mqtt_session_resume_reading(ing->session);
 	}
@@ -639,7 +639,7 @@ static void ing_collect(mqb_metrics_emit_t *e, void *arg)
 	mqb_ingest_stats(ing, &s);
 	paused_s = (double)s.paused_ms_total / 1000.0;
 	if (s.paused)
-		paused_s += (double)(mqb_mono_ms() - ing->paused_since_ms) / 1000.0;
+		paused_s += (double)(mqb_mono_ms() - atomic_load(&ing->paused_since_ms)) / 1000.0;
 	mqb_metrics_emit(e, "mqbridge_mqtt_connected",
 			 "1 while connected to the broker, else 0", "gauge",
 			 s.mqtt.state == MQB_MQTT_CONNECTED ? 1.0 : 0.0, NULL);
