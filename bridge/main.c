@@ -42,6 +42,7 @@
 #define MAINTAIN_INTERVAL_MS 5000
 #define STATUS_INTERVAL_MS 10000
 #define READY_TIMEOUT_MS 30000   /* READY=1 anyway (degraded) when the broker stays away */
+#define ALIVE_STALL_MS 10000     /* a component thread this long without a turn is stuck */
 
 /* --- the component table --------------------------------------------------------- */
 
@@ -180,6 +181,20 @@ static bool all_ready(struct daemon *d, char *why, size_t why_size)
 		if (!d->inst[i] || !components[i].ops->ready)
 			continue;
 		if (!components[i].ops->ready(d->inst[i], why, why_size))
+			return false;
+	}
+	return true;
+}
+
+/* Every component's thread still turns (ALIVE_STALL_MS). */
+static bool all_alive(struct daemon *d, char *why, size_t why_size)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMPONENTS; i++) {
+		if (!d->inst[i] || !d->started[i] || !components[i].ops->alive)
+			continue;
+		if (!components[i].ops->alive(d->inst[i], ALIVE_STALL_MS, why, why_size))
 			return false;
 	}
 	return true;
@@ -353,11 +368,21 @@ static int run_loop(struct daemon *d)
 			}
 		}
 		now = mqb_mono_ms();
-		if (d->http)
-			mqb_http_loop_tick(d->http);
-		if (wd_every && now >= next_wd) {
-			mqb_sd_notify("WATCHDOG=1");
-			next_wd = now + wd_every;
+		why[0] = '\0';
+		if (all_alive(d, why, sizeof why)) {
+			/* liveness (systemd watchdog, /healthz) covers the component threads:
+			 * a stuck one stops the pings and systemd restarts the daemon */
+			if (d->http)
+				mqb_http_loop_tick(d->http);
+			if (wd_every && now >= next_wd) {
+				mqb_sd_notify("WATCHDOG=1");
+				next_wd = now + wd_every;
+			}
+		} else {
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, MAIN_MOD, 5000,
+					    "%s: withholding watchdog pings", why);
+			if (wd_every && now >= next_wd)
+				next_wd = now + wd_every;
 		}
 		if (now >= next_maint) {
 			mqb_store_maintain(d->store);

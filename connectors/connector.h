@@ -19,6 +19,7 @@
 #define MQB_CONNECTOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bridge/config.h"
 #include "bridge/stats/metrics.h"
@@ -43,6 +44,10 @@ struct mqb_connector_ops {
 	void (*destroy)(void *inst); /* free; NULL-safe */
 	/* Optional: one-line readiness reason; returns 1 when ready. */
 	int  (*ready)(void *inst, char *why, size_t why_size);
+	/* Optional: 1 while the connector's thread still turns (it made progress within
+	 * stall_ms), else 0 with why. The daemon stops pinging the systemd watchdog and
+	 * /healthz while a component is stalled. */
+	int  (*alive)(void *inst, int64_t stall_ms, char *why, size_t why_size);
 };
 
 #endif

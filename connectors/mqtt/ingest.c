@@ -114,6 +114,7 @@ struct mqb_ingest {
 	_Atomic uint64_t received, stored, stored_bytes, batches, no_route, too_large,
 		key_template, store_error, duplicates, store_retries, pending, paused_ms;
 	atomic_bool paused, subscribed, connected;
+	_Atomic int64_t last_turn_ms;    /* monotonic: the thread's last loop turn */
 	mqb_counter_t *m_rej_no_route, *m_rej_too_large, *m_rej_key, *m_rej_store;
 };
 
@@ -512,6 +513,7 @@ static void *ing_thread(void *arg)
 		int64_t now = mqb_mono_ms();
 		int timeout = 200;
 
+		atomic_store(&ing->last_turn_ms, now);
 		if (ing->blocked) {
 			if (now >= ing->retry_at_ms)
 				ing_flush_all(ing);
@@ -564,6 +566,7 @@ int mqb_ingest_start(mqb_ingest_t *ing)
 		return mqb_err_from_errno(rc);
 	}
 	ing->thread_started = true;
+	atomic_store(&ing->last_turn_ms, mqb_mono_ms());
 	return MQB_OK;
 }
 
@@ -611,6 +614,21 @@ void mqb_ingest_stats(mqb_ingest_t *ing, mqb_ingest_stats_t *out)
 	out->window_count = atomic_load(&ing->window_count);
 	out->window_max_records = atomic_load(&ing->window_max_records);
 	mqb_mqtt_session_stats(ing->session, &out->mqtt);
+}
+
+int mqb_ingest_alive(mqb_ingest_t *ing, int64_t stall_ms, char *why, size_t why_size)
+{
+	int64_t last;
+
+	if (!ing || !ing->thread_started || atomic_load(&ing->stopped))
+		return 1;
+	last = atomic_load(&ing->last_turn_ms);
+	if (last && mqb_mono_ms() - last > stall_ms) {
+		mqb_errstr_set(why, why_size, "ingest thread stalled for %lld ms",
+			       (long long)(mqb_mono_ms() - last));
+		return 0;
+	}
+	return 1;
 }
 
 int mqb_ingest_ready(mqb_ingest_t *ing, char *why, size_t why_size)

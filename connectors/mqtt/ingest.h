@@ -65,6 +65,9 @@ int mqb_ingest_stop(mqb_ingest_t *ing, int flush_timeout_ms);
 
 void mqb_ingest_destroy(mqb_ingest_t *ing);  /* NULL-safe; stops first */
 
+/* 1 when the ingest thread turned its loop within stall_ms, else 0 with why. */
+int mqb_ingest_alive(mqb_ingest_t *ing, int64_t stall_ms, char *why, size_t why_size);
+
 /* 1 when connected and every route's subscription is acknowledged; else 0 with why. */
 int mqb_ingest_ready(mqb_ingest_t *ing, char *why, size_t why_size);
 

@@ -57,6 +57,11 @@ static int mqtt_ready(void *inst, char *why, size_t why_size)
 	return mqb_ingest_ready(inst, why, why_size);
 }
 
+static int mqtt_alive(void *inst, int64_t stall_ms, char *why, size_t why_size)
+{
+	return mqb_ingest_alive(inst, stall_ms, why, why_size);
+}
+
 const struct mqb_connector_ops mqb_connector_mqtt = {
 	.version = 1,
 	.name = "mqtt",
@@ -66,4 +71,5 @@ const struct mqb_connector_ops mqb_connector_mqtt = {
 	.stop = mqtt_stop,
 	.destroy = mqtt_destroy,
 	.ready = mqtt_ready,
+	.alive = mqtt_alive,
 };
