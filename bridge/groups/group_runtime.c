@@ -37,6 +37,7 @@ typedef struct grt {
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
+	_Atomic int64_t last_turn_ms; /* monotonic ms of the loop's last turn (liveness) */
 	mqb_http_t *http;
 	char client_id[300];
 	char filters[5][512];
@@ -208,6 +209,7 @@ static void *rt_main(void *arg)
 
 	mqb_mqtt_session_connect(rt->sess);
 	while (!atomic_load(&rt->stop)) {
+		atomic_store(&rt->last_turn_ms, mqb_mono_ms());
 		if (mqb_mqtt_session_run(rt->sess, wait) == MQB_ERR_CLOSED)
 			break;
 		pthread_mutex_lock(&rt->mu);
@@ -300,6 +302,7 @@ static int rt_start(void *inst)
 	grt_t *rt = inst;
 
 	atomic_store(&rt->stop, false);
+	atomic_store(&rt->last_turn_ms, mqb_mono_ms());
 	if (pthread_create(&rt->thread, NULL, rt_main, rt) != 0)
 		return MQB_ERR_NOMEM;
 	rt->started = true;
@@ -336,6 +339,18 @@ static int rt_ready(void *inst, char *why, size_t why_size)
 	return 1;
 }
 
+static int rt_alive(void *inst, int64_t stall_ms, char *why, size_t why_size)
+{
+	grt_t *rt = inst;
+	int64_t idle = mqb_mono_ms() - atomic_load(&rt->last_turn_ms);
+
+	if (!rt->started || idle <= stall_ms)
+		return 1;
+	mqb_errstr_set(why, why_size, "groups: coordinator loop stalled for %lld ms",
+		       (long long)idle);
+	return 0;
+}
+
 const struct mqb_connector_ops mqb_connector_groups = {
 	.version = 1,
 	.name = "groups",
@@ -345,4 +360,5 @@ const struct mqb_connector_ops mqb_connector_groups = {
 	.stop = rt_stop,
 	.destroy = rt_destroy,
 	.ready = rt_ready,
+	.alive = rt_alive,
 };
