@@ -25,6 +25,7 @@
 #include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_state.h"
 #include "connectors/kafka/kafka_sync.h"
+#include "connectors/kafka/kafka_window.h"
 
 #define MOD "kafka"
 #define KF_WINDOW      65536         /* max produced-but-undelivered per partition */
@@ -42,11 +43,9 @@ struct kpart {
 	mqb_partition_t *p;
 	mqb_reader_t *r;
 	/* forwarder thread only */
-	int64_t cursor;              /* delivered below this */
+	mqb_kafka_window_t win;      /* win.cursor: delivered below; win.next: to produce */
 	int64_t persisted;           /* cursor last written to the journal */
-	int64_t next;                /* next local offset to produce */
 	int64_t inflight;
-	uint8_t *done;               /* KF_WINDOW flags, indexed by offset % KF_WINDOW */
 	bool failed;                 /* a delivery failed: rewind once inflight == 0 */
 	bool reseek;                 /* reader must be repositioned at next */
 	int64_t retry_at_ms, backoff_ms;
@@ -134,7 +133,7 @@ static int replay_line(const mqb_kafka_state_line_t *ln, void *arg)
 	if (!kp)
 		return MQB_OK;  /* a forward entry no longer configured: dropped at compaction */
 	if (ln->kind == 'C')
-		kp->cursor = kp->persisted = ln->a;
+		kp->win.cursor = kp->persisted = ln->a;
 	else if (mqb_kafka_syncs_add(&kp->syncs, ln->a, ln->b) != MQB_OK)
 		return MQB_ERR_NOMEM;
 	return MQB_OK;
@@ -163,7 +162,7 @@ static void state_serialise(mqb_kafka_fwd_t *f, mqb_kafka_strbuf_t *b)
 							ks->stream, ks->topic, p,
 							kp->syncs.v[j].local, kp->syncs.v[j].kafka);
 			mqb_kafka_strbuf_printf(b, "C %s %s %d %" PRId64 "\n", ks->stream,
-						ks->topic, p, kp->cursor);
+						ks->topic, p, kp->win.cursor);
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -197,11 +196,11 @@ static void state_flush(mqb_kafka_fwd_t *f, bool force)
 		struct kstream *ks = &f->streams[i];
 		for (int32_t p = 0; p < ks->nparts; p++) {
 			struct kpart *kp = &ks->parts[p];
-			if (kp->cursor == kp->persisted)
+			if (kp->win.cursor == kp->persisted)
 				continue;
 			mqb_kafka_strbuf_printf(&f->pending, "C %s %s %d %" PRId64 "\n",
-						ks->stream, ks->topic, p, kp->cursor);
-			kp->persisted = kp->cursor;
+						ks->stream, ks->topic, p, kp->win.cursor);
+			kp->persisted = kp->win.cursor;
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -250,24 +249,16 @@ static struct kcode *code_slot(mqb_kafka_fwd_t *f, int code)
 	return c;
 }
 
-static void part_advance(struct kpart *kp)
-{
-	while (kp->cursor < kp->next && kp->done[kp->cursor % KF_WINDOW]) {
-		kp->done[kp->cursor % KF_WINDOW] = 0;
-		kp->cursor++;
-	}
-}
-
 /* kafka.block_on_backlog: the partition's retention floor is the lowest cursor of
  * every forward entry reading it (a stream may go to several topics). */
 static void floor_update(mqb_kafka_fwd_t *f, struct kpart *kp)
 {
-	int64_t floor = kp->cursor;
+	int64_t floor = kp->win.cursor;
 	for (size_t i = 0; i < f->nstreams; i++) {
 		struct kstream *ks = &f->streams[i];
 		if (ks != kp->ks && strcmp(ks->stream, kp->ks->stream) == 0 &&
-		    kp->id < ks->nparts && ks->parts[kp->id].cursor < floor)
-			floor = ks->parts[kp->id].cursor;
+		    kp->id < ks->nparts && ks->parts[kp->id].win.cursor < floor)
+			floor = ks->parts[kp->id].win.cursor;
 	}
 	mqb_partition_set_retention_floor(kp->p, floor);
 }
@@ -280,10 +271,10 @@ static void publish_state(mqb_kafka_fwd_t *f)
 		for (int32_t p = 0; p < f->streams[i].nparts; p++) {
 			struct kpart *kp = &f->streams[i].parts[p];
 			if (f->cfg->kafka.block_on_backlog &&
-			    atomic_load_explicit(&kp->a_cursor, memory_order_relaxed) != kp->cursor)
+			    atomic_load_explicit(&kp->a_cursor, memory_order_relaxed) != kp->win.cursor)
 				floor_update(f, kp);
-			atomic_store_explicit(&kp->a_cursor, kp->cursor, memory_order_relaxed);
-			atomic_store_explicit(&kp->a_next, kp->next, memory_order_relaxed);
+			atomic_store_explicit(&kp->a_cursor, kp->win.cursor, memory_order_relaxed);
+			atomic_store_explicit(&kp->a_next, kp->win.next, memory_order_relaxed);
 			atomic_store_explicit(&kp->a_inflight, kp->inflight, memory_order_relaxed);
 			uint64_t d = kp->forwarded - kp->forwarded_pub;
 			if (d) {
@@ -310,10 +301,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 		if (f->m_latency)
 			mqb_histogram_observe(f->m_latency, rd_kafka_message_latency(m) / 1e6);
 		kp->backoff_ms = 0;
-		if (off >= kp->cursor && off < kp->next) {
-			kp->done[off % KF_WINDOW] = 1;
-			part_advance(kp);
-		}
+		mqb_kafka_window_delivered(&kp->win, off);
 		kp->forwarded++;
 		/* This thread is the only writer of the table: decide without the lock,
 		 * take it only to add a pair (readers are the HTTP thread). */
@@ -343,7 +331,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 5000, "delivery to %s [%d] failed at "
 				    "local offset %" PRId64 ": %s; re-producing from %" PRId64
 				    " in %" PRId64 " ms", ks->topic, m->partition, off,
-				    rd_kafka_err2str(m->err), kp->cursor, kp->backoff_ms);
+				    rd_kafka_err2str(m->err), kp->win.cursor, kp->backoff_ms);
 	}
 	kp->failed = true;
 }
@@ -457,8 +445,7 @@ static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
 /* Every produced record counts as undelivered again: re-produce from the cursor. */
 static void part_rewind(struct kpart *kp)
 {
-	memset(kp->done, 0, KF_WINDOW);
-	kp->next = kp->cursor;
+	mqb_kafka_window_rewind(&kp->win);
 	kp->inflight = 0;
 	kp->failed = false;
 	kp->reseek = true;
@@ -556,15 +543,15 @@ static void stream_check(mqb_kafka_fwd_t *f, struct kstream *ks, int64_t now)
 /* Records below log start were deleted by retention before they were forwarded. */
 static void part_lost(struct kpart *kp, int64_t log_start)
 {
-	int64_t lost = log_start - kp->cursor;
+	int64_t lost = log_start - kp->win.cursor;
 	mqb_error(MOD, "RECORDS LOST: retention deleted %" PRId64 " record%s of %s [%d] "
 		  "(offsets %" PRId64 "..%" PRId64 ") before they were forwarded to Kafka "
 		  "topic %s; set kafka.block_on_backlog = true or keep retention longer "
-		  "than Kafka outages last to prevent this", lost, lost == 1 ? "" : "s", kp->ks->stream, kp->id,
-		  kp->cursor, log_start - 1, kp->ks->topic);
+		  "than Kafka outages last to prevent this", lost, lost == 1 ? "" : "s",
+		  kp->ks->stream, kp->id, kp->win.cursor, log_start - 1, kp->ks->topic);
 	atomic_fetch_add(&kp->a_lost, (uint64_t)lost);
 	mqb_counter_add(kp->m_lost, (uint64_t)lost);
-	kp->cursor = log_start;
+	mqb_kafka_window_reset(&kp->win, log_start);
 	part_rewind(kp);
 }
 
@@ -619,24 +606,24 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 			return 0;
 		part_rewind(kp);
 	}
-	if (kp->next < wm.log_start) {
+	if (kp->win.next < wm.log_start) {
 		if (kp->inflight > 0)
 			return 0;   /* let what is in flight land first */
 		part_lost(kp, wm.log_start);
 	}
 	if (kp->reseek) {
-		int rc = mqb_reader_seek(kp->r, kp->next);
+		int rc = mqb_reader_seek(kp->r, kp->win.next);
 		if (rc != MQB_OK) {
 			MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 10000, "%s [%d]: cannot position "
 					    "at offset %" PRId64 ": %s", kp->ks->stream, kp->id,
-					    kp->next, mqb_strerror(rc));
+					    kp->win.next, mqb_strerror(rc));
 			return 0;
 		}
 		kp->reseek = false;
 	}
 	int64_t limit = wm.durable < wm.stored ? wm.durable : wm.stored;
 	int n = 0;
-	while (kp->next < limit && kp->next - kp->cursor < KF_WINDOW && n < KF_BUDGET) {
+	while (kp->win.next < limit && mqb_kafka_window_room(&kp->win) && n < KF_BUDGET) {
 		mqb_record_t rec;
 		int rc = mqb_reader_next_record(kp->r, &rec);
 		if (rc == MQB_ERR_AGAIN)
@@ -645,24 +632,22 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 			if (rc != MQB_ERR_RANGE)
 				MQB_LOG_RATELIMITED(MQB_LOG_ERROR, MOD, 10000, "%s [%d]: reading "
 						    "offset %" PRId64 ": %s (will retry)",
-						    kp->ks->stream, kp->id, kp->next,
+						    kp->ks->stream, kp->id, kp->win.next,
 						    mqb_strerror(rc));
 			kp->reseek = true;
 			break;
 		}
-		if (rec.offset < kp->next)
+		if (rec.offset < kp->win.next)
 			continue;
-		if (rec.offset > kp->next) {
+		if (rec.offset > kp->win.next) {
 			/* Not expected (local offsets are contiguous): nothing to send there. */
 			mqb_warn(MOD, "%s [%d]: local offsets %" PRId64 "..%" PRId64 " missing",
-				 kp->ks->stream, kp->id, kp->next, rec.offset - 1);
-			if (rec.offset - kp->cursor >= KF_WINDOW) {
+				 kp->ks->stream, kp->id, kp->win.next, rec.offset - 1);
+			if (!mqb_kafka_window_skip_to(&kp->win, rec.offset) ||
+			    !mqb_kafka_window_room(&kp->win)) {
 				kp->reseek = true;
 				break;
 			}
-			while (kp->next < rec.offset)
-				kp->done[kp->next++ % KF_WINDOW] = 1;
-			part_advance(kp);
 		}
 		int err = produce_one(f, kp, &rec);
 		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -692,7 +677,7 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 			kp->retry_at_ms = now + kp->backoff_ms;
 			break;
 		}
-		kp->next++;
+		mqb_kafka_window_produced(&kp->win);
 		kp->inflight++;
 		f->inflight_n++;
 		n++;
@@ -861,11 +846,14 @@ static int part_init(mqb_kafka_fwd_t *f, struct kstream *ks, int32_t p,
 	kp->id = p;
 	snprintf(kp->id_str, sizeof(kp->id_str), "%d", p);
 	kp->p = mqb_store_partition(f->st, ks->stream, p);
-	kp->done = calloc(KF_WINDOW, 1);
-	if (!kp->p || !kp->done) {
-		mqb_errstr_set(errstr, errstr_size, kp->p ? "out of memory" :
-			       "stream %s partition %d is not open", ks->stream, p);
-		return kp->p ? MQB_ERR_NOMEM : MQB_ERR_NOTFOUND;
+	if (!kp->p) {
+		mqb_errstr_set(errstr, errstr_size, "stream %s partition %d is not open",
+			       ks->stream, p);
+		return MQB_ERR_NOTFOUND;
+	}
+	if (mqb_kafka_window_init(&kp->win, KF_WINDOW, 0) != MQB_OK) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		return MQB_ERR_NOMEM;
 	}
 	mqb_kafka_syncs_init(&kp->syncs, f->cfg->kafka.sync_interval_offsets);
 	kp->persisted = -1;
@@ -890,29 +878,29 @@ static int part_position(mqb_kafka_fwd_t *f, struct kpart *kp, char *errstr,
 	mqb_watermarks_t wm;
 	mqb_partition_watermarks(kp->p, &wm);
 	if (kp->persisted < 0) {
-		kp->cursor = wm.log_start;   /* never forwarded: from the beginning */
-	} else if (kp->cursor > wm.stored) {
+		kp->win.cursor = wm.log_start;   /* never forwarded: from the beginning */
+	} else if (kp->win.cursor > wm.stored) {
 		mqb_warn(MOD, "%s [%d]: forwarder cursor %" PRId64 " is beyond the local log "
 			 "end %" PRId64 " (recovery cut records that were already forwarded); "
-			 "continuing at %" PRId64, kp->ks->stream, kp->id, kp->cursor, wm.stored,
+			 "continuing at %" PRId64, kp->ks->stream, kp->id, kp->win.cursor, wm.stored,
 			 wm.stored);
-		kp->cursor = wm.stored;
+		kp->win.cursor = wm.stored;
 		mqb_kafka_syncs_truncate(&kp->syncs, wm.stored);
 	}
-	kp->next = kp->cursor;
+	kp->win.next = kp->win.cursor;
 	/* kafka.block_on_backlog: retention keeps what is not forwarded yet (the first
 	 * floor is this cursor; floor_update takes the minimum once all are placed) */
 	if (f->cfg->kafka.block_on_backlog)
-		mqb_partition_set_retention_floor(kp->p, kp->cursor);
-	atomic_store(&kp->a_cursor, kp->cursor);
-	atomic_store(&kp->a_next, kp->next);
-	kp->r = mqb_reader_new(kp->p, kp->cursor < wm.log_start ? wm.log_start : kp->cursor);
+		mqb_partition_set_retention_floor(kp->p, kp->win.cursor);
+	atomic_store(&kp->a_cursor, kp->win.cursor);
+	atomic_store(&kp->a_next, kp->win.next);
+	kp->r = mqb_reader_new(kp->p, kp->win.cursor < wm.log_start ? wm.log_start : kp->win.cursor);
 	if (!kp->r) {
 		mqb_errstr_set(errstr, errstr_size, "%s [%d]: cannot open a reader",
 			       kp->ks->stream, kp->id);
 		return MQB_ERR_NOMEM;
 	}
-	kp->reseek = kp->cursor >= wm.log_start;
+	kp->reseek = kp->win.cursor >= wm.log_start;
 	return MQB_OK;
 }
 
@@ -1062,7 +1050,7 @@ void mqb_kafka_fwd_destroy(mqb_kafka_fwd_t *f)
 			if (ks->parts[p].p && f->cfg->kafka.block_on_backlog)
 				mqb_partition_set_retention_floor(ks->parts[p].p, -1);
 			mqb_reader_destroy(ks->parts[p].r);
-			free(ks->parts[p].done);
+			mqb_kafka_window_free(&ks->parts[p].win);
 			mqb_kafka_syncs_free(&ks->parts[p].syncs);
 		}
 		free(ks->parts);
