@@ -1,10 +1,11 @@
 /*
  * log_verify.c — `mqbridge log verify DIR [--stream S]`.
  *
- * Walks DIR for partition directories (<stream>-<N>), lets the store check each one
+ * Walks DIR for partition directories (<stream>-<N>), checks that each stream's
+ * partitions are numbered 0..N-1 without gaps, lets the store check each one
  * (mqb_store_verify_partition: every batch's length, magic, CRC-32C and offsets, every
- * index entry), prints each problem as "PATH: byte POS: WHAT", and ends with one
- * summary line. Reads only; safe on a live store (a batch being written at the very
+ * index entry), prints each problem as "PATH: byte POS: WHAT" (or "PATH: WHAT"), and
+ * ends with one summary line. Reads only; safe on a live store (a batch being written at the very
  * end may then show as torn).
  */
 #include "tools/log_verify.h"
@@ -135,9 +136,52 @@ static int verify_partition(const char *dir, struct verify_totals *t)
 	return MQB_OK;
 }
 
+/* Order partition dirs by stream name, then by partition number (s-2 before s-10). */
 static int name_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	const char *dx = strrchr(x, '-'), *dy = strrchr(y, '-');
+	size_t lx = (size_t)(dx - x), ly = (size_t)(dy - y);
+	int c = strncmp(x, y, lx < ly ? lx : ly);
+	long px, py;
+
+	if (c)
+		return c;
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	px = strtol(dx + 1, NULL, 10);
+	py = strtol(dy + 1, NULL, 10);
+	return px < py ? -1 : px > py;
+}
+
+/* Partitions of a stream are numbered 0..N-1: report the numbers missing before each
+ * directory (names sorted by name_cmp). */
+static void check_partition_numbers(const char *dir, char **names, size_t n,
+				    struct verify_totals *t)
+{
+	char what[160], path[4096];
+	long expect = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *dash = strrchr(names[i], '-');
+		long id = strtol(dash + 1, NULL, 10);
+		int slen = (int)(dash - names[i]);
+
+		if (i > 0) {
+			const char *pd = strrchr(names[i - 1], '-');
+			if ((int)(pd - names[i - 1]) != slen ||
+			    strncmp(names[i - 1], names[i], (size_t)slen) != 0)
+				expect = 0;               /* a new stream */
+		}
+		for (; expect < id; expect++) {
+			snprintf(path, sizeof(path), "%s/%.*s-%ld", dir, slen, names[i], expect);
+			snprintf(what, sizeof(what), "partition directory missing (the stream has "
+				 "partition %ld)", id);
+			on_problem(t, path, -1, what);
+		}
+		expect = id + 1;
+	}
 }
 
 int mqb_log_verify(const char *dir, const char *stream)
@@ -193,6 +237,7 @@ int mqb_log_verify(const char *dir, const char *stream)
 		goto done;
 	}
 	qsort(names, n, sizeof(*names), name_cmp);
+	check_partition_numbers(dir, names, n, &t);
 	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		verify_partition(path, &t);

@@ -621,6 +621,25 @@ static void test_verify_bad_index(void **state)
 	run_free(&r);
 }
 
+/* A stream with a gap in its partition numbers (telemetry-1 renamed telemetry-2). */
+static void test_verify_missing_partition(void **state)
+{
+	char copy[400], from[600], to[600];
+	struct run r;
+
+	(void)state;
+	copy_store("gap", copy, sizeof(copy));
+	snprintf(from, sizeof(from), "%s/telemetry-1", copy);
+	snprintf(to, sizeof(to), "%s/telemetry-2", copy);
+	assert_int_equal(rename(from, to), 0);
+	r = run_cli("log", "verify", copy, NULL);
+	assert_int_equal(r.status, 1);
+	if (!strstr(r.out, "/telemetry-1: partition directory missing"))
+		fail_msg("no missing-partition problem:\n%s", r.out);
+	assert_non_null(strstr(r.out, "1 problem found"));
+	run_free(&r);
+}
+
 /* --- bad arguments ------------------------------------------------------------------------ */
 
 static void expect_usage(struct run r)
@@ -702,6 +721,7 @@ int main(void)
 		cmocka_unit_test(test_verify_flipped_bit),
 		cmocka_unit_test(test_verify_torn_tail),
 		cmocka_unit_test(test_verify_bad_index),
+		cmocka_unit_test(test_verify_missing_partition),
 		cmocka_unit_test(test_bad_arguments),
 	};
 	return cmocka_run_group_tests_name("cli_log", tests, group_setup, group_teardown);
