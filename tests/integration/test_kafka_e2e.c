@@ -230,6 +230,26 @@ static void test_e2e_exactly_once(void **state)
 		assert_int_equal((int)cJSON_GetObjectItem(it, "kafka_offset")->valuedouble, 0);
 	cJSON_Delete(arr);
 	free(out);
+	/* bad usage: exit 2 */
+	static const char *const bad_args[][6] = {
+		{ "--partition", "0", "--offset", "1", NULL },                  /* no --stream */
+		{ "--stream", "t", "--partition", "x", "--offset", "1" },
+		{ "--stream", "t", "--partition", "0", "--offset", "-1" },
+		{ "--stream", "t", "--partition", "0", NULL },                 /* no --offset */
+		{ "--stream", "t", "--group", "g", "--offset", "3" },
+	};
+	for (size_t i = 0; i < sizeof(bad_args) / sizeof(bad_args[0]); i++) {
+		const char *a[12] = { mqbt_bin("mqbridge"), "offsets", "translate" };
+		size_t n = 3;
+		for (size_t j = 0; j < 6 && bad_args[i][j]; j++)
+			a[n++] = bad_args[i][j];
+		a[n++] = "--url";
+		a[n++] = url;
+		a[n] = NULL;
+		assert_int_equal(mqbt_run(a, NULL, NULL, 10000), 2);
+	}
+	const char *nosub[] = { mqbt_bin("mqbridge"), "offsets", "frobnicate", NULL };
+	assert_int_equal(mqbt_run(nosub, NULL, NULL, 10000), 2);
 	/* unknown group: a clear error, exit 1 */
 	const char *bargv[] = { mqbt_bin("mqbridge"), "offsets", "translate", "--stream", "t",
 				"--group", "nope", "--url", url, NULL };
