@@ -49,6 +49,7 @@
 
 #define MAX_PARTS 10000
 #define ACK_FLUSH_MS 20
+#define JOIN_RETRY_MS 3000
 #define MAX_RANGES_PER_MSG 1000
 
 typedef struct pend {             /* offsets printed, not yet acked, of one partition */
@@ -774,6 +775,11 @@ int mqb_cmd_consume(int argc, char **argv)
 		int64_t now = mqb_mono_ms();
 		if (now - c->last_flush >= ACK_FLUSH_MS)
 			flush_acks(c);
+		/* No assignment yet (the join was lost: mqbridged not running or not
+		 * subscribed yet): ask again every few seconds. */
+		if (!c->assigned_once && c->connected && c->joined &&
+		    now - c->last_rejoin >= JOIN_RETRY_MS)
+			send_join(c);
 		if (c->assigned_once && c->connected && now - c->last_hb >= c->hb_ms) {
 			char hb[64];
 			snprintf(hb, sizeof(hb), "{\"generation\":%" PRId64 "}", c->gen);
