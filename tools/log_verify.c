@@ -255,7 +255,9 @@ done:
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-	if (fflush(stdout) != 0)
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		mqb_cli_error("writing output failed");
 		rc = MQB_CLI_FAIL;
+	}
 	return rc;
 }

@@ -640,6 +640,24 @@ static void test_verify_missing_partition(void **state)
 	run_free(&r);
 }
 
+/* Output that cannot be written (a full disk: /dev/full) is a failure, not a silent
+ * success. */
+static void test_output_errors(void **state)
+{
+	char cmd[1600];
+	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	const char *sub[] = { "dump", "dump --json", "verify" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "'%s' log %s '%s' > /dev/full 2>/dev/null", g_cli,
+			 sub[i], g_store);
+		if (mqbt_run(argv, NULL, NULL, 30000) != 1)
+			fail_msg("log %s to /dev/full did not exit 1", sub[i]);
+	}
+}
+
 /* --- bad arguments ------------------------------------------------------------------------ */
 
 static void expect_usage(struct run r)
@@ -722,6 +740,7 @@ int main(void)
 		cmocka_unit_test(test_verify_torn_tail),
 		cmocka_unit_test(test_verify_bad_index),
 		cmocka_unit_test(test_verify_missing_partition),
+		cmocka_unit_test(test_output_errors),
 		cmocka_unit_test(test_bad_arguments),
 	};
 	return cmocka_run_group_tests_name("cli_log", tests, group_setup, group_teardown);
