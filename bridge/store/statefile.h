@@ -40,7 +40,9 @@
 /*
  * Atomically replace path with data[0..len) (len may be 0). Durable when it returns
  * MQB_OK: data, file and directory entry are fsynced. On error path is unchanged
- * (the temp file is removed) and errstr (may be NULL) says what failed:
+ * (the temp file is removed) — except when only the final directory fsync failed: the
+ * new content is then in place but may not survive a power loss — and errstr (may be
+ * NULL) says what failed:
  * MQB_ERR_IO, MQB_ERR_NOSPC, MQB_ERR_PERM, MQB_ERR_NOTFOUND (directory missing),
  * MQB_ERR_TOOBIG (len > MQB_STATEFILE_MAX_BYTES).
  */
