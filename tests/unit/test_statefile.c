@@ -504,6 +504,15 @@ static void test_journal_bad_header(void **state)
 	assert_null(mqb_journal_open(f->path, &o, err, sizeof(err)));
 	assert_non_null(strstr(err, "magic"));
 
+	/* A directory that does not exist. */
+	{
+		char nodir[600];
+		snprintf(nodir, sizeof(nodir), "%s/no/such/journal", f->dir);
+		err[0] = '\0';
+		assert_null(mqb_journal_open(nodir, &o, err, sizeof(err)));
+		assert_non_null(strstr(err, "no/such/journal"));
+	}
+
 	/* Missing replay callback. */
 	o.replay = NULL;
 	assert_null(mqb_journal_open(f->path, &o, err, sizeof(err)));
