@@ -1,7 +1,10 @@
 /*
- * session.c — libmosquitto client driven by the owner's poll loop (see session.h).
+ * session.c — libmosquitto client driven by the owner's poll loop (see session.h):
+ * construction, (re)connecting with backoff, the read/write loop, state. Messages in:
+ * session_msg.c; subscriptions and publishing: session_pubsub.c.
  */
 #include "connectors/mqtt/session.h"
+#include "connectors/mqtt/session_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -21,54 +24,6 @@
 #include "bridge/err.h"
 #include "bridge/logging.h"
 
-#define SESSION_PROPS_INLINE 16
-#define SESSION_STABLE_MS 10000   /* a connection this old resets the backoff */
-
-struct session_sub {
-	char *filter;
-	int qos, flags;
-	uint32_t sub_id;             /* MQTT 5 subscription identifier, 0: none */
-	int mid;                     /* of the SUBSCRIBE in flight, 0 when none */
-	bool acked;                  /* granted on the current connection */
-};
-
-struct mqb_mqtt_session {
-	struct mosquitto *mosq;
-	char *host, *client_id, *log_name;
-	int port, keepalive, protocol;
-	bool clean_start;
-	int64_t session_expiry_s;
-	int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
-	int max_inflight;
-	mqb_mqtt_callbacks_t cb;
-	int max_burst, max_burst_qos0;
-	int burst_linger_us;
-	int burst_qos_max;           /* highest QoS read in the current burst */
-	int wake_fd;
-
-	struct session_sub *subs;
-	size_t nsubs, subs_cap;
-
-	bool started;                /* connect() called */
-	bool ever_tried;             /* the first connect call was made */
-	bool closed;
-	int64_t next_attempt_ms;     /* monotonic */
-	int64_t connected_mono_ms;   /* when the current connection got its CONNACK */
-	uint32_t rng;
-
-	/* reused per message: user properties of the message being delivered */
-	mqb_mqtt_userprop_t *props;
-	size_t props_cap;
-
-	/* shared with other threads (stats) */
-	_Atomic int state;
-	atomic_bool paused;
-	_Atomic uint64_t connects, attempts, disconnects, msgs_in, bytes_in, msgs_out, subacks;
-	_Atomic int64_t connected_since_ms;
-	pthread_mutex_t err_lock;
-	char last_error[160];
-};
-
 static pthread_once_t session_lib_once = PTHREAD_ONCE_INIT;
 
 static void session_lib_init(void)
@@ -76,10 +31,7 @@ static void session_lib_init(void)
 	mosquitto_lib_init();
 }
 
-static void session_set_error(mqb_mqtt_session_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void session_set_error(mqb_mqtt_session_t *s, const char *fmt, ...)
+void mqb_mqtt__set_error(mqb_mqtt_session_t *s, const char *fmt, ...)
 {
 	va_list ap;
 	pthread_mutex_lock(&s->err_lock);
@@ -89,14 +41,14 @@ static void session_set_error(mqb_mqtt_session_t *s, const char *fmt, ...)
 	pthread_mutex_unlock(&s->err_lock);
 }
 
-static const char *session_mosq_err(int rc)
+const char *mqb_mqtt__mosq_err(int rc)
 {
 	if (rc == MOSQ_ERR_ERRNO)
 		return strerror(errno);
 	return mosquitto_strerror(rc);
 }
 
-static int session_map_err(int rc)
+int mqb_mqtt__map_err(int rc)
 {
 	switch (rc) {
 	case MOSQ_ERR_SUCCESS: return MQB_OK;
@@ -145,47 +97,6 @@ static void session_schedule_retry(mqb_mqtt_session_t *s)
 	mqb_debug(s->log_name, "next connect attempt in %lld ms", (long long)delay);
 }
 
-static int session_sub_options(const mqb_mqtt_session_t *s, int flags)
-{
-	int o = 0;
-
-	if (s->protocol != 5)
-		return 0;
-	if (flags & MQB_MQTT_SUB_NO_LOCAL)
-		o |= MQTT_SUB_OPT_NO_LOCAL;
-	if (flags & MQB_MQTT_SUB_RETAIN_AS_PUB)
-		o |= MQTT_SUB_OPT_RETAIN_AS_PUBLISHED;
-	if (flags & MQB_MQTT_SUB_RETAIN_NEVER)
-		o |= MQTT_SUB_OPT_SEND_RETAIN_NEVER;
-	else if (flags & MQB_MQTT_SUB_RETAIN_NEW_ONLY)
-		o |= MQTT_SUB_OPT_SEND_RETAIN_NEW;
-	return o;
-}
-
-static int session_send_sub(mqb_mqtt_session_t *s, struct session_sub *sub)
-{
-	mosquitto_property *props = NULL;
-	int mid = 0;
-	int rc;
-
-	if (sub->sub_id && s->protocol == 5)
-		mosquitto_property_add_varint(&props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER,
-					      sub->sub_id);
-	rc = mosquitto_subscribe_v5(s->mosq, &mid, sub->filter, sub->qos,
-				    session_sub_options(s, sub->flags), props);
-	mosquitto_property_free_all(&props);
-
-	if (rc != MOSQ_ERR_SUCCESS) {
-		session_set_error(s, "subscribe %s: %s", sub->filter, session_mosq_err(rc));
-		mqb_warn(s->log_name, "subscribe %s failed: %s", sub->filter,
-			 session_mosq_err(rc));
-		return session_map_err(rc);
-	}
-	sub->mid = mid;
-	sub->acked = false;
-	return MQB_OK;
-}
-
 /* --- libmosquitto callbacks (run inside loop_read/loop_write on the owner thread) --- */
 
 static void session_on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
@@ -198,7 +109,7 @@ static void session_on_connect(struct mosquitto *mosq, void *obj, int rc, int fl
 	if (rc != 0) {
 		const char *why = s->protocol == 5 ? mosquitto_reason_string(rc)
 						   : mosquitto_connack_string(rc);
-		session_set_error(s, "connection refused: %s", why);
+		mqb_mqtt__set_error(s, "connection refused: %s", why);
 		MQB_LOG_RATELIMITED(MQB_LOG_WARN, s->log_name, 10000,
 				    "broker %s:%d refused the connection: %s",
 				    s->host, s->port, why);
@@ -212,7 +123,7 @@ static void session_on_connect(struct mosquitto *mosq, void *obj, int rc, int fl
 		 s->host, s->port, s->client_id, s->protocol == 5 ? "5" : "3.1.1",
 		 (flags & 1) ? "present" : "new");
 	for (i = 0; i < s->nsubs; i++)
-		session_send_sub(s, &s->subs[i]);
+		mqb_mqtt__send_sub(s, &s->subs[i]);
 	if (s->cb.on_connect)
 		s->cb.on_connect(s->cb.arg, (flags & 1) != 0);
 }
@@ -231,7 +142,7 @@ static void session_on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 		if (mqb_mono_ms() - s->connected_mono_ms >= SESSION_STABLE_MS)
 			s->backoff_ms = s->backoff_min_ms;
 		if (rc != 0) {
-			session_set_error(s, "connection lost: %s", mosquitto_strerror(rc));
+			mqb_mqtt__set_error(s, "connection lost: %s", mosquitto_strerror(rc));
 			MQB_LOG_RATELIMITED(MQB_LOG_WARN, s->log_name, 5000,
 					    "connection to %s:%d lost: %s", s->host, s->port,
 					    mosquitto_strerror(rc));
@@ -265,7 +176,7 @@ static void session_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int
 		g = qos_count > 0 ? granted[0] : 0x80;
 		sub->mid = 0;
 		if (g >= 0x80) {
-			session_set_error(s, "subscription to %s refused (0x%02x)", sub->filter, g);
+			mqb_mqtt__set_error(s, "subscription to %s refused (0x%02x)", sub->filter, g);
 			mqb_error(s->log_name, "broker refused subscription to %s (reason 0x%02x)",
 				  sub->filter, g);
 		} else {
@@ -291,104 +202,6 @@ static void session_on_publish(struct mosquitto *mosq, void *obj, int mid, int r
 			 mosquitto_reason_string(reason));
 	if (s->cb.on_publish)
 		s->cb.on_publish(s->cb.arg, mid);
-}
-
-static int session_props_reserve(mqb_mqtt_session_t *s, size_t n)
-{
-	mqb_mqtt_userprop_t *np;
-	size_t cap;
-
-	if (n <= s->props_cap)
-		return 0;
-	cap = s->props_cap ? s->props_cap * 2 : SESSION_PROPS_INLINE;
-	while (cap < n)
-		cap *= 2;
-	np = realloc(s->props, cap * sizeof *np);
-	if (!np)
-		return -1;
-	s->props = np;
-	s->props_cap = cap;
-	return 0;
-}
-
-static void session_on_message(struct mosquitto *mosq, void *obj,
-			       const struct mosquitto_message *m,
-			       const mosquitto_property *props)
-{
-	mqb_mqtt_session_t *s = obj;
-	mqb_mqtt_msg_t msg;
-	const mosquitto_property *p;
-	char *ctype = NULL, *rtopic = NULL;
-	void *corr = NULL;
-	uint16_t corr_len = 0;
-	size_t nup = 0, i;
-	uint32_t sub_ids[8];
-	size_t nsid = 0;
-	int saved_errno = errno;   /* run() reads errno after loop_read to see EAGAIN */
-
-	(void)mosq;
-	memset(&msg, 0, sizeof msg);
-	msg.arrival_ms = mqb_now_ms();
-	msg.topic = m->topic;
-	msg.payload = m->payload;
-	msg.payload_len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
-	msg.qos = m->qos;
-	msg.retain = m->retain;
-	msg.mid = m->mid;
-
-	for (p = props; p; p = mosquitto_property_next(p)) {
-		int id = mosquitto_property_identifier(p);
-
-		if (id == MQTT_PROP_CONTENT_TYPE && !ctype) {
-			mosquitto_property_read_string(p, id, &ctype, false);
-		} else if (id == MQTT_PROP_RESPONSE_TOPIC && !rtopic) {
-			mosquitto_property_read_string(p, id, &rtopic, false);
-		} else if (id == MQTT_PROP_CORRELATION_DATA && !corr) {
-			mosquitto_property_read_binary(p, id, &corr, &corr_len, false);
-		} else if (id == MQTT_PROP_SUBSCRIPTION_IDENTIFIER && nsid < 8) {
-			if (mosquitto_property_read_varint(p, id, &sub_ids[nsid], false))
-				nsid++;
-		} else if (id == MQTT_PROP_USER_PROPERTY) {
-			char *n = NULL, *v = NULL;
-
-			if (session_props_reserve(s, nup + 1) != 0 ||
-			    !mosquitto_property_read_string_pair(p, id, &n, &v, false)) {
-				free(n);
-				free(v);
-				MQB_LOG_RATELIMITED(MQB_LOG_WARN, s->log_name, 10000,
-						    "dropping a user property of a message on %s "
-						    "(out of memory)", m->topic);
-				continue;
-			}
-			s->props[nup].name = n;
-			s->props[nup].value = v;
-			nup++;
-		}
-	}
-	msg.content_type = ctype;
-	msg.response_topic = rtopic;
-	msg.correlation_data = corr;
-	msg.correlation_len = corr ? corr_len : 0;
-	msg.user_props = nup ? s->props : NULL;
-	msg.user_prop_count = nup;
-	msg.sub_ids = nsid ? sub_ids : NULL;
-	msg.sub_id_count = nsid;
-
-	if (m->qos > s->burst_qos_max)
-		s->burst_qos_max = m->qos;
-	atomic_fetch_add_explicit(&s->msgs_in, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->bytes_in, msg.payload_len, memory_order_relaxed);
-	if (s->cb.on_message)
-		s->cb.on_message(s->cb.arg, &msg);
-
-	for (i = 0; i < nup; i++) {
-		free((char *)s->props[i].name);
-		free((char *)s->props[i].value);
-	}
-	free(ctype);
-	free(rtopic);
-	free(corr);
-	errno = saved_errno;
 }
 
 static void session_on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
@@ -530,7 +343,7 @@ mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 		if (rc != MOSQ_ERR_SUCCESS) {
 			mqb_errstr_set(errstr, errstr_size,
 				       "mqtt TLS (cafile/capath/certfile/keyfile): %s",
-				       session_mosq_err(rc));
+				       mqb_mqtt__mosq_err(rc));
 			goto error;
 		}
 		mosquitto_tls_insecure_set(s->mosq, c->tls_insecure);
@@ -558,7 +371,7 @@ mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 	mosquitto_disconnect_v5_callback_set(s->mosq, session_on_disconnect);
 	mosquitto_subscribe_v5_callback_set(s->mosq, session_on_subscribe);
 	mosquitto_publish_v5_callback_set(s->mosq, session_on_publish);
-	mosquitto_message_v5_callback_set(s->mosq, session_on_message);
+	mosquitto_message_v5_callback_set(s->mosq, mqb_mqtt__on_message);
 	/* libmosquitto formats a log line for every packet once a log callback is set:
 	 * only at debug level */
 	if (mqb_log_get_level() >= MQB_LOG_DEBUG)
@@ -635,9 +448,9 @@ static void session_attempt(mqb_mqtt_session_t *s)
 		rc = mosquitto_reconnect_async(s->mosq);
 	}
 	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
-		const char *why = session_mosq_err(rc);
+		const char *why = mqb_mqtt__mosq_err(rc);
 
-		session_set_error(s, "connect %s:%d: %s", s->host, s->port, why);
+		mqb_mqtt__set_error(s, "connect %s:%d: %s", s->host, s->port, why);
 		MQB_LOG_RATELIMITED(MQB_LOG_WARN, s->log_name, 10000,
 				    "cannot connect to %s:%d: %s", s->host, s->port, why);
 		session_schedule_retry(s);
@@ -671,11 +484,11 @@ static void session_handle_rc(mqb_mqtt_session_t *s, int rc, const char *what)
 	if (rc == MOSQ_ERR_SUCCESS)
 		return;
 	if (atomic_load(&s->state) != MQB_MQTT_CONNECTED) {
-		session_set_error(s, "%s %s:%d: %s", what, s->host, s->port,
-				  session_mosq_err(rc));
+		mqb_mqtt__set_error(s, "%s %s:%d: %s", what, s->host, s->port,
+				  mqb_mqtt__mosq_err(rc));
 		MQB_LOG_RATELIMITED(MQB_LOG_WARN, s->log_name, 10000,
 				    "cannot connect to %s:%d: %s", s->host, s->port,
-				    session_mosq_err(rc));
+				    mqb_mqtt__mosq_err(rc));
 	}
 }
 
@@ -842,133 +655,6 @@ void mqb_mqtt_session_disconnect(mqb_mqtt_session_t *s, int timeout_ms)
 		mosquitto_disconnect(s->mosq);  /* closes the socket if still open */
 	atomic_store(&s->state, MQB_MQTT_CLOSED);
 	atomic_store(&s->connected_since_ms, 0);
-}
-
-/* --- subscriptions and publishing ------------------------------------------------ */
-
-int mqb_mqtt_session_subscribe(mqb_mqtt_session_t *s, const char *filter, int qos, int flags)
-{
-	return mqb_mqtt_session_subscribe_id(s, filter, qos, flags, 0);
-}
-
-int mqb_mqtt_session_subscribe_id(mqb_mqtt_session_t *s, const char *filter, int qos,
-				  int flags, uint32_t sub_id)
-{
-	struct session_sub *sub = NULL;
-	size_t i;
-
-	if (!s || !filter || qos < 0 || qos > 2 || sub_id > 268435455u)
-		return MQB_ERR_INVAL;
-	if (mosquitto_sub_topic_check(filter) != MOSQ_ERR_SUCCESS)
-		return MQB_ERR_INVAL;
-	for (i = 0; i < s->nsubs; i++)
-		if (strcmp(s->subs[i].filter, filter) == 0)
-			sub = &s->subs[i];
-	if (!sub) {
-		if (s->nsubs == s->subs_cap) {
-			size_t cap = s->subs_cap ? s->subs_cap * 2 : 8;
-			struct session_sub *ns = realloc(s->subs, cap * sizeof *ns);
-
-			if (!ns)
-				return MQB_ERR_NOMEM;
-			s->subs = ns;
-			s->subs_cap = cap;
-		}
-		sub = &s->subs[s->nsubs];
-		memset(sub, 0, sizeof *sub);
-		sub->filter = strdup(filter);
-		if (!sub->filter)
-			return MQB_ERR_NOMEM;
-		s->nsubs++;
-	}
-	sub->qos = qos;
-	sub->flags = flags;
-	sub->sub_id = sub_id;
-	sub->acked = false;
-	if (atomic_load(&s->state) == MQB_MQTT_CONNECTED)
-		return session_send_sub(s, sub);
-	return MQB_OK;
-}
-
-int mqb_mqtt_session_unsubscribe(mqb_mqtt_session_t *s, const char *filter)
-{
-	size_t i;
-
-	if (!s || !filter)
-		return MQB_ERR_INVAL;
-	for (i = 0; i < s->nsubs; i++) {
-		if (strcmp(s->subs[i].filter, filter) != 0)
-			continue;
-		if (atomic_load(&s->state) == MQB_MQTT_CONNECTED)
-			mosquitto_unsubscribe(s->mosq, NULL, filter);
-		free(s->subs[i].filter);
-		s->subs[i] = s->subs[s->nsubs - 1];
-		s->nsubs--;
-		return MQB_OK;
-	}
-	return MQB_ERR_NOTFOUND;
-}
-
-bool mqb_mqtt_session_subscribed(const mqb_mqtt_session_t *s)
-{
-	size_t i;
-
-	if (!s || atomic_load(&s->state) != MQB_MQTT_CONNECTED)
-		return false;
-	for (i = 0; i < s->nsubs; i++)
-		if (!s->subs[i].acked)
-			return false;
-	return true;
-}
-
-int mqb_mqtt_session_publish(mqb_mqtt_session_t *s, const char *topic,
-			     const void *payload, size_t len, int qos, bool retain,
-			     const mqb_mqtt_pubprops_t *pp, int *mid)
-{
-	mosquitto_property *props = NULL;
-	int rc = MOSQ_ERR_SUCCESS;
-	size_t i;
-
-	if (!s || !topic || qos < 0 || qos > 2 || (len && !payload))
-		return MQB_ERR_INVAL;
-	if (len > 268435455u)
-		return MQB_ERR_TOOBIG;
-	if (s->closed)
-		return MQB_ERR_CLOSED;
-	if (pp && s->protocol == 5) {
-		for (i = 0; i < pp->user_prop_count && rc == MOSQ_ERR_SUCCESS; i++)
-			rc = mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY,
-								pp->user_props[i].name,
-								pp->user_props[i].value);
-		if (rc == MOSQ_ERR_SUCCESS && pp->content_type)
-			rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE,
-							   pp->content_type);
-		if (rc == MOSQ_ERR_SUCCESS && pp->response_topic)
-			rc = mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC,
-							   pp->response_topic);
-		if (rc == MOSQ_ERR_SUCCESS && pp->correlation_data) {
-			if (pp->correlation_len > 65535)
-				rc = MOSQ_ERR_INVAL;
-			else
-				rc = mosquitto_property_add_binary(&props,
-								   MQTT_PROP_CORRELATION_DATA,
-								   pp->correlation_data,
-								   (uint16_t)pp->correlation_len);
-		}
-		if (rc == MOSQ_ERR_SUCCESS && pp->message_expiry_s > 0)
-			rc = mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
-							  (uint32_t)(pp->message_expiry_s > 0xffffffffLL
-								     ? 0xffffffffLL
-								     : pp->message_expiry_s));
-		if (rc != MOSQ_ERR_SUCCESS)
-			goto out;
-	}
-	rc = mosquitto_publish_v5(s->mosq, mid, topic, (int)len, payload, qos, retain, props);
-	if (rc == MOSQ_ERR_SUCCESS)
-		atomic_fetch_add_explicit(&s->msgs_out, 1, memory_order_relaxed);
-out:
-	mosquitto_property_free_all(&props);
-	return session_map_err(rc);
 }
 
 /* --- state ----------------------------------------------------------------------- */
