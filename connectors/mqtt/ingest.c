@@ -1,7 +1,10 @@
 /*
- * ingest.c — MQTT messages -> routed, partitioned, batched records (see ingest.h).
+ * ingest.c — MQTT messages -> routed, partitioned, batched records (see ingest.h):
+ * the per-message path, the ingest thread, construction. Batches: ingest_batch.c;
+ * counters and metrics: ingest_stats.c.
  */
 #include "connectors/mqtt/ingest.h"
+#include "connectors/mqtt/ingest_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -19,380 +22,6 @@
 #include "bridge/logging.h"
 #include "bridge/partitioner.h"
 #include "bridge/router.h"
-
-#define ING_MOD "ingest"
-#define ING_KEY_MAX 4096              /* longest rendered key */
-#define ING_BATCH_BYTES_MAX (1 << 20) /* flush a partition's batch at this size */
-#define ING_BATCH_RECS_MAX 10000
-#define ING_BURST_LINGER_US 500      /* fewer, larger batches under load */
-#define ING_BURST_QOS0 1000          /* messages per all-QoS 0 burst */
-#define ING_RETRY_MIN_MS 50
-#define ING_RETRY_MAX_MS 1000
-
-/* Pending records keep offsets into their partition's arena (it may move). */
-struct pend_rec {
-	int64_t ts;
-	size_t key_off;
-	ssize_t key_len;
-	size_t val_off, val_len;
-	size_t hdr_first, hdr_count;
-};
-
-struct pend_hdr {
-	size_t key_off, key_len, val_off;
-	ssize_t val_len;
-};
-
-struct ing_part {
-	mqb_partition_t *p;
-	int stream;
-	int32_t id;
-	uint8_t *arena;
-	size_t arena_len, arena_cap;
-	struct pend_rec *recs;
-	size_t nrec, rec_cap, first;     /* recs[first..nrec) are not stored yet */
-	struct pend_hdr *hdrs;
-	size_t nhdr, hdr_cap;
-	size_t bytes;                    /* approximate encoded size */
-	bool dirty;
-};
-
-struct ing_stream {
-	const char *name;
-	int32_t nparts;
-	struct ing_part *parts;
-	mqb_sticky_t sticky;
-	bool keyless_used;
-	size_t flush_bytes;
-	mqb_counter_t *m_stored, *m_bytes;
-};
-
-struct ing_route {
-	int stream;
-	uint32_t sub_id;                 /* subscription identifier of this route's filter */
-	const mqb_keytmpl_t *kt;
-	mqb_counter_t *m_received;
-};
-
-struct mqb_ingest {
-	const mqb_config_t *cfg;
-	mqb_store_t *store;
-	mqb_metrics_t *metrics;
-	mqb_router_t *router;
-	mqb_mqtt_session_t *session;
-	struct ing_route *routes;
-	size_t nroutes;
-	struct ing_stream *streams;
-	size_t nstreams;
-	struct ing_part **dirty;         /* partitions with pending records */
-	size_t ndirty, dirty_cap;
-	mqb_record_t *out;               /* scratch for appends */
-	mqb_rec_header_t *outh;
-	size_t out_cap, outh_cap;
-	int64_t max_message_bytes;
-	mqb_ingest_stored_fn *stored_cb;
-	void *stored_arg;
-
-	/* loss window: from reading (and so acknowledging) the first message of a burst
-	 * to the append that stores it */
-	int64_t window_start_us;
-	_Atomic uint64_t window_max_us, window_sum_us, window_count, window_max_records;
-
-	/* back-pressure */
-	bool blocked;
-	int64_t retry_at_ms, retry_ms;
-	_Atomic int64_t paused_since_ms;   /* read by the stats collector */
-
-	pthread_t thread;
-	bool thread_started;
-	atomic_bool stop;
-	atomic_bool stopped;
-	int stop_timeout_ms;
-	int stop_rc;
-
-	/* counters (atomics: read by the stats thread) */
-	_Atomic uint64_t received, stored, stored_bytes, batches, no_route, too_large,
-		key_template, store_error, duplicates, store_retries, pending, paused_ms;
-	atomic_bool paused, subscribed, connected;
-	_Atomic int64_t last_turn_ms;    /* monotonic: the thread's last loop turn */
-	mqb_counter_t *m_rej_no_route, *m_rej_too_large, *m_rej_key, *m_rej_store;
-};
-
-/* --- pending batches --------------------------------------------------------------- */
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t nc;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	nc = *cap ? *cap : 16;
-	while (nc < need)
-		nc *= 2;
-	np = realloc(*p, nc * elem);
-	if (!np)
-		return -1;
-	*p = np;
-	*cap = nc;
-	return 0;
-}
-
-static int arena_put(struct ing_part *pt, const void *data, size_t len, size_t *off)
-{
-	if (grow((void **)&pt->arena, &pt->arena_cap, pt->arena_len + len + 1, 1) != 0)
-		return -1;
-	*off = pt->arena_len;
-	if (len)
-		memcpy(pt->arena + pt->arena_len, data, len);
-	pt->arena_len += len;
-	return 0;
-}
-
-static int hdr_put(struct ing_part *pt, const char *key, const void *val, ssize_t val_len)
-{
-	struct pend_hdr *h;
-	size_t klen = strlen(key);
-
-	if (grow((void **)&pt->hdrs, &pt->hdr_cap, pt->nhdr + 1, sizeof *pt->hdrs) != 0)
-		return -1;
-	h = &pt->hdrs[pt->nhdr];
-	h->key_len = klen;
-	h->val_len = val_len;
-	if (arena_put(pt, key, klen, &h->key_off) != 0 ||
-	    arena_put(pt, val, val_len > 0 ? (size_t)val_len : 0, &h->val_off) != 0)
-		return -1;
-	pt->nhdr++;
-	pt->bytes += klen + (val_len > 0 ? (size_t)val_len : 0) + 6;
-	return 0;
-}
-
-static void part_reset(struct ing_part *pt)
-{
-	pt->nrec = pt->first = pt->nhdr = pt->arena_len = pt->bytes = 0;
-}
-
-/* Append msg to pt's pending batch. On failure the partial record is rolled back. */
-static int part_add(struct ing_part *pt, const mqb_mqtt_msg_t *m, const char *key,
-		    ssize_t key_len)
-{
-	static const char *const qos_str[] = { "0", "1", "2" };
-	size_t nrec0 = pt->nrec, nhdr0 = pt->nhdr, arena0 = pt->arena_len, bytes0 = pt->bytes;
-	struct pend_rec *r;
-	size_t i;
-
-	if (grow((void **)&pt->recs, &pt->rec_cap, pt->nrec + 1, sizeof *pt->recs) != 0)
-		return MQB_ERR_NOMEM;
-	r = &pt->recs[pt->nrec];
-	r->ts = m->arrival_ms;
-	r->key_len = key_len;
-	r->hdr_first = pt->nhdr;
-	if (arena_put(pt, key, key_len > 0 ? (size_t)key_len : 0, &r->key_off) != 0 ||
-	    arena_put(pt, m->payload, m->payload_len, &r->val_off) != 0)
-		goto nomem;
-	r->val_len = m->payload_len;
-	if (hdr_put(pt, "mqtt.topic", m->topic, (ssize_t)strlen(m->topic)) != 0 ||
-	    hdr_put(pt, "mqtt.qos", qos_str[m->qos < 0 ? 0 : m->qos > 2 ? 2 : m->qos], 1) != 0)
-		goto nomem;
-	if (m->retain && hdr_put(pt, "mqtt.retain", "1", 1) != 0)
-		goto nomem;
-	if (m->content_type &&
-	    hdr_put(pt, "mqtt.content_type", m->content_type,
-		    (ssize_t)strlen(m->content_type)) != 0)
-		goto nomem;
-	if (m->response_topic &&
-	    hdr_put(pt, "mqtt.response_topic", m->response_topic,
-		    (ssize_t)strlen(m->response_topic)) != 0)
-		goto nomem;
-	if (m->correlation_data &&
-	    hdr_put(pt, "mqtt.correlation_data", m->correlation_data,
-		    (ssize_t)m->correlation_len) != 0)
-		goto nomem;
-	for (i = 0; i < m->user_prop_count; i++)
-		if (hdr_put(pt, m->user_props[i].name, m->user_props[i].value,
-			    (ssize_t)strlen(m->user_props[i].value)) != 0)
-			goto nomem;
-	/* re-fetch: hdr_put may not move recs, but keep it obviously right */
-	r = &pt->recs[pt->nrec];
-	r->hdr_count = pt->nhdr - r->hdr_first;
-	pt->nrec++;
-	pt->bytes += 24 + (key_len > 0 ? (size_t)key_len : 0) + m->payload_len;
-	return MQB_OK;
-
-nomem:
-	pt->nrec = nrec0;
-	pt->nhdr = nhdr0;
-	pt->arena_len = arena0;
-	pt->bytes = bytes0;
-	return MQB_ERR_NOMEM;
-}
-
-/* Append pt's pending records; splits on MQB_ERR_TOOBIG. MQB_OK when all stored. */
-static int part_flush(mqb_ingest_t *ing, struct ing_part *pt)
-{
-	struct ing_stream *st = &ing->streams[pt->stream];
-	size_t n = pt->nrec - pt->first, nh = 0, i, j, pos, chunk_max;
-	int rc = MQB_OK;
-
-	if (n == 0)
-		return MQB_OK;
-	if (grow((void **)&ing->out, &ing->out_cap, n, sizeof *ing->out) != 0 ||
-	    grow((void **)&ing->outh, &ing->outh_cap, pt->nhdr, sizeof *ing->outh) != 0)
-		return MQB_ERR_NOMEM;
-	for (i = 0; i < pt->nhdr; i++) {
-		struct pend_hdr *h = &pt->hdrs[i];
-
-		ing->outh[i].key = (const char *)pt->arena + h->key_off;
-		ing->outh[i].key_len = h->key_len;
-		ing->outh[i].value = pt->arena + h->val_off;
-		ing->outh[i].value_len = h->val_len;
-	}
-	for (i = 0; i < n; i++) {
-		struct pend_rec *r = &pt->recs[pt->first + i];
-		mqb_record_t *o = &ing->out[i];
-
-		memset(o, 0, sizeof *o);
-		o->timestamp_ms = r->ts;
-		o->key = r->key_len >= 0 ? pt->arena + r->key_off : NULL;
-		o->key_len = r->key_len;
-		o->value = pt->arena + r->val_off;
-		o->value_len = (ssize_t)r->val_len;
-		o->headers = r->hdr_count ? &ing->outh[r->hdr_first] : NULL;
-		o->header_count = r->hdr_count;
-		nh += r->hdr_count;
-	}
-	(void)nh;
-
-	pos = 0;
-	chunk_max = n;
-	while (pos < n) {
-		size_t chunk = n - pos < chunk_max ? n - pos : chunk_max;
-		uint64_t bytes = 0;
-
-		rc = mqb_partition_append(pt->p, &ing->out[pos], chunk, NULL);
-		if (rc == MQB_OK) {
-			for (j = 0; j < chunk; j++)
-				bytes += (uint64_t)ing->out[pos + j].value_len;
-			atomic_fetch_add(&ing->stored, chunk);
-			atomic_fetch_add(&ing->stored_bytes, bytes);
-			atomic_fetch_add(&ing->batches, 1);
-			atomic_fetch_sub(&ing->pending, chunk);
-			mqb_counter_add(st->m_stored, chunk);
-			mqb_counter_add(st->m_bytes, bytes);
-			if (ing->stored_cb)
-				ing->stored_cb(ing->stored_arg, &ing->out[pos], chunk);
-			pos += chunk;
-			continue;
-		}
-		if (rc == MQB_ERR_TOOBIG && chunk > 1) {
-			chunk_max = chunk / 2;
-			continue;
-		}
-		if (rc == MQB_ERR_TOOBIG) {
-			/* one record the store can never take: it cannot be kept anywhere */
-			atomic_fetch_add(&ing->store_error, 1);
-			atomic_fetch_sub(&ing->pending, 1);
-			mqb_counter_inc(ing->m_rej_store);
-			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, ING_MOD, 10000,
-					    "record of %zd bytes too large for stream %s "
-					    "(max_batch_bytes): rejected", ing->out[pos].value_len,
-					    st->name);
-			pos++;
-			rc = MQB_OK;
-			continue;
-		}
-		break;
-	}
-	if (pos == n) {
-		part_reset(pt);
-		return MQB_OK;
-	}
-	pt->first += pos;
-	return rc;
-}
-
-static void ing_set_paused(mqb_ingest_t *ing, bool on)
-{
-	int64_t now = mqb_mono_ms();
-
-	if (on && !atomic_load(&ing->paused)) {
-		atomic_store(&ing->paused_since_ms, now);
-		atomic_store(&ing->paused, true);
-		mqb_mqtt_session_pause_reading(ing->session);
-	} else if (!on && atomic_load(&ing->paused)) {
-		atomic_fetch_add(&ing->paused_ms, (uint64_t)(now - atomic_load(&ing->paused_since_ms)));
-		atomic_store(&ing->paused, false);
-		mqb_mqtt_session_resume_reading(ing->session);
-	}
-}
-
-/* Append every dirty partition. Returns MQB_OK when nothing is pending any more. */
-static int ing_flush_all(mqb_ingest_t *ing)
-{
-	size_t i, keep = 0;
-	int first_err = MQB_OK;
-
-	for (i = 0; i < ing->ndirty; i++) {
-		struct ing_part *pt = ing->dirty[i];
-		int rc = part_flush(ing, pt);
-
-		if (rc == MQB_OK) {
-			pt->dirty = false;
-			continue;
-		}
-		ing->dirty[keep++] = pt;
-		if (first_err == MQB_OK) {
-			first_err = rc;
-			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, ING_MOD, 5000,
-					    "append to %s-%d failed: %s; %zu records kept, "
-					    "reading paused, retrying",
-					    ing->streams[pt->stream].name, (int)pt->id,
-					    mqb_strerror(rc), pt->nrec - pt->first);
-		}
-	}
-	ing->ndirty = keep;
-	if (first_err == MQB_OK && ing->window_start_us) {
-		uint64_t w = (uint64_t)(mqb_mono_us() - ing->window_start_us);
-
-		if (w > atomic_load(&ing->window_max_us))
-			atomic_store(&ing->window_max_us, w);
-		atomic_fetch_add(&ing->window_sum_us, w);
-		atomic_fetch_add(&ing->window_count, 1);
-		ing->window_start_us = 0;
-	}
-	if (first_err == MQB_OK) {
-		for (i = 0; i < ing->nstreams; i++) {
-			if (ing->streams[i].keyless_used) {
-				mqb_sticky_next(&ing->streams[i].sticky);
-				ing->streams[i].keyless_used = false;
-			}
-		}
-		if (ing->blocked)
-			mqb_info(ING_MOD, "store accepts appends again; resuming");
-		ing->blocked = false;
-		ing->retry_ms = ING_RETRY_MIN_MS;
-		ing_set_paused(ing, false);
-		return MQB_OK;
-	}
-	atomic_fetch_add(&ing->store_retries, 1);
-	ing->blocked = true;
-	ing->retry_at_ms = mqb_mono_ms() + ing->retry_ms;
-	ing->retry_ms *= 2;
-	if (ing->retry_ms > ING_RETRY_MAX_MS)
-		ing->retry_ms = ING_RETRY_MAX_MS;
-	ing_set_paused(ing, true);
-	return first_err;
-}
-
-static void ing_mark_dirty(mqb_ingest_t *ing, struct ing_part *pt)
-{
-	if (pt->dirty)
-		return;
-	if (grow((void **)&ing->dirty, &ing->dirty_cap, ing->ndirty + 1, sizeof *ing->dirty) != 0)
-		return;  /* cannot happen: capacity is reserved for every partition at new() */
-	ing->dirty[ing->ndirty++] = pt;
-	pt->dirty = true;
-}
 
 /* --- session callbacks (ingest thread) --------------------------------------------- */
 
@@ -462,7 +91,7 @@ static void ing_on_message(void *arg, const mqb_mqtt_msg_t *m)
 		st->keyless_used = true;
 	}
 	pt = &st->parts[part];
-	rc = part_add(pt, m, key, klen);
+	rc = mqb_ingest__part_add(pt, m, key, klen);
 	if (rc != MQB_OK) {
 		/* out of memory: nothing else can hold it */
 		atomic_fetch_add(&ing->store_error, 1);
@@ -476,11 +105,11 @@ static void ing_on_message(void *arg, const mqb_mqtt_msg_t *m)
 		ing->window_start_us = mqb_mono_us();
 	if (atomic_load(&ing->pending) > atomic_load(&ing->window_max_records))
 		atomic_store(&ing->window_max_records, atomic_load(&ing->pending));
-	ing_mark_dirty(ing, pt);
+	mqb_ingest__mark_dirty(ing, pt);
 	if (!ing->blocked && (pt->bytes >= st->flush_bytes || pt->nrec >= ING_BATCH_RECS_MAX)) {
-		rc = part_flush(ing, pt);
+		rc = mqb_ingest__part_flush(ing, pt);
 		if (rc != MQB_OK)
-			ing_flush_all(ing);  /* records the failure, pauses, schedules the retry */
+			mqb_ingest__flush_all(ing);  /* records the failure, pauses, schedules the retry */
 	}
 }
 
@@ -489,7 +118,7 @@ static void ing_on_burst_end(void *arg)
 	mqb_ingest_t *ing = arg;
 
 	if (!ing->blocked)
-		ing_flush_all(ing);
+		mqb_ingest__flush_all(ing);
 }
 
 static void ing_on_subscribe(void *arg, const char *filter, int granted)
@@ -516,7 +145,7 @@ static void *ing_thread(void *arg)
 		atomic_store(&ing->last_turn_ms, now);
 		if (ing->blocked) {
 			if (now >= ing->retry_at_ms)
-				ing_flush_all(ing);
+				mqb_ingest__flush_all(ing);
 			if (ing->blocked) {
 				int64_t w = ing->retry_at_ms - mqb_mono_ms();
 
@@ -536,7 +165,7 @@ static void *ing_thread(void *arg)
 	deadline = mqb_mono_ms() + ing->stop_timeout_ms;
 	ing->stop_rc = MQB_OK;
 	while (ing->ndirty > 0) {
-		if (ing_flush_all(ing) == MQB_OK)
+		if (mqb_ingest__flush_all(ing) == MQB_OK)
 			break;
 		if (mqb_mono_ms() >= deadline) {
 			mqb_error(ING_MOD, "shutdown: %llu acknowledged records could not be "
@@ -587,129 +216,6 @@ void mqb_ingest_set_stored_cb(mqb_ingest_t *ing, mqb_ingest_stored_fn *fn, void 
 		return;
 	ing->stored_cb = fn;
 	ing->stored_arg = arg;
-}
-
-/* --- stats ------------------------------------------------------------------------- */
-
-void mqb_ingest_stats(mqb_ingest_t *ing, mqb_ingest_stats_t *out)
-{
-	memset(out, 0, sizeof *out);
-	if (!ing)
-		return;
-	out->received = atomic_load(&ing->received);
-	out->stored = atomic_load(&ing->stored);
-	out->stored_bytes = atomic_load(&ing->stored_bytes);
-	out->batches = atomic_load(&ing->batches);
-	out->no_route = atomic_load(&ing->no_route);
-	out->too_large = atomic_load(&ing->too_large);
-	out->key_template = atomic_load(&ing->key_template);
-	out->store_error = atomic_load(&ing->store_error);
-	out->duplicates = atomic_load(&ing->duplicates);
-	out->store_retries = atomic_load(&ing->store_retries);
-	out->pending = atomic_load(&ing->pending);
-	out->paused = atomic_load(&ing->paused);
-	out->paused_ms_total = atomic_load(&ing->paused_ms);
-	out->window_max_us = atomic_load(&ing->window_max_us);
-	out->window_sum_us = atomic_load(&ing->window_sum_us);
-	out->window_count = atomic_load(&ing->window_count);
-	out->window_max_records = atomic_load(&ing->window_max_records);
-	mqb_mqtt_session_stats(ing->session, &out->mqtt);
-}
-
-int mqb_ingest_alive(mqb_ingest_t *ing, int64_t stall_ms, char *why, size_t why_size)
-{
-	int64_t last;
-
-	if (!ing || !ing->thread_started || atomic_load(&ing->stopped))
-		return 1;
-	last = atomic_load(&ing->last_turn_ms);
-	if (last && mqb_mono_ms() - last > stall_ms) {
-		mqb_errstr_set(why, why_size, "ingest thread stalled for %lld ms",
-			       (long long)(mqb_mono_ms() - last));
-		return 0;
-	}
-	return 1;
-}
-
-int mqb_ingest_ready(mqb_ingest_t *ing, char *why, size_t why_size)
-{
-	if (!ing) {
-		mqb_errstr_set(why, why_size, "no ingest");
-		return 0;
-	}
-	if (!atomic_load(&ing->connected)) {
-		mqb_errstr_set(why, why_size, "mqtt not connected");
-		return 0;
-	}
-	if (!atomic_load(&ing->subscribed)) {
-		mqb_errstr_set(why, why_size, "mqtt subscriptions not acknowledged");
-		return 0;
-	}
-	return 1;
-}
-
-static void ing_collect(mqb_metrics_emit_t *e, void *arg)
-{
-	mqb_ingest_t *ing = arg;
-	mqb_ingest_stats_t s;
-	double paused_s;
-
-	mqb_ingest_stats(ing, &s);
-	paused_s = (double)s.paused_ms_total / 1000.0;
-	if (s.paused)
-		paused_s += (double)(mqb_mono_ms() - atomic_load(&ing->paused_since_ms)) / 1000.0;
-	mqb_metrics_emit(e, "mqbridge_mqtt_connected",
-			 "1 while connected to the broker, else 0", "gauge",
-			 s.mqtt.state == MQB_MQTT_CONNECTED ? 1.0 : 0.0, NULL);
-	mqb_metrics_emit(e, "mqbridge_mqtt_subscribed",
-			 "1 once every route's subscription is acknowledged", "gauge",
-			 atomic_load(&ing->subscribed) ? 1.0 : 0.0, NULL);
-	mqb_metrics_emit(e, "mqbridge_mqtt_reconnects_total",
-			 "connections (re)established after a loss", "counter",
-			 (double)(s.mqtt.connects > 0 ? s.mqtt.connects - 1 : 0), NULL);
-	mqb_metrics_emit(e, "mqbridge_ingest_paused",
-			 "1 while ingest is paused by back-pressure, else 0", "gauge",
-			 s.paused ? 1.0 : 0.0, NULL);
-	mqb_metrics_emit(e, "mqbridge_ingest_paused_seconds_total", "time spent paused",
-			 "counter", paused_s, NULL);
-	mqb_metrics_emit(e, "mqbridge_ingest_pending_records",
-			 "records received and not yet appended to the store", "gauge",
-			 (double)s.pending, NULL);
-}
-
-static void ing_json(cJSON *o, void *arg)
-{
-	mqb_ingest_t *ing = arg;
-	mqb_ingest_stats_t s;
-	cJSON *rej;
-
-	mqb_ingest_stats(ing, &s);
-	cJSON_AddStringToObject(o, "state", mqb_mqtt_state_name(s.mqtt.state));
-	cJSON_AddBoolToObject(o, "subscribed", atomic_load(&ing->subscribed));
-	cJSON_AddBoolToObject(o, "paused", s.paused);
-	cJSON_AddNumberToObject(o, "connects", (double)s.mqtt.connects);
-	cJSON_AddNumberToObject(o, "connect_attempts", (double)s.mqtt.connect_attempts);
-	cJSON_AddNumberToObject(o, "disconnects", (double)s.mqtt.disconnects);
-	cJSON_AddStringToObject(o, "last_error", s.mqtt.last_error);
-	cJSON_AddNumberToObject(o, "messages_in", (double)s.mqtt.messages_in);
-	cJSON_AddNumberToObject(o, "received", (double)s.received);
-	cJSON_AddNumberToObject(o, "stored", (double)s.stored);
-	cJSON_AddNumberToObject(o, "stored_bytes", (double)s.stored_bytes);
-	cJSON_AddNumberToObject(o, "batches", (double)s.batches);
-	cJSON_AddNumberToObject(o, "pending", (double)s.pending);
-	cJSON_AddNumberToObject(o, "duplicates_skipped", (double)s.duplicates);
-	cJSON_AddNumberToObject(o, "store_retries", (double)s.store_retries);
-	cJSON_AddNumberToObject(o, "unstored_window_max_us", (double)s.window_max_us);
-	cJSON_AddNumberToObject(o, "unstored_window_avg_us",
-				s.window_count ? (double)s.window_sum_us / (double)s.window_count : 0.0);
-	cJSON_AddNumberToObject(o, "unstored_window_max_records", (double)s.window_max_records);
-	rej = cJSON_AddObjectToObject(o, "rejected");
-	if (rej) {
-		cJSON_AddNumberToObject(rej, "no_route", (double)s.no_route);
-		cJSON_AddNumberToObject(rej, "too_large", (double)s.too_large);
-		cJSON_AddNumberToObject(rej, "key_template", (double)s.key_template);
-		cJSON_AddNumberToObject(rej, "store_error", (double)s.store_error);
-	}
 }
 
 /* --- construction ------------------------------------------------------------------ */
@@ -793,7 +299,8 @@ mqb_ingest_t *mqb_ingest_new(const mqb_config_t *cfg, mqb_store_t *store,
 							  "stream", st->name, NULL);
 		}
 	}
-	if (grow((void **)&ing->dirty, &ing->dirty_cap, total_parts + 1, sizeof *ing->dirty) != 0)
+	if (mqb_ingest__grow((void **)&ing->dirty, &ing->dirty_cap, total_parts + 1,
+			     sizeof *ing->dirty) != 0)
 		goto nomem;
 
 	memset(&so, 0, sizeof so);
@@ -867,8 +374,8 @@ mqb_ingest_t *mqb_ingest_new(const mqb_config_t *cfg, mqb_store_t *store,
 		ing->m_rej_too_large = rej_counter(metrics, "too_large");
 		ing->m_rej_key = rej_counter(metrics, "key_template");
 		ing->m_rej_store = rej_counter(metrics, "store_error");
-		mqb_metrics_add_collector(metrics, ing_collect, ing);
-		mqb_metrics_add_json(metrics, "mqtt", ing_json, ing);
+		mqb_metrics_add_collector(metrics, mqb_ingest__collect, ing);
+		mqb_metrics_add_json(metrics, "mqtt", mqb_ingest__json, ing);
 	}
 	return ing;
 
