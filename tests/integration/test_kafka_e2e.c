@@ -7,6 +7,7 @@
  *    mqtt.topic and MQTT 5 user-property headers; /stats "kafka" shows no backlog;
  *    GET /offsets/translate and `mqbridge offsets translate` answer;
  *  - mqbridged --check-config reports refused kafka.properties with file:line, key;
+ *  - Kafka down while 32 MB arrive: mqbridged's RSS stays bounded, all drain once;
  *  - kill -9 of mqbridged while it forwards (Kafka slowed down), restart: nothing
  *    lost, order kept; duplicates only from the uncommitted window (counted, printed).
  */
@@ -116,15 +117,16 @@ static int teardown(void **state)
 }
 
 /* Message number id from device id % NDEV: payload "v<dev>-<id>-xxxx". */
-static void publish(int64_t first, int64_t count)
+static void publish_sized(int64_t first, int64_t count, int size)
 {
 	static const char *const props[] = { "src", "e2e", NULL };
 	for (int64_t id = first; id < first + count; id++) {
-		char topic[64], payload[128];
+		char topic[64], payload[1100];
 		int dev = (int)(id % NDEV);
 		snprintf(topic, sizeof(topic), "sensors/dev%d/data", dev);
-		int n = snprintf(payload, sizeof(payload), "v%d-%" PRId64 "-xxxxxxxxxxxxxxxxxxxx",
-				 dev, id);
+		int n = snprintf(payload, sizeof(payload), "v%d-%" PRId64 "-", dev, id);
+		while (n < size && n < (int)sizeof(payload))
+			payload[n++] = 'x';
 		assert_int_equal(iu_pub_send(&E.pub, topic, payload, (size_t)n, 1, props), 0);
 		iu_pub_throttle(&E.pub, 500);
 	}
@@ -132,9 +134,14 @@ static void publish(int64_t first, int64_t count)
 	E.published = first + count;
 }
 
-#define MAXID 40000
+static void publish(int64_t first, int64_t count)
+{
+	publish_sized(first, count, 40);
+}
+
+#define MAXID 80000
 struct seen {
-	uint16_t times[MAXID];
+	uint16_t times[MAXID];   /* 160 KB: the struct is static */
 	int64_t last_id[NDEV];
 	int64_t dups, bad, order;
 };
@@ -386,12 +393,53 @@ static void test_check_config(void **state)
 	}
 }
 
+/* mqbridged's memory during a Kafka outage under load: 40,000 records of 800 bytes
+ * (~32 MB, twice librdkafka's 16 MiB queue bound) arrive while every broker is down;
+ * RSS stays bounded; afterwards all drain. */
+static void test_outage_rss(void **state)
+{
+	int64_t backlog, fwd;
+	char st[32] = "";
+	int64_t base = E.published;
+	long rss_before = krss_kb(E.d.pid), rss_max = rss_before;
+	assert_int_equal(kmock_cmd(&E.mock, "down all"), 0);
+	for (int64_t k = 0; k < 40000; k += 5000) {
+		publish_sized(base + k, 5000, 800);
+		long rss = krss_kb(E.d.pid);
+		if (rss > rss_max)
+			rss_max = rss;
+	}
+	assert_int_equal(kafka_stats(&backlog, &fwd, st, sizeof(st)), 0);
+	print_message("outage: backlog %" PRId64 " records (state %s); mqbridged RSS %ld KiB "
+		      "before, %ld KiB max during (+%ld KiB)\n", backlog, st, rss_before,
+		      rss_max, rss_max - rss_before);
+	assert_true(backlog >= 20000);
+	assert_true(rss_max - rss_before < 48 * 1024);
+	assert_true(rss_max < 96 * 1024);
+	assert_int_equal(kmock_cmd(&E.mock, "up all"), 0);
+	int64_t dl = mqbt_now_ms() + 90000;
+	do {
+		mqbt_sleep_ms(100);
+		kafka_stats(&backlog, &fwd, st, sizeof(st));
+	} while (backlog > 0 && mqbt_now_ms() < dl);
+	assert_int_equal(backlog, 0);
+	memset(&S, 0, sizeof(S));
+	for (int d = 0; d < NDEV; d++)
+		S.last_id[d] = -1;
+	kconsume(E.mock.bootstrap, "edge.t", NPARTS, fwd, 60000, 1000, on_msg, &S);
+	assert_int_equal(S.bad, 0);
+	for (int64_t id = base; id < base + 40000; id++)
+		if (S.times[id] != 1)
+			fail_msg("message %" PRId64 " reached Kafka %d times", id, S.times[id]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check_config),
 		cmocka_unit_test(test_e2e_exactly_once),
 		cmocka_unit_test(test_kill9_resume),
+		cmocka_unit_test(test_outage_rss),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
