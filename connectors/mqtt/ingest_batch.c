@@ -282,7 +282,8 @@ void mqb_ingest__mark_dirty(mqb_ingest_t *ing, struct ing_part *pt)
 {
 	if (pt->dirty)
 		return;
-	if (mqb_ingest__grow((void **)&ing->dirty, &ing->dirty_cap, ing->ndirty + 1, sizeof *ing->dirty) != 0)
+	if (mqb_ingest__grow((void **)&ing->dirty, &ing->dirty_cap, ing->ndirty + 1,
+			     sizeof *ing->dirty) != 0)
 		return;  /* cannot happen: capacity is reserved for every partition at new() */
 	ing->dirty[ing->ndirty++] = pt;
 	pt->dirty = true;
