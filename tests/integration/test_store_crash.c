@@ -278,16 +278,30 @@ static int64_t check_store(const char *dir, const int64_t durable[PARTITIONS], b
 	return total;
 }
 
+static char g_dir[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	return mqbt_tmpdir(g_dir, sizeof(g_dir));
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	mqbt_rmrf(g_dir);                      /* also after a failed check */
+	return 0;
+}
+
 static void test_sigkill_rounds(void **state)
 {
-	char dir[256];
+	const char *dir = g_dir;
 	int64_t durable[PARTITIONS] = { 0 };
 	int64_t total = 0, t0 = mqbt_now_ms();
 	unsigned seed = (unsigned)getpid() ^ (unsigned)t0;
 	int round, killed_busy = 0, rounds_progressed = 0;
 
 	(void)state;
-	assert_int_equal(mqbt_tmpdir(dir, sizeof(dir)), 0);
 	print_message("crash test: dir %s, seed %u\n", dir, seed);
 	srand(seed);
 	mqb_log_set_level(MQB_LOG_ERROR);
@@ -343,10 +357,10 @@ static void test_sigkill_rounds(void **state)
 		rounds_progressed += progressed;
 		assert_true(total >= durable[0] + durable[1]);
 	}
-	print_message("crash test: %d SIGKILLs (%d after the writer appended), %" PRId64 " records recovered "
-		      "(durable reported: %" PRId64 " + %" PRId64 "), %d recoveries cut a tail, %"
-		      PRId64 " ms\n", killed_busy, rounds_progressed, total, durable[0], durable[1],
-		      g_cuts, mqbt_now_ms() - t0);
+	print_message("crash test: %d SIGKILLs (%d after the writer appended), %" PRId64
+		      " records recovered (durable reported: %" PRId64 " + %" PRId64 "), %d "
+		      "recoveries cut a tail, %" PRId64 " ms\n", killed_busy, rounds_progressed,
+		      total, durable[0], durable[1], g_cuts, mqbt_now_ms() - t0);
 	assert_true(durable[0] > 0 && durable[1] > 0);
 
 	/* The operator's check agrees: the recovered (and cleanly closed) store verifies. */
@@ -360,13 +374,12 @@ static void test_sigkill_rounds(void **state)
 		free(out);
 	}
 	assert_true(rounds_progressed >= 20);             /* kills that hit a busy writer */
-	mqbt_rmrf(dir);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sigkill_rounds),
+		cmocka_unit_test_setup_teardown(test_sigkill_rounds, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store_crash", tests, NULL, NULL);
 }
