@@ -454,6 +454,22 @@ void grp_share_expire(grp_t *g, int64_t now)
 	}
 }
 
+static void ack_refused(grp_t *g, grp_member_t *mb, const mqb_ctl_ack_entry_t *e, int rc)
+{
+	grp_error(g, mb->id, mqb_ctl_errcode_from_err(rc), "ack",
+		  "%s-%d [%" PRId64 "..%" PRId64 "]%s (%s): %s; nothing of this ack message was "
+		  "applied", e->stream, (int)e->partition, e->n_ranges ? e->ranges[0].first : -1,
+		  e->n_ranges ? e->ranges[0].last : -1, e->n_ranges > 1 ? " ..." : "",
+		  mqb_ack_type_name(e->type), mqb_strerror(rc));
+}
+
+/*
+ * An ack message is all-or-nothing: every entry is checked first (each refused entry
+ * gets its error reply), and only when all pass are they applied. (Entries that
+ * overlap on one partition, e.g. a release and an accept of the same offset, are
+ * checked against the state before the message; the later one may then fail when
+ * applied, and is reported.)
+ */
 int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
 {
 	int result = MQB_OK;
@@ -461,19 +477,36 @@ int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
 	mb->last_seen_ms = now;
 	for (size_t i = 0; i < m->n_acks; i++) {
 		const mqb_ctl_ack_entry_t *e = &m->acks[i];
-		mqb_ack_result_t res;
 		int rc;
 
-		memset(&res, 0, sizeof(res));
 		if (strcmp(e->stream, g->conf->stream) != 0 || e->partition < 0 ||
 		    e->partition >= g->nparts) {
 			grp_error(g, mb->id, MQB_CTL_E_NOT_OWNER, "ack",
-				  "%s-%d is not a partition of this group", e->stream, (int)e->partition);
+				  "%s-%d is not a partition of this group; nothing of this ack "
+				  "message was applied", e->stream, (int)e->partition);
 			result = MQB_ERR_PERM;
 			continue;
 		}
 		grp_part_t *p = &g->parts[e->partition];
+		rc = g->shared ? mqb_share_ack_check(p->sh, mb->token, e->ranges, e->n_ranges,
+						     e->type, now)
+			       : mqb_acktrack_ack_check(p->at, mb->token, m->generation, e->ranges,
+							e->n_ranges, e->type);
+		if (rc != MQB_OK) {
+			ack_refused(g, mb, e, rc);
+			result = rc;
+		}
+	}
+	if (result != MQB_OK)
+		return result;
+	for (size_t i = 0; i < m->n_acks; i++) {
+		const mqb_ctl_ack_entry_t *e = &m->acks[i];
+		grp_part_t *p = &g->parts[e->partition];
 		grp_fctx_t fx = { g, e->partition };
+		mqb_ack_result_t res;
+		int rc;
+
+		memset(&res, 0, sizeof(res));
 		if (g->shared)
 			rc = mqb_share_ack(p->sh, mb->token, e->ranges, e->n_ranges, e->type, now,
 					   &res, grp_finish_cb, &fx);
@@ -482,11 +515,7 @@ int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
 					      e->type, &res, grp_finish_cb, &fx);
 		grp_part_refresh(p);
 		if (rc != MQB_OK) {
-			grp_error(g, mb->id, mqb_ctl_errcode_from_err(rc), "ack",
-				  "%s-%d [%" PRId64 "..%" PRId64 "]%s (%s): %s", e->stream,
-				  (int)e->partition, e->n_ranges ? e->ranges[0].first : -1,
-				  e->n_ranges ? e->ranges[0].last : -1, e->n_ranges > 1 ? " ..." : "",
-				  mqb_ack_type_name(e->type), mqb_strerror(rc));
+			ack_refused(g, mb, e, rc);
 			result = rc;
 			continue;
 		}

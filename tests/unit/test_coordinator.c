@@ -473,6 +473,14 @@ static void test_delivery_prefetch_acks(void **state)
 	assert_int_equal(ack(w, "q", "m1", 9, "one", 0, 2, 2, "accept"), MQB_ERR_STALE);
 	assert_string_equal(last_error(w, "q", "m1"), "stale_generation");
 
+	/* a message with one good and one bad entry: all-or-nothing */
+	assert_int_equal(member_msg(w, "q", "m1", "ack", "{\"generation\":1,\"acks\":["
+				    "{\"stream\":\"one\",\"partition\":0,\"ranges\":[[2,2]],"
+				    "\"type\":\"accept\"},{\"stream\":\"one\",\"partition\":0,"
+				    "\"ranges\":[[7,7]],\"type\":\"accept\"}]}"), MQB_ERR_RANGE);
+	assert_string_equal(last_error(w, "q", "m1"), "not_delivered");
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 2);   /* 2 was not accepted */
+
 	/* reject is final (archived); committed moves past it */
 	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 2, 4, "reject"), MQB_OK);
 	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 5);
