@@ -425,9 +425,21 @@ static void test_fatal_error(void **state)
 	wait_drained(60000);
 	print_message("fatal error raised with %" PRId64 " records in flight\n", inflight);
 	assert_true(mqb_kafka_fwd_restarts(E.f) >= 1);
+	uint64_t restarts = mqb_kafka_fwd_restarts(E.f);
+	/* the broker answering OUT_OF_ORDER_SEQUENCE_NUMBER (45): whatever librdkafka
+	 * makes of it (fatal for the idempotent producer, or a failed delivery), every
+	 * record still arrives in order */
+	assert_int_equal(kmock_cmd(&E.mock, "produce_errors 2 45"), 0);
+	for (int p = 0; p < NPARTS; p++) {
+		assert_int_equal(kfill(mqb_store_partition(E.st, "t", p), p, n[p], 300, 100,
+				       1700000000000LL, 10), 0);
+		n[p] += 300;
+	}
+	wait_drained(60000);
 	int64_t dups = check_topic(n, 1);
-	print_message("fatal error: producer restarts %" PRIu64 ", %" PRId64 " duplicates\n",
-		      mqb_kafka_fwd_restarts(E.f), dups);
+	print_message("fatal errors: producer restarts %" PRIu64 " (%" PRIu64 " after the "
+		      "broker's OUT_OF_ORDER_SEQUENCE_NUMBER), %" PRId64 " duplicates\n",
+		      mqb_kafka_fwd_restarts(E.f), mqb_kafka_fwd_restarts(E.f) - restarts, dups);
 }
 
 int main(void)
