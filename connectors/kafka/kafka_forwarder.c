@@ -25,84 +25,7 @@
 #include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_state.h"
 #include "connectors/kafka/kafka_sync.h"
-#include "connectors/kafka/kafka_window.h"
-
-#define MOD "kafka"
-#define KF_WINDOW      65536         /* max produced-but-undelivered per partition */
-#define KF_BUDGET      4096          /* records per partition per turn */
-#define KF_MAX_CODES   64            /* distinct delivery error codes tracked */
-#define KF_BACKOFF_MIN 100
-#define KF_BACKOFF_MAX 30000
-
-struct kstream;
-
-struct kpart {
-	struct kstream *ks;
-	int32_t id;
-	char id_str[16];
-	mqb_partition_t *p;
-	mqb_reader_t *r;
-	/* forwarder thread only */
-	mqb_kafka_window_t win;      /* win.cursor: delivered below; win.next: to produce */
-	int64_t persisted;           /* cursor last written to the journal */
-	int64_t inflight;
-	bool failed;                 /* a delivery failed: rewind once inflight == 0 */
-	bool reseek;                 /* reader must be repositioned at next */
-	int64_t retry_at_ms, backoff_ms;
-	uint64_t forwarded, forwarded_pub;  /* delivered; the part published to a_forwarded */
-	mqb_kafka_syncs_t syncs;     /* under f->lock */
-	/* readable from any thread */
-	_Atomic int64_t a_cursor, a_next, a_inflight;
-	_Atomic uint64_t a_forwarded, a_lost, a_errors;
-	mqb_counter_t *m_lost, *m_forwarded;
-};
-
-struct kstream {
-	struct mqb_kafka_fwd *f;
-	const char *stream, *topic;  /* borrowed from cfg */
-	int32_t nparts;
-	struct kpart *parts;
-	rd_kafka_topic_t *rkt;
-	_Atomic int state;           /* enum mqb_kafka_stream_state */
-	_Atomic int32_t kafka_parts; /* from metadata, -1 unknown */
-	int64_t next_check_ms;
-	char why[256];               /* under f->lock */
-};
-
-struct kcode {
-	int code;
-	_Atomic uint64_t n;
-	mqb_counter_t *m;
-};
-
-struct mqb_kafka_fwd {
-	const mqb_config_t *cfg;
-	mqb_store_t *st;
-	mqb_metrics_t *metrics;
-	char *journal_path;
-	mqb_journal_t *journal;
-	rd_kafka_conf_t *conf_tmpl;  /* dup'ed for each producer */
-	rd_kafka_t *rk;
-	struct kstream *streams;
-	size_t nstreams;
-	pthread_t thread;
-	bool started, joined;
-	_Atomic bool stopping;
-	int flush_ms;
-	pthread_mutex_t lock;
-	_Atomic int fatal, brokers_up, connected;
-	int64_t inflight_n;          /* forwarder thread: produced, no report yet */
-	_Atomic int64_t inflight_total;  /* inflight_n, published once per turn */
-	_Atomic uint64_t restarts, queue_full;
-	struct kcode codes[KF_MAX_CODES];  /* under lock when adding */
-	_Atomic size_t ncodes;
-	mqb_kafka_strbuf_t pending;  /* journal lines not yet appended */
-	int64_t last_append_ms, last_sync_ms;
-	bool unsynced;
-	mqb_histogram_t *m_latency;
-	mqb_counter_t *m_restarts;
-};
-
+#include "connectors/kafka/kafka_fwd_int.h"
 /* --- lookup -------------------------------------------------------------------------- */
 
 static struct kstream *find_stream(mqb_kafka_fwd_t *f, const char *stream, const char *topic)
@@ -723,120 +646,6 @@ static void *forwarder_main(void *arg)
 	return NULL;
 }
 
-/* --- stats ------------------------------------------------------------------------------ */
-
-static const char *state_name(int s)
-{
-	return s == MQB_KAFKA_STREAM_FORWARDING ? "forwarding" :
-	       s == MQB_KAFKA_STREAM_REFUSED ? "refused" : "waiting";
-}
-
-/* Backlog bytes are estimated from the partition's average record size on disk. */
-static int64_t backlog_bytes(const mqb_watermarks_t *wm, int64_t backlog)
-{
-	int64_t recs = wm->stored - wm->log_start;
-	if (recs <= 0 || backlog <= 0)
-		return 0;
-	return (int64_t)((double)wm->size_bytes * (double)backlog / (double)recs);
-}
-
-static void metrics_collect(mqb_metrics_emit_t *e, void *arg)
-{
-	mqb_kafka_fwd_t *f = arg;
-	mqb_metrics_emit(e, "mqbridge_kafka_connected", "1 while a Kafka broker connection "
-			 "is up", "gauge", (double)atomic_load(&f->connected), NULL);
-	mqb_metrics_emit(e, "mqbridge_kafka_brokers_up", "Kafka brokers connected", "gauge",
-			 (double)atomic_load(&f->brokers_up), NULL);
-	mqb_metrics_emit(e, "mqbridge_kafka_inflight_messages", "Records handed to "
-			 "librdkafka without a delivery report yet", "gauge",
-			 (double)atomic_load(&f->inflight_total), NULL);
-	mqb_metrics_emit(e, "mqbridge_kafka_queue_full_total", "Produce attempts refused "
-			 "because librdkafka's queue was full (retried)", "counter",
-			 (double)atomic_load(&f->queue_full), NULL);
-	for (size_t i = 0; i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
-		mqb_metrics_emit(e, "mqbridge_kafka_stream_forwarding", "1 when the stream is "
-				 "forwarded, 0 while waiting for metadata or refused", "gauge",
-				 atomic_load(&ks->state) == MQB_KAFKA_STREAM_FORWARDING ? 1.0 : 0.0,
-				 "stream", ks->stream, "topic", ks->topic, NULL);
-		for (int32_t p = 0; p < ks->nparts; p++) {
-			struct kpart *kp = &ks->parts[p];
-			mqb_watermarks_t wm;
-			mqb_partition_watermarks(kp->p, &wm);
-			int64_t cur = atomic_load(&kp->a_cursor);
-			int64_t backlog = wm.stored > cur ? wm.stored - cur : 0;
-			mqb_metrics_emit(e, "mqbridge_kafka_forwarded_offset", "Every local offset "
-					 "below this is delivered to Kafka", "gauge", (double)cur,
-					 "stream", ks->stream, "partition", kp->id_str, NULL);
-			mqb_metrics_emit(e, "mqbridge_kafka_backlog_records", "Stored records not "
-					 "yet delivered to Kafka", "gauge", (double)backlog,
-					 "stream", ks->stream, "partition", kp->id_str, NULL);
-			mqb_metrics_emit(e, "mqbridge_kafka_backlog_bytes", "Estimated bytes not "
-					 "yet delivered to Kafka", "gauge",
-					 (double)backlog_bytes(&wm, backlog),
-					 "stream", ks->stream, "partition", kp->id_str, NULL);
-		}
-	}
-}
-
-static void json_section(cJSON *sec, void *arg)
-{
-	mqb_kafka_fwd_t *f = arg;
-	cJSON_AddBoolToObject(sec, "connected", atomic_load(&f->connected));
-	cJSON_AddStringToObject(sec, "state", atomic_load(&f->connected) ? "up" : "down");
-	cJSON_AddNumberToObject(sec, "brokers_up", atomic_load(&f->brokers_up));
-	cJSON_AddNumberToObject(sec, "inflight", (double)atomic_load(&f->inflight_total));
-	cJSON_AddNumberToObject(sec, "producer_restarts", (double)atomic_load(&f->restarts));
-	cJSON_AddNumberToObject(sec, "queue_full", (double)atomic_load(&f->queue_full));
-	cJSON *errs = cJSON_AddObjectToObject(sec, "delivery_errors");
-	size_t nc = atomic_load(&f->ncodes);
-	for (size_t i = 0; i < nc; i++)
-		cJSON_AddNumberToObject(errs, rd_kafka_err2name(f->codes[i].code),
-					(double)atomic_load(&f->codes[i].n));
-	cJSON *arr = cJSON_AddArrayToObject(sec, "forward");
-	for (size_t i = 0; i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddItemToArray(arr, o);
-		cJSON_AddStringToObject(o, "stream", ks->stream);
-		cJSON_AddStringToObject(o, "topic", ks->topic);
-		cJSON_AddStringToObject(o, "state", state_name(atomic_load(&ks->state)));
-		cJSON_AddNumberToObject(o, "kafka_partitions", atomic_load(&ks->kafka_parts));
-		pthread_mutex_lock(&f->lock);
-		cJSON_AddStringToObject(o, "reason", ks->why);
-		pthread_mutex_unlock(&f->lock);
-		cJSON *parts = cJSON_AddArrayToObject(o, "partitions");
-		for (int32_t p = 0; p < ks->nparts; p++) {
-			mqb_kafka_part_status_t s;
-			mqb_kafka_fwd_status(f, ks->stream, ks->topic, p, &s);
-			mqb_watermarks_t wm;
-			mqb_partition_watermarks(ks->parts[p].p, &wm);
-			int64_t backlog = s.stored > s.cursor ? s.stored - s.cursor : 0;
-			cJSON *po = cJSON_CreateObject();
-			cJSON_AddItemToArray(parts, po);
-			cJSON_AddNumberToObject(po, "partition", p);
-			cJSON_AddNumberToObject(po, "forwarded_offset", (double)s.cursor);
-			cJSON_AddNumberToObject(po, "produced_offset", (double)s.produced);
-			cJSON_AddNumberToObject(po, "stored_offset", (double)s.stored);
-			cJSON_AddNumberToObject(po, "backlog_records", (double)backlog);
-			cJSON_AddNumberToObject(po, "backlog_bytes", (double)backlog_bytes(&wm, backlog));
-			cJSON_AddNumberToObject(po, "inflight", (double)s.inflight);
-			cJSON_AddNumberToObject(po, "forwarded", (double)s.forwarded);
-			cJSON_AddNumberToObject(po, "delivery_errors", (double)s.delivery_errors);
-			cJSON_AddNumberToObject(po, "records_lost", (double)s.lost);
-			pthread_mutex_lock(&f->lock);
-			const mqb_kafka_syncs_t *sy = &ks->parts[p].syncs;
-			cJSON_AddNumberToObject(po, "sync_pairs", (double)sy->n);
-			if (sy->n > 0) {
-				cJSON *last = cJSON_AddArrayToObject(po, "last_sync");
-				cJSON_AddItemToArray(last, cJSON_CreateNumber((double)sy->v[sy->n - 1].local));
-				cJSON_AddItemToArray(last, cJSON_CreateNumber((double)sy->v[sy->n - 1].kafka));
-			}
-			pthread_mutex_unlock(&f->lock);
-		}
-	}
-}
-
 /* --- public API ------------------------------------------------------------------------ */
 
 static int part_init(mqb_kafka_fwd_t *f, struct kstream *ks, int32_t p,
@@ -1000,8 +809,8 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 						     bounds, sizeof(bounds) / sizeof(bounds[0]), NULL);
 		f->m_restarts = mqb_metrics_counter(metrics, "mqbridge_kafka_producer_restarts_total",
 						    "Producer recreated after a fatal error", NULL);
-		mqb_metrics_add_collector(metrics, metrics_collect, f);
-		mqb_metrics_add_json(metrics, "kafka", json_section, f);
+		mqb_metrics_add_collector(metrics, mqb_kafka__metrics_collect, f);
+		mqb_metrics_add_json(metrics, "kafka", mqb_kafka__json_section, f);
 	}
 	return f;
 error:

@@ -1,0 +1,107 @@
+/*
+ * kafka_fwd_int.h — the forwarder's internal state, shared by kafka_forwarder.c (the
+ * thread and the public API) and kafka_stats.c (metrics collector, /stats section).
+ * Not for use outside connectors/kafka/.
+ *
+ * Threads and ownership: fields marked "forwarder thread only" are touched by the
+ * forwarder thread alone; a_* atomics are published once per turn for other threads;
+ * "under lock" fields are guarded by mqb_kafka_fwd.lock. Everything is owned by the
+ * mqb_kafka_fwd_t and freed by mqb_kafka_fwd_destroy().
+ */
+#ifndef MQB_KAFKA_FWD_INT_H
+#define MQB_KAFKA_FWD_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "bridge/store/statefile.h"
+#include "connectors/kafka/kafka_forwarder.h"
+#include "connectors/kafka/kafka_state.h"
+#include "connectors/kafka/kafka_sync.h"
+#include "connectors/kafka/kafka_window.h"
+
+#define MOD "kafka"
+#define KF_WINDOW      65536         /* max produced-but-undelivered per partition */
+#define KF_BUDGET      4096          /* records per partition per turn */
+#define KF_MAX_CODES   64            /* distinct delivery error codes tracked */
+#define KF_BACKOFF_MIN 100
+#define KF_BACKOFF_MAX 30000
+
+struct kstream;
+
+struct kpart {
+	struct kstream *ks;
+	int32_t id;
+	char id_str[16];
+	mqb_partition_t *p;
+	mqb_reader_t *r;
+	/* forwarder thread only */
+	mqb_kafka_window_t win;      /* win.cursor: delivered below; win.next: to produce */
+	int64_t persisted;           /* cursor last written to the journal */
+	int64_t inflight;
+	bool failed;                 /* a delivery failed: rewind once inflight == 0 */
+	bool reseek;                 /* reader must be repositioned at next */
+	int64_t retry_at_ms, backoff_ms;
+	uint64_t forwarded, forwarded_pub;  /* delivered; the part published to a_forwarded */
+	mqb_kafka_syncs_t syncs;     /* under f->lock */
+	/* readable from any thread */
+	_Atomic int64_t a_cursor, a_next, a_inflight;
+	_Atomic uint64_t a_forwarded, a_lost, a_errors;
+	mqb_counter_t *m_lost, *m_forwarded;
+};
+
+struct kstream {
+	struct mqb_kafka_fwd *f;
+	const char *stream, *topic;  /* borrowed from cfg */
+	int32_t nparts;
+	struct kpart *parts;
+	rd_kafka_topic_t *rkt;
+	_Atomic int state;           /* enum mqb_kafka_stream_state */
+	_Atomic int32_t kafka_parts; /* from metadata, -1 unknown */
+	int64_t next_check_ms;
+	char why[256];               /* under f->lock */
+};
+
+struct kcode {
+	int code;
+	_Atomic uint64_t n;
+	mqb_counter_t *m;
+};
+
+struct mqb_kafka_fwd {
+	const mqb_config_t *cfg;
+	mqb_store_t *st;
+	mqb_metrics_t *metrics;
+	char *journal_path;
+	mqb_journal_t *journal;
+	rd_kafka_conf_t *conf_tmpl;  /* dup'ed for each producer */
+	rd_kafka_t *rk;
+	struct kstream *streams;
+	size_t nstreams;
+	pthread_t thread;
+	bool started, joined;
+	_Atomic bool stopping;
+	int flush_ms;
+	pthread_mutex_t lock;
+	_Atomic int fatal, brokers_up, connected;
+	int64_t inflight_n;          /* forwarder thread: produced, no report yet */
+	_Atomic int64_t inflight_total;  /* inflight_n, published once per turn */
+	_Atomic uint64_t restarts, queue_full;
+	struct kcode codes[KF_MAX_CODES];  /* under lock when adding */
+	_Atomic size_t ncodes;
+	mqb_kafka_strbuf_t pending;  /* journal lines not yet appended */
+	int64_t last_append_ms, last_sync_ms;
+	bool unsynced;
+	mqb_histogram_t *m_latency;
+	mqb_counter_t *m_restarts;
+};
+
+/* kafka_stats.c: the collector and the /stats "kafka" section (HTTP thread). */
+void mqb_kafka__metrics_collect(mqb_metrics_emit_t *e, void *arg);
+void mqb_kafka__json_section(cJSON *sec, void *arg);
+
+#endif
