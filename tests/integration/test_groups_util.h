@@ -37,7 +37,7 @@ typedef struct gt_env {
 /* broker_extra: more mosquitto.conf lines (NULL: none). */
 static int gt_env_start_ex(gt_env_t *e, const char *streams_groups, const char *broker_extra)
 {
-	char text[8192], bconf[1024];
+	char text[8192], bconf[2048];
 
 	memset(e, 0, sizeof(*e));
 	if (mqbt_tmpdir(e->dir, sizeof(e->dir)) != 0)
