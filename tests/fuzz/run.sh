@@ -10,13 +10,14 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 b=${MQB_FUZZ_BUILD_DIR:-$root/build-fuzz}
 CC=clang cmake -S "$root" -B "$b" -DMQB_FUZZ=ON -DMQB_ASAN=ON -DMQB_UBSAN=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
-cmake --build "$b" -j2 --target fuzz_batch fuzz_recovery fuzz_ctlmsg
-for t in fuzz_batch fuzz_recovery fuzz_ctlmsg; do
+cmake --build "$b" -j2 --target fuzz_all
+for src in "$root"/tests/fuzz/fuzz_*.c; do
+  t=$(basename "$src" .c)
   corpus="$b/corpus/$t"
   mkdir -p "$corpus"
   echo "== $t for ${secs} s"
   (cd "$b" && "$b/tests/fuzz/$t" -max_total_time="$secs" -max_len=16384 \
-     -rss_limit_mb=2048 -print_final_stats=1 "$corpus" "$root/tests/fuzz/seeds/$t" \
+     -rss_limit_mb=2048 -print_final_stats=1 "$corpus" $( [ -d "$root/tests/fuzz/seeds/$t" ] && echo "$root/tests/fuzz/seeds/$t") \
      2>&1 | tail -n 15)
   # tail hides the exit status: re-check for a reproducer
   if ls "$b"/crash-* "$b"/leak-* "$b"/timeout-* >/dev/null 2>&1; then
