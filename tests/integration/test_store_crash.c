@@ -323,8 +323,12 @@ static void test_sigkill_rounds(void **state)
 		close(fds[1]);
 		for (p = 0; p < PARTITIONS; p++)
 			got[p] = durable[p];
-		deadline = mqbt_now_ms() + 80 + rand() % 400;
+		/* Kill at a random point after the writer is busy: wait (bounded) for its
+		 * first report, however long recovery takes on a loaded machine, then a
+		 * random 20..420 ms more. */
+		deadline = mqbt_now_ms() + 10000;
 		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+		bool timed = false;
 		while (mqbt_now_ms() < deadline) {
 			ssize_t n;
 			while ((n = read(fds[0], &r, sizeof(r))) == sizeof(r)) {
@@ -334,6 +338,10 @@ static void test_sigkill_rounds(void **state)
 			}
 			if (n == 0)
 				break;                         /* the child died on its own */
+			if (progressed && !timed) {
+				deadline = mqbt_now_ms() + 20 + rand() % 400;
+				timed = true;
+			}
 			mqbt_sleep_ms(2);
 		}
 		kill(pid, SIGKILL);
