@@ -26,6 +26,7 @@ const char *mqb_strerror(int err)
 	case MQB_ERR_STALE:    return "stale generation";
 	case MQB_ERR_PERM:     return "not permitted";
 	case MQB_ERR_CLOSED:   return "closed";
+	case MQB_ERR_NFILE:    return "too many open files";
 	}
 	return "unknown error";
 }
@@ -44,6 +45,8 @@ int mqb_err_from_errno(int errnum)
 	case EPERM:   return MQB_ERR_PERM;
 	case EINVAL:  return MQB_ERR_INVAL;
 	case EAGAIN:  return MQB_ERR_AGAIN;
+	case EMFILE:
+	case ENFILE:  return MQB_ERR_NFILE;
 	default:      return MQB_ERR_IO;
 	}
 }

@@ -29,6 +29,7 @@ enum mqb_err {
 	MQB_ERR_STALE       = -15,  /* stale generation */
 	MQB_ERR_PERM        = -16,  /* not allowed (auth, ownership) */
 	MQB_ERR_CLOSED      = -17,  /* object is closing / closed */
+	MQB_ERR_NFILE       = -18,  /* too many open files (EMFILE/ENFILE): raise the limit */
 };
 
 /* A static, human-readable description of err (never NULL). */

@@ -104,6 +104,19 @@ void mqb_index_close(mqb_index_t *ix)
 	ix->fd = -1;
 }
 
+int mqb_index_close_fd(mqb_index_t *ix)
+{
+	int rc;
+
+	if (ix->fd < 0)
+		return MQB_OK;
+	rc = mqb_index_write_pending(ix);
+	close(ix->fd);
+	ix->fd = -1;
+	ix->n_written = ix->n;   /* nothing is written after this */
+	return rc;
+}
+
 int mqb_index_truncate(mqb_index_t *ix, size_t n)
 {
 	if (n >= ix->n)

@@ -9,8 +9,9 @@
  * one pwrite() per ~4 KiB; they are never trusted after a crash (recovery validates
  * or rebuilds them).
  *
- * The mqb_index_t owns its entry array and fd. Not thread-safe: the partition's
- * segment mutex guards lookups against the writer's appends.
+ * The mqb_index_t owns its entry array and fd (-1 once a sealed segment's file is
+ * closed). Not thread-safe: the partition's segment mutex guards lookups against the
+ * writer's appends.
  */
 #ifndef MQB_INDEX_H
 #define MQB_INDEX_H
@@ -37,6 +38,10 @@ int  mqb_index_open(mqb_index_t *ix, const char *path, size_t esz, bool rdonly, 
  * the entry size (the entries read so far stay). */
 int  mqb_index_load(mqb_index_t *ix);
 void mqb_index_close(mqb_index_t *ix);      /* writes pending entries first; NULL-safe */
+/* Write pending entries and close the file only: the entries stay in memory for
+ * lookups (a sealed segment's index is never written again). Returns the write's
+ * result; the fd is closed either way. */
+int  mqb_index_close_fd(mqb_index_t *ix);
 int  mqb_index_write_pending(mqb_index_t *ix);
 /* Keep the first n entries (memory and file). */
 int  mqb_index_truncate(mqb_index_t *ix, size_t n);

@@ -83,7 +83,10 @@ mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
 	}
 	p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (p->dirfd < 0) {
-		mqb_errstr_set(errstr, errstr_size, "cannot open %s: %s", path, strerror(errno));
+		char desc[200];
+		mqb_errstr_set(errstr, errstr_size, "cannot open %s: %s", path,
+			       mqb_segment_errdesc(mqb_err_from_errno(errno), desc,
+						   sizeof(desc)));
 		goto error;
 	}
 	return p;
@@ -94,6 +97,8 @@ error:
 
 int mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s)
 {
+	mqb_segfd_t *prev_fh = NULL;
+
 	if (p->nsegs == p->segcap) {
 		size_t cap = p->segcap ? p->segcap * 2 : 8;
 		mqb_segment_t **n;
@@ -108,11 +113,15 @@ int mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s)
 			return MQB_ERR_NOMEM;
 	}
 	pthread_mutex_lock(&p->seglock);
+	if (p->active)
+		prev_fh = mqb_segment_close_files(p->active);
 	p->segs[p->nsegs++] = s;
 	p->active = s;
 	atomic_store(&p->log_start, p->segs[0]->base);
 	atomic_store(&p->nsegs_pub, (int)p->nsegs);
 	pthread_mutex_unlock(&p->seglock);
+	/* closes the fd unless a reader or the pending fsync still holds it */
+	mqb_segfd_unref(prev_fh);
 	return MQB_OK;
 }
 
@@ -120,7 +129,7 @@ int mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s)
 
 typedef struct flush_snap {
 	int64_t target;
-	mqb_segment_t **segs;
+	mqb_dirty_t *segs;
 	size_t n;
 	bool dir;
 	mqb_ckpt_t ck;
@@ -133,9 +142,10 @@ static void snap_take(mqb_partition_t *p, flush_snap_t *s)
 	s->segs = p->dirty;
 	s->n = p->ndirty;
 	for (size_t i = 0; i < s->n; i++)
-		s->segs[i]->dirty = false;
+		s->segs[i].seg->dirty = false;
 	p->dirty = NULL;
 	p->ndirty = p->dirtycap = 0;
+	p->sealed_dirty = 0;
 	s->dir = p->dir_dirty;
 	p->dir_dirty = false;
 	s->ck.offset = s->target;
@@ -160,12 +170,13 @@ static int snap_sync(mqb_partition_t *p, flush_snap_t *s)
 		int injected = atomic_exchange(&p->test_fail_fsync, 0);
 		if (injected)
 			errno = injected;
-		if (!rc && (injected || fdatasync(s->segs[i]->fd) < 0)) {
+		if (!rc && (injected || fdatasync(s->segs[i].fh->fd) < 0)) {
 			rc = mqb_err_from_errno(errno);
 			mqb_error(MOD, "%s: fsync failed: %s; the partition refuses appends "
-				  "from now on", s->segs[i]->log_path, strerror(errno));
+				  "from now on", s->segs[i].seg->log_path, strerror(errno));
 		}
-		mqb_segment_unref(s->segs[i]);
+		mqb_segfd_unref(s->segs[i].fh);
+		mqb_segment_unref(s->segs[i].seg);
 	}
 	free(s->segs);
 	s->segs = NULL;
@@ -247,6 +258,8 @@ void mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms)
 			due = true;
 		if (p->opts.flush_messages > 0 && unfl >= p->opts.flush_messages)
 			due = true;
+		if (atomic_exchange(&p->flush_now, 0))
+			due = true;
 		if (due)
 			mqb_partition_flush(p);
 	}
@@ -278,8 +291,10 @@ static int roll(mqb_partition_t *p, const char *why)
 			 mqb_strerror(rc));
 	rc = mqb_segment_open(p->dir, old->next_offset, true, false, &s);
 	if (rc) {
-		mqb_error(MOD, "%s: cannot create segment %" PRId64 ": %s", p->dir,
-			  old->next_offset, mqb_strerror(rc));
+		char desc[200];
+		MQB_LOG_RATELIMITED(MQB_LOG_ERROR, MOD, 5000, "%s: cannot create segment %"
+				    PRId64 ": %s", p->dir, old->next_offset,
+				    mqb_segment_errdesc(rc, desc, sizeof(desc)));
 		return rc;
 	}
 	rc = mqb_partition__push_segment(p, s);
@@ -290,6 +305,13 @@ static int roll(mqb_partition_t *p, const char *why)
 	}
 	p->dir_dirty = true;
 	mqb_debug(MOD, "%s: rolled to segment %" PRId64 " (%s)", p->dir, s->base, why);
+	/* the old segment's fd lives on in the dirty list until its fsync: bound them */
+	if (old->dirty && ++p->sealed_dirty >= MQB_SEALED_DIRTY_MAX) {
+		if (p->sealed_dirty >= 2 * MQB_SEALED_DIRTY_MAX)
+			return flush_locked(p);
+		atomic_store(&p->flush_now, 1);
+		mqb_store__wake_flusher(p->st);
+	}
 	return MQB_OK;
 }
 
@@ -333,17 +355,20 @@ static void mark_dirty(mqb_partition_t *p, mqb_segment_t *seg)
 		return;
 	if (p->ndirty == p->dirtycap) {
 		size_t cap = p->dirtycap ? p->dirtycap * 2 : 4;
-		mqb_segment_t **d = realloc(p->dirty, cap * sizeof(*d));
+		mqb_dirty_t *d = realloc(p->dirty, cap * sizeof(*d));
 		if (!d) {
 			/* cannot track it: fsync it now instead */
-			if (fdatasync(seg->fd) < 0)
+			if (fdatasync(seg->fh->fd) < 0)
 				p->io_failed = 1;
 			return;
 		}
 		p->dirty = d;
 		p->dirtycap = cap;
 	}
-	p->dirty[p->ndirty++] = mqb_segment_ref(seg);
+	/* seg is the active segment: its .log handle is open */
+	p->dirty[p->ndirty].seg = mqb_segment_ref(seg);
+	p->dirty[p->ndirty].fh = mqb_segfd_ref(seg->fh);
+	p->ndirty++;
 	seg->dirty = true;
 }
 
@@ -403,7 +428,7 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 			pos = 0;
 		}
 	}
-	rc = write_all(p, seg->fd, p->enc.data, p->enc.len, pos);
+	rc = write_all(p, seg->fh->fd, p->enc.data, p->enc.len, pos);
 	if (rc)
 		goto out;
 
@@ -534,8 +559,10 @@ void mqb_partition__close(mqb_partition_t *p, bool clean)
 		}
 	}
 	pthread_mutex_unlock(&p->wlock);
-	for (size_t i = 0; i < p->ndirty; i++)
-		mqb_segment_unref(p->dirty[i]);
+	for (size_t i = 0; i < p->ndirty; i++) {
+		mqb_segfd_unref(p->dirty[i].fh);
+		mqb_segment_unref(p->dirty[i].seg);
+	}
 	free(p->dirty);
 	for (size_t i = 0; i < p->nsegs; i++)
 		mqb_segment_unref(p->segs[i]);

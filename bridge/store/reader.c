@@ -16,6 +16,8 @@ struct mqb_reader {
 	mqb_partition_t *p;
 	int64_t pos;              /* next offset next_batch delivers from */
 	mqb_segment_t *seg;       /* referenced, or NULL: locate pos first */
+	mqb_segfd_t *fh;          /* seg's .log: shared with the writer while seg is
+				   * active, else opened by this reader; NULL with seg */
 	int64_t fpos;             /* byte position of the next batch in seg */
 	uint8_t *buf;             /* read-ahead of seg bytes [buf_fpos, buf_fpos+buf_len) */
 	size_t cap, buf_len;
@@ -25,11 +27,13 @@ struct mqb_reader {
 	int64_t rec_pos;          /* next offset next_record delivers */
 };
 
-mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *pos)
+mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *pos,
+				   mqb_segfd_t **fh)
 {
 	mqb_segment_t *s = NULL;
 	size_t lo = 0, hi;
 
+	*fh = NULL;
 	pthread_mutex_lock(&p->seglock);
 	hi = p->nsegs;
 	while (lo < hi) {            /* first segment with base > offset */
@@ -41,6 +45,7 @@ mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *
 	}
 	if (lo > 0) {
 		s = mqb_segment_ref(p->segs[lo - 1]);
+		*fh = mqb_segfd_ref(s->fh);
 		*pos = offset > s->base ?
 		       mqb_index_lookup_offset(&s->oidx, (uint32_t)(offset - s->base)) : 0;
 	}
@@ -62,11 +67,59 @@ mqb_reader_t *mqb_reader_new(mqb_partition_t *p, int64_t offset)
 	return r;
 }
 
+/* Let go of the current segment (and close the fd if this reader opened it). */
+static void drop_segment(mqb_reader_t *r)
+{
+	mqb_segfd_unref(r->fh);
+	mqb_segment_unref(r->seg);
+	r->fh = NULL;
+	r->seg = NULL;
+	r->buf_len = 0;
+}
+
+/* Position on the segment holding r->pos (dropping the current one). A sealed
+ * segment's .log is opened here; if retention deleted it meanwhile the position is
+ * below log start now: MQB_ERR_RANGE. */
+static int locate(mqb_reader_t *r)
+{
+	mqb_partition_t *p = r->p;
+	int64_t fpos = 0;
+	mqb_segfd_t *fh;
+	mqb_segment_t *s = mqb_partition__find(p, r->pos, &fpos, &fh);
+	int rc = MQB_OK;
+
+	if (s && s == r->seg) {
+		/* the position is past the end of the segment that should hold it */
+		mqb_segfd_unref(fh);
+		mqb_segment_unref(s);
+		return MQB_ERR_CORRUPT;
+	}
+	drop_segment(r);
+	if (!s)
+		return MQB_ERR_RANGE;
+	if (!fh)
+		fh = mqb_segfd_open(s->log_path, &rc);
+	if (!fh) {
+		char desc[200];
+		mqb_segment_unref(s);
+		if (rc == MQB_ERR_NOTFOUND && r->pos < atomic_load(&p->log_start))
+			return MQB_ERR_RANGE;
+		MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "store", 5000, "%s: cannot open for "
+				    "reading: %s", s->log_path,
+				    mqb_segment_errdesc(rc, desc, sizeof(desc)));
+		return rc == MQB_ERR_NFILE || rc == MQB_ERR_NOMEM ? rc : MQB_ERR_IO;
+	}
+	r->seg = s;
+	r->fh = fh;
+	r->fpos = fpos;
+	return MQB_OK;
+}
+
 void mqb_reader_destroy(mqb_reader_t *r)
 {
 	if (!r)
 		return;
-	mqb_segment_unref(r->seg);
+	drop_segment(r);
 	mqb_batch_iter_destroy(&r->it);
 	free(r->buf);
 	free(r);
@@ -76,9 +129,7 @@ int mqb_reader_seek(mqb_reader_t *r, int64_t offset)
 {
 	if (offset < atomic_load(&r->p->log_start) || offset > atomic_load(&r->p->stored))
 		return MQB_ERR_RANGE;
-	mqb_segment_unref(r->seg);
-	r->seg = NULL;
-	r->buf_len = 0;
+	drop_segment(r);
 	r->it_valid = false;
 	r->pos = r->rec_pos = offset;
 	return MQB_OK;
@@ -108,7 +159,7 @@ static int fill(mqb_reader_t *r, int64_t need, int64_t avail)
 	}
 	r->buf_len = 0;
 	while (got < want) {
-		ssize_t n = pread(r->seg->fd, r->buf + got, want - got,
+		ssize_t n = pread(r->fh->fd, r->buf + got, want - got,
 				  (off_t)(r->fpos + (int64_t)got));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -142,26 +193,16 @@ int mqb_reader_next_batch(mqb_reader_t *r, const uint8_t **batch, size_t *len)
 		if (r->pos >= stored)
 			return MQB_ERR_AGAIN;
 		if (!r->seg) {
-			r->seg = mqb_partition__find(p, r->pos, &r->fpos);
-			r->buf_len = 0;
-			if (!r->seg)
-				return MQB_ERR_RANGE;
+			rc = locate(r);
+			if (rc)
+				return rc;
 		}
 		size = atomic_load_explicit(&r->seg->size, memory_order_acquire);
 		if (r->fpos >= size) {
 			/* this segment is done: the position is in a later one */
-			int64_t fpos;
-			mqb_segment_t *next = mqb_partition__find(p, r->pos, &fpos);
-			if (next == r->seg) {
-				mqb_segment_unref(next);
-				return MQB_ERR_CORRUPT;
-			}
-			mqb_segment_unref(r->seg);
-			r->seg = next;
-			r->fpos = fpos;
-			r->buf_len = 0;
-			if (!next)
-				return MQB_ERR_RANGE;
+			rc = locate(r);
+			if (rc)
+				return rc;
 			continue;
 		}
 		avail = size - r->fpos;

@@ -227,7 +227,7 @@ static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto, bool s
 			break;
 		if (keep > 0 && (rel <= prev_rel || pos <= prev_pos))
 			return false;
-		if (read_hdr(s->fd, pos, &h) || h.magic != MQB_BATCH_MAGIC ||
+		if (read_hdr(s->fh->fd, pos, &h) || h.magic != MQB_BATCH_MAGIC ||
 		    mqb_batch_last_offset(&h) != s->base + rel || h.base_offset < s->base)
 			return false;
 		prev_rel = rel;
@@ -260,7 +260,7 @@ static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto, bool s
 	s->max_ts = s->tidx_last_ts = prev_ts;
 	/* the first batch: its timestamp starts segment_ms */
 	if (upto > 0) {
-		if (read_hdr(s->fd, 0, &h) || h.base_offset != s->base)
+		if (read_hdr(s->fh->fd, 0, &h) || h.base_offset != s->base)
 			return false;
 		s->first_ts = h.max_timestamp;
 	}
@@ -270,7 +270,7 @@ static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto, bool s
 	s->bytes_since_index = 0;
 	while (walk < upto) {
 		int64_t total;
-		if (read_hdr(s->fd, walk, &h) || h.magic != MQB_BATCH_MAGIC ||
+		if (read_hdr(s->fh->fd, walk, &h) || h.magic != MQB_BATCH_MAGIC ||
 		    h.batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD ||
 		    h.last_offset_delta < 0 || h.base_offset < s->base)
 			return false;
@@ -382,8 +382,10 @@ int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 		}
 		rc = mqb_segment_open(p->dir, base, false, p->rdonly, &s);
 		if (rc) {
+			char desc[200];
 			mqb_errstr_set(errstr, errstr_size, "cannot open segment %" PRId64 " in %s: %s",
-				       base, p->dir, mqb_strerror(rc));
+				       base, p->dir, mqb_segment_errdesc(rc, desc, sizeof(desc)));
+			mqb_error(MOD, "%s: cannot open segment %" PRId64 ": %s", p->dir, base, desc);
 			goto out;
 		}
 		size = atomic_load(&s->size);
@@ -416,7 +418,7 @@ int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 		}
 		if (start < size) {
 			track_arg_t t = { p, s };
-			rc = mqb_segment_scan(s->fd, start, size,
+			rc = mqb_segment_scan(s->fh->fd, start, size,
 					      start ? s->next_offset : base, track_cb, &t,
 					      &end_pos, &next_off, why, sizeof(why));
 			rep->scanned_bytes += end_pos - start;
@@ -439,7 +441,7 @@ int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 						  "removed): %s; offsets from %" PRId64 " on are lost",
 						  s->log_path, end_pos, size - end_pos, why, next_off);
 				if (!p->rdonly) {
-					if (ftruncate(s->fd, (off_t)end_pos) < 0) {
+					if (ftruncate(s->fh->fd, (off_t)end_pos) < 0) {
 						rc = mqb_err_from_errno(errno);
 						mqb_errstr_set(errstr, errstr_size, "cannot truncate %s: %s",
 							       s->log_path, strerror(errno));
@@ -459,7 +461,7 @@ int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 			if (!p->rdonly) {
 				mqb_index_write_pending(&s->oidx);
 				mqb_index_write_pending(&s->tidx);
-				if (fdatasync(s->fd) < 0)
+				if (fdatasync(s->fh->fd) < 0)
 					mqb_warn(MOD, "%s: fsync after recovery: %s", s->log_path,
 						 strerror(errno));
 			}
@@ -475,12 +477,16 @@ int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 	}
 	if (p->nsegs == 0 && !p->rdonly) {
 		mqb_segment_t *s;
+		char desc[200];
 		rc = mqb_segment_open(p->dir, 0, true, false, &s);
-		if (!rc)
+		if (!rc) {
 			rc = mqb_partition__push_segment(p, s);
+			if (rc)
+				mqb_segment_unref(s);
+		}
 		if (rc) {
 			mqb_errstr_set(errstr, errstr_size, "cannot create the first segment in %s: %s",
-				       p->dir, mqb_strerror(rc));
+				       p->dir, mqb_segment_errdesc(rc, desc, sizeof(desc)));
 			goto out;
 		}
 		changed = true;

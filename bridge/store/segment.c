@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,19 +23,79 @@ void mqb_segment_path(char *out, size_t out_size, const char *dir, int64_t base,
 	snprintf(out, out_size, "%s/%020" PRId64 "%s", dir, base, suffix);
 }
 
+static mqb_segfd_t *segfd_wrap(int fd)
+{
+	mqb_segfd_t *h = malloc(sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->fd = fd;
+	atomic_init(&h->refs, 1);
+	return h;
+}
+
+mqb_segfd_t *mqb_segfd_open(const char *path, int *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	mqb_segfd_t *h;
+
+	if (fd < 0) {
+		*err = mqb_err_from_errno(errno);
+		return NULL;
+	}
+	h = segfd_wrap(fd);
+	if (!h) {
+		close(fd);
+		*err = MQB_ERR_NOMEM;
+	}
+	return h;
+}
+
+mqb_segfd_t *mqb_segfd_ref(mqb_segfd_t *h)
+{
+	if (h)
+		atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+	return h;
+}
+
+void mqb_segfd_unref(mqb_segfd_t *h)
+{
+	if (!h || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	close(h->fd);
+	free(h);
+}
+
+const char *mqb_segment_errdesc(int rc, char *buf, size_t buf_size)
+{
+	struct rlimit rl;
+
+	if (rc != MQB_ERR_NFILE) {
+		snprintf(buf, buf_size, "%s", mqb_strerror(rc));
+		return buf;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		snprintf(buf, buf_size, "too many open files (limit %llu): raise LimitNOFILE "
+			 "in the systemd unit (or ulimit -n), or use fewer partitions",
+			 (unsigned long long)rl.rlim_cur);
+	else
+		snprintf(buf, buf_size, "too many open files (system-wide limit): raise "
+			 "fs.file-max, or use fewer partitions");
+	return buf;
+}
+
 int mqb_segment_open(const char *dir, int64_t base, bool create, bool rdonly,
 		     mqb_segment_t **out)
 {
 	char path[PATH_MAX];
 	mqb_segment_t *s;
 	struct stat sb;
-	int rc = MQB_ERR_NOMEM;
+	int fd, rc = MQB_ERR_NOMEM;
 
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return MQB_ERR_NOMEM;
-	s->fd = -1;
 	s->oidx.fd = s->tidx.fd = -1;
 	s->base = s->next_offset = base;
 	s->max_ts = s->first_ts = s->tidx_last_ts = INT64_MIN;
@@ -44,20 +105,28 @@ int mqb_segment_open(const char *dir, int64_t base, bool create, bool rdonly,
 	s->log_path = strdup(path);
 	if (!s->log_path)
 		goto error;
-	s->fd = open(path, rdonly ? O_RDONLY | O_CLOEXEC :
-		     O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
-	if (s->fd < 0 || fstat(s->fd, &sb) < 0) {
+	fd = open(path, rdonly ? O_RDONLY | O_CLOEXEC :
+		  O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
 		rc = mqb_err_from_errno(errno);
+		if (fd >= 0)
+			close(fd);
+		goto error;
+	}
+	s->fh = segfd_wrap(fd);
+	if (!s->fh) {
+		close(fd);
+		rc = MQB_ERR_NOMEM;
 		goto error;
 	}
 	atomic_init(&s->size, (int64_t)sb.st_size);
 	mqb_segment_path(path, sizeof(path), dir, base, ".index");
 	rc = mqb_index_open(&s->oidx, path, MQB_OFFSET_ENTRY_SIZE, rdonly, create);
-	if (rc && !rdonly)
+	if (rc && (!rdonly || rc == MQB_ERR_NFILE))
 		goto error;
 	mqb_segment_path(path, sizeof(path), dir, base, ".timeindex");
 	rc = mqb_index_open(&s->tidx, path, MQB_TIME_ENTRY_SIZE, rdonly, create);
-	if (rc && !rdonly)
+	if (rc && (!rdonly || rc == MQB_ERR_NFILE))
 		goto error;
 	/* read-only: a missing index is fine, it is rebuilt in memory */
 	s->oidx.esz = MQB_OFFSET_ENTRY_SIZE;
@@ -86,8 +155,7 @@ void mqb_segment_unref(mqb_segment_t *s)
 	}
 	mqb_index_close(&s->oidx);
 	mqb_index_close(&s->tidx);
-	if (s->fd >= 0)
-		close(s->fd);
+	mqb_segfd_unref(s->fh);
 	free(s->log_path);
 	free(s);
 }
@@ -102,10 +170,30 @@ void mqb_segment_unlink(mqb_segment_t *s)
 	unlink(path);
 	snprintf(path, sizeof(path), "%.*s.timeindex", (int)n, s->log_path);
 	unlink(path);
-	/* the fds stay open for remaining readers; make sure the final close of an
+	/* open handles stay valid for their holders; make sure the final close of an
 	 * unlinked segment does not try to write index entries into the void */
 	s->oidx.n_written = s->oidx.n;
 	s->tidx.n_written = s->tidx.n;
+}
+
+mqb_segfd_t *mqb_segment_close_files(mqb_segment_t *s)
+{
+	mqb_segfd_t *h = s->fh;
+	int rc;
+
+	if (s->rdonly) {
+		/* never write to a read-only store's files */
+		s->oidx.n_written = s->oidx.n;
+		s->tidx.n_written = s->tidx.n;
+	}
+	rc = mqb_index_close_fd(&s->oidx);
+	if (mqb_index_close_fd(&s->tidx) && !rc)
+		rc = MQB_ERR_IO;
+	if (rc)
+		mqb_warn("store", "%s: writing index entries: %s (rebuilt at recovery)",
+			 s->log_path, mqb_strerror(rc));
+	s->fh = NULL;
+	return h;
 }
 
 int mqb_segment_track_batch(mqb_segment_t *s, const mqb_batch_hdr_t *hdr, int64_t pos,

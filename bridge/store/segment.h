@@ -2,11 +2,19 @@
  * segment.h — one segment of a partition: <base>.log plus its .index and .timeindex.
  *
  * A segment is reference counted: the partition's list holds one reference, each
- * reader positioned in it holds another. Retention unlinks the files and drops the
- * list's reference; the fds stay open until the last reader lets go, so a reader
- * never sees a file vanish under it. The writer state (next_offset, max_ts, index
+ * reader positioned in it holds another. The writer state (next_offset, max_ts, index
  * appends) is changed only under the partition's writer lock; `size` is published
  * with release order after the bytes are written, so readers read up to it lock-free.
+ *
+ * File descriptors (so a store with many segments stays far below RLIMIT_NOFILE):
+ * only the active segment (the last of its partition) keeps its files open. When a
+ * segment stops being the active one its .index/.timeindex fds are closed (the
+ * entries stay in memory) and its .log fd handle (mqb_segfd_t, reference counted) is
+ * dropped. Whoever still needs that fd holds its own reference to the handle: the
+ * writer's dirty list until the fsync, and readers positioned in the segment. A
+ * reader in a sealed segment opens the .log itself (mqb_segfd_open) and closes it
+ * when it moves on. Retention unlinks the files; every open handle stays valid, so a
+ * reader never sees a file vanish under it.
  */
 #ifndef MQB_SEGMENT_H
 #define MQB_SEGMENT_H
@@ -18,10 +26,23 @@
 #include "bridge/store/batch.h"
 #include "bridge/store/index.h"
 
+/* A shared .log fd: closed when the last reference goes. */
+typedef struct mqb_segfd {
+	int fd;
+	atomic_int refs;
+} mqb_segfd_t;
+
+/* Open path read-only into a new handle (one reference). On failure NULL and *err is
+ * the mqb_err (MQB_ERR_NFILE at the fd limit, MQB_ERR_NOTFOUND if unlinked). */
+mqb_segfd_t *mqb_segfd_open(const char *path, int *err);
+mqb_segfd_t *mqb_segfd_ref(mqb_segfd_t *h);
+void mqb_segfd_unref(mqb_segfd_t *h);         /* closes at zero; NULL-safe */
+
 typedef struct mqb_segment {
 	int64_t base;                 /* base offset (the file name) */
 	char *log_path;               /* owned */
-	int fd;                       /* .log */
+	mqb_segfd_t *fh;              /* .log while active (or during recovery), else NULL;
+				       * changed under the partition's seglock */
 	_Atomic int64_t size;         /* committed bytes: readers read below this */
 	atomic_int refs;
 	mqb_index_t oidx;             /* .index */
@@ -41,13 +62,24 @@ void mqb_segment_path(char *out, size_t out_size, const char *dir, int64_t base,
 		      const char *suffix);
 
 /* Open an existing segment or create an empty one (create: files truncated). On
- * success *out holds one reference. Indexes are opened, not loaded. */
+ * success *out holds one reference and its three files are open. Indexes are opened,
+ * not loaded. */
 int mqb_segment_open(const char *dir, int64_t base, bool create, bool rdonly,
 		     mqb_segment_t **out);
 
+/* The segment stops being active: pending index entries are written and the index
+ * fds closed (entries stay in memory for lookups); the .log handle is detached and
+ * returned (the caller unrefs it after dropping its locks; NULL if already closed).
+ * Partition seglock held (readers read s->fh under it). */
+mqb_segfd_t *mqb_segment_close_files(mqb_segment_t *s);
+
+/* rc described for a log line or errstr. For MQB_ERR_NFILE it names the process's
+ * RLIMIT_NOFILE and what to do about it; otherwise mqb_strerror(rc). Returns buf. */
+const char *mqb_segment_errdesc(int rc, char *buf, size_t buf_size);
+
 mqb_segment_t *mqb_segment_ref(mqb_segment_t *s);
 void mqb_segment_unref(mqb_segment_t *s);     /* closes and frees at zero; NULL-safe */
-/* Unlink the three files (the fds stay valid for the remaining references). */
+/* Unlink the three files (open handles stay valid for their holders). */
 void mqb_segment_unlink(mqb_segment_t *s);
 
 /* Write-path bookkeeping after a batch (hdr) was written at position pos: index entries

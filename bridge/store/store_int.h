@@ -26,11 +26,25 @@
 #define MQB_CLEAN_MARKER     ".clean-shutdown"
 #define MQB_CKPT_INTERVAL_MS 1000
 
+/* Sealed segments written but not yet fsynced keep their .log fd (in the dirty list)
+ * until the fsync. When this many pile up (tiny segments, or a policy that rarely
+ * fsyncs), a roll asks the flusher to fsync now (Kafka flushes a segment when it
+ * rolls, too); at 2x this many the roll fsyncs them itself. This bounds the fds a
+ * partition holds. */
+#define MQB_SEALED_DIRTY_MAX 8
+
 /* A recovery checkpoint: everything below offset is fsynced; it ends at byte pos of
  * segment seg_base. */
 typedef struct mqb_ckpt {
 	int64_t offset, seg_base, pos;
 } mqb_ckpt_t;
+
+/* A segment written since the last fsync, with a reference to the .log fd to fsync
+ * (the segment itself may have stopped being active and closed its files). */
+typedef struct mqb_dirty {
+	mqb_segment_t *seg;
+	mqb_segfd_t *fh;
+} mqb_dirty_t;
 
 struct mqb_partition {
 	mqb_store_t *st;
@@ -50,9 +64,11 @@ struct mqb_partition {
 
 	/* writer state (wlock) */
 	mqb_buf_t enc;
-	mqb_segment_t **dirty;         /* referenced segments written since last fsync */
+	mqb_dirty_t *dirty;            /* referenced segments written since last fsync */
 	size_t ndirty, dirtycap;
 	bool dir_dirty;                /* a segment file was created: fsync the dir */
+	size_t sealed_dirty;           /* dirty entries of segments no longer active */
+	atomic_int flush_now;          /* a roll asks the flusher for an fsync */
 	bool closed;
 	atomic_int io_failed;          /* an fsync failed: refuse appends (MQB_ERR_IO) */
 	int test_fail_errno;
@@ -90,7 +106,8 @@ mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
 				    const mqb_stream_opts_t *opts, int32_t id, bool rdonly,
 				    char *errstr, size_t errstr_size);
 void mqb_partition__close(mqb_partition_t *p, bool clean);  /* NULL-safe; frees */
-/* Append a created/loaded segment to the list (wlock or not yet shared). */
+/* Append a created/loaded segment to the list (wlock or not yet shared); it becomes
+ * the active one and the previous active segment closes its files. */
 int  mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s);
 /* The flusher's per-tick work: fsync when the policy says so, checkpoint when due. */
 void mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms);
@@ -102,7 +119,10 @@ int  mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 int  mqb_ckpt_write(mqb_partition_t *p, const mqb_ckpt_t *c);
 int  mqb_ckpt_read(const char *dir, mqb_ckpt_t *c);
 
-/* reader.c: the segment holding offset (+1 reference) and where to start in it. */
-mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *pos);
+/* reader.c: the segment holding offset (+1 reference) and where to start in it;
+ * *fh gets a reference to its open .log handle, or NULL when the segment's files are
+ * closed (sealed): the caller opens it (mqb_segfd_open). */
+mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *pos,
+				   mqb_segfd_t **fh);
 
 #endif
