@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -408,6 +409,34 @@ static int run_loop(struct daemon *d)
 	}
 }
 
+/* The store keeps few fds open (only active segments, plus one per reader), but
+ * sockets, partitions and readers add up: take the whole hard limit (LimitNOFILE= in
+ * the systemd unit) and say what it is. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		mqb_warn(MAIN_MOD, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			mqb_warn(MAIN_MOD, "cannot raise the open-file limit from %llu to %llu: %s",
+				 (unsigned long long)soft, (unsigned long long)rl.rlim_max,
+				 strerror(errno));
+			rl.rlim_cur = soft;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		mqb_info(MAIN_MOD, "open-file limit (RLIMIT_NOFILE): unlimited");
+	else
+		mqb_info(MAIN_MOD, "open-file limit (RLIMIT_NOFILE): %llu",
+			 (unsigned long long)rl.rlim_cur);
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d;
@@ -448,6 +477,7 @@ int main(int argc, char **argv)
 	}
 	mqb_info(MAIN_MOD, "mqbridged %s starting (config %s, pid %d)", MQB_VERSION,
 		 a.config, (int)getpid());
+	raise_nofile();
 	mqb_sd_notify("STATUS=opening the store");
 	d.metrics = mqb_metrics_new();
 	if (!d.metrics) {
