@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,13 +156,22 @@ struct daemon {
 	mqb_http_t *http;
 	void *inst[NCOMPONENTS];
 	bool started[NCOMPONENTS];
+	atomic_bool components_up;    /* set once every component has started */
 	int sigfd;
 };
 
-static int store_ready(char *why, size_t why_size, void *arg)
+/* The endpoint starts before the components (they add routes to it), so until they
+ * have all started no component check exists yet: this check keeps /readyz at 503
+ * meanwhile instead of answering "ready" before anything is subscribed. Called from
+ * the HTTP thread. */
+static int startup_ready(char *why, size_t why_size, void *arg)
 {
-	(void)why; (void)why_size; (void)arg;
-	return 1;  /* registered once the store is open; it stays open until shutdown */
+	struct daemon *d = arg;
+
+	if (atomic_load(&d->components_up))
+		return 1;  /* the store is open; it stays open until shutdown */
+	snprintf(why, why_size, "starting");
+	return 0;
 }
 
 static int component_ready(char *why, size_t why_size, void *arg)
@@ -256,7 +266,7 @@ static int start_stats(struct daemon *d)
 		mqb_error(MAIN_MOD, "cannot start the stats endpoint: %s", err);
 		return -1;
 	}
-	mqb_http_add_ready_check(d->http, store_ready, d);
+	mqb_http_add_ready_check(d->http, startup_ready, d);
 	return 0;
 }
 
@@ -295,6 +305,7 @@ static int start_components(struct daemon *d)
 		}
 		mqb_info(MAIN_MOD, "%s started", c->ops->name);
 	}
+	atomic_store(&d->components_up, true);
 	return 0;
 }
 
@@ -446,6 +457,7 @@ int main(int argc, char **argv)
 	int rc, exit_code = 1;
 
 	memset(&d, 0, sizeof d);
+	atomic_init(&d.components_up, false);
 	d.sigfd = -1;
 	rc = parse_args(argc, argv, &a);
 	if (rc != 0) {
