@@ -17,6 +17,11 @@
  * call. Retention may delete a segment a reader is on: the reader keeps its open fd
  * (the file is unlinked, not truncated), and its next seek below log start gets
  * MQB_ERR_RANGE.
+ *
+ * File descriptors: a partition keeps its directory and its active segment's three
+ * files open; older segments' files are closed (a reader in one opens its .log and
+ * closes it when it moves on). At the open-file limit calls fail with MQB_ERR_NFILE
+ * and a log line naming the limit; nothing is lost. See docs/FORMAT.md.
  */
 #ifndef MQB_STORE_H
 #define MQB_STORE_H
