@@ -66,6 +66,10 @@ wait_port() { # port timeout_s
 	echo "valgrind-daemon: nothing listens on port $1 after $2 s" >&2
 	return 1
 }
+metric_sum() { # sum of the samples whose line starts with $1
+	curl -s "http://127.0.0.1:$HTTP_PORT/metrics" |
+		awk -v m="$1" 'index($0, m) == 1 {s += $2} END {print s + 0}'
+}
 VG=(valgrind --leak-check=full --show-leak-kinds=definite,indirect
     --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --num-callers=30)
 
@@ -152,8 +156,7 @@ done
 # wait until everything is stored (the telemetry stream's records_in counter)
 expect=$MESSAGES
 for ((i = 0; i < 600; i++)); do
-	got=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" |
-		awk '/^mqbridge_log_end_offset\{stream="telemetry"/ {s += $2} END {print s + 0}')
+	got=$(metric_sum 'mqbridge_log_end_offset{stream="telemetry"')
 	[ "${got%.*}" -ge "$expect" ] 2>/dev/null && break
 	sleep 0.2
 done
@@ -174,8 +177,19 @@ done
 "$CLI" groups list --url "http://127.0.0.1:$HTTP_PORT" >/dev/null
 "$CLI" groups describe analytics --url "http://127.0.0.1:$HTTP_PORT" >/dev/null
 
-# give the forwarder a moment to drain to the mock cluster
-sleep 2
+# everything stored is forwarded to the mock cluster (backlog 0, forwarded = stored)
+for ((i = 0; i < 300; i++)); do
+	fwd=$(metric_sum 'mqbridge_kafka_records_forwarded_total{stream="telemetry"')
+	[ "${fwd%.*}" -ge "$MESSAGES" ] 2>/dev/null && break
+	sleep 0.2
+done
+echo "   forwarded to Kafka: $fwd of $MESSAGES"
+[ "${fwd%.*}" -ge "$MESSAGES" ] || { echo "valgrind-daemon: forwarding incomplete" >&2; exit 1; }
+# the group committed what consume acknowledged
+committed=$(python3 -c 'import json,sys; print(sum(p["committed"] for p in json.load(open(sys.argv[1]))["partitions"]))' \
+	"$WORK/scrape_groups_analytics")
+echo "   group analytics committed: $committed (consumed $CONSUME)"
+[ "$committed" -ge "$CONSUME" ] || { echo "valgrind-daemon: commits missing" >&2; exit 1; }
 echo "== SIGTERM"
 kill -TERM "$DAEMON_PID"
 rc=0
