@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int log_level = -1;
+/* Atomic: read by every thread on every line, set lazily by whichever logs first. */
+static _Atomic int log_level = -1;
 static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *level_name(int level)
@@ -38,15 +40,24 @@ int mqb_log_level_parse(const char *name)
 	return -1;
 }
 
-void mqb_log_set_level(int level) { log_level = level; }
+void mqb_log_set_level(int level)
+{
+	atomic_store_explicit(&log_level, level, memory_order_relaxed);
+}
 
 int mqb_log_get_level(void)
 {
-	if (log_level < 0) {
+	int level = atomic_load_explicit(&log_level, memory_order_relaxed);
+
+	if (level < 0) {
 		int l = mqb_log_level_parse(getenv("MQB_LOG_LEVEL"));
-		log_level = l < 0 ? MQB_LOG_INFO : l;
+		int expect = -1;
+		level = l < 0 ? MQB_LOG_INFO : l;
+		/* only the first setter wins; a concurrent mqb_log_set_level is kept */
+		if (!atomic_compare_exchange_strong(&log_level, &expect, level))
+			level = expect;
 	}
-	return log_level;
+	return level;
 }
 
 void mqb_log(int level, const char *module, const char *fmt, ...)
