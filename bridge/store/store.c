@@ -185,7 +185,11 @@ mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_
 	snprintf(path, sizeof(path), "%s/.lock", data_dir);
 	st->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (st->lockfd < 0) {
-		mqb_errstr_set(errstr, errstr_size, "cannot open %s: %s", path, strerror(errno));
+		char desc[200];
+		mqb_errstr_set(errstr, errstr_size, "cannot open %s: %s", path,
+			       errno == EMFILE || errno == ENFILE ?
+			       mqb_segment_errdesc(MQB_ERR_NFILE, desc, sizeof(desc)) :
+			       strerror(errno));
 		goto error;
 	}
 	if (flock(st->lockfd, LOCK_EX | LOCK_NB) < 0) {

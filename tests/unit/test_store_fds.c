@@ -595,6 +595,15 @@ static void test_emfile_clear_error_nothing_lost(void **state)
 	assert_non_null(strstr(err, "too many open files (limit "));
 	assert_non_null(strstr(err, "LimitNOFILE"));
 	fx_close(f);
+	/* not even the lock file */
+	err[0] = 0;
+	limit_fds(0);
+	rc = fx_try_open(f, 0, err, sizeof(err));
+	unlimit_fds(f);
+	print_message("open with no fd left: %s\n", err);
+	assert_int_not_equal(rc, MQB_OK);
+	assert_non_null(strstr(err, ".lock: too many open files (limit "));
+	fx_close(f);
 	/* nothing was lost: it opens and reads whole with the limit back */
 	fx_open(f, 0);
 	assert_int_equal(read_all(f->p, 0), w.stored);
