@@ -50,6 +50,8 @@
 #define MAX_PARTS 10000
 #define ACK_FLUSH_MS 20
 #define JOIN_RETRY_MS 3000
+#define EXIT_DRAIN_MS 3000   /* at exit: wait this long at most for the broker's acks */
+#define EXIT_QUIET_MS 100    /* ... and until nothing arrived for this long */
 #define MAX_RANGES_PER_MSG 1000
 
 typedef struct pend {             /* offsets printed, not yet acked, of one partition */
@@ -76,6 +78,9 @@ typedef struct consumer {
 	char stream[256];
 	int exit_code;
 	bool done;
+	int leave_mid, unsub_mid;      /* at exit: the leave's and the unsubscribe's mids */
+	bool leave_acked, unsubscribed;
+	int64_t last_rx_ms;            /* last message received */
 } consumer_t;
 
 static volatile sig_atomic_t g_stop;
@@ -129,7 +134,62 @@ static void send_leave(consumer_t *c)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "member_id", c->id);
-	publish_json(c, c->t_leave, o);
+	char *s = cJSON_PrintUnformatted(o);
+	if (!s || mosquitto_publish(c->mosq, &c->leave_mid, c->t_leave, (int)strlen(s), s, 1,
+				    false) != MOSQ_ERR_SUCCESS)
+		c->leave_acked = true;   /* nothing to wait for */
+	free(s);
+	cJSON_Delete(o);
+}
+
+static void on_publish(struct mosquitto *m, void *arg, int mid)
+{
+	consumer_t *c = arg;
+	(void)m;
+	if (c->done && mid == c->leave_mid)
+		c->leave_acked = true;
+}
+
+static void on_unsubscribe(struct mosquitto *m, void *arg, int mid)
+{
+	consumer_t *c = arg;
+	(void)m;
+	if (c->done && mid == c->unsub_mid)
+		c->unsubscribed = true;
+}
+
+static void flush_acks(consumer_t *c);
+
+/* Leave cleanly. libmosquitto closes the socket as soon as DISCONNECT is written; if
+ * records the broker kept sending are still unread then, the kernel resets the
+ * connection and the broker drops what it had not read yet: the last acks (redelivered
+ * to someone else), the leave and the DISCONNECT (so the will sends a second leave).
+ * So: acks and leave, wait for the leave's PUBACK (the broker handles a client's
+ * packets in order), unsubscribe and wait for UNSUBACK, read what the broker had
+ * already queued for us until nothing arrives for EXIT_QUIET_MS, then disconnect with
+ * nothing left to read. Bounded by EXIT_DRAIN_MS. */
+static void leave_and_disconnect(consumer_t *c)
+{
+	int64_t deadline = mqb_mono_ms() + EXIT_DRAIN_MS;
+
+	c->done = true;          /* records arriving meanwhile are neither printed nor acked */
+	flush_acks(c);
+	if (!c->connected)
+		return;
+	send_leave(c);
+	while (c->connected && !c->leave_acked && mqb_mono_ms() < deadline)
+		mosquitto_loop(c->mosq, 10, 1);
+	if (c->connected &&
+	    mosquitto_unsubscribe(c->mosq, &c->unsub_mid, c->t_sub) == MOSQ_ERR_SUCCESS)
+		while (c->connected && !c->unsubscribed && mqb_mono_ms() < deadline)
+			mosquitto_loop(c->mosq, 10, 1);
+	while (c->connected && mqb_mono_ms() - c->last_rx_ms < EXIT_QUIET_MS &&
+	       mqb_mono_ms() < deadline)
+		mosquitto_loop(c->mosq, 10, 1);
+	if (c->connected) {
+		mosquitto_disconnect(c->mosq);
+		mosquitto_loop(c->mosq, 10, 1);
+	}
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -496,6 +556,7 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
 	const char *leaf = strrchr(msg->topic, '/');
 
 	(void)m;
+	c->last_rx_ms = mqb_mono_ms();
 	if (!leaf)
 		return;
 	leaf++;
@@ -739,6 +800,8 @@ int mqb_cmd_consume(int argc, char **argv)
 	}
 	mosquitto_subscribe_callback_set(c->mosq, on_subscribe);
 	mosquitto_disconnect_callback_set(c->mosq, on_disconnect);
+	mosquitto_publish_callback_set(c->mosq, on_publish);
+	mosquitto_unsubscribe_callback_set(c->mosq, on_unsubscribe);
 	if (!c->no_will) {
 		char will[400];
 		snprintf(will, sizeof(will), "{\"member_id\":\"%s\"}", c->id);
@@ -787,16 +850,8 @@ int mqb_cmd_consume(int argc, char **argv)
 			c->last_hb = now;
 		}
 	}
-	/* Clean exit: ack what was printed, leave, and let the queue drain. */
-	flush_acks(c);
-	if (c->connected) {
-		send_leave(c);
-		for (int i = 0; i < 50 && mosquitto_want_write(c->mosq); i++)
-			mosquitto_loop(c->mosq, 10, 1);
-		mosquitto_loop(c->mosq, 50, 1);
-		mosquitto_disconnect(c->mosq);
-		mosquitto_loop(c->mosq, 10, 1);
-	}
+	/* Clean exit: ack what was printed, leave, disconnect. */
+	leave_and_disconnect(c);
 	fflush(stdout);
 	rc = c->exit_code ? c->exit_code : MQB_CLI_OK;
 out:
