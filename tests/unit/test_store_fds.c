@@ -460,7 +460,7 @@ typedef struct chase {
 	mqb_partition_t *p;
 	atomic_bool done;
 	int64_t total;
-	int64_t read, jumps, errors;
+	_Atomic int64_t read, jumps, errors;   /* summed over the chasers */
 } chase_t;
 
 /* Reads until the writer is done and everything is read; on MQB_ERR_RANGE jumps to
