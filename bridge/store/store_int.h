@@ -31,7 +31,9 @@
  * fsyncs), a roll asks the flusher to fsync now (Kafka flushes a segment when it
  * rolls, too); at 2x this many the roll fsyncs them itself. This bounds the fds a
  * partition holds. */
-#define MQB_SEALED_DIRTY_MAX 8
+#ifndef MQB_SEALED_DIRTY_MAX
+#define MQB_SEALED_DIRTY_MAX 32
+#endif
 
 /* A recovery checkpoint: everything below offset is fsynced; it ends at byte pos of
  * segment seg_base. */

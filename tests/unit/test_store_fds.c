@@ -35,9 +35,10 @@
 #define BATCH     5           /* records per batch */
 #define VSIZE     40
 #define TS0       1700000000000LL
-#define FD_BUDGET 64          /* fds the store may add for one partition, any size
-			       * (sealed segments not fsynced yet keep their fd: at
-			       * most 4 * MQB_SEALED_DIRTY_MAX = 32 of them) */
+#define SEALED_MAX 32         /* MQB_SEALED_DIRTY_MAX (bridge/store/store_int.h) */
+#define FD_BUDGET (4 * SEALED_MAX + 32)  /* fds the store may add for one partition of
+			       * any size: sealed segments not fsynced yet keep their fd
+			       * (at most 4 * SEALED_MAX), the active segment, readers */
 #define FD_AT_REST 16         /* ... once everything is fsynced */
 
 typedef struct fx {
@@ -294,6 +295,31 @@ static void test_many_segments_few_fds(void **state)
 	assert_int_equal(count_fds(), fds0);
 }
 
+/* With no fsync policy at all (flush -1/-1) nothing would ever release the fds of
+ * sealed segments waiting for an fsync: rolls fsync them once SEALED_MAX pile up. */
+static void test_no_fsync_policy_stays_bounded(void **state)
+{
+	fx_t *f = *state;
+	int fds0 = count_fds(), fds;
+	mqb_watermarks_t w;
+
+	f->o.flush_interval_ms = -1;
+	f->o.flush_messages = -1;
+	limit_fds(FD_BUDGET);
+	fx_open(f, 0);
+	assert_int_equal(fill_segments(f->p, NSEGS), MQB_OK);
+	fds = count_fds();
+	mqb_partition_watermarks(f->p, &w);
+	print_message("no fsync policy: %d segments, %d fds held, durable %lld of %lld\n",
+		      w.segments, fds - fds0, (long long)w.durable, (long long)w.stored);
+	assert_int_equal(w.segments, NSEGS);
+	assert_true(fds - fds0 <= 4 * SEALED_MAX + 5);   /* dirty list + an fsync under way */
+	assert_true(w.durable > 0);     /* the rolls' fsyncs moved it */
+	check_full_partition(f->p);
+	fx_close(f);
+	assert_int_equal(count_fds(), fds0);
+}
+
 /* --- time and offset lookups across segments ----------------------------------- */
 
 static void test_lookups_across_segments(void **state)
@@ -528,10 +554,10 @@ static void test_readers_race_retention_no_fd_leak(void **state)
 		      (long long)c.jumps);
 	assert_int_equal(c.errors, 0);
 	/* 1 per reader, 3 more while a roll replaces the active segment, and the
-	 * sealed segments waiting for their fsync (2 * MQB_SEALED_DIRTY_MAX in the
-	 * dirty list, as many in an fsync under way) */
+	 * sealed segments waiting for their fsync (2 * SEALED_MAX in the dirty list,
+	 * as many in an fsync under way) */
 	print_message("at most %d fds more than the idle store\n", fds_max);
-	assert_true(fds_max <= 3 + 3 + 4 * 8);
+	assert_true(fds_max <= 3 + 3 + 4 * SEALED_MAX);
 	assert_int_equal(mqb_partition_flush(f->p), MQB_OK);
 	mqb_partition_watermarks(f->p, &w);
 	assert_true(w.log_start > 0);
@@ -613,6 +639,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_many_segments_few_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_fsync_policy_stays_bounded, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_lookups_across_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_unclean_few_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_deletes_segment_under_reader,
