@@ -6,7 +6,7 @@
 #   mqbridged under `valgrind --leak-check=full --error-exitcode=99` with two streams,
 #   a keyed route, a Kafka forward and a consumer group.
 # Then publishes N messages with mosquitto_pub, runs `mqbridge consume --group ...
-# --count C`, scrapes /metrics /stats /groups /healthz /readyz, stops the daemon with
+# --count C` (under valgrind as well), scrapes /metrics /stats /groups /healthz /readyz, stops the daemon with
 # SIGTERM and runs `mqbridge log dump` and `mqbridge log verify` under valgrind too.
 # Exit 0 only if every valgrind run reports no errors and no definite/indirect leaks
 # and every step worked; the valgrind logs are kept in the temp dir on failure.
@@ -164,8 +164,11 @@ echo "   stored: $got of $expect telemetry records"
 [ "${got%.*}" -ge "$expect" ] || { echo "valgrind-daemon: not everything was stored" >&2; exit 1; }
 
 echo "== consuming $CONSUME records through group analytics, then 20 through workers"
-"$CLI" consume --group analytics --count "$CONSUME" -h 127.0.0.1 -p "$MQTT_PORT" \
-	-i vg-consumer-1 --quiet >"$WORK/consume.out" 2>"$WORK/consume.err"
+# the member under valgrind too (its exit path: last acks, leave, disconnect)
+crc=0
+"${VG[@]}" --log-file="$WORK/valgrind-consume.log" "$CLI" consume --group analytics \
+	--count "$CONSUME" -h 127.0.0.1 -p "$MQTT_PORT" -i vg-consumer-1 --quiet \
+	>"$WORK/consume.out" 2>"$WORK/consume.err" || crc=$?
 "$CLI" consume --group workers --count 20 -h 127.0.0.1 -p "$MQTT_PORT" \
 	-i vg-consumer-2 --quiet >>"$WORK/consume.out" 2>>"$WORK/consume.err"
 
@@ -199,7 +202,8 @@ echo "   mqbridged exit status under valgrind: $rc"
 
 vg_check() { # name log rc
 	local defs
-	defs=$(grep -E 'definitely lost:|indirectly lost:|ERROR SUMMARY:' "$2" | sed 's/^==[0-9]*== */   /')
+	defs=$(grep -E 'definitely lost:|indirectly lost:|ERROR SUMMARY:' "$2" | sed 's/^==[0-9]*== */     /')
+	echo "   $1:"
 	echo "$defs"
 	if [ "$3" != 0 ]; then
 		echo "valgrind-daemon: $1 failed (exit $3); see $2" >&2
@@ -207,6 +211,7 @@ vg_check() { # name log rc
 	fi
 }
 fail=0
+vg_check "mqbridge consume" "$WORK/valgrind-consume.log" "$crc" || fail=1
 vg_check mqbridged "$WORK/valgrind-daemon.log" "$rc" || fail=1
 
 echo "== mqbridge log dump / log verify under valgrind"
