@@ -20,6 +20,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -53,6 +57,8 @@
 #define EXIT_DRAIN_MS 3000   /* at exit: wait this long at most for the broker's acks */
 #define EXIT_QUIET_MS 100    /* ... and until nothing arrived for this long */
 #define MAX_RANGES_PER_MSG 1000
+#define LOOP_WAIT_MS 10
+#define READ_BURST 1000           /* packets read per wake-up at most */
 
 typedef struct pend {             /* offsets printed, not yet acked, of one partition */
 	int64_t *off;
@@ -620,6 +626,56 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
 		mqb_cli_error("disconnected (%s); reconnecting", mosquitto_strerror(rc));
 }
 
+/* --- the loop ---------------------------------------------------------------------------- */
+
+/*
+ * One turn: wait for the socket, then read every packet that is already there (up to
+ * READ_BURST), write what is queued (PUBACKs, acks), run keepalive. mosquitto_loop()
+ * would read one packet per select() here (libmosquitto 2.0 reads as many packets per
+ * call as it has QoS > 0 messages queued, and incoming QoS 1 ones are never queued),
+ * so a member paid a select() and a wake-up per record. The socket is corked while a
+ * burst is read: the PUBACK libmosquitto writes for each record (and the acks) leave
+ * in one segment when the burst ends instead of one segment each. MOSQ_ERR_SUCCESS or
+ * the error (the connection is then closed, as mosquitto_loop() does).
+ */
+static int loop_turn(consumer_t *c, int timeout_ms)
+{
+	int sock = mosquitto_socket(c->mosq), rc;
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+
+	if (sock < 0)
+		return MOSQ_ERR_NO_CONN;
+	if (mosquitto_want_write(c->mosq))
+		pfd.events |= POLLOUT;
+	int n = poll(&pfd, 1, timeout_ms);
+	if (n < 0 && errno != EINTR)
+		return MOSQ_ERR_ERRNO;
+	if (n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
+		int one = 1, zero = 0;
+		bool corked = setsockopt(sock, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0;
+
+		rc = MOSQ_ERR_SUCCESS;
+		for (int i = 0; i < READ_BURST && rc == MOSQ_ERR_SUCCESS; i++) {
+			errno = 0;
+			rc = mosquitto_loop_read(c->mosq, 1);
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;   /* drained (or a partial packet waits for more) */
+		}
+		if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(c->mosq))
+			rc = mosquitto_loop_write(c->mosq, 1);
+		/* uncorking sends what is held (the socket may be closed by an error) */
+		if (corked && mosquitto_socket(c->mosq) == sock)
+			setsockopt(sock, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+		if (rc != MOSQ_ERR_SUCCESS)
+			return rc;
+	} else if (mosquitto_want_write(c->mosq)) {
+		rc = mosquitto_loop_write(c->mosq, 1);
+		if (rc != MOSQ_ERR_SUCCESS)
+			return rc;
+	}
+	return mosquitto_loop_misc(c->mosq);
+}
+
 /* --- setup ----------------------------------------------------------------------------- */
 
 static char *read_password_file(const char *path)
@@ -829,7 +885,7 @@ int mqb_cmd_consume(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	c->last_hb = c->last_flush = mqb_mono_ms();
 	while (!g_stop && !c->done) {
-		mrc = mosquitto_loop(c->mosq, 10, 1);
+		mrc = loop_turn(c, LOOP_WAIT_MS);
 		if (mrc != MOSQ_ERR_SUCCESS && !g_stop) {
 			usleep(300 * 1000);
 			mosquitto_reconnect(c->mosq);
