@@ -101,13 +101,15 @@ static int locate(mqb_reader_t *r)
 		fh = mqb_segfd_open(s->log_path, &rc);
 	if (!fh) {
 		char desc[200];
-		mqb_segment_unref(s);
 		if (rc == MQB_ERR_NOTFOUND && r->pos < atomic_load(&p->log_start))
-			return MQB_ERR_RANGE;
-		MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "store", 5000, "%s: cannot open for "
-				    "reading: %s", s->log_path,
-				    mqb_segment_errdesc(rc, desc, sizeof(desc)));
-		return rc == MQB_ERR_NFILE || rc == MQB_ERR_NOMEM ? rc : MQB_ERR_IO;
+			rc = MQB_ERR_RANGE;
+		else
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "store", 5000, "%s: cannot open for "
+					    "reading: %s", s->log_path,
+					    mqb_segment_errdesc(rc, desc, sizeof(desc)));
+		mqb_segment_unref(s);   /* after the log line: it may be the last reference */
+		return rc == MQB_ERR_RANGE || rc == MQB_ERR_NFILE || rc == MQB_ERR_NOMEM ?
+		       rc : MQB_ERR_IO;
 	}
 	r->seg = s;
 	r->fh = fh;
