@@ -212,9 +212,12 @@ static void *rt_main(void *arg)
 		atomic_store(&rt->last_turn_ms, mqb_mono_ms());
 		if (mqb_mqtt_session_run(rt->sess, wait) == MQB_ERR_CLOSED)
 			break;
+		/* corked: the tick's publishes leave in full segments, not one each */
+		mqb_mqtt_session_cork(rt->sess, true);
 		pthread_mutex_lock(&rt->mu);
 		int n = mqb_coord_tick(rt->coord, mqb_mono_ms());
 		pthread_mutex_unlock(&rt->mu);
+		mqb_mqtt_session_cork(rt->sess, false);
 		wait = n > 0 ? 0 : RT_IDLE_WAIT_MS;
 	}
 	pthread_mutex_lock(&rt->mu);

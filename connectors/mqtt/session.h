@@ -193,6 +193,12 @@ int mqb_mqtt_session_publish(mqb_mqtt_session_t *s, const char *topic,
 			     const void *payload, size_t len, int qos, bool retain,
 			     const mqb_mqtt_pubprops_t *props, int *mid);
 
+/* Hold small writes (TCP_CORK) while on: a burst of publishes made between cork(true)
+ * and cork(false) leaves in full segments instead of one segment each; cork(false)
+ * sends what is held. Only from the thread that runs the session; no-op while
+ * disconnected. */
+void mqb_mqtt_session_cork(mqb_mqtt_session_t *s, bool on);
+
 /* Stop reading the socket (keepalive continues) / read again. Idempotent. Note: a
  * pause longer than about twice the keepalive lets the keepalive lapse; the session
  * then reconnects and the broker redelivers unacknowledged QoS 1/2 messages. */

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
@@ -182,4 +185,14 @@ int mqb_mqtt_session_publish(mqb_mqtt_session_t *s, const char *topic,
 out:
 	mosquitto_property_free_all(&props);
 	return mqb_mqtt__map_err(rc);
+}
+
+void mqb_mqtt_session_cork(mqb_mqtt_session_t *s, bool on)
+{
+	int v = on ? 1 : 0;
+	int fd = s && !s->closed ? mosquitto_socket(s->mosq) : -1;
+
+	if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)) != 0)
+		MQB_LOG_RATELIMITED(MQB_LOG_DEBUG, s->log_name, 60000, "TCP_CORK: %s",
+				    strerror(errno));
 }
