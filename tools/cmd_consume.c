@@ -87,6 +87,7 @@ typedef struct consumer {
 	int leave_mid, unsub_mid;      /* at exit: the leave's and the unsubscribe's mids */
 	bool leave_acked, unsubscribed;
 	int64_t last_rx_ms;            /* last message received */
+	bool more;                     /* the last burst stopped at READ_BURST: don't wait */
 } consumer_t;
 
 static volatile sig_atomic_t g_stop;
@@ -647,27 +648,32 @@ static int loop_turn(consumer_t *c, int timeout_ms)
 		return MOSQ_ERR_NO_CONN;
 	if (mosquitto_want_write(c->mosq))
 		pfd.events |= POLLOUT;
-	int n = poll(&pfd, 1, timeout_ms);
+	int n = poll(&pfd, 1, c->more ? 0 : timeout_ms);
 	if (n < 0 && errno != EINTR)
 		return MOSQ_ERR_ERRNO;
-	if (n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
+	if (c->more || (n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)))) {
 		int one = 1, zero = 0;
 		bool corked = setsockopt(sock, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0;
 
 		rc = MOSQ_ERR_SUCCESS;
+		c->more = true;  /* unless drained: data may wait in the TLS buffer */
 		for (int i = 0; i < READ_BURST && rc == MOSQ_ERR_SUCCESS; i++) {
 			errno = 0;
 			rc = mosquitto_loop_read(c->mosq, 1);
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;   /* drained (or a partial packet waits for more) */
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				c->more = false;   /* drained (or a partial packet waits) */
+				break;
+			}
 		}
 		if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(c->mosq))
 			rc = mosquitto_loop_write(c->mosq, 1);
 		/* uncorking sends what is held (the socket may be closed by an error) */
 		if (corked && mosquitto_socket(c->mosq) == sock)
 			setsockopt(sock, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
-		if (rc != MOSQ_ERR_SUCCESS)
+		if (rc != MOSQ_ERR_SUCCESS) {
+			c->more = false;
 			return rc;
+		}
 	} else if (mosquitto_want_write(c->mosq)) {
 		rc = mosquitto_loop_write(c->mosq, 1);
 		if (rc != MOSQ_ERR_SUCCESS)
