@@ -209,6 +209,29 @@ static int read_hdr(int fd, int64_t pos, mqb_batch_hdr_t *h)
  * it names and the time index's order, then walk the batch headers from the last entry
  * to upto. Sets the segment's writer state. false: do a full scan instead.
  */
+/* Must a complete offset index of the first upto bytes have an entry? Appends add one
+ * for the first batch that starts at or after index_interval bytes (segment.c), so
+ * only when such a batch exists: a segment of one large batch, or of a small batch
+ * followed by a large one, rightly has none. An unreadable header answers true and
+ * leaves the verdict to the scan. */
+static bool index_entry_expected(int fd, int64_t upto, int64_t interval)
+{
+	int64_t pos = 0, total;
+	mqb_batch_hdr_t h;
+
+	while (pos < upto) {
+		if (pos >= interval)
+			return true;
+		if (read_hdr(fd, pos, &h))
+			return true;
+		total = mqb_batch_total_size(&h);
+		if (total <= 0)
+			return true;
+		pos += total;
+	}
+	return false;
+}
+
 static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto, bool sealed)
 {
 	uint32_t prev_rel = 0, prev_pos = 0, rel, pos;
@@ -239,7 +262,8 @@ static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto, bool s
 	/* a sealed segment (rolled, or closed cleanly) has complete indexes: an empty one
 	 * where the data says there must be entries was lost. The active segment's may
 	 * lag after a crash; the walk below adds the missing entries. */
-	if (sealed && keep == 0 && upto > 2 * (int64_t)p->opts.index_interval_bytes)
+	if (sealed && keep == 0 &&
+	    index_entry_expected(s->fh->fd, upto, p->opts.index_interval_bytes))
 		return false;
 	if (sealed && s->oidx.n > 0 && s->tidx.n == 0)
 		return false;

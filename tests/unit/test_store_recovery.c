@@ -325,6 +325,49 @@ static void test_flip_in_header_fields(void **state)
 	}
 }
 
+/* Segments whose batches are larger than the index interval: a clean reopen trusts
+ * their (rightly empty or sparse) indexes and rebuilds nothing; a lost index of such
+ * a segment that must have entries is still caught. */
+static void test_large_batches_clean_reopen(void **state)
+{
+	fx_t *f = *state;
+	static char big[3000];
+	mqb_record_t rec = { .timestamp_ms = 1000000, .key = "k", .key_len = 1,
+			     .value = big, .value_len = sizeof(big) };
+	char idx[400];
+
+	memset(big, 'b', sizeof(big));
+	f->o.segment_bytes = 3000;               /* one big batch per segment */
+	fx_open(f, 0);
+	for (int i = 0; i < 4; i++) {
+		rec.timestamp_ms = 1000000 + i;
+		assert_int_equal(mqb_partition_append(f->p, &rec, 1, NULL), MQB_OK);
+	}
+	fx_close(f);
+	fx_open(f, 0);
+	assert_true(mqb_partition_recovery_report(f->p)->clean);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 0);
+	assert_int_equal(mqb_partition_offset_for_time(f->p, 1000002), 2);
+	fx_close(f);
+
+	/* small batch then a large one in one segment: still no entry expected */
+	mqbt_rmrf(f->dir);
+	assert_int_equal(mkdir(f->dir, 0700), 0);
+	f->o.segment_bytes = 1 << 20;
+	fx_open(f, 0);
+	append_batches(f->p, 1);
+	assert_int_equal(mqb_partition_append(f->p, &rec, 1, NULL), MQB_OK);
+	append_batches(f->p, 1);                 /* starts past the interval: indexed */
+	fx_close(f);
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 0);
+	fx_close(f);
+	path_of(f, idx, sizeof(idx), 0, ".index");
+	assert_int_equal(truncate(idx, 0), 0);   /* that entry lost */
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+}
+
 static void test_zeroed_and_missing_index(void **state)
 {
 	fx_t *f = *state;
@@ -607,6 +650,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_flip_in_header_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zeroed_and_missing_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_batches_clean_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_and_wrongly_named_files, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_segment_and_empty_files, setup,
