@@ -39,6 +39,14 @@ void mqb_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parse a whole decimal integer in [min, max]; false on anything else. */
 bool mqb_cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/*
+ * GET url + path from mqbridged's stats endpoint (url: "http://host[:port]", path
+ * starting with "/"), HTTP/1.0, 5 s timeout, body at most 16 MiB. Returns the HTTP
+ * status with the body in *body (malloc'd, NUL-terminated; the caller frees it), or
+ * -1 with a message printed (bad url, unreachable, timeout, not HTTP).
+ */
+int mqb_cli_http_get(const char *url, const char *path, char **body);
+
 /* Reset getopt so a subcommand can parse its own argv with getopt_long. */
 void mqb_cli_getopt_reset(void);
 

@@ -34,114 +34,13 @@
 	"       mqbridge groups reset -c mqbridged.conf --group G\n" \
 	"                             --to earliest|latest|offset:N|timestamp:MS"
 
-#define HTTP_TIMEOUT_MS 5000
-#define HTTP_MAX_BODY (16u << 20)
-
-/* GET url+path; *body malloc'd. Returns the HTTP status or -1 (message printed). */
-static int http_get(const char *url, const char *path, char **body)
-{
-	char host[256], port[16] = "80", req[1024];
-	const char *p = url;
-	int fd = -1, status = -1;
-	struct addrinfo hints, *ai = NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	*body = NULL;
-	if (strncmp(p, "http://", 7) != 0) {
-		mqb_cli_error("--url must start with http:// (got %s)", url);
-		return -1;
-	}
-	p += 7;
-	size_t hl = strcspn(p, ":/");
-	if (hl == 0 || hl >= sizeof(host)) {
-		mqb_cli_error("bad --url %s", url);
-		return -1;
-	}
-	memcpy(host, p, hl);
-	host[hl] = '\0';
-	p += hl;
-	if (*p == ':') {
-		size_t pl = strcspn(p + 1, "/");
-		if (pl == 0 || pl >= sizeof(port)) {
-			mqb_cli_error("bad port in --url %s", url);
-			return -1;
-		}
-		memcpy(port, p + 1, pl);
-		port[pl] = '\0';
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
-		mqb_cli_error("cannot resolve %s", host);
-		return -1;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		mqb_cli_error("cannot reach mqbridged at %s: %s (is it running? see --url)", url,
-			      strerror(errno));
-		goto out;
-	}
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-			 "Accept: application/json\r\n\r\n", path, host);
-	if (write(fd, req, (size_t)n) != n) {
-		mqb_cli_error("write: %s", strerror(errno));
-		goto out;
-	}
-	int64_t deadline = mqb_mono_ms() + HTTP_TIMEOUT_MS;
-	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		int64_t left = deadline - mqb_mono_ms();
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-			mqb_cli_error("timeout reading from %s", url);
-			goto out;
-		}
-		if (len + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 16384;
-			if (cap > HTTP_MAX_BODY) {
-				mqb_cli_error("response too large");
-				goto out;
-			}
-			char *nb = realloc(buf, cap);
-			if (!nb)
-				goto out;
-			buf = nb;
-		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
-		if (r < 0) {
-			mqb_cli_error("read: %s", strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (!buf)
-		goto out;
-	buf[len] = '\0';
-	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-		mqb_cli_error("not an HTTP response from %s", url);
-		status = -1;
-		goto out;
-	}
-	char *b = strstr(buf, "\r\n\r\n");
-	/* chunked encoding is not used by the endpoint for these small documents; if it
-	 * were, cJSON would refuse the body and say so below */
-	*body = strdup(b ? b + 4 : "");
-out:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	return status;
-}
 
 static cJSON *get_json(const char *url, const char *path, int *status)
 {
 	char *body = NULL;
 	cJSON *doc = NULL;
 
-	*status = http_get(url, path, &body);
+	*status = mqb_cli_http_get(url, path, &body);
 	if (*status < 0)
 		return NULL;
 	doc = cJSON_Parse(body);

@@ -30,8 +30,6 @@
 	"                           [--url http://127.0.0.1:9883] [--json]\n" \
 	"       mqbridge offsets translate --stream S --group G [--topic T] [--url URL] [--json]"
 
-#define OFF_TIMEOUT_MS 5000
-#define OFF_MAX_BODY (4u << 20)
 
 /* Percent-encode s for a query string. */
 static void url_encode(char *out, size_t out_size, const char *s)
@@ -52,104 +50,6 @@ static void url_encode(char *out, size_t out_size, const char *s)
 	out[o] = '\0';
 }
 
-/* HTTP/1.0 GET url+path. Returns the status (body malloc'd in *body) or -1 with a
- * message printed. */
-static int off_http_get(const char *url, const char *path, char **body)
-{
-	char host[256], port[16] = "80", req[2048];
-	int fd = -1, status = -1;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	*body = NULL;
-	if (strncmp(url, "http://", 7) != 0) {
-		mqb_cli_error("--url must start with http:// (got %s)", url);
-		return -1;
-	}
-	const char *p = url + 7;
-	size_t hl = strcspn(p, ":/");
-	if (hl == 0 || hl >= sizeof(host)) {
-		mqb_cli_error("bad --url %s", url);
-		return -1;
-	}
-	memcpy(host, p, hl);
-	host[hl] = '\0';
-	p += hl;
-	if (*p == ':') {
-		size_t pl = strcspn(++p, "/");
-		if (pl == 0 || pl >= sizeof(port)) {
-			mqb_cli_error("bad port in --url %s", url);
-			return -1;
-		}
-		memcpy(port, p, pl);
-		port[pl] = '\0';
-	}
-	int gai = getaddrinfo(host, port, &hints, &ai);
-	if (gai) {
-		mqb_cli_error("%s: %s", host, gai_strerror(gai));
-		return -1;
-	}
-	fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		mqb_cli_error("cannot connect to %s:%s (is mqbridged running with its stats "
-			      "endpoint there?): %s", host, port, strerror(errno));
-		goto out;
-	}
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n"
-			 "Connection: close\r\n\r\n", path, host);
-	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n) {
-		mqb_cli_error("cannot send the request to %s", url);
-		goto out;
-	}
-	int64_t deadline = mqb_mono_ms() + OFF_TIMEOUT_MS;
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - mqb_mono_ms();
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-			mqb_cli_error("no answer from %s within %d ms", url, OFF_TIMEOUT_MS);
-			goto out;
-		}
-		if (len + 4096 + 1 > cap) {
-			if (cap >= OFF_MAX_BODY) {
-				mqb_cli_error("answer from %s too large", url);
-				goto out;
-			}
-			cap = cap ? cap * 2 : 8192;
-			char *nb = realloc(buf, cap);
-			if (!nb)
-				goto out;
-			buf = nb;
-		}
-		ssize_t r = read(fd, buf + len, cap - len - 1);
-		if (r < 0) {
-			mqb_cli_error("reading from %s: %s", url, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (!buf)
-		goto out;
-	buf[len] = '\0';
-	char *hdr_end = strstr(buf, "\r\n\r\n");
-	if (!hdr_end || sscanf(buf, "HTTP/%*s %d", &status) != 1) {
-		mqb_cli_error("malformed answer from %s", url);
-		status = -1;
-		goto out;
-	}
-	*body = strdup(hdr_end + 4);
-	if (!*body)
-		status = -1;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (ai)
-		freeaddrinfo(ai);
-	free(buf);
-	return status;
-}
-
 /* The "error" member of a JSON error body, or the body itself. */
 static void print_http_error(int status, const char *body)
 {
@@ -164,14 +64,14 @@ static void print_http_error(int status, const char *body)
 static int translate_one(const char *url, const char *stream, const char *topic,
 			 int64_t partition, int64_t offset, cJSON *arr)
 {
-	char path[1024], es[600], et[600] = "";
+	char path[1400], es[600], et[600] = "";
 	char *body = NULL;
 	url_encode(es, sizeof(es), stream);
 	if (topic)
 		url_encode(et, sizeof(et), topic);
 	snprintf(path, sizeof(path), "/offsets/translate?stream=%s&partition=%lld&offset=%lld%s%s",
 		 es, (long long)partition, (long long)offset, topic ? "&topic=" : "", et);
-	int status = off_http_get(url, path, &body);
+	int status = mqb_cli_http_get(url, path, &body);
 	if (status < 0)
 		return -1;
 	if (status != 200) {
@@ -210,7 +110,7 @@ static int translate_group(const char *url, const char *stream, const char *topi
 	int rc = 0;
 	url_encode(eg, sizeof(eg), group);
 	snprintf(path, sizeof(path), "/groups/%s", eg);
-	int status = off_http_get(url, path, &body);
+	int status = mqb_cli_http_get(url, path, &body);
 	if (status < 0)
 		return -1;
 	if (status != 200) {
