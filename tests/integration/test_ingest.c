@@ -117,10 +117,10 @@ static void wait_stats(mqb_ingest_t *ing, uint64_t stored, uint64_t rejected, in
  * the broker kept the old subscription in mqbridge's persistent session. */
 static void test_bad_input(void **state)
 {
-	static const char *const routes =
-		"streams = ( { name = \"s\"; partitions = 3; max_batch_bytes = 65536; } );\n"
-		"routes = ( { filter = \"dev/+/data\"; stream = \"s\"; key = \"{1}\"; qos = 1; },\n"
-		"           { filter = \"deep/#\"; stream = \"s\"; key = \"{3}\"; qos = 1; } %s);";
+#define ROUTES_FMT \
+		"streams = ( { name = \"s\"; partitions = 3; max_batch_bytes = 65536; } );\n" \
+		"routes = ( { filter = \"dev/+/data\"; stream = \"s\"; key = \"{1}\"; qos = 1; },\n" \
+		"           { filter = \"deep/#\"; stream = \"s\"; key = \"{3}\"; qos = 1; } %s);"
 	static struct fixture fx;
 	mqb_ingest_stats_t s;
 	iu_records_t rs;
@@ -129,12 +129,12 @@ static void test_bad_input(void **state)
 
 	(void)state;
 	/* first run: an extra route old/# (the broker keeps that subscription) */
-	snprintf(conf, sizeof conf, routes,
+	snprintf(conf, sizeof conf, ROUTES_FMT,
 		 ", { filter = \"old/#\"; stream = \"s\"; qos = 1; } ");
 	fx_start(&fx, "max_message_bytes = 1000;", conf);
 	fx_close(&fx);
 	/* second run without it: old/x arrives and matches no route */
-	snprintf(conf, sizeof conf, routes, "");
+	snprintf(conf, sizeof conf, ROUTES_FMT, "");
 	fx_open(&fx, "max_message_bytes = 1000;", conf);
 
 	memset(big, 'x', sizeof big);

@@ -22,7 +22,7 @@
 #define N 5000
 #define KEYS 5
 
-static char g_mnt[300];
+static char g_mnt[280];
 static iu_daemon_t *g_d;
 
 static int teardown(void **state)
