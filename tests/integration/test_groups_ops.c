@@ -31,13 +31,7 @@ static bool passed;
 
 static int teardown(void **state)
 {
-	for (int i = 0; i < 3; i++)
-		if (m[i].pid > 0) {
-			mqbt_kill(m[i].pid, SIGKILL);
-			mqbt_wait(m[i].pid, 5000);
-			m[i].pid = 0;
-		}
-	gt_env_stop(&e, !passed);
+	gt_teardown(&e, m, 3, passed);
 	return 0;
 }
 

@@ -148,6 +148,19 @@ typedef struct gt_member {
 	pid_t pid;
 } gt_member_t;
 
+/* Test teardown: SIGKILL every member still running, stop the daemon and the broker;
+ * keep the test directory for inspection unless the test passed. */
+static inline void gt_teardown(gt_env_t *e, gt_member_t *m, int n, bool passed)
+{
+	for (int i = 0; i < n; i++)
+		if (m[i].pid > 0) {
+			mqbt_kill(m[i].pid, SIGKILL);
+			mqbt_wait(m[i].pid, 5000);
+			m[i].pid = 0;
+		}
+	gt_env_stop(e, !passed);
+}
+
 static int gt_member_start(gt_env_t *e, gt_member_t *m, const char *group, const char *id,
 			   const char *const extra[])
 {
