@@ -256,6 +256,20 @@ static int read_at(int fd, uint8_t *buf, size_t want, int64_t pos)
 	return MQB_OK;
 }
 
+/* Read want bytes at pos into *buf (grown to fit; *cap is its size): the scan's
+ * window onto the segment. */
+static int scan_window(int fd, uint8_t **buf, size_t *cap, int64_t pos, int64_t want)
+{
+	if ((size_t)want > *cap) {
+		uint8_t *nb = realloc(*buf, (size_t)want);
+		if (!nb)
+			return MQB_ERR_NOMEM;
+		*buf = nb;
+		*cap = (size_t)want;
+	}
+	return read_at(fd, *buf, (size_t)want, pos);
+}
+
 #define SCAN_BAD(...) do { if (why && why_size) snprintf(why, why_size, __VA_ARGS__); \
 			   rc = MQB_ERR_CORRUPT; goto out; } while (0)
 
@@ -278,21 +292,11 @@ int mqb_segment_scan(int fd, int64_t start, int64_t size, int64_t expect_offset,
 			SCAN_BAD("truncated batch header (%" PRId64 " bytes left)", left);
 		/* make sure the header is in the buffer */
 		if (pos < buf_pos || pos + MQB_BATCH_HDR_SIZE > buf_pos + buf_len) {
-			int64_t want = left < SCAN_CHUNK ? left : SCAN_CHUNK;
-			if ((size_t)want > cap) {
-				uint8_t *nb = realloc(buf, (size_t)want);
-				if (!nb) {
-					rc = MQB_ERR_NOMEM;
-					goto out;
-				}
-				buf = nb;
-				cap = (size_t)want;
-			}
-			rc = read_at(fd, buf, (size_t)want, pos);
+			rc = scan_window(fd, &buf, &cap, pos, left < SCAN_CHUNK ? left : SCAN_CHUNK);
 			if (rc)
 				goto out;
 			buf_pos = pos;
-			buf_len = want;
+			buf_len = left < SCAN_CHUNK ? left : SCAN_CHUNK;
 		}
 		mqb_batch_header_peek(buf + (pos - buf_pos), MQB_BATCH_HDR_SIZE, &h);
 		if (h.batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD)
@@ -308,16 +312,7 @@ int mqb_segment_scan(int fd, int64_t start, int64_t size, int64_t expect_offset,
 			int64_t want = left < SCAN_CHUNK ? left : SCAN_CHUNK;
 			if (want < total)
 				want = total;
-			if ((size_t)want > cap) {
-				uint8_t *nb = realloc(buf, (size_t)want);
-				if (!nb) {
-					rc = MQB_ERR_NOMEM;
-					goto out;
-				}
-				buf = nb;
-				cap = (size_t)want;
-			}
-			rc = read_at(fd, buf, (size_t)want, pos);
+			rc = scan_window(fd, &buf, &cap, pos, want);
 			if (rc)
 				goto out;
 			buf_pos = pos;
