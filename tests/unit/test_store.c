@@ -20,44 +20,16 @@
 #include "bridge/store/recovery.h"
 #include "bridge/store/store.h"
 #include "tests/support/harness.h"
-
-typedef struct fx {
-	char dir[256];
-	mqb_store_t *st;
-	mqb_partition_t *p;
-	mqb_stream_opts_t o;
-} fx_t;
+#include "tests/support/store_fx.h"
 
 static int setup(void **state)
 {
-	fx_t *f = calloc(1, sizeof(*f));
-	if (!f || mqbt_tmpdir(f->dir, sizeof(f->dir)))
-		return -1;
-	mqb_stream_opts_defaults(&f->o);
-	f->o.name = "s";
-	*state = f;
-	return 0;
+	return fx_setup(state);
 }
 
 static int teardown(void **state)
 {
-	fx_t *f = *state;
-	mqb_store_close(f->st);
-	mqbt_rmrf(f->dir);
-	free(f);
-	return 0;
-}
-
-static void fx_open(fx_t *f, int flags)
-{
-	char err[256] = "";
-	f->st = mqb_store_open(f->dir, flags, err, sizeof(err));
-	if (!f->st)
-		fail_msg("open: %s", err);
-	if (mqb_store_stream_open(f->st, &f->o, err, sizeof(err)))
-		fail_msg("stream open: %s", err);
-	f->p = mqb_store_partition(f->st, "s", 0);
-	assert_non_null(f->p);
+	return fx_teardown(state);
 }
 
 static void fx_reopen(fx_t *f, int flags)

@@ -19,56 +19,23 @@
 #include "bridge/store/recovery.h"
 #include "bridge/store/store.h"
 #include "tests/support/harness.h"
+#include "tests/support/store_fx.h"
 
 /* bytes of one batch from append_batches(): 61 + 10 records of 112 bytes */
 #define BSIZE 1181
 
-typedef struct fx {
-	char dir[256], pdir[300];
-	mqb_store_t *st;
-	mqb_partition_t *p;
-	mqb_stream_opts_t o;
-} fx_t;
-
 static int setup(void **state)
 {
-	fx_t *f = calloc(1, sizeof(*f));
-	if (!f || mqbt_tmpdir(f->dir, sizeof(f->dir)))
+	if (fx_setup(state))
 		return -1;
-	snprintf(f->pdir, sizeof(f->pdir), "%s/s-0", f->dir);
-	mqb_stream_opts_defaults(&f->o);
-	f->o.name = "s";
+	fx_t *f = *state;
 	f->o.index_interval_bytes = 512;
-	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fx_t *f = *state;
-	mqb_store_close(f->st);
-	mqbt_rmrf(f->dir);
-	free(f);
-	return 0;
-}
-
-static void fx_open(fx_t *f, int flags)
-{
-	char err[256] = "";
-	f->st = mqb_store_open(f->dir, flags, err, sizeof(err));
-	if (!f->st)
-		fail_msg("open: %s", err);
-	if (mqb_store_stream_open(f->st, &f->o, err, sizeof(err)))
-		fail_msg("stream open: %s", err);
-	f->p = mqb_store_partition(f->st, "s", 0);
-	assert_non_null(f->p);
-}
-
-static void fx_close(fx_t *f)
-{
-	mqb_store_close(f->st);
-	f->st = NULL;
-	f->p = NULL;
+	return fx_teardown(state);
 }
 
 /* n batches of 10 records, values "v<offset>" padded to 100 bytes (equal batch sizes) */
