@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "bridge/err.h"
-#include "bridge/keytmpl.h"
-#include "bridge/topic.h"
+#include "bridge/ingest/keytmpl.h"
+#include "bridge/ingest/topic.h"
 
 /* --- per-group checks ------------------------------------------------------------ */
 

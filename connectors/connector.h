@@ -8,7 +8,7 @@
  *       .destroy = kafka_destroy, .check_config = kafka_check_config,
  *   };
  *
- * The daemon (bridge/main.c) drives them: check_config (also for --check-config),
+ * The daemon (bridge/daemon/main.c) drives them: check_config (also for --check-config),
  * init, start (the connector runs its own thread), and at shutdown stop then destroy.
  * The core never includes libmosquitto or librdkafka headers: only connectors do.
  *

@@ -23,8 +23,8 @@
 #include "bridge/logging.h"
 #include "bridge/store/statefile.h"
 #include "connectors/kafka/kafka_conf.h"
-#include "connectors/kafka/kafka_state.h"
-#include "connectors/kafka/kafka_sync.h"
+#include "bridge/forward/fwd_state.h"
+#include "bridge/forward/fwd_sync.h"
 #include "connectors/kafka/kafka_fwd_int.h"
 /* --- lookup -------------------------------------------------------------------------- */
 
@@ -49,7 +49,7 @@ static struct kpart *find_part(mqb_kafka_fwd_t *f, const char *stream, const cha
 
 /* --- journal -------------------------------------------------------------------------- */
 
-static int replay_line(const mqb_kafka_state_line_t *ln, void *arg)
+static int replay_line(const mqb_fwd_state_line_t *ln, void *arg)
 {
 	mqb_kafka_fwd_t *f = arg;
 	struct kpart *kp = find_part(f, ln->stream, ln->topic, ln->partition);
@@ -57,7 +57,7 @@ static int replay_line(const mqb_kafka_state_line_t *ln, void *arg)
 		return MQB_OK;  /* a forward entry no longer configured: dropped at compaction */
 	if (ln->kind == 'C')
 		kp->win.cursor = kp->persisted = ln->a;
-	else if (mqb_kafka_syncs_add(&kp->syncs, ln->a, ln->b) != MQB_OK)
+	else if (mqb_fwd_syncs_add(&kp->syncs, ln->a, ln->b) != MQB_OK)
 		return MQB_ERR_NOMEM;
 	return MQB_OK;
 }
@@ -65,7 +65,7 @@ static int replay_line(const mqb_kafka_state_line_t *ln, void *arg)
 static int journal_replay(void *arg, enum mqb_journal_kind kind, const void *data, size_t len)
 {
 	char err[256];
-	int rc = mqb_kafka_state_parse(data, len, replay_line, arg, err, sizeof(err));
+	int rc = mqb_fwd_state_parse(data, len, replay_line, arg, err, sizeof(err));
 	if (rc)
 		mqb_error(MOD, "forwarder state (%s): %s", kind == MQB_JOURNAL_SNAPSHOT ?
 			  "snapshot" : "journal record", rc == MQB_ERR_CORRUPT ? err :
@@ -73,7 +73,7 @@ static int journal_replay(void *arg, enum mqb_journal_kind kind, const void *dat
 	return rc;
 }
 
-static void state_serialise(mqb_kafka_fwd_t *f, mqb_kafka_strbuf_t *b)
+static void state_serialise(mqb_kafka_fwd_t *f, mqb_fwd_strbuf_t *b)
 {
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->nstreams; i++) {
@@ -81,10 +81,10 @@ static void state_serialise(mqb_kafka_fwd_t *f, mqb_kafka_strbuf_t *b)
 		for (int32_t p = 0; p < ks->nparts; p++) {
 			struct kpart *kp = &ks->parts[p];
 			for (size_t j = 0; j < kp->syncs.n; j++)
-				mqb_kafka_strbuf_printf(b, "S %s %s %d %" PRId64 " %" PRId64 "\n",
+				mqb_fwd_strbuf_printf(b, "S %s %s %d %" PRId64 " %" PRId64 "\n",
 							ks->stream, ks->topic, p,
 							kp->syncs.v[j].local, kp->syncs.v[j].kafka);
-			mqb_kafka_strbuf_printf(b, "C %s %s %d %" PRId64 "\n", ks->stream,
+			mqb_fwd_strbuf_printf(b, "C %s %s %d %" PRId64 "\n", ks->stream,
 						ks->topic, p, kp->win.cursor);
 		}
 	}
@@ -93,14 +93,14 @@ static void state_serialise(mqb_kafka_fwd_t *f, mqb_kafka_strbuf_t *b)
 
 static int journal_snapshot(void *arg, void **data, size_t *len)
 {
-	mqb_kafka_strbuf_t b = { 0 };
+	mqb_fwd_strbuf_t b = { 0 };
 	state_serialise(arg, &b);
 	if (b.oom) {
-		mqb_kafka_strbuf_free(&b);
+		mqb_fwd_strbuf_free(&b);
 		return MQB_ERR_NOMEM;
 	}
 	if (!b.p)
-		mqb_kafka_strbuf_printf(&b, "\n");
+		mqb_fwd_strbuf_printf(&b, "\n");
 	*data = b.p;
 	*len = b.len;
 	return b.p ? MQB_OK : MQB_ERR_NOMEM;
@@ -121,7 +121,7 @@ static void state_flush(mqb_kafka_fwd_t *f, bool force)
 			struct kpart *kp = &ks->parts[p];
 			if (kp->win.cursor == kp->persisted)
 				continue;
-			mqb_kafka_strbuf_printf(&f->pending, "C %s %s %d %" PRId64 "\n",
+			mqb_fwd_strbuf_printf(&f->pending, "C %s %s %d %" PRId64 "\n",
 						ks->stream, ks->topic, p, kp->win.cursor);
 			kp->persisted = kp->win.cursor;
 		}
@@ -143,7 +143,7 @@ static void state_flush(mqb_kafka_fwd_t *f, bool force)
 		} else {
 			f->unsynced = true;
 		}
-		mqb_kafka_strbuf_reset(&f->pending);
+		mqb_fwd_strbuf_reset(&f->pending);
 	}
 	if (f->unsynced && (force || now - f->last_sync_ms >= 500)) {
 		if (mqb_journal_sync(f->journal) == MQB_OK)
@@ -225,14 +225,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 		if (f->m_latency && (kp->forwarded & 7) == 0)
 			mqb_histogram_observe(f->m_latency, rd_kafka_message_latency(m) / 1e6);
 		kp->backoff_ms = 0;
-		mqb_kafka_window_delivered(&kp->win, off);
+		mqb_fwd_window_delivered(&kp->win, off);
 		kp->forwarded++;
 		/* This thread is the only writer of the table: decide without the lock,
 		 * take it only to add a pair (readers are the HTTP thread). */
-		if (m->offset >= 0 && mqb_kafka_syncs_due(&kp->syncs, off, m->offset)) {
+		if (m->offset >= 0 && mqb_fwd_syncs_due(&kp->syncs, off, m->offset)) {
 			pthread_mutex_lock(&f->lock);
-			if (mqb_kafka_syncs_add(&kp->syncs, off, m->offset) == MQB_OK)
-				mqb_kafka_strbuf_printf(&f->pending, "S %s %s %d %" PRId64 " %"
+			if (mqb_fwd_syncs_add(&kp->syncs, off, m->offset) == MQB_OK)
+				mqb_fwd_strbuf_printf(&f->pending, "S %s %s %d %" PRId64 " %"
 							PRId64 "\n", ks->stream, ks->topic,
 							m->partition, off, (int64_t)m->offset);
 			pthread_mutex_unlock(&f->lock);
@@ -369,7 +369,7 @@ static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
 /* Every produced record counts as undelivered again: re-produce from the cursor. */
 static void part_rewind(struct kpart *kp)
 {
-	mqb_kafka_window_rewind(&kp->win);
+	mqb_fwd_window_rewind(&kp->win);
 	kp->inflight = 0;
 	kp->failed = false;
 	kp->reseek = true;
@@ -475,7 +475,7 @@ static void part_lost(struct kpart *kp, int64_t log_start)
 		  kp->ks->stream, kp->id, kp->win.cursor, log_start - 1, kp->ks->topic);
 	atomic_fetch_add(&kp->a_lost, (uint64_t)lost);
 	mqb_counter_add(kp->m_lost, (uint64_t)lost);
-	mqb_kafka_window_reset(&kp->win, log_start);
+	mqb_fwd_window_reset(&kp->win, log_start);
 	part_rewind(kp);
 }
 
@@ -547,7 +547,7 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 	}
 	int64_t limit = wm.durable < wm.stored ? wm.durable : wm.stored;
 	int n = 0;
-	while (kp->win.next < limit && mqb_kafka_window_room(&kp->win) && n < KF_BUDGET) {
+	while (kp->win.next < limit && mqb_fwd_window_room(&kp->win) && n < KF_BUDGET) {
 		mqb_record_t rec;
 		int rc = mqb_reader_next_record(kp->r, &rec);
 		if (rc == MQB_ERR_AGAIN)
@@ -567,8 +567,8 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 			/* Not expected (local offsets are contiguous): nothing to send there. */
 			mqb_warn(MOD, "%s [%d]: local offsets %" PRId64 "..%" PRId64 " missing",
 				 kp->ks->stream, kp->id, kp->win.next, rec.offset - 1);
-			if (!mqb_kafka_window_skip_to(&kp->win, rec.offset) ||
-			    !mqb_kafka_window_room(&kp->win)) {
+			if (!mqb_fwd_window_skip_to(&kp->win, rec.offset) ||
+			    !mqb_fwd_window_room(&kp->win)) {
 				kp->reseek = true;
 				break;
 			}
@@ -601,7 +601,7 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 			kp->retry_at_ms = now + kp->backoff_ms;
 			break;
 		}
-		mqb_kafka_window_produced(&kp->win);
+		mqb_fwd_window_produced(&kp->win);
 		kp->inflight++;
 		f->inflight_n++;
 		n++;
@@ -661,11 +661,11 @@ static int part_init(mqb_kafka_fwd_t *f, struct kstream *ks, int32_t p,
 			       ks->stream, p);
 		return MQB_ERR_NOTFOUND;
 	}
-	if (mqb_kafka_window_init(&kp->win, KF_WINDOW, 0) != MQB_OK) {
+	if (mqb_fwd_window_init(&kp->win, KF_WINDOW, 0) != MQB_OK) {
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		return MQB_ERR_NOMEM;
 	}
-	mqb_kafka_syncs_init(&kp->syncs, f->cfg->kafka.sync_interval_offsets);
+	mqb_fwd_syncs_init(&kp->syncs, f->cfg->kafka.sync_interval_offsets);
 	kp->persisted = -1;
 	if (f->metrics) {
 		kp->m_lost = mqb_metrics_counter(f->metrics, "mqbridge_kafka_records_lost_total",
@@ -695,7 +695,7 @@ static int part_position(mqb_kafka_fwd_t *f, struct kpart *kp, char *errstr,
 			 "continuing at %" PRId64, kp->ks->stream, kp->id, kp->win.cursor, wm.stored,
 			 wm.stored);
 		kp->win.cursor = wm.stored;
-		mqb_kafka_syncs_truncate(&kp->syncs, wm.stored);
+		mqb_fwd_syncs_truncate(&kp->syncs, wm.stored);
 	}
 	kp->win.next = kp->win.cursor;
 	/* kafka.block_on_backlog: retention keeps what is not forwarded yet (the first
@@ -860,15 +860,15 @@ void mqb_kafka_fwd_destroy(mqb_kafka_fwd_t *f)
 			if (ks->parts[p].p && f->cfg->kafka.block_on_backlog)
 				mqb_partition_set_retention_floor(ks->parts[p].p, -1);
 			mqb_reader_destroy(ks->parts[p].r);
-			mqb_kafka_window_free(&ks->parts[p].win);
-			mqb_kafka_syncs_free(&ks->parts[p].syncs);
+			mqb_fwd_window_free(&ks->parts[p].win);
+			mqb_fwd_syncs_free(&ks->parts[p].syncs);
 		}
 		free(ks->parts);
 	}
 	free(f->streams);
 	if (f->conf_tmpl)
 		rd_kafka_conf_destroy(f->conf_tmpl);
-	mqb_kafka_strbuf_free(&f->pending);
+	mqb_fwd_strbuf_free(&f->pending);
 	free(f->journal_path);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
@@ -884,7 +884,7 @@ int mqb_kafka_fwd_translate(mqb_kafka_fwd_t *f, const char *stream, const char *
 	if (topic_out)
 		*topic_out = kp->ks->topic;
 	pthread_mutex_lock(&f->lock);
-	int rc = mqb_kafka_syncs_translate(&kp->syncs, offset, kafka_offset, NULL);
+	int rc = mqb_fwd_syncs_translate(&kp->syncs, offset, kafka_offset, NULL);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }

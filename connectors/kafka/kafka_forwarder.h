@@ -6,8 +6,8 @@
  * local partition from the cursor (up to the *durable* watermark), produces each
  * record to the same partition number of the topic (key, value, timestamp and headers
  * kept), and advances the cursor only over a contiguous run of successful delivery
- * reports. Cursors and offset-sync pairs (kafka_sync.h) live in a statefile journal
- * (kafka_state.h), so a restart resumes from the last persisted cursor
+ * reports. Cursors and offset-sync pairs (fwd_sync.h) live in a statefile journal
+ * (fwd_state.h), so a restart resumes from the last persisted cursor
  * (at-least-once across a crash; no duplicates while the process lives, thanks to the
  * idempotent producer). See docs/KAFKA.md.
  *

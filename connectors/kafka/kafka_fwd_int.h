@@ -20,9 +20,9 @@
 
 #include "bridge/store/statefile.h"
 #include "connectors/kafka/kafka_forwarder.h"
-#include "connectors/kafka/kafka_state.h"
-#include "connectors/kafka/kafka_sync.h"
-#include "connectors/kafka/kafka_window.h"
+#include "bridge/forward/fwd_state.h"
+#include "bridge/forward/fwd_sync.h"
+#include "bridge/forward/fwd_window.h"
 
 #define MOD "kafka"
 #define KF_WINDOW      65536         /* max produced-but-undelivered per partition */
@@ -40,14 +40,14 @@ struct kpart {
 	mqb_partition_t *p;
 	mqb_reader_t *r;
 	/* forwarder thread only */
-	mqb_kafka_window_t win;      /* win.cursor: delivered below; win.next: to produce */
+	mqb_fwd_window_t win;      /* win.cursor: delivered below; win.next: to produce */
 	int64_t persisted;           /* cursor last written to the journal */
 	int64_t inflight;
 	bool failed;                 /* a delivery failed: rewind once inflight == 0 */
 	bool reseek;                 /* reader must be repositioned at next */
 	int64_t retry_at_ms, backoff_ms;
 	uint64_t forwarded, forwarded_pub;  /* delivered; the part published to a_forwarded */
-	mqb_kafka_syncs_t syncs;     /* under f->lock */
+	mqb_fwd_syncs_t syncs;     /* under f->lock */
 	/* readable from any thread */
 	_Atomic int64_t a_cursor, a_next, a_inflight;
 	_Atomic uint64_t a_forwarded, a_lost, a_errors;
@@ -93,7 +93,7 @@ struct mqb_kafka_fwd {
 	_Atomic uint64_t restarts, queue_full;
 	struct kcode codes[KF_MAX_CODES];  /* under lock when adding */
 	_Atomic size_t ncodes;
-	mqb_kafka_strbuf_t pending;  /* journal lines not yet appended */
+	mqb_fwd_strbuf_t pending;  /* journal lines not yet appended */
 	int64_t last_append_ms, last_sync_ms;
 	bool unsynced;
 	mqb_histogram_t *m_latency;

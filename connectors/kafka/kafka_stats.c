@@ -110,7 +110,7 @@ void mqb_kafka__json_section(cJSON *sec, void *arg)
 			cJSON_AddNumberToObject(po, "delivery_errors", (double)s.delivery_errors);
 			cJSON_AddNumberToObject(po, "records_lost", (double)s.lost);
 			pthread_mutex_lock(&f->lock);
-			const mqb_kafka_syncs_t *sy = &ks->parts[p].syncs;
+			const mqb_fwd_syncs_t *sy = &ks->parts[p].syncs;
 			cJSON_AddNumberToObject(po, "sync_pairs", (double)sy->n);
 			if (sy->n > 0) {
 				cJSON *last = cJSON_AddArrayToObject(po, "last_sync");

@@ -18,10 +18,10 @@
 
 #include "bridge/clock.h"
 #include "bridge/err.h"
-#include "bridge/keytmpl.h"
+#include "bridge/ingest/keytmpl.h"
 #include "bridge/logging.h"
-#include "bridge/partitioner.h"
-#include "bridge/router.h"
+#include "bridge/ingest/partitioner.h"
+#include "bridge/ingest/router.h"
 
 /* --- session callbacks (ingest thread) --------------------------------------------- */
 

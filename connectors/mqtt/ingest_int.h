@@ -15,9 +15,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "bridge/keytmpl.h"
-#include "bridge/partitioner.h"
-#include "bridge/router.h"
+#include "bridge/ingest/keytmpl.h"
+#include "bridge/ingest/partitioner.h"
+#include "bridge/ingest/router.h"
 #include "connectors/mqtt/ingest.h"
 
 #define ING_MOD "ingest"

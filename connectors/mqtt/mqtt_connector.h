@@ -1,6 +1,6 @@
 /*
  * mqtt_connector.h — the MQTT ingest as a connector (connector.h ops table), the way
- * bridge/main.c starts and stops it. The instance is an mqb_ingest_t (ingest.h).
+ * bridge/daemon/main.c starts and stops it. The instance is an mqb_ingest_t (ingest.h).
  */
 #ifndef MQB_MQTT_CONNECTOR_H
 #define MQB_MQTT_CONNECTOR_H

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "bridge/config.h"
-#include "bridge/router.h"
+#include "bridge/ingest/router.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

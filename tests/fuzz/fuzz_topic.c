@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "bridge/err.h"
-#include "bridge/keytmpl.h"
-#include "bridge/router.h"
-#include "bridge/topic.h"
+#include "bridge/ingest/keytmpl.h"
+#include "bridge/ingest/router.h"
+#include "bridge/ingest/topic.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

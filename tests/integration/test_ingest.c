@@ -14,7 +14,7 @@
 #include <pthread.h>
 
 #include "bridge/config.h"
-#include "bridge/partitioner.h"
+#include "bridge/ingest/partitioner.h"
 #include "connectors/mqtt/ingest.h"
 #include "tests/integration/ingest_util.h"
 

@@ -15,7 +15,7 @@
 
 #include <signal.h>
 
-#include "bridge/partitioner.h"
+#include "bridge/ingest/partitioner.h"
 #include "tests/integration/ingest_util.h"
 
 #define NDEV 100

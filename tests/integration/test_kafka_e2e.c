@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "bridge/partitioner.h"
+#include "bridge/ingest/partitioner.h"
 #include "tests/integration/ingest_util.h"
 #include "tests/integration/test_kafka_util.h"
 

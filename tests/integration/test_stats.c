@@ -24,7 +24,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "bridge/partitioner.h"
+#include "bridge/ingest/partitioner.h"
 #include "tests/support/harness.h"
 
 #define NPART 4

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bridge/err.h"
-#include "bridge/keytmpl.h"
+#include "bridge/ingest/keytmpl.h"
 
 static void render_eq(const char *tmpl, const char *topic, const char *want)
 {

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bridge/partitioner.h"
+#include "bridge/ingest/partitioner.h"
 
 static void test_vectors(void **state)
 {

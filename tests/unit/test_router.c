@@ -15,9 +15,9 @@
 #include "bridge/clock.h"
 #include "bridge/config.h"
 #include "bridge/err.h"
-#include "bridge/partitioner.h"
-#include "bridge/router.h"
-#include "bridge/topic.h"
+#include "bridge/ingest/partitioner.h"
+#include "bridge/ingest/router.h"
+#include "bridge/ingest/topic.h"
 
 static int add(mqb_router_t *r, const char *filter, const char *key)
 {

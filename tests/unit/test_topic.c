@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "bridge/err.h"
-#include "bridge/topic.h"
+#include "bridge/ingest/topic.h"
 
 static void match(const char *filter, const char *topic)
 {

@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #include "bridge/config.h"
-#include "bridge/keytmpl.h"
+#include "bridge/ingest/keytmpl.h"
 
 typedef struct mqb_router mqb_router_t;
 

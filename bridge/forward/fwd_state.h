@@ -1,5 +1,5 @@
 /*
- * kafka_state.h — the forwarder's persistent state as text lines, kept in a
+ * fwd_state.h — the forwarder's persistent state as text lines, kept in a
  * statefile journal (bridge/store/statefile.h) at <data_dir>/.kafka/forwarder.journal:
  *
  *   C <stream> <topic> <partition> <cursor>          next local offset to forward
@@ -9,38 +9,38 @@
  * snapshot holds the whole state. Later lines win. Stream and topic names never
  * contain blanks (both are [A-Za-z0-9._-]).
  *
- * Ownership: mqb_kafka_strbuf_t owns its buffer; parse callbacks get pointers valid
+ * Ownership: mqb_fwd_strbuf_t owns its buffer; parse callbacks get pointers valid
  * only during the call.
  */
-#ifndef MQB_KAFKA_STATE_H
-#define MQB_KAFKA_STATE_H
+#ifndef MQB_FWD_STATE_H
+#define MQB_FWD_STATE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct mqb_kafka_strbuf {
+typedef struct mqb_fwd_strbuf {
 	char *p;
 	size_t len, cap;
 	int oom;                      /* an append failed: the content is incomplete */
-} mqb_kafka_strbuf_t;
+} mqb_fwd_strbuf_t;
 
-void mqb_kafka_strbuf_printf(mqb_kafka_strbuf_t *b, const char *fmt, ...)
+void mqb_fwd_strbuf_printf(mqb_fwd_strbuf_t *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void mqb_kafka_strbuf_reset(mqb_kafka_strbuf_t *b);    /* keeps the allocation */
-void mqb_kafka_strbuf_free(mqb_kafka_strbuf_t *b);     /* NULL-safe */
+void mqb_fwd_strbuf_reset(mqb_fwd_strbuf_t *b);    /* keeps the allocation */
+void mqb_fwd_strbuf_free(mqb_fwd_strbuf_t *b);     /* NULL-safe */
 
-typedef struct mqb_kafka_state_line {
+typedef struct mqb_fwd_state_line {
 	char kind;                    /* 'C' cursor, 'S' sync pair */
 	const char *stream, *topic;
 	int32_t partition;
 	int64_t a, b;                 /* C: a = cursor; S: a = local, b = kafka */
-} mqb_kafka_state_line_t;
+} mqb_fwd_state_line_t;
 
-typedef int (mqb_kafka_state_line_cb)(const mqb_kafka_state_line_t *line, void *arg);
+typedef int (mqb_fwd_state_line_cb)(const mqb_fwd_state_line_t *line, void *arg);
 
 /* Parse text[0..len) line by line; a malformed line is MQB_ERR_CORRUPT (errstr says
  * which); a callback's non-zero return stops parsing and is returned. */
-int mqb_kafka_state_parse(const char *text, size_t len, mqb_kafka_state_line_cb *cb,
+int mqb_fwd_state_parse(const char *text, size_t len, mqb_fwd_state_line_cb *cb,
 			  void *arg, char *errstr, size_t errstr_size);
 
 #endif

@@ -1,12 +1,12 @@
 /* router.c — ordered MQTT topic-filter routes, first match wins (see router.h). */
-#include "bridge/router.h"
+#include "bridge/ingest/router.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge/err.h"
-#include "bridge/topic.h"
+#include "bridge/ingest/topic.h"
 
 /* Topics with more levels than this fall back to the string matcher. */
 #define ROUTER_MAX_LEVELS 64

@@ -1,5 +1,5 @@
 /* partitioner.c — Kafka murmur2 partitioning and the sticky partitioner. */
-#include "bridge/partitioner.h"
+#include "bridge/ingest/partitioner.h"
 
 #include <time.h>
 #include <unistd.h>

@@ -1,21 +1,21 @@
 /*
- * kafka_sync.c — offset-sync pairs and MirrorMaker-2-style translation (kafka_sync.h).
+ * fwd_sync.c — offset-sync pairs and MirrorMaker-2-style translation (fwd_sync.h).
  */
-#include "connectors/kafka/kafka_sync.h"
+#include "bridge/forward/fwd_sync.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge/err.h"
 
-void mqb_kafka_syncs_init(mqb_kafka_syncs_t *s, int64_t interval)
+void mqb_fwd_syncs_init(mqb_fwd_syncs_t *s, int64_t interval)
 {
 	memset(s, 0, sizeof(*s));
 	s->interval = interval > 0 ? interval : 100;
 	s->prev_local = s->prev_kafka = -1;
 }
 
-void mqb_kafka_syncs_free(mqb_kafka_syncs_t *s)
+void mqb_fwd_syncs_free(mqb_fwd_syncs_t *s)
 {
 	if (!s)
 		return;
@@ -25,7 +25,7 @@ void mqb_kafka_syncs_free(mqb_kafka_syncs_t *s)
 }
 
 /* Drop every other pair in the older half, keeping the oldest and the newer half. */
-static void syncs_thin(mqb_kafka_syncs_t *s)
+static void syncs_thin(mqb_fwd_syncs_t *s)
 {
 	size_t half = s->n / 2, w = 1;
 	for (size_t i = 1; i < half; i++)
@@ -35,23 +35,23 @@ static void syncs_thin(mqb_kafka_syncs_t *s)
 	s->n = w + (s->n - half);
 }
 
-void mqb_kafka_syncs_truncate(mqb_kafka_syncs_t *s, int64_t from)
+void mqb_fwd_syncs_truncate(mqb_fwd_syncs_t *s, int64_t from)
 {
 	while (s->n > 0 && s->v[s->n - 1].local >= from)
 		s->n--;
 }
 
-int mqb_kafka_syncs_add(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka)
+int mqb_fwd_syncs_add(mqb_fwd_syncs_t *s, int64_t local, int64_t kafka)
 {
 	if (local < 0 || kafka < 0)
 		return MQB_ERR_INVAL;
-	mqb_kafka_syncs_truncate(s, local);
+	mqb_fwd_syncs_truncate(s, local);
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;
 		if (cap > MQB_KAFKA_SYNCS_MAX)
 			cap = MQB_KAFKA_SYNCS_MAX;
 		if (cap > s->cap) {
-			mqb_kafka_sync_pair_t *v = realloc(s->v, cap * sizeof(*v));
+			mqb_fwd_sync_pair_t *v = realloc(s->v, cap * sizeof(*v));
 			if (!v)
 				return MQB_ERR_NOMEM;
 			s->v = v;
@@ -66,13 +66,13 @@ int mqb_kafka_syncs_add(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka)
 	return MQB_OK;
 }
 
-bool mqb_kafka_syncs_observe(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka)
+bool mqb_fwd_syncs_observe(mqb_fwd_syncs_t *s, int64_t local, int64_t kafka)
 {
-	return mqb_kafka_syncs_due(s, local, kafka) &&
-	       mqb_kafka_syncs_add(s, local, kafka) == MQB_OK;
+	return mqb_fwd_syncs_due(s, local, kafka) &&
+	       mqb_fwd_syncs_add(s, local, kafka) == MQB_OK;
 }
 
-bool mqb_kafka_syncs_due(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka)
+bool mqb_fwd_syncs_due(mqb_fwd_syncs_t *s, int64_t local, int64_t kafka)
 {
 	bool sync = false;
 	if (local < 0 || kafka < 0)
@@ -88,8 +88,8 @@ bool mqb_kafka_syncs_due(mqb_kafka_syncs_t *s, int64_t local, int64_t kafka)
 	return sync;
 }
 
-int mqb_kafka_syncs_translate(const mqb_kafka_syncs_t *s, int64_t offset, int64_t *kafka,
-			      mqb_kafka_sync_pair_t *pair)
+int mqb_fwd_syncs_translate(const mqb_fwd_syncs_t *s, int64_t offset, int64_t *kafka,
+			      mqb_fwd_sync_pair_t *pair)
 {
 	if (offset < 0)
 		return MQB_ERR_INVAL;
@@ -106,7 +106,7 @@ int mqb_kafka_syncs_translate(const mqb_kafka_syncs_t *s, int64_t offset, int64_
 		else
 			hi = mid;
 	}
-	const mqb_kafka_sync_pair_t *p = &s->v[lo];
+	const mqb_fwd_sync_pair_t *p = &s->v[lo];
 	*kafka = p->kafka + (offset == p->local ? 0 : 1);
 	if (pair)
 		*pair = *p;

@@ -1,5 +1,5 @@
 /* topic.c — MQTT topic name / filter validation and matching (see topic.h). */
-#include "bridge/topic.h"
+#include "bridge/ingest/topic.h"
 
 #include <string.h>
 

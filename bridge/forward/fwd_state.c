@@ -1,7 +1,7 @@
 /*
- * kafka_state.c — text lines of the forwarder's journal (kafka_state.h).
+ * fwd_state.c — text lines of the forwarder's journal (fwd_state.h).
  */
-#include "connectors/kafka/kafka_state.h"
+#include "bridge/forward/fwd_state.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -12,7 +12,7 @@
 
 #include "bridge/err.h"
 
-void mqb_kafka_strbuf_printf(mqb_kafka_strbuf_t *b, const char *fmt, ...)
+void mqb_fwd_strbuf_printf(mqb_fwd_strbuf_t *b, const char *fmt, ...)
 {
 	va_list ap;
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -41,7 +41,7 @@ void mqb_kafka_strbuf_printf(mqb_kafka_strbuf_t *b, const char *fmt, ...)
 	}
 }
 
-void mqb_kafka_strbuf_reset(mqb_kafka_strbuf_t *b)
+void mqb_fwd_strbuf_reset(mqb_fwd_strbuf_t *b)
 {
 	b->len = 0;
 	b->oom = 0;
@@ -49,7 +49,7 @@ void mqb_kafka_strbuf_reset(mqb_kafka_strbuf_t *b)
 		b->p[0] = '\0';
 }
 
-void mqb_kafka_strbuf_free(mqb_kafka_strbuf_t *b)
+void mqb_fwd_strbuf_free(mqb_fwd_strbuf_t *b)
 {
 	if (!b)
 		return;
@@ -68,7 +68,7 @@ static int parse_i64(const char *s, int64_t min, int64_t *out)
 	return 0;
 }
 
-int mqb_kafka_state_parse(const char *text, size_t len, mqb_kafka_state_line_cb *cb,
+int mqb_fwd_state_parse(const char *text, size_t len, mqb_fwd_state_line_cb *cb,
 			  void *arg, char *errstr, size_t errstr_size)
 {
 	size_t pos = 0;
@@ -92,7 +92,7 @@ int mqb_kafka_state_parse(const char *text, size_t len, mqb_kafka_state_line_cb 
 		for (char *t = strtok_r(buf, " ", &save); t && ntok < 7;
 		     t = strtok_r(NULL, " ", &save))
 			tok[ntok++] = t;
-		mqb_kafka_state_line_t ln = { 0 };
+		mqb_fwd_state_line_t ln = { 0 };
 		int64_t part;
 		if (ntok < 5 || strlen(tok[0]) != 1 || (tok[0][0] != 'C' && tok[0][0] != 'S') ||
 		    ntok != (tok[0][0] == 'C' ? 5 : 6) ||

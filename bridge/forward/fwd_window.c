@@ -1,15 +1,15 @@
 /*
- * kafka_window.c — contiguous delivered cursor over out-of-order reports
- * (kafka_window.h).
+ * fwd_window.c — contiguous delivered cursor over out-of-order reports
+ * (fwd_window.h).
  */
-#include "connectors/kafka/kafka_window.h"
+#include "bridge/forward/fwd_window.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge/err.h"
 
-int mqb_kafka_window_init(mqb_kafka_window_t *w, size_t size, int64_t start)
+int mqb_fwd_window_init(mqb_fwd_window_t *w, size_t size, int64_t start)
 {
 	memset(w, 0, sizeof(*w));
 	w->done = calloc(size ? size : 1, 1);
@@ -20,7 +20,7 @@ int mqb_kafka_window_init(mqb_kafka_window_t *w, size_t size, int64_t start)
 	return MQB_OK;
 }
 
-void mqb_kafka_window_free(mqb_kafka_window_t *w)
+void mqb_fwd_window_free(mqb_fwd_window_t *w)
 {
 	if (!w)
 		return;
@@ -28,7 +28,7 @@ void mqb_kafka_window_free(mqb_kafka_window_t *w)
 	w->done = NULL;
 }
 
-static void window_advance(mqb_kafka_window_t *w)
+static void window_advance(mqb_fwd_window_t *w)
 {
 	while (w->cursor < w->next && w->done[(uint64_t)w->cursor % w->size]) {
 		w->done[(uint64_t)w->cursor % w->size] = 0;
@@ -36,7 +36,7 @@ static void window_advance(mqb_kafka_window_t *w)
 	}
 }
 
-bool mqb_kafka_window_skip_to(mqb_kafka_window_t *w, int64_t offset)
+bool mqb_fwd_window_skip_to(mqb_fwd_window_t *w, int64_t offset)
 {
 	if (offset <= w->next)
 		return true;
@@ -48,7 +48,7 @@ bool mqb_kafka_window_skip_to(mqb_kafka_window_t *w, int64_t offset)
 	return true;
 }
 
-bool mqb_kafka_window_delivered(mqb_kafka_window_t *w, int64_t offset)
+bool mqb_fwd_window_delivered(mqb_fwd_window_t *w, int64_t offset)
 {
 	if (offset < w->cursor || offset >= w->next)
 		return false;
@@ -57,13 +57,13 @@ bool mqb_kafka_window_delivered(mqb_kafka_window_t *w, int64_t offset)
 	return true;
 }
 
-void mqb_kafka_window_rewind(mqb_kafka_window_t *w)
+void mqb_fwd_window_rewind(mqb_fwd_window_t *w)
 {
 	memset(w->done, 0, w->size);
 	w->next = w->cursor;
 }
 
-void mqb_kafka_window_reset(mqb_kafka_window_t *w, int64_t offset)
+void mqb_fwd_window_reset(mqb_fwd_window_t *w, int64_t offset)
 {
 	memset(w->done, 0, w->size);
 	w->cursor = w->next = offset;

@@ -1,5 +1,5 @@
 /* keytmpl.c — key template compile and render (see keytmpl.h). */
-#include "bridge/keytmpl.h"
+#include "bridge/ingest/keytmpl.h"
 
 #include <stdbool.h>
 #include <stdint.h>
