@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bridge/err.h"
+#include "bridge/text.h"
 #include "bridge/ingest/keytmpl.h"
 #include "bridge/ingest/topic.h"
 

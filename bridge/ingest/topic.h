@@ -19,10 +19,6 @@
 
 #define MQB_TOPIC_MAX_BYTES 65535
 
-/* true when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF)
- * and contains no U+0000. */
-bool mqb_utf8_valid(const char *s, size_t len);
-
 /* MQB_OK, or MQB_ERR_INVAL with *why (if not NULL) set to a static reason. */
 int mqb_topic_filter_check(const char *filter, const char **why);
 int mqb_topic_name_check(const char *topic, const char **why);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bridge/err.h"
+#include "bridge/text.h"
 #include "bridge/ingest/topic.h"
 
 static void match(const char *filter, const char *topic)
