@@ -44,4 +44,4 @@ mqbridged is starting on conf/mqbridge.conf (store in ./_data). In another termi
 Ctrl-C stops mqbridged cleanly.
 
 MSG
-exec "$BUILD_DIR/bridge/mqbridged" -c conf/mqbridge.conf
+exec "$BUILD_DIR/bridge/daemon/mqbridged" -c conf/mqbridge.conf

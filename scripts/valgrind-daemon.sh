@@ -26,7 +26,7 @@ KEEP=${KEEP:-0}
 for tool in valgrind mosquitto mosquitto_pub curl python3; do
 	command -v "$tool" >/dev/null || { echo "valgrind-daemon: $tool not installed" >&2; exit 2; }
 done
-if [ ! -x "$BUILD_DIR/bridge/mqbridged" ] || [ ! -x "$BUILD_DIR/tools/mqbridge" ] ||
+if [ ! -x "$BUILD_DIR/bridge/daemon/mqbridged" ] || [ ! -x "$BUILD_DIR/tools/mqbridge" ] ||
    [ ! -x "$BUILD_DIR/tests/kafka_mock" ]; then
 	cmake -S . -B "$BUILD_DIR" >/dev/null
 	cmake --build "$BUILD_DIR" -j2 --target mqbridged mqbridge kafka_mock >/dev/null
@@ -35,7 +35,7 @@ if grep -Eq '^MQB_(ASAN|TSAN):BOOL=ON' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null; 
 	echo "valgrind-daemon: $BUILD_DIR is a sanitizer build; use a plain one" >&2
 	exit 2
 fi
-DAEMON=$(realpath "$BUILD_DIR/bridge/mqbridged")
+DAEMON=$(realpath "$BUILD_DIR/bridge/daemon/mqbridged")
 CLI=$(realpath "$BUILD_DIR/tools/mqbridge")
 MOCK=$(realpath "$BUILD_DIR/tests/kafka_mock")
 

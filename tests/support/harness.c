@@ -155,7 +155,7 @@ const char *mqbt_bin(const char *name)
 {
 	static char ring[8][1024];
 	static int next;
-	static const char *subdirs[] = { "bridge", "tools", "tests", "bench", "." };
+	static const char *subdirs[] = { "bridge/daemon", "tools", "tests", "bench", "." };
 	const char *build = getenv("MQB_BUILD_DIR");
 	char *out = ring[next++ % 8];
 
