@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bridge/config.h"
+#include "tests/support/config_fx.h"
 
 #define MIN_OK \
 	"streams = ( { name = \"s\"; } );\n" \
@@ -32,7 +33,7 @@ const char *__lsan_default_suppressions(void)
 static mqb_config_t *load(const char *text, char *err, size_t errsz)
 {
 	err[0] = '\0';
-	return mqb_config_load_string(text, "t.conf", err, errsz);
+	return mqb_config_load_string(text, "t.conf", mqb_test_sections(), err, errsz);
 }
 
 /* Load text and expect exactly the error message want. */
@@ -76,20 +77,20 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->log_level, "info");
 	assert_string_equal(cfg->groups_prefix, "mqbridge");
 	assert_string_equal(cfg->path, "t.conf");
-	assert_string_equal(cfg->mqtt.host, "127.0.0.1");
-	assert_int_equal(cfg->mqtt.port, 1883);
-	assert_string_equal(cfg->mqtt.client_id, "mqbridge");
-	assert_int_equal(cfg->mqtt.protocol, 5);
-	assert_int_equal(cfg->mqtt.keepalive, 30);
-	assert_false(cfg->mqtt.clean_start);
-	assert_int_equal(cfg->mqtt.session_expiry_s, 86400);
-	assert_null(cfg->mqtt.username);
-	assert_null(cfg->mqtt.password_file);
-	assert_null(cfg->mqtt.cafile);
-	assert_int_equal(cfg->mqtt.reconnect_min_ms, 500);
-	assert_int_equal(cfg->mqtt.reconnect_max_ms, 30000);
-	assert_int_equal(cfg->mqtt.max_message_bytes, 1048576);
-	assert_int_equal(cfg->mqtt.max_inflight, 100);
+	assert_string_equal(mqb_mqtt_conf(cfg)->host, "127.0.0.1");
+	assert_int_equal(mqb_mqtt_conf(cfg)->port, 1883);
+	assert_string_equal(mqb_mqtt_conf(cfg)->client_id, "mqbridge");
+	assert_int_equal(mqb_mqtt_conf(cfg)->protocol, 5);
+	assert_int_equal(mqb_mqtt_conf(cfg)->keepalive, 30);
+	assert_false(mqb_mqtt_conf(cfg)->clean_start);
+	assert_int_equal(mqb_mqtt_conf(cfg)->session_expiry_s, 86400);
+	assert_null(mqb_mqtt_conf(cfg)->username);
+	assert_null(mqb_mqtt_conf(cfg)->password_file);
+	assert_null(mqb_mqtt_conf(cfg)->cafile);
+	assert_int_equal(mqb_mqtt_conf(cfg)->reconnect_min_ms, 500);
+	assert_int_equal(mqb_mqtt_conf(cfg)->reconnect_max_ms, 30000);
+	assert_int_equal(mqb_mqtt_conf(cfg)->max_message_bytes, 1048576);
+	assert_int_equal(mqb_mqtt_conf(cfg)->max_inflight, 100);
 	assert_string_equal(cfg->stats.listen, "127.0.0.1:9883");
 	assert_null(cfg->stats.token_file);
 
@@ -115,8 +116,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->routes[0].stream_index, 0);
 	assert_int_equal(cfg->routes[0].line, 2);
 
-	assert_false(cfg->kafka.enabled);
-	assert_int_equal(cfg->kafka.forward_count, 0);
+	assert_false(mqb_kafka_conf(cfg)->enabled);
+	assert_int_equal(mqb_kafka_conf(cfg)->forward_count, 0);
 	assert_int_equal(cfg->groups_count, 0);
 	mqb_config_free(cfg);
 
@@ -185,10 +186,10 @@ static void test_full(void **state)
 		fail_msg("%s", err);
 	assert_string_equal(cfg->log_level, "debug");
 	assert_string_equal(cfg->groups_prefix, "edge/mqb");
-	assert_int_equal(cfg->mqtt.protocol, 4);
-	assert_int_equal(cfg->mqtt.port, 8883);
-	assert_true(cfg->mqtt.clean_start);
-	assert_int_equal(cfg->mqtt.session_expiry_s, 4294967295LL);
+	assert_int_equal(mqb_mqtt_conf(cfg)->protocol, 4);
+	assert_int_equal(mqb_mqtt_conf(cfg)->port, 8883);
+	assert_true(mqb_mqtt_conf(cfg)->clean_start);
+	assert_int_equal(mqb_mqtt_conf(cfg)->session_expiry_s, 4294967295LL);
 	assert_string_equal(cfg->stats.listen, "[::1]:9000");
 	assert_int_equal(cfg->streams[0].opts.partitions, 12);
 	assert_int_equal(cfg->streams[0].opts.segment_bytes, 2147483647LL);
@@ -202,23 +203,23 @@ static void test_full(void **state)
 	assert_int_equal(cfg->routes[1].stream_index, 1);
 	assert_int_equal(cfg->routes[1].line, 9);
 
-	assert_true(cfg->kafka.enabled);
-	assert_string_equal(cfg->kafka.bootstrap_servers, "k:9092");
-	assert_true(cfg->kafka.block_on_backlog);
-	assert_int_equal(cfg->kafka.sync_interval_offsets, 100);
-	assert_int_equal(cfg->kafka.queue_buffering_max_kbytes, 16384);
-	assert_int_equal(cfg->kafka.properties_count, 3);
-	assert_string_equal(cfg->kafka.properties[0].key, "compression.type");
-	assert_string_equal(cfg->kafka.properties[0].value, "lz4");
-	assert_int_equal(cfg->kafka.properties[0].line, 11);
-	assert_string_equal(cfg->kafka.properties[1].key, "linger.ms");
-	assert_string_equal(cfg->kafka.properties[1].value, "5");
-	assert_string_equal(cfg->kafka.properties[2].key, "socket.keepalive.enable");
-	assert_string_equal(cfg->kafka.properties[2].value, "true");
-	assert_int_equal(cfg->kafka.properties[2].line, 12);
-	assert_int_equal(cfg->kafka.forward_count, 1);
-	assert_string_equal(cfg->kafka.forward[0].topic, "edge.t");
-	assert_int_equal(cfg->kafka.forward[0].stream_index, 0);
+	assert_true(mqb_kafka_conf(cfg)->enabled);
+	assert_string_equal(mqb_kafka_conf(cfg)->bootstrap_servers, "k:9092");
+	assert_true(mqb_kafka_conf(cfg)->block_on_backlog);
+	assert_int_equal(mqb_kafka_conf(cfg)->sync_interval_offsets, 100);
+	assert_int_equal(mqb_kafka_conf(cfg)->queue_buffering_max_kbytes, 16384);
+	assert_int_equal(mqb_kafka_conf(cfg)->properties_count, 3);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[0].key, "compression.type");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[0].value, "lz4");
+	assert_int_equal(mqb_kafka_conf(cfg)->properties[0].line, 11);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[1].key, "linger.ms");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[1].value, "5");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[2].key, "socket.keepalive.enable");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[2].value, "true");
+	assert_int_equal(mqb_kafka_conf(cfg)->properties[2].line, 12);
+	assert_int_equal(mqb_kafka_conf(cfg)->forward_count, 1);
+	assert_string_equal(mqb_kafka_conf(cfg)->forward[0].topic, "edge.t");
+	assert_int_equal(mqb_kafka_conf(cfg)->forward[0].stream_index, 0);
 
 	assert_int_equal(cfg->groups_count, 2);
 	assert_int_equal(cfg->groups[0].mode, MQB_GROUP_EXCLUSIVE);
@@ -250,14 +251,14 @@ static void test_full(void **state)
 	if (!cfg)
 		fail_msg("%s", err);
 	assert_int_equal(cfg->groups[0].rebalance, MQB_REBALANCE_COOPERATIVE);
-	assert_int_equal(cfg->kafka.properties_count, 3);
-	assert_string_equal(cfg->kafka.properties[0].key, "linger.ms");
-	assert_string_equal(cfg->kafka.properties[0].value, "5");
-	assert_int_equal(cfg->kafka.properties[0].line, 4);
-	assert_string_equal(cfg->kafka.properties[1].value, "zstd");
-	assert_int_equal(cfg->kafka.properties[1].line, 5);
-	assert_string_equal(cfg->kafka.properties[2].value, "1.5");
-	assert_int_equal(cfg->kafka.forward_count, 0);
+	assert_int_equal(mqb_kafka_conf(cfg)->properties_count, 3);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[0].key, "linger.ms");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[0].value, "5");
+	assert_int_equal(mqb_kafka_conf(cfg)->properties[0].line, 4);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[1].value, "zstd");
+	assert_int_equal(mqb_kafka_conf(cfg)->properties[1].line, 5);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[2].value, "1.5");
+	assert_int_equal(mqb_kafka_conf(cfg)->forward_count, 0);
 	mqb_config_free(cfg);
 }
 
@@ -293,14 +294,14 @@ static void test_int_literals_ok(void **state)
 		   "/* 88888888888 */ stats = { listen = \"[::1]:9999\"; };\n", err, sizeof(err));
 	if (!cfg)
 		fail_msg("%s", err);
-	assert_int_equal(cfg->mqtt.session_expiry_s, 0x7fffffff);
-	assert_int_equal(cfg->mqtt.max_message_bytes, 2147483);
-	assert_string_equal(cfg->mqtt.host, "h99999999999");
+	assert_int_equal(mqb_mqtt_conf(cfg)->session_expiry_s, 0x7fffffff);
+	assert_int_equal(mqb_mqtt_conf(cfg)->max_message_bytes, 2147483);
+	assert_string_equal(mqb_mqtt_conf(cfg)->host, "h99999999999");
 	mqb_config_free(cfg);
 	cfg = load(MIN_OK "mqtt = { session_expiry_s = 2147483647; };\n", err, sizeof(err));
 	if (!cfg)
 		fail_msg("%s", err);
-	assert_int_equal(cfg->mqtt.session_expiry_s, 2147483647);
+	assert_int_equal(mqb_mqtt_conf(cfg)->session_expiry_s, 2147483647);
 	mqb_config_free(cfg);
 }
 
@@ -631,10 +632,10 @@ static void test_files(void **state)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	if (!cfg)
 		fail_msg("%s", err);
-	assert_string_equal(cfg->mqtt.password_file, pw);
+	assert_string_equal(mqb_mqtt_conf(cfg)->password_file, pw);
 	assert_string_equal(cfg->path, path);
 	mqb_config_free(cfg);
 
@@ -645,7 +646,7 @@ static void test_files(void **state)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s:4: mqtt.password_file: cannot read file: No such file "
 		 "or directory (got \"%s/missing\")", path, dir);
@@ -662,7 +663,7 @@ static void test_files(void **state)
 	assert_non_null(f);
 	fputs("data_dir = \"/x\";\n\nmqtt = { port = ; };\n", f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s:3: syntax error", path);
 	assert_string_equal(err, text);
@@ -674,14 +675,14 @@ static void test_files(void **state)
 	fputc('\0', f);
 	fputs("junk", f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s: contains a NUL byte: not a text file", path);
 	assert_string_equal(err, text);
 
 	/* a file that does not exist */
 	snprintf(path, sizeof(path), "%s/none.conf", dir);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s: cannot read the file", path);
 	assert_int_equal(strncmp(err, text, strlen(text)), 0);
@@ -697,7 +698,7 @@ static void test_files(void **state)
 	assert_non_null(f);
 	fputs("streams = ( { name = \"s\"; } );\n@include \"routes.inc\"\n", f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s/routes.inc:2: routes.[0].qos: must be between 0 and 2 "
 		 "(got 7)", dir);
@@ -739,7 +740,7 @@ static void test_shipped_files(void **state)
 			if (n < 6 || strcmp(de->d_name + n - 5, ".conf") != 0)
 				continue;
 			snprintf(p, sizeof(p), "%s/%s", d, de->d_name);
-			cfg = mqb_config_load(p, err, sizeof(err));
+			cfg = mqb_config_load(p, mqb_test_sections(), err, sizeof(err));
 			if (!cfg)
 				fail_msg("%s", err);
 			assert_true(cfg->streams_count > 0);
@@ -764,7 +765,7 @@ static void test_reference_doc(void **state)
 	(void)state;
 	mem = open_memstream(&gen, &genlen);
 	assert_non_null(mem);
-	assert_int_equal(mqb_config_write_reference(mem), 0);
+	assert_int_equal(mqb_config_write_reference(mem, mqb_test_sections()), 0);
 	fclose(mem);
 	assert_non_null(strstr(gen, "| `streams[].partitions` | integer | `1` | 1..10000 |"));
 
