@@ -9,7 +9,8 @@
  * Bad arguments exit 2; a configuration or start-up error exits 1.
  *
  * Components are one table (below): started in order, stopped in reverse. A new
- * component adds one line.
+ * component adds one line; its configuration section comes with its ops table
+ * (ops->config) and is passed to mqb_config_load() from here.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bridge/config.h"
+#include "bridge/config_table.h"
 #include "tests/support/config_fx.h"
 
 #define MIN_OK \
@@ -609,6 +610,121 @@ static void test_cross_field(void **state)
 		     "session_timeout_ms (3000) (got 3000)");
 }
 
+/* --- sections registered by their owners ------------------------------------------- */
+
+typedef struct test_sec {
+	int port;
+	char *name;
+	char *extra;                 /* set by the check, freed by the section's free */
+	int line;
+} test_sec_t;
+
+static const mqb_cfgt_key_t test_keys[] = {
+	MQB_CFGT_INT("port", test_sec_t, port, 1, 9, 5, 0, "a port"),
+	MQB_CFGT_STR("name", test_sec_t, name, "x", 0, "a name"),
+	MQB_CFGT_END
+};
+static const mqb_cfgt_table_t test_table = {
+	"amqp", test_keys, 0, offsetof(test_sec_t, line), NULL };
+
+static int sec_check(mqb_cfgt_ctx_t *ctx, const mqb_config_t *cfg, void *conf,
+		      const config_setting_t *root)
+{
+	test_sec_t *t = conf;
+
+	if (t->port == 7)
+		return mqb_cfgt_error(ctx, mqb_cfgt_member(config_setting_get_member(root, "amqp"),
+							   "port"),
+				      "amqp.port", "%d streams is not %d (got %d)",
+				      (int)cfg->streams_count, t->port, t->port);
+	t->extra = strdup("checked");
+	return t->extra ? 0 : -1;
+}
+
+static void sec_free(void *conf)
+{
+	free(((test_sec_t *)conf)->extra);
+}
+
+static const mqb_config_section_t test_section = {
+	.name = "amqp", .desc = "a test section", .table = &test_table,
+	.size = sizeof(test_sec_t), .check = sec_check, .free = sec_free };
+
+static mqb_config_t *load_with(const char *text, const mqb_config_section_t *const *secs,
+			       char *err, size_t errsz)
+{
+	err[0] = '\0';
+	return mqb_config_load_string(text, "t.conf", secs, err, errsz);
+}
+
+static void test_sections(void **state)
+{
+	static const mqb_config_section_t *const own[] = { &test_section, NULL };
+	static const mqb_config_section_t *const twice[] = { &test_section, &test_section, NULL };
+	char err[1024];
+	const test_sec_t *t;
+	mqb_config_t *cfg;
+
+	(void)state;
+	/* the core alone: no connector section is known */
+	cfg = load_with(MIN_OK, NULL, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_null(mqb_config_section(cfg, "mqtt"));
+	assert_false(mqb_config_section_present(cfg, "mqtt"));
+	mqb_config_free(cfg);
+	assert_null(load_with(MIN_OK "mqtt = { };\n", NULL, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: mqtt: unknown key");
+
+	/* an absent section holds its defaults; its check runs anyway */
+	cfg = load_with(MIN_OK, own, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	t = mqb_config_section(cfg, "amqp");
+	assert_non_null(t);
+	assert_false(mqb_config_section_present(cfg, "amqp"));
+	assert_int_equal(t->port, 5);
+	assert_string_equal(t->name, "x");
+	assert_string_equal(t->extra, "checked");
+	assert_int_equal(t->line, 0);
+	mqb_config_free(cfg);
+
+	cfg = load_with(MIN_OK "amqp = { port = 3; name = \"y\"; };\n", own, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	t = mqb_config_section(cfg, "amqp");
+	assert_true(mqb_config_section_present(cfg, "amqp"));
+	assert_int_equal(t->port, 3);
+	assert_string_equal(t->name, "y");
+	assert_int_equal(t->line, 3);
+	mqb_config_free(cfg);
+
+	/* the section's errors keep file:line and key; suggestions span every section */
+	assert_null(load_with(MIN_OK "amqp = { port = 10; };\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: amqp.port: must be between 1 and 9 (got 10)");
+	assert_null(load_with(MIN_OK "amqp = {\n port = 7; };\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:4: amqp.port: 1 streams is not 7 (got 7)");
+	assert_null(load_with(MIN_OK "amqp = { prot = 1; };\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: amqp.prot: unknown key (did you mean \"port\"?)");
+	assert_null(load_with(MIN_OK "amqb = { };\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: amqb: unknown key (did you mean \"amqp\"?)");
+	assert_null(load_with(MIN_OK "data_dri = \"/x\";\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: data_dri: unknown key (did you mean \"data_dir\"?)");
+	assert_null(load_with(MIN_OK, twice, err, sizeof(err)));
+	assert_string_equal(err, "t.conf: internal: configuration section \"amqp\" registered "
+			    "twice");
+
+	/* the daemon's sections: present only when the file has the group */
+	cfg = load(MIN_OK "mqtt = { };\n", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_true(mqb_config_section_present(cfg, "mqtt"));
+	assert_false(mqb_config_section_present(cfg, "kafka"));
+	assert_ptr_equal(mqb_config_section(cfg, "mqtt"), mqb_mqtt_conf(cfg));
+	assert_ptr_equal(mqb_config_section(cfg, "kafka"), mqb_kafka_conf(cfg));
+	mqb_config_free(cfg);
+}
+
 static void test_files(void **state)
 {
 	char dir[] = "/tmp/mqb-test-config-XXXXXX";
@@ -809,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_range_errors),
 		cmocka_unit_test(test_required_and_empty),
 		cmocka_unit_test(test_cross_field),
+		cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_shipped_files),
 		cmocka_unit_test(test_reference_doc),
