@@ -808,14 +808,15 @@ int mqb_cmd_consume(int argc, char **argv)
 			mqb_cli_error("%s", err);
 			return MQB_CLI_FAIL;
 		}
-		host = mqb_mqtt_conf(cfg)->host;
-		port = mqb_mqtt_conf(cfg)->port;
+		const mqb_mqtt_conf_t *mc = mqb_mqtt_conf(cfg);
+		host = mc->host;
+		port = mc->port;
 		if (!user)
-			user = mqb_mqtt_conf(cfg)->username;
-		if (!pass && mqb_mqtt_conf(cfg)->password_file)
-			pass = read_password_file(mqb_mqtt_conf(cfg)->password_file);
+			user = mc->username;
+		if (!pass && mc->password_file)
+			pass = read_password_file(mc->password_file);
 		if (!cafile)
-			cafile = mqb_mqtt_conf(cfg)->cafile;
+			cafile = mc->cafile;
 		c->prefix = cfg->groups_prefix;
 		for (size_t i = 0; i < cfg->groups_count && !hb_set; i++)
 			if (!strcmp(cfg->groups[i].name, c->group))
