@@ -9,6 +9,7 @@
  * mqtt.max_message_bytes, and groups_prefix is an MQTT topic name (the group protocol
  * topics start with it). Errors "FILE:LINE: key.path: problem (got X)".
  *
+ * Thread: filled inside mqb_config_load(); read-only afterwards, any thread may read it.
  * Ownership: the struct lives in the loaded mqb_config_t (mqb_config_free() frees it);
  * mqb_mqtt_conf() returns a borrowed pointer valid as long as the config.
  */

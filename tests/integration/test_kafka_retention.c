@@ -51,7 +51,8 @@ static void run(bool block)
 		 "kafka = { bootstrap_servers = \"%s\"; block_on_backlog = %s;\n"
 		 "  forward = ( { stream = \"r\"; topic = \"edge.r\"; } ); };\n",
 		 dir, mock.bootstrap, block ? "true" : "false");
-	mqb_config_t *cfg = mqb_config_load_string(text, "ret.conf", mqb_test_sections(), err, sizeof(err));
+	mqb_config_t *cfg = mqb_config_load_string(text, "ret.conf", mqb_test_sections(),
+						   err, sizeof(err));
 	if (!cfg)
 		fail_msg("config: %s", err);
 	mqb_metrics_t *reg = mqb_metrics_new();
