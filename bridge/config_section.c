@@ -68,6 +68,9 @@ static int add_sections(mqb_cfgt_ctx_t *ctx, struct mqb_config_reg *reg,
 		if (root_has(reg->keys, nk, sec->name) || root_has(core->keys, ncore, sec->name))
 			return mqb_cfgt_error_line(ctx, NULL, 0, "", "internal: configuration "
 						   "section \"%s\" registered twice", sec->name);
+		if (!sec->table)
+			return mqb_cfgt_error_line(ctx, NULL, 0, "", "internal: configuration "
+						   "section \"%s\" has no key table", sec->name);
 		reg->slots[reg->n - 1].off = reg->size;
 		reg->keys[nk++] = (mqb_cfgt_key_t){ .name = sec->name, .type = MQB_CFGT_GROUP,
 			.off = reg->size, .sub = sec->table, .desc = sec->desc };
