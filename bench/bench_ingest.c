@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bridge/config.h"
+#include "tests/support/config_fx.h"
 #include "connectors/mqtt/ingest.h"
 #include "tests/integration/ingest_util.h"
 
@@ -219,7 +220,7 @@ static int run_latency(const mqbt_broker_t *b, double *p50, double *p99, double 
 		 "streams = ( { name = \"bench\"; partitions = 8; flush = { interval_ms = 50; }; } );\n"
 		 "routes = ( { filter = \"lat/+\"; stream = \"bench\"; key = \"{1}\"; qos = 1; } );\n",
 		 data, b->port);
-	cfg = mqb_config_load_string(text, "bench.conf", err, sizeof err);
+	cfg = mqb_config_load_string(text, "bench.conf", mqb_test_sections(), err, sizeof err);
 	if (!cfg)
 		goto out;
 	st = mqb_store_open(data, 0, err, sizeof err);

@@ -1,9 +1,11 @@
 /*
- * config.c — mqbridged's configuration: the key tables (one per section: name, type,
- * range, default, description) and the load/free entry points (see config.h and
- * docs/CONFIG.md). The generic table reader is config_table.c, the checks beyond one
- * key are config_check.c, file reading and the integer-literal guard config_text.c,
- * the markdown reference config_doc.c.
+ * config.c — mqbridged's configuration: the core's key tables (one per core section:
+ * name, type, range, default, description) and the load/free entry points (see
+ * config.h and docs/CONFIG.md). Connectors' sections come with their owners
+ * (connectors/mqtt/mqtt_conf.c, connectors/kafka/kafka_conf.c) and are merged into the
+ * top-level table by config_section.c. The generic table reader is config_table.c, the
+ * core's checks beyond one key are config_check.c, file reading and the
+ * integer-literal guard config_text.c, the markdown reference config_doc.c.
  *
  * Errors: loading stops at the first error; the message is
  * "FILE:LINE: key.path: problem (got X)".
@@ -24,8 +26,6 @@
 
 /* --- tables --------------------------------------------------------------------- */
 
-static const mqb_cfgt_choice_t protocol_choices[] = {
-	{ "v5", 5 }, { "v311", 4 }, { NULL, 0 } };
 static const mqb_cfgt_choice_t log_level_choices[] = {
 	{ "error", 0 }, { "warn", 0 }, { "notice", 0 }, { "info", 0 }, { "debug", 0 },
 	{ NULL, 0 } };
@@ -40,65 +40,13 @@ static const mqb_cfgt_choice_t rebalance_choices[] = {
 static const mqb_cfgt_choice_t start_choices[] = {
 	{ "earliest", 0 }, { "latest", 1 }, { NULL, 0 } };
 
-#define K_STR(n, T, f, def, fl, d) \
-	{ .name = n, .type = MQB_CFGT_STRING, .off = OFF(T, f), .def_str = def, .flags = fl, .desc = d }
-#define K_CHOICE(n, T, f, def, ch, d) \
-	{ .name = n, .type = MQB_CFGT_STRING, .off = OFF(T, f), .def_str = def, .choices = ch, .desc = d }
-#define K_INT(n, T, f, lo, hi, def, fl, d) \
-	{ .name = n, .type = MQB_CFGT_INT, .off = OFF(T, f), .min = lo, .max = hi, .def_int = def, .flags = fl, .desc = d }
-#define K_I64(n, T, f, lo, hi, def, fl, d) \
-	{ .name = n, .type = MQB_CFGT_INT64, .off = OFF(T, f), .min = lo, .max = hi, .def_int = def, .flags = fl, .desc = d }
-#define K_BOOL(n, T, f, def, d) \
-	{ .name = n, .type = MQB_CFGT_BOOL, .off = OFF(T, f), .def_int = def, .desc = d }
-#define K_ENUM(n, T, f, def, ch, fl, d) \
-	{ .name = n, .type = MQB_CFGT_ENUM, .off = OFF(T, f), .def_int = def, .choices = ch, .flags = fl, .desc = d }
-#define K_END { .name = NULL }
+#define K_STR MQB_CFGT_STR
+#define K_CHOICE MQB_CFGT_CHOICE
+#define K_INT MQB_CFGT_INT
+#define K_I64 MQB_CFGT_I64
+#define K_ENUM MQB_CFGT_ENUMK
+#define K_END MQB_CFGT_END
 
-
-static const mqb_cfgt_key_t mqtt_keys[] = {
-	K_STR("host", mqb_mqtt_conf_t, host, "127.0.0.1", MQB_CFGF_NONEMPTY,
-	      "broker host name or address"),
-	K_INT("port", mqb_mqtt_conf_t, port, 1, 65535, 1883, 0, "broker port"),
-	K_STR("client_id", mqb_mqtt_conf_t, client_id, "mqbridge", MQB_CFGF_NONEMPTY,
-	      "MQTT client id (keep it stable: the persistent session is keyed by it)"),
-	K_ENUM("protocol", mqb_mqtt_conf_t, protocol, 5, protocol_choices, 0,
-	       "MQTT protocol version: \"v5\" or \"v311\""),
-	K_INT("keepalive", mqb_mqtt_conf_t, keepalive, 5, 65535, 30, 0,
-	      "keepalive interval in seconds"),
-	K_BOOL("clean_start", mqb_mqtt_conf_t, clean_start, 0,
-	       "false: persistent session, the broker queues QoS>0 messages while mqbridge is down"),
-	K_I64("session_expiry_s", mqb_mqtt_conf_t, session_expiry_s, 0, 4294967295LL, 86400, 0,
-	      "MQTT 5 session expiry interval (s) when clean_start = false; 4294967295 = never"),
-	K_STR("username", mqb_mqtt_conf_t, username, NULL, 0, "user name (none by default)"),
-	K_STR("password_file", mqb_mqtt_conf_t, password_file, NULL,
-	      MQB_CFGF_PATH | MQB_CFGF_READABLE | MQB_CFGF_NONEMPTY,
-	      "file whose first line is the password; needs username"),
-	K_STR("cafile", mqb_mqtt_conf_t, cafile, NULL,
-	      MQB_CFGF_PATH | MQB_CFGF_READABLE | MQB_CFGF_NONEMPTY,
-	      "PEM CA bundle; setting cafile or capath enables TLS"),
-	K_STR("capath", mqb_mqtt_conf_t, capath, NULL,
-	      MQB_CFGF_PATH | MQB_CFGF_DIR | MQB_CFGF_NONEMPTY,
-	      "directory of hashed PEM CA certificates; enables TLS"),
-	K_STR("certfile", mqb_mqtt_conf_t, certfile, NULL,
-	      MQB_CFGF_PATH | MQB_CFGF_READABLE | MQB_CFGF_NONEMPTY,
-	      "client certificate (PEM), with keyfile"),
-	K_STR("keyfile", mqb_mqtt_conf_t, keyfile, NULL,
-	      MQB_CFGF_PATH | MQB_CFGF_READABLE | MQB_CFGF_NONEMPTY,
-	      "client private key (PEM), with certfile"),
-	K_BOOL("tls_insecure", mqb_mqtt_conf_t, tls_insecure, 0,
-	       "skip verifying the broker's host name against its certificate"),
-	K_I64("reconnect_min_ms", mqb_mqtt_conf_t, reconnect_min_ms, 10, 3600000, 500, 0,
-	      "first reconnect delay (ms); doubles with jitter on each failure"),
-	K_I64("reconnect_max_ms", mqb_mqtt_conf_t, reconnect_max_ms, 10, 3600000, 30000, 0,
-	      "longest reconnect delay (ms)"),
-	K_I64("max_message_bytes", mqb_mqtt_conf_t, max_message_bytes, 1, 268435455, 1048576, 0,
-	      "larger payloads are rejected and counted"),
-	K_INT("max_inflight", mqb_mqtt_conf_t, max_inflight, 1, 65535, 100, 0,
-	      "receive maximum: unacknowledged QoS>0 messages the broker may send at once"),
-	K_END
-};
-static const mqb_cfgt_table_t mqtt_table = {
-	"mqtt", mqtt_keys, 0, OFF(mqb_mqtt_conf_t, line), mqb_config_check_mqtt };
 
 static const mqb_cfgt_key_t stats_keys[] = {
 	K_STR("listen", mqb_stats_conf_t, listen, "127.0.0.1:9883", 0,
@@ -162,37 +110,6 @@ static const mqb_cfgt_table_t route_table = {
 	"routes[]", route_keys, sizeof(mqb_route_conf_t), OFF(mqb_route_conf_t, line),
 	mqb_config_check_route };
 
-static const mqb_cfgt_key_t forward_keys[] = {
-	K_STR("stream", mqb_kafka_forward_conf_t, stream, NULL, MQB_CFGF_REQUIRED,
-	      "local stream to forward"),
-	K_STR("topic", mqb_kafka_forward_conf_t, topic, NULL, MQB_CFGF_REQUIRED,
-	      "Kafka topic (needs at least as many partitions as the stream)"),
-	K_END
-};
-static const mqb_cfgt_table_t forward_table = {
-	"kafka.forward[]", forward_keys, sizeof(mqb_kafka_forward_conf_t),
-	OFF(mqb_kafka_forward_conf_t, line), mqb_config_check_forward };
-
-static const mqb_cfgt_key_t kafka_keys[] = {
-	K_STR("bootstrap_servers", mqb_kafka_conf_t, bootstrap_servers, NULL,
-	      MQB_CFGF_REQUIRED | MQB_CFGF_NONEMPTY, "host:port[,host:port...] of the cluster"),
-	{ .name = "properties", .type = MQB_CFGT_KV, .off = OFF(mqb_kafka_conf_t, properties),
-	  .count_off = OFF(mqb_kafka_conf_t, properties_count),
-	  .desc = "librdkafka properties, passed verbatim" },
-	{ .name = "forward", .type = MQB_CFGT_LIST, .off = OFF(mqb_kafka_conf_t, forward),
-	  .count_off = OFF(mqb_kafka_conf_t, forward_count), .sub = &forward_table,
-	  .desc = "( { stream; topic; }, ... ): streams to forward" },
-	K_BOOL("block_on_backlog", mqb_kafka_conf_t, block_on_backlog, 0,
-	       "true: pause ingest rather than let retention delete unforwarded records"),
-	K_I64("sync_interval_offsets", mqb_kafka_conf_t, sync_interval_offsets, 1, I64MAX, 100, 0,
-	      "record an offset-sync pair every this many offsets of drift"),
-	K_I64("queue_buffering_max_kbytes", mqb_kafka_conf_t, queue_buffering_max_kbytes, 1,
-	      2147483647, 16384, 0, "memory bound of librdkafka's producer queue (KiB)"),
-	K_END
-};
-static const mqb_cfgt_table_t kafka_table = {
-	"kafka", kafka_keys, 0, OFF(mqb_kafka_conf_t, line), mqb_config_check_kafka };
-
 static const mqb_cfgt_key_t group_keys[] = {
 	K_STR("name", mqb_group_conf_t, name, NULL, MQB_CFGF_REQUIRED,
 	      "group name: [A-Za-z0-9._-]{1,200} (a topic level and a directory name)"),
@@ -240,8 +157,6 @@ static const mqb_cfgt_key_t root_keys[] = {
 		 "how much the daemon logs"),
 	K_STR("groups_prefix", mqb_config_t, groups_prefix, "mqbridge", MQB_CFGF_NONEMPTY,
 	      "first topic level(s) of the group protocol topics"),
-	{ .name = "mqtt", .type = MQB_CFGT_GROUP, .off = OFF(mqb_config_t, mqtt),
-	  .sub = &mqtt_table, .desc = "the broker mqbridge subscribes to" },
 	{ .name = "stats", .type = MQB_CFGT_GROUP, .off = OFF(mqb_config_t, stats),
 	  .sub = &stats_table, .desc = "HTTP stats endpoint" },
 	{ .name = "streams", .type = MQB_CFGT_LIST, .off = OFF(mqb_config_t, streams),
@@ -250,8 +165,6 @@ static const mqb_cfgt_key_t root_keys[] = {
 	{ .name = "routes", .type = MQB_CFGT_LIST, .off = OFF(mqb_config_t, routes),
 	  .count_off = OFF(mqb_config_t, routes_count), .sub = &route_table,
 	  .flags = MQB_CFGF_REQUIRED, .desc = "topic filter -> stream, first match wins" },
-	{ .name = "kafka", .type = MQB_CFGT_GROUP, .off = OFF(mqb_config_t, kafka),
-	  .sub = &kafka_table, .desc = "forwarding to a Kafka cluster (absent: off)" },
 	{ .name = "groups", .type = MQB_CFGT_LIST, .off = OFF(mqb_config_t, groups),
 	  .count_off = OFF(mqb_config_t, groups_count), .sub = &group_table,
 	  .desc = "consumer groups for queue consumers over MQTT" },
@@ -266,21 +179,65 @@ _Static_assert(sizeof(int32_t) == sizeof(int), "int32 stored as int");
 
 /* --- reference, load, free ---------------------------------------------------------- */
 
-int mqb_config_write_reference(FILE *out)
+int mqb_config_write_reference(FILE *out, const mqb_config_section_t *const *sections)
 {
-	return mqb_cfgt_write_reference(out, &root_table);
+	char err[256];
+	mqb_cfgt_ctx_t ctx = { .name = "reference", .errstr = err, .errstr_size = sizeof(err) };
+	struct mqb_config_reg *reg = mqb_config_reg_new(&ctx, &root_table, sections);
+	int rc;
+
+	if (!reg)
+		return -1;
+	rc = mqb_cfgt_write_reference(out, mqb_config_reg_root(reg));
+	mqb_config_reg_free(reg);
+	return rc;
 }
 
 void mqb_config_free(mqb_config_t *cfg)
 {
 	if (!cfg)
 		return;
-	mqb_cfgt_free(&root_table, cfg);
+	mqb_config_reg_free_sections(cfg);
+	mqb_cfgt_free(mqb_config_reg_root(cfg->reg), cfg);
+	mqb_config_reg_free(cfg->reg);
 	free(cfg->path);
 	free(cfg);
 }
 
+/* Parse the libconfig tree lc into a new config with the core's keys and sections. */
+static mqb_config_t *config_parse(mqb_cfgt_ctx_t *ctx, const config_t *lc, const char *name,
+				  const mqb_config_section_t *const *sections)
+{
+	struct mqb_config_reg *reg = mqb_config_reg_new(ctx, &root_table, sections);
+	const config_setting_t *root = config_root_setting(lc);
+	mqb_config_t *cfg;
+
+	if (!reg)
+		return NULL;
+	cfg = calloc(1, mqb_config_reg_size(reg));
+	if (!cfg) {
+		mqb_config_reg_free(reg);
+		mqb_cfgt_error_line(ctx, name, 0, "", "out of memory");
+		return NULL;
+	}
+	cfg->reg = reg;
+	if (!(cfg->path = strdup(name))) {
+		mqb_cfgt_error_line(ctx, name, 0, "", "out of memory");
+		goto error;
+	}
+	if (mqb_cfgt_defaults(ctx, mqb_config_reg_root(reg), cfg) != 0 ||
+	    mqb_cfgt_parse_group(ctx, mqb_config_reg_root(reg), cfg, root, "") != 0 ||
+	    mqb_config_finalize(ctx, cfg, lc) != 0 ||
+	    mqb_config_reg_check(ctx, cfg, root) != 0)
+		goto error;
+	return cfg;
+error:
+	mqb_config_free(cfg);
+	return NULL;
+}
+
 static mqb_config_t *config_load(const char *path, const char *text, const char *name,
+				 const mqb_config_section_t *const *sections,
 				 char *errstr, size_t errstr_size)
 {
 	mqb_cfgt_ctx_t ctx = { .name = name, .errstr = errstr, .errstr_size = errstr_size };
@@ -292,52 +249,41 @@ static mqb_config_t *config_load(const char *path, const char *text, const char 
 	if (path) {
 		owned = mqb_cfgt_read_file(&ctx, path);
 		if (!owned)
-			goto error;
+			goto out;
 		text = owned;
 		dir = strdup(path);
 		if (!dir) {
 			mqb_cfgt_error_line(&ctx, name, 0, "", "out of memory");
-			goto error;
+			goto out;
 		}
 		ctx.include_dir = dirname(dir);
 		config_set_include_dir(&lc, ctx.include_dir);
 	}
 	if (mqb_cfgt_check_int_literals(&ctx, text) != 0)
-		goto error;
+		goto out;
 	if (!config_read_string(&lc, text)) {
 		mqb_cfgt_error_line(&ctx, config_error_file(&lc), config_error_line(&lc), "",
 				    "%s", config_error_text(&lc));
-		goto error;
+		goto out;
 	}
-	cfg = calloc(1, sizeof(*cfg));
-	if (!cfg || !(cfg->path = strdup(name))) {
-		mqb_cfgt_error_line(&ctx, name, 0, "", "out of memory");
-		goto error;
-	}
-	if (mqb_cfgt_defaults(&ctx, &root_table, cfg) != 0 ||
-	    mqb_cfgt_parse_group(&ctx, &root_table, cfg, config_root_setting(&lc), "") != 0 ||
-	    mqb_config_finalize(&ctx, cfg, &lc) != 0)
-		goto error;
+	cfg = config_parse(&ctx, &lc, name, sections);
+out:
 	config_destroy(&lc);
 	free(owned);
 	free(dir);
 	return cfg;
-
-error:
-	config_destroy(&lc);
-	mqb_config_free(cfg);
-	free(owned);
-	free(dir);
-	return NULL;
 }
 
-mqb_config_t *mqb_config_load(const char *path, char *errstr, size_t errstr_size)
+mqb_config_t *mqb_config_load(const char *path, const mqb_config_section_t *const *sections,
+			      char *errstr, size_t errstr_size)
 {
-	return config_load(path, NULL, path, errstr, errstr_size);
+	return config_load(path, NULL, path, sections, errstr, errstr_size);
 }
 
 mqb_config_t *mqb_config_load_string(const char *text, const char *name,
+				     const mqb_config_section_t *const *sections,
 				     char *errstr, size_t errstr_size)
 {
-	return config_load(NULL, text, name ? name : "<string>", errstr, errstr_size);
+	return config_load(NULL, text, name ? name : "<string>", sections, errstr,
+			   errstr_size);
 }

@@ -1,17 +1,32 @@
 /*
  * config.h — mqbridged's configuration, parsed from one libconfig file.
  *
- * mqb_config_load() reads and validates the whole file against typed tables (type,
- * range, default for every key); any unknown key, wrong type, out-of-range value,
- * route naming an unknown stream, bad topic filter or key template is an error whose
- * message names file:line and the key, e.g.
- *   "/etc/mqbridge/mqbridge.conf:12: streams.[0].partitions: must be 1..10000 (got 0)".
- * Cross-component checks that need a library the core must not include (librdkafka
- * accepting kafka.properties) are done by that component, which reports with the
- * file/line kept in mqb_config_kv_t.
+ * The core owns the top-level keys data_dir, log_level, groups_prefix and the sections
+ * of core modules (stats, streams, routes, groups). Every other top-level group is a
+ * section registered by the component that owns it (a connector: "mqtt", "kafka"):
+ * the caller of mqb_config_load() passes the list of sections (bridge/daemon/main.c
+ * builds it from its connector table; the CLI and tests pass what they need), each
+ * section is parsed into its own struct, and its owner reads it back through a typed
+ * accessor wrapping mqb_config_section(). How to write a section: config_table.h.
  *
- * Ownership: mqb_config_load() returns a config that owns all its strings and arrays;
- * free it with mqb_config_free(). Nothing in it refers to libconfig after load.
+ * mqb_config_load() reads and validates the whole file against typed tables (type,
+ * range, default for every key); any unknown key (at the top level: against the core's
+ * keys and every registered section, with a "did you mean"), wrong type, out-of-range
+ * value, route naming an unknown stream, ... is an error whose message names file:line
+ * and the key, e.g.
+ *   "/etc/mqbridge/mqbridge.conf:12: streams.[0].partitions: must be 1..10000 (got 0)".
+ * Checks that need another module are that module's: the route checks (topic filter,
+ * key template) are a check-only entry the ingest module provides
+ * (bridge/ingest/route_check.h), so the core links no layer above it; checks that need
+ * a library (librdkafka accepting kafka.properties) are the connector's check_config.
+ *
+ * Order: core keys and sections are parsed in file order (first error wins); then the
+ * core's checks across sections; then each registered section's check, in list order.
+ *
+ * Thread: load on any thread; the list is an argument (no global registry), so loads
+ * may run concurrently. Ownership: mqb_config_load() returns a config that owns all its
+ * strings, arrays and section structs; free it with mqb_config_free(). Nothing in it
+ * refers to libconfig after load. The section descriptors are borrowed (static).
  */
 #ifndef MQB_CONFIG_H
 #define MQB_CONFIG_H
@@ -23,29 +38,9 @@
 
 #include "bridge/store/store.h"
 
-typedef struct mqb_config_kv {       /* a free-form key = value (kafka.properties) */
-	char *key, *value;
-	int line;                    /* line in the file, for error messages */
-} mqb_config_kv_t;
-
-typedef struct mqb_mqtt_conf {
-	char *host;                  /* "127.0.0.1" */
-	int port;                    /* 1883 (8883 is not implied by TLS) */
-	char *client_id;             /* "mqbridge" */
-	int protocol;                /* 5 or 4 (3.1.1): from "v5" | "v311" */
-	int keepalive;               /* s, 30 */
-	bool clean_start;            /* false: persistent session */
-	int64_t session_expiry_s;    /* MQTT 5 session expiry when !clean_start (86400) */
-	char *username;              /* NULL: none */
-	char *password_file;         /* NULL: none; first line is the password */
-	char *cafile, *capath, *certfile, *keyfile;  /* TLS when cafile or capath set */
-	bool tls_insecure;           /* skip hostname verification (false) */
-	int64_t reconnect_min_ms;    /* 500 */
-	int64_t reconnect_max_ms;    /* 30000 */
-	int64_t max_message_bytes;   /* 1 MiB; larger payloads are rejected (counted) */
-	int max_inflight;            /* receive maximum / inflight (100) */
-	int line;
-} mqb_mqtt_conf_t;
+/* A component's section descriptor (defined in config_table.h). */
+typedef struct mqb_config_section mqb_config_section_t;
+struct mqb_config_reg;
 
 typedef struct mqb_stats_conf {
 	char *listen;                /* "127.0.0.1:9883"; "" or "off" disables */
@@ -68,24 +63,6 @@ typedef struct mqb_route_conf {
 	int stream_index;            /* index into config->streams, resolved at load */
 	int line;
 } mqb_route_conf_t;
-
-typedef struct mqb_kafka_forward_conf {
-	char *stream;                /* must name a configured stream */
-	char *topic;                 /* Kafka topic */
-	int stream_index;
-	int line;
-} mqb_kafka_forward_conf_t;
-
-typedef struct mqb_kafka_conf {
-	bool enabled;                /* true when a kafka section exists */
-	char *bootstrap_servers;
-	mqb_config_kv_t *properties; size_t properties_count;
-	mqb_kafka_forward_conf_t *forward; size_t forward_count;
-	bool block_on_backlog;       /* false: retention may drop unforwarded records (counted) */
-	int64_t sync_interval_offsets;  /* offset-sync pair every N offsets of drift (100) */
-	int64_t queue_buffering_max_kbytes; /* memory bound for librdkafka's queue (16384) */
-	int line;
-} mqb_kafka_conf_t;
 
 typedef enum { MQB_GROUP_EXCLUSIVE = 0, MQB_GROUP_SHARED = 1 } mqb_group_mode_t;
 typedef enum { MQB_REBALANCE_EAGER = 0, MQB_REBALANCE_COOPERATIVE = 1 } mqb_rebalance_t;
@@ -114,25 +91,35 @@ typedef struct mqb_config {
 	char *data_dir;              /* "/var/lib/mqbridge" */
 	char *log_level;             /* "info" */
 	char *groups_prefix;         /* "mqbridge" */
-	mqb_mqtt_conf_t mqtt;
 	mqb_stats_conf_t stats;
 	mqb_stream_conf_t *streams; size_t streams_count;
 	mqb_route_conf_t *routes;   size_t routes_count;
-	mqb_kafka_conf_t kafka;
 	mqb_group_conf_t *groups;   size_t groups_count;
+	struct mqb_config_reg *reg;  /* the registered sections (private to config.c) */
 } mqb_config_t;
 
-/* Load and validate path. NULL on error, with errstr "file:line: key: problem". */
-mqb_config_t *mqb_config_load(const char *path, char *errstr, size_t errstr_size);
+/* Load and validate path with the core's keys plus sections, a NULL-terminated list
+ * (NULL: the core's keys only). NULL on error, with errstr "file:line: key: problem". */
+mqb_config_t *mqb_config_load(const char *path, const mqb_config_section_t *const *sections,
+			      char *errstr, size_t errstr_size);
 /* Same from a string (tests); name is used in messages in place of the file name. */
 mqb_config_t *mqb_config_load_string(const char *text, const char *name,
+				     const mqb_config_section_t *const *sections,
 				     char *errstr, size_t errstr_size);
 void mqb_config_free(mqb_config_t *cfg);  /* NULL-safe */
 
+/* The struct of the section registered as name (its defaults when the file has no such
+ * group), or NULL when no section of that name was passed to the load. Owners wrap it
+ * in a typed accessor (mqb_mqtt_conf(), mqb_kafka_conf()). */
+const void *mqb_config_section(const mqb_config_t *cfg, const char *name);
+/* True when the file has the section's group (false for an absent or unknown one). */
+bool mqb_config_section_present(const mqb_config_t *cfg, const char *name);
+
 /* Write the key reference (one markdown table per section: key, type, default, range,
- * meaning) generated from the loader's own tables; docs/CONFIG.md embeds it verbatim
- * (unit.config checks that it does). Returns 0, or -1 on a write error. */
-int mqb_config_write_reference(FILE *out);
+ * meaning) generated from the core's tables and those of sections; docs/CONFIG.md
+ * embeds it for the daemon's sections verbatim (unit.config checks that it does).
+ * Returns 0, or -1 on a write error. */
+int mqb_config_write_reference(FILE *out, const mqb_config_section_t *const *sections);
 
 /* Index of the stream named name in cfg->streams, or -1. */
 int mqb_config_stream_index(const mqb_config_t *cfg, const char *name);

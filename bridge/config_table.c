@@ -69,6 +69,13 @@ int mqb_cfgt_error(mqb_cfgt_ctx_t *ctx, const config_setting_t *s, const char *p
 	return -1;
 }
 
+const config_setting_t *mqb_cfgt_member(const config_setting_t *s, const char *key)
+{
+	const config_setting_t *m = s ? config_setting_get_member(s, key) : NULL;
+
+	return m ? m : s;
+}
+
 void mqb_cfgt_path(char *out, size_t size, const char *parent, const char *key)
 {
 	if (!parent || !*parent)

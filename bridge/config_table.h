@@ -1,15 +1,36 @@
 /*
- * config_table.h — the table-driven libconfig reader behind config.c (private to the
- * config module; other components use config.h).
+ * config_table.h — the public API for writing a configuration section: key tables and
+ * the section descriptor a component (a connector, a core module) hands to
+ * mqb_config_load() (config.h). Fluent Bit's config_map is the model.
  *
  * A table lists every key of one libconfig group: name, type, where the value goes in
  * the destination struct (offset), range, default, flags and a one-line description.
  * mqb_cfgt_parse_group() checks a libconfig group against a table: unknown keys, wrong
  * types, out-of-range values and missing required keys become an error
  * "FILE:LINE: key.path: problem (got X)" in ctx, and parsing stops at the first one.
+ * The same tables generate the key reference in docs/CONFIG.md.
  *
+ * A section (mqb_config_section_t) is one top-level group ("mqtt", "kafka") owned by a
+ * component: its table, the size of its struct, a check run once the whole file is
+ * loaded (for references across sections, e.g. kafka.forward naming a stream) and an
+ * optional free. Writing one:
+ *
+ *   static const mqb_cfgt_key_t foo_keys[] = {
+ *       MQB_CFGT_INT("port", mqb_foo_conf_t, port, 1, 65535, 5672, 0, "broker port"),
+ *       MQB_CFGT_END
+ *   };
+ *   static const mqb_cfgt_table_t foo_table = {
+ *       "foo", foo_keys, 0, offsetof(mqb_foo_conf_t, line), NULL };
+ *   const mqb_config_section_t mqb_foo_conf_section = {
+ *       .name = "foo", .desc = "the foo broker", .table = &foo_table,
+ *       .size = sizeof(mqb_foo_conf_t) };
+ *   const mqb_foo_conf_t *mqb_foo_conf(const mqb_config_t *cfg)
+ *   { return mqb_config_section(cfg, "foo"); }
+ *
+ * Thread: loading runs on the caller's thread; tables and descriptors are immutable.
  * Ownership: strings and arrays written into the destination are malloc'ed and owned
- * by it; mqb_cfgt_free() frees them (walking the same table).
+ * by it; mqb_cfgt_free() frees them (walking the same table). Section structs are
+ * owned by the loaded mqb_config_t.
  */
 #ifndef MQB_CONFIG_TABLE_H
 #define MQB_CONFIG_TABLE_H
@@ -19,6 +40,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "bridge/config.h"
+
+typedef struct mqb_config_kv {       /* a free-form key = value (kafka.properties) */
+	char *key, *value;
+	int line;                    /* line in the file, for error messages */
+} mqb_config_kv_t;
 
 enum mqb_cfgt_type {
 	MQB_CFGT_STRING,   /* char * (malloc'ed); choices: value must be one of them */
@@ -79,6 +107,26 @@ typedef struct mqb_cfgt_table {
 
 #define MQB_CFGT_NOLINE ((size_t)-1)
 
+/* Initialisers for the common key kinds (T is the destination struct type). */
+#define MQB_CFGT_STR(n, T, f, def, fl, d) \
+	{ .name = n, .type = MQB_CFGT_STRING, .off = offsetof(T, f), .def_str = def, \
+	  .flags = fl, .desc = d }
+#define MQB_CFGT_CHOICE(n, T, f, def, ch, d) \
+	{ .name = n, .type = MQB_CFGT_STRING, .off = offsetof(T, f), .def_str = def, \
+	  .choices = ch, .desc = d }
+#define MQB_CFGT_INT(n, T, f, lo, hi, def, fl, d) \
+	{ .name = n, .type = MQB_CFGT_INT, .off = offsetof(T, f), .min = lo, .max = hi, \
+	  .def_int = def, .flags = fl, .desc = d }
+#define MQB_CFGT_I64(n, T, f, lo, hi, def, fl, d) \
+	{ .name = n, .type = MQB_CFGT_INT64, .off = offsetof(T, f), .min = lo, .max = hi, \
+	  .def_int = def, .flags = fl, .desc = d }
+#define MQB_CFGT_BOOLK(n, T, f, def, d) \
+	{ .name = n, .type = MQB_CFGT_BOOL, .off = offsetof(T, f), .def_int = def, .desc = d }
+#define MQB_CFGT_ENUMK(n, T, f, def, ch, fl, d) \
+	{ .name = n, .type = MQB_CFGT_ENUM, .off = offsetof(T, f), .def_int = def, \
+	  .choices = ch, .flags = fl, .desc = d }
+#define MQB_CFGT_END { .name = NULL }
+
 typedef struct mqb_cfgt_ctx {
 	const char *name;                     /* file name for messages */
 	const char *include_dir;              /* where @include files are found, or NULL */
@@ -86,6 +134,28 @@ typedef struct mqb_cfgt_ctx {
 	size_t errstr_size;
 	bool failed;
 } mqb_cfgt_ctx_t;
+
+/*
+ * A section's check, run once after every section is parsed and the core's own checks
+ * passed (also when the section is absent from the file: it then holds its defaults).
+ * conf is the section's struct (NULL for a check-only entry), root the file's root
+ * group (for the lines of keys: mqb_cfgt_member()). Return 0, or -1 after
+ * mqb_cfgt_error(). It may fill computed fields of conf (indexes of streams).
+ */
+typedef int (mqb_config_section_check_fn)(mqb_cfgt_ctx_t *ctx, const mqb_config_t *cfg,
+					  void *conf, const config_setting_t *root);
+
+struct mqb_config_section {
+	const char *name;            /* top-level key; NULL: a check-only entry (no keys) */
+	const char *desc;            /* one line, for the reference's top-level table */
+	const mqb_cfgt_table_t *table;  /* the section's keys (line_off: its `line`) */
+	size_t size;                 /* sizeof the section's struct */
+	mqb_config_section_check_fn *check;  /* optional */
+	void (*free)(void *conf);    /* optional: what check added beyond the table's keys */
+};
+
+/* The member key of group s, or s itself when absent (for an error's line). */
+const config_setting_t *mqb_cfgt_member(const config_setting_t *s, const char *key);
 
 /* Set every key's default in base (recursing into GROUP keys). 0 or -1 (no memory). */
 int mqb_cfgt_defaults(mqb_cfgt_ctx_t *ctx, const mqb_cfgt_table_t *t, void *base);

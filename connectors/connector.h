@@ -6,7 +6,14 @@
  *       .version = 1, .name = "kafka",
  *       .init = kafka_init, .start = kafka_start, .stop = kafka_stop,
  *       .destroy = kafka_destroy, .check_config = kafka_check_config,
+ *       .config = &mqb_kafka_conf_section,
  *   };
+ *
+ * A connector brings its own configuration section (config: its key table, struct
+ * and checks; see bridge/config_table.h): bridge/daemon/main.c passes the sections of
+ * every connector in its table to mqb_config_load(), so adding a connector adds one
+ * line there and no core file changes. The connector reads its section back through
+ * its typed accessor (mqb_kafka_conf(cfg)).
  *
  * The daemon (bridge/daemon/main.c) drives them: check_config (also for --check-config),
  * init, start (the connector runs its own thread), and at shutdown stop then destroy.
@@ -34,6 +41,8 @@ typedef struct mqb_connector_env {
 struct mqb_connector_ops {
 	int version;                 /* 1 */
 	const char *name;
+	/* Its top-level configuration section, or NULL (it reads only core keys). */
+	const mqb_config_section_t *config;
 	/* Validate this connector's part of cfg (checks needing its library). 0 or -1 +
 	 * errstr "file:line: key: problem". May be NULL. */
 	int (*check_config)(const mqb_config_t *cfg, char *errstr, size_t errstr_size);

@@ -14,6 +14,7 @@
 #define MQB_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum { MQB_CLI_OK = 0, MQB_CLI_FAIL = 1, MQB_CLI_USAGE = 2 };
@@ -49,5 +50,9 @@ int mqb_cli_http_get(const char *url, const char *path, char **body);
 
 /* Reset getopt so a subcommand can parse its own argv with getopt_long. */
 void mqb_cli_getopt_reset(void);
+
+/* mqb_config_load() with the sections mqbridged knows (the routes check, mqtt, kafka:
+ * tools/cli_config.c), so the CLI accepts the daemon's files. */
+struct mqb_config *mqb_cli_config_load(const char *path, char *errstr, size_t errstr_size);
 
 #endif

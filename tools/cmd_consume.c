@@ -40,6 +40,7 @@
 #include "bridge/clock.h"
 #include "bridge/config.h"
 #include "bridge/err.h"
+#include "connectors/mqtt/mqtt_conf.h"
 #include "tools/cli.h"
 #include "tools/recfmt.h"
 
@@ -802,19 +803,20 @@ int mqb_cmd_consume(int argc, char **argv)
 		return mqb_cli_usage(USAGE, "--group is required");
 	if (conf) {
 		char err[512];
-		cfg = mqb_config_load(conf, err, sizeof(err));
+		cfg = mqb_cli_config_load(conf, err, sizeof(err));
 		if (!cfg) {
 			mqb_cli_error("%s", err);
 			return MQB_CLI_FAIL;
 		}
-		host = cfg->mqtt.host;
-		port = cfg->mqtt.port;
+		const mqb_mqtt_conf_t *mc = mqb_mqtt_conf(cfg);
+		host = mc->host;
+		port = mc->port;
 		if (!user)
-			user = cfg->mqtt.username;
-		if (!pass && cfg->mqtt.password_file)
-			pass = read_password_file(cfg->mqtt.password_file);
+			user = mc->username;
+		if (!pass && mc->password_file)
+			pass = read_password_file(mc->password_file);
 		if (!cafile)
-			cafile = cfg->mqtt.cafile;
+			cafile = mc->cafile;
 		c->prefix = cfg->groups_prefix;
 		for (size_t i = 0; i < cfg->groups_count && !hb_set; i++)
 			if (!strcmp(cfg->groups[i].name, c->group))

@@ -169,7 +169,7 @@ static int cmd_reset(const char *conf, const char *group, const char *to)
 	int rc = MQB_CLI_FAIL;
 	bool found = false;
 
-	cfg = mqb_config_load(conf, err, sizeof(err));
+	cfg = mqb_cli_config_load(conf, err, sizeof(err));
 	if (!cfg) {
 		mqb_cli_error("%s", err);
 		goto out;

@@ -9,7 +9,8 @@
  * Bad arguments exit 2; a configuration or start-up error exits 1.
  *
  * Components are one table (below): started in order, stopped in reverse. A new
- * component adds one line.
+ * component adds one line; its configuration section comes with its ops table
+ * (ops->config) and is passed to mqb_config_load() from here.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,7 +37,9 @@
 #include "bridge/stats/store_metrics.h"
 #include "bridge/store/store.h"
 #include "bridge/groups/group_runtime.h"
+#include "bridge/ingest/route_check.h"
 #include "connectors/connector.h"
+#include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_connector.h"
 #include "connectors/mqtt/mqtt_connector.h"
 
@@ -55,7 +58,7 @@ struct component {
 };
 
 static bool always(const mqb_config_t *cfg) { (void)cfg; return true; }
-static bool kafka_enabled(const mqb_config_t *cfg) { return cfg->kafka.enabled; }
+static bool kafka_enabled(const mqb_config_t *cfg) { return mqb_kafka_conf(cfg)->enabled; }
 
 /* Started top to bottom, stopped bottom to top: ingest is last to start and first
  * to stop, so the consumers of the store see everything ingest wrote. */
@@ -65,6 +68,19 @@ static const struct component components[] = {
 	{ &mqb_connector_mqtt, always, NULL },
 };
 #define NCOMPONENTS (sizeof components / sizeof components[0])
+
+/* The configuration sections: the core modules' checks, then every component's own
+ * section (NULL-terminated, for mqb_config_load()). */
+static void config_sections(const mqb_config_section_t *out[NCOMPONENTS + 2])
+{
+	size_t n = 0;
+
+	out[n++] = &mqb_route_check_section;
+	for (size_t i = 0; i < NCOMPONENTS; i++)
+		if (components[i].ops->config)
+			out[n++] = components[i].ops->config;
+	out[n] = NULL;
+}
 
 /* --- arguments ------------------------------------------------------------------- */
 
@@ -450,6 +466,7 @@ static void raise_nofile(void)
 
 int main(int argc, char **argv)
 {
+	const mqb_config_section_t *sections[NCOMPONENTS + 2];
 	struct daemon d;
 	struct args a;
 	char err[1024] = "";
@@ -466,7 +483,8 @@ int main(int argc, char **argv)
 		return rc < 0 ? 2 : 0;
 	}
 
-	d.cfg = mqb_config_load(a.config, err, sizeof err);
+	config_sections(sections);
+	d.cfg = mqb_config_load(a.config, sections, err, sizeof err);
 	if (!d.cfg) {
 		fprintf(stderr, "%s\n", err[0] ? err : "cannot load configuration");
 		return 1;

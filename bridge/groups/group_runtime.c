@@ -247,6 +247,7 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 	mqb_mqtt_session_opts_t so;
 	mqb_coord_opts_t co;
 	const char *prefix = env->cfg->groups_prefix;
+	const mqb_mqtt_conf_t *mc = mqb_mqtt_conf(env->cfg);
 	static const char *const suffix[5] = {
 		"join", "leave", "members/+/heartbeat", "members/+/ack", "members/+/revoked" };
 
@@ -258,9 +259,9 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 	rt->cfg = env->cfg;
 	rt->metrics = env->metrics;
 	snprintf(rt->client_id, sizeof(rt->client_id), "%s-groups",
-		 env->cfg->mqtt.client_id ? env->cfg->mqtt.client_id : "mqbridge");
+		 mc->client_id ? mc->client_id : "mqbridge");
 	memset(&so, 0, sizeof(so));
-	so.conf = &env->cfg->mqtt;
+	so.conf = mc;
 	so.client_id = rt->client_id;
 	so.clean_start = -1;
 	so.log_name = RT_LOG;
@@ -283,7 +284,7 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 	co.store = env->store;
 	co.publish = rt_publish;
 	co.publish_arg = rt;
-	co.transport_v5 = env->cfg->mqtt.protocol == 5;
+	co.transport_v5 = mc->protocol == 5;
 	co.commit_interval_ms = 100;
 	co.async_save = true;
 	co.now_ms = mqb_mono_ms();

@@ -1,5 +1,14 @@
 /*
- * kafka_conf.h — turning the `kafka` config section into a librdkafka configuration.
+ * kafka_conf.h — the `kafka` configuration section, owned by the Kafka connector: its
+ * struct, its key table (kafka_conf.c) registered with the config core as
+ * mqb_kafka_conf_section, the typed accessor, and turning it into a librdkafka
+ * configuration.
+ *
+ * Checks at load: kafka.forward[].topic is a Kafka topic name, kafka.properties sets
+ * nothing mqbridge owns (acks, enable.idempotence, ...); once the whole file is loaded,
+ * every forward entry names a configured stream and no Kafka topic is fed twice.
+ * Errors "FILE:LINE: key.path: problem (got X)". mqb_kafka_check_config() adds what
+ * only librdkafka can tell (daemon start-up and --check-config).
  *
  * Order of precedence: mqbridge's defaults (enable.idempotence=true, acks=all,
  * partitioner=murmur2_random, compression.type=lz4, linger.ms=5,
@@ -17,11 +26,39 @@
 #ifndef MQB_KAFKA_CONF_H
 #define MQB_KAFKA_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include "bridge/config.h"
+#include "bridge/config_table.h"
+
+typedef struct mqb_kafka_forward_conf {
+	char *stream;                /* must name a configured stream */
+	char *topic;                 /* Kafka topic */
+	int stream_index;
+	int line;
+} mqb_kafka_forward_conf_t;
+
+typedef struct mqb_kafka_conf {
+	bool enabled;                /* true when a kafka section exists */
+	char *bootstrap_servers;
+	mqb_config_kv_t *properties; size_t properties_count;
+	mqb_kafka_forward_conf_t *forward; size_t forward_count;
+	bool block_on_backlog;       /* false: retention may drop unforwarded records (counted) */
+	int64_t sync_interval_offsets;  /* offset-sync pair every N offsets of drift (100) */
+	int64_t queue_buffering_max_kbytes; /* memory bound for librdkafka's queue (16384) */
+	int line;
+} mqb_kafka_conf_t;
+
+/* The section descriptor to pass to mqb_config_load() (name "kafka"). */
+extern const mqb_config_section_t mqb_kafka_conf_section;
+
+/* cfg's kafka section (defaults, enabled false, when the file has none); NULL when cfg
+ * was loaded without mqb_kafka_conf_section. Borrowed, valid as long as cfg. */
+const mqb_kafka_conf_t *mqb_kafka_conf(const mqb_config_t *cfg);
 
 rd_kafka_conf_t *mqb_kafka_conf_build(const mqb_config_t *cfg, char *errstr,
 				      size_t errstr_size);

@@ -23,7 +23,7 @@ static void *kafka_init(const mqb_connector_env_t *env, char *errstr, size_t err
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		return NULL;
 	}
-	if (!env->cfg->kafka.enabled)
+	if (!mqb_kafka_conf(env->cfg)->enabled)
 		return ki;
 	ki->f = mqb_kafka_fwd_new(env->cfg, env->store, env->metrics, NULL, errstr,
 				  errstr_size);
@@ -91,6 +91,7 @@ mqb_kafka_fwd_t *mqb_kafka_connector_forwarder(void *inst)
 const struct mqb_connector_ops mqb_connector_kafka = {
 	.version = 1,
 	.name = "kafka",
+	.config = &mqb_kafka_conf_section,
 	.check_config = mqb_kafka_check_config,
 	.init = kafka_init,
 	.start = kafka_start,

@@ -193,7 +193,7 @@ static void publish_state(mqb_kafka_fwd_t *f)
 	for (size_t i = 0; i < f->nstreams; i++) {
 		for (int32_t p = 0; p < f->streams[i].nparts; p++) {
 			struct kpart *kp = &f->streams[i].parts[p];
-			if (f->cfg->kafka.block_on_backlog &&
+			if (f->kc->block_on_backlog &&
 			    atomic_load_explicit(&kp->a_cursor, memory_order_relaxed) != kp->win.cursor)
 				floor_update(f, kp);
 			atomic_store_explicit(&kp->a_cursor, kp->win.cursor, memory_order_relaxed);
@@ -347,7 +347,7 @@ static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
 		rd_kafka_conf_destroy(conf);
 		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka: librdkafka refused the "
 			       "configuration: %s", f->cfg->path ? f->cfg->path : "<config>",
-			       f->cfg->kafka.line, rderr);
+			       f->kc->line, rderr);
 		return MQB_ERR_CONFIG;
 	}
 	for (size_t i = 0; i < f->nstreams; i++) {
@@ -665,7 +665,7 @@ static int part_init(mqb_kafka_fwd_t *f, struct kstream *ks, int32_t p,
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		return MQB_ERR_NOMEM;
 	}
-	mqb_fwd_syncs_init(&kp->syncs, f->cfg->kafka.sync_interval_offsets);
+	mqb_fwd_syncs_init(&kp->syncs, f->kc->sync_interval_offsets);
 	kp->persisted = -1;
 	if (f->metrics) {
 		kp->m_lost = mqb_metrics_counter(f->metrics, "mqbridge_kafka_records_lost_total",
@@ -700,7 +700,7 @@ static int part_position(mqb_kafka_fwd_t *f, struct kpart *kp, char *errstr,
 	kp->win.next = kp->win.cursor;
 	/* kafka.block_on_backlog: retention keeps what is not forwarded yet (the first
 	 * floor is this cursor; floor_update takes the minimum once all are placed) */
-	if (f->cfg->kafka.block_on_backlog)
+	if (f->kc->block_on_backlog)
 		mqb_partition_set_retention_floor(kp->p, kp->win.cursor);
 	atomic_store(&kp->a_cursor, kp->win.cursor);
 	atomic_store(&kp->a_next, kp->win.next);
@@ -726,6 +726,7 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 	}
 	pthread_mutex_init(&f->lock, NULL);
 	f->cfg = cfg;
+	f->kc = mqb_kafka_conf(cfg);
 	f->st = store;
 	f->metrics = metrics;
 	f->flush_ms = 5000;
@@ -735,7 +736,7 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 	if (!f->conf_tmpl)
 		goto error;
 
-	f->nstreams = cfg->kafka.forward_count;
+	f->nstreams = f->kc->forward_count;
 	f->streams = calloc(f->nstreams ? f->nstreams : 1, sizeof(*f->streams));
 	if (!f->streams) {
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
@@ -744,8 +745,8 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 	for (size_t i = 0; i < f->nstreams; i++) {
 		struct kstream *ks = &f->streams[i];
 		ks->f = f;
-		ks->stream = cfg->kafka.forward[i].stream;
-		ks->topic = cfg->kafka.forward[i].topic;
+		ks->stream = f->kc->forward[i].stream;
+		ks->topic = f->kc->forward[i].topic;
 		ks->kafka_parts = -1;
 		snprintf(ks->why, sizeof(ks->why), "waiting for the topic's metadata");
 		ks->nparts = mqb_store_partition_count(store, ks->stream);
@@ -794,7 +795,7 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 		for (int32_t p = 0; p < f->streams[i].nparts; p++)
 			if (part_position(f, &f->streams[i].parts[p], errstr, errstr_size))
 				goto error;
-	for (size_t i = 0; cfg->kafka.block_on_backlog && i < f->nstreams; i++)
+	for (size_t i = 0; f->kc->block_on_backlog && i < f->nstreams; i++)
 		for (int32_t p = 0; p < f->streams[i].nparts; p++)
 			floor_update(f, &f->streams[i].parts[p]);
 
@@ -857,7 +858,7 @@ void mqb_kafka_fwd_destroy(mqb_kafka_fwd_t *f)
 	for (size_t i = 0; f->streams && i < f->nstreams; i++) {
 		struct kstream *ks = &f->streams[i];
 		for (int32_t p = 0; ks->parts && p < ks->nparts; p++) {
-			if (ks->parts[p].p && f->cfg->kafka.block_on_backlog)
+			if (ks->parts[p].p && f->kc->block_on_backlog)
 				mqb_partition_set_retention_floor(ks->parts[p].p, -1);
 			mqb_reader_destroy(ks->parts[p].r);
 			mqb_fwd_window_free(&ks->parts[p].win);

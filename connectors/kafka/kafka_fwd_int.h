@@ -19,6 +19,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "bridge/store/statefile.h"
+#include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_forwarder.h"
 #include "bridge/forward/fwd_state.h"
 #include "bridge/forward/fwd_sync.h"
@@ -74,6 +75,7 @@ struct kcode {
 
 struct mqb_kafka_fwd {
 	const mqb_config_t *cfg;
+	const mqb_kafka_conf_t *kc;  /* cfg's kafka section */
 	mqb_store_t *st;
 	mqb_metrics_t *metrics;
 	char *journal_path;

@@ -235,6 +235,7 @@ mqb_ingest_t *mqb_ingest_new(const mqb_config_t *cfg, mqb_store_t *store,
 	mqb_mqtt_session_opts_t so;
 	size_t i, j, total_parts = 0;
 	char route_name[64];
+	const mqb_mqtt_conf_t *mc = mqb_mqtt_conf(cfg);
 
 	if (!cfg || !store) {
 		mqb_errstr_set(errstr, errstr_size, "ingest: no configuration or store");
@@ -249,7 +250,7 @@ mqb_ingest_t *mqb_ingest_new(const mqb_config_t *cfg, mqb_store_t *store,
 	ing->store = store;
 	ing->metrics = metrics;
 	ing->retry_ms = ING_RETRY_MIN_MS;
-	ing->max_message_bytes = cfg->mqtt.max_message_bytes > 0 ? cfg->mqtt.max_message_bytes
+	ing->max_message_bytes = mc->max_message_bytes > 0 ? mc->max_message_bytes
 								 : (1 << 20);
 	ing->router = mqb_router_from_config(cfg, errstr, errstr_size);
 	if (!ing->router)
@@ -304,7 +305,7 @@ mqb_ingest_t *mqb_ingest_new(const mqb_config_t *cfg, mqb_store_t *store,
 		goto nomem;
 
 	memset(&so, 0, sizeof so);
-	so.conf = &cfg->mqtt;
+	so.conf = mc;
 	so.clean_start = -1;
 	so.cb.on_message = ing_on_message;
 	so.cb.on_burst_end = ing_on_burst_end;
@@ -314,7 +315,7 @@ mqb_ingest_t *mqb_ingest_new(const mqb_config_t *cfg, mqb_store_t *store,
 	/* libmosquitto acknowledges a QoS 1/2 message before our callback sees it: what
 	 * was read but not yet appended is the loss window of a crash. A burst of at
 	 * most max_inflight messages keeps that window at the broker's in-flight size. */
-	so.max_burst = cfg->mqtt.max_inflight > 0 ? cfg->mqtt.max_inflight : 100;
+	so.max_burst = mc->max_inflight > 0 ? mc->max_inflight : 100;
 	so.burst_linger_us = ING_BURST_LINGER_US;
 	/* QoS 0 is at most once anyway: larger bursts, larger batches */
 	so.max_burst_qos0 = so.max_burst > ING_BURST_QOS0 ? so.max_burst : ING_BURST_QOS0;

@@ -7,6 +7,7 @@
 
 #include "bridge/err.h"
 #include "connectors/mqtt/ingest.h"
+#include "connectors/mqtt/mqtt_conf.h"
 #include "connectors/mqtt/session.h"
 
 #define MQTT_STOP_FLUSH_MS 10000
@@ -20,12 +21,12 @@ static int mqtt_check_config(const mqb_config_t *cfg, char *errstr, size_t errst
 	char why[256] = "";
 
 	memset(&so, 0, sizeof so);
-	so.conf = &cfg->mqtt;
+	so.conf = mqb_mqtt_conf(cfg);
 	so.clean_start = -1;
 	s = mqb_mqtt_session_new(&so, why, sizeof why);
 	if (!s) {
 		mqb_errstr_set(errstr, errstr_size, "%s:%d: mqtt: %s",
-			       cfg->path ? cfg->path : "config", cfg->mqtt.line, why);
+			       cfg->path ? cfg->path : "config", so.conf->line, why);
 		return -1;
 	}
 	mqb_mqtt_session_destroy(s);
@@ -65,6 +66,7 @@ static int mqtt_alive(void *inst, int64_t stall_ms, char *why, size_t why_size)
 const struct mqb_connector_ops mqb_connector_mqtt = {
 	.version = 1,
 	.name = "mqtt",
+	.config = &mqb_mqtt_conf_section,
 	.check_config = mqtt_check_config,
 	.init = mqtt_init,
 	.start = mqtt_start,

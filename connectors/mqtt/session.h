@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bridge/config.h"
+#include "connectors/mqtt/mqtt_conf.h"
 
 typedef struct mqb_mqtt_session mqb_mqtt_session_t;
 

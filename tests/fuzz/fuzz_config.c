@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bridge/config.h"
+#include "tests/support/config_fx.h"
 #include "bridge/ingest/router.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -29,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	cfg = mqb_config_load_string(text, "fuzz.conf", err, sizeof(err));
+	cfg = mqb_config_load_string(text, "fuzz.conf", mqb_test_sections(), err, sizeof(err));
 	if (cfg) {
 		mqb_router_t *r = mqb_router_from_config(cfg, err, sizeof(err));
 

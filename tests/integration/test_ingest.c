@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 #include "bridge/config.h"
+#include "tests/support/config_fx.h"
 #include "bridge/ingest/partitioner.h"
 #include "connectors/mqtt/ingest.h"
 #include "tests/integration/ingest_util.h"
@@ -39,7 +40,7 @@ static void fx_open(struct fixture *fx, const char *mqtt_extra, const char *rest
 		 "stats = { listen = \"off\"; };\n%s\n",
 		 fx->data, fx->broker.port, mqtt_extra ? mqtt_extra : "", rest);
 	mqb_config_free(fx->cfg);
-	fx->cfg = mqb_config_load_string(text, "test.conf", err, sizeof err);
+	fx->cfg = mqb_config_load_string(text, "test.conf", mqb_test_sections(), err, sizeof err);
 	if (!fx->cfg)
 		fail_msg("config: %s", err);
 	fx->store = mqb_store_open(fx->data, 0, err, sizeof err);

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "bridge/config.h"
+#include "tests/support/config_fx.h"
 #include "bridge/err.h"
 #include "bridge/stats/http.h"
 #include "bridge/stats/metrics.h"
@@ -75,7 +76,7 @@ static int setup(void **state)
 		 "  forward = ( { stream = \"t\"; topic = \"edge.t\"; },\n"
 		 "              { stream = \"u\"; topic = \"small\"; } ); };\n",
 		 E.dir, NPARTS, E.mock.bootstrap);
-	E.cfg = mqb_config_load_string(text, "fwd.conf", err, sizeof(err));
+	E.cfg = mqb_config_load_string(text, "fwd.conf", mqb_test_sections(), err, sizeof(err));
 	if (!E.cfg)
 		fail_msg("config: %s", err);
 	E.reg = mqb_metrics_new();

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 
 #include "bridge/config.h"
+#include "tests/support/config_fx.h"
 #include "bridge/err.h"
 #include "bridge/stats/metrics.h"
 #include "connectors/kafka/kafka_forwarder.h"
@@ -102,7 +103,7 @@ static void test_outage(void **state)
 		 "  properties = ( (\"reconnect.backoff.max.ms\", \"1000\") );\n"
 		 "  forward = ( { stream = \"t\"; topic = \"edge.t\"; } ); };\n",
 		 E.dir, NPARTS, E.mock.bootstrap);
-	E.cfg = mqb_config_load_string(text, "outage.conf", err, sizeof(err));
+	E.cfg = mqb_config_load_string(text, "outage.conf", mqb_test_sections(), err, sizeof(err));
 	if (!E.cfg)
 		fail_msg("config: %s", err);
 	E.reg = mqb_metrics_new();

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "bridge/config.h"
+#include "tests/support/config_fx.h"
 #include "bridge/err.h"
 #include "bridge/stats/metrics.h"
 #include "connectors/kafka/kafka_forwarder.h"
@@ -50,7 +51,8 @@ static void run(bool block)
 		 "kafka = { bootstrap_servers = \"%s\"; block_on_backlog = %s;\n"
 		 "  forward = ( { stream = \"r\"; topic = \"edge.r\"; } ); };\n",
 		 dir, mock.bootstrap, block ? "true" : "false");
-	mqb_config_t *cfg = mqb_config_load_string(text, "ret.conf", err, sizeof(err));
+	mqb_config_t *cfg = mqb_config_load_string(text, "ret.conf", mqb_test_sections(),
+						   err, sizeof(err));
 	if (!cfg)
 		fail_msg("config: %s", err);
 	mqb_metrics_t *reg = mqb_metrics_new();
@@ -138,7 +140,7 @@ static void test_state_journal_damage(void **state)
 		 "routes = ( { filter = \"a/+\"; stream = \"r\"; } );\n"
 		 "kafka = { bootstrap_servers = \"127.0.0.1:9\";\n"
 		 "  forward = ( { stream = \"r\"; topic = \"edge.r\"; } ); };\n", dir);
-	mqb_config_t *cfg = mqb_config_load_string(text, "j.conf", err, sizeof(err));
+	mqb_config_t *cfg = mqb_config_load_string(text, "j.conf", mqb_test_sections(), err, sizeof(err));
 	assert_non_null(cfg);
 	mqb_store_t *st = mqb_store_open(cfg->data_dir, 0, err, sizeof(err));
 	assert_non_null(st);

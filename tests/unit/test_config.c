@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "bridge/config.h"
+#include "bridge/config_table.h"
+#include "tests/support/config_fx.h"
 
 #define MIN_OK \
 	"streams = ( { name = \"s\"; } );\n" \
@@ -32,7 +34,7 @@ const char *__lsan_default_suppressions(void)
 static mqb_config_t *load(const char *text, char *err, size_t errsz)
 {
 	err[0] = '\0';
-	return mqb_config_load_string(text, "t.conf", err, errsz);
+	return mqb_config_load_string(text, "t.conf", mqb_test_sections(), err, errsz);
 }
 
 /* Load text and expect exactly the error message want. */
@@ -76,20 +78,20 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->log_level, "info");
 	assert_string_equal(cfg->groups_prefix, "mqbridge");
 	assert_string_equal(cfg->path, "t.conf");
-	assert_string_equal(cfg->mqtt.host, "127.0.0.1");
-	assert_int_equal(cfg->mqtt.port, 1883);
-	assert_string_equal(cfg->mqtt.client_id, "mqbridge");
-	assert_int_equal(cfg->mqtt.protocol, 5);
-	assert_int_equal(cfg->mqtt.keepalive, 30);
-	assert_false(cfg->mqtt.clean_start);
-	assert_int_equal(cfg->mqtt.session_expiry_s, 86400);
-	assert_null(cfg->mqtt.username);
-	assert_null(cfg->mqtt.password_file);
-	assert_null(cfg->mqtt.cafile);
-	assert_int_equal(cfg->mqtt.reconnect_min_ms, 500);
-	assert_int_equal(cfg->mqtt.reconnect_max_ms, 30000);
-	assert_int_equal(cfg->mqtt.max_message_bytes, 1048576);
-	assert_int_equal(cfg->mqtt.max_inflight, 100);
+	assert_string_equal(mqb_mqtt_conf(cfg)->host, "127.0.0.1");
+	assert_int_equal(mqb_mqtt_conf(cfg)->port, 1883);
+	assert_string_equal(mqb_mqtt_conf(cfg)->client_id, "mqbridge");
+	assert_int_equal(mqb_mqtt_conf(cfg)->protocol, 5);
+	assert_int_equal(mqb_mqtt_conf(cfg)->keepalive, 30);
+	assert_false(mqb_mqtt_conf(cfg)->clean_start);
+	assert_int_equal(mqb_mqtt_conf(cfg)->session_expiry_s, 86400);
+	assert_null(mqb_mqtt_conf(cfg)->username);
+	assert_null(mqb_mqtt_conf(cfg)->password_file);
+	assert_null(mqb_mqtt_conf(cfg)->cafile);
+	assert_int_equal(mqb_mqtt_conf(cfg)->reconnect_min_ms, 500);
+	assert_int_equal(mqb_mqtt_conf(cfg)->reconnect_max_ms, 30000);
+	assert_int_equal(mqb_mqtt_conf(cfg)->max_message_bytes, 1048576);
+	assert_int_equal(mqb_mqtt_conf(cfg)->max_inflight, 100);
 	assert_string_equal(cfg->stats.listen, "127.0.0.1:9883");
 	assert_null(cfg->stats.token_file);
 
@@ -115,8 +117,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->routes[0].stream_index, 0);
 	assert_int_equal(cfg->routes[0].line, 2);
 
-	assert_false(cfg->kafka.enabled);
-	assert_int_equal(cfg->kafka.forward_count, 0);
+	assert_false(mqb_kafka_conf(cfg)->enabled);
+	assert_int_equal(mqb_kafka_conf(cfg)->forward_count, 0);
 	assert_int_equal(cfg->groups_count, 0);
 	mqb_config_free(cfg);
 
@@ -185,10 +187,10 @@ static void test_full(void **state)
 		fail_msg("%s", err);
 	assert_string_equal(cfg->log_level, "debug");
 	assert_string_equal(cfg->groups_prefix, "edge/mqb");
-	assert_int_equal(cfg->mqtt.protocol, 4);
-	assert_int_equal(cfg->mqtt.port, 8883);
-	assert_true(cfg->mqtt.clean_start);
-	assert_int_equal(cfg->mqtt.session_expiry_s, 4294967295LL);
+	assert_int_equal(mqb_mqtt_conf(cfg)->protocol, 4);
+	assert_int_equal(mqb_mqtt_conf(cfg)->port, 8883);
+	assert_true(mqb_mqtt_conf(cfg)->clean_start);
+	assert_int_equal(mqb_mqtt_conf(cfg)->session_expiry_s, 4294967295LL);
 	assert_string_equal(cfg->stats.listen, "[::1]:9000");
 	assert_int_equal(cfg->streams[0].opts.partitions, 12);
 	assert_int_equal(cfg->streams[0].opts.segment_bytes, 2147483647LL);
@@ -202,23 +204,23 @@ static void test_full(void **state)
 	assert_int_equal(cfg->routes[1].stream_index, 1);
 	assert_int_equal(cfg->routes[1].line, 9);
 
-	assert_true(cfg->kafka.enabled);
-	assert_string_equal(cfg->kafka.bootstrap_servers, "k:9092");
-	assert_true(cfg->kafka.block_on_backlog);
-	assert_int_equal(cfg->kafka.sync_interval_offsets, 100);
-	assert_int_equal(cfg->kafka.queue_buffering_max_kbytes, 16384);
-	assert_int_equal(cfg->kafka.properties_count, 3);
-	assert_string_equal(cfg->kafka.properties[0].key, "compression.type");
-	assert_string_equal(cfg->kafka.properties[0].value, "lz4");
-	assert_int_equal(cfg->kafka.properties[0].line, 11);
-	assert_string_equal(cfg->kafka.properties[1].key, "linger.ms");
-	assert_string_equal(cfg->kafka.properties[1].value, "5");
-	assert_string_equal(cfg->kafka.properties[2].key, "socket.keepalive.enable");
-	assert_string_equal(cfg->kafka.properties[2].value, "true");
-	assert_int_equal(cfg->kafka.properties[2].line, 12);
-	assert_int_equal(cfg->kafka.forward_count, 1);
-	assert_string_equal(cfg->kafka.forward[0].topic, "edge.t");
-	assert_int_equal(cfg->kafka.forward[0].stream_index, 0);
+	assert_true(mqb_kafka_conf(cfg)->enabled);
+	assert_string_equal(mqb_kafka_conf(cfg)->bootstrap_servers, "k:9092");
+	assert_true(mqb_kafka_conf(cfg)->block_on_backlog);
+	assert_int_equal(mqb_kafka_conf(cfg)->sync_interval_offsets, 100);
+	assert_int_equal(mqb_kafka_conf(cfg)->queue_buffering_max_kbytes, 16384);
+	assert_int_equal(mqb_kafka_conf(cfg)->properties_count, 3);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[0].key, "compression.type");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[0].value, "lz4");
+	assert_int_equal(mqb_kafka_conf(cfg)->properties[0].line, 11);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[1].key, "linger.ms");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[1].value, "5");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[2].key, "socket.keepalive.enable");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[2].value, "true");
+	assert_int_equal(mqb_kafka_conf(cfg)->properties[2].line, 12);
+	assert_int_equal(mqb_kafka_conf(cfg)->forward_count, 1);
+	assert_string_equal(mqb_kafka_conf(cfg)->forward[0].topic, "edge.t");
+	assert_int_equal(mqb_kafka_conf(cfg)->forward[0].stream_index, 0);
 
 	assert_int_equal(cfg->groups_count, 2);
 	assert_int_equal(cfg->groups[0].mode, MQB_GROUP_EXCLUSIVE);
@@ -250,14 +252,14 @@ static void test_full(void **state)
 	if (!cfg)
 		fail_msg("%s", err);
 	assert_int_equal(cfg->groups[0].rebalance, MQB_REBALANCE_COOPERATIVE);
-	assert_int_equal(cfg->kafka.properties_count, 3);
-	assert_string_equal(cfg->kafka.properties[0].key, "linger.ms");
-	assert_string_equal(cfg->kafka.properties[0].value, "5");
-	assert_int_equal(cfg->kafka.properties[0].line, 4);
-	assert_string_equal(cfg->kafka.properties[1].value, "zstd");
-	assert_int_equal(cfg->kafka.properties[1].line, 5);
-	assert_string_equal(cfg->kafka.properties[2].value, "1.5");
-	assert_int_equal(cfg->kafka.forward_count, 0);
+	assert_int_equal(mqb_kafka_conf(cfg)->properties_count, 3);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[0].key, "linger.ms");
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[0].value, "5");
+	assert_int_equal(mqb_kafka_conf(cfg)->properties[0].line, 4);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[1].value, "zstd");
+	assert_int_equal(mqb_kafka_conf(cfg)->properties[1].line, 5);
+	assert_string_equal(mqb_kafka_conf(cfg)->properties[2].value, "1.5");
+	assert_int_equal(mqb_kafka_conf(cfg)->forward_count, 0);
 	mqb_config_free(cfg);
 }
 
@@ -293,14 +295,14 @@ static void test_int_literals_ok(void **state)
 		   "/* 88888888888 */ stats = { listen = \"[::1]:9999\"; };\n", err, sizeof(err));
 	if (!cfg)
 		fail_msg("%s", err);
-	assert_int_equal(cfg->mqtt.session_expiry_s, 0x7fffffff);
-	assert_int_equal(cfg->mqtt.max_message_bytes, 2147483);
-	assert_string_equal(cfg->mqtt.host, "h99999999999");
+	assert_int_equal(mqb_mqtt_conf(cfg)->session_expiry_s, 0x7fffffff);
+	assert_int_equal(mqb_mqtt_conf(cfg)->max_message_bytes, 2147483);
+	assert_string_equal(mqb_mqtt_conf(cfg)->host, "h99999999999");
 	mqb_config_free(cfg);
 	cfg = load(MIN_OK "mqtt = { session_expiry_s = 2147483647; };\n", err, sizeof(err));
 	if (!cfg)
 		fail_msg("%s", err);
-	assert_int_equal(cfg->mqtt.session_expiry_s, 2147483647);
+	assert_int_equal(mqb_mqtt_conf(cfg)->session_expiry_s, 2147483647);
 	mqb_config_free(cfg);
 }
 
@@ -608,6 +610,121 @@ static void test_cross_field(void **state)
 		     "session_timeout_ms (3000) (got 3000)");
 }
 
+/* --- sections registered by their owners ------------------------------------------- */
+
+typedef struct test_sec {
+	int port;
+	char *name;
+	char *extra;                 /* set by the check, freed by the section's free */
+	int line;
+} test_sec_t;
+
+static const mqb_cfgt_key_t test_keys[] = {
+	MQB_CFGT_INT("port", test_sec_t, port, 1, 9, 5, 0, "a port"),
+	MQB_CFGT_STR("name", test_sec_t, name, "x", 0, "a name"),
+	MQB_CFGT_END
+};
+static const mqb_cfgt_table_t test_table = {
+	"amqp", test_keys, 0, offsetof(test_sec_t, line), NULL };
+
+static int sec_check(mqb_cfgt_ctx_t *ctx, const mqb_config_t *cfg, void *conf,
+		      const config_setting_t *root)
+{
+	test_sec_t *t = conf;
+
+	if (t->port == 7)
+		return mqb_cfgt_error(ctx, mqb_cfgt_member(config_setting_get_member(root, "amqp"),
+							   "port"),
+				      "amqp.port", "%d streams is not %d (got %d)",
+				      (int)cfg->streams_count, t->port, t->port);
+	t->extra = strdup("checked");
+	return t->extra ? 0 : -1;
+}
+
+static void sec_free(void *conf)
+{
+	free(((test_sec_t *)conf)->extra);
+}
+
+static const mqb_config_section_t test_section = {
+	.name = "amqp", .desc = "a test section", .table = &test_table,
+	.size = sizeof(test_sec_t), .check = sec_check, .free = sec_free };
+
+static mqb_config_t *load_with(const char *text, const mqb_config_section_t *const *secs,
+			       char *err, size_t errsz)
+{
+	err[0] = '\0';
+	return mqb_config_load_string(text, "t.conf", secs, err, errsz);
+}
+
+static void test_sections(void **state)
+{
+	static const mqb_config_section_t *const own[] = { &test_section, NULL };
+	static const mqb_config_section_t *const twice[] = { &test_section, &test_section, NULL };
+	char err[1024];
+	const test_sec_t *t;
+	mqb_config_t *cfg;
+
+	(void)state;
+	/* the core alone: no connector section is known */
+	cfg = load_with(MIN_OK, NULL, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_null(mqb_config_section(cfg, "mqtt"));
+	assert_false(mqb_config_section_present(cfg, "mqtt"));
+	mqb_config_free(cfg);
+	assert_null(load_with(MIN_OK "mqtt = { };\n", NULL, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: mqtt: unknown key");
+
+	/* an absent section holds its defaults; its check runs anyway */
+	cfg = load_with(MIN_OK, own, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	t = mqb_config_section(cfg, "amqp");
+	assert_non_null(t);
+	assert_false(mqb_config_section_present(cfg, "amqp"));
+	assert_int_equal(t->port, 5);
+	assert_string_equal(t->name, "x");
+	assert_string_equal(t->extra, "checked");
+	assert_int_equal(t->line, 0);
+	mqb_config_free(cfg);
+
+	cfg = load_with(MIN_OK "amqp = { port = 3; name = \"y\"; };\n", own, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	t = mqb_config_section(cfg, "amqp");
+	assert_true(mqb_config_section_present(cfg, "amqp"));
+	assert_int_equal(t->port, 3);
+	assert_string_equal(t->name, "y");
+	assert_int_equal(t->line, 3);
+	mqb_config_free(cfg);
+
+	/* the section's errors keep file:line and key; suggestions span every section */
+	assert_null(load_with(MIN_OK "amqp = { port = 10; };\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: amqp.port: must be between 1 and 9 (got 10)");
+	assert_null(load_with(MIN_OK "amqp = {\n port = 7; };\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:4: amqp.port: 1 streams is not 7 (got 7)");
+	assert_null(load_with(MIN_OK "amqp = { prot = 1; };\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: amqp.prot: unknown key (did you mean \"port\"?)");
+	assert_null(load_with(MIN_OK "amqb = { };\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: amqb: unknown key (did you mean \"amqp\"?)");
+	assert_null(load_with(MIN_OK "data_dri = \"/x\";\n", own, err, sizeof(err)));
+	assert_string_equal(err, "t.conf:3: data_dri: unknown key (did you mean \"data_dir\"?)");
+	assert_null(load_with(MIN_OK, twice, err, sizeof(err)));
+	assert_string_equal(err, "t.conf: internal: configuration section \"amqp\" registered "
+			    "twice");
+
+	/* the daemon's sections: present only when the file has the group */
+	cfg = load(MIN_OK "mqtt = { };\n", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_true(mqb_config_section_present(cfg, "mqtt"));
+	assert_false(mqb_config_section_present(cfg, "kafka"));
+	assert_ptr_equal(mqb_config_section(cfg, "mqtt"), mqb_mqtt_conf(cfg));
+	assert_ptr_equal(mqb_config_section(cfg, "kafka"), mqb_kafka_conf(cfg));
+	mqb_config_free(cfg);
+}
+
 static void test_files(void **state)
 {
 	char dir[] = "/tmp/mqb-test-config-XXXXXX";
@@ -631,10 +748,10 @@ static void test_files(void **state)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	if (!cfg)
 		fail_msg("%s", err);
-	assert_string_equal(cfg->mqtt.password_file, pw);
+	assert_string_equal(mqb_mqtt_conf(cfg)->password_file, pw);
 	assert_string_equal(cfg->path, path);
 	mqb_config_free(cfg);
 
@@ -645,7 +762,7 @@ static void test_files(void **state)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s:4: mqtt.password_file: cannot read file: No such file "
 		 "or directory (got \"%s/missing\")", path, dir);
@@ -662,7 +779,7 @@ static void test_files(void **state)
 	assert_non_null(f);
 	fputs("data_dir = \"/x\";\n\nmqtt = { port = ; };\n", f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s:3: syntax error", path);
 	assert_string_equal(err, text);
@@ -674,14 +791,14 @@ static void test_files(void **state)
 	fputc('\0', f);
 	fputs("junk", f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s: contains a NUL byte: not a text file", path);
 	assert_string_equal(err, text);
 
 	/* a file that does not exist */
 	snprintf(path, sizeof(path), "%s/none.conf", dir);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s: cannot read the file", path);
 	assert_int_equal(strncmp(err, text, strlen(text)), 0);
@@ -697,7 +814,7 @@ static void test_files(void **state)
 	assert_non_null(f);
 	fputs("streams = ( { name = \"s\"; } );\n@include \"routes.inc\"\n", f);
 	fclose(f);
-	cfg = mqb_config_load(path, err, sizeof(err));
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
 	assert_null(cfg);
 	snprintf(text, sizeof(text), "%s/routes.inc:2: routes.[0].qos: must be between 0 and 2 "
 		 "(got 7)", dir);
@@ -739,7 +856,7 @@ static void test_shipped_files(void **state)
 			if (n < 6 || strcmp(de->d_name + n - 5, ".conf") != 0)
 				continue;
 			snprintf(p, sizeof(p), "%s/%s", d, de->d_name);
-			cfg = mqb_config_load(p, err, sizeof(err));
+			cfg = mqb_config_load(p, mqb_test_sections(), err, sizeof(err));
 			if (!cfg)
 				fail_msg("%s", err);
 			assert_true(cfg->streams_count > 0);
@@ -764,7 +881,7 @@ static void test_reference_doc(void **state)
 	(void)state;
 	mem = open_memstream(&gen, &genlen);
 	assert_non_null(mem);
-	assert_int_equal(mqb_config_write_reference(mem), 0);
+	assert_int_equal(mqb_config_write_reference(mem, mqb_test_sections()), 0);
 	fclose(mem);
 	assert_non_null(strstr(gen, "| `streams[].partitions` | integer | `1` | 1..10000 |"));
 
@@ -808,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_range_errors),
 		cmocka_unit_test(test_required_and_empty),
 		cmocka_unit_test(test_cross_field),
+		cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_shipped_files),
 		cmocka_unit_test(test_reference_doc),

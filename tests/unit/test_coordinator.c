@@ -107,7 +107,7 @@ static void world_open(world_t *w)
 	mqb_coord_opts_t o;
 
 	snprintf(text, sizeof(text), "data_dir = \"%s\";\n%s", w->dir, CONF);
-	w->cfg = mqb_config_load_string(text, "test.conf", errstr, sizeof(errstr));
+	w->cfg = mqb_config_load_string(text, "test.conf", NULL, errstr, sizeof(errstr));
 	if (!w->cfg)
 		fail_msg("config: %s", errstr);
 	w->st = mqb_store_open(w->dir, 0, errstr, sizeof(errstr));

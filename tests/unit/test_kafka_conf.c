@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bridge/config.h"
+#include "tests/support/config_fx.h"
 #include "bridge/err.h"
 #include "connectors/kafka/kafka_conf.h"
 
@@ -23,7 +24,7 @@
 static mqb_config_t *load(const char *text)
 {
 	char err[1024];
-	mqb_config_t *cfg = mqb_config_load_string(text, "k.conf", err, sizeof(err));
+	mqb_config_t *cfg = mqb_config_load_string(text, "k.conf", mqb_test_sections(), err, sizeof(err));
 	if (!cfg)
 		fail_msg("config did not load: %s", err);
 	return cfg;

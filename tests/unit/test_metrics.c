@@ -417,7 +417,7 @@ static void test_route_stats(void **state)
 		"routes = ( { name = \"sensors\"; filter = \"s/+/t\"; stream = \"t\"; key = \"{1}\"; },\n"
 		"           { filter = \"x/#\"; stream = \"t\"; qos = 0; } );\n";
 	char err[256];
-	mqb_config_t *cfg = mqb_config_load_string(conf, "test.conf", err, sizeof(err));
+	mqb_config_t *cfg = mqb_config_load_string(conf, "test.conf", NULL, err, sizeof(err));
 	mqb_metrics_t *reg = mqb_metrics_new();
 	cJSON *doc, *routes, *r0, *r1;
 	char *out;

@@ -14,6 +14,7 @@
 
 #include "bridge/clock.h"
 #include "bridge/config.h"
+#include "bridge/ingest/route_check.h"
 #include "bridge/err.h"
 #include "bridge/ingest/partitioner.h"
 #include "bridge/ingest/router.h"
@@ -155,7 +156,8 @@ static void test_from_config(void **state)
 		"           { filter = \"sensors/#\"; stream = \"e\"; } );\n";
 	char err[512], buf[64];
 	size_t len;
-	mqb_config_t *cfg = mqb_config_load_string(text, "r.conf", err, sizeof(err));
+	static const mqb_config_section_t *const sections[] = { &mqb_route_check_section, NULL };
+	mqb_config_t *cfg = mqb_config_load_string(text, "r.conf", sections, err, sizeof(err));
 	mqb_router_t *r;
 	int idx;
 
