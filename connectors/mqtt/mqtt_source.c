@@ -169,11 +169,10 @@ static void *src_thread(void *arg)
 		int timeout = 200;
 
 		atomic_store(&src->last_turn_ms, now);
-		wait = mqb_pipeline_tick(src->pipe, now);
-		if (wait >= 0) {
-			mqb_mqtt_source__window_check(src);
+		wait = mqb_pipeline_tick(src->pipe, now);   /* a due store retry */
+		mqb_mqtt_source__window_check(src);
+		if (wait >= 0)
 			timeout = wait < 1 ? 1 : (wait > 200 ? 200 : (int)wait);
-		}
 		rc = mqb_mqtt_session_run(src->session, timeout);
 		if (rc == MQB_ERR_CLOSED)
 			break;
