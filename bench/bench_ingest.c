@@ -27,7 +27,8 @@
 
 #include "bridge/config.h"
 #include "tests/support/config_fx.h"
-#include "connectors/mqtt/ingest.h"
+#include "connectors/mqtt/mqtt_source.h"
+#include "connectors/mqtt/mqtt_source_test.h"
 #include "tests/integration/ingest_util.h"
 
 static long opt_messages = 500000;
@@ -203,7 +204,7 @@ static int run_latency(const mqbt_broker_t *b, double *p50, double *p99, double 
 	char dir[256], data[300], text[2048], err[512] = "";
 	mqb_config_t *cfg = NULL;
 	mqb_store_t *st = NULL;
-	mqb_ingest_t *ing = NULL;
+	mqb_mqtt_source_t *ing = NULL;
 	iu_pub_t pub;
 	struct lat l = { 0 };
 	long total = (long)opt_rate * opt_seconds;
@@ -226,16 +227,16 @@ static int run_latency(const mqbt_broker_t *b, double *p50, double *p99, double 
 	st = mqb_store_open(data, 0, err, sizeof err);
 	if (!st || mqb_store_stream_open(st, &cfg->streams[0].opts, err, sizeof err) != MQB_OK)
 		goto out;
-	ing = mqb_ingest_new(cfg, st, NULL, err, sizeof err);
+	ing = mqb_mqtt_source_new(cfg, st, NULL, err, sizeof err);
 	if (!ing)
 		goto out;
 	l.cap = (size_t)total;
 	l.us = calloc(l.cap, sizeof *l.us);
 	l.arr_ms = calloc(l.cap, sizeof *l.arr_ms);
-	mqb_ingest_set_stored_cb(ing, on_stored, &l);
-	if (mqb_ingest_start(ing) != MQB_OK)
+	mqb_mqtt_source_test_on_stored(ing, on_stored, &l);
+	if (mqb_mqtt_source_start(ing) != MQB_OK)
 		goto out;
-	for (int i = 0; i < 500 && !mqb_ingest_ready(ing, NULL, 0); i++)
+	for (int i = 0; i < 500 && !mqb_mqtt_source_ready(ing, NULL, 0); i++)
 		mqbt_sleep_ms(10);
 	if (iu_pub_start(&pub, b->port, "bench-pub-lat", true) != 0)
 		goto out;
@@ -260,7 +261,7 @@ static int run_latency(const mqbt_broker_t *b, double *p50, double *p99, double 
 	for (int i = 0; i < 500 && l.n < (size_t)total; i++)
 		mqbt_sleep_ms(10);
 	iu_pub_stop(&pub);
-	mqb_ingest_stop(ing, 5000);
+	mqb_mqtt_source_stop(ing, 5000);
 	if (l.n == 0)
 		goto out;
 	qsort(l.us, l.n, sizeof *l.us, cmp_i64);
@@ -274,7 +275,7 @@ static int run_latency(const mqbt_broker_t *b, double *p50, double *p99, double 
 out:
 	if (rc != 0 && err[0])
 		fprintf(stderr, "latency run: %s\n", err);
-	mqb_ingest_destroy(ing);
+	mqb_mqtt_source_destroy(ing);
 	mqb_store_close(st);
 	mqb_config_free(cfg);
 	free(l.us);

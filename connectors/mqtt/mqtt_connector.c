@@ -1,12 +1,12 @@
 /*
- * mqtt_connector.c — connector ops for the MQTT ingest (see mqtt_connector.h).
+ * mqtt_connector.c — connector ops for the MQTT ingest source (see mqtt_connector.h).
  */
 #include "connectors/mqtt/mqtt_connector.h"
 
 #include <string.h>
 
 #include "bridge/err.h"
-#include "connectors/mqtt/ingest.h"
+#include "connectors/mqtt/mqtt_source.h"
 #include "connectors/mqtt/mqtt_conf.h"
 #include "connectors/mqtt/session.h"
 
@@ -35,32 +35,32 @@ static int mqtt_check_config(const mqb_config_t *cfg, char *errstr, size_t errst
 
 static void *mqtt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr_size)
 {
-	return mqb_ingest_new(env->cfg, env->store, env->metrics, errstr, errstr_size);
+	return mqb_mqtt_source_new(env->cfg, env->store, env->metrics, errstr, errstr_size);
 }
 
 static int mqtt_start(void *inst)
 {
-	return mqb_ingest_start(inst);
+	return mqb_mqtt_source_start(inst);
 }
 
 static void mqtt_stop(void *inst)
 {
-	mqb_ingest_stop(inst, MQTT_STOP_FLUSH_MS);
+	mqb_mqtt_source_stop(inst, MQTT_STOP_FLUSH_MS);
 }
 
 static void mqtt_destroy(void *inst)
 {
-	mqb_ingest_destroy(inst);
+	mqb_mqtt_source_destroy(inst);
 }
 
 static int mqtt_ready(void *inst, char *why, size_t why_size)
 {
-	return mqb_ingest_ready(inst, why, why_size);
+	return mqb_mqtt_source_ready(inst, why, why_size);
 }
 
 static int mqtt_alive(void *inst, int64_t stall_ms, char *why, size_t why_size)
 {
-	return mqb_ingest_alive(inst, stall_ms, why, why_size);
+	return mqb_mqtt_source_alive(inst, stall_ms, why, why_size);
 }
 
 const struct mqb_connector_ops mqb_connector_mqtt = {

@@ -1,6 +1,7 @@
 /*
- * mqtt_connector.h — the MQTT ingest as a connector (connector.h ops table), the way
- * bridge/daemon/main.c starts and stops it. The instance is an mqb_ingest_t (ingest.h).
+ * mqtt_connector.h — the MQTT ingest source as a connector (connector.h ops table), the
+ * way bridge/daemon/main.c starts and stops it. The instance is an mqb_mqtt_source_t
+ * (mqtt_source.h), which feeds the pipeline (bridge/ingest/pipeline.h).
  */
 #ifndef MQB_MQTT_CONNECTOR_H
 #define MQB_MQTT_CONNECTOR_H

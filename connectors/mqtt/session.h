@@ -9,7 +9,7 @@
  * pings still go out): once the broker's in-flight window (our receive maximum,
  * conf->max_inflight) is full it stops sending us QoS 1/2 messages — back-pressure.
  *
- * Used by the MQTT ingest (connectors/mqtt/ingest.c) and by the consumer-group
+ * Used by the MQTT ingest (connectors/mqtt/mqtt_source.c) and by the consumer-group
  * coordinator as its transport. The rest of mqbridge never sees libmosquitto types.
  *
  * Threads: a session belongs to the thread that calls run(). Every function must be

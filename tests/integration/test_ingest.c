@@ -1,8 +1,9 @@
 /*
- * test_ingest.c — the MQTT ingest in-process against a real mosquitto and a real
- * store: bad input is counted and the rest flows; headers and partitions are right;
- * overlapping route filters store each message once; a failing store (injected
- * ENOSPC) pauses reading without loss and ingest resumes afterwards.
+ * test_ingest.c — the MQTT ingest source (mqtt_source.h feeding the pipeline)
+ * in-process against a real mosquitto and a real store: bad input is counted and the
+ * rest flows; headers and partitions are right; overlapping route filters store each
+ * message once; a failing store (injected ENOSPC) pauses reading without loss and
+ * ingest resumes afterwards. The pipeline alone: tests/unit/test_pipeline.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,7 @@
 #include "bridge/config.h"
 #include "tests/support/config_fx.h"
 #include "bridge/ingest/partitioner.h"
-#include "connectors/mqtt/ingest.h"
+#include "connectors/mqtt/mqtt_source.h"
 #include "tests/integration/ingest_util.h"
 
 struct fixture {
@@ -24,7 +25,7 @@ struct fixture {
 	char dir[256], data[300];
 	mqb_config_t *cfg;
 	mqb_store_t *store;
-	mqb_ingest_t *ing;
+	mqb_mqtt_source_t *ing;
 	iu_pub_t pub;
 };
 
@@ -49,13 +50,13 @@ static void fx_open(struct fixture *fx, const char *mqtt_extra, const char *rest
 	for (size_t i = 0; i < fx->cfg->streams_count; i++)
 		assert_int_equal(mqb_store_stream_open(fx->store, &fx->cfg->streams[i].opts,
 						       err, sizeof err), MQB_OK);
-	fx->ing = mqb_ingest_new(fx->cfg, fx->store, NULL, err, sizeof err);
+	fx->ing = mqb_mqtt_source_new(fx->cfg, fx->store, NULL, err, sizeof err);
 	if (!fx->ing)
 		fail_msg("ingest: %s", err);
-	assert_int_equal(mqb_ingest_start(fx->ing), MQB_OK);
-	for (int i = 0; i < 500 && !mqb_ingest_ready(fx->ing, NULL, 0); i++)
+	assert_int_equal(mqb_mqtt_source_start(fx->ing), MQB_OK);
+	for (int i = 0; i < 500 && !mqb_mqtt_source_ready(fx->ing, NULL, 0); i++)
 		mqbt_sleep_ms(10);
-	assert_true(mqb_ingest_ready(fx->ing, NULL, 0));
+	assert_true(mqb_mqtt_source_ready(fx->ing, NULL, 0));
 }
 
 /* Start a broker, the store + ingest (config rest), and a publisher. */
@@ -73,8 +74,8 @@ static void fx_start(struct fixture *fx, const char *mqtt_extra, const char *res
 /* Stop ingest and close the store (clean); the publisher keeps running. */
 static void fx_close(struct fixture *fx)
 {
-	assert_int_equal(mqb_ingest_stop(fx->ing, 5000), MQB_OK);
-	mqb_ingest_destroy(fx->ing);
+	assert_int_equal(mqb_mqtt_source_stop(fx->ing, 5000), MQB_OK);
+	mqb_mqtt_source_destroy(fx->ing);
 	fx->ing = NULL;
 	mqb_store_close(fx->store);
 	fx->store = NULL;
@@ -94,21 +95,21 @@ static void fx_destroy(struct fixture *fx)
 	mqbt_rmrf(fx->dir);
 }
 
-static void wait_stats(mqb_ingest_t *ing, uint64_t stored, uint64_t rejected, int timeout_ms)
+static void wait_stats(mqb_mqtt_source_t *ing, uint64_t stored, uint64_t rejected, int timeout_ms)
 {
 	int64_t dl = mqbt_now_ms() + timeout_ms;
-	mqb_ingest_stats_t s;
+	mqb_mqtt_source_stats_t s;
 
 	do {
-		mqb_ingest_stats(ing, &s);
-		if (s.stored >= stored &&
-		    s.no_route + s.too_large + s.key_template + s.store_error >= rejected)
+		mqb_mqtt_source_stats(ing, &s);
+		if (s.pipe.stored >= stored &&
+		    s.pipe.no_route + s.pipe.too_large + s.pipe.key_template + s.pipe.store_error >= rejected)
 			return;
 		mqbt_sleep_ms(10);
 	} while (mqbt_now_ms() < dl);
 	fail_msg("timeout: stored %llu/%llu rejected %llu/%llu",
-		 (unsigned long long)s.stored, (unsigned long long)stored,
-		 (unsigned long long)(s.no_route + s.too_large + s.key_template + s.store_error),
+		 (unsigned long long)s.pipe.stored, (unsigned long long)stored,
+		 (unsigned long long)(s.pipe.no_route + s.pipe.too_large + s.pipe.key_template + s.pipe.store_error),
 		 (unsigned long long)rejected);
 }
 
@@ -123,7 +124,7 @@ static void test_bad_input(void **state)
 		"routes = ( { filter = \"dev/+/data\"; stream = \"s\"; key = \"{1}\"; qos = 1; },\n" \
 		"           { filter = \"deep/#\"; stream = \"s\"; key = \"{3}\"; qos = 1; } %s);"
 	static struct fixture fx;
-	mqb_ingest_stats_t s;
+	mqb_mqtt_source_stats_t s;
 	iu_records_t rs;
 	char big[3000], payload[64], conf[1024];
 	int i;
@@ -153,13 +154,13 @@ static void test_bad_input(void **state)
 	}
 	assert_int_equal(iu_pub_wait_acked(&fx.pub, 10000), 0);
 	wait_stats(fx.ing, 55, 15, 10000);
-	mqb_ingest_stats(fx.ing, &s);
-	assert_int_equal(s.no_route, 5);
-	assert_int_equal(s.too_large, 5);
-	assert_int_equal(s.key_template, 5);
-	assert_int_equal(s.store_error, 0);
-	assert_int_equal(s.stored, 55);
-	assert_int_equal(s.received, 65);   /* matched a route (too_large/key counted after) */
+	mqb_mqtt_source_stats(fx.ing, &s);
+	assert_int_equal(s.pipe.no_route, 5);
+	assert_int_equal(s.pipe.too_large, 5);
+	assert_int_equal(s.pipe.key_template, 5);
+	assert_int_equal(s.pipe.store_error, 0);
+	assert_int_equal(s.pipe.stored, 55);
+	assert_int_equal(s.pipe.received, 65);   /* matched a route (too_large/key counted after) */
 	fx_stop(&fx);
 
 	assert_int_equal(iu_read_stream(fx.data, "s", 3, &rs), 0);
@@ -314,7 +315,7 @@ static void test_backpressure_enospc(void **state)
 	static struct fixture fx;
 	struct injector in;
 	pthread_t th;
-	mqb_ingest_stats_t s;
+	mqb_mqtt_source_stats_t s;
 	iu_records_t rs;
 	bool saw_paused = false;
 	char topic[32], payload[32];
@@ -332,27 +333,27 @@ static void test_backpressure_enospc(void **state)
 		assert_int_equal(iu_pub_send(&fx.pub, topic, payload, strlen(payload), 1, NULL), 0);
 		iu_pub_throttle(&fx.pub, 500);
 		if ((i & 63) == 0) {
-			mqb_ingest_stats(fx.ing, &s);
-			saw_paused |= s.paused;
+			mqb_mqtt_source_stats(fx.ing, &s);
+			saw_paused |= s.pipe.paused;
 		}
 	}
 	for (i = 0; i < 200 && !saw_paused; i++) {
-		mqb_ingest_stats(fx.ing, &s);
-		saw_paused |= s.paused;
+		mqb_mqtt_source_stats(fx.ing, &s);
+		saw_paused |= s.pipe.paused;
 		mqbt_sleep_ms(5);
 	}
 	pthread_join(th, NULL);
 	assert_int_equal(iu_pub_wait_acked(&fx.pub, 30000), 0);
 	wait_stats(fx.ing, (uint64_t)n, 0, 30000);
-	mqb_ingest_stats(fx.ing, &s);
+	mqb_mqtt_source_stats(fx.ing, &s);
 	fprintf(stderr, "back-pressure: %llu store retries, paused %.2f s, stored %llu\n",
-		(unsigned long long)s.store_retries, s.paused_ms_total / 1000.0,
-		(unsigned long long)s.stored);
+		(unsigned long long)s.pipe.store_retries, s.pipe.paused_ms_total / 1000.0,
+		(unsigned long long)s.pipe.stored);
 	assert_true(saw_paused);
-	assert_true(s.store_retries > 0);
-	assert_false(s.paused);
-	assert_int_equal(s.stored, (uint64_t)n);
-	assert_int_equal(s.store_error, 0);
+	assert_true(s.pipe.store_retries > 0);
+	assert_false(s.pipe.paused);
+	assert_int_equal(s.pipe.stored, (uint64_t)n);
+	assert_int_equal(s.pipe.store_error, 0);
 	fx_stop(&fx);
 
 	assert_int_equal(iu_read_stream(fx.data, "bp", 2, &rs), 0);

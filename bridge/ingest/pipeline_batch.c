@@ -1,0 +1,334 @@
+/*
+ * pipeline_batch.c — pending batches: messages copied into a per-partition arena, one
+ * append per partition per burst, store errors kept for retry with the source paused
+ * (see pipeline.h).
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bridge/clock.h"
+#include "bridge/err.h"
+#include "bridge/ingest/pipeline.h"
+#include "bridge/ingest/pipeline_int.h"
+#include "bridge/logging.h"
+
+/* --- pending batches --------------------------------------------------------------- */
+
+int mqb_pipeline__grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t nc;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	nc = *cap ? *cap : 16;
+	while (nc < need)
+		nc *= 2;
+	np = realloc(*p, nc * elem);
+	if (!np)
+		return -1;
+	*p = np;
+	*cap = nc;
+	return 0;
+}
+
+static int arena_put(struct pl_part *pt, const void *data, size_t len, size_t *off)
+{
+	if (mqb_pipeline__grow((void **)&pt->arena, &pt->arena_cap, pt->arena_len + len + 1,
+			       1) != 0)
+		return -1;
+	*off = pt->arena_len;
+	if (len)
+		memcpy(pt->arena + pt->arena_len, data, len);
+	pt->arena_len += len;
+	return 0;
+}
+
+static int hdr_put(struct pl_part *pt, const mqb_rec_header_t *src)
+{
+	struct pend_hdr *h;
+	size_t vlen = src->value_len > 0 ? (size_t)src->value_len : 0;
+
+	if (mqb_pipeline__grow((void **)&pt->hdrs, &pt->hdr_cap, pt->nhdr + 1,
+			       sizeof *pt->hdrs) != 0)
+		return -1;
+	h = &pt->hdrs[pt->nhdr];
+	h->key_len = src->key_len;
+	h->val_len = src->value_len;
+	if (arena_put(pt, src->key, src->key_len, &h->key_off) != 0 ||
+	    arena_put(pt, src->value, vlen, &h->val_off) != 0)
+		return -1;
+	pt->nhdr++;
+	pt->bytes += src->key_len + vlen + 6;
+	return 0;
+}
+
+static void part_reset(struct pl_part *pt)
+{
+	pt->nrec = pt->first = pt->nhdr = pt->arena_len = pt->bytes = 0;
+}
+
+/* Append m to pt's pending batch. On failure the partial record is rolled back. */
+int mqb_pipeline__part_add(struct pl_part *pt, const mqb_pipeline_msg_t *m, const char *key,
+			   ssize_t key_len)
+{
+	size_t nrec0 = pt->nrec, nhdr0 = pt->nhdr, arena0 = pt->arena_len, bytes0 = pt->bytes;
+	struct pend_rec *r;
+	size_t i;
+
+	if (mqb_pipeline__grow((void **)&pt->recs, &pt->rec_cap, pt->nrec + 1,
+			       sizeof *pt->recs) != 0)
+		return MQB_ERR_NOMEM;
+	r = &pt->recs[pt->nrec];
+	r->ts = m->timestamp_ms;
+	r->key_len = key_len;
+	r->hdr_first = pt->nhdr;
+	if (arena_put(pt, key, key_len > 0 ? (size_t)key_len : 0, &r->key_off) != 0 ||
+	    arena_put(pt, m->payload, m->payload_len, &r->val_off) != 0)
+		goto nomem;
+	r->val_len = m->payload_len;
+	for (i = 0; i < m->header_count; i++)
+		if (hdr_put(pt, &m->headers[i]) != 0)
+			goto nomem;
+	r->hdr_count = pt->nhdr - r->hdr_first;
+	pt->nrec++;
+	pt->bytes += 24 + (key_len > 0 ? (size_t)key_len : 0) + m->payload_len;
+	return MQB_OK;
+
+nomem:
+	pt->nrec = nrec0;
+	pt->nhdr = nhdr0;
+	pt->arena_len = arena0;
+	pt->bytes = bytes0;
+	return MQB_ERR_NOMEM;
+}
+
+/* Point p->out / p->outh at pt's pending records (n of them). */
+static int out_build(mqb_pipeline_t *p, struct pl_part *pt, size_t n)
+{
+	size_t i;
+
+	if (mqb_pipeline__grow((void **)&p->out, &p->out_cap, n, sizeof *p->out) != 0 ||
+	    mqb_pipeline__grow((void **)&p->outh, &p->outh_cap, pt->nhdr, sizeof *p->outh) != 0)
+		return MQB_ERR_NOMEM;
+	for (i = 0; i < pt->nhdr; i++) {
+		struct pend_hdr *h = &pt->hdrs[i];
+
+		p->outh[i].key = (const char *)pt->arena + h->key_off;
+		p->outh[i].key_len = h->key_len;
+		p->outh[i].value = pt->arena + h->val_off;
+		p->outh[i].value_len = h->val_len;
+	}
+	for (i = 0; i < n; i++) {
+		struct pend_rec *r = &pt->recs[pt->first + i];
+		mqb_record_t *o = &p->out[i];
+
+		memset(o, 0, sizeof *o);
+		o->timestamp_ms = r->ts;
+		o->key = r->key_len >= 0 ? pt->arena + r->key_off : NULL;
+		o->key_len = r->key_len;
+		o->value = pt->arena + r->val_off;
+		o->value_len = (ssize_t)r->val_len;
+		o->headers = r->hdr_count ? &p->outh[r->hdr_first] : NULL;
+		o->header_count = r->hdr_count;
+	}
+	return MQB_OK;
+}
+
+static void count_stored(mqb_pipeline_t *p, struct pl_stream *st, const mqb_record_t *recs,
+			 size_t n)
+{
+	uint64_t bytes = 0;
+	size_t j;
+
+	for (j = 0; j < n; j++)
+		bytes += (uint64_t)recs[j].value_len;
+	atomic_fetch_add(&p->stored, n);
+	atomic_fetch_add(&p->stored_bytes, bytes);
+	atomic_fetch_add(&p->batches, 1);
+	atomic_fetch_sub(&p->pending, n);
+	mqb_counter_add(st->m_stored, n);
+	mqb_counter_add(st->m_bytes, bytes);
+	if (p->on_stored)
+		p->on_stored(p->arg, recs, n);
+}
+
+/* Append pt's pending records; splits on MQB_ERR_TOOBIG. MQB_OK when all stored. */
+int mqb_pipeline__part_flush(mqb_pipeline_t *p, struct pl_part *pt)
+{
+	struct pl_stream *st = &p->streams[pt->stream];
+	size_t n = pt->nrec - pt->first, pos, chunk_max;
+	int rc = MQB_OK;
+
+	if (n == 0)
+		return MQB_OK;
+	if (out_build(p, pt, n) != MQB_OK)
+		return MQB_ERR_NOMEM;
+	pos = 0;
+	chunk_max = n;
+	while (pos < n) {
+		size_t chunk = n - pos < chunk_max ? n - pos : chunk_max;
+
+		rc = mqb_partition_append(pt->p, &p->out[pos], chunk, NULL);
+		if (rc == MQB_OK) {
+			count_stored(p, st, &p->out[pos], chunk);
+			pos += chunk;
+			continue;
+		}
+		if (rc == MQB_ERR_TOOBIG && chunk > 1) {
+			chunk_max = chunk / 2;
+			continue;
+		}
+		if (rc == MQB_ERR_TOOBIG) {
+			/* one record the store can never take: it cannot be kept anywhere */
+			atomic_fetch_add(&p->store_error, 1);
+			atomic_fetch_sub(&p->pending, 1);
+			mqb_counter_inc(p->m_rej_store);
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, PL_MOD, 10000,
+					    "record of %zd bytes too large for stream %s "
+					    "(max_batch_bytes): rejected", p->out[pos].value_len,
+					    st->name);
+			pos++;
+			rc = MQB_OK;
+			continue;
+		}
+		break;
+	}
+	if (pos == n) {
+		part_reset(pt);
+		return MQB_OK;
+	}
+	pt->first += pos;
+	return rc;
+}
+
+void mqb_pipeline__mark_dirty(mqb_pipeline_t *p, struct pl_part *pt)
+{
+	if (pt->dirty)
+		return;
+	if (mqb_pipeline__grow((void **)&p->dirty, &p->dirty_cap, p->ndirty + 1,
+			       sizeof *p->dirty) != 0)
+		return;  /* cannot happen: capacity is reserved for every partition at new() */
+	p->dirty[p->ndirty++] = pt;
+	pt->dirty = true;
+}
+
+/* --- back-pressure ----------------------------------------------------------------- */
+
+static void set_paused(mqb_pipeline_t *p, bool on)
+{
+	int64_t now = mqb_mono_ms();
+
+	if (on && !atomic_load(&p->paused)) {
+		atomic_store(&p->paused_since_ms, now);
+		atomic_store(&p->paused, true);
+		if (p->pause)
+			p->pause(p->arg, true);
+	} else if (!on && atomic_load(&p->paused)) {
+		atomic_fetch_add(&p->paused_ms, (uint64_t)(now - atomic_load(&p->paused_since_ms)));
+		atomic_store(&p->paused, false);
+		if (p->pause)
+			p->pause(p->arg, false);
+	}
+}
+
+/* Every pending record is stored: move keyless streams on, resume the source. */
+static void flush_ok(mqb_pipeline_t *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nstreams; i++) {
+		if (p->streams[i].keyless_used) {
+			mqb_sticky_next(&p->streams[i].sticky);
+			p->streams[i].keyless_used = false;
+		}
+	}
+	if (p->blocked)
+		mqb_info(PL_MOD, "store accepts appends again; resuming");
+	p->blocked = false;
+	p->retry_ms = PL_RETRY_MIN_MS;
+	set_paused(p, false);
+}
+
+/* Append every dirty partition. Returns MQB_OK when nothing is pending any more. */
+int mqb_pipeline__flush_all(mqb_pipeline_t *p)
+{
+	size_t i, keep = 0;
+	int first_err = MQB_OK;
+
+	for (i = 0; i < p->ndirty; i++) {
+		struct pl_part *pt = p->dirty[i];
+		int rc = mqb_pipeline__part_flush(p, pt);
+
+		if (rc == MQB_OK) {
+			pt->dirty = false;
+			continue;
+		}
+		p->dirty[keep++] = pt;
+		if (first_err == MQB_OK) {
+			first_err = rc;
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, PL_MOD, 5000,
+					    "append to %s-%d failed: %s; %zu records kept, "
+					    "reading paused, retrying",
+					    p->streams[pt->stream].name, (int)pt->id,
+					    mqb_strerror(rc), pt->nrec - pt->first);
+		}
+	}
+	p->ndirty = keep;
+	if (first_err == MQB_OK) {
+		flush_ok(p);
+		return MQB_OK;
+	}
+	atomic_fetch_add(&p->store_retries, 1);
+	p->blocked = true;
+	p->retry_at_ms = mqb_mono_ms() + p->retry_ms;
+	p->retry_ms *= 2;
+	if (p->retry_ms > PL_RETRY_MAX_MS)
+		p->retry_ms = PL_RETRY_MAX_MS;
+	set_paused(p, true);
+	return first_err;
+}
+
+/* --- the source's calls ------------------------------------------------------------ */
+
+int mqb_pipeline_end_burst(mqb_pipeline_t *p)
+{
+	if (p->blocked)
+		return MQB_ERR_AGAIN;
+	return mqb_pipeline__flush_all(p);
+}
+
+int64_t mqb_pipeline_tick(mqb_pipeline_t *p, int64_t now_ms)
+{
+	int64_t w;
+
+	if (!p->blocked)
+		return -1;
+	if (now_ms >= p->retry_at_ms)
+		mqb_pipeline__flush_all(p);
+	if (!p->blocked)
+		return -1;
+	w = p->retry_at_ms - mqb_mono_ms();
+	return w > 0 ? w : 0;
+}
+
+int mqb_pipeline_flush(mqb_pipeline_t *p, int timeout_ms)
+{
+	int64_t deadline = mqb_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+	while (p->ndirty > 0) {
+		if (mqb_pipeline__flush_all(p) == MQB_OK)
+			break;
+		if (mqb_mono_ms() >= deadline) {
+			mqb_error(PL_MOD, "shutdown: %llu acknowledged records could not be "
+				  "stored and are lost",
+				  (unsigned long long)atomic_load(&p->pending));
+			return MQB_ERR_IO;
+		}
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return MQB_OK;
+}

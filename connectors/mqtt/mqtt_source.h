@@ -1,0 +1,75 @@
+/*
+ * mqtt_source.h — the MQTT client as an ingest source: every message that matches a
+ * route becomes a record in the segment store (docs/INGEST.md).
+ *
+ * One thread owns one MQTT session (session.h): it subscribes to every distinct route
+ * filter (one MQTT 5 subscription identifier per filter), turns each received
+ * mqb_mqtt_msg_t into a pipeline message (record headers mqtt.topic, mqtt.qos,
+ * mqtt.retain, the MQTT 5 properties and user properties) and hands it to the
+ * protocol-free pipeline (bridge/ingest/pipeline.h), which routes, keys, partitions,
+ * batches and appends. What only MQTT knows stays here: the copies an overlapping
+ * subscription delivers twice are skipped by subscription identifier; the pipeline's
+ * back-pressure pauses reading the socket; the loss window (libmosquitto has
+ * acknowledged a QoS 1/2 message before we see it) is measured from the first
+ * message of a burst to the append that stores it. The mqtt.max_message_bytes limit
+ * is the pipeline's max_payload_bytes.
+ *
+ * Threads: new/start/stop/destroy from one controlling thread; stats, ready and
+ * alive from any thread; everything else runs in the source's own thread.
+ *
+ * Ownership: new() borrows cfg, store and metrics (they must outlive the source); it
+ * owns its session and pipeline. destroy() is NULL-safe and stops first.
+ */
+#ifndef MQB_MQTT_SOURCE_H
+#define MQB_MQTT_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridge/config.h"
+#include "bridge/ingest/pipeline.h"
+#include "bridge/stats/metrics.h"
+#include "bridge/store/store.h"
+#include "connectors/mqtt/session.h"
+
+typedef struct mqb_mqtt_source mqb_mqtt_source_t;
+
+typedef struct mqb_mqtt_source_stats {
+	mqb_pipeline_stats_t pipe;   /* received, stored, rejected, back-pressure, ... */
+	uint64_t duplicates;         /* extra copies from overlapping subscriptions, skipped */
+	/* The loss window: time from reading the first message of a burst (libmosquitto
+	 * has acknowledged it) to the append that stores it, and the most records that
+	 * were ever acknowledged but not yet stored at once. */
+	uint64_t window_max_us, window_sum_us, window_count, window_max_records;
+	mqb_mqtt_session_stats_t mqtt;
+} mqb_mqtt_source_stats_t;
+
+/* Build the source for cfg's routes (streams must already be open in store).
+ * NULL + errstr on failure. */
+mqb_mqtt_source_t *mqb_mqtt_source_new(const mqb_config_t *cfg, mqb_store_t *store,
+				       mqb_metrics_t *metrics, char *errstr,
+				       size_t errstr_size);
+
+/* Start the source's thread (connects, subscribes, ingests). */
+int mqb_mqtt_source_start(mqb_mqtt_source_t *src);
+
+/* Stop reading, append every pending batch (retrying store errors for up to
+ * flush_timeout_ms), send DISCONNECT (the broker keeps the session and queues what
+ * comes next) and join the thread. Idempotent. Returns MQB_OK, or MQB_ERR_IO when
+ * pending records could not be stored before the timeout (they are logged as lost). */
+int mqb_mqtt_source_stop(mqb_mqtt_source_t *src, int flush_timeout_ms);
+
+void mqb_mqtt_source_destroy(mqb_mqtt_source_t *src);  /* NULL-safe; stops first */
+
+/* 1 when the source's thread turned its loop within stall_ms, else 0 with why. */
+int mqb_mqtt_source_alive(mqb_mqtt_source_t *src, int64_t stall_ms, char *why,
+			  size_t why_size);
+
+/* 1 when connected and every route's subscription is acknowledged; else 0 with why. */
+int mqb_mqtt_source_ready(mqb_mqtt_source_t *src, char *why, size_t why_size);
+
+/* Snapshot of the counters. Any thread. */
+void mqb_mqtt_source_stats(mqb_mqtt_source_t *src, mqb_mqtt_source_stats_t *out);
+
+#endif

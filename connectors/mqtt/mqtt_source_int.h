@@ -1,0 +1,60 @@
+/*
+ * mqtt_source_int.h — private to connectors/mqtt/mqtt_source*.c: the MQTT source's
+ * state (mqtt_source.c: messages, thread, construction; mqtt_source_stats.c:
+ * counters, loss window, metrics, /stats, readiness). Threads: mqtt_source.h.
+ */
+#ifndef MQB_MQTT_SOURCE_INT_H
+#define MQB_MQTT_SOURCE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "connectors/mqtt/mqtt_source.h"
+
+#define SRC_MOD "ingest"
+#define SRC_BURST_LINGER_US 500      /* fewer, larger batches under load */
+#define SRC_BURST_QOS0 1000          /* messages per all-QoS 0 burst */
+#define SRC_FIXED_HDRS 6             /* mqtt.topic, qos, retain, three MQTT 5 properties */
+
+struct mqb_mqtt_source {
+	const mqb_config_t *cfg;
+	mqb_pipeline_t *pipe;
+	mqb_mqtt_session_t *session;
+	uint32_t *sub_ids;               /* per route: its filter's subscription identifier */
+	size_t nroutes;
+	mqb_rec_header_t *hdrs;          /* scratch: one message's record headers */
+	size_t hdr_cap;
+	mqb_pipeline_stored_fn *test_stored;   /* mqtt_source_test.h */
+	void *test_stored_arg;
+
+	/* loss window: from reading (and so acknowledging) the first message of a burst
+	 * to the append that stores it */
+	int64_t window_start_us;
+	_Atomic uint64_t window_max_us, window_sum_us, window_count, window_max_records;
+
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool stop;
+	atomic_bool stopped;
+	int stop_timeout_ms;
+	int stop_rc;
+
+	_Atomic uint64_t duplicates;
+	atomic_bool subscribed, connected;
+	_Atomic int64_t last_turn_ms;    /* monotonic: the thread's last loop turn */
+};
+
+/* a message was accepted: open the loss window if it is closed */
+void mqb_mqtt_source__window_open(mqb_mqtt_source_t *src);
+/* close the loss window when the pipeline holds nothing any more */
+void mqb_mqtt_source__window_check(mqb_mqtt_source_t *src);
+/* metrics collector and /stats section (HTTP thread) */
+void mqb_mqtt_source__collect(mqb_metrics_emit_t *e, void *arg);
+void mqb_mqtt_source__json(cJSON *o, void *arg);
+
+#endif
