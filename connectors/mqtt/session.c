@@ -258,14 +258,156 @@ out:
 	return pw;
 }
 
+/* Settings copied from the configuration and the options (strings duplicated). */
+static int session_copy_settings(mqb_mqtt_session_t *s, const mqb_mqtt_session_opts_t *opts,
+				 const char *cid)
+{
+	const mqb_mqtt_conf_t *c = opts->conf;
+
+	s->host = strdup(c->host);
+	s->client_id = strdup(cid);
+	s->log_name = strdup(opts->log_name ? opts->log_name : "mqtt");
+	if (!s->host || !s->client_id || !s->log_name)
+		return MQB_ERR_NOMEM;
+	s->port = c->port;
+	s->keepalive = c->keepalive > 0 ? c->keepalive : 30;
+	s->protocol = c->protocol;
+	s->clean_start = opts->clean_start < 0 ? c->clean_start : opts->clean_start != 0;
+	s->session_expiry_s = c->session_expiry_s;
+	s->backoff_min_ms = c->reconnect_min_ms > 0 ? c->reconnect_min_ms : 500;
+	s->backoff_max_ms = c->reconnect_max_ms >= s->backoff_min_ms ? c->reconnect_max_ms
+								     : s->backoff_min_ms;
+	s->backoff_ms = s->backoff_min_ms;
+	s->max_inflight = c->max_inflight > 0 ? c->max_inflight : 100;
+	if (s->max_inflight > 65535)
+		s->max_inflight = 65535;
+	s->cb = opts->cb;
+	s->max_burst = opts->max_burst > 0 ? opts->max_burst : 1000;
+	s->max_burst_qos0 = opts->max_burst_qos0 > 0 ? opts->max_burst_qos0 : s->max_burst;
+	s->burst_linger_us = opts->burst_linger_us > 0 ? opts->burst_linger_us : 0;
+	s->cork_reads = opts->cork_reads;
+	s->rng = (uint32_t)mqb_mono_us() ^ ((uint32_t)getpid() << 16);
+	if (!s->rng)
+		s->rng = 1;
+	return MQB_OK;
+}
+
+/* The libmosquitto client: protocol, flow-control options and our callbacks. */
+static int session_new_mosq(mqb_mqtt_session_t *s, const mqb_mqtt_session_opts_t *opts,
+			    char *errstr, size_t errstr_size)
+{
+	s->mosq = mosquitto_new(s->client_id, s->clean_start, s);
+	if (!s->mosq) {
+		mqb_errstr_set(errstr, errstr_size, "mosquitto_new: %s", strerror(errno));
+		return MQB_ERR_NOMEM;
+	}
+	mosquitto_int_option(s->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+			     s->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	/* Receive Maximum 65535 (nothing advertised): libmosquitto 2.0 counts a QoS 2
+	 * message against it until PUBCOMP, mosquitto 2.0.11 only until PUBREC, so under
+	 * QoS 2 load the broker overshoots any smaller value and libmosquitto drops the
+	 * connection with a protocol error (seen with stock mosquitto_sub too). The
+	 * broker's max_inflight_messages bounds what is unacknowledged; the owner bounds
+	 * what it reads per burst (max_burst). */
+	mosquitto_int_option(s->mosq, MOSQ_OPT_RECEIVE_MAXIMUM,
+			     opts->receive_maximum > 0 && opts->receive_maximum < 65535
+			     ? opts->receive_maximum : 65535);
+	mosquitto_int_option(s->mosq, MOSQ_OPT_SEND_MAXIMUM, s->max_inflight);
+	mosquitto_int_option(s->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	mosquitto_connect_v5_callback_set(s->mosq, session_on_connect);
+	mosquitto_disconnect_v5_callback_set(s->mosq, session_on_disconnect);
+	mosquitto_subscribe_v5_callback_set(s->mosq, session_on_subscribe);
+	mosquitto_publish_v5_callback_set(s->mosq, session_on_publish);
+	mosquitto_unsubscribe_v5_callback_set(s->mosq, session_on_unsubscribe);
+	mosquitto_message_v5_callback_set(s->mosq, mqb_mqtt__on_message);
+	/* libmosquitto formats a log line for every packet once a log callback is set:
+	 * only at debug level */
+	if (mqb_log_get_level() >= MQB_LOG_DEBUG)
+		mosquitto_log_callback_set(s->mosq, session_on_log);
+	return MQB_OK;
+}
+
+/* Username and password (opts->password, else conf->password_file's first line). */
+static int session_set_auth(mqb_mqtt_session_t *s, const mqb_mqtt_session_opts_t *opts,
+			    char *errstr, size_t errstr_size)
+{
+	const mqb_mqtt_conf_t *c = opts->conf;
+	char *password = NULL;
+	int rc = MOSQ_ERR_SUCCESS;
+
+	if (opts->password) {
+		password = strdup(opts->password);
+		if (!password) {
+			mqb_errstr_set(errstr, errstr_size, "out of memory");
+			return MQB_ERR_NOMEM;
+		}
+	} else if (c->password_file) {
+		password = session_read_password(c->password_file, errstr, errstr_size);
+		if (!password)
+			return MQB_ERR_INVAL;
+	}
+	if (c->username || password) {
+		rc = mosquitto_username_pw_set(s->mosq, c->username, password);
+		if (rc != MOSQ_ERR_SUCCESS)
+			mqb_errstr_set(errstr, errstr_size, "mqtt.username: %s",
+				       mosquitto_strerror(rc));
+	}
+	if (password) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	return rc == MOSQ_ERR_SUCCESS ? MQB_OK : MQB_ERR_INVAL;
+}
+
+static int session_set_tls(mqb_mqtt_session_t *s, const mqb_mqtt_conf_t *c,
+			   char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	if (c->cafile || c->capath) {
+		rc = mosquitto_tls_set(s->mosq, c->cafile, c->capath, c->certfile, c->keyfile, NULL);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			mqb_errstr_set(errstr, errstr_size,
+				       "mqtt TLS (cafile/capath/certfile/keyfile): %s",
+				       mqb_mqtt__mosq_err(rc));
+			return MQB_ERR_INVAL;
+		}
+		mosquitto_tls_insecure_set(s->mosq, c->tls_insecure);
+	} else if (c->certfile || c->keyfile) {
+		mqb_errstr_set(errstr, errstr_size,
+			       "mqtt.certfile/keyfile need mqtt.cafile or mqtt.capath");
+		return MQB_ERR_INVAL;
+	}
+	return MQB_OK;
+}
+
+static int session_set_will(mqb_mqtt_session_t *s, const mqb_mqtt_will_t *w,
+			    char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	if (!w || !w->topic)
+		return MQB_OK;
+	if (w->payload_len > 268435455u) {
+		mqb_errstr_set(errstr, errstr_size, "mqtt will: payload too large");
+		return MQB_ERR_TOOBIG;
+	}
+	rc = mosquitto_will_set(s->mosq, w->topic, (int)w->payload_len, w->payload,
+				w->qos, w->retain);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		mqb_errstr_set(errstr, errstr_size, "mqtt will %s: %s", w->topic,
+			       mosquitto_strerror(rc));
+		return MQB_ERR_INVAL;
+	}
+	return MQB_OK;
+}
+
 mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 					 char *errstr, size_t errstr_size)
 {
 	const mqb_mqtt_conf_t *c;
 	mqb_mqtt_session_t *s = NULL;
-	char *password = NULL;
 	const char *cid;
-	int rc;
 
 	if (!opts || !opts->conf || !opts->conf->host) {
 		mqb_errstr_set(errstr, errstr_size, "mqtt session: no configuration");
@@ -290,129 +432,24 @@ mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 	}
 	s->wake_fd = -1;
 	pthread_mutex_init(&s->err_lock, NULL);
-	s->host = strdup(c->host);
-	s->client_id = strdup(cid);
-	s->log_name = strdup(opts->log_name ? opts->log_name : "mqtt");
-	if (!s->host || !s->client_id || !s->log_name) {
+	if (session_copy_settings(s, opts, cid) != MQB_OK) {
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		goto error;
 	}
-	s->port = c->port;
-	s->keepalive = c->keepalive > 0 ? c->keepalive : 30;
-	s->protocol = c->protocol;
-	s->clean_start = opts->clean_start < 0 ? c->clean_start : opts->clean_start != 0;
-	s->session_expiry_s = c->session_expiry_s;
-	s->backoff_min_ms = c->reconnect_min_ms > 0 ? c->reconnect_min_ms : 500;
-	s->backoff_max_ms = c->reconnect_max_ms >= s->backoff_min_ms ? c->reconnect_max_ms
-								     : s->backoff_min_ms;
-	s->backoff_ms = s->backoff_min_ms;
-	s->max_inflight = c->max_inflight > 0 ? c->max_inflight : 100;
-	if (s->max_inflight > 65535)
-		s->max_inflight = 65535;
-	s->cb = opts->cb;
-	s->max_burst = opts->max_burst > 0 ? opts->max_burst : 1000;
-	s->max_burst_qos0 = opts->max_burst_qos0 > 0 ? opts->max_burst_qos0 : s->max_burst;
-	s->burst_linger_us = opts->burst_linger_us > 0 ? opts->burst_linger_us : 0;
-	s->cork_reads = opts->cork_reads;
-	s->rng = (uint32_t)mqb_mono_us() ^ ((uint32_t)getpid() << 16);
-	if (!s->rng)
-		s->rng = 1;
-
 	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->wake_fd < 0) {
 		mqb_errstr_set(errstr, errstr_size, "eventfd: %s", strerror(errno));
 		goto error;
 	}
-
-	s->mosq = mosquitto_new(s->client_id, s->clean_start, s);
-	if (!s->mosq) {
-		mqb_errstr_set(errstr, errstr_size, "mosquitto_new: %s", strerror(errno));
+	if (session_new_mosq(s, opts, errstr, errstr_size) ||
+	    session_set_auth(s, opts, errstr, errstr_size) ||
+	    session_set_tls(s, c, errstr, errstr_size) ||
+	    session_set_will(s, opts->will, errstr, errstr_size))
 		goto error;
-	}
-	mosquitto_int_option(s->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-			     s->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-	/* Receive Maximum 65535 (nothing advertised): libmosquitto 2.0 counts a QoS 2
-	 * message against it until PUBCOMP, mosquitto 2.0.11 only until PUBREC, so under
-	 * QoS 2 load the broker overshoots any smaller value and libmosquitto drops the
-	 * connection with a protocol error (seen with stock mosquitto_sub too). The
-	 * broker's max_inflight_messages bounds what is unacknowledged; the owner bounds
-	 * what it reads per burst (max_burst). */
-	mosquitto_int_option(s->mosq, MOSQ_OPT_RECEIVE_MAXIMUM,
-			     opts->receive_maximum > 0 && opts->receive_maximum < 65535
-			     ? opts->receive_maximum : 65535);
-	mosquitto_int_option(s->mosq, MOSQ_OPT_SEND_MAXIMUM, s->max_inflight);
-	mosquitto_int_option(s->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-
-	if (opts->password) {
-		password = strdup(opts->password);
-		if (!password) {
-			mqb_errstr_set(errstr, errstr_size, "out of memory");
-			goto error;
-		}
-	} else if (c->password_file) {
-		password = session_read_password(c->password_file, errstr, errstr_size);
-		if (!password)
-			goto error;
-	}
-	if (c->username || password) {
-		rc = mosquitto_username_pw_set(s->mosq, c->username, password);
-		if (rc != MOSQ_ERR_SUCCESS) {
-			mqb_errstr_set(errstr, errstr_size, "mqtt.username: %s",
-				       mosquitto_strerror(rc));
-			goto error;
-		}
-	}
-	if (c->cafile || c->capath) {
-		rc = mosquitto_tls_set(s->mosq, c->cafile, c->capath, c->certfile, c->keyfile, NULL);
-		if (rc != MOSQ_ERR_SUCCESS) {
-			mqb_errstr_set(errstr, errstr_size,
-				       "mqtt TLS (cafile/capath/certfile/keyfile): %s",
-				       mqb_mqtt__mosq_err(rc));
-			goto error;
-		}
-		mosquitto_tls_insecure_set(s->mosq, c->tls_insecure);
-	} else if (c->certfile || c->keyfile) {
-		mqb_errstr_set(errstr, errstr_size,
-			       "mqtt.certfile/keyfile need mqtt.cafile or mqtt.capath");
-		goto error;
-	}
-	if (opts->will && opts->will->topic) {
-		const mqb_mqtt_will_t *w = opts->will;
-
-		if (w->payload_len > 268435455u) {
-			mqb_errstr_set(errstr, errstr_size, "mqtt will: payload too large");
-			goto error;
-		}
-		rc = mosquitto_will_set(s->mosq, w->topic, (int)w->payload_len, w->payload,
-					w->qos, w->retain);
-		if (rc != MOSQ_ERR_SUCCESS) {
-			mqb_errstr_set(errstr, errstr_size, "mqtt will %s: %s", w->topic,
-				       mosquitto_strerror(rc));
-			goto error;
-		}
-	}
-	mosquitto_connect_v5_callback_set(s->mosq, session_on_connect);
-	mosquitto_disconnect_v5_callback_set(s->mosq, session_on_disconnect);
-	mosquitto_subscribe_v5_callback_set(s->mosq, session_on_subscribe);
-	mosquitto_publish_v5_callback_set(s->mosq, session_on_publish);
-	mosquitto_unsubscribe_v5_callback_set(s->mosq, session_on_unsubscribe);
-	mosquitto_message_v5_callback_set(s->mosq, mqb_mqtt__on_message);
-	/* libmosquitto formats a log line for every packet once a log callback is set:
-	 * only at debug level */
-	if (mqb_log_get_level() >= MQB_LOG_DEBUG)
-		mosquitto_log_callback_set(s->mosq, session_on_log);
 	atomic_store(&s->state, MQB_MQTT_DISCONNECTED);
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
-	}
 	return s;
 
 error:
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
-	}
 	mqb_mqtt_session_destroy(s);
 	return NULL;
 }
