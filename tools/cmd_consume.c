@@ -36,6 +36,7 @@
 #include "bridge/clock.h"
 #include "bridge/config.h"
 #include "bridge/err.h"
+#include "bridge/text.h"
 #include "connectors/mqtt/session.h"
 #include "tools/cli.h"
 #include "tools/recfmt.h"
@@ -327,34 +328,40 @@ static void handle_record(consumer_t *c, int32_t part, const mqb_record_t *rec, 
 		c->done = true;
 }
 
+/*
+ * Base64 text as the daemon sends it (canonical, padded) decoded by bridge/text.h. A
+ * value that merely starts with "base64:" (a text key "base64:abc" is sent as is,
+ * docs/PROTOCOL.md §3) has always been read as its run of base64 characters up to the
+ * first other one (padding included), so that run is taken, padded to a whole
+ * quantum (a lone last character holds no whole byte and is dropped) and decoded.
+ */
+static void *b64_bytes(const char *s, size_t *len)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+	size_t pad = n % 4 == 1 ? 0 : (4 - n % 4) % 4;
+	char *t;
+	void *out;
+
+	*len = 0;
+	if (n % 4 == 1)
+		n--;
+	if (!pad)
+		return mqb_base64_decode(s, n, len);
+	t = malloc(n + pad);
+	if (!t)
+		return NULL;
+	memcpy(t, s, n);
+	memset(t + n, '=', pad);
+	out = mqb_base64_decode(t, n + pad, len);
+	free(t);
+	return out;
+}
+
 /* "base64:..." user-property values carry bytes that are not UTF-8. */
 static void *prop_bytes(const char *v, size_t *len)
 {
-	if (strncmp(v, "base64:", 7) == 0) {
-		/* decoded lazily with OpenSSL-free code: simple table */
-		static const char b64[] =
-			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-		const char *s = v + 7;
-		uint8_t *out = malloc(strlen(s) / 4 * 3 + 3);
-		uint32_t acc = 0;
-		int bits = 0;
-		size_t n = 0;
-		if (!out)
-			return NULL;
-		for (; *s && *s != '='; s++) {
-			const char *p = strchr(b64, *s);
-			if (!p)
-				break;
-			acc = (acc << 6) | (uint32_t)(p - b64);
-			bits += 6;
-			if (bits >= 8) {
-				bits -= 8;
-				out[n++] = (uint8_t)(acc >> bits);
-			}
-		}
-		*len = n;
-		return out;
-	}
+	if (strncmp(v, "base64:", 7) == 0)
+		return b64_bytes(v + 7, len);
 	*len = strlen(v);
 	return strdup(v);
 }
@@ -426,9 +433,7 @@ static void *json_bytes(cJSON *o, const char *name, ssize_t *len)
 	snprintf(b, sizeof(b), "%s_b64", name);
 	v = cJSON_GetObjectItemCaseSensitive(o, b);
 	if (cJSON_IsString(v)) {
-		char tmp[strlen(v->valuestring) + 8];
-		snprintf(tmp, sizeof(tmp), "base64:%s", v->valuestring);
-		void *r = prop_bytes(tmp, &n);
+		void *r = b64_bytes(v->valuestring, &n);
 		*len = (ssize_t)n;
 		return r;
 	}
