@@ -795,11 +795,6 @@ bool mqb_mqtt_session_connected(const mqb_mqtt_session_t *s)
 	return s && atomic_load(&s->state) == MQB_MQTT_CONNECTED;
 }
 
-const char *mqb_mqtt_session_client_id(const mqb_mqtt_session_t *s)
-{
-	return s ? s->client_id : NULL;
-}
-
 void mqb_mqtt_session_stats(mqb_mqtt_session_t *s, mqb_mqtt_session_stats_t *out)
 {
 	memset(out, 0, sizeof *out);

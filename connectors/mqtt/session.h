@@ -233,7 +233,6 @@ bool mqb_mqtt_session_paused(const mqb_mqtt_session_t *s);
 
 bool mqb_mqtt_session_is_v5(const mqb_mqtt_session_t *s);
 bool mqb_mqtt_session_connected(const mqb_mqtt_session_t *s);
-const char *mqb_mqtt_session_client_id(const mqb_mqtt_session_t *s);
 
 /* Snapshot of state and counters. Any thread. */
 void mqb_mqtt_session_stats(mqb_mqtt_session_t *s, mqb_mqtt_session_stats_t *out);
