@@ -176,14 +176,6 @@ static void on_unsubscribe(void *arg, int mid)
 
 static void flush_acks(consumer_t *c);
 
-/* Leave cleanly. libmosquitto closes the socket as soon as DISCONNECT is written; if
- * records the broker kept sending are still unread then, the kernel resets the
- * connection and the broker drops what it had not read yet: the last acks (redelivered
- * to someone else), the leave and the DISCONNECT (so the will sends a second leave).
- * So: acks and leave, wait for the leave's PUBACK (the broker handles a client's
- * packets in order), unsubscribe and wait for UNSUBACK, read what the broker had
- * already queued for us until nothing arrives for EXIT_QUIET_MS, then disconnect with
- * nothing left to read. Bounded by EXIT_DRAIN_MS. */
 static bool connected(const consumer_t *c)
 {
 	return mqb_mqtt_session_connected(c->sess);
@@ -196,6 +188,14 @@ static void run_until(consumer_t *c, const bool *flag, int64_t deadline)
 		mqb_mqtt_session_run(c->sess, 10);
 }
 
+/* Leave cleanly. libmosquitto closes the socket as soon as DISCONNECT is written; if
+ * records the broker kept sending are still unread then, the kernel resets the
+ * connection and the broker drops what it had not read yet: the last acks (redelivered
+ * to someone else), the leave and the DISCONNECT (so the will sends a second leave).
+ * So: acks and leave, wait for the leave's PUBACK (the broker handles a client's
+ * packets in order), unsubscribe and wait for UNSUBACK, read what the broker had
+ * already queued for us until nothing arrives for EXIT_QUIET_MS, then disconnect with
+ * nothing left to read. Bounded by EXIT_DRAIN_MS. */
 static void leave_and_disconnect(consumer_t *c)
 {
 	int64_t deadline = mqb_mono_ms() + EXIT_DRAIN_MS;
