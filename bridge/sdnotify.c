@@ -41,12 +41,3 @@ uint64_t mqb_sd_watchdog_usec(void)
 #endif
 	return 0;
 }
-
-bool mqb_sd_built_in(void)
-{
-#ifdef MQB_HAVE_SYSTEMD
-	return true;
-#else
-	return false;
-#endif
-}

@@ -9,7 +9,6 @@
 #ifndef MQB_SDNOTIFY_H
 #define MQB_SDNOTIFY_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 /* Send one notification ("READY=1\nSTATUS=..."). Returns > 0 when sent, 0 when
@@ -20,8 +19,5 @@ int mqb_sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The watchdog interval systemd asks for (WatchdogSec=), in microseconds; 0 when
  * the watchdog is off or systemd support is not built in. Ping at half of it. */
 uint64_t mqb_sd_watchdog_usec(void);
-
-/* true when built with libsystemd. */
-bool mqb_sd_built_in(void);
 
 #endif

@@ -1,5 +1,7 @@
 /*
- * cmd_consume.c — `mqbridge consume`: a reference consumer-group member on libmosquitto.
+ * cmd_consume.c — `mqbridge consume`: a reference consumer-group member over MQTT, on
+ * the project's MQTT session (connectors/mqtt/session.h: reconnect with backoff, read
+ * bursts with the socket corked so PUBACKs and acks leave together).
  *
  * What a member does (docs/PROTOCOL.md): connect with its will on .../leave, subscribe
  * to its own topics (<prefix>/groups/<g>/members/<id>/#), join, heartbeat every
@@ -20,10 +22,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,16 +32,15 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <mosquitto.h>
-#include <mqtt_protocol.h>
 
 #include "bridge/clock.h"
 #include "bridge/config.h"
 #include "bridge/err.h"
+#include "bridge/text.h"
 #include "connectors/mqtt/mqtt_conf.h"
+#include "connectors/mqtt/session.h"
 #include "tools/cli.h"
 #include "tools/recfmt.h"
-
 
 #define USAGE \
 	"mqbridge consume --group G [--count N] [--prefetch P]\n" \
@@ -60,6 +57,9 @@
 #define MAX_RANGES_PER_MSG 1000
 #define LOOP_WAIT_MS 10
 #define READ_BURST 1000           /* packets read per wake-up at most */
+#define RECONNECT_MS 300          /* reconnect after 150..300 ms (session backoff) */
+#define RECEIVE_MAX 20            /* our Receive Maximum (libmosquitto's default) */
+#define KEEPALIVE_S 30
 
 typedef struct pend {             /* offsets printed, not yet acked, of one partition */
 	int64_t *off;
@@ -67,7 +67,7 @@ typedef struct pend {             /* offsets printed, not yet acked, of one part
 } pend_t;
 
 typedef struct consumer {
-	struct mosquitto *mosq;
+	mqb_mqtt_session_t *sess;
 	const char *group, *id, *instance_id, *prefix;
 	int v5;
 	int prefetch;
@@ -76,7 +76,7 @@ typedef struct consumer {
 	int64_t count, printed;
 	int64_t hb_ms, ack_delay_ms;
 	int64_t gen;
-	bool assigned_once, connected, joined;
+	bool assigned_once, joined;
 	pend_t pend[MAX_PARTS];
 	int32_t max_part;
 	int64_t last_hb, last_flush, last_rejoin;
@@ -88,8 +88,15 @@ typedef struct consumer {
 	int leave_mid, unsub_mid;      /* at exit: the leave's and the unsubscribe's mids */
 	bool leave_acked, unsubscribed;
 	int64_t last_rx_ms;            /* last message received */
-	bool more;                     /* the last burst stopped at READ_BURST: don't wait */
 } consumer_t;
+
+/* What the command line (and -c's config) say about the broker. */
+typedef struct consume_args {
+	const char *host, *user, *cafile, *conf, *trace_path;
+	char *pass;
+	int port;
+	bool hb_set;                   /* --heartbeat-ms given: -c's does not override */
+} consume_args_t;
 
 static volatile sig_atomic_t g_stop;
 
@@ -113,11 +120,16 @@ static void trace(consumer_t *c, const char *fmt, ...)
 	fputc('\n', c->trace);
 }
 
+static int publish_str(consumer_t *c, const char *topic, const char *s, int *mid)
+{
+	return mqb_mqtt_session_publish(c->sess, topic, s, strlen(s), 1, false, NULL, mid);
+}
+
 static void publish_json(consumer_t *c, const char *topic, cJSON *o)
 {
 	char *s = cJSON_PrintUnformatted(o);
 	if (s) {
-		mosquitto_publish(c->mosq, NULL, topic, (int)strlen(s), s, 1, false);
+		publish_str(c, topic, s, NULL);
 		free(s);
 	}
 	cJSON_Delete(o);
@@ -143,30 +155,39 @@ static void send_leave(consumer_t *c)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "member_id", c->id);
 	char *s = cJSON_PrintUnformatted(o);
-	if (!s || mosquitto_publish(c->mosq, &c->leave_mid, c->t_leave, (int)strlen(s), s, 1,
-				    false) != MOSQ_ERR_SUCCESS)
+	if (!s || publish_str(c, c->t_leave, s, &c->leave_mid) != MQB_OK)
 		c->leave_acked = true;   /* nothing to wait for */
 	free(s);
 	cJSON_Delete(o);
 }
 
-static void on_publish(struct mosquitto *m, void *arg, int mid)
+static void on_publish(void *arg, int mid)
 {
 	consumer_t *c = arg;
-	(void)m;
 	if (c->done && mid == c->leave_mid)
 		c->leave_acked = true;
 }
 
-static void on_unsubscribe(struct mosquitto *m, void *arg, int mid)
+static void on_unsubscribe(void *arg, int mid)
 {
 	consumer_t *c = arg;
-	(void)m;
 	if (c->done && mid == c->unsub_mid)
 		c->unsubscribed = true;
 }
 
 static void flush_acks(consumer_t *c);
+
+static bool connected(const consumer_t *c)
+{
+	return mqb_mqtt_session_connected(c->sess);
+}
+
+/* Run the session until *flag is set, the connection is gone or deadline passed. */
+static void run_until(consumer_t *c, const bool *flag, int64_t deadline)
+{
+	while (connected(c) && !*flag && mqb_mono_ms() < deadline)
+		mqb_mqtt_session_run(c->sess, 10);
+}
 
 /* Leave cleanly. libmosquitto closes the socket as soon as DISCONNECT is written; if
  * records the broker kept sending are still unread then, the kernel resets the
@@ -182,22 +203,19 @@ static void leave_and_disconnect(consumer_t *c)
 
 	c->done = true;          /* records arriving meanwhile are neither printed nor acked */
 	flush_acks(c);
-	if (!c->connected)
+	if (!connected(c))
 		return;
 	send_leave(c);
-	while (c->connected && !c->leave_acked && mqb_mono_ms() < deadline)
-		mosquitto_loop(c->mosq, 10, 1);
-	if (c->connected &&
-	    mosquitto_unsubscribe(c->mosq, &c->unsub_mid, c->t_sub) == MOSQ_ERR_SUCCESS)
-		while (c->connected && !c->unsubscribed && mqb_mono_ms() < deadline)
-			mosquitto_loop(c->mosq, 10, 1);
-	while (c->connected && mqb_mono_ms() - c->last_rx_ms < EXIT_QUIET_MS &&
+	run_until(c, &c->leave_acked, deadline);
+	if (connected(c) &&
+	    mqb_mqtt_session_unsubscribe_mid(c->sess, c->t_sub, &c->unsub_mid) == MQB_OK &&
+	    c->unsub_mid)
+		run_until(c, &c->unsubscribed, deadline);
+	while (connected(c) && mqb_mono_ms() - c->last_rx_ms < EXIT_QUIET_MS &&
 	       mqb_mono_ms() < deadline)
-		mosquitto_loop(c->mosq, 10, 1);
-	if (c->connected) {
-		mosquitto_disconnect(c->mosq);
-		mosquitto_loop(c->mosq, 10, 1);
-	}
+		mqb_mqtt_session_run(c->sess, 10);
+	if (connected(c))
+		mqb_mqtt_session_disconnect(c->sess, 1000);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -311,40 +329,45 @@ static void handle_record(consumer_t *c, int32_t part, const mqb_record_t *rec, 
 		c->done = true;
 }
 
+/*
+ * Base64 text as the daemon sends it (canonical, padded) decoded by bridge/text.h. A
+ * value that merely starts with "base64:" (a text key "base64:abc" is sent as is,
+ * docs/PROTOCOL.md §3) has always been read as its run of base64 characters up to the
+ * first other one (padding included), so that run is taken, padded to a whole
+ * quantum (a lone last character holds no whole byte and is dropped) and decoded.
+ */
+static void *b64_bytes(const char *s, size_t *len)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+	size_t pad = n % 4 == 1 ? 0 : (4 - n % 4) % 4;
+	char *t;
+	void *out;
+
+	*len = 0;
+	if (n % 4 == 1)
+		n--;
+	if (!pad)
+		return mqb_base64_decode(s, n, len);
+	t = malloc(n + pad);
+	if (!t)
+		return NULL;
+	memcpy(t, s, n);
+	memset(t + n, '=', pad);
+	out = mqb_base64_decode(t, n + pad, len);
+	free(t);
+	return out;
+}
+
 /* "base64:..." user-property values carry bytes that are not UTF-8. */
 static void *prop_bytes(const char *v, size_t *len)
 {
-	if (strncmp(v, "base64:", 7) == 0) {
-		/* decoded lazily with OpenSSL-free code: simple table */
-		static const char b64[] =
-			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-		const char *s = v + 7;
-		uint8_t *out = malloc(strlen(s) / 4 * 3 + 3);
-		uint32_t acc = 0;
-		int bits = 0;
-		size_t n = 0;
-		if (!out)
-			return NULL;
-		for (; *s && *s != '='; s++) {
-			const char *p = strchr(b64, *s);
-			if (!p)
-				break;
-			acc = (acc << 6) | (uint32_t)(p - b64);
-			bits += 6;
-			if (bits >= 8) {
-				bits -= 8;
-				out[n++] = (uint8_t)(acc >> bits);
-			}
-		}
-		*len = n;
-		return out;
-	}
+	if (strncmp(v, "base64:", 7) == 0)
+		return b64_bytes(v + 7, len);
 	*len = strlen(v);
 	return strdup(v);
 }
 
-static void record_v5(consumer_t *c, const struct mosquitto_message *msg,
-		      const mosquitto_property *props)
+static void record_v5(consumer_t *c, const mqb_mqtt_msg_t *msg)
 {
 	mqb_rec_header_t hs[128];
 	void *hv[128], *hk[128];
@@ -354,15 +377,12 @@ static void record_v5(consumer_t *c, const struct mosquitto_message *msg,
 	int64_t gen = 0, delivery = 0;
 	void *key = NULL;
 	size_t key_len = 0;
-	const mosquitto_property *p;
-	char *name = NULL, *value = NULL;
-	bool first = true;
 
 	memset(&rec, 0, sizeof(rec));
 	rec.key_len = -1;
-	for (p = props; (p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY,
-								    &name, &value, !first)); ) {
-		first = false;
+	for (size_t i = 0; i < msg->user_prop_count; i++) {
+		const char *name = msg->user_props[i].name, *value = msg->user_props[i].value;
+
 		if (!strcmp(name, "stream"))
 			snprintf(c->stream, sizeof(c->stream), "%s", value);
 		else if (!strcmp(name, "partition"))
@@ -384,16 +404,13 @@ static void record_v5(consumer_t *c, const struct mosquitto_message *msg,
 			hs[nh] = (mqb_rec_header_t){ hk[nh], kl, hv[nh], (ssize_t)vl };
 			nh++;
 		}
-		free(name);
-		free(value);
-		name = value = NULL;
 	}
 	if (key) {
 		rec.key = key;
 		rec.key_len = (ssize_t)key_len;
 	}
 	rec.value = msg->payload;
-	rec.value_len = msg->payloadlen;
+	rec.value_len = (ssize_t)msg->payload_len;
 	rec.headers = hs;
 	rec.header_count = nh;
 	handle_record(c, part, &rec, gen, delivery);
@@ -417,9 +434,7 @@ static void *json_bytes(cJSON *o, const char *name, ssize_t *len)
 	snprintf(b, sizeof(b), "%s_b64", name);
 	v = cJSON_GetObjectItemCaseSensitive(o, b);
 	if (cJSON_IsString(v)) {
-		char tmp[strlen(v->valuestring) + 8];
-		snprintf(tmp, sizeof(tmp), "base64:%s", v->valuestring);
-		void *r = prop_bytes(tmp, &n);
+		void *r = b64_bytes(v->valuestring, &n);
 		*len = (ssize_t)n;
 		return r;
 	}
@@ -427,9 +442,9 @@ static void *json_bytes(cJSON *o, const char *name, ssize_t *len)
 	return NULL;
 }
 
-static void record_envelope(consumer_t *c, const struct mosquitto_message *msg)
+static void record_envelope(consumer_t *c, const mqb_mqtt_msg_t *msg)
 {
-	cJSON *o = cJSON_ParseWithLength(msg->payload, (size_t)msg->payloadlen);
+	cJSON *o = cJSON_ParseWithLength(msg->payload, msg->payload_len);
 	mqb_rec_header_t hs[128];
 	void *hv[128];
 	size_t nh = 0;
@@ -489,9 +504,9 @@ static void ints(cJSON *arr, char *out, size_t size, int32_t *list, size_t *n)
 	}
 }
 
-static void handle_assignment(consumer_t *c, const struct mosquitto_message *msg)
+static void handle_assignment(consumer_t *c, const mqb_mqtt_msg_t *msg)
 {
-	cJSON *o = cJSON_ParseWithLength(msg->payload, (size_t)msg->payloadlen);
+	cJSON *o = cJSON_ParseWithLength(msg->payload, msg->payload_len);
 	static int32_t revoked[MAX_PARTS];
 	char as[4096], rv[4096];
 	size_t nr = 0, na = 0;
@@ -525,9 +540,9 @@ static void handle_assignment(consumer_t *c, const struct mosquitto_message *msg
 	cJSON_Delete(o);
 }
 
-static void handle_error(consumer_t *c, const struct mosquitto_message *msg)
+static void handle_error(consumer_t *c, const mqb_mqtt_msg_t *msg)
 {
-	cJSON *o = cJSON_ParseWithLength(msg->payload, (size_t)msg->payloadlen);
+	cJSON *o = cJSON_ParseWithLength(msg->payload, msg->payload_len);
 	const char *code = "?", *text = "";
 
 	if (o) {
@@ -557,20 +572,18 @@ static void handle_error(consumer_t *c, const struct mosquitto_message *msg)
 	cJSON_Delete(o);
 }
 
-static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg,
-		       const mosquitto_property *props)
+static void on_message(void *arg, const mqb_mqtt_msg_t *msg)
 {
 	consumer_t *c = arg;
 	const char *leaf = strrchr(msg->topic, '/');
 
-	(void)m;
 	c->last_rx_ms = mqb_mono_ms();
 	if (!leaf)
 		return;
 	leaf++;
 	if (!strcmp(leaf, "records")) {
 		if (c->v5)
-			record_v5(c, msg, props);
+			record_v5(c, msg);
 		else
 			record_envelope(c, msg);
 	} else if (!strcmp(leaf, "assignment")) {
@@ -580,37 +593,18 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
 	}
 }
 
-static void on_message_v311(struct mosquitto *m, void *arg, const struct mosquitto_message *msg)
+static void on_connect_refused(void *arg, int reason)
 {
-	on_message(m, arg, msg, NULL);
+	(void)arg;
+	mqb_cli_error("connection refused: %s", mqb_mqtt_reason_string(reason));
 }
 
-static void on_connect(struct mosquitto *m, void *arg, int rc, int flags,
-		       const mosquitto_property *props)
+static void on_subscribe(void *arg, const char *filter, int granted_qos)
 {
 	consumer_t *c = arg;
 
-	(void)flags;
-	(void)props;
-	if (rc) {
-		mqb_cli_error("connection refused: %s", mosquitto_reason_string(rc));
-		return;
-	}
-	c->connected = true;
-	mosquitto_subscribe(m, NULL, c->t_sub, 1);
-}
-
-static void on_connect_v311(struct mosquitto *m, void *arg, int rc)
-{
-	on_connect(m, arg, rc, 0, NULL);
-}
-
-static void on_subscribe(struct mosquitto *m, void *arg, int mid, int n, const int *qos)
-{
-	consumer_t *c = arg;
-	(void)m;
-	(void)mid;
-	if (n < 1 || qos[0] > 2) {
+	(void)filter;
+	if (granted_qos > 2) {
 		mqb_cli_error("subscription to %s refused (broker ACL?)", c->t_sub);
 		c->exit_code = 1;
 		g_stop = 1;
@@ -619,68 +613,36 @@ static void on_subscribe(struct mosquitto *m, void *arg, int mid, int n, const i
 	send_join(c);     /* (re)join after every (re)connect */
 }
 
-static void on_disconnect(struct mosquitto *m, void *arg, int rc)
+static void on_disconnect(void *arg, int reason)
 {
 	consumer_t *c = arg;
-	(void)m;
-	c->connected = false;
-	if (rc && !g_stop && !c->done)
-		mqb_cli_error("disconnected (%s); reconnecting", mosquitto_strerror(rc));
+
+	if (reason && !g_stop && !c->done)
+		mqb_cli_error("disconnected (%s); reconnecting", mqb_mqtt_strerror(reason));
 }
 
 /* --- the loop ---------------------------------------------------------------------------- */
 
-/*
- * One turn: wait for the socket, then read every packet that is already there (up to
- * READ_BURST), write what is queued (PUBACKs, acks), run keepalive. mosquitto_loop()
- * would read one packet per select() here (libmosquitto 2.0 reads as many packets per
- * call as it has QoS > 0 messages queued, and incoming QoS 1 ones are never queued),
- * so a member paid a select() and a wake-up per record. The socket is corked while a
- * burst is read: the PUBACK libmosquitto writes for each record (and the acks) leave
- * in one segment when the burst ends instead of one segment each. MOSQ_ERR_SUCCESS or
- * the error (the connection is then closed, as mosquitto_loop() does).
- */
-static int loop_turn(consumer_t *c, int timeout_ms)
+/* Timers between turns: acks every ACK_FLUSH_MS, the join again while no assignment
+ * came, heartbeats. */
+static void tick(consumer_t *c)
 {
-	int sock = mosquitto_socket(c->mosq), rc;
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	int64_t now = mqb_mono_ms();
 
-	if (sock < 0)
-		return MOSQ_ERR_NO_CONN;
-	if (mosquitto_want_write(c->mosq))
-		pfd.events |= POLLOUT;
-	int n = poll(&pfd, 1, c->more ? 0 : timeout_ms);
-	if (n < 0 && errno != EINTR)
-		return MOSQ_ERR_ERRNO;
-	if (c->more || (n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)))) {
-		int one = 1, zero = 0;
-		bool corked = setsockopt(sock, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0;
-
-		rc = MOSQ_ERR_SUCCESS;
-		c->more = true;  /* unless drained: data may wait in the TLS buffer */
-		for (int i = 0; i < READ_BURST && rc == MOSQ_ERR_SUCCESS; i++) {
-			errno = 0;
-			rc = mosquitto_loop_read(c->mosq, 1);
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				c->more = false;   /* drained (or a partial packet waits) */
-				break;
-			}
-		}
-		if (rc == MOSQ_ERR_SUCCESS && mosquitto_want_write(c->mosq))
-			rc = mosquitto_loop_write(c->mosq, 1);
-		/* uncorking sends what is held (the socket may be closed by an error) */
-		if (corked && mosquitto_socket(c->mosq) == sock)
-			setsockopt(sock, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
-		if (rc != MOSQ_ERR_SUCCESS) {
-			c->more = false;
-			return rc;
-		}
-	} else if (mosquitto_want_write(c->mosq)) {
-		rc = mosquitto_loop_write(c->mosq, 1);
-		if (rc != MOSQ_ERR_SUCCESS)
-			return rc;
+	if (!connected(c))
+		return;
+	if (now - c->last_flush >= ACK_FLUSH_MS)
+		flush_acks(c);
+	/* No assignment yet (the join was lost: mqbridged not running or not
+	 * subscribed yet): ask again every few seconds. */
+	if (!c->assigned_once && c->joined && now - c->last_rejoin >= JOIN_RETRY_MS)
+		send_join(c);
+	if (c->assigned_once && now - c->last_hb >= c->hb_ms) {
+		char hb[64];
+		snprintf(hb, sizeof(hb), "{\"generation\":%" PRId64 "}", c->gen);
+		publish_str(c, c->t_hb, hb, NULL);
+		c->last_hb = now;
 	}
-	return mosquitto_loop_misc(c->mosq);
 }
 
 /* --- setup ----------------------------------------------------------------------------- */
@@ -698,18 +660,11 @@ static char *read_password_file(const char *path)
 	return strdup(buf);
 }
 
-int mqb_cmd_consume(int argc, char **argv)
+/* Parse argv into c and a. -1 when the command may go on, else its exit status. */
+static int parse_args(int argc, char **argv, consumer_t *c, consume_args_t *a)
 {
-	static consumer_t cs;
-	consumer_t *c = &cs;
-	const char *host = "127.0.0.1", *user = NULL, *cafile = NULL, *conf = NULL;
-	const char *trace_path = NULL;
-	char *pass = NULL, idbuf[128];
-	int port = 1883, opt;
 	int64_t v;
-	mqb_config_t *cfg = NULL;
-	int rc = MQB_CLI_FAIL;
-	bool hb_set = false;
+	int opt;
 	static const struct option opts[] = {
 		{ "group", required_argument, NULL, 'g' },
 		{ "count", required_argument, NULL, 'n' },
@@ -728,12 +683,6 @@ int mqb_cmd_consume(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 
-	memset(c, 0, sizeof(*c));
-	c->v5 = 1;
-	c->ack_type = "accept";
-	c->prefix = "mqbridge";
-	c->hb_ms = 3000;
-	c->max_part = -1;
 	mqb_cli_getopt_reset();
 	while ((opt = getopt_long(argc, argv, "h:p:u:P:i:c:V:", opts, NULL)) != -1) {
 		switch (opt) {
@@ -757,17 +706,17 @@ int mqb_cmd_consume(int argc, char **argv)
 				return mqb_cli_usage(USAGE, "--ack must be accept, release, reject or none");
 			break;
 		case 'j': c->json = true; break;
-		case 'h': host = optarg; break;
+		case 'h': a->host = optarg; break;
 		case 'p':
 			if (!mqb_cli_parse_i64(optarg, 1, 65535, &v))
 				return mqb_cli_usage(USAGE, "-p must be a port number");
-			port = (int)v;
+			a->port = (int)v;
 			break;
-		case 'u': user = optarg; break;
-		case 'P': pass = optarg; break;
-		case 'C': cafile = optarg; break;
+		case 'u': a->user = optarg; break;
+		case 'P': a->pass = optarg; break;
+		case 'C': a->cafile = optarg; break;
 		case 'i': c->id = optarg; break;
-		case 'c': conf = optarg; break;
+		case 'c': a->conf = optarg; break;
 		case 'I': c->instance_id = optarg; break;
 		case 'x': c->prefix = optarg; break;
 		case 'V':
@@ -781,13 +730,13 @@ int mqb_cmd_consume(int argc, char **argv)
 		case 'b':
 			if (!mqb_cli_parse_i64(optarg, 10, 3600000, &c->hb_ms))
 				return mqb_cli_usage(USAGE, "--heartbeat-ms must be 10..3600000");
-			hb_set = true;
+			a->hb_set = true;
 			break;
 		case 'd':
 			if (!mqb_cli_parse_i64(optarg, 0, 60000, &c->ack_delay_ms))
 				return mqb_cli_usage(USAGE, "--ack-delay-ms must be 0..60000");
 			break;
-		case 't': trace_path = optarg; break;
+		case 't': a->trace_path = optarg; break;
 		case 'q': c->quiet = true; break;
 		case 'W': c->no_will = true; break;   /* tests: death found by session timeout */
 		case 'H':
@@ -801,35 +750,39 @@ int mqb_cmd_consume(int argc, char **argv)
 		return mqb_cli_usage(USAGE, "unexpected argument: %s", argv[optind]);
 	if (!c->group)
 		return mqb_cli_usage(USAGE, "--group is required");
-	if (conf) {
-		char err[512];
-		cfg = mqb_cli_config_load(conf, err, sizeof(err));
-		if (!cfg) {
-			mqb_cli_error("%s", err);
-			return MQB_CLI_FAIL;
-		}
-		const mqb_mqtt_conf_t *mc = mqb_mqtt_conf(cfg);
-		host = mc->host;
-		port = mc->port;
-		if (!user)
-			user = mc->username;
-		if (!pass && mc->password_file)
-			pass = read_password_file(mc->password_file);
-		if (!cafile)
-			cafile = mc->cafile;
-		c->prefix = cfg->groups_prefix;
-		for (size_t i = 0; i < cfg->groups_count && !hb_set; i++)
-			if (!strcmp(cfg->groups[i].name, c->group))
-				c->hb_ms = cfg->groups[i].heartbeat_interval_ms;
+	return -1;
+}
+
+/* -c: broker, credentials, prefix and heartbeat interval from mqbridged's config.
+ * *cfg (the caller frees it) backs the strings put into c and a. */
+static bool apply_config(consumer_t *c, consume_args_t *a, mqb_config_t **cfg)
+{
+	const mqb_mqtt_conf_t *mc;
+	char err[512];
+
+	*cfg = mqb_cli_config_load(a->conf, err, sizeof(err));
+	if (!*cfg) {
+		mqb_cli_error("%s", err);
+		return false;
 	}
-	if (!c->id) {
-		snprintf(idbuf, sizeof(idbuf), "mqbridge-consume-%d", (int)getpid());
-		c->id = idbuf;
-	}
-	if (strpbrk(c->id, "+#/") || strpbrk(c->group, "+#/")) {
-		rc = mqb_cli_usage(USAGE, "client id and group may not contain '+', '#' or '/'");
-		goto out;
-	}
+	mc = mqb_mqtt_conf(*cfg);
+	a->host = mc->host;
+	a->port = mc->port;
+	if (!a->user)
+		a->user = mc->username;
+	if (!a->pass && mc->password_file)
+		a->pass = read_password_file(mc->password_file);
+	if (!a->cafile)
+		a->cafile = mc->cafile;
+	c->prefix = (*cfg)->groups_prefix;
+	for (size_t i = 0; i < (*cfg)->groups_count && !a->hb_set; i++)
+		if (!strcmp((*cfg)->groups[i].name, c->group))
+			c->hb_ms = (*cfg)->groups[i].heartbeat_interval_ms;
+	return true;
+}
+
+static void make_topics(consumer_t *c)
+{
 	snprintf(c->t_join, sizeof(c->t_join), "%s/groups/%s/join", c->prefix, c->group);
 	snprintf(c->t_leave, sizeof(c->t_leave), "%s/groups/%s/leave", c->prefix, c->group);
 	snprintf(c->t_sub, sizeof(c->t_sub), "%s/groups/%s/members/%s/#", c->prefix, c->group, c->id);
@@ -838,95 +791,127 @@ int mqb_cmd_consume(int argc, char **argv)
 	snprintf(c->t_ack, sizeof(c->t_ack), "%s/groups/%s/members/%s/ack", c->prefix, c->group, c->id);
 	snprintf(c->t_revoked, sizeof(c->t_revoked), "%s/groups/%s/members/%s/revoked", c->prefix,
 		 c->group, c->id);
-	if (trace_path) {
-		c->trace = fopen(trace_path, "a");
+}
+
+/* The session (clean start, will on .../leave unless --no-will, our subscription),
+ * connected: false with a message printed when the broker cannot be reached. */
+static bool open_session(consumer_t *c, const consume_args_t *a)
+{
+	mqb_mqtt_conf_t mc;
+	mqb_mqtt_session_opts_t so;
+	mqb_mqtt_will_t will;
+	char err[256], wp[400];
+
+	memset(&mc, 0, sizeof(mc));
+	mc.host = (char *)a->host;
+	mc.port = a->port;
+	mc.client_id = (char *)c->id;
+	mc.protocol = c->v5 ? 5 : 4;
+	mc.keepalive = KEEPALIVE_S;
+	mc.clean_start = true;
+	mc.username = (char *)a->user;
+	mc.cafile = (char *)a->cafile;
+	mc.reconnect_min_ms = mc.reconnect_max_ms = RECONNECT_MS;
+	mc.max_inflight = RECEIVE_MAX;
+	memset(&so, 0, sizeof(so));
+	so.conf = &mc;
+	so.clean_start = 1;
+	so.password = a->user ? a->pass : NULL;
+	so.receive_maximum = RECEIVE_MAX;
+	so.max_burst = READ_BURST;
+	so.cork_reads = true;
+	so.log_name = "consume";
+	if (!c->no_will) {
+		snprintf(wp, sizeof(wp), "{\"member_id\":\"%s\"}", c->id);
+		will = (mqb_mqtt_will_t){ c->t_leave, wp, strlen(wp), 1, false };
+		so.will = &will;
+	}
+	so.cb = (mqb_mqtt_callbacks_t){ .on_disconnect = on_disconnect,
+					.on_message = on_message,
+					.on_subscribe = on_subscribe,
+					.on_publish = on_publish,
+					.on_unsubscribe = on_unsubscribe,
+					.on_connect_refused = on_connect_refused,
+					.arg = c };
+	c->sess = mqb_mqtt_session_new(&so, err, sizeof(err));
+	if (!c->sess) {
+		mqb_cli_error("%s", err);
+		return false;
+	}
+	if (mqb_mqtt_session_subscribe(c->sess, c->t_sub, 1, 0) != MQB_OK) {
+		mqb_cli_error("cannot subscribe to %s", c->t_sub);
+		return false;
+	}
+	if (mqb_mqtt_session_connect_sync(c->sess, err, sizeof(err)) != MQB_OK) {
+		mqb_cli_error("cannot connect to %s:%d: %s", a->host, a->port, err);
+		return false;
+	}
+	return true;
+}
+
+static void cleanup(consumer_t *c, mqb_config_t *cfg)
+{
+	mqb_mqtt_session_destroy(c->sess);
+	if (c->trace)
+		fclose(c->trace);
+	for (int32_t p = 0; p <= c->max_part; p++)
+		free(c->pend[p].off);
+	mqb_config_free(cfg);
+}
+
+int mqb_cmd_consume(int argc, char **argv)
+{
+	static consumer_t cs;
+	consumer_t *c = &cs;
+	consume_args_t a = { .host = "127.0.0.1", .port = 1883 };
+	mqb_config_t *cfg = NULL;
+	char idbuf[128];
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->v5 = 1;
+	c->ack_type = "accept";
+	c->prefix = "mqbridge";
+	c->hb_ms = 3000;
+	c->max_part = -1;
+	rc = parse_args(argc, argv, c, &a);
+	if (rc >= 0)
+		return rc;
+	rc = MQB_CLI_FAIL;
+	if (a.conf && !apply_config(c, &a, &cfg))
+		return MQB_CLI_FAIL;
+	if (!c->id) {
+		snprintf(idbuf, sizeof(idbuf), "mqbridge-consume-%d", (int)getpid());
+		c->id = idbuf;
+	}
+	if (strpbrk(c->id, "+#/") || strpbrk(c->group, "+#/")) {
+		rc = mqb_cli_usage(USAGE, "client id and group may not contain '+', '#' or '/'");
+		goto out;
+	}
+	make_topics(c);
+	if (a.trace_path) {
+		c->trace = fopen(a.trace_path, "a");
 		if (!c->trace) {
-			mqb_cli_error("%s: %s", trace_path, strerror(errno));
+			mqb_cli_error("%s: %s", a.trace_path, strerror(errno));
 			goto out;
 		}
 		/* fully buffered: flushed before every ack and after every assignment */
 	}
-
-	mosquitto_lib_init();
-	c->mosq = mosquitto_new(c->id, true, c);
-	if (!c->mosq) {
-		mqb_cli_error("cannot create the MQTT client: %s", strerror(errno));
+	if (!open_session(c, &a))
 		goto out;
-	}
-	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-			     c->v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-	if (c->v5) {
-		mosquitto_connect_v5_callback_set(c->mosq, on_connect);
-		mosquitto_message_v5_callback_set(c->mosq, on_message);
-	} else {
-		mosquitto_connect_callback_set(c->mosq, on_connect_v311);
-		mosquitto_message_callback_set(c->mosq, on_message_v311);
-	}
-	mosquitto_subscribe_callback_set(c->mosq, on_subscribe);
-	mosquitto_disconnect_callback_set(c->mosq, on_disconnect);
-	mosquitto_publish_callback_set(c->mosq, on_publish);
-	mosquitto_unsubscribe_callback_set(c->mosq, on_unsubscribe);
-	if (!c->no_will) {
-		char will[400];
-		snprintf(will, sizeof(will), "{\"member_id\":\"%s\"}", c->id);
-		if (mosquitto_will_set(c->mosq, c->t_leave, (int)strlen(will), will, 1, false)) {
-			mqb_cli_error("cannot set the will");
-			goto out;
-		}
-	}
-	if (user && mosquitto_username_pw_set(c->mosq, user, pass) != MOSQ_ERR_SUCCESS) {
-		mqb_cli_error("bad username/password");
-		goto out;
-	}
-	if (cafile && mosquitto_tls_set(c->mosq, cafile, NULL, NULL, NULL, NULL) != MOSQ_ERR_SUCCESS) {
-		mqb_cli_error("cannot use CA file %s", cafile);
-		goto out;
-	}
-	int mrc = mosquitto_connect(c->mosq, host, port, 30);
-	if (mrc != MOSQ_ERR_SUCCESS) {
-		mqb_cli_error("cannot connect to %s:%d: %s", host, port,
-			      mrc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(mrc));
-		goto out;
-	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	c->last_hb = c->last_flush = mqb_mono_ms();
 	while (!g_stop && !c->done) {
-		mrc = loop_turn(c, LOOP_WAIT_MS);
-		if (mrc != MOSQ_ERR_SUCCESS && !g_stop) {
-			usleep(300 * 1000);
-			mosquitto_reconnect(c->mosq);
-			continue;
-		}
-		int64_t now = mqb_mono_ms();
-		if (now - c->last_flush >= ACK_FLUSH_MS)
-			flush_acks(c);
-		/* No assignment yet (the join was lost: mqbridged not running or not
-		 * subscribed yet): ask again every few seconds. */
-		if (!c->assigned_once && c->connected && c->joined &&
-		    now - c->last_rejoin >= JOIN_RETRY_MS)
-			send_join(c);
-		if (c->assigned_once && c->connected && now - c->last_hb >= c->hb_ms) {
-			char hb[64];
-			snprintf(hb, sizeof(hb), "{\"generation\":%" PRId64 "}", c->gen);
-			mosquitto_publish(c->mosq, NULL, c->t_hb, (int)strlen(hb), hb, 1, false);
-			c->last_hb = now;
-		}
+		mqb_mqtt_session_run(c->sess, LOOP_WAIT_MS);
+		tick(c);
 	}
 	/* Clean exit: ack what was printed, leave, disconnect. */
 	leave_and_disconnect(c);
 	fflush(stdout);
 	rc = c->exit_code ? c->exit_code : MQB_CLI_OK;
 out:
-	if (c->mosq)
-		mosquitto_destroy(c->mosq);
-	if (c->trace)
-		fclose(c->trace);
-	for (int32_t p = 0; p <= c->max_part; p++)
-		free(c->pend[p].off);
-	if (cfg) {
-		mqb_config_free(cfg);
-	}
+	cleanup(c, cfg);
 	return rc;
 }

@@ -8,79 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "bridge/err.h"
-
-/* Length of the valid UTF-8 sequence at p (n bytes available), 0 if invalid. */
-static size_t utf8_seq(const uint8_t *p, size_t n)
-{
-	uint32_t cp;
-	size_t len, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-bool mqb_utf8_text(const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	size_t i = 0, l;
-
-	while (i < n) {
-		if (p[i] == 0)
-			return false;
-		l = utf8_seq(p + i, n - i);
-		if (!l)
-			return false;
-		i += l;
-	}
-	return true;
-}
-
-char *mqb_base64(const void *buf, size_t n)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const uint8_t *p = buf;
-	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-	size_t i;
-
-	if (!out)
-		return NULL;
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = tab[(v >> 6) & 63];
-		*o++ = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
-	*o = '\0';
-	return out;
-}
+#include "bridge/text.h"
 
 /* --- text ------------------------------------------------------------------------- */
 
@@ -109,7 +37,7 @@ static void text_quoted(FILE *out, const void *buf, ssize_t n)
 			i++;
 			continue;
 		}
-		l = utf8_seq(p + i, (size_t)n - i);
+		l = mqb_utf8_seq(p + i, (size_t)n - i);
 		if (!l) {
 			fprintf(out, "\\x%02x", c);
 			i++;
@@ -157,7 +85,7 @@ static int json_bytes(cJSON *obj, const char *name, const void *p, ssize_t n)
 		p = "";
 		n = 0;
 	}
-	if (mqb_utf8_text(p, (size_t)n)) {
+	if (mqb_utf8_valid(p, (size_t)n)) {
 		char *s = malloc((size_t)n + 1);
 		if (!s)
 			return MQB_ERR_NOMEM;
@@ -166,7 +94,7 @@ static int json_bytes(cJSON *obj, const char *name, const void *p, ssize_t n)
 		item = cJSON_AddStringToObject(obj, name, s);
 		free(s);
 	} else {
-		char *s = mqb_base64(p, (size_t)n);
+		char *s = mqb_base64_encode(p, (size_t)n);
 		if (!s)
 			return MQB_ERR_NOMEM;
 		snprintf(b64name, sizeof(b64name), "%s_b64", name);

@@ -11,8 +11,8 @@
  *   that is not valid UTF-8 (or contains a NUL byte) is given base64-encoded under the
  *   same name plus "_b64" ("value_b64": "...") instead; null stays JSON null.
  *
- * Nothing is retained: the functions write to the stream given and free what they
- * allocate.
+ * UTF-8 validation and base64 are bridge/text.h's. Nothing is retained: the
+ * functions write to the stream given and free what they allocate.
  */
 #ifndef MQB_RECFMT_H
 #define MQB_RECFMT_H
@@ -29,13 +29,5 @@ int mqb_recfmt_text(FILE *out, const char *stream, int32_t partition, const mqb_
 
 /* Print rec as one JSON line. MQB_OK, MQB_ERR_NOMEM, MQB_ERR_IO. */
 int mqb_recfmt_json(FILE *out, const char *stream, int32_t partition, const mqb_record_t *rec);
-
-/* True when p[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points
- * above U+10FFFF) without NUL bytes: safe as a JSON/C string. */
-bool mqb_utf8_text(const void *p, size_t n);
-
-/* Standard base64 (RFC 4648, with padding) of p[0..n); malloc'd, NUL-terminated;
- * NULL when out of memory. */
-char *mqb_base64(const void *p, size_t n);
 
 #endif

@@ -5,57 +5,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge/err.h"
-
-void mqb_fwd_strbuf_printf(mqb_fwd_strbuf_t *b, const char *fmt, ...)
-{
-	va_list ap;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		size_t room = b->cap - b->len;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap - b->len <= (size_t)n)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
-void mqb_fwd_strbuf_reset(mqb_fwd_strbuf_t *b)
-{
-	b->len = 0;
-	b->oom = 0;
-	if (b->p)
-		b->p[0] = '\0';
-}
-
-void mqb_fwd_strbuf_free(mqb_fwd_strbuf_t *b)
-{
-	if (!b)
-		return;
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
 
 static int parse_i64(const char *s, int64_t min, int64_t *out)
 {

@@ -9,25 +9,15 @@
  * snapshot holds the whole state. Later lines win. Stream and topic names never
  * contain blanks (both are [A-Za-z0-9._-]).
  *
- * Ownership: mqb_fwd_strbuf_t owns its buffer; parse callbacks get pointers valid
- * only during the call.
+ * The lines are built with bridge/sbuf.h (mqb_sbuf_printf).
+ *
+ * Ownership: parse callbacks get pointers valid only during the call.
  */
 #ifndef MQB_FWD_STATE_H
 #define MQB_FWD_STATE_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-typedef struct mqb_fwd_strbuf {
-	char *p;
-	size_t len, cap;
-	int oom;                      /* an append failed: the content is incomplete */
-} mqb_fwd_strbuf_t;
-
-void mqb_fwd_strbuf_printf(mqb_fwd_strbuf_t *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void mqb_fwd_strbuf_reset(mqb_fwd_strbuf_t *b);    /* keeps the allocation */
-void mqb_fwd_strbuf_free(mqb_fwd_strbuf_t *b);     /* NULL-safe */
 
 typedef struct mqb_fwd_state_line {
 	char kind;                    /* 'C' cursor, 'S' sync pair */

@@ -23,7 +23,7 @@
 #include "bridge/logging.h"
 #include "bridge/stats/listen.h"
 #include "bridge/stats/process_metrics.h"
-#include "bridge/stats/sbuf.h"
+#include "bridge/sbuf.h"
 
 #define MOD "stats"
 #define PROM_CT "text/plain; version=0.0.4; charset=utf-8"

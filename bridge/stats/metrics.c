@@ -9,7 +9,7 @@
  * take it. Collectors and JSON functions run with the lock released.
  */
 #include "bridge/stats/metrics.h"
-#include "bridge/stats/sbuf.h"
+#include "bridge/sbuf.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -348,173 +348,223 @@ static void delete_segment_files(mqb_partition_t *p, int64_t base)
 	}
 }
 
-int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
-			   size_t errstr_size)
+/* What one partition's recovery carries from segment to segment. */
+typedef struct recovery {
+	mqb_partition_t *p;
+	mqb_recovery_report_t *rep;
+	listing_t l;
+	mqb_ckpt_t ck;
+	bool clean;                   /* the clean-stop marker was there: trust everything */
+	bool have_ck;                 /* ck holds a checkpoint to trust up to */
+	bool cut;                     /* the log was cut: later segments are dropped */
+	bool changed;                 /* files were changed: fsync the directory */
+	int64_t expect;               /* base offset the next segment must have (-1: any) */
+	char *errstr;
+	size_t errstr_size;
+} recovery_t;
+
+/* A segment after the cut: deleted (kept, unused, when read-only). */
+static void recover_drop(recovery_t *r, int64_t base)
 {
-	mqb_recovery_report_t *rep = &p->report;
-	listing_t l = { 0 };
-	mqb_ckpt_t ck = { 0 };
-	bool clean = false, have_ck = false, cut = false, changed = false;
 	char path[PATH_MAX];
-	int64_t expect = -1;
+
+	mqb_segment_path(path, sizeof(path), r->p->dir, base, ".log");
+	r->rep->segments_deleted++;
+	if (r->p->rdonly) {
+		mqb_warn(MOD, "%s: after the cut; not used (read-only)", path);
+	} else {
+		mqb_error(MOD, "%s: deleted: it follows the cut", path);
+		delete_segment_files(r->p, base);
+		r->changed = true;
+	}
+}
+
+/* A segment whose base offset does not continue the log: the cut starts there. */
+static void recover_gap(recovery_t *r, int64_t base)
+{
+	mqb_recovery_report_t *rep = r->rep;
+	char path[PATH_MAX];
+
+	mqb_segment_path(path, sizeof(path), r->p->dir, base, ".log");
+	mqb_error(MOD, "%s: base offset %" PRId64 " does not continue the log "
+		  "(expected %" PRId64 "); it and later segments are dropped",
+		  path, base, r->expect);
+	r->cut = true;
+	rep->truncated = true;
+	snprintf(rep->cut_path, sizeof(rep->cut_path), "%s", path);
+	rep->cut_position = 0;
+	rep->first_lost_offset = r->expect;
+	snprintf(rep->cut_reason, sizeof(rep->cut_reason),
+		 "segment base offset %" PRId64 " does not continue the log", base);
+}
+
+/* Load what the clean marker or the checkpoint lets us trust of segment i (its
+ * indexes checked, fast_load); returns the byte position the scan starts at. */
+static int64_t recover_trusted(recovery_t *r, mqb_segment_t *s, size_t i)
+{
+	int64_t base = s->base, size = atomic_load(&s->size), trusted = 0;
+	bool loaded = false;
+
+	if (r->clean)
+		trusted = size;
+	else if (r->have_ck && base < r->ck.seg_base)
+		trusted = size;
+	else if (r->have_ck && base == r->ck.seg_base)
+		trusted = r->ck.pos < size ? r->ck.pos : size;
+	if (trusted > 0) {
+		loaded = fast_load(r->p, s, trusted, r->clean || i + 1 < r->l.n);
+		if (loaded && r->have_ck && base == r->ck.seg_base && trusted == r->ck.pos &&
+		    s->next_offset != r->ck.offset)
+			loaded = false;   /* checkpoint and data disagree: scan */
+		if (!loaded) {
+			mqb_warn(MOD, "%s: index missing or inconsistent; rebuilding it "
+				 "from the data", s->log_path);
+			r->rep->indexes_rebuilt++;
+		}
+		if (r->have_ck && !r->clean)
+			r->rep->used_checkpoint = true;
+	} else if (size > 0) {
+		r->rep->indexes_rebuilt++;
+	}
+	if (loaded)
+		return trusted;
+	reset_segment_state(s);
+	return 0;
+}
+
+/* The scan of segment i found a bad batch at end_pos: cut the log there. */
+static int recover_cut(recovery_t *r, mqb_segment_t *s, size_t i, int64_t end_pos,
+		       int64_t next_off, const char *why)
+{
+	mqb_recovery_report_t *rep = r->rep;
+	int64_t size = atomic_load(&s->size);
+	const listing_t *l = &r->l;
+
+	r->cut = true;
+	rep->truncated = true;
+	snprintf(rep->cut_path, sizeof(rep->cut_path), "%s", s->log_path);
+	rep->cut_position = end_pos;
+	rep->cut_bytes = size - end_pos;
+	rep->first_lost_offset = next_off;
+	snprintf(rep->cut_reason, sizeof(rep->cut_reason), "%s", why);
+	if (i + 1 < l->n)
+		mqb_error(MOD, "%s: cut at byte %" PRId64 " (%" PRId64 " bytes "
+			  "removed): %s; offsets from %" PRId64 " on are lost, "
+			  "through at least %" PRId64 " (%zu later segment(s) are "
+			  "deleted)", s->log_path, end_pos, size - end_pos, why,
+			  next_off, l->bases[l->n - 1], l->n - i - 1);
+	else
+		mqb_error(MOD, "%s: cut at byte %" PRId64 " (%" PRId64 " bytes "
+			  "removed): %s; offsets from %" PRId64 " on are lost",
+			  s->log_path, end_pos, size - end_pos, why, next_off);
+	if (!r->p->rdonly) {
+		if (ftruncate(s->fh->fd, (off_t)end_pos) < 0) {
+			int rc = mqb_err_from_errno(errno);
+			mqb_errstr_set(r->errstr, r->errstr_size, "cannot truncate %s: %s",
+				       s->log_path, strerror(errno));
+			return rc;
+		}
+		r->changed = true;
+	}
+	atomic_store(&s->size, end_pos);
+	return MQB_OK;
+}
+
+/* Scan segment i from start to its end (tracking batches into its indexes), cut the
+ * log at the first bad batch, write the rebuilt index entries. */
+static int recover_scan(recovery_t *r, mqb_segment_t *s, size_t i, int64_t start)
+{
+	int64_t size = atomic_load(&s->size), end_pos, next_off;
+	track_arg_t t = { r->p, s };
+	char why[200];
 	int rc;
 
-	rc = list_dir(p->dir, &l, NULL, NULL, &rep->files_ignored);
-	if (rc) {
-		mqb_errstr_set(errstr, errstr_size, "cannot list %s: %s", p->dir,
+	rc = mqb_segment_scan(s->fh->fd, start, size, start ? s->next_offset : s->base,
+			      track_cb, &t, &end_pos, &next_off, why, sizeof(why));
+	r->rep->scanned_bytes += end_pos - start;
+	if (rc == MQB_ERR_CORRUPT) {
+		rc = recover_cut(r, s, i, end_pos, next_off, why);
+		if (rc)
+			return rc;
+	} else if (rc) {
+		mqb_errstr_set(r->errstr, r->errstr_size, "cannot read %s: %s", s->log_path,
 			       mqb_strerror(rc));
-		goto out;
+		return rc;
 	}
-	snprintf(path, sizeof(path), "%s/%s", p->dir, MQB_CLEAN_MARKER);
-	clean = !full_scan && access(path, F_OK) == 0;
-	if (!clean && !full_scan)
-		have_ck = mqb_ckpt_read(p->dir, &ck) == MQB_OK;
-	rep->clean = clean;
+	if (!r->p->rdonly) {
+		mqb_index_write_pending(&s->oidx);
+		mqb_index_write_pending(&s->tidx);
+		if (fdatasync(s->fh->fd) < 0)
+			mqb_warn(MOD, "%s: fsync after recovery: %s", s->log_path,
+				 strerror(errno));
+	}
+	return MQB_OK;
+}
 
-	for (size_t i = 0; i < l.n; i++) {
-		int64_t base = l.bases[i], size, trusted = 0, start = 0, end_pos, next_off;
-		mqb_segment_t *s;
-		bool loaded = false;
-		char why[200];
+/* Open segment i, load or rebuild it, and add it to the partition. */
+static int recover_segment(recovery_t *r, size_t i)
+{
+	mqb_partition_t *p = r->p;
+	int64_t base = r->l.bases[i], start;
+	mqb_segment_t *s;
+	int rc;
 
-		if (cut) {
-			mqb_segment_path(path, sizeof(path), p->dir, base, ".log");
-			rep->segments_deleted++;
-			if (p->rdonly) {
-				mqb_warn(MOD, "%s: after the cut; not used (read-only)", path);
-			} else {
-				mqb_error(MOD, "%s: deleted: it follows the cut", path);
-				delete_segment_files(p, base);
-				changed = true;
-			}
-			continue;
-		}
-		if (expect >= 0 && base != expect) {
-			mqb_segment_path(path, sizeof(path), p->dir, base, ".log");
-			mqb_error(MOD, "%s: base offset %" PRId64 " does not continue the log "
-				  "(expected %" PRId64 "); it and later segments are dropped",
-				  path, base, expect);
-			cut = true;
-			rep->truncated = true;
-			snprintf(rep->cut_path, sizeof(rep->cut_path), "%s", path);
-			rep->cut_position = 0;
-			rep->first_lost_offset = expect;
-			snprintf(rep->cut_reason, sizeof(rep->cut_reason),
-				 "segment base offset %" PRId64 " does not continue the log", base);
-			i--;  /* delete this one in the cut branch */
-			continue;
-		}
-		rc = mqb_segment_open(p->dir, base, false, p->rdonly, &s);
-		if (rc) {
-			char desc[200];
-			mqb_errstr_set(errstr, errstr_size, "cannot open segment %" PRId64 " in %s: %s",
-				       base, p->dir, mqb_segment_errdesc(rc, desc, sizeof(desc)));
-			mqb_error(MOD, "%s: cannot open segment %" PRId64 ": %s", p->dir, base, desc);
-			goto out;
-		}
-		size = atomic_load(&s->size);
-		if (clean)
-			trusted = size;
-		else if (have_ck && base < ck.seg_base)
-			trusted = size;
-		else if (have_ck && base == ck.seg_base)
-			trusted = ck.pos < size ? ck.pos : size;
-		if (trusted > 0) {
-			loaded = fast_load(p, s, trusted, clean || i + 1 < l.n);
-			if (loaded && have_ck && base == ck.seg_base && trusted == ck.pos &&
-			    s->next_offset != ck.offset)
-				loaded = false;   /* checkpoint and data disagree: scan */
-			if (!loaded) {
-				mqb_warn(MOD, "%s: index missing or inconsistent; rebuilding it "
-					 "from the data", s->log_path);
-				rep->indexes_rebuilt++;
-			}
-			if (have_ck && !clean)
-				rep->used_checkpoint = true;
-		} else if (size > 0) {
-			rep->indexes_rebuilt++;
-		}
-		if (loaded) {
-			start = trusted;
-		} else {
-			reset_segment_state(s);
-			start = 0;
-		}
-		if (start < size) {
-			track_arg_t t = { p, s };
-			rc = mqb_segment_scan(s->fh->fd, start, size,
-					      start ? s->next_offset : base, track_cb, &t,
-					      &end_pos, &next_off, why, sizeof(why));
-			rep->scanned_bytes += end_pos - start;
-			if (rc == MQB_ERR_CORRUPT) {
-				cut = true;
-				rep->truncated = true;
-				snprintf(rep->cut_path, sizeof(rep->cut_path), "%s", s->log_path);
-				rep->cut_position = end_pos;
-				rep->cut_bytes = size - end_pos;
-				rep->first_lost_offset = next_off;
-				snprintf(rep->cut_reason, sizeof(rep->cut_reason), "%s", why);
-				if (i + 1 < l.n)
-					mqb_error(MOD, "%s: cut at byte %" PRId64 " (%" PRId64 " bytes "
-						  "removed): %s; offsets from %" PRId64 " on are lost, "
-						  "through at least %" PRId64 " (%zu later segment(s) are "
-						  "deleted)", s->log_path, end_pos, size - end_pos, why,
-						  next_off, l.bases[l.n - 1], l.n - i - 1);
-				else
-					mqb_error(MOD, "%s: cut at byte %" PRId64 " (%" PRId64 " bytes "
-						  "removed): %s; offsets from %" PRId64 " on are lost",
-						  s->log_path, end_pos, size - end_pos, why, next_off);
-				if (!p->rdonly) {
-					if (ftruncate(s->fh->fd, (off_t)end_pos) < 0) {
-						rc = mqb_err_from_errno(errno);
-						mqb_errstr_set(errstr, errstr_size, "cannot truncate %s: %s",
-							       s->log_path, strerror(errno));
-						mqb_segment_unref(s);
-						goto out;
-					}
-					changed = true;
-				}
-				atomic_store(&s->size, end_pos);
-				rc = MQB_OK;
-			} else if (rc) {
-				mqb_errstr_set(errstr, errstr_size, "cannot read %s: %s", s->log_path,
-					       mqb_strerror(rc));
-				mqb_segment_unref(s);
-				goto out;
-			}
-			if (!p->rdonly) {
-				mqb_index_write_pending(&s->oidx);
-				mqb_index_write_pending(&s->tidx);
-				if (fdatasync(s->fh->fd) < 0)
-					mqb_warn(MOD, "%s: fsync after recovery: %s", s->log_path,
-						 strerror(errno));
-			}
-		}
-		rc = mqb_partition__push_segment(p, s);
+	rc = mqb_segment_open(p->dir, base, false, p->rdonly, &s);
+	if (rc) {
+		char desc[200];
+		mqb_errstr_set(r->errstr, r->errstr_size, "cannot open segment %" PRId64 " in %s: %s",
+			       base, p->dir, mqb_segment_errdesc(rc, desc, sizeof(desc)));
+		mqb_error(MOD, "%s: cannot open segment %" PRId64 ": %s", p->dir, base, desc);
+		return rc;
+	}
+	start = recover_trusted(r, s, i);
+	if (start < atomic_load(&s->size)) {
+		rc = recover_scan(r, s, i, start);
 		if (rc) {
 			mqb_segment_unref(s);
-			mqb_errstr_set(errstr, errstr_size, "out of memory");
-			goto out;
+			return rc;
 		}
-		atomic_fetch_add(&p->size_bytes, atomic_load(&s->size));
-		expect = s->next_offset;
 	}
-	if (p->nsegs == 0 && !p->rdonly) {
-		mqb_segment_t *s;
-		char desc[200];
-		rc = mqb_segment_open(p->dir, 0, true, false, &s);
-		if (!rc) {
-			rc = mqb_partition__push_segment(p, s);
-			if (rc)
-				mqb_segment_unref(s);
-		}
-		if (rc) {
-			mqb_errstr_set(errstr, errstr_size, "cannot create the first segment in %s: %s",
-				       p->dir, mqb_segment_errdesc(rc, desc, sizeof(desc)));
-			goto out;
-		}
-		changed = true;
+	rc = mqb_partition__push_segment(p, s);
+	if (rc) {
+		mqb_segment_unref(s);
+		mqb_errstr_set(r->errstr, r->errstr_size, "out of memory");
+		return rc;
 	}
+	atomic_fetch_add(&p->size_bytes, atomic_load(&s->size));
+	r->expect = s->next_offset;
+	return MQB_OK;
+}
+
+/* An empty partition gets its first segment (writable partitions only). */
+static int recover_first_segment(recovery_t *r)
+{
+	mqb_partition_t *p = r->p;
+	mqb_segment_t *s;
+	char desc[200];
+	int rc;
+
+	rc = mqb_segment_open(p->dir, 0, true, false, &s);
+	if (!rc) {
+		rc = mqb_partition__push_segment(p, s);
+		if (rc)
+			mqb_segment_unref(s);
+	}
+	if (rc) {
+		mqb_errstr_set(r->errstr, r->errstr_size, "cannot create the first segment in %s: %s",
+			       p->dir, mqb_segment_errdesc(rc, desc, sizeof(desc)));
+		return rc;
+	}
+	r->changed = true;
+	return MQB_OK;
+}
+
+/* The partition's positions; the clean marker removed and a checkpoint written. */
+static void recover_finish(recovery_t *r)
+{
+	mqb_partition_t *p = r->p;
+	char path[PATH_MAX];
+
 	if (p->nsegs) {
 		atomic_store(&p->stored, p->active->next_offset);
 		atomic_store(&p->durable, p->active->next_offset);
@@ -523,23 +573,64 @@ int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 	if (!p->rdonly) {
 		snprintf(path, sizeof(path), "%s/%s", p->dir, MQB_CLEAN_MARKER);
 		if (unlink(path) == 0)
-			changed = true;
-		if (changed && fsync(p->dirfd) < 0)
+			r->changed = true;
+		if (r->changed && fsync(p->dirfd) < 0)
 			mqb_warn(MOD, "%s: directory fsync: %s", p->dir, strerror(errno));
-		if (!clean || changed) {
+		if (!r->clean || r->changed) {
 			mqb_ckpt_t now = { atomic_load(&p->stored), p->active->base,
 					   atomic_load(&p->active->size) };
 			mqb_ckpt_write(p, &now);
 		}
 	}
-	if (!clean && l.n)
+	if (!r->clean && r->l.n)
 		mqb_info(MOD, "%s: recovered: offsets %" PRId64 "..%" PRId64 ", %d segment(s), "
 			 "%" PRId64 " bytes scanned%s%s", p->dir, atomic_load(&p->log_start),
-			 atomic_load(&p->stored), (int)p->nsegs, rep->scanned_bytes,
-			 rep->used_checkpoint ? " from the checkpoint" : "",
-			 rep->truncated ? ", tail cut" : "");
+			 atomic_load(&p->stored), (int)p->nsegs, r->rep->scanned_bytes,
+			 r->rep->used_checkpoint ? " from the checkpoint" : "",
+			 r->rep->truncated ? ", tail cut" : "");
+}
+
+int mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
+			   size_t errstr_size)
+{
+	recovery_t r = { .p = p, .rep = &p->report, .expect = -1,
+			 .errstr = errstr, .errstr_size = errstr_size };
+	char path[PATH_MAX];
+	int rc;
+
+	rc = list_dir(p->dir, &r.l, NULL, NULL, &r.rep->files_ignored);
+	if (rc) {
+		mqb_errstr_set(errstr, errstr_size, "cannot list %s: %s", p->dir,
+			       mqb_strerror(rc));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s", p->dir, MQB_CLEAN_MARKER);
+	r.clean = !full_scan && access(path, F_OK) == 0;
+	if (!r.clean && !full_scan)
+		r.have_ck = mqb_ckpt_read(p->dir, &r.ck) == MQB_OK;
+	r.rep->clean = r.clean;
+
+	for (size_t i = 0; i < r.l.n; i++) {
+		int64_t base = r.l.bases[i];
+
+		if (!r.cut && r.expect >= 0 && base != r.expect)
+			recover_gap(&r, base);
+		if (r.cut) {
+			recover_drop(&r, base);
+			continue;
+		}
+		rc = recover_segment(&r, i);
+		if (rc)
+			goto out;
+	}
+	if (p->nsegs == 0 && !p->rdonly) {
+		rc = recover_first_segment(&r);
+		if (rc)
+			goto out;
+	}
+	recover_finish(&r);
 out:
-	free(l.bases);
+	free(r.l.bases);
 	return rc;
 }
 

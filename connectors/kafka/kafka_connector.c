@@ -82,12 +82,6 @@ int mqb_kafka_connector_add_routes(void *inst, mqb_http_t *http)
 	return rc;
 }
 
-mqb_kafka_fwd_t *mqb_kafka_connector_forwarder(void *inst)
-{
-	struct kafka_inst *ki = inst;
-	return ki ? ki->f : NULL;
-}
-
 const struct mqb_connector_ops mqb_connector_kafka = {
 	.version = 1,
 	.name = "kafka",

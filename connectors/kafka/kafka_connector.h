@@ -11,14 +11,10 @@
 
 #include "bridge/stats/http.h"
 #include "connectors/connector.h"
-#include "connectors/kafka/kafka_forwarder.h"
 
 extern const struct mqb_connector_ops mqb_connector_kafka;
 
 /* Register GET /offsets/translate for inst (no-op when kafka is not configured). */
 int mqb_kafka_connector_add_routes(void *inst, mqb_http_t *http);
-
-/* The forwarder behind inst (NULL when kafka is not configured); for tests. */
-mqb_kafka_fwd_t *mqb_kafka_connector_forwarder(void *inst);
 
 #endif

@@ -73,7 +73,7 @@ static int journal_replay(void *arg, enum mqb_journal_kind kind, const void *dat
 	return rc;
 }
 
-static void state_serialise(mqb_kafka_fwd_t *f, mqb_fwd_strbuf_t *b)
+static void state_serialise(mqb_kafka_fwd_t *f, mqb_sbuf_t *b)
 {
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->nstreams; i++) {
@@ -81,10 +81,10 @@ static void state_serialise(mqb_kafka_fwd_t *f, mqb_fwd_strbuf_t *b)
 		for (int32_t p = 0; p < ks->nparts; p++) {
 			struct kpart *kp = &ks->parts[p];
 			for (size_t j = 0; j < kp->syncs.n; j++)
-				mqb_fwd_strbuf_printf(b, "S %s %s %d %" PRId64 " %" PRId64 "\n",
+				mqb_sbuf_printf(b, "S %s %s %d %" PRId64 " %" PRId64 "\n",
 							ks->stream, ks->topic, p,
 							kp->syncs.v[j].local, kp->syncs.v[j].kafka);
-			mqb_fwd_strbuf_printf(b, "C %s %s %d %" PRId64 "\n", ks->stream,
+			mqb_sbuf_printf(b, "C %s %s %d %" PRId64 "\n", ks->stream,
 						ks->topic, p, kp->win.cursor);
 		}
 	}
@@ -93,14 +93,14 @@ static void state_serialise(mqb_kafka_fwd_t *f, mqb_fwd_strbuf_t *b)
 
 static int journal_snapshot(void *arg, void **data, size_t *len)
 {
-	mqb_fwd_strbuf_t b = { 0 };
+	mqb_sbuf_t b = MQB_SBUF_INIT;
 	state_serialise(arg, &b);
 	if (b.oom) {
-		mqb_fwd_strbuf_free(&b);
+		mqb_sbuf_free(&b);
 		return MQB_ERR_NOMEM;
 	}
 	if (!b.p)
-		mqb_fwd_strbuf_printf(&b, "\n");
+		mqb_sbuf_printf(&b, "\n");
 	*data = b.p;
 	*len = b.len;
 	return b.p ? MQB_OK : MQB_ERR_NOMEM;
@@ -121,13 +121,14 @@ static void state_flush(mqb_kafka_fwd_t *f, bool force)
 			struct kpart *kp = &ks->parts[p];
 			if (kp->win.cursor == kp->persisted)
 				continue;
-			mqb_fwd_strbuf_printf(&f->pending, "C %s %s %d %" PRId64 "\n",
+			mqb_sbuf_printf(&f->pending, "C %s %s %d %" PRId64 "\n",
 						ks->stream, ks->topic, p, kp->win.cursor);
 			kp->persisted = kp->win.cursor;
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
-	if (f->pending.len > 0) {
+	if (f->pending.len > 0 || f->pending.oom) {
+		/* (after a failed allocation the buffer takes no more lines: report it) */
 		int rc = f->pending.oom ? MQB_ERR_NOMEM :
 			 mqb_journal_append(f->journal, f->pending.p, f->pending.len);
 		if (rc != MQB_OK) {
@@ -143,7 +144,7 @@ static void state_flush(mqb_kafka_fwd_t *f, bool force)
 		} else {
 			f->unsynced = true;
 		}
-		mqb_fwd_strbuf_reset(&f->pending);
+		mqb_sbuf_reset(&f->pending);
 	}
 	if (f->unsynced && (force || now - f->last_sync_ms >= 500)) {
 		if (mqb_journal_sync(f->journal) == MQB_OK)
@@ -232,7 +233,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 		if (m->offset >= 0 && mqb_fwd_syncs_due(&kp->syncs, off, m->offset)) {
 			pthread_mutex_lock(&f->lock);
 			if (mqb_fwd_syncs_add(&kp->syncs, off, m->offset) == MQB_OK)
-				mqb_fwd_strbuf_printf(&f->pending, "S %s %s %d %" PRId64 " %"
+				mqb_sbuf_printf(&f->pending, "S %s %s %d %" PRId64 " %"
 							PRId64 "\n", ks->stream, ks->topic,
 							m->partition, off, (int64_t)m->offset);
 			pthread_mutex_unlock(&f->lock);
@@ -869,7 +870,7 @@ void mqb_kafka_fwd_destroy(mqb_kafka_fwd_t *f)
 	free(f->streams);
 	if (f->conf_tmpl)
 		rd_kafka_conf_destroy(f->conf_tmpl);
-	mqb_fwd_strbuf_free(&f->pending);
+	mqb_sbuf_free(&f->pending);
 	free(f->journal_path);
 	pthread_mutex_destroy(&f->lock);
 	free(f);

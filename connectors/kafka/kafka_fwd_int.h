@@ -22,6 +22,7 @@
 #include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_forwarder.h"
 #include "bridge/forward/fwd_state.h"
+#include "bridge/sbuf.h"
 #include "bridge/forward/fwd_sync.h"
 #include "bridge/forward/fwd_window.h"
 
@@ -95,7 +96,7 @@ struct mqb_kafka_fwd {
 	_Atomic uint64_t restarts, queue_full;
 	struct kcode codes[KF_MAX_CODES];  /* under lock when adding */
 	_Atomic size_t ncodes;
-	mqb_fwd_strbuf_t pending;  /* journal lines not yet appended */
+	mqb_sbuf_t pending;        /* journal lines not yet appended */
 	int64_t last_append_ms, last_sync_ms;
 	bool unsynced;
 	mqb_histogram_t *m_latency;

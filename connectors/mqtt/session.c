@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
@@ -113,6 +116,8 @@ static void session_on_connect(struct mosquitto *mosq, void *obj, int rc, int fl
 		MQB_LOG_RATELIMITED(MQB_LOG_WARN, s->log_name, 10000,
 				    "broker %s:%d refused the connection: %s",
 				    s->host, s->port, why);
+		if (s->cb.on_connect_refused)
+			s->cb.on_connect_refused(s->cb.arg, rc);
 		return;  /* libmosquitto closes the socket; run() schedules the retry */
 	}
 	atomic_store(&s->state, MQB_MQTT_CONNECTED);
@@ -204,6 +209,16 @@ static void session_on_publish(struct mosquitto *mosq, void *obj, int mid, int r
 		s->cb.on_publish(s->cb.arg, mid);
 }
 
+static void session_on_unsubscribe(struct mosquitto *mosq, void *obj, int mid,
+				   const mosquitto_property *props)
+{
+	mqb_mqtt_session_t *s = obj;
+
+	(void)mosq; (void)props;
+	if (s->cb.on_unsubscribe)
+		s->cb.on_unsubscribe(s->cb.arg, mid);
+}
+
 static void session_on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
 {
 	mqb_mqtt_session_t *s = obj;
@@ -243,14 +258,156 @@ out:
 	return pw;
 }
 
+/* Settings copied from the configuration and the options (strings duplicated). */
+static int session_copy_settings(mqb_mqtt_session_t *s, const mqb_mqtt_session_opts_t *opts,
+				 const char *cid)
+{
+	const mqb_mqtt_conf_t *c = opts->conf;
+
+	s->host = strdup(c->host);
+	s->client_id = strdup(cid);
+	s->log_name = strdup(opts->log_name ? opts->log_name : "mqtt");
+	if (!s->host || !s->client_id || !s->log_name)
+		return MQB_ERR_NOMEM;
+	s->port = c->port;
+	s->keepalive = c->keepalive > 0 ? c->keepalive : 30;
+	s->protocol = c->protocol;
+	s->clean_start = opts->clean_start < 0 ? c->clean_start : opts->clean_start != 0;
+	s->session_expiry_s = c->session_expiry_s;
+	s->backoff_min_ms = c->reconnect_min_ms > 0 ? c->reconnect_min_ms : 500;
+	s->backoff_max_ms = c->reconnect_max_ms >= s->backoff_min_ms ? c->reconnect_max_ms
+								     : s->backoff_min_ms;
+	s->backoff_ms = s->backoff_min_ms;
+	s->max_inflight = c->max_inflight > 0 ? c->max_inflight : 100;
+	if (s->max_inflight > 65535)
+		s->max_inflight = 65535;
+	s->cb = opts->cb;
+	s->max_burst = opts->max_burst > 0 ? opts->max_burst : 1000;
+	s->max_burst_qos0 = opts->max_burst_qos0 > 0 ? opts->max_burst_qos0 : s->max_burst;
+	s->burst_linger_us = opts->burst_linger_us > 0 ? opts->burst_linger_us : 0;
+	s->cork_reads = opts->cork_reads;
+	s->rng = (uint32_t)mqb_mono_us() ^ ((uint32_t)getpid() << 16);
+	if (!s->rng)
+		s->rng = 1;
+	return MQB_OK;
+}
+
+/* The libmosquitto client: protocol, flow-control options and our callbacks. */
+static int session_new_mosq(mqb_mqtt_session_t *s, const mqb_mqtt_session_opts_t *opts,
+			    char *errstr, size_t errstr_size)
+{
+	s->mosq = mosquitto_new(s->client_id, s->clean_start, s);
+	if (!s->mosq) {
+		mqb_errstr_set(errstr, errstr_size, "mosquitto_new: %s", strerror(errno));
+		return MQB_ERR_NOMEM;
+	}
+	mosquitto_int_option(s->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+			     s->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	/* Receive Maximum 65535 (nothing advertised): libmosquitto 2.0 counts a QoS 2
+	 * message against it until PUBCOMP, mosquitto 2.0.11 only until PUBREC, so under
+	 * QoS 2 load the broker overshoots any smaller value and libmosquitto drops the
+	 * connection with a protocol error (seen with stock mosquitto_sub too). The
+	 * broker's max_inflight_messages bounds what is unacknowledged; the owner bounds
+	 * what it reads per burst (max_burst). */
+	mosquitto_int_option(s->mosq, MOSQ_OPT_RECEIVE_MAXIMUM,
+			     opts->receive_maximum > 0 && opts->receive_maximum < 65535
+			     ? opts->receive_maximum : 65535);
+	mosquitto_int_option(s->mosq, MOSQ_OPT_SEND_MAXIMUM, s->max_inflight);
+	mosquitto_int_option(s->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	mosquitto_connect_v5_callback_set(s->mosq, session_on_connect);
+	mosquitto_disconnect_v5_callback_set(s->mosq, session_on_disconnect);
+	mosquitto_subscribe_v5_callback_set(s->mosq, session_on_subscribe);
+	mosquitto_publish_v5_callback_set(s->mosq, session_on_publish);
+	mosquitto_unsubscribe_v5_callback_set(s->mosq, session_on_unsubscribe);
+	mosquitto_message_v5_callback_set(s->mosq, mqb_mqtt__on_message);
+	/* libmosquitto formats a log line for every packet once a log callback is set:
+	 * only at debug level */
+	if (mqb_log_get_level() >= MQB_LOG_DEBUG)
+		mosquitto_log_callback_set(s->mosq, session_on_log);
+	return MQB_OK;
+}
+
+/* Username and password (opts->password, else conf->password_file's first line). */
+static int session_set_auth(mqb_mqtt_session_t *s, const mqb_mqtt_session_opts_t *opts,
+			    char *errstr, size_t errstr_size)
+{
+	const mqb_mqtt_conf_t *c = opts->conf;
+	char *password = NULL;
+	int rc = MOSQ_ERR_SUCCESS;
+
+	if (opts->password) {
+		password = strdup(opts->password);
+		if (!password) {
+			mqb_errstr_set(errstr, errstr_size, "out of memory");
+			return MQB_ERR_NOMEM;
+		}
+	} else if (c->password_file) {
+		password = session_read_password(c->password_file, errstr, errstr_size);
+		if (!password)
+			return MQB_ERR_INVAL;
+	}
+	if (c->username || password) {
+		rc = mosquitto_username_pw_set(s->mosq, c->username, password);
+		if (rc != MOSQ_ERR_SUCCESS)
+			mqb_errstr_set(errstr, errstr_size, "mqtt.username: %s",
+				       mosquitto_strerror(rc));
+	}
+	if (password) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	return rc == MOSQ_ERR_SUCCESS ? MQB_OK : MQB_ERR_INVAL;
+}
+
+static int session_set_tls(mqb_mqtt_session_t *s, const mqb_mqtt_conf_t *c,
+			   char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	if (c->cafile || c->capath) {
+		rc = mosquitto_tls_set(s->mosq, c->cafile, c->capath, c->certfile, c->keyfile, NULL);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			mqb_errstr_set(errstr, errstr_size,
+				       "mqtt TLS (cafile/capath/certfile/keyfile): %s",
+				       mqb_mqtt__mosq_err(rc));
+			return MQB_ERR_INVAL;
+		}
+		mosquitto_tls_insecure_set(s->mosq, c->tls_insecure);
+	} else if (c->certfile || c->keyfile) {
+		mqb_errstr_set(errstr, errstr_size,
+			       "mqtt.certfile/keyfile need mqtt.cafile or mqtt.capath");
+		return MQB_ERR_INVAL;
+	}
+	return MQB_OK;
+}
+
+static int session_set_will(mqb_mqtt_session_t *s, const mqb_mqtt_will_t *w,
+			    char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	if (!w || !w->topic)
+		return MQB_OK;
+	if (w->payload_len > 268435455u) {
+		mqb_errstr_set(errstr, errstr_size, "mqtt will: payload too large");
+		return MQB_ERR_TOOBIG;
+	}
+	rc = mosquitto_will_set(s->mosq, w->topic, (int)w->payload_len, w->payload,
+				w->qos, w->retain);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		mqb_errstr_set(errstr, errstr_size, "mqtt will %s: %s", w->topic,
+			       mosquitto_strerror(rc));
+		return MQB_ERR_INVAL;
+	}
+	return MQB_OK;
+}
+
 mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 					 char *errstr, size_t errstr_size)
 {
 	const mqb_mqtt_conf_t *c;
 	mqb_mqtt_session_t *s = NULL;
-	char *password = NULL;
 	const char *cid;
-	int rc;
 
 	if (!opts || !opts->conf || !opts->conf->host) {
 		mqb_errstr_set(errstr, errstr_size, "mqtt session: no configuration");
@@ -275,119 +432,24 @@ mqb_mqtt_session_t *mqb_mqtt_session_new(const mqb_mqtt_session_opts_t *opts,
 	}
 	s->wake_fd = -1;
 	pthread_mutex_init(&s->err_lock, NULL);
-	s->host = strdup(c->host);
-	s->client_id = strdup(cid);
-	s->log_name = strdup(opts->log_name ? opts->log_name : "mqtt");
-	if (!s->host || !s->client_id || !s->log_name) {
+	if (session_copy_settings(s, opts, cid) != MQB_OK) {
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		goto error;
 	}
-	s->port = c->port;
-	s->keepalive = c->keepalive > 0 ? c->keepalive : 30;
-	s->protocol = c->protocol;
-	s->clean_start = opts->clean_start < 0 ? c->clean_start : opts->clean_start != 0;
-	s->session_expiry_s = c->session_expiry_s;
-	s->backoff_min_ms = c->reconnect_min_ms > 0 ? c->reconnect_min_ms : 500;
-	s->backoff_max_ms = c->reconnect_max_ms >= s->backoff_min_ms ? c->reconnect_max_ms
-								     : s->backoff_min_ms;
-	s->backoff_ms = s->backoff_min_ms;
-	s->max_inflight = c->max_inflight > 0 ? c->max_inflight : 100;
-	if (s->max_inflight > 65535)
-		s->max_inflight = 65535;
-	s->cb = opts->cb;
-	s->max_burst = opts->max_burst > 0 ? opts->max_burst : 1000;
-	s->max_burst_qos0 = opts->max_burst_qos0 > 0 ? opts->max_burst_qos0 : s->max_burst;
-	s->burst_linger_us = opts->burst_linger_us > 0 ? opts->burst_linger_us : 0;
-	s->rng = (uint32_t)mqb_mono_us() ^ ((uint32_t)getpid() << 16);
-	if (!s->rng)
-		s->rng = 1;
-
 	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->wake_fd < 0) {
 		mqb_errstr_set(errstr, errstr_size, "eventfd: %s", strerror(errno));
 		goto error;
 	}
-
-	s->mosq = mosquitto_new(s->client_id, s->clean_start, s);
-	if (!s->mosq) {
-		mqb_errstr_set(errstr, errstr_size, "mosquitto_new: %s", strerror(errno));
+	if (session_new_mosq(s, opts, errstr, errstr_size) ||
+	    session_set_auth(s, opts, errstr, errstr_size) ||
+	    session_set_tls(s, c, errstr, errstr_size) ||
+	    session_set_will(s, opts->will, errstr, errstr_size))
 		goto error;
-	}
-	mosquitto_int_option(s->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-			     s->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-	/* Receive Maximum 65535 (nothing advertised): libmosquitto 2.0 counts a QoS 2
-	 * message against it until PUBCOMP, mosquitto 2.0.11 only until PUBREC, so under
-	 * QoS 2 load the broker overshoots any smaller value and libmosquitto drops the
-	 * connection with a protocol error (seen with stock mosquitto_sub too). The
-	 * broker's max_inflight_messages bounds what is unacknowledged; the owner bounds
-	 * what it reads per burst (max_burst). */
-	mosquitto_int_option(s->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 65535);
-	mosquitto_int_option(s->mosq, MOSQ_OPT_SEND_MAXIMUM, s->max_inflight);
-	mosquitto_int_option(s->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-
-	if (c->password_file) {
-		password = session_read_password(c->password_file, errstr, errstr_size);
-		if (!password)
-			goto error;
-	}
-	if (c->username || password) {
-		rc = mosquitto_username_pw_set(s->mosq, c->username, password);
-		if (rc != MOSQ_ERR_SUCCESS) {
-			mqb_errstr_set(errstr, errstr_size, "mqtt.username: %s",
-				       mosquitto_strerror(rc));
-			goto error;
-		}
-	}
-	if (c->cafile || c->capath) {
-		rc = mosquitto_tls_set(s->mosq, c->cafile, c->capath, c->certfile, c->keyfile, NULL);
-		if (rc != MOSQ_ERR_SUCCESS) {
-			mqb_errstr_set(errstr, errstr_size,
-				       "mqtt TLS (cafile/capath/certfile/keyfile): %s",
-				       mqb_mqtt__mosq_err(rc));
-			goto error;
-		}
-		mosquitto_tls_insecure_set(s->mosq, c->tls_insecure);
-	} else if (c->certfile || c->keyfile) {
-		mqb_errstr_set(errstr, errstr_size,
-			       "mqtt.certfile/keyfile need mqtt.cafile or mqtt.capath");
-		goto error;
-	}
-	if (opts->will && opts->will->topic) {
-		const mqb_mqtt_will_t *w = opts->will;
-
-		if (w->payload_len > 268435455u) {
-			mqb_errstr_set(errstr, errstr_size, "mqtt will: payload too large");
-			goto error;
-		}
-		rc = mosquitto_will_set(s->mosq, w->topic, (int)w->payload_len, w->payload,
-					w->qos, w->retain);
-		if (rc != MOSQ_ERR_SUCCESS) {
-			mqb_errstr_set(errstr, errstr_size, "mqtt will %s: %s", w->topic,
-				       mosquitto_strerror(rc));
-			goto error;
-		}
-	}
-	mosquitto_connect_v5_callback_set(s->mosq, session_on_connect);
-	mosquitto_disconnect_v5_callback_set(s->mosq, session_on_disconnect);
-	mosquitto_subscribe_v5_callback_set(s->mosq, session_on_subscribe);
-	mosquitto_publish_v5_callback_set(s->mosq, session_on_publish);
-	mosquitto_message_v5_callback_set(s->mosq, mqb_mqtt__on_message);
-	/* libmosquitto formats a log line for every packet once a log callback is set:
-	 * only at debug level */
-	if (mqb_log_get_level() >= MQB_LOG_DEBUG)
-		mosquitto_log_callback_set(s->mosq, session_on_log);
 	atomic_store(&s->state, MQB_MQTT_DISCONNECTED);
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
-	}
 	return s;
 
 error:
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
-	}
 	mqb_mqtt_session_destroy(s);
 	return NULL;
 }
@@ -415,7 +477,11 @@ void mqb_mqtt_session_destroy(mqb_mqtt_session_t *s)
 
 /* --- connecting ------------------------------------------------------------------ */
 
-static void session_attempt(mqb_mqtt_session_t *s)
+/* One connect attempt. blocking: the first one, made with the blocking TCP connect
+ * whatever the protocol. MQB_OK, or MQB_ERR_CONN (why in errstr, may be NULL) with the
+ * retry scheduled. */
+static int session_attempt(mqb_mqtt_session_t *s, bool blocking, char *errstr,
+			   size_t errstr_size)
 {
 	int rc;
 
@@ -423,13 +489,13 @@ static void session_attempt(mqb_mqtt_session_t *s)
 	atomic_store(&s->state, MQB_MQTT_CONNECTING);
 	if (!s->ever_tried) {
 		s->ever_tried = true;
-		if (s->protocol == 5) {
+		if (s->protocol == 5 || blocking) {
 			/* The first connect carries the CONNECT properties; libmosquitto keeps
 			 * them for every reconnect_async. (2.0 has no async v5 connect: this
 			 * one TCP connect blocks; later ones do not.) */
 			mosquitto_property *props = NULL;
 
-			if (!s->clean_start) {
+			if (!s->clean_start && s->protocol == 5) {
 				int64_t e = s->session_expiry_s;
 
 				if (e < 0 || e > 0xffffffffLL)
@@ -453,8 +519,12 @@ static void session_attempt(mqb_mqtt_session_t *s)
 		mqb_mqtt__set_error(s, "connect %s:%d: %s", s->host, s->port, why);
 		MQB_LOG_RATELIMITED(MQB_LOG_WARN, s->log_name, 10000,
 				    "cannot connect to %s:%d: %s", s->host, s->port, why);
+		if (errstr)
+			mqb_errstr_set(errstr, errstr_size, "%s", why);
 		session_schedule_retry(s);
+		return MQB_ERR_CONN;
 	}
+	return MQB_OK;
 }
 
 int mqb_mqtt_session_connect(mqb_mqtt_session_t *s)
@@ -464,8 +534,16 @@ int mqb_mqtt_session_connect(mqb_mqtt_session_t *s)
 	if (s->started)
 		return MQB_OK;
 	s->started = true;
-	session_attempt(s);
+	session_attempt(s, false, NULL, 0);
 	return atomic_load(&s->state) == MQB_MQTT_DISCONNECTED ? MQB_ERR_CONN : MQB_OK;
+}
+
+int mqb_mqtt_session_connect_sync(mqb_mqtt_session_t *s, char *errstr, size_t errstr_size)
+{
+	if (!s || s->closed || s->started)
+		return MQB_ERR_INVAL;
+	s->started = true;
+	return session_attempt(s, true, errstr, errstr_size);
 }
 
 /* Called after any loop step: if the socket went away, schedule the reconnect. */
@@ -523,6 +601,7 @@ static void session_read_burst(mqb_mqtt_session_t *s)
 	int64_t linger_end = s->burst_linger_us ? mqb_mono_us() + s->burst_linger_us : 0;
 
 	s->burst_qos_max = 0;
+	s->more = false;
 
 	for (iter = 0; iter < max_iter; iter++) {
 		int rc;
@@ -536,8 +615,10 @@ static void session_read_burst(mqb_mqtt_session_t *s)
 		if (atomic_load_explicit(&s->paused, memory_order_relaxed))
 			break;
 		if (atomic_load_explicit(&s->msgs_in, memory_order_relaxed) - before >=
-		    (uint64_t)(s->burst_qos_max > 0 ? s->max_burst : s->max_burst_qos0))
+		    (uint64_t)(s->burst_qos_max > 0 ? s->max_burst : s->max_burst_qos0)) {
+			s->more = !(errno == EAGAIN || errno == EWOULDBLOCK);
 			break;
+		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			/* socket drained (or a partial packet is waiting): linger briefly
 			 * so a busy stream makes fewer, larger batches -- only while the
@@ -552,16 +633,59 @@ static void session_read_burst(mqb_mqtt_session_t *s)
 				break;
 		}
 	}
+	if (iter == max_iter)
+		s->more = true;
 	if (s->cb.on_burst_end &&
 	    atomic_load_explicit(&s->msgs_in, memory_order_relaxed) != before)
 		s->cb.on_burst_end(s->cb.arg);
 }
 
+/* Write what is queued, if anything. */
+static void session_write(mqb_mqtt_session_t *s)
+{
+	if (mosquitto_socket(s->mosq) >= 0 && mosquitto_want_write(s->mosq))
+		session_handle_rc(s, mosquitto_loop_write(s->mosq, 1), "write");
+}
+
+/* A read burst and the writes it caused, corked when asked (opts.cork_reads): the
+ * PUBACKs libmosquitto writes per message and what the owner published from its
+ * callbacks leave together when the burst ends. */
+static void session_read_and_write(mqb_mqtt_session_t *s)
+{
+	int sock = mosquitto_socket(s->mosq), one = 1, zero = 0;
+	bool corked = s->cork_reads &&
+		      setsockopt(sock, IPPROTO_TCP, TCP_CORK, &one, sizeof one) == 0;
+
+	session_read_burst(s);
+	session_write(s);
+	/* uncorking sends what is held (an error may have closed the socket) */
+	if (corked && mosquitto_socket(s->mosq) == sock)
+		setsockopt(sock, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
+}
+
+/* While disconnected: wait for the next attempt or make it. true when run() should
+ * return at once (no socket to serve). */
+static bool session_reconnect_due(mqb_mqtt_session_t *s, int timeout_ms)
+{
+	int64_t now = mqb_mono_ms();
+
+	if (atomic_load(&s->state) != MQB_MQTT_DISCONNECTED || mosquitto_socket(s->mosq) >= 0)
+		return false;
+	if (now < s->next_attempt_ms) {
+		int64_t wait = s->next_attempt_ms - now;
+
+		session_wait_idle(s, wait < timeout_ms ? (int)wait : timeout_ms);
+		return true;
+	}
+	session_attempt(s, false, NULL, 0);
+	return mosquitto_socket(s->mosq) < 0;
+}
+
 int mqb_mqtt_session_run(mqb_mqtt_session_t *s, int timeout_ms)
 {
 	struct pollfd pfd[2];
-	int sock, rc, n;
-	int64_t now;
+	bool paused, more;
+	int n;
 
 	if (!s)
 		return MQB_ERR_INVAL;
@@ -569,26 +693,15 @@ int mqb_mqtt_session_run(mqb_mqtt_session_t *s, int timeout_ms)
 		return MQB_ERR_CLOSED;
 	if (!s->started)
 		return session_wait_idle(s, timeout_ms);
+	if (session_reconnect_due(s, timeout_ms))
+		return MQB_OK;
 
-	now = mqb_mono_ms();
-	if (atomic_load(&s->state) == MQB_MQTT_DISCONNECTED && mosquitto_socket(s->mosq) < 0) {
-		if (now < s->next_attempt_ms) {
-			int64_t wait = s->next_attempt_ms - now;
-
-			return session_wait_idle(s, wait < timeout_ms ? (int)wait : timeout_ms);
-		}
-		session_attempt(s);
-		if (mosquitto_socket(s->mosq) < 0)
-			return MQB_OK;
-	}
-
-	sock = mosquitto_socket(s->mosq);
-	pfd[0].fd = sock;
-	pfd[0].events = 0;
-	if (!atomic_load_explicit(&s->paused, memory_order_relaxed))
-		pfd[0].events |= POLLIN;
-	if (mosquitto_want_write(s->mosq))
-		pfd[0].events |= POLLOUT;
+	paused = atomic_load_explicit(&s->paused, memory_order_relaxed);
+	more = s->more && !paused && mosquitto_socket(s->mosq) >= 0;
+	s->more = false;
+	pfd[0].fd = mosquitto_socket(s->mosq);
+	pfd[0].events = (short)((paused ? 0 : POLLIN) |
+				(mosquitto_want_write(s->mosq) ? POLLOUT : 0));
 	pfd[0].revents = 0;
 	pfd[1].fd = s->wake_fd;
 	pfd[1].events = POLLIN;
@@ -596,26 +709,22 @@ int mqb_mqtt_session_run(mqb_mqtt_session_t *s, int timeout_ms)
 	if (timeout_ms > 1000 || timeout_ms < 0)
 		timeout_ms = 1000;  /* loop_misc (keepalive) at least once a second */
 
-	n = poll(pfd, 2, timeout_ms);
+	n = poll(pfd, 2, more ? 0 : timeout_ms);
 	if (n < 0 && errno != EINTR)
 		mqb_warn(s->log_name, "poll: %s", strerror(errno));
 	if (n > 0 && (pfd[1].revents & POLLIN))
 		session_drain_wake(s);
 
-	if (n > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
-	    !atomic_load_explicit(&s->paused, memory_order_relaxed))
-		session_read_burst(s);
-	else if (n > 0 && (pfd[0].revents & (POLLHUP | POLLERR)) &&
-		 atomic_load(&s->state) != MQB_MQTT_CONNECTED) {
+	if ((more || (n > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))) &&
+	    !atomic_load_explicit(&s->paused, memory_order_relaxed)) {
+		session_read_and_write(s);
+	} else if (n > 0 && (pfd[0].revents & (POLLHUP | POLLERR)) &&
+		   atomic_load(&s->state) != MQB_MQTT_CONNECTED) {
 		/* a failed non-blocking connect: let read report it */
-		rc = mosquitto_loop_read(s->mosq, 1);
-		session_handle_rc(s, rc, "connect");
+		session_handle_rc(s, mosquitto_loop_read(s->mosq, 1), "connect");
 	}
 
-	if (mosquitto_socket(s->mosq) >= 0 && mosquitto_want_write(s->mosq)) {
-		rc = mosquitto_loop_write(s->mosq, 1);
-		session_handle_rc(s, rc, "write");
-	}
+	session_write(s);
 	if (mosquitto_socket(s->mosq) >= 0)
 		mosquitto_loop_misc(s->mosq);
 	session_check_socket(s);
@@ -686,11 +795,6 @@ bool mqb_mqtt_session_connected(const mqb_mqtt_session_t *s)
 	return s && atomic_load(&s->state) == MQB_MQTT_CONNECTED;
 }
 
-const char *mqb_mqtt_session_client_id(const mqb_mqtt_session_t *s)
-{
-	return s ? s->client_id : NULL;
-}
-
 void mqb_mqtt_session_stats(mqb_mqtt_session_t *s, mqb_mqtt_session_stats_t *out)
 {
 	memset(out, 0, sizeof *out);
@@ -709,6 +813,16 @@ void mqb_mqtt_session_stats(mqb_mqtt_session_t *s, mqb_mqtt_session_stats_t *out
 	pthread_mutex_lock(&s->err_lock);
 	memcpy(out->last_error, s->last_error, sizeof out->last_error);
 	pthread_mutex_unlock(&s->err_lock);
+}
+
+const char *mqb_mqtt_strerror(int rc)
+{
+	return mosquitto_strerror(rc);
+}
+
+const char *mqb_mqtt_reason_string(int reason)
+{
+	return mosquitto_reason_string(reason);
 }
 
 const char *mqb_mqtt_state_name(mqb_mqtt_state_t st)

@@ -9,8 +9,9 @@
  * pings still go out): once the broker's in-flight window (our receive maximum,
  * conf->max_inflight) is full it stops sending us QoS 1/2 messages — back-pressure.
  *
- * Used by the MQTT ingest (connectors/mqtt/mqtt_source.c) and by the consumer-group
- * coordinator as its transport. The rest of mqbridge never sees libmosquitto types.
+ * Used by the MQTT ingest (connectors/mqtt/mqtt_source.c), by the consumer-group
+ * coordinator as its transport and by `mqbridge consume` (tools/cmd_consume.c). The
+ * rest of mqbridge never sees libmosquitto types.
  *
  * Threads: a session belongs to the thread that calls run(). Every function must be
  * called from that thread, except mqb_mqtt_session_wakeup() and
@@ -83,6 +84,11 @@ typedef struct mqb_mqtt_callbacks {
 	void (*on_subscribe)(void *arg, const char *filter, int granted_qos);
 	/* A QoS 1/2 publish we sent was acknowledged (QoS 0: written to the socket). */
 	void (*on_publish)(void *arg, int mid);
+	/* UNSUBACK for the UNSUBSCRIBE with this mid (mqb_mqtt_session_unsubscribe_mid). */
+	void (*on_unsubscribe)(void *arg, int mid);
+	/* The broker refused the CONNECT (CONNACK reason code / MQTT 3.1.1 return code,
+	 * see mqb_mqtt_reason_string()). A reconnect follows with backoff. */
+	void (*on_connect_refused)(void *arg, int reason);
 	/* Called at the end of each read burst inside run() (messages delivered by
 	 * on_message since the last call); ingest flushes its pending batches here. */
 	void (*on_burst_end)(void *arg);
@@ -111,6 +117,12 @@ typedef struct mqb_mqtt_session_opts {
 					    * drained (0: end at once); a burst holding a
 					    * QoS 1/2 message ends at once */
 	const char *log_name;              /* module name in log lines (NULL: "mqtt") */
+	const char *password;              /* NULL: conf->password_file's (if any); copied */
+	int receive_maximum;               /* MQTT 5 Receive Maximum we announce (0: 65535,
+					    * i.e. none; see session.c) */
+	bool cork_reads;                   /* cork the socket (TCP_CORK) while a read burst
+					    * is processed and until what it queued (acks,
+					    * PUBACKs) is written: they leave in one segment */
 } mqb_mqtt_session_opts_t;
 
 /* Subscription flags (MQTT 5 subscription options; ignored on 3.1.1). */
@@ -156,12 +168,21 @@ void mqb_mqtt_session_destroy(mqb_mqtt_session_t *s);  /* NULL-safe */
  * that only means the first attempt failed: run() keeps retrying with backoff. */
 int mqb_mqtt_session_connect(mqb_mqtt_session_t *s);
 
+/* Connect now, blocking until the TCP (and TLS) connection is made and the CONNECT
+ * is sent, for MQTT 5 and 3.1.1 alike (the CONNACK is seen in run()): for a tool that
+ * should fail at once when the broker cannot be reached. MQB_OK, or MQB_ERR_CONN with
+ * why in errstr (e.g. "Connection refused"); run() then keeps retrying with backoff
+ * as after connect(). MQB_ERR_INVAL when already started or closed. */
+int mqb_mqtt_session_connect_sync(mqb_mqtt_session_t *s, char *errstr, size_t errstr_size);
+
 /*
  * One turn of the loop: wait up to timeout_ms for the socket (or a wakeup), read a
  * burst of at most max_burst messages unless paused (calling on_message for each,
  * then on_burst_end), write what is queued, run keepalive, and reconnect when the
- * backoff time has come. Returns MQB_OK (also while disconnected: that is normal
- * operation), MQB_ERR_CLOSED after disconnect(), MQB_ERR_INVAL on misuse.
+ * backoff time has come. A burst that stopped at max_burst with more to read (the
+ * socket or the TLS buffer may hold more) makes the next turn read without waiting.
+ * Returns MQB_OK (also while disconnected: that is normal operation),
+ * MQB_ERR_CLOSED after disconnect(), MQB_ERR_INVAL on misuse.
  */
 int mqb_mqtt_session_run(mqb_mqtt_session_t *s, int timeout_ms);
 
@@ -178,6 +199,10 @@ int mqb_mqtt_session_subscribe(mqb_mqtt_session_t *s, const char *filter, int qo
 int mqb_mqtt_session_subscribe_id(mqb_mqtt_session_t *s, const char *filter, int qos,
 				  int flags, uint32_t sub_id);
 int mqb_mqtt_session_unsubscribe(mqb_mqtt_session_t *s, const char *filter);
+/* Same; when connected, *mid receives the UNSUBSCRIBE's message id, which
+ * cb.on_unsubscribe reports when the UNSUBACK arrives (0 when nothing was sent:
+ * not connected). */
+int mqb_mqtt_session_unsubscribe_mid(mqb_mqtt_session_t *s, const char *filter, int *mid);
 
 /* True when every filter in the set has a SUBACK granting it on this connection. */
 bool mqb_mqtt_session_subscribed(const mqb_mqtt_session_t *s);
@@ -208,11 +233,15 @@ bool mqb_mqtt_session_paused(const mqb_mqtt_session_t *s);
 
 bool mqb_mqtt_session_is_v5(const mqb_mqtt_session_t *s);
 bool mqb_mqtt_session_connected(const mqb_mqtt_session_t *s);
-const char *mqb_mqtt_session_client_id(const mqb_mqtt_session_t *s);
 
 /* Snapshot of state and counters. Any thread. */
 void mqb_mqtt_session_stats(mqb_mqtt_session_t *s, mqb_mqtt_session_stats_t *out);
 
 const char *mqb_mqtt_state_name(mqb_mqtt_state_t st);
+
+/* Text for a libmosquitto error code (the reason given to on_disconnect). */
+const char *mqb_mqtt_strerror(int rc);
+/* Text for an MQTT 5 reason code (the reason given to on_connect_refused). */
+const char *mqb_mqtt_reason_string(int reason);
 
 #endif

@@ -37,6 +37,9 @@ struct mqb_mqtt_session {
 	int max_burst, max_burst_qos0;
 	int burst_linger_us;
 	int burst_qos_max;           /* highest QoS read in the current burst */
+	bool more;                   /* the last burst stopped at its limit: read again
+				      * without waiting (data may wait in the TLS buffer) */
+	bool cork_reads;
 	int wake_fd;
 
 	struct session_sub *subs;

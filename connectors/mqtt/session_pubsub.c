@@ -108,15 +108,23 @@ int mqb_mqtt_session_subscribe_id(mqb_mqtt_session_t *s, const char *filter, int
 
 int mqb_mqtt_session_unsubscribe(mqb_mqtt_session_t *s, const char *filter)
 {
+	return mqb_mqtt_session_unsubscribe_mid(s, filter, NULL);
+}
+
+int mqb_mqtt_session_unsubscribe_mid(mqb_mqtt_session_t *s, const char *filter, int *mid)
+{
 	size_t i;
 
+	if (mid)
+		*mid = 0;
 	if (!s || !filter)
 		return MQB_ERR_INVAL;
 	for (i = 0; i < s->nsubs; i++) {
 		if (strcmp(s->subs[i].filter, filter) != 0)
 			continue;
-		if (atomic_load(&s->state) == MQB_MQTT_CONNECTED)
-			mosquitto_unsubscribe(s->mosq, NULL, filter);
+		if (atomic_load(&s->state) == MQB_MQTT_CONNECTED &&
+		    mosquitto_unsubscribe(s->mosq, mid, filter) != MOSQ_ERR_SUCCESS && mid)
+			*mid = 0;  /* not sent: no UNSUBACK to wait for */
 		free(s->subs[i].filter);
 		s->subs[i] = s->subs[s->nsubs - 1];
 		s->nsubs--;

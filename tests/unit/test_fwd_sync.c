@@ -12,6 +12,7 @@
 
 #include "bridge/err.h"
 #include "bridge/forward/fwd_state.h"
+#include "bridge/sbuf.h"
 #include "bridge/forward/fwd_sync.h"
 
 static int64_t tr(const mqb_fwd_syncs_t *s, int64_t off)
@@ -133,10 +134,10 @@ static int collect(const mqb_fwd_state_line_t *ln, void *arg)
 
 static void test_state_lines(void **state)
 {
-	mqb_fwd_strbuf_t b = { 0 };
-	mqb_fwd_strbuf_printf(&b, "C %s %s %d %lld\n", "tele", "edge.tele", 3, 123456789012LL);
-	mqb_fwd_strbuf_printf(&b, "S %s %s %d %lld %lld\n", "tele", "edge.tele", 3, 5LL, 9LL);
-	mqb_fwd_strbuf_printf(&b, "\n");
+	mqb_sbuf_t b = MQB_SBUF_INIT;
+	mqb_sbuf_printf(&b, "C %s %s %d %lld\n", "tele", "edge.tele", 3, 123456789012LL);
+	mqb_sbuf_printf(&b, "S %s %s %d %lld %lld\n", "tele", "edge.tele", 3, 5LL, 9LL);
+	mqb_sbuf_printf(&b, "\n");
 	struct collected c = { 0 };
 	char err[128];
 	assert_int_equal(mqb_fwd_state_parse(b.p, b.len, collect, &c, err, sizeof(err)), MQB_OK);
@@ -149,7 +150,7 @@ static void test_state_lines(void **state)
 	assert_int_equal(c.l[1].kind, 'S');
 	assert_int_equal(c.l[1].a, 5);
 	assert_int_equal(c.l[1].b, 9);
-	mqb_fwd_strbuf_free(&b);
+	mqb_sbuf_free(&b);
 
 	static const char *bad[] = {
 		"X s t 0 1\n", "C s t 0\n", "C s t -1 5\n", "C s t 0 -5\n", "S s t 0 1\n",

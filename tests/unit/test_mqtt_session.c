@@ -1,7 +1,9 @@
 /*
  * test_mqtt_session.c — the MQTT session wrapper against a real mosquitto on a free
  * loopback port: connect + SUBACK, MQTT 5 properties both ways, 3.1.1 fallback,
- * resubscribe after a broker restart, pause/resume reading, bad options.
+ * resubscribe after a broker restart, pause/resume reading, bad options, and what
+ * `mqbridge consume` uses: blocking first connect, corked read bursts, PUBACK and
+ * UNSUBACK by message id.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +28,20 @@ struct rx {
 	char up_name[4][32], up_value[4][32];
 	size_t nup;
 	bool session_present;
+	int last_puback_mid, last_unsuback_mid;
 };
+
+static void on_publish(void *arg, int mid)
+{
+	struct rx *rx = arg;
+	rx->last_puback_mid = mid;
+}
+
+static void on_unsubscribe(void *arg, int mid)
+{
+	struct rx *rx = arg;
+	rx->last_unsuback_mid = mid;
+}
 
 static void on_connect(void *arg, bool sp)
 {
@@ -296,6 +311,83 @@ static void test_pause_resume(void **state)
 	mqbt_mosquitto_destroy(&b);
 }
 
+/* The member's way (tools/cmd_consume.c): connect_sync fails at once with why when
+ * nothing listens; with a broker, corked bursts of at most 7 messages deliver every
+ * message; the leave's PUBACK and the UNSUBACK are reported by message id. */
+static void consume_way(int protocol)
+{
+	static mqbt_broker_t b;
+
+	g_broker = &b;
+	struct rx rs = { 0 }, rp = { 0 };
+	mqb_mqtt_conf_t c;
+	mqb_mqtt_session_opts_t o;
+	mqb_mqtt_session_t *sub, *pub;
+	char err[256] = "";
+	int mid = 0, umid = 0, i;
+
+	c = conf_for(mqbt_free_port(), protocol);
+	memset(&o, 0, sizeof o);
+	o.conf = &c;
+	o.client_id = "sess-member";
+	o.clean_start = 1;
+	o.receive_maximum = 20;
+	o.max_burst = 7;
+	o.cork_reads = true;
+	o.cb = (mqb_mqtt_callbacks_t){ .on_message = on_message, .on_subscribe = on_subscribe,
+				       .on_publish = on_publish, .on_unsubscribe = on_unsubscribe,
+				       .arg = &rs };
+	sub = mqb_mqtt_session_new(&o, err, sizeof err);
+	assert_non_null(sub);
+	assert_int_equal(mqb_mqtt_session_connect_sync(sub, err, sizeof err), MQB_ERR_CONN);
+	assert_non_null(strstr(err, "refused"));
+	assert_int_equal(mqb_mqtt_session_connect_sync(sub, err, sizeof err), MQB_ERR_INVAL);
+	mqb_mqtt_session_destroy(sub);
+
+	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
+	c.port = b.port;
+	sub = mqb_mqtt_session_new(&o, err, sizeof err);
+	pub = mk(&c, &rp, "sess-pub4");
+	assert_non_null(sub);
+	assert_non_null(pub);
+	assert_int_equal(mqb_mqtt_session_subscribe(sub, "m/#", 1, 0), MQB_OK);
+	assert_int_equal(mqb_mqtt_session_connect_sync(sub, err, sizeof err), MQB_OK);
+	mqb_mqtt_session_connect(pub);
+	RUN_UNTIL(mqb_mqtt_session_subscribed(sub) && mqb_mqtt_session_connected(pub), 5000,
+		  sub, pub);
+	assert_true(mqb_mqtt_session_subscribed(sub));
+	for (i = 0; i < 100; i++)
+		assert_int_equal(mqb_mqtt_session_publish(pub, "m/x", "r", 1, 1, false, NULL, NULL),
+				 MQB_OK);
+	RUN_UNTIL(rs.msgs >= 100, 10000, sub, pub);
+	assert_int_equal(rs.msgs, 100);
+
+	assert_int_equal(mqb_mqtt_session_publish(sub, "leave", "{}", 2, 1, false, NULL, &mid),
+			 MQB_OK);
+	assert_true(mid > 0);
+	RUN_UNTIL(rs.last_puback_mid == mid, 5000, sub);
+	assert_int_equal(rs.last_puback_mid, mid);
+	assert_int_equal(mqb_mqtt_session_unsubscribe_mid(sub, "m/#", &umid), MQB_OK);
+	assert_true(umid > 0);
+	RUN_UNTIL(rs.last_unsuback_mid == umid, 5000, sub);
+	assert_int_equal(rs.last_unsuback_mid, umid);
+	assert_int_equal(mqb_mqtt_session_unsubscribe_mid(sub, "m/#", &umid), MQB_ERR_NOTFOUND);
+	assert_int_equal(umid, 0);
+	assert_int_equal(mqb_mqtt_session_publish(pub, "m/x", "late", 4, 1, false, NULL, NULL),
+			 MQB_OK);
+	RUN_UNTIL(false, 300, sub, pub);
+	assert_int_equal(rs.msgs, 100);   /* unsubscribed: not delivered */
+
+	mqb_mqtt_session_disconnect(sub, 1000);
+	mqb_mqtt_session_disconnect(pub, 1000);
+	mqb_mqtt_session_destroy(sub);
+	mqb_mqtt_session_destroy(pub);
+	mqbt_mosquitto_destroy(&b);
+}
+
+static void test_consume_way_v5(void **state) { (void)state; consume_way(5); }
+static void test_consume_way_v311(void **state) { (void)state; consume_way(4); }
+
 static void test_bad_options(void **state)
 {
 	mqb_mqtt_conf_t c = conf_for(1, 5);
@@ -350,6 +442,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_props_v311, teardown),
 		cmocka_unit_test_teardown(test_reconnect_resubscribe, teardown),
 		cmocka_unit_test_teardown(test_pause_resume, teardown),
+		cmocka_unit_test_teardown(test_consume_way_v5, teardown),
+		cmocka_unit_test_teardown(test_consume_way_v311, teardown),
 		cmocka_unit_test_teardown(test_bad_options, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
-/* sbuf.c — growable byte buffer used by the metrics and HTTP renderers. */
-#include "bridge/stats/sbuf.h"
+/* sbuf.c — growable byte buffer (see sbuf.h). */
+#include "bridge/sbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,8 +80,18 @@ char *mqb_sbuf_take(mqb_sbuf_t *b, size_t *len)
 	return p;
 }
 
+void mqb_sbuf_reset(mqb_sbuf_t *b)
+{
+	b->len = 0;
+	b->oom = false;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
 void mqb_sbuf_free(mqb_sbuf_t *b)
 {
+	if (!b)
+		return;
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
