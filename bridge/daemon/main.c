@@ -35,7 +35,7 @@
 #include "bridge/stats/route_stats.h"
 #include "bridge/stats/store_metrics.h"
 #include "bridge/store/store.h"
-#include "bridge/groups/group_runtime.h"
+#include "connectors/mqtt/groups_runtime.h"
 #include "connectors/connector.h"
 #include "connectors/kafka/kafka_connector.h"
 #include "connectors/mqtt/mqtt_connector.h"

@@ -6,8 +6,7 @@
  *   partitions taking turns, until it holds `prefetch` unacked records.
  * shared: each member acquires available records (share.h) from the partitions in turn
  *   up to its prefetch; every delivery is locked for ack_timeout_ms.
- * Records go to <prefix>/groups/<g>/members/<m>/records as the value with MQTT 5 user
- * properties, or as a JSON envelope to members that joined with "protocol":"v311".
+ * Records are handed to the member's transport (transport.h) as mqb_group_record_t.
  * A record finished without accept: "reject" archives it; reaching max_deliveries
  * sends it to the dead_letter stream (archived when none is configured).
  */
@@ -16,15 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "bridge/err.h"
 #include "bridge/logging.h"
-#include "bridge/groups/group_codec.h"
 #include "bridge/groups/group_internal.h"
-
-#define PROPS_FIXED 7
-#define MAX_PROPS 64          /* user properties per record (headers beyond are dropped) */
 
 void grp_finish_cb(void *arg, int64_t offset, uint32_t deliveries, mqb_finish_reason_t why)
 {
@@ -74,163 +67,19 @@ static int read_at(mqb_reader_t *r, int64_t offset, mqb_record_t *rec)
 	return MQB_ERR_CORRUPT;
 }
 
-/* A string for a user property / JSON field: the bytes if UTF-8, else "base64:...". */
-static char *text_or_b64(const void *buf, ssize_t len)
-{
-	if (len < 0)
-		return strdup("");
-	if (grp_utf8_valid(buf, (size_t)len)) {
-		char *s = malloc((size_t)len + 1);
-		if (s) {
-			memcpy(s, buf, (size_t)len);
-			s[len] = '\0';
-		}
-		return s;
-	}
-	char *b = grp_base64(buf, (size_t)len);
-	if (!b)
-		return NULL;
-	char *s = malloc(strlen(b) + 8);
-	if (s)
-		sprintf(s, "base64:%s", b);
-	free(b);
-	return s;
-}
-
-/* Small strings of one record live in a stack arena; larger ones are malloc'd. */
-typedef struct arena {
-	char buf[4096];
-	size_t used;
-	char *owned[2 * MAX_PROPS + 1];
-	size_t n_owned;
-} arena_t;
-
-static const char *arena_text(arena_t *a, const void *bytes, ssize_t len)
-{
-	if (len >= 0 && grp_utf8_valid(bytes, (size_t)len) &&
-	    a->used + (size_t)len + 1 <= sizeof(a->buf)) {
-		char *s = a->buf + a->used;
-		memcpy(s, bytes, (size_t)len);
-		s[len] = '\0';
-		a->used += (size_t)len + 1;
-		return s;
-	}
-	char *s = text_or_b64(bytes, len);
-	if (s)
-		a->owned[a->n_owned++] = s;
-	return s;
-}
-
-static int publish_v5(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
-		      uint32_t deliveries)
-{
-	mqb_coord_prop_t props[PROPS_FIXED + MAX_PROPS];
-	arena_t a;
-	size_t np = 0;
-	char part[16], off[24], ts[24], dl[16], gen[24];
-	int rc = MQB_ERR_NOMEM;
-
-	a.used = 0;
-	a.n_owned = 0;
-	snprintf(part, sizeof(part), "%d", (int)p->id);
-	snprintf(off, sizeof(off), "%" PRId64, rec->offset);
-	snprintf(ts, sizeof(ts), "%" PRId64, rec->timestamp_ms);
-	snprintf(dl, sizeof(dl), "%u", deliveries);
-	snprintf(gen, sizeof(gen), "%" PRId64, g->generation);
-	props[np++] = (mqb_coord_prop_t){ "stream", g->conf->stream };
-	props[np++] = (mqb_coord_prop_t){ "partition", part };
-	props[np++] = (mqb_coord_prop_t){ "offset", off };
-	if (rec->key_len >= 0) {
-		const char *k = arena_text(&a, rec->key, rec->key_len);
-		if (!k)
-			goto out;
-		props[np++] = (mqb_coord_prop_t){ "key", k };
-	}
-	props[np++] = (mqb_coord_prop_t){ "timestamp", ts };
-	props[np++] = (mqb_coord_prop_t){ "delivery", dl };
-	props[np++] = (mqb_coord_prop_t){ "generation", gen };
-	for (size_t i = 0; i < rec->header_count && i < MAX_PROPS; i++) {
-		const mqb_rec_header_t *h = &rec->headers[i];
-		const char *n = arena_text(&a, h->key, (ssize_t)h->key_len);
-		const char *v = n ? arena_text(&a, h->value, h->value_len) : NULL;
-		if (!n || !v)
-			goto out;
-		props[np++] = (mqb_coord_prop_t){ n, v };
-	}
-	rc = grp_publish(g, mb->t_records, rec->value_len > 0 ? rec->value : "",
-			 rec->value_len > 0 ? (size_t)rec->value_len : 0, props, np);
-out:
-	for (size_t i = 0; i < a.n_owned; i++)
-		free(a.owned[i]);
-	return rc;
-}
-
-static void json_text(cJSON *o, const char *name, const void *buf, ssize_t len)
-{
-	if (len < 0) {
-		cJSON_AddNullToObject(o, name);
-	} else if (grp_utf8_valid(buf, (size_t)len)) {
-		char *s = malloc((size_t)len + 1);
-		if (!s)
-			return;
-		memcpy(s, buf, (size_t)len);
-		s[len] = '\0';
-		cJSON_AddStringToObject(o, name, s);
-		free(s);
-	} else {
-		char *b = grp_base64(buf, (size_t)len);
-		char n[64];
-		if (!b)
-			return;
-		snprintf(n, sizeof(n), "%s_b64", name);
-		cJSON_AddStringToObject(o, n, b);
-		free(b);
-	}
-}
-
-/* MQTT 3.1.1 members: {"stream","partition","offset","timestamp","key"|"key_b64",
- * "delivery","generation","headers":{..},"value"|"value_b64"}. */
-static int publish_envelope(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
-			    uint32_t deliveries)
-{
-	cJSON *o = cJSON_CreateObject(), *h;
-	char *body = NULL;
-	int rc = MQB_ERR_NOMEM;
-
-	if (!o)
-		return rc;
-	cJSON_AddStringToObject(o, "stream", g->conf->stream);
-	cJSON_AddNumberToObject(o, "partition", p->id);
-	cJSON_AddNumberToObject(o, "offset", (double)rec->offset);
-	cJSON_AddNumberToObject(o, "timestamp", (double)rec->timestamp_ms);
-	json_text(o, "key", rec->key, rec->key_len);
-	cJSON_AddNumberToObject(o, "delivery", deliveries);
-	cJSON_AddNumberToObject(o, "generation", (double)g->generation);
-	h = cJSON_AddObjectToObject(o, "headers");
-	for (size_t i = 0; h && i < rec->header_count; i++) {
-		char name[256];
-		const mqb_rec_header_t *hd = &rec->headers[i];
-		size_t n = hd->key_len < sizeof(name) - 1 ? hd->key_len : sizeof(name) - 1;
-		memcpy(name, hd->key, n);
-		name[n] = '\0';
-		json_text(h, name, hd->value, hd->value_len);
-	}
-	json_text(o, "value", rec->value, rec->value_len);
-	body = cJSON_PrintUnformatted(o);
-	if (body)
-		rc = grp_publish(g, mb->t_records, body, strlen(body), NULL, 0);
-	free(body);
-	cJSON_Delete(o);
-	return rc;
-}
-
-static int publish_record(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
+static int deliver_record(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
 			  uint32_t deliveries)
 {
-	int rc = mb->v5 ? publish_v5(g, mb, p, rec, deliveries)
-			: publish_envelope(g, mb, p, rec, deliveries);
+	mqb_group_record_t r = {
+		.stream = g->conf->stream, .partition = p->id, .offset = rec->offset,
+		.timestamp_ms = rec->timestamp_ms, .key = rec->key, .key_len = rec->key_len,
+		.value = rec->value, .value_len = rec->value_len, .headers = rec->headers,
+		.header_count = rec->header_count, .delivery = deliveries,
+		.generation = g->generation,
+	};
+	int rc = mb->tp.ops->deliver(mb->tp.arg, g->conf->name, mb->id, &r);
 	if (rc != MQB_OK)
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "group %s: publish to %s failed: %s",
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "group %s: delivery to %s failed: %s",
 				    g->conf->name, mb->id, mqb_strerror(rc));
 	mb->delivered++;
 	g->delivered++;
@@ -298,7 +147,7 @@ static int deliver_one_excl(grp_t *g, grp_part_t *p, int64_t now)
 		return 0;
 	p->inflight++;
 	g->dirty = true;
-	publish_record(g, p->owner, p, &rec, dc);
+	deliver_record(g, p->owner, p, &rec, dc);
 	return 1;
 }
 
@@ -379,7 +228,7 @@ static int deliver_shared(grp_t *g, grp_member_t *mb, int cap, int64_t now)
 				continue;
 			}
 			held_add(mb, p->id, acq[i].offset, now + g->conf->ack_timeout_ms);
-			publish_record(g, mb, p, &rec, acq[i].deliveries);
+			deliver_record(g, mb, p, &rec, acq[i].deliveries);
 			total++;
 			cap--;
 		}
@@ -454,9 +303,10 @@ void grp_share_expire(grp_t *g, int64_t now)
 	}
 }
 
-static void ack_refused(grp_t *g, grp_member_t *mb, const mqb_ctl_ack_entry_t *e, int rc)
+static void ack_refused(grp_t *g, grp_member_t *mb, const mqb_group_ack_entry_t *e, int rc,
+			const mqb_group_transport_t *via)
 {
-	grp_error(g, mb->id, mqb_ctl_errcode_from_err(rc), "ack",
+	grp_error(g, via, mb->id, mqb_group_errcode_from_err(rc), "ack",
 		  "%s-%d [%" PRId64 "..%" PRId64 "]%s (%s): %s; nothing of this ack message was "
 		  "applied", e->stream, (int)e->partition, e->n_ranges ? e->ranges[0].first : -1,
 		  e->n_ranges ? e->ranges[0].last : -1, e->n_ranges > 1 ? " ..." : "",
@@ -470,18 +320,19 @@ static void ack_refused(grp_t *g, grp_member_t *mb, const mqb_ctl_ack_entry_t *e
  * checked against the state before the message; the later one may then fail when
  * applied, and is reported.)
  */
-int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
+int grp_on_ack(grp_t *g, grp_member_t *mb, int64_t gen, const mqb_group_ack_entry_t *acks,
+	       size_t n_acks, const mqb_group_transport_t *via, int64_t now)
 {
 	int result = MQB_OK;
 
 	mb->last_seen_ms = now;
-	for (size_t i = 0; i < m->n_acks; i++) {
-		const mqb_ctl_ack_entry_t *e = &m->acks[i];
+	for (size_t i = 0; i < n_acks; i++) {
+		const mqb_group_ack_entry_t *e = &acks[i];
 		int rc;
 
-		if (strcmp(e->stream, g->conf->stream) != 0 || e->partition < 0 ||
+		if (!e->stream || strcmp(e->stream, g->conf->stream) != 0 || e->partition < 0 ||
 		    e->partition >= g->nparts) {
-			grp_error(g, mb->id, MQB_CTL_E_NOT_OWNER, "ack",
+			grp_error(g, via, mb->id, MQB_GROUP_E_NOT_OWNER, "ack",
 				  "%s-%d is not a partition of this group; nothing of this ack "
 				  "message was applied", e->stream, (int)e->partition);
 			result = MQB_ERR_PERM;
@@ -490,17 +341,17 @@ int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
 		grp_part_t *p = &g->parts[e->partition];
 		rc = g->shared ? mqb_share_ack_check(p->sh, mb->token, e->ranges, e->n_ranges,
 						     e->type, now)
-			       : mqb_acktrack_ack_check(p->at, mb->token, m->generation, e->ranges,
+			       : mqb_acktrack_ack_check(p->at, mb->token, gen, e->ranges,
 							e->n_ranges, e->type);
 		if (rc != MQB_OK) {
-			ack_refused(g, mb, e, rc);
+			ack_refused(g, mb, e, rc, via);
 			result = rc;
 		}
 	}
 	if (result != MQB_OK)
 		return result;
-	for (size_t i = 0; i < m->n_acks; i++) {
-		const mqb_ctl_ack_entry_t *e = &m->acks[i];
+	for (size_t i = 0; i < n_acks; i++) {
+		const mqb_group_ack_entry_t *e = &acks[i];
 		grp_part_t *p = &g->parts[e->partition];
 		grp_fctx_t fx = { g, e->partition };
 		mqb_ack_result_t res;
@@ -511,11 +362,11 @@ int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
 			rc = mqb_share_ack(p->sh, mb->token, e->ranges, e->n_ranges, e->type, now,
 					   &res, grp_finish_cb, &fx);
 		else
-			rc = mqb_acktrack_ack(p->at, mb->token, m->generation, e->ranges, e->n_ranges,
+			rc = mqb_acktrack_ack(p->at, mb->token, gen, e->ranges, e->n_ranges,
 					      e->type, &res, grp_finish_cb, &fx);
 		grp_part_refresh(p);
 		if (rc != MQB_OK) {
-			ack_refused(g, mb, e, rc);
+			ack_refused(g, mb, e, rc, via);
 			result = rc;
 			continue;
 		}

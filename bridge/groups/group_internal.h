@@ -17,7 +17,6 @@
 #include "bridge/groups/acktrack.h"
 #include "bridge/groups/assignor.h"
 #include "bridge/groups/coordinator.h"
-#include "bridge/groups/ctlmsg.h"
 #include "bridge/groups/share.h"
 
 #define GRP_LOG "groups"
@@ -27,16 +26,15 @@
 #define GRP_RL_SLOTS 256
 
 typedef struct grp_member {
-	char *id;                     /* member id = MQTT client id */
+	char *id;                     /* member id (MQTT: the client id) */
 	char *instance_id;            /* static membership; NULL when dynamic */
 	uint64_t token;               /* unique per incarnation (acktrack/share owner) */
-	bool v5;                      /* false: JSON envelope for records */
+	mqb_group_transport_t tp;     /* where its records, assignments, errors go */
 	int prefetch;
 	int64_t joined_ms, last_seen_ms;
 	int64_t gen;                  /* generation of the last assignment sent */
 	bool departed;                /* static member gone: held until hold_until_ms */
 	int64_t hold_until_ms;
-	char *t_records, *t_assignment, *t_error;  /* its topics */
 	/* shared mode: records it holds (partition, offset, lock deadline) */
 	struct grp_held { int32_t part; int64_t offset; int64_t deadline; } *held;
 	size_t n_held, cap_held;
@@ -72,7 +70,7 @@ typedef struct grp_fctx {           /* finish-callback context: group + partitio
 } grp_fctx_t;
 
 typedef struct grp_rl {              /* join/leave rate-limit slot */
-	char id[MQB_CTL_ID_MAX + 1];
+	char id[MQB_GROUP_ID_MAX + 1];
 	int64_t window_start_ms;
 	int count;
 } grp_rl_t;
@@ -91,7 +89,7 @@ typedef struct grp {
 	bool rebalance_needed;
 	uint64_t rebalances;
 	uint64_t delivered, acked, redeliveries_base;
-	uint64_t errors[MQB_CTL_E_COUNT];
+	uint64_t errors[MQB_GROUP_E_COUNT];
 	grp_dead_t *dead;             /* finished without accept, to dead-letter */
 	size_t n_dead, cap_dead;
 	mqb_reader_t *dl_rd;          /* reader used to fetch dead-letter records */
@@ -108,9 +106,6 @@ typedef struct grp_saver grp_saver_t;   /* group_persist.c */
 struct mqb_coord {
 	const mqb_config_t *cfg;
 	mqb_store_t *store;
-	mqb_coord_publish_fn *publish;
-	void *publish_arg;
-	bool transport_v5;
 	int64_t commit_interval_ms;
 	uint64_t next_token;
 	grp_t *groups;
@@ -120,16 +115,15 @@ struct mqb_coord {
 
 /* coordinator.c */
 grp_t *grp_find(mqb_coord_t *c, const char *name);
-void grp_error(grp_t *g, const char *member, mqb_ctl_errcode_t code, const char *request,
-	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-int grp_publish(grp_t *g, const char *topic, const void *payload, size_t len,
-		const mqb_coord_prop_t *props, size_t nprops);
+/* Count, log (rate-limited) and, when via and a member are given, reply through via. */
+void grp_error(grp_t *g, const mqb_group_transport_t *via, const char *member,
+	       mqb_group_errcode_t code, const char *request, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 
 /* group_member.c */
 grp_member_t *grp_member_find(grp_t *g, const char *id);
-int grp_on_join(grp_t *g, const mqb_ctl_msg_t *m, const void *payload, size_t len, int64_t now);
-int grp_on_leave(grp_t *g, const mqb_ctl_msg_t *m, int64_t now);
-int grp_on_heartbeat(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now);
+int grp_on_join(grp_t *g, const mqb_group_join_t *j, int64_t now);
+int grp_on_leave(grp_t *g, const char *id, const mqb_group_transport_t *via, int64_t now);
 void grp_check_sessions(grp_t *g, int64_t now);
 void grp_member_remove(grp_t *g, grp_member_t *mb, int64_t now, const char *why);
 void grp_member_free(grp_member_t *mb);
@@ -140,11 +134,13 @@ void grp_try_complete(grp_t *g, int64_t now);
 void grp_check_revokes(grp_t *g, int64_t now);
 void grp_release_part(grp_t *g, grp_part_t *p);
 int grp_send_assignment(grp_t *g, grp_member_t *mb);
-int grp_on_revoked(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now);
+int grp_on_revoked(grp_t *g, grp_member_t *mb, int64_t gen, const int32_t *parts, size_t n,
+		   const mqb_group_transport_t *via, int64_t now);
 
 /* group_delivery.c */
 int grp_deliver(grp_t *g, int64_t now);
-int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now);
+int grp_on_ack(grp_t *g, grp_member_t *mb, int64_t gen, const mqb_group_ack_entry_t *acks,
+	       size_t n, const mqb_group_transport_t *via, int64_t now);
 void grp_share_expire(grp_t *g, int64_t now);
 int grp_process_dead(grp_t *g, int64_t now);
 void grp_finish_cb(void *arg, int64_t offset, uint32_t deliveries, mqb_finish_reason_t why);

@@ -124,7 +124,7 @@ cJSON *mqb_coord_describe(mqb_coord_t *c, const char *group, int64_t now)
 		cJSON_AddStringToObject(m, "member_id", mb->id);
 		if (mb->instance_id)
 			cJSON_AddStringToObject(m, "instance_id", mb->instance_id);
-		cJSON_AddStringToObject(m, "protocol", mb->v5 ? "v5" : "v311");
+		cJSON_AddStringToObject(m, "protocol", mb->tp.ops->name ? mb->tp.ops->name : "");
 		cJSON_AddBoolToObject(m, "departed", mb->departed);
 		cJSON_AddNumberToObject(m, "generation", (double)mb->gen);
 		cJSON_AddNumberToObject(m, "prefetch", mb->prefetch);
@@ -171,8 +171,8 @@ cJSON *mqb_coord_describe(mqb_coord_t *c, const char *group, int64_t now)
 		cJSON_AddItemToArray(ps, pj);
 	}
 	es = cJSON_AddObjectToObject(o, "errors");
-	for (int k = 0; es && k < MQB_CTL_E_COUNT; k++)
-		cJSON_AddNumberToObject(es, mqb_ctl_errcode_name((mqb_ctl_errcode_t)k),
+	for (int k = 0; es && k < MQB_GROUP_E_COUNT; k++)
+		cJSON_AddNumberToObject(es, mqb_group_errcode_name((mqb_group_errcode_t)k),
 					(double)g->errors[k]);
 out:
 	free(as);
@@ -198,7 +198,7 @@ int mqb_coord_metrics(mqb_coord_t *c, mqb_coord_group_metrics_t **out, size_t *n
 		gm->rebalances = g->rebalances;
 		gm->delivered = g->delivered;
 		gm->acked = g->acked;
-		for (int k = 0; k < MQB_CTL_E_COUNT && k < 16; k++)
+		for (int k = 0; k < MQB_GROUP_E_COUNT && k < 16; k++)
 			gm->errors[k] = g->errors[k];
 		gm->parts = calloc((size_t)g->nparts, sizeof(*gm->parts));
 		if (!gm->parts) {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "bridge/err.h"
-#include "bridge/groups/ctlmsg.h"
+#include "connectors/mqtt/groups_codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
