@@ -45,14 +45,16 @@ static int group_init(mqb_coord_t *c, grp_t *g, const mqb_group_conf_t *gc, int6
 
 	g->c = c;
 	g->conf = gc;
-	g->shared = gc->mode == MQB_GROUP_SHARED;
-	g->assignor = mqb_assignor_find(gc->assignor ? gc->assignor : "range");
-	if (!g->shared && !g->assignor) {
-		mqb_errstr_set(errstr, errstr_size, "group %s: unknown assignor \"%s\"",
-			       gc->name, gc->assignor);
-		goto out;
+	g->mode = gc->mode == MQB_GROUP_SHARED ? &grp_mode_shared : &grp_mode_exclusive;
+	if (!g->mode->shared) {
+		g->assignor = mqb_assignor_find(gc->assignor ? gc->assignor : "range");
+		if (!g->assignor) {
+			mqb_errstr_set(errstr, errstr_size, "group %s: unknown assignor \"%s\"",
+				       gc->name, gc->assignor);
+			goto out;
+		}
+		g->cooperative = gc->rebalance == MQB_REBALANCE_COOPERATIVE;
 	}
-	g->cooperative = !g->shared && gc->rebalance == MQB_REBALANCE_COOPERATIVE;
 	if (!mqb_group_name_valid(gc->name) || !mqb_group_id_valid(gc->name)) {
 		mqb_errstr_set(errstr, errstr_size, "group name \"%s\" is not usable as a file "
 			       "name and topic level", gc->name);
@@ -82,24 +84,10 @@ static int group_init(mqb_coord_t *c, grp_t *g, const mqb_group_conf_t *gc, int6
 		}
 		mqb_partition_watermarks(p->sp, &wm);
 		int64_t start = gc->start_latest ? wm.stored : wm.log_start;
-		if (g->shared) {
-			mqb_share_opts_t so;
-			mqb_share_opts_defaults(&so);
-			so.start_offset = start;
-			so.max_deliveries = gc->max_deliveries > 0 ? (uint32_t)gc->max_deliveries : 5;
-			so.lock_ms = gc->ack_timeout_ms > 0 ? gc->ack_timeout_ms : 30000;
-			p->sh = mqb_share_new(&so, errstr, errstr_size);
-			if (!p->sh)
-				goto out;
-		} else {
-			mqb_acktrack_opts_t ao;
-			mqb_acktrack_opts_defaults(&ao);
-			ao.start_offset = start;
-			ao.max_deliveries = gc->max_deliveries > 0 ? (uint32_t)gc->max_deliveries : 0;
-			p->at = mqb_acktrack_new(&ao, errstr, errstr_size);
-			if (!p->at)
-				goto out;
-		}
+		rc = g->mode->part_init(g, p, start, errstr, errstr_size);
+		if (rc != MQB_OK)
+			goto out;
+		rc = MQB_ERR_NOMEM;
 		p->rd = mqb_reader_new(p->sp, start);
 		if (!p->rd)
 			goto out;
@@ -109,8 +97,8 @@ static int group_init(mqb_coord_t *c, grp_t *g, const mqb_group_conf_t *gc, int6
 		goto out;
 	g->last_save_ms = now;
 	mqb_info(GRP_LOG, "group %s: %s mode on stream %s (%d partitions)%s%s",
-		 gc->name, g->shared ? "shared" : "exclusive", gc->stream, (int)g->nparts,
-		 g->shared ? "" : ", assignor ", g->shared ? "" : g->assignor->name);
+		 gc->name, g->mode->name, gc->stream, (int)g->nparts,
+		 g->assignor ? ", assignor " : "", g->assignor ? g->assignor->name : "");
 	rc = MQB_OK;
 out:
 	return rc;
@@ -123,8 +111,7 @@ static void group_fini(grp_t *g)
 	free(g->members);
 	for (int32_t i = 0; g->parts && i < g->nparts; i++) {
 		mqb_reader_destroy(g->parts[i].rd);
-		mqb_acktrack_destroy(g->parts[i].at);
-		mqb_share_destroy(g->parts[i].sh);
+		g->mode->part_fini(&g->parts[i]);
 	}
 	free(g->parts);
 	free(g->dead);
@@ -311,7 +298,7 @@ int mqb_coord_revoked(mqb_coord_t *c, const char *group, const char *member_id, 
 	int rc = MQB_ERR_NOTFOUND;
 
 	if (g && (mb = request_member(g, member_id, gen, "revoked", via, &rc)))
-		rc = grp_on_revoked(g, mb, gen, partitions, n_partitions, via, now);
+		rc = g->mode->revoked(g, mb, gen, partitions, n_partitions, via, now);
 	return rc;
 }
 
@@ -335,13 +322,7 @@ int mqb_coord_tick(mqb_coord_t *c, int64_t now)
 		grp_t *g = &c->groups[i];
 
 		grp_check_sessions(g, now);
-		if (g->shared) {
-			grp_share_expire(g, now);
-		} else {
-			grp_check_revokes(g, now);
-			if (g->rebalance_needed)
-				grp_rebalance(g, now);
-		}
+		g->mode->tick(g, now);
 		int n = grp_deliver(g, now);
 		if (n > 0)
 			delivered += n;

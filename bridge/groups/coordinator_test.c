@@ -23,10 +23,5 @@ int64_t mqb_coord_committed(mqb_coord_t *c, const char *group, int32_t partition
 
 	if (!g || partition < 0 || partition >= g->nparts)
 		return -1;
-	if (g->shared) {
-		mqb_share_stats_t st;
-		mqb_share_stats(g->parts[partition].sh, 0, &st);
-		return st.spso;
-	}
-	return mqb_acktrack_committed(g->parts[partition].at);
+	return g->mode->part_committed(&g->parts[partition]);
 }

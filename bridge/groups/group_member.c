@@ -83,26 +83,7 @@ static void member_new_incarnation(grp_t *g, grp_member_t *mb, int64_t now)
 	uint64_t old = mb->token;
 
 	mb->token = g->c->next_token++;
-	if (g->shared) {
-		for (int32_t i = 0; i < g->nparts; i++) {
-			grp_fctx_t fx = { g, i };
-			mqb_share_member_left(g->parts[i].sh, old, grp_finish_cb, &fx);
-		}
-		mb->n_held = 0;
-	} else {
-		for (int32_t i = 0; i < g->nparts; i++) {
-			grp_part_t *p = &g->parts[i];
-			if (p->owner != mb)
-				continue;
-			if (p->revoking) {
-				/* A member that restarted has nothing in flight to hand over. */
-				grp_release_part(g, p);
-				continue;
-			}
-			mqb_acktrack_assign(p->at, mb->token, g->generation);
-			grp_part_refresh(p);
-		}
-	}
+	g->mode->reincarnated(g, mb, old);
 	mb->departed = false;
 	mb->last_seen_ms = now;
 	mb->joined_ms = now;
@@ -188,14 +169,7 @@ int grp_on_join(grp_t *g, const mqb_group_join_t *j, int64_t now)
 	mqb_info(GRP_LOG, "group %s: member %s joined%s%s (prefetch %d, %s)", g->conf->name, id,
 		 mb->instance_id ? " as instance " : "", mb->instance_id ? mb->instance_id : "",
 		 prefetch, mb->tp.ops && mb->tp.ops->name ? mb->tp.ops->name : "?");
-	if (g->shared) {
-		if (g->generation == 0)
-			g->generation = 1;
-		mb->gen = g->generation;
-		grp_send_assignment(g, mb);
-	} else {
-		g->rebalance_needed = true;
-	}
+	g->mode->joined(g, mb);
 	return MQB_OK;
 }
 
@@ -203,20 +177,7 @@ void grp_member_remove(grp_t *g, grp_member_t *mb, int64_t now, const char *why)
 {
 	size_t i;
 
-	if (g->shared) {
-		for (int32_t p = 0; p < g->nparts; p++) {
-			grp_fctx_t fx = { g, p };
-			mqb_share_member_left(g->parts[p].sh, mb->token, grp_finish_cb, &fx);
-		}
-	} else {
-		for (int32_t p = 0; p < g->nparts; p++) {
-			if (g->parts[p].owner == mb)
-				grp_release_part(g, &g->parts[p]);
-			if (g->parts[p].target == mb)
-				g->parts[p].target = NULL;
-		}
-		g->rebalance_needed = true;
-	}
+	g->mode->removed(g, mb);
 	for (i = 0; i < g->n_members && g->members[i] != mb; i++)
 		;
 	if (i < g->n_members) {
@@ -248,18 +209,7 @@ int grp_on_leave(grp_t *g, const char *id, const mqb_group_transport_t *via, int
 		 * come back without a rebalance; nothing is delivered to it meanwhile. */
 		mb->departed = true;
 		mb->hold_until_ms = now + g->conf->session_timeout_ms;
-		if (g->shared) {
-			for (int32_t p = 0; p < g->nparts; p++) {
-				grp_fctx_t fx = { g, p };
-				mqb_share_member_left(g->parts[p].sh, mb->token, grp_finish_cb, &fx);
-			}
-			mb->n_held = 0;
-		} else {
-			for (int32_t p = 0; p < g->nparts; p++)
-				if (g->parts[p].owner == mb && g->parts[p].revoking)
-					grp_release_part(g, &g->parts[p]);
-			grp_try_complete(g, now);
-		}
+		g->mode->departed(g, mb, now);
 		mqb_info(GRP_LOG, "group %s: static member %s (instance %s) left; its partitions "
 			 "are held for %lld ms", g->conf->name, id, mb->instance_id,
 			 (long long)g->conf->session_timeout_ms);

@@ -1,5 +1,6 @@
 /*
- * group_rebalance.c — exclusive-mode rebalances.
+ * group_rebalance.c — exclusive-mode rebalances, hand-overs, and the assignment message
+ * (both modes).
  *
  * A rebalance bumps the generation, asks the assignor for a target owner per
  * partition (the current owners are its "previous" owners, so sticky assignors keep
@@ -32,17 +33,10 @@ int grp_send_assignment(grp_t *g, grp_member_t *mb)
 	rv = malloc(((size_t)g->nparts + 1) * sizeof(*rv));
 	if (!as || !rv)
 		goto out;
-	for (int32_t i = 0; i < g->nparts; i++) {
-		if (g->shared)
-			as[na++] = i;
-		else if (g->parts[i].owner == mb && g->parts[i].revoking)
-			rv[nr++] = i;
-		else if (g->parts[i].owner == mb)
-			as[na++] = i;
-	}
+	g->mode->member_parts(g, mb, as, &na, rv, &nr);
 	mb->gen = g->generation;
 	mqb_group_assignment_t a = {
-		.generation = g->generation, .shared = g->shared, .stream = g->conf->stream,
+		.generation = g->generation, .shared = g->mode->shared, .stream = g->conf->stream,
 		.assigned = as, .n_assigned = na, .revoked = rv, .n_revoked = nr,
 	};
 	rc = mb->tp.ops->assignment(mb->tp.arg, g->conf->name, mb->id, &a);
@@ -211,11 +205,6 @@ void grp_check_revokes(grp_t *g, int64_t now)
 int grp_on_revoked(grp_t *g, grp_member_t *mb, int64_t gen, const int32_t *parts, size_t n,
 		   const mqb_group_transport_t *via, int64_t now)
 {
-	if (g->shared) {
-		grp_error(g, via, mb->id, MQB_GROUP_E_NOT_OWNER, "revoked",
-			  "a shared group has no partition ownership");
-		return MQB_ERR_PERM;
-	}
 	for (size_t i = 0; i < n; i++) {
 		int32_t p = parts[i];
 		if (p < 0 || p >= g->nparts || g->parts[p].owner != mb) {
