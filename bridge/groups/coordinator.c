@@ -34,7 +34,7 @@ void grp_error(grp_t *g, const mqb_group_transport_t *via, const char *member,
 			    g->conf->name, request ? request : "?",
 			    member && *member ? member : "(unknown)",
 			    mqb_group_errcode_name(code), msg);
-	if (via && via->ops && member && *member)
+	if (via && via->ops && via->ops->error && member && *member)
 		via->ops->error(via->arg, g->conf->name, member, code, request, msg);
 }
 
@@ -203,12 +203,12 @@ bool mqb_coord_has_group(mqb_coord_t *c, const char *group)
 static grp_t *request_group(mqb_coord_t *c, const char *group, const char *member,
 			    const char *request, const mqb_group_transport_t *via)
 {
-	grp_t *g = grp_find(c, group);
+	grp_t *g = group && member ? grp_find(c, group) : NULL;
 
-	if (g)
+	if (g || !group || !member)
 		return g;
 	MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "message for unknown group %s", group);
-	if (via && via->ops && member && *member)
+	if (via && via->ops && via->ops->error && member && *member)
 		via->ops->error(via->arg, group, member, MQB_GROUP_E_UNKNOWN_GROUP, request,
 				"no such group");
 	return NULL;
@@ -249,8 +249,16 @@ static grp_member_t *request_member(grp_t *g, const char *member, int64_t gen,
 	return mb;
 }
 
+/* A transport that cannot take what the coordinator sends. */
+static bool transport_ok(const mqb_group_transport_t *t)
+{
+	return t && t->ops && t->ops->deliver && t->ops->assignment && t->ops->error;
+}
+
 int mqb_coord_join(mqb_coord_t *c, const mqb_group_join_t *j, int64_t now)
 {
+	if (!j || !j->group || !j->member_id || !transport_ok(&j->transport))
+		return MQB_ERR_INVAL;
 	grp_t *g = request_group(c, j->group, j->member_id, "join", &j->transport);
 
 	return g ? grp_on_join(g, j, now) : MQB_ERR_NOTFOUND;

@@ -15,7 +15,10 @@
  * request is answered with an error reply when a member is named, logged at a rate
  * limit, counted per group and code, and changes no state. The calls return MQB_OK
  * when the request was applied, else the mqb_err of the refusal
- * (mqb_group_errcode_from_err() gives the code the reply carried).
+ * (mqb_group_errcode_from_err() gives the code the reply carried). Group and member
+ * strings must be non-NULL; a join with a member or instance id that is not an id
+ * (transport.h) is refused as malformed (MQB_ERR_INVAL), one without a complete
+ * transport with MQB_ERR_INVAL (no reply possible).
  *
  * Threads: one thread at a time (the caller serialises every call, views and metrics
  * included). The MQTT runtime holds a mutex around each call, so its HTTP thread reads

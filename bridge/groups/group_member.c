@@ -90,61 +90,39 @@ static void member_new_incarnation(grp_t *g, grp_member_t *mb, int64_t now)
 	g->dirty = true;
 }
 
-int grp_on_join(grp_t *g, const mqb_group_join_t *j, int64_t now)
+/* A known member (same member id, or same instance under a new id) joins again: a new
+ * incarnation, no rebalance. */
+static int member_rejoin(grp_t *g, grp_member_t *mb, const mqb_group_join_t *j,
+			 const char *iid, int prefetch, int64_t now)
+{
+	bool was_departed = mb->departed;
+
+	if (iid && (!mb->instance_id || strcmp(mb->instance_id, iid))) {
+		char *ii = strdup(iid);
+		if (!ii)
+			return MQB_ERR_NOMEM;
+		free(mb->instance_id);
+		mb->instance_id = ii;
+	}
+	mb->tp = j->transport;
+	mb->prefetch = prefetch;
+	member_new_incarnation(g, mb, now);
+	mqb_info(GRP_LOG, "group %s: member %s %s (generation %lld, no rebalance)",
+		 g->conf->name, mb->id, was_departed ? "returned" : "rejoined",
+		 (long long)g->generation);
+	grp_send_assignment(g, mb);
+	return MQB_OK;
+}
+
+static int member_add(grp_t *g, const mqb_group_join_t *j, const char *iid, int prefetch,
+		      int64_t now)
 {
 	const char *id = j->member_id;
-	const char *iid = j->instance_id && *j->instance_id ? j->instance_id : NULL;
-	const mqb_group_transport_t *via = &j->transport;
-	int prefetch = g->conf->prefetch > 0 ? g->conf->prefetch : 100;
-
-	if (!rate_ok(g, id, now)) {
-		grp_error(g, via, id, MQB_GROUP_E_RATE_LIMITED, "join",
-			  "more than %d joins/leaves in %d s", GRP_RL_MAX, GRP_RL_WINDOW_MS / 1000);
-		return MQB_ERR_AGAIN;
-	}
-	if (j->invalid) {
-		grp_error(g, via, id, MQB_GROUP_E_MALFORMED, "join", "%s", j->invalid);
-		return MQB_ERR_PROTO;
-	}
-	if (j->prefetch > 0 && j->prefetch < prefetch)
-		prefetch = j->prefetch;
-
-	grp_member_t *mb = grp_member_find(g, id);
-	if (!mb && iid) {
-		mb = member_by_instance(g, iid);
-		if (mb) {
-			/* Static member back under a new member id: the old incarnation is
-			 * fenced, the partitions stay with the instance. */
-			if (!mb->departed)
-				grp_error(g, &mb->tp, mb->id, MQB_GROUP_E_UNKNOWN_MEMBER, "join",
-					  "replaced by member %s with the same instance_id %s",
-					  id, iid);
-			if (member_set_id(mb, id) != MQB_OK)
-				return MQB_ERR_NOMEM;
-		}
-	}
-	if (mb) {
-		bool was_departed = mb->departed;
-		if (iid && (!mb->instance_id || strcmp(mb->instance_id, iid))) {
-			char *ii = strdup(iid);
-			if (!ii)
-				return MQB_ERR_NOMEM;
-			free(mb->instance_id);
-			mb->instance_id = ii;
-		}
-		mb->tp = j->transport;
-		mb->prefetch = prefetch;
-		member_new_incarnation(g, mb, now);
-		mqb_info(GRP_LOG, "group %s: member %s %s (generation %lld, no rebalance)",
-			 g->conf->name, id, was_departed ? "returned" : "rejoined",
-			 (long long)g->generation);
-		grp_send_assignment(g, mb);
-		return MQB_OK;
-	}
+	grp_member_t *mb;
 
 	if (g->n_members >= GRP_MAX_MEMBERS) {
-		grp_error(g, via, id, MQB_GROUP_E_TOO_LARGE, "join", "group is full (%d members)",
-			  GRP_MAX_MEMBERS);
+		grp_error(g, &j->transport, id, MQB_GROUP_E_TOO_LARGE, "join",
+			  "group is full (%d members)", GRP_MAX_MEMBERS);
 		return MQB_ERR_TOOBIG;
 	}
 	if (g->n_members == g->cap_members) {
@@ -168,9 +146,52 @@ int grp_on_join(grp_t *g, const mqb_group_join_t *j, int64_t now)
 	g->members[g->n_members++] = mb;
 	mqb_info(GRP_LOG, "group %s: member %s joined%s%s (prefetch %d, %s)", g->conf->name, id,
 		 mb->instance_id ? " as instance " : "", mb->instance_id ? mb->instance_id : "",
-		 prefetch, mb->tp.ops && mb->tp.ops->name ? mb->tp.ops->name : "?");
+		 prefetch, mb->tp.ops->name ? mb->tp.ops->name : "?");
 	g->mode->joined(g, mb);
 	return MQB_OK;
+}
+
+int grp_on_join(grp_t *g, const mqb_group_join_t *j, int64_t now)
+{
+	const char *id = j->member_id;
+	const char *iid = j->instance_id && *j->instance_id ? j->instance_id : NULL;
+	const mqb_group_transport_t *via = &j->transport;
+	int prefetch = g->conf->prefetch > 0 ? g->conf->prefetch : 100;
+
+	if (!rate_ok(g, id, now)) {
+		grp_error(g, via, id, MQB_GROUP_E_RATE_LIMITED, "join",
+			  "more than %d joins/leaves in %d s", GRP_RL_MAX, GRP_RL_WINDOW_MS / 1000);
+		return MQB_ERR_AGAIN;
+	}
+	if (j->invalid) {
+		grp_error(g, via, id, MQB_GROUP_E_MALFORMED, "join", "%s", j->invalid);
+		return MQB_ERR_PROTO;
+	}
+	if (!mqb_group_id_valid(id) || (iid && !mqb_group_id_valid(iid))) {
+		grp_error(g, via, id, MQB_GROUP_E_MALFORMED, "join",
+			  "member_id and instance_id must be ids (1..%d bytes of UTF-8 without "
+			  "'+', '#', '/' or control characters)", MQB_GROUP_ID_MAX);
+		return MQB_ERR_INVAL;
+	}
+	if (j->prefetch > 0 && j->prefetch < prefetch)
+		prefetch = j->prefetch;
+
+	grp_member_t *mb = grp_member_find(g, id);
+	if (!mb && iid) {
+		mb = member_by_instance(g, iid);
+		if (mb) {
+			/* Static member back under a new member id: the old incarnation is
+			 * fenced, the partitions stay with the instance. */
+			if (!mb->departed)
+				grp_error(g, &mb->tp, mb->id, MQB_GROUP_E_UNKNOWN_MEMBER, "join",
+					  "replaced by member %s with the same instance_id %s",
+					  id, iid);
+			if (member_set_id(mb, id) != MQB_OK)
+				return MQB_ERR_NOMEM;
+		}
+	}
+	return mb ? member_rejoin(g, mb, j, iid, prefetch, now)
+		  : member_add(g, j, iid, prefetch, now);
 }
 
 void grp_member_remove(grp_t *g, grp_member_t *mb, int64_t now, const char *why)
