@@ -1,7 +1,8 @@
 /*
- * fuzz_ctlmsg.c — libFuzzer target over the control-message codec: the first byte picks
- * the message kind, the rest is the payload; the same bytes are also tried as a topic.
- * Every accepted message must satisfy the documented invariants.
+ * fuzz_ctlmsg.c — libFuzzer target over the MQTT control-message codec
+ * (connectors/mqtt/groups_codec.h): the first byte picks the message kind, the rest is
+ * the payload; the same bytes are also tried as a topic. Every accepted message must
+ * satisfy the documented invariants.
  */
 #include <stdint.h>
 #include <stdlib.h>

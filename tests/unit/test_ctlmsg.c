@@ -1,6 +1,7 @@
 /*
- * test_ctlmsg.c — control-message codec: topics, every message kind, and hostile or
- * malformed input (each refused with the right error and a one-line reason).
+ * test_ctlmsg.c — the MQTT control-message codec (connectors/mqtt/groups_codec.h):
+ * topics, every message kind, and hostile or malformed input (each refused with the
+ * right error and a one-line reason).
  */
 #include <setjmp.h>
 #include <stdarg.h>
