@@ -819,6 +819,80 @@ static void test_shared_dead_letter(void **state)
 	cJSON_Delete(d);
 }
 
+/* A second kind of transport: counts what it is handed. */
+typedef struct counter {
+	int records, assignments, errors;
+	char last_error[32];
+} counter_t;
+
+static int cnt_deliver(void *arg, const char *g, const char *m, const mqb_group_record_t *r)
+{
+	((counter_t *)arg)->records++;
+	return MQB_OK;
+}
+
+static int cnt_assignment(void *arg, const char *g, const char *m,
+			  const mqb_group_assignment_t *a)
+{
+	((counter_t *)arg)->assignments++;
+	return MQB_OK;
+}
+
+static void cnt_error(void *arg, const char *g, const char *m, mqb_group_errcode_t code,
+		      const char *request, const char *message)
+{
+	counter_t *k = arg;
+	k->errors++;
+	snprintf(k->last_error, sizeof(k->last_error), "%s", mqb_group_errcode_name(code));
+}
+
+static const mqb_group_transport_ops_t cnt_ops = {
+	.name = "other", .deliver = cnt_deliver, .assignment = cnt_assignment,
+	.error = cnt_error,
+};
+
+static void test_mixed_transports(void **state)
+{
+	world_t *w = *state;
+	counter_t k = { 0 };
+	int64_t offs[8];
+
+	append_n(w, "one", 0, 4);
+	assert_int_equal(join(w, "sh", "a", NULL, 0), MQB_OK);
+	mqb_group_join_t j = { .group = "sh", .member_id = "b",
+			       .transport = { &cnt_ops, &k } };
+	assert_int_equal(mqb_coord_join(w->c, &j, w->now), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	/* one group, each member served by its own transport */
+	assert_int_equal(records_to(w, "sh", "a", offs, NULL, 8), 2);
+	assert_int_equal(k.records, 2);
+	assert_int_equal(k.assignments, 1);
+	assert_null(last_to(w, "sh/b/records"));
+	/* a refusal is answered on the transport the request came in on */
+	assert_int_equal(mqb_coord_ack(w->c, "sh", "b", 1, &(mqb_group_ack_entry_t){
+		"one", 0, MQB_ACK_ACCEPT, &(mqb_offset_range_t){ offs[0], offs[0] }, 1 }, 1,
+		&j.transport, w->now), MQB_ERR_PERM);
+	assert_int_equal(k.errors, 1);
+	assert_string_equal(k.last_error, "not_owner");
+	assert_null(last_error(w, "sh", "b"));
+	/* not a complete transport: refused, nothing joins */
+	mqb_group_transport_ops_t half = { .name = "half", .deliver = cnt_deliver };
+	mqb_group_join_t bad = { .group = "sh", .member_id = "c", .transport = { &half, &k } };
+	assert_int_equal(mqb_coord_join(w->c, &bad, w->now), MQB_ERR_INVAL);
+	assert_int_equal(mqb_coord_member_count(w->c, "sh"), 2);
+	/* describe names each member's transport */
+	cJSON *d = mqb_coord_describe(w->c, "sh", w->now), *m;
+	int seen = 0;
+	cJSON_ArrayForEach(m, cJSON_GetObjectItem(d, "members")) {
+		const char *id = cJSON_GetObjectItem(m, "member_id")->valuestring;
+		const char *pr = cJSON_GetObjectItem(m, "protocol")->valuestring;
+		assert_string_equal(pr, strcmp(id, "a") == 0 ? "rec" : "other");
+		seen++;
+	}
+	assert_int_equal(seen, 2);
+	cJSON_Delete(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -833,6 +907,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rejoin_redelivers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_dead_letter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mixed_transports, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
