@@ -220,10 +220,11 @@ static grp_t *request_group(mqb_coord_t *c, const char *group, const char *membe
  * acktrack/share (the generation in which the member got the partition is the floor),
  * so in-flight acks from before a cooperative rebalance still count; "revoked" is
  * checked per partition against the generation that asked for the revocation. A
- * heartbeat ("h...") must also not be older than the member's last assignment.
+ * heartbeat (is_heartbeat) must also not be older than the member's last assignment.
  */
 static grp_member_t *request_member(grp_t *g, const char *member, int64_t gen,
-				    const char *request, const mqb_group_transport_t *via, int *rc)
+				    const char *request, bool is_heartbeat,
+				    const mqb_group_transport_t *via, int *rc)
 {
 	grp_member_t *mb = grp_member_find(g, member);
 
@@ -238,7 +239,7 @@ static grp_member_t *request_member(grp_t *g, const char *member, int64_t gen,
 			  "member left the group (join again)");
 		return NULL;
 	}
-	if (gen > g->generation || (request[0] == 'h' && gen < mb->gen)) {
+	if (gen > g->generation || (is_heartbeat && gen < mb->gen)) {
 		grp_error(g, via, member, MQB_GROUP_E_STALE_GENERATION, request,
 			  "generation %lld, current %lld (yours %lld)", (long long)gen,
 			  (long long)g->generation, (long long)mb->gen);
@@ -249,7 +250,7 @@ static grp_member_t *request_member(grp_t *g, const char *member, int64_t gen,
 	return mb;
 }
 
-/* A transport that cannot take what the coordinator sends. */
+/* true when t has every op the coordinator calls. */
 static bool transport_ok(const mqb_group_transport_t *t)
 {
 	return t && t->ops && t->ops->deliver && t->ops->assignment && t->ops->error;
@@ -279,7 +280,7 @@ int mqb_coord_heartbeat(mqb_coord_t *c, const char *group, const char *member_id
 	grp_member_t *mb;
 	int rc = MQB_ERR_NOTFOUND;
 
-	if (g && (mb = request_member(g, member_id, gen, "heartbeat", via, &rc)))
+	if (g && (mb = request_member(g, member_id, gen, "heartbeat", true, via, &rc)))
 		mb->last_seen_ms = now;
 	return rc;
 }
@@ -292,7 +293,7 @@ int mqb_coord_ack(mqb_coord_t *c, const char *group, const char *member_id, int6
 	grp_member_t *mb;
 	int rc = MQB_ERR_NOTFOUND;
 
-	if (g && (mb = request_member(g, member_id, gen, "ack", via, &rc)))
+	if (g && (mb = request_member(g, member_id, gen, "ack", false, via, &rc)))
 		rc = grp_on_ack(g, mb, gen, acks, n_acks, via, now);
 	return rc;
 }
@@ -305,7 +306,7 @@ int mqb_coord_revoked(mqb_coord_t *c, const char *group, const char *member_id, 
 	grp_member_t *mb;
 	int rc = MQB_ERR_NOTFOUND;
 
-	if (g && (mb = request_member(g, member_id, gen, "revoked", via, &rc)))
+	if (g && (mb = request_member(g, member_id, gen, "revoked", false, via, &rc)))
 		rc = g->mode->revoked(g, mb, gen, partitions, n_partitions, via, now);
 	return rc;
 }
