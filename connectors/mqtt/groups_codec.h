@@ -23,10 +23,11 @@
  * number with an integral value in [0, 2^53] (partition: [0, 2^31-1]); ranges need
  * first <= last; an ID is what mqb_group_id_valid() accepts (bridge/groups/transport.h):
  * 1..MQB_CTL_ID_MAX bytes of valid UTF-8 (no overlong forms or surrogates) without '+',
- * '#', '/', NUL or control characters (< 0x20, 0x7f), so usable as one MQTT topic level. Keys not listed are ignored
- * (forward compatibility); if a key appears twice the first one counts. The payload
- * must be one JSON value with nothing after it but whitespace, with no NUL byte and no
- * \u0000 escape anywhere. Nesting deeper than cJSON's limit (1000) is malformed.
+ * '#', '/', NUL or control characters (< 0x20, 0x7f), so usable as one MQTT topic
+ * level. Keys not listed are ignored (forward compatibility); if a key appears twice
+ * the first one counts. The payload must be one JSON value with nothing after it but
+ * whitespace, with no NUL byte and no \u0000 escape anywhere. Nesting deeper than
+ * cJSON's limit (1000) is malformed.
  * Limits: payload <= MQB_CTL_MAX_PAYLOAD bytes; <= MQB_CTL_MAX_ACKS entries in "acks";
  * <= MQB_ACK_MAX_RANGES ranges over all entries; <= MQB_CTL_MAX_PARTITIONS in
  * "partitions". Too large -> MQB_ERR_TOOBIG (protocol code "too_large"); anything else

@@ -3,9 +3,10 @@
  *
  * One thread owns the MQTT session and the coordinator: it runs the session (control
  * messages arrive through on_message -> mqb_mqtt_groups_handle -> the coordinator's
- * calls; what the coordinator sends leaves through rt_publish), then mqb_coord_tick (timers,
- * deliveries, persistence). A mutex around the coordinator lets the HTTP thread build
- * /groups documents and metrics from live state; each hold is one handle/tick/view.
+ * calls; what the coordinator sends leaves through rt_publish), then mqb_coord_tick
+ * (timers, deliveries, persistence). A mutex around the coordinator lets the HTTP
+ * thread build /groups documents and metrics from live state; each hold is one
+ * handle/tick/view.
  */
 #include <inttypes.h>
 #include <pthread.h>
