@@ -154,12 +154,6 @@ static int cmd_describe(const char *url, const char *group, bool json)
 	return MQB_CLI_OK;
 }
 
-static int noop_publish(void *arg, const char *topic, const void *payload, size_t len,
-			const mqb_coord_prop_t *props, size_t nprops)
-{
-	return MQB_OK;
-}
-
 static int cmd_reset(const char *conf, const char *group, const char *to)
 {
 	char err[512];
@@ -191,8 +185,7 @@ static int cmd_reset(const char *conf, const char *group, const char *to)
 			mqb_cli_error("%s", err);
 			goto out;
 		}
-	mqb_coord_opts_t o = { .cfg = cfg, .store = st, .publish = noop_publish,
-			       .transport_v5 = true, .now_ms = mqb_mono_ms() };
+	mqb_coord_opts_t o = { .cfg = cfg, .store = st, .now_ms = mqb_mono_ms() };
 	c = mqb_coord_new(&o, err, sizeof(err));
 	if (!c) {
 		mqb_cli_error("%s", err);
@@ -205,12 +198,11 @@ static int cmd_reset(const char *conf, const char *group, const char *to)
 		goto out;
 	}
 	printf("group %s reset to %s:\n", group, to);
-	for (int32_t p = 0;; p++) {
-		int64_t off = mqb_coord_committed(c, group, p);
-		if (off < 0)
-			break;
-		printf("  partition %d: %lld\n", (int)p, (long long)off);
-	}
+	cJSON *doc = mqb_coord_describe(c, group, mqb_mono_ms()), *e;
+	cJSON *parts = cJSON_GetObjectItem(doc, "partitions");
+	cJSON_ArrayForEach(e, parts)
+		printf("  partition %.0f: %.0f\n", num(e, "partition"), num(e, "committed"));
+	cJSON_Delete(doc);
 	rc = MQB_CLI_OK;
 out:
 	mqb_coord_destroy(c);

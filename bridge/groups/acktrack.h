@@ -47,7 +47,7 @@
 
 #include "bridge/groups/offsets.h"
 
-/* --- types shared by acktrack, share and ctlmsg ---------------------------------- */
+/* --- types shared by acktrack, share and the coordinator's ack requests ------- */
 
 typedef enum mqb_ack_type {
 	MQB_ACK_ACCEPT  = 0,

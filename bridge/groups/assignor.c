@@ -1,6 +1,6 @@
 /*
  * assignor.c — the assignor table, Kafka's member order and the helpers shared by the
- * assignors (cooperative hand-over, per-member lists, minimum moves). See assignor.h.
+ * assignors (cooperative hand-over, minimum moves). See assignor.h.
  */
 #include "bridge/groups/assignor.h"
 
@@ -76,17 +76,6 @@ size_t mqb_assign_cooperative(int32_t n_partitions, const int32_t *prev_owner,
 			revoked[p] = moves;
 		n += moves;
 	}
-	return n;
-}
-
-size_t mqb_assign_member_partitions(const int32_t *owner, int32_t n_partitions, int32_t m,
-				    int32_t *out)
-{
-	size_t n = 0;
-
-	for (int32_t p = 0; p < n_partitions; p++)
-		if (owner[p] == m)
-			out[n++] = p;
 	return n;
 }
 

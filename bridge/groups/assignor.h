@@ -92,13 +92,6 @@ size_t mqb_assign_cooperative(int32_t n_partitions, const int32_t *prev_owner,
 			      const int32_t *target, int32_t *now_owner, bool *revoked);
 
 /*
- * The partitions of member m in owner[] (ascending) into out (room for n_partitions);
- * returns how many.
- */
-size_t mqb_assign_member_partitions(const int32_t *owner, int32_t n_partitions, int32_t m,
-				    int32_t *out);
-
-/*
  * The fewest partitions that must change hands (between members present both before
  * and after) to reach any balanced assignment from prev_owner: used by tests and by
  * the runtime's log line "moved N (minimum N)".

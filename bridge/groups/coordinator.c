@@ -19,15 +19,8 @@ grp_t *grp_find(mqb_coord_t *c, const char *name)
 	return NULL;
 }
 
-int grp_publish(grp_t *g, const char *topic, const void *payload, size_t len,
-		const mqb_coord_prop_t *props, size_t nprops)
-{
-	return g->c->publish(g->c->publish_arg, topic, payload, len, props, nprops);
-}
-
-/* Count, log (rate-limited) and, when a member is named, reply on its error topic. */
-void grp_error(grp_t *g, const char *member, mqb_ctl_errcode_t code, const char *request,
-	       const char *fmt, ...)
+void grp_error(grp_t *g, const mqb_group_transport_t *via, const char *member,
+	       mqb_group_errcode_t code, const char *request, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -35,23 +28,14 @@ void grp_error(grp_t *g, const char *member, mqb_ctl_errcode_t code, const char 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (code < MQB_CTL_E_COUNT)
+	if (code < MQB_GROUP_E_COUNT)
 		g->errors[code]++;
 	MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "group %s: refused %s from %s: %s: %s",
 			    g->conf->name, request ? request : "?",
 			    member && *member ? member : "(unknown)",
-			    mqb_ctl_errcode_name(code), msg);
-	if (!member || !*member || !mqb_ctl_id_valid(member))
-		return;
-	char topic[1024];
-	if (mqb_ctl_member_topic(topic, sizeof(topic), g->c->cfg->groups_prefix, g->conf->name,
-				 member, "error") != MQB_OK)
-		return;
-	char *body = mqb_ctl_encode_error(code, msg, request);
-	if (body) {
-		grp_publish(g, topic, body, strlen(body), NULL, 0);
-		free(body);
-	}
+			    mqb_group_errcode_name(code), msg);
+	if (via && via->ops && via->ops->error && member && *member)
+		via->ops->error(via->arg, g->conf->name, member, code, request, msg);
 }
 
 static int group_init(mqb_coord_t *c, grp_t *g, const mqb_group_conf_t *gc, int64_t now,
@@ -61,15 +45,17 @@ static int group_init(mqb_coord_t *c, grp_t *g, const mqb_group_conf_t *gc, int6
 
 	g->c = c;
 	g->conf = gc;
-	g->shared = gc->mode == MQB_GROUP_SHARED;
-	g->assignor = mqb_assignor_find(gc->assignor ? gc->assignor : "range");
-	if (!g->shared && !g->assignor) {
-		mqb_errstr_set(errstr, errstr_size, "group %s: unknown assignor \"%s\"",
-			       gc->name, gc->assignor);
-		goto out;
+	g->mode = gc->mode == MQB_GROUP_SHARED ? &grp_mode_shared : &grp_mode_exclusive;
+	if (!g->mode->shared) {
+		g->assignor = mqb_assignor_find(gc->assignor ? gc->assignor : "range");
+		if (!g->assignor) {
+			mqb_errstr_set(errstr, errstr_size, "group %s: unknown assignor \"%s\"",
+				       gc->name, gc->assignor);
+			goto out;
+		}
+		g->cooperative = gc->rebalance == MQB_REBALANCE_COOPERATIVE;
 	}
-	g->cooperative = !g->shared && gc->rebalance == MQB_REBALANCE_COOPERATIVE;
-	if (!mqb_group_name_valid(gc->name) || !mqb_ctl_id_valid(gc->name)) {
+	if (!mqb_group_name_valid(gc->name) || !mqb_group_id_valid(gc->name)) {
 		mqb_errstr_set(errstr, errstr_size, "group name \"%s\" is not usable as a file "
 			       "name and topic level", gc->name);
 		goto out;
@@ -98,24 +84,10 @@ static int group_init(mqb_coord_t *c, grp_t *g, const mqb_group_conf_t *gc, int6
 		}
 		mqb_partition_watermarks(p->sp, &wm);
 		int64_t start = gc->start_latest ? wm.stored : wm.log_start;
-		if (g->shared) {
-			mqb_share_opts_t so;
-			mqb_share_opts_defaults(&so);
-			so.start_offset = start;
-			so.max_deliveries = gc->max_deliveries > 0 ? (uint32_t)gc->max_deliveries : 5;
-			so.lock_ms = gc->ack_timeout_ms > 0 ? gc->ack_timeout_ms : 30000;
-			p->sh = mqb_share_new(&so, errstr, errstr_size);
-			if (!p->sh)
-				goto out;
-		} else {
-			mqb_acktrack_opts_t ao;
-			mqb_acktrack_opts_defaults(&ao);
-			ao.start_offset = start;
-			ao.max_deliveries = gc->max_deliveries > 0 ? (uint32_t)gc->max_deliveries : 0;
-			p->at = mqb_acktrack_new(&ao, errstr, errstr_size);
-			if (!p->at)
-				goto out;
-		}
+		rc = g->mode->part_init(g, p, start, errstr, errstr_size);
+		if (rc != MQB_OK)
+			goto out;
+		rc = MQB_ERR_NOMEM;
 		p->rd = mqb_reader_new(p->sp, start);
 		if (!p->rd)
 			goto out;
@@ -125,8 +97,8 @@ static int group_init(mqb_coord_t *c, grp_t *g, const mqb_group_conf_t *gc, int6
 		goto out;
 	g->last_save_ms = now;
 	mqb_info(GRP_LOG, "group %s: %s mode on stream %s (%d partitions)%s%s",
-		 gc->name, g->shared ? "shared" : "exclusive", gc->stream, (int)g->nparts,
-		 g->shared ? "" : ", assignor ", g->shared ? "" : g->assignor->name);
+		 gc->name, g->mode->name, gc->stream, (int)g->nparts,
+		 g->assignor ? ", assignor " : "", g->assignor ? g->assignor->name : "");
 	rc = MQB_OK;
 out:
 	return rc;
@@ -139,8 +111,7 @@ static void group_fini(grp_t *g)
 	free(g->members);
 	for (int32_t i = 0; g->parts && i < g->nparts; i++) {
 		mqb_reader_destroy(g->parts[i].rd);
-		mqb_acktrack_destroy(g->parts[i].at);
-		mqb_share_destroy(g->parts[i].sh);
+		g->mode->part_fini(&g->parts[i]);
 	}
 	free(g->parts);
 	free(g->dead);
@@ -151,8 +122,8 @@ mqb_coord_t *mqb_coord_new(const mqb_coord_opts_t *o, char *errstr, size_t errst
 {
 	mqb_coord_t *c = NULL;
 
-	if (!o || !o->cfg || !o->store || !o->publish) {
-		mqb_errstr_set(errstr, errstr_size, "coordinator: cfg, store and publish required");
+	if (!o || !o->cfg || !o->store) {
+		mqb_errstr_set(errstr, errstr_size, "coordinator: cfg and store required");
 		goto error;
 	}
 	c = calloc(1, sizeof(*c));
@@ -160,9 +131,6 @@ mqb_coord_t *mqb_coord_new(const mqb_coord_opts_t *o, char *errstr, size_t errst
 		goto nomem;
 	c->cfg = o->cfg;
 	c->store = o->store;
-	c->publish = o->publish;
-	c->publish_arg = o->publish_arg;
-	c->transport_v5 = o->transport_v5;
 	c->commit_interval_ms = o->commit_interval_ms > 0 ? o->commit_interval_ms : 100;
 	c->next_token = 1;
 	if (o->cfg->groups_count) {
@@ -225,92 +193,134 @@ int mqb_coord_flush(mqb_coord_t *c)
 	return rc;
 }
 
-int mqb_coord_handle(mqb_coord_t *c, const char *topic, const void *payload, size_t len,
-		     int64_t now)
+bool mqb_coord_has_group(mqb_coord_t *c, const char *group)
 {
-	mqb_ctl_topic_t t;
-	mqb_ctl_msg_t m;
-	char why[256];
-	int rc;
+	return grp_find(c, group) != NULL;
+}
 
-	memset(&m, 0, sizeof(m));
-	rc = mqb_ctl_topic_parse(c->cfg->groups_prefix, topic, &t, why, sizeof(why));
-	if (rc != MQB_OK) {
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "ignored message on %s: %s",
-				    topic, why);
-		return rc;
+/* The group a request names; NULL after answering "unknown_group" (not counted: there
+ * is no group state to count into). */
+static grp_t *request_group(mqb_coord_t *c, const char *group, const char *member,
+			    const char *request, const mqb_group_transport_t *via)
+{
+	grp_t *g = group && member ? grp_find(c, group) : NULL;
+
+	if (g || !group || !member)
+		return g;
+	MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "message for unknown group %s", group);
+	if (via && via->ops && via->ops->error && member && *member)
+		via->ops->error(via->arg, group, member, MQB_GROUP_E_UNKNOWN_GROUP, request,
+				"no such group");
+	return NULL;
+}
+
+/*
+ * The joined member a heartbeat, ack or revoked comes from, with its generation
+ * checked; NULL after the refusal (*rc). Acks are checked per partition by
+ * acktrack/share (the generation in which the member got the partition is the floor),
+ * so in-flight acks from before a cooperative rebalance still count; "revoked" is
+ * checked per partition against the generation that asked for the revocation. A
+ * heartbeat (is_heartbeat) must also not be older than the member's last assignment.
+ */
+static grp_member_t *request_member(grp_t *g, const char *member, int64_t gen,
+				    const char *request, bool is_heartbeat,
+				    const mqb_group_transport_t *via, int *rc)
+{
+	grp_member_t *mb = grp_member_find(g, member);
+
+	*rc = MQB_ERR_NOTFOUND;
+	if (!mb) {
+		grp_error(g, via, member, MQB_GROUP_E_UNKNOWN_MEMBER, request,
+			  "not a member of group %s (join first)", g->conf->name);
+		return NULL;
 	}
-	grp_t *g = grp_find(c, t.group);
-	if (!g) {
-		/* No group state to count into: answer the member if it is named. */
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "message for unknown group %s",
-				    t.group);
-		if (*t.member && mqb_ctl_id_valid(t.member)) {
-			char et[1024];
-			if (mqb_ctl_member_topic(et, sizeof(et), c->cfg->groups_prefix, t.group,
-						 t.member, "error") == MQB_OK) {
-				char *body = mqb_ctl_encode_error(MQB_CTL_E_UNKNOWN_GROUP,
-								  "no such group", mqb_ctl_kind_name(t.kind));
-				if (body) {
-					c->publish(c->publish_arg, et, body, strlen(body), NULL, 0);
-					free(body);
-				}
-			}
-		}
-		return MQB_ERR_NOTFOUND;
+	if (mb->departed) {
+		grp_error(g, via, member, MQB_GROUP_E_UNKNOWN_MEMBER, request,
+			  "member left the group (join again)");
+		return NULL;
 	}
-	rc = mqb_ctl_parse(t.kind, payload, len, &m, why, sizeof(why));
-	if (rc != MQB_OK) {
-		/* join/leave name the member only inside the (bad) payload: no reply then. */
-		grp_error(g, t.member, mqb_ctl_errcode_from_err(rc), mqb_ctl_kind_name(t.kind),
-			  "%s", why);
-		goto out;
+	if (gen > g->generation || (is_heartbeat && gen < mb->gen)) {
+		grp_error(g, via, member, MQB_GROUP_E_STALE_GENERATION, request,
+			  "generation %lld, current %lld (yours %lld)", (long long)gen,
+			  (long long)g->generation, (long long)mb->gen);
+		*rc = MQB_ERR_STALE;
+		return NULL;
 	}
-	switch (t.kind) {
-	case MQB_CTL_JOIN:
-		rc = grp_on_join(g, &m, payload, len, now);
-		break;
-	case MQB_CTL_LEAVE:
-		rc = grp_on_leave(g, &m, now);
-		break;
-	default: {
-		grp_member_t *mb = grp_member_find(g, t.member);
-		if (!mb) {
-			grp_error(g, t.member, MQB_CTL_E_UNKNOWN_MEMBER, mqb_ctl_kind_name(t.kind),
-				  "not a member of group %s (join first)", g->conf->name);
-			rc = MQB_ERR_NOTFOUND;
-			break;
-		}
-		if (mb->departed) {
-			grp_error(g, t.member, MQB_CTL_E_UNKNOWN_MEMBER, mqb_ctl_kind_name(t.kind),
-				  "member left the group (join again)");
-			rc = MQB_ERR_NOTFOUND;
-			break;
-		}
-		/* Acks are checked per partition by acktrack/share (the generation in
-		 * which the member got the partition is the floor), so in-flight acks
-		 * from before a cooperative rebalance still count; "revoked" is checked
-		 * per partition against the generation that asked for the revocation. */
-		if (m.generation > g->generation ||
-		    (t.kind == MQB_CTL_HEARTBEAT && m.generation < mb->gen)) {
-			grp_error(g, t.member, MQB_CTL_E_STALE_GENERATION, mqb_ctl_kind_name(t.kind),
-				  "generation %lld, current %lld (yours %lld)", (long long)m.generation,
-				  (long long)g->generation, (long long)mb->gen);
-			rc = MQB_ERR_STALE;
-			break;
-		}
-		if (t.kind == MQB_CTL_HEARTBEAT)
-			rc = grp_on_heartbeat(g, mb, &m, now);
-		else if (t.kind == MQB_CTL_ACK)
-			rc = grp_on_ack(g, mb, &m, now);
-		else
-			rc = grp_on_revoked(g, mb, &m, now);
-		break;
-	}
-	}
-out:
-	mqb_ctl_msg_free(&m);
+	*rc = MQB_OK;
+	return mb;
+}
+
+/* true when t has every op the coordinator calls. */
+static bool transport_ok(const mqb_group_transport_t *t)
+{
+	return t && t->ops && t->ops->deliver && t->ops->assignment && t->ops->error;
+}
+
+int mqb_coord_join(mqb_coord_t *c, const mqb_group_join_t *j, int64_t now)
+{
+	if (!j || !j->group || !j->member_id || !transport_ok(&j->transport))
+		return MQB_ERR_INVAL;
+	grp_t *g = request_group(c, j->group, j->member_id, "join", &j->transport);
+
+	return g ? grp_on_join(g, j, now) : MQB_ERR_NOTFOUND;
+}
+
+int mqb_coord_leave(mqb_coord_t *c, const char *group, const char *member_id,
+		    const mqb_group_transport_t *via, int64_t now)
+{
+	grp_t *g = request_group(c, group, member_id, "leave", via);
+
+	return g ? grp_on_leave(g, member_id, via, now) : MQB_ERR_NOTFOUND;
+}
+
+int mqb_coord_heartbeat(mqb_coord_t *c, const char *group, const char *member_id,
+			int64_t gen, const mqb_group_transport_t *via, int64_t now)
+{
+	grp_t *g = request_group(c, group, member_id, "heartbeat", via);
+	grp_member_t *mb;
+	int rc = MQB_ERR_NOTFOUND;
+
+	if (g && (mb = request_member(g, member_id, gen, "heartbeat", true, via, &rc)))
+		mb->last_seen_ms = now;
 	return rc;
+}
+
+int mqb_coord_ack(mqb_coord_t *c, const char *group, const char *member_id, int64_t gen,
+		  const mqb_group_ack_entry_t *acks, size_t n_acks,
+		  const mqb_group_transport_t *via, int64_t now)
+{
+	grp_t *g = request_group(c, group, member_id, "ack", via);
+	grp_member_t *mb;
+	int rc = MQB_ERR_NOTFOUND;
+
+	if (g && (mb = request_member(g, member_id, gen, "ack", false, via, &rc)))
+		rc = grp_on_ack(g, mb, gen, acks, n_acks, via, now);
+	return rc;
+}
+
+int mqb_coord_revoked(mqb_coord_t *c, const char *group, const char *member_id, int64_t gen,
+		      const int32_t *partitions, size_t n_partitions,
+		      const mqb_group_transport_t *via, int64_t now)
+{
+	grp_t *g = request_group(c, group, member_id, "revoked", via);
+	grp_member_t *mb;
+	int rc = MQB_ERR_NOTFOUND;
+
+	if (g && (mb = request_member(g, member_id, gen, "revoked", false, via, &rc)))
+		rc = g->mode->revoked(g, mb, gen, partitions, n_partitions, via, now);
+	return rc;
+}
+
+int mqb_coord_refuse(mqb_coord_t *c, const char *group, const char *member,
+		     mqb_group_errcode_t code, const char *request, const char *message,
+		     const mqb_group_transport_t *via)
+{
+	grp_t *g = grp_find(c, group);
+
+	if (!g)
+		return MQB_ERR_NOTFOUND;
+	grp_error(g, via, member, code, request, "%s", message ? message : "");
+	return MQB_OK;
 }
 
 int mqb_coord_tick(mqb_coord_t *c, int64_t now)
@@ -321,13 +331,7 @@ int mqb_coord_tick(mqb_coord_t *c, int64_t now)
 		grp_t *g = &c->groups[i];
 
 		grp_check_sessions(g, now);
-		if (g->shared) {
-			grp_share_expire(g, now);
-		} else {
-			grp_check_revokes(g, now);
-			if (g->rebalance_needed)
-				grp_rebalance(g, now);
-		}
+		g->mode->tick(g, now);
 		int n = grp_deliver(g, now);
 		if (n > 0)
 			delivered += n;
@@ -364,30 +368,4 @@ int mqb_coord_reset(mqb_coord_t *c, const char *group, const char *to, int64_t n
 		mqb_errstr_set(errstr, errstr_size, "group %s: saving the new position failed: %s",
 			       group, mqb_strerror(rc));
 	return rc;
-}
-
-int64_t mqb_coord_generation(mqb_coord_t *c, const char *group)
-{
-	grp_t *g = grp_find(c, group);
-	return g ? g->generation : -1;
-}
-
-size_t mqb_coord_member_count(mqb_coord_t *c, const char *group)
-{
-	grp_t *g = grp_find(c, group);
-	return g ? g->n_members : 0;
-}
-
-int64_t mqb_coord_committed(mqb_coord_t *c, const char *group, int32_t partition)
-{
-	grp_t *g = grp_find(c, group);
-
-	if (!g || partition < 0 || partition >= g->nparts)
-		return -1;
-	if (g->shared) {
-		mqb_share_stats_t st;
-		mqb_share_stats(g->parts[partition].sh, 0, &st);
-		return st.spso;
-	}
-	return mqb_acktrack_committed(g->parts[partition].at);
 }

@@ -4,17 +4,31 @@
  * delivery from the segment store in offset order, acks -> committed offsets, shared
  * (share-group) mode, dead letters, persistence of group positions.
  *
- * Transport-free: every control message is handed in with mqb_coord_handle(), every
- * message to a member goes out through the publish callback, and time is passed in
- * (now_ms, monotonic). The MQTT runtime (group_runtime.h) drives it from its thread;
- * unit tests drive it directly with a recording callback.
+ * Transport-free: a member's requests come in as C calls (join, leave, heartbeat, ack,
+ * revoked), everything to a member (records, assignments, error replies) goes out
+ * through the transport it joined with (transport.h), and time is passed in (now_ms,
+ * monotonic). The MQTT transport (connectors/mqtt/groups_transport.h) decodes control
+ * messages into these calls; unit tests call them directly with a recording transport.
  *
- * Threads: one thread at a time (the caller serialises). mqb_coord_describe() and
- * mqb_coord_metrics() read the same state, so they are called from that thread too
- * (the runtime publishes snapshots of them for the HTTP thread).
+ * Requests: each call names the transport it came in on (via); error replies about it
+ * go there (a member unknown to the group has no transport of its own yet). A refused
+ * request is answered with an error reply when a member is named, logged at a rate
+ * limit, counted per group and code, and changes no state. The calls return MQB_OK
+ * when the request was applied, else the mqb_err of the refusal
+ * (mqb_group_errcode_from_err() gives the code the reply carried). Group and member
+ * strings must be non-NULL; a join with a member or instance id that is not an id
+ * (transport.h) is refused as malformed (MQB_ERR_INVAL), one without a complete
+ * transport with MQB_ERR_INVAL (no reply possible).
  *
- * Ownership: opts->cfg and opts->store are borrowed and must outlive the coordinator.
- * Pointers passed to the publish callback are valid only during the call.
+ * Threads: one thread at a time (the caller serialises every call, views and metrics
+ * included). The MQTT runtime holds a mutex around each call, so its HTTP thread reads
+ * the live state through mqb_coord_list/describe/metrics while its own thread runs the
+ * requests and the tick. The only other thread is the coordinator's own saver (with
+ * opts.async_save), which writes exported copies of the state.
+ *
+ * Ownership: opts->cfg and opts->store are borrowed and must outlive the coordinator;
+ * a member's transport arg must outlive its membership (until the coordinator is
+ * destroyed). Strings and arrays passed in are copied where kept.
  */
 #ifndef MQB_GROUPS_COORDINATOR_H
 #define MQB_GROUPS_COORDINATOR_H
@@ -24,32 +38,16 @@
 #include <stdint.h>
 
 #include "bridge/config.h"
+#include "bridge/groups/acktrack.h"    /* mqb_ack_type_t, mqb_offset_range_t */
+#include "bridge/groups/transport.h"
 #include "bridge/store/store.h"
 
 typedef struct mqb_coord mqb_coord_t;
 typedef struct cJSON cJSON;
 
-/* An MQTT 5 user property of an outgoing message. */
-typedef struct mqb_coord_prop {
-	const char *name;
-	const char *value;
-} mqb_coord_prop_t;
-
-/*
- * Publish one message (QoS 1, not retained) to a member. props are the MQTT 5 user
- * properties (nprops may be 0); they are only given for members using MQTT 5.
- * Return MQB_OK, or an error: the coordinator then keeps the record undelivered
- * and tries again on a later tick (control messages are not retried).
- */
-typedef int (mqb_coord_publish_fn)(void *arg, const char *topic, const void *payload,
-				   size_t len, const mqb_coord_prop_t *props, size_t nprops);
-
 typedef struct mqb_coord_opts {
-	const mqb_config_t *cfg;         /* groups, groups_prefix, data_dir (borrowed) */
+	const mqb_config_t *cfg;         /* groups, data_dir (borrowed) */
 	mqb_store_t *store;              /* streams of every group already opened */
-	mqb_coord_publish_fn *publish;
-	void *publish_arg;
-	bool transport_v5;               /* false: every member gets the JSON envelope */
 	int64_t commit_interval_ms;      /* persist dirty groups at most this often (100) */
 	bool async_save;                 /* true: a saver thread does the fsyncs, so the
 					  * caller's loop never waits on the disk */
@@ -63,14 +61,67 @@ mqb_coord_t *mqb_coord_new(const mqb_coord_opts_t *opts, char *errstr, size_t er
 /* Persist every group (final save) and free. NULL-safe. */
 void mqb_coord_destroy(mqb_coord_t *c);
 
+/* true when group is configured. */
+bool mqb_coord_has_group(mqb_coord_t *c, const char *group);
+
+/* --- requests ------------------------------------------------------------------------ */
+
+typedef struct mqb_group_join {
+	const char *group;
+	const char *member_id;           /* an id (transport.h) */
+	const char *instance_id;         /* static membership; NULL or "" when dynamic */
+	int32_t prefetch;                /* 0: the group's; else min(this, the group's) */
+	mqb_group_transport_t transport; /* where this member's records etc. go */
+	/* Set by a transport that cannot serve an option of the join (e.g. an unknown
+	 * MQTT "protocol"): the join counts against the rate limit like any other, then
+	 * is refused as malformed with this text. NULL normally. */
+	const char *invalid;
+} mqb_group_join_t;
+
+/* Join, rejoin (same member id: a new incarnation, no rebalance) or return as a static
+ * member (same instance_id under a new member id; the old one is fenced). */
+int mqb_coord_join(mqb_coord_t *c, const mqb_group_join_t *j, int64_t now_ms);
+
+/* Leave (also the member's MQTT will). A static member's partitions are held for
+ * session_timeout_ms. */
+int mqb_coord_leave(mqb_coord_t *c, const char *group, const char *member_id,
+		    const mqb_group_transport_t *via, int64_t now_ms);
+
+/* Keep the member's session alive; generation is the one of its last assignment. */
+int mqb_coord_heartbeat(mqb_coord_t *c, const char *group, const char *member_id,
+			int64_t generation, const mqb_group_transport_t *via, int64_t now_ms);
+
+/* One entry of an ack request: ranges of one partition, all of one type. */
+typedef struct mqb_group_ack_entry {
+	const char *stream;
+	int32_t partition;
+	mqb_ack_type_t type;
+	const mqb_offset_range_t *ranges;
+	size_t n_ranges;
+} mqb_group_ack_entry_t;
+
+/* Acks, all-or-nothing: every entry is checked first (each refused entry gets its own
+ * error reply); only when all pass are they applied. */
+int mqb_coord_ack(mqb_coord_t *c, const char *group, const char *member_id,
+		  int64_t generation, const mqb_group_ack_entry_t *acks, size_t n_acks,
+		  const mqb_group_transport_t *via, int64_t now_ms);
+
+/* The member handed over these partitions (exclusive mode). */
+int mqb_coord_revoked(mqb_coord_t *c, const char *group, const char *member_id,
+		      int64_t generation, const int32_t *partitions, size_t n_partitions,
+		      const mqb_group_transport_t *via, int64_t now_ms);
+
 /*
- * One control message received on topic (any <prefix>/groups/... topic). Bad input
- * is answered with an error reply (when a member can be named), logged at a rate
- * limit and counted; it changes no state. Returns MQB_OK when the message was
- * applied, else the mqb_err of the refusal.
+ * A request the transport could not decode (malformed, too large): count and log it
+ * for group like any refusal and, when member is named (non-empty), reply through via.
+ * request: "join", "leave", ... Returns MQB_ERR_NOTFOUND for an unknown group (nothing
+ * is counted then), else MQB_OK.
  */
-int mqb_coord_handle(mqb_coord_t *c, const char *topic, const void *payload, size_t len,
-		     int64_t now_ms);
+int mqb_coord_refuse(mqb_coord_t *c, const char *group, const char *member,
+		     mqb_group_errcode_t code, const char *request, const char *message,
+		     const mqb_group_transport_t *via);
+
+/* --- timers, persistence, operations ------------------------------------------------- */
 
 /*
  * Timers and work: session timeouts, static members' hold, hand-over timeouts,
@@ -106,7 +157,7 @@ typedef struct mqb_coord_group_metrics {
 	const char *group, *stream;      /* valid while the coordinator lives */
 	int64_t members, generation;
 	uint64_t rebalances, redeliveries, dead_lettered, archived, delivered, acked;
-	uint64_t errors[16];             /* by mqb_ctl_errcode_t */
+	uint64_t errors[16];             /* by mqb_group_errcode_t */
 	mqb_coord_part_metrics_t *parts; /* malloc'd, n_parts entries */
 	size_t n_parts;
 } mqb_coord_group_metrics_t;
@@ -114,11 +165,5 @@ typedef struct mqb_coord_group_metrics {
 /* Fill a malloc'd array of one entry per group (*n); free with mqb_coord_metrics_free. */
 int mqb_coord_metrics(mqb_coord_t *c, mqb_coord_group_metrics_t **out, size_t *n);
 void mqb_coord_metrics_free(mqb_coord_group_metrics_t *m, size_t n);
-
-/* Test/inspection helpers. */
-int64_t mqb_coord_generation(mqb_coord_t *c, const char *group);       /* -1 unknown */
-size_t mqb_coord_member_count(mqb_coord_t *c, const char *group);
-/* Committed offset of (group, partition), or -1. */
-int64_t mqb_coord_committed(mqb_coord_t *c, const char *group, int32_t partition);
 
 #endif

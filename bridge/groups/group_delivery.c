@@ -1,13 +1,10 @@
 /*
- * group_delivery.c — records out, acks in.
+ * group_delivery.c — records out, acks in, dead letters.
  *
- * exclusive: each member gets records of the partitions it owns (and is not handing
- *   over), in offset order per partition (acktrack_next: re-deliverable first), the
- *   partitions taking turns, until it holds `prefetch` unacked records.
- * shared: each member acquires available records (share.h) from the partitions in turn
- *   up to its prefetch; every delivery is locked for ack_timeout_ms.
- * Records go to <prefix>/groups/<g>/members/<m>/records as the value with MQTT 5 user
- * properties, or as a JSON envelope to members that joined with "protocol":"v311".
+ * Which records a member gets is the mode's (group_exclusive.c, group_shared.c); this
+ * file gives each member room up to its prefetch, reads records from the store and
+ * hands them to the member's transport.
+ * Records are handed to the member's transport (transport.h) as mqb_group_record_t.
  * A record finished without accept: "reject" archives it; reaching max_deliveries
  * sends it to the dead_letter stream (archived when none is configured).
  */
@@ -16,15 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "bridge/err.h"
 #include "bridge/logging.h"
-#include "bridge/groups/group_codec.h"
 #include "bridge/groups/group_internal.h"
-
-#define PROPS_FIXED 7
-#define MAX_PROPS 64          /* user properties per record (headers beyond are dropped) */
 
 void grp_finish_cb(void *arg, int64_t offset, uint32_t deliveries, mqb_finish_reason_t why)
 {
@@ -52,8 +43,7 @@ void grp_finish_cb(void *arg, int64_t offset, uint32_t deliveries, mqb_finish_re
 	g->dead[g->n_dead++] = (grp_dead_t){ fx->part, offset, deliveries, (int)why };
 }
 
-/* Read the record at offset of p through r (seeking when needed). */
-static int read_at(mqb_reader_t *r, int64_t offset, mqb_record_t *rec)
+int grp_read_at(mqb_reader_t *r, int64_t offset, mqb_record_t *rec)
 {
 	int rc;
 
@@ -74,183 +64,26 @@ static int read_at(mqb_reader_t *r, int64_t offset, mqb_record_t *rec)
 	return MQB_ERR_CORRUPT;
 }
 
-/* A string for a user property / JSON field: the bytes if UTF-8, else "base64:...". */
-static char *text_or_b64(const void *buf, ssize_t len)
+int grp_deliver_record(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
+		       uint32_t deliveries)
 {
-	if (len < 0)
-		return strdup("");
-	if (grp_utf8_valid(buf, (size_t)len)) {
-		char *s = malloc((size_t)len + 1);
-		if (s) {
-			memcpy(s, buf, (size_t)len);
-			s[len] = '\0';
-		}
-		return s;
-	}
-	char *b = grp_base64(buf, (size_t)len);
-	if (!b)
-		return NULL;
-	char *s = malloc(strlen(b) + 8);
-	if (s)
-		sprintf(s, "base64:%s", b);
-	free(b);
-	return s;
-}
-
-/* Small strings of one record live in a stack arena; larger ones are malloc'd. */
-typedef struct arena {
-	char buf[4096];
-	size_t used;
-	char *owned[2 * MAX_PROPS + 1];
-	size_t n_owned;
-} arena_t;
-
-static const char *arena_text(arena_t *a, const void *bytes, ssize_t len)
-{
-	if (len >= 0 && grp_utf8_valid(bytes, (size_t)len) &&
-	    a->used + (size_t)len + 1 <= sizeof(a->buf)) {
-		char *s = a->buf + a->used;
-		memcpy(s, bytes, (size_t)len);
-		s[len] = '\0';
-		a->used += (size_t)len + 1;
-		return s;
-	}
-	char *s = text_or_b64(bytes, len);
-	if (s)
-		a->owned[a->n_owned++] = s;
-	return s;
-}
-
-static int publish_v5(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
-		      uint32_t deliveries)
-{
-	mqb_coord_prop_t props[PROPS_FIXED + MAX_PROPS];
-	arena_t a;
-	size_t np = 0;
-	char part[16], off[24], ts[24], dl[16], gen[24];
-	int rc = MQB_ERR_NOMEM;
-
-	a.used = 0;
-	a.n_owned = 0;
-	snprintf(part, sizeof(part), "%d", (int)p->id);
-	snprintf(off, sizeof(off), "%" PRId64, rec->offset);
-	snprintf(ts, sizeof(ts), "%" PRId64, rec->timestamp_ms);
-	snprintf(dl, sizeof(dl), "%u", deliveries);
-	snprintf(gen, sizeof(gen), "%" PRId64, g->generation);
-	props[np++] = (mqb_coord_prop_t){ "stream", g->conf->stream };
-	props[np++] = (mqb_coord_prop_t){ "partition", part };
-	props[np++] = (mqb_coord_prop_t){ "offset", off };
-	if (rec->key_len >= 0) {
-		const char *k = arena_text(&a, rec->key, rec->key_len);
-		if (!k)
-			goto out;
-		props[np++] = (mqb_coord_prop_t){ "key", k };
-	}
-	props[np++] = (mqb_coord_prop_t){ "timestamp", ts };
-	props[np++] = (mqb_coord_prop_t){ "delivery", dl };
-	props[np++] = (mqb_coord_prop_t){ "generation", gen };
-	for (size_t i = 0; i < rec->header_count && i < MAX_PROPS; i++) {
-		const mqb_rec_header_t *h = &rec->headers[i];
-		const char *n = arena_text(&a, h->key, (ssize_t)h->key_len);
-		const char *v = n ? arena_text(&a, h->value, h->value_len) : NULL;
-		if (!n || !v)
-			goto out;
-		props[np++] = (mqb_coord_prop_t){ n, v };
-	}
-	rc = grp_publish(g, mb->t_records, rec->value_len > 0 ? rec->value : "",
-			 rec->value_len > 0 ? (size_t)rec->value_len : 0, props, np);
-out:
-	for (size_t i = 0; i < a.n_owned; i++)
-		free(a.owned[i]);
-	return rc;
-}
-
-static void json_text(cJSON *o, const char *name, const void *buf, ssize_t len)
-{
-	if (len < 0) {
-		cJSON_AddNullToObject(o, name);
-	} else if (grp_utf8_valid(buf, (size_t)len)) {
-		char *s = malloc((size_t)len + 1);
-		if (!s)
-			return;
-		memcpy(s, buf, (size_t)len);
-		s[len] = '\0';
-		cJSON_AddStringToObject(o, name, s);
-		free(s);
-	} else {
-		char *b = grp_base64(buf, (size_t)len);
-		char n[64];
-		if (!b)
-			return;
-		snprintf(n, sizeof(n), "%s_b64", name);
-		cJSON_AddStringToObject(o, n, b);
-		free(b);
-	}
-}
-
-/* MQTT 3.1.1 members: {"stream","partition","offset","timestamp","key"|"key_b64",
- * "delivery","generation","headers":{..},"value"|"value_b64"}. */
-static int publish_envelope(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
-			    uint32_t deliveries)
-{
-	cJSON *o = cJSON_CreateObject(), *h;
-	char *body = NULL;
-	int rc = MQB_ERR_NOMEM;
-
-	if (!o)
-		return rc;
-	cJSON_AddStringToObject(o, "stream", g->conf->stream);
-	cJSON_AddNumberToObject(o, "partition", p->id);
-	cJSON_AddNumberToObject(o, "offset", (double)rec->offset);
-	cJSON_AddNumberToObject(o, "timestamp", (double)rec->timestamp_ms);
-	json_text(o, "key", rec->key, rec->key_len);
-	cJSON_AddNumberToObject(o, "delivery", deliveries);
-	cJSON_AddNumberToObject(o, "generation", (double)g->generation);
-	h = cJSON_AddObjectToObject(o, "headers");
-	for (size_t i = 0; h && i < rec->header_count; i++) {
-		char name[256];
-		const mqb_rec_header_t *hd = &rec->headers[i];
-		size_t n = hd->key_len < sizeof(name) - 1 ? hd->key_len : sizeof(name) - 1;
-		memcpy(name, hd->key, n);
-		name[n] = '\0';
-		json_text(h, name, hd->value, hd->value_len);
-	}
-	json_text(o, "value", rec->value, rec->value_len);
-	body = cJSON_PrintUnformatted(o);
-	if (body)
-		rc = grp_publish(g, mb->t_records, body, strlen(body), NULL, 0);
-	free(body);
-	cJSON_Delete(o);
-	return rc;
-}
-
-static int publish_record(grp_t *g, grp_member_t *mb, grp_part_t *p, const mqb_record_t *rec,
-			  uint32_t deliveries)
-{
-	int rc = mb->v5 ? publish_v5(g, mb, p, rec, deliveries)
-			: publish_envelope(g, mb, p, rec, deliveries);
+	mqb_group_record_t r = {
+		.stream = g->conf->stream, .partition = p->id, .offset = rec->offset,
+		.timestamp_ms = rec->timestamp_ms, .key = rec->key, .key_len = rec->key_len,
+		.value = rec->value, .value_len = rec->value_len, .headers = rec->headers,
+		.header_count = rec->header_count, .delivery = deliveries,
+		.generation = g->generation,
+	};
+	int rc = mb->tp.ops->deliver(mb->tp.arg, g->conf->name, mb->id, &r);
 	if (rc != MQB_OK)
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "group %s: publish to %s failed: %s",
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "group %s: delivery to %s failed: %s",
 				    g->conf->name, mb->id, mqb_strerror(rc));
 	mb->delivered++;
 	g->delivered++;
 	return rc;
 }
 
-/* Re-read the in-flight count of an exclusive partition after its tracker changed
- * (ack, assign, revoke, reset): deliveries only add to it. */
-void grp_part_refresh(grp_part_t *p)
-{
-	mqb_acktrack_stats_t st;
-
-	if (!p->at)
-		return;
-	mqb_acktrack_stats(p->at, 0, &st);
-	p->inflight = st.inflight;
-}
-
-/* The log lost what p was positioned on (retention): continue at log start. */
-static void part_lost(grp_t *g, grp_part_t *p)
+void grp_part_lost(grp_t *g, grp_part_t *p)
 {
 	mqb_watermarks_t wm;
 
@@ -258,166 +91,8 @@ static void part_lost(grp_t *g, grp_part_t *p)
 	mqb_warn(GRP_LOG, "group %s: %s-%d: records below %" PRId64 " were deleted by retention "
 		 "before being consumed; continuing there", g->conf->name, g->conf->stream,
 		 (int)p->id, wm.log_start);
-	if (p->at) {
-		mqb_acktrack_reset(p->at, wm.log_start);
-		grp_part_refresh(p);
-	} else
-		mqb_share_reset(p->sh, wm.log_start);
+	g->mode->part_reset(p, wm.log_start);
 	g->dirty = true;
-}
-
-/* Deliver one record of exclusive partition p to its owner: 1 done, 0 nothing. */
-static int deliver_one_excl(grp_t *g, grp_part_t *p, int64_t now)
-{
-	mqb_watermarks_t wm;
-	mqb_record_t rec;
-	int64_t off;
-	uint32_t dc = 0;
-
-	if (mqb_acktrack_next(p->at, &off) != MQB_OK)
-		return 0;
-	mqb_partition_watermarks(p->sp, &wm);
-	if (off >= wm.stored)
-		return 0;
-	if (off < wm.log_start) {
-		part_lost(g, p);
-		return 0;
-	}
-	int rc = read_at(p->rd, off, &rec);
-	if (rc == MQB_ERR_RANGE) {
-		part_lost(g, p);
-		return 0;
-	}
-	if (rc != MQB_OK) {
-		MQB_LOG_RATELIMITED(MQB_LOG_ERROR, GRP_LOG, 5000, "group %s: %s-%d offset %" PRId64
-				    ": read failed: %s", g->conf->name, g->conf->stream, (int)p->id,
-				    off, mqb_strerror(rc));
-		return 0;
-	}
-	if (mqb_acktrack_deliver(p->at, off, now, &dc) != MQB_OK)
-		return 0;
-	p->inflight++;
-	g->dirty = true;
-	publish_record(g, p->owner, p, &rec, dc);
-	return 1;
-}
-
-static int deliver_excl(grp_t *g, grp_member_t *mb, int cap, int64_t now)
-{
-	int total = 0;
-	bool progress = true;
-
-	while (cap > 0 && progress) {
-		progress = false;
-		for (int32_t k = 0; k < g->nparts && cap > 0; k++) {
-			grp_part_t *p = &g->parts[(mb->rr + (size_t)k) % (size_t)g->nparts];
-			if (p->owner != mb || p->revoking)
-				continue;
-			if (deliver_one_excl(g, p, now)) {
-				cap--;
-				total++;
-				progress = true;
-			}
-		}
-		mb->rr++;
-	}
-	return total;
-}
-
-static int held_add(grp_member_t *mb, int32_t part, int64_t offset, int64_t deadline)
-{
-	if (mb->n_held == mb->cap_held) {
-		size_t nc = mb->cap_held ? mb->cap_held * 2 : 64;
-		struct grp_held *nh = realloc(mb->held, nc * sizeof(*nh));
-		if (!nh)
-			return MQB_ERR_NOMEM;
-		mb->held = nh;
-		mb->cap_held = nc;
-	}
-	mb->held[mb->n_held++] = (struct grp_held){ part, offset, deadline };
-	return MQB_OK;
-}
-
-void grp_held_drop(grp_member_t *mb, int32_t part, int64_t first, int64_t last)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < mb->n_held; i++) {
-		struct grp_held *h = &mb->held[i];
-		if (h->part == part && h->offset >= first && h->offset <= last)
-			continue;
-		mb->held[j++] = *h;
-	}
-	mb->n_held = j;
-}
-
-static int deliver_shared(grp_t *g, grp_member_t *mb, int cap, int64_t now)
-{
-	mqb_share_acquired_t acq[256];
-	int total = 0;
-
-	for (int32_t k = 0; k < g->nparts && cap > 0; k++) {
-		grp_part_t *p = &g->parts[(g->part_rr + (size_t)k) % (size_t)g->nparts];
-		mqb_watermarks_t wm;
-
-		mqb_partition_watermarks(p->sp, &wm);
-		size_t want = (size_t)cap < 256 ? (size_t)cap : 256;
-		int n = mqb_share_acquire(p->sh, mb->token, want, wm.stored, now, acq);
-		for (int i = 0; i < n; i++) {
-			mqb_record_t rec;
-			int rc = read_at(p->rd, acq[i].offset, &rec);
-			if (rc == MQB_ERR_RANGE) {
-				part_lost(g, p);
-				break;
-			}
-			if (rc != MQB_OK) {
-				/* Not readable now: the lock lapses and it is offered again. */
-				MQB_LOG_RATELIMITED(MQB_LOG_ERROR, GRP_LOG, 5000, "group %s: %s-%d offset %"
-						    PRId64 ": read failed: %s", g->conf->name,
-						    g->conf->stream, (int)p->id, acq[i].offset,
-						    mqb_strerror(rc));
-				continue;
-			}
-			held_add(mb, p->id, acq[i].offset, now + g->conf->ack_timeout_ms);
-			publish_record(g, mb, p, &rec, acq[i].deliveries);
-			total++;
-			cap--;
-		}
-		if (n > 0)
-			g->dirty = true;
-	}
-	g->part_rr++;
-	return total;
-}
-
-int grp_member_inflight(grp_t *g, grp_member_t *mb, int64_t now, int64_t *oldest_ms)
-{
-	int n = 0;
-	int64_t oldest = -1;
-
-	if (g->shared) {
-		for (size_t i = 0; i < mb->n_held; i++) {
-			int64_t age = now - (mb->held[i].deadline - g->conf->ack_timeout_ms);
-			if (age > oldest)
-				oldest = age;
-		}
-		n = (int)mb->n_held;
-	} else {
-		for (int32_t i = 0; i < g->nparts; i++) {
-			if (g->parts[i].owner != mb)
-				continue;
-			n += (int)g->parts[i].inflight;
-			if (oldest_ms) {   /* O(in flight): only for views */
-				mqb_acktrack_stats_t st;
-				mqb_acktrack_stats(g->parts[i].at, now, &st);
-				if (st.oldest_inflight_ms > oldest)
-					oldest = st.oldest_inflight_ms;
-			}
-		}
-	}
-	if (oldest_ms)
-		*oldest_ms = oldest;
-	return n;
 }
 
 int grp_deliver(grp_t *g, int64_t now)
@@ -428,35 +103,18 @@ int grp_deliver(grp_t *g, int64_t now)
 		grp_member_t *mb = g->members[i];
 		if (mb->departed)
 			continue;
-		int cap = mb->prefetch - grp_member_inflight(g, mb, now, NULL);
+		int cap = mb->prefetch - g->mode->inflight(g, mb, now, NULL);
 		if (cap <= 0)
 			continue;
-		total += g->shared ? deliver_shared(g, mb, cap, now) : deliver_excl(g, mb, cap, now);
+		total += g->mode->deliver(g, mb, cap, now);
 	}
 	return total;
 }
 
-void grp_share_expire(grp_t *g, int64_t now)
+static void ack_refused(grp_t *g, grp_member_t *mb, const mqb_group_ack_entry_t *e, int rc,
+			const mqb_group_transport_t *via)
 {
-	for (int32_t i = 0; i < g->nparts; i++) {
-		grp_fctx_t fx = { g, i };
-		if (mqb_share_next_deadline(g->parts[i].sh) <= now &&
-		    mqb_share_tick(g->parts[i].sh, now, grp_finish_cb, &fx) > 0)
-			g->dirty = true;
-	}
-	for (size_t m = 0; m < g->n_members; m++) {
-		grp_member_t *mb = g->members[m];
-		size_t j = 0;
-		for (size_t i = 0; i < mb->n_held; i++)
-			if (mb->held[i].deadline > now)
-				mb->held[j++] = mb->held[i];
-		mb->n_held = j;
-	}
-}
-
-static void ack_refused(grp_t *g, grp_member_t *mb, const mqb_ctl_ack_entry_t *e, int rc)
-{
-	grp_error(g, mb->id, mqb_ctl_errcode_from_err(rc), "ack",
+	grp_error(g, via, mb->id, mqb_group_errcode_from_err(rc), "ack",
 		  "%s-%d [%" PRId64 "..%" PRId64 "]%s (%s): %s; nothing of this ack message was "
 		  "applied", e->stream, (int)e->partition, e->n_ranges ? e->ranges[0].first : -1,
 		  e->n_ranges ? e->ranges[0].last : -1, e->n_ranges > 1 ? " ..." : "",
@@ -470,58 +128,46 @@ static void ack_refused(grp_t *g, grp_member_t *mb, const mqb_ctl_ack_entry_t *e
  * checked against the state before the message; the later one may then fail when
  * applied, and is reported.)
  */
-int grp_on_ack(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
+int grp_on_ack(grp_t *g, grp_member_t *mb, int64_t gen, const mqb_group_ack_entry_t *acks,
+	       size_t n_acks, const mqb_group_transport_t *via, int64_t now)
 {
 	int result = MQB_OK;
 
 	mb->last_seen_ms = now;
-	for (size_t i = 0; i < m->n_acks; i++) {
-		const mqb_ctl_ack_entry_t *e = &m->acks[i];
+	for (size_t i = 0; i < n_acks; i++) {
+		const mqb_group_ack_entry_t *e = &acks[i];
 		int rc;
 
-		if (strcmp(e->stream, g->conf->stream) != 0 || e->partition < 0 ||
+		if (!e->stream || strcmp(e->stream, g->conf->stream) != 0 || e->partition < 0 ||
 		    e->partition >= g->nparts) {
-			grp_error(g, mb->id, MQB_CTL_E_NOT_OWNER, "ack",
+			grp_error(g, via, mb->id, MQB_GROUP_E_NOT_OWNER, "ack",
 				  "%s-%d is not a partition of this group; nothing of this ack "
 				  "message was applied", e->stream, (int)e->partition);
 			result = MQB_ERR_PERM;
 			continue;
 		}
 		grp_part_t *p = &g->parts[e->partition];
-		rc = g->shared ? mqb_share_ack_check(p->sh, mb->token, e->ranges, e->n_ranges,
-						     e->type, now)
-			       : mqb_acktrack_ack_check(p->at, mb->token, m->generation, e->ranges,
-							e->n_ranges, e->type);
+		rc = g->mode->ack_check(g, p, mb, gen, e, now);
 		if (rc != MQB_OK) {
-			ack_refused(g, mb, e, rc);
+			ack_refused(g, mb, e, rc, via);
 			result = rc;
 		}
 	}
 	if (result != MQB_OK)
 		return result;
-	for (size_t i = 0; i < m->n_acks; i++) {
-		const mqb_ctl_ack_entry_t *e = &m->acks[i];
+	for (size_t i = 0; i < n_acks; i++) {
+		const mqb_group_ack_entry_t *e = &acks[i];
 		grp_part_t *p = &g->parts[e->partition];
-		grp_fctx_t fx = { g, e->partition };
 		mqb_ack_result_t res;
 		int rc;
 
 		memset(&res, 0, sizeof(res));
-		if (g->shared)
-			rc = mqb_share_ack(p->sh, mb->token, e->ranges, e->n_ranges, e->type, now,
-					   &res, grp_finish_cb, &fx);
-		else
-			rc = mqb_acktrack_ack(p->at, mb->token, m->generation, e->ranges, e->n_ranges,
-					      e->type, &res, grp_finish_cb, &fx);
-		grp_part_refresh(p);
+		rc = g->mode->ack(g, p, mb, gen, e, now, &res);
 		if (rc != MQB_OK) {
-			ack_refused(g, mb, e, rc);
+			ack_refused(g, mb, e, rc, via);
 			result = rc;
 			continue;
 		}
-		if (g->shared)
-			for (size_t r = 0; r < e->n_ranges; r++)
-				grp_held_drop(mb, e->partition, e->ranges[r].first, e->ranges[r].last);
 		uint64_t n = res.accepted + res.released + res.rejected + res.dead;
 		mb->acked += n;
 		g->acked += n;
@@ -559,7 +205,7 @@ int grp_process_dead(grp_t *g, int64_t now)
 				break;
 			}
 		}
-		rc = read_at(g->dl_rd, d->offset, &rec);
+		rc = grp_read_at(g->dl_rd, d->offset, &rec);
 		if (rc == MQB_ERR_RANGE) {  /* gone by retention: nothing left to keep */
 			p->archived++;
 			done++;

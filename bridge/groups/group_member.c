@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "bridge/err.h"
 #include "bridge/logging.h"
 #include "bridge/groups/group_internal.h"
@@ -34,37 +32,19 @@ void grp_member_free(grp_member_t *mb)
 		return;
 	free(mb->id);
 	free(mb->instance_id);
-	free(mb->t_records);
-	free(mb->t_assignment);
-	free(mb->t_error);
 	free(mb->held);
 	free(mb);
 }
 
-static char *member_topic(grp_t *g, const char *id, const char *leaf)
-{
-	char buf[1024];
-
-	if (mqb_ctl_member_topic(buf, sizeof(buf), g->c->cfg->groups_prefix, g->conf->name,
-				 id, leaf) != MQB_OK)
-		return NULL;
-	return strdup(buf);
-}
-
-/* (Re)name a member: its id and the topics derived from it. */
-static int member_set_id(grp_t *g, grp_member_t *mb, const char *id)
+/* (Re)name a member. */
+static int member_set_id(grp_member_t *mb, const char *id)
 {
 	char *nid = strdup(id);
-	char *tr = member_topic(g, id, "records");
-	char *ta = member_topic(g, id, "assignment");
-	char *te = member_topic(g, id, "error");
 
-	if (!nid || !tr || !ta || !te) {
-		free(nid); free(tr); free(ta); free(te);
+	if (!nid)
 		return MQB_ERR_NOMEM;
-	}
-	free(mb->id); free(mb->t_records); free(mb->t_assignment); free(mb->t_error);
-	mb->id = nid; mb->t_records = tr; mb->t_assignment = ta; mb->t_error = te;
+	free(mb->id);
+	mb->id = nid;
 	return MQB_OK;
 }
 
@@ -97,117 +77,52 @@ static bool rate_ok(grp_t *g, const char *id, int64_t now)
 	return ++slot->count <= GRP_RL_MAX;
 }
 
-/* The join's optional "protocol": "v5" (default) | "v311" (JSON envelope records).
- * ctlmsg ignores keys it does not know, so it is read here. */
-static int join_protocol(const void *payload, size_t len, bool *v5)
-{
-	cJSON *root = cJSON_ParseWithLength(payload, len);
-	int rc = MQB_OK;
-
-	*v5 = true;
-	if (!root)
-		return MQB_ERR_PROTO;
-	cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "protocol");
-	if (p) {
-		if (cJSON_IsString(p) && strcmp(p->valuestring, "v311") == 0)
-			*v5 = false;
-		else if (!cJSON_IsString(p) || strcmp(p->valuestring, "v5") != 0)
-			rc = MQB_ERR_PROTO;
-	}
-	cJSON_Delete(root);
-	return rc;
-}
-
 /* Give mb's partitions (and share locks) to its new incarnation token. */
 static void member_new_incarnation(grp_t *g, grp_member_t *mb, int64_t now)
 {
 	uint64_t old = mb->token;
 
 	mb->token = g->c->next_token++;
-	if (g->shared) {
-		for (int32_t i = 0; i < g->nparts; i++) {
-			grp_fctx_t fx = { g, i };
-			mqb_share_member_left(g->parts[i].sh, old, grp_finish_cb, &fx);
-		}
-		mb->n_held = 0;
-	} else {
-		for (int32_t i = 0; i < g->nparts; i++) {
-			grp_part_t *p = &g->parts[i];
-			if (p->owner != mb)
-				continue;
-			if (p->revoking) {
-				/* A member that restarted has nothing in flight to hand over. */
-				grp_release_part(g, p);
-				continue;
-			}
-			mqb_acktrack_assign(p->at, mb->token, g->generation);
-			grp_part_refresh(p);
-		}
-	}
+	g->mode->reincarnated(g, mb, old);
 	mb->departed = false;
 	mb->last_seen_ms = now;
 	mb->joined_ms = now;
 	g->dirty = true;
 }
 
-int grp_on_join(grp_t *g, const mqb_ctl_msg_t *m, const void *payload, size_t len,
-		int64_t now)
+/* A known member (same member id, or same instance under a new id) joins again: a new
+ * incarnation, no rebalance. */
+static int member_rejoin(grp_t *g, grp_member_t *mb, const mqb_group_join_t *j,
+			 const char *iid, int prefetch, int64_t now)
 {
-	const char *id = m->member_id;
-	bool v5;
-	int prefetch = g->conf->prefetch > 0 ? g->conf->prefetch : 100;
+	bool was_departed = mb->departed;
 
-	if (!rate_ok(g, id, now)) {
-		grp_error(g, id, MQB_CTL_E_RATE_LIMITED, "join",
-			  "more than %d joins/leaves in %d s", GRP_RL_MAX, GRP_RL_WINDOW_MS / 1000);
-		return MQB_ERR_AGAIN;
+	if (iid && (!mb->instance_id || strcmp(mb->instance_id, iid))) {
+		char *ii = strdup(iid);
+		if (!ii)
+			return MQB_ERR_NOMEM;
+		free(mb->instance_id);
+		mb->instance_id = ii;
 	}
-	if (join_protocol(payload, len, &v5) != MQB_OK) {
-		grp_error(g, id, MQB_CTL_E_MALFORMED, "join",
-			  "\"protocol\" must be \"v5\" or \"v311\"");
-		return MQB_ERR_PROTO;
-	}
-	if (!g->c->transport_v5)
-		v5 = false;
-	if (m->prefetch > 0 && m->prefetch < prefetch)
-		prefetch = m->prefetch;
+	mb->tp = j->transport;
+	mb->prefetch = prefetch;
+	member_new_incarnation(g, mb, now);
+	mqb_info(GRP_LOG, "group %s: member %s %s (generation %lld, no rebalance)",
+		 g->conf->name, mb->id, was_departed ? "returned" : "rejoined",
+		 (long long)g->generation);
+	grp_send_assignment(g, mb);
+	return MQB_OK;
+}
 
-	grp_member_t *mb = grp_member_find(g, id);
-	if (!mb && m->instance_id[0]) {
-		mb = member_by_instance(g, m->instance_id);
-		if (mb) {
-			/* Static member back under a new member id: the old incarnation is
-			 * fenced, the partitions stay with the instance. */
-			if (!mb->departed)
-				grp_error(g, mb->id, MQB_CTL_E_UNKNOWN_MEMBER, "join",
-					  "replaced by member %s with the same instance_id %s",
-					  id, m->instance_id);
-			if (member_set_id(g, mb, id) != MQB_OK)
-				return MQB_ERR_NOMEM;
-		}
-	}
-	if (mb) {
-		bool was_departed = mb->departed;
-		if (m->instance_id[0] && (!mb->instance_id || strcmp(mb->instance_id, m->instance_id))) {
-			char *ii = strdup(m->instance_id);
-			if (!ii)
-				return MQB_ERR_NOMEM;
-			free(mb->instance_id);
-			mb->instance_id = ii;
-		}
-		mb->v5 = v5;
-		mb->prefetch = prefetch;
-		member_new_incarnation(g, mb, now);
-		mqb_info(GRP_LOG, "group %s: member %s %s (generation %lld, no rebalance)",
-			 g->conf->name, id, was_departed ? "returned" : "rejoined",
-			 (long long)g->generation);
-		grp_send_assignment(g, mb);
-		return MQB_OK;
-	}
+static int member_add(grp_t *g, const mqb_group_join_t *j, const char *iid, int prefetch,
+		      int64_t now)
+{
+	const char *id = j->member_id;
+	grp_member_t *mb;
 
 	if (g->n_members >= GRP_MAX_MEMBERS) {
-		grp_error(g, id, MQB_CTL_E_TOO_LARGE, "join", "group is full (%d members)",
-			  GRP_MAX_MEMBERS);
+		grp_error(g, &j->transport, id, MQB_GROUP_E_TOO_LARGE, "join",
+			  "group is full (%d members)", GRP_MAX_MEMBERS);
 		return MQB_ERR_TOOBIG;
 	}
 	if (g->n_members == g->cap_members) {
@@ -219,48 +134,71 @@ int grp_on_join(grp_t *g, const mqb_ctl_msg_t *m, const void *payload, size_t le
 		g->cap_members = nc;
 	}
 	mb = calloc(1, sizeof(*mb));
-	if (!mb || member_set_id(g, mb, id) != MQB_OK ||
-	    (m->instance_id[0] && !(mb->instance_id = strdup(m->instance_id)))) {
+	if (!mb || member_set_id(mb, id) != MQB_OK ||
+	    (iid && !(mb->instance_id = strdup(iid)))) {
 		grp_member_free(mb);
 		return MQB_ERR_NOMEM;
 	}
 	mb->token = g->c->next_token++;
-	mb->v5 = v5;
+	mb->tp = j->transport;
 	mb->prefetch = prefetch;
 	mb->joined_ms = mb->last_seen_ms = now;
 	g->members[g->n_members++] = mb;
 	mqb_info(GRP_LOG, "group %s: member %s joined%s%s (prefetch %d, %s)", g->conf->name, id,
 		 mb->instance_id ? " as instance " : "", mb->instance_id ? mb->instance_id : "",
-		 prefetch, v5 ? "MQTT 5" : "JSON envelope");
-	if (g->shared) {
-		if (g->generation == 0)
-			g->generation = 1;
-		mb->gen = g->generation;
-		grp_send_assignment(g, mb);
-	} else {
-		g->rebalance_needed = true;
-	}
+		 prefetch, mb->tp.ops->name ? mb->tp.ops->name : "?");
+	g->mode->joined(g, mb);
 	return MQB_OK;
+}
+
+int grp_on_join(grp_t *g, const mqb_group_join_t *j, int64_t now)
+{
+	const char *id = j->member_id;
+	const char *iid = j->instance_id && *j->instance_id ? j->instance_id : NULL;
+	const mqb_group_transport_t *via = &j->transport;
+	int prefetch = g->conf->prefetch > 0 ? g->conf->prefetch : 100;
+
+	if (!rate_ok(g, id, now)) {
+		grp_error(g, via, id, MQB_GROUP_E_RATE_LIMITED, "join",
+			  "more than %d joins/leaves in %d s", GRP_RL_MAX, GRP_RL_WINDOW_MS / 1000);
+		return MQB_ERR_AGAIN;
+	}
+	if (j->invalid) {
+		grp_error(g, via, id, MQB_GROUP_E_MALFORMED, "join", "%s", j->invalid);
+		return MQB_ERR_PROTO;
+	}
+	if (!mqb_group_id_valid(id) || (iid && !mqb_group_id_valid(iid))) {
+		grp_error(g, via, id, MQB_GROUP_E_MALFORMED, "join",
+			  "member_id and instance_id must be ids (1..%d bytes of UTF-8 without "
+			  "'+', '#', '/' or control characters)", MQB_GROUP_ID_MAX);
+		return MQB_ERR_INVAL;
+	}
+	if (j->prefetch > 0 && j->prefetch < prefetch)
+		prefetch = j->prefetch;
+
+	grp_member_t *mb = grp_member_find(g, id);
+	if (!mb && iid) {
+		mb = member_by_instance(g, iid);
+		if (mb) {
+			/* Static member back under a new member id: the old incarnation is
+			 * fenced, the partitions stay with the instance. */
+			if (!mb->departed)
+				grp_error(g, &mb->tp, mb->id, MQB_GROUP_E_UNKNOWN_MEMBER, "join",
+					  "replaced by member %s with the same instance_id %s",
+					  id, iid);
+			if (member_set_id(mb, id) != MQB_OK)
+				return MQB_ERR_NOMEM;
+		}
+	}
+	return mb ? member_rejoin(g, mb, j, iid, prefetch, now)
+		  : member_add(g, j, iid, prefetch, now);
 }
 
 void grp_member_remove(grp_t *g, grp_member_t *mb, int64_t now, const char *why)
 {
 	size_t i;
 
-	if (g->shared) {
-		for (int32_t p = 0; p < g->nparts; p++) {
-			grp_fctx_t fx = { g, p };
-			mqb_share_member_left(g->parts[p].sh, mb->token, grp_finish_cb, &fx);
-		}
-	} else {
-		for (int32_t p = 0; p < g->nparts; p++) {
-			if (g->parts[p].owner == mb)
-				grp_release_part(g, &g->parts[p]);
-			if (g->parts[p].target == mb)
-				g->parts[p].target = NULL;
-		}
-		g->rebalance_needed = true;
-	}
+	g->mode->removed(g, mb);
 	for (i = 0; i < g->n_members && g->members[i] != mb; i++)
 		;
 	if (i < g->n_members) {
@@ -274,18 +212,16 @@ void grp_member_remove(grp_t *g, grp_member_t *mb, int64_t now, const char *why)
 	g->dirty = true;
 }
 
-int grp_on_leave(grp_t *g, const mqb_ctl_msg_t *m, int64_t now)
+int grp_on_leave(grp_t *g, const char *id, const mqb_group_transport_t *via, int64_t now)
 {
-	const char *id = m->member_id;
-
 	if (!rate_ok(g, id, now)) {
-		grp_error(g, id, MQB_CTL_E_RATE_LIMITED, "leave",
+		grp_error(g, via, id, MQB_GROUP_E_RATE_LIMITED, "leave",
 			  "more than %d joins/leaves in %d s", GRP_RL_MAX, GRP_RL_WINDOW_MS / 1000);
 		return MQB_ERR_AGAIN;
 	}
 	grp_member_t *mb = grp_member_find(g, id);
 	if (!mb || mb->departed) {
-		grp_error(g, id, MQB_CTL_E_UNKNOWN_MEMBER, "leave", "not a member of group %s",
+		grp_error(g, via, id, MQB_GROUP_E_UNKNOWN_MEMBER, "leave", "not a member of group %s",
 			  g->conf->name);
 		return MQB_ERR_NOTFOUND;
 	}
@@ -294,30 +230,13 @@ int grp_on_leave(grp_t *g, const mqb_ctl_msg_t *m, int64_t now)
 		 * come back without a rebalance; nothing is delivered to it meanwhile. */
 		mb->departed = true;
 		mb->hold_until_ms = now + g->conf->session_timeout_ms;
-		if (g->shared) {
-			for (int32_t p = 0; p < g->nparts; p++) {
-				grp_fctx_t fx = { g, p };
-				mqb_share_member_left(g->parts[p].sh, mb->token, grp_finish_cb, &fx);
-			}
-			mb->n_held = 0;
-		} else {
-			for (int32_t p = 0; p < g->nparts; p++)
-				if (g->parts[p].owner == mb && g->parts[p].revoking)
-					grp_release_part(g, &g->parts[p]);
-			grp_try_complete(g, now);
-		}
+		g->mode->departed(g, mb, now);
 		mqb_info(GRP_LOG, "group %s: static member %s (instance %s) left; its partitions "
 			 "are held for %lld ms", g->conf->name, id, mb->instance_id,
 			 (long long)g->conf->session_timeout_ms);
 		return MQB_OK;
 	}
 	grp_member_remove(g, mb, now, "left");
-	return MQB_OK;
-}
-
-int grp_on_heartbeat(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
-{
-	mb->last_seen_ms = now;
 	return MQB_OK;
 }
 

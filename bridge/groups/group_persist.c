@@ -28,23 +28,13 @@ static void clamp_to_log(grp_t *g, grp_part_t *p)
 	int64_t committed;
 
 	mqb_partition_watermarks(p->sp, &wm);
-	if (p->at) {
-		committed = mqb_acktrack_committed(p->at);
-	} else {
-		mqb_share_stats_t st;
-		mqb_share_stats(p->sh, 0, &st);
-		committed = st.spso;
-	}
+	committed = g->mode->part_committed(p);
 	if (committed < wm.log_start || committed > wm.stored) {
 		int64_t to = committed < wm.log_start ? wm.log_start : wm.stored;
 		mqb_warn(GRP_LOG, "group %s: %s-%d: saved position %" PRId64 " is outside the log "
 			 "[%" PRId64 ", %" PRId64 "]; continuing at %" PRId64, g->conf->name,
 			 g->conf->stream, (int)p->id, committed, wm.log_start, wm.stored, to);
-		if (p->at) {
-			mqb_acktrack_reset(p->at, to);
-			grp_part_refresh(p);
-		} else
-			mqb_share_reset(p->sh, to);
+		g->mode->part_reset(p, to);
 	}
 }
 
@@ -78,11 +68,11 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 		mqb_warn(GRP_LOG, "group %s: one state slot was corrupt (%s); resumed from the "
 			 "previous save", g->conf->name, info.corrupt_why);
 	g->seq = gs.seq;
-	if ((gs.mode == MQB_GSTATE_SHARED) != g->shared) {
+	if (gs.mode != g->mode->gstate_mode) {
 		mqb_warn(GRP_LOG, "group %s: saved state is for %s mode, the group is now %s; "
 			 "starting per config", g->conf->name,
 			 gs.mode == MQB_GSTATE_SHARED ? "shared" : "exclusive",
-			 g->shared ? "shared" : "exclusive");
+			 g->mode->name);
 		goto out;
 	}
 	for (int32_t i = 0; i < g->nparts; i++) {
@@ -90,8 +80,7 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 		grp_part_t *p = &g->parts[i];
 		if (!ps)
 			continue;
-		rc = p->at ? mqb_acktrack_import(p->at, ps) : mqb_share_import(p->sh, ps);
-		grp_part_refresh(p);
+		rc = g->mode->part_import(p, ps);
 		if (rc != MQB_OK)
 			mqb_error(GRP_LOG, "group %s: partition %d: saved state refused (%s); starting "
 				  "per config", g->conf->name, (int)i, mqb_strerror(rc));
@@ -263,13 +252,13 @@ int grp_state_save(grp_t *g, int64_t now)
 	int rc = MQB_OK;
 
 	memset(&gs, 0, sizeof(gs));
-	gs.mode = g->shared ? MQB_GSTATE_SHARED : MQB_GSTATE_EXCLUSIVE;
+	gs.mode = g->mode->gstate_mode;
 	gs.seq = g->seq;
 	for (int32_t i = 0; i < g->nparts; i++) {
 		mqb_part_state_t ps;
 		memset(&ps, 0, sizeof(ps));
 		grp_part_t *p = &g->parts[i];
-		rc = p->at ? mqb_acktrack_export(p->at, &ps) : mqb_share_export(p->sh, &ps);
+		rc = g->mode->part_export(p, &ps);
 		if (rc != MQB_OK)
 			goto out;
 		ps.partition = i;
@@ -347,11 +336,7 @@ int grp_reset_to(grp_t *g, const char *to, char *errstr, size_t errstr_size)
 			off = wm.log_start;
 		if (off > wm.stored)
 			off = wm.stored;
-		if (p->at) {
-			mqb_acktrack_reset(p->at, off);
-			grp_part_refresh(p);
-		} else
-			mqb_share_reset(p->sh, off);
+		g->mode->part_reset(p, off);
 		mqb_info(GRP_LOG, "group %s: %s-%d reset to %" PRId64 " (%s)", g->conf->name,
 			 g->conf->stream, (int)i, off, to);
 	}

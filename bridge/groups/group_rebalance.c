@@ -1,5 +1,6 @@
 /*
- * group_rebalance.c — exclusive-mode rebalances.
+ * group_rebalance.c — exclusive-mode rebalances, hand-overs, and the assignment message
+ * (both modes).
  *
  * A rebalance bumps the generation, asks the assignor for a target owner per
  * partition (the current owners are its "previous" owners, so sticky assignors keep
@@ -32,24 +33,16 @@ int grp_send_assignment(grp_t *g, grp_member_t *mb)
 	rv = malloc(((size_t)g->nparts + 1) * sizeof(*rv));
 	if (!as || !rv)
 		goto out;
-	for (int32_t i = 0; i < g->nparts; i++) {
-		if (g->shared)
-			as[na++] = i;
-		else if (g->parts[i].owner == mb && g->parts[i].revoking)
-			rv[nr++] = i;
-		else if (g->parts[i].owner == mb)
-			as[na++] = i;
-	}
+	g->mode->member_parts(g, mb, as, &na, rv, &nr);
 	mb->gen = g->generation;
-	char *body = mqb_ctl_encode_assignment(g->generation, g->shared ? "shared" : "exclusive",
-					       g->conf->stream, as, na, rv, nr);
-	if (!body)
-		goto out;
-	rc = grp_publish(g, mb->t_assignment, body, strlen(body), NULL, 0);
+	mqb_group_assignment_t a = {
+		.generation = g->generation, .shared = g->mode->shared, .stream = g->conf->stream,
+		.assigned = as, .n_assigned = na, .revoked = rv, .n_revoked = nr,
+	};
+	rc = mb->tp.ops->assignment(mb->tp.arg, g->conf->name, mb->id, &a);
 	if (rc != MQB_OK)
 		mqb_warn(GRP_LOG, "group %s: assignment to %s not sent: %s", g->conf->name,
 			 mb->id, mqb_strerror(rc));
-	free(body);
 out:
 	free(as);
 	free(rv);
@@ -209,27 +202,23 @@ void grp_check_revokes(grp_t *g, int64_t now)
 		grp_try_complete(g, now);
 }
 
-int grp_on_revoked(grp_t *g, grp_member_t *mb, const mqb_ctl_msg_t *m, int64_t now)
+int grp_on_revoked(grp_t *g, grp_member_t *mb, int64_t gen, const int32_t *parts, size_t n,
+		   const mqb_group_transport_t *via, int64_t now)
 {
-	if (g->shared) {
-		grp_error(g, mb->id, MQB_CTL_E_NOT_OWNER, "revoked",
-			  "a shared group has no partition ownership");
-		return MQB_ERR_PERM;
-	}
-	for (size_t i = 0; i < m->n_partitions; i++) {
-		int32_t p = m->partitions[i];
+	for (size_t i = 0; i < n; i++) {
+		int32_t p = parts[i];
 		if (p < 0 || p >= g->nparts || g->parts[p].owner != mb) {
-			grp_error(g, mb->id, MQB_CTL_E_NOT_OWNER, "revoked",
+			grp_error(g, via, mb->id, MQB_GROUP_E_NOT_OWNER, "revoked",
 				  "partition %d is not yours", (int)p);
 			return MQB_ERR_PERM;
 		}
 	}
 	mb->last_seen_ms = now;
-	for (size_t i = 0; i < m->n_partitions; i++) {
-		grp_part_t *gp = &g->parts[m->partitions[i]];
+	for (size_t i = 0; i < n; i++) {
+		grp_part_t *gp = &g->parts[parts[i]];
 		/* Partitions still assigned to it, or a "revoked" older than the request
 		 * (from an earlier ownership period), are ignored. */
-		if (gp->revoking && m->generation >= gp->revoke_gen)
+		if (gp->revoking && gen >= gp->revoke_gen)
 			grp_release_part(g, gp);
 	}
 	grp_try_complete(g, now);

@@ -20,8 +20,9 @@ static const char *group_state(const grp_t *g)
 }
 
 typedef struct part_view {
-	int64_t committed, log_end, inflight;
-	uint64_t redeliveries, dead, archived;
+	grp_part_view_t s;            /* what the partition's delivery state says */
+	int64_t log_end;
+	uint64_t dead, archived;
 } part_view_t;
 
 static void part_view(const grp_t *g, const grp_part_t *p, int64_t now, part_view_t *v)
@@ -30,19 +31,7 @@ static void part_view(const grp_t *g, const grp_part_t *p, int64_t now, part_vie
 
 	mqb_partition_watermarks(p->sp, &wm);
 	v->log_end = wm.stored;
-	if (p->at) {
-		mqb_acktrack_stats_t st;
-		mqb_acktrack_stats(p->at, now, &st);
-		v->committed = st.committed;
-		v->inflight = st.inflight;
-		v->redeliveries = st.redeliveries;
-	} else {
-		mqb_share_stats_t st;
-		mqb_share_stats(p->sh, now, &st);
-		v->committed = st.spso;
-		v->inflight = st.acquired;
-		v->redeliveries = st.redeliveries;
-	}
+	g->mode->part_view(p, now, &v->s);
 	v->dead = p->dead_lettered;
 	v->archived = p->archived;
 }
@@ -54,7 +43,7 @@ static int64_t group_lag(const grp_t *g, int64_t now)
 	for (int32_t i = 0; i < g->nparts; i++) {
 		part_view_t v;
 		part_view(g, &g->parts[i], now, &v);
-		lag += v.log_end - v.committed;
+		lag += v.log_end - v.s.committed;
 	}
 	return lag;
 }
@@ -71,7 +60,7 @@ cJSON *mqb_coord_list(mqb_coord_t *c, int64_t now)
 			break;
 		cJSON_AddStringToObject(o, "name", g->conf->name);
 		cJSON_AddStringToObject(o, "stream", g->conf->stream);
-		cJSON_AddStringToObject(o, "mode", g->shared ? "shared" : "exclusive");
+		cJSON_AddStringToObject(o, "mode", g->mode->name);
 		cJSON_AddStringToObject(o, "state", group_state(g));
 		cJSON_AddNumberToObject(o, "generation", (double)g->generation);
 		cJSON_AddNumberToObject(o, "members", (double)g->n_members);
@@ -104,8 +93,8 @@ cJSON *mqb_coord_describe(mqb_coord_t *c, const char *group, int64_t now)
 		goto out;
 	cJSON_AddStringToObject(o, "name", g->conf->name);
 	cJSON_AddStringToObject(o, "stream", g->conf->stream);
-	cJSON_AddStringToObject(o, "mode", g->shared ? "shared" : "exclusive");
-	if (!g->shared) {
+	cJSON_AddStringToObject(o, "mode", g->mode->name);
+	if (g->assignor) {
 		cJSON_AddStringToObject(o, "assignor", g->assignor->name);
 		cJSON_AddStringToObject(o, "rebalance", g->cooperative ? "cooperative" : "eager");
 	}
@@ -124,24 +113,17 @@ cJSON *mqb_coord_describe(mqb_coord_t *c, const char *group, int64_t now)
 		cJSON_AddStringToObject(m, "member_id", mb->id);
 		if (mb->instance_id)
 			cJSON_AddStringToObject(m, "instance_id", mb->instance_id);
-		cJSON_AddStringToObject(m, "protocol", mb->v5 ? "v5" : "v311");
+		cJSON_AddStringToObject(m, "protocol", mb->tp.ops->name ? mb->tp.ops->name : "");
 		cJSON_AddBoolToObject(m, "departed", mb->departed);
 		cJSON_AddNumberToObject(m, "generation", (double)mb->gen);
 		cJSON_AddNumberToObject(m, "prefetch", mb->prefetch);
-		int inflight = grp_member_inflight(g, mb, now, &oldest);
+		int inflight = g->mode->inflight(g, mb, now, &oldest);
 		cJSON_AddNumberToObject(m, "prefetch_in_use", inflight);
 		cJSON_AddNumberToObject(m, "oldest_unacked_ms", (double)oldest);
 		cJSON_AddNumberToObject(m, "last_seen_ms_ago", (double)(now - mb->last_seen_ms));
 		cJSON_AddNumberToObject(m, "delivered", (double)mb->delivered);
 		cJSON_AddNumberToObject(m, "acked", (double)mb->acked);
-		for (int32_t p = 0; p < g->nparts; p++) {
-			if (g->shared)
-				as[na++] = p;
-			else if (g->parts[p].owner == mb && g->parts[p].revoking)
-				rv[nr++] = p;
-			else if (g->parts[p].owner == mb)
-				as[na++] = p;
-		}
+		g->mode->member_parts(g, mb, as, &na, rv, &nr);
 		cJSON_AddItemToObject(m, "assigned", int_array(as, na));
 		cJSON_AddItemToObject(m, "revoking", int_array(rv, nr));
 		cJSON_AddItemToArray(ms, m);
@@ -155,24 +137,24 @@ cJSON *mqb_coord_describe(mqb_coord_t *c, const char *group, int64_t now)
 			break;
 		part_view(g, p, now, &v);
 		cJSON_AddNumberToObject(pj, "partition", i);
-		if (!g->shared) {
+		if (!g->mode->shared) {   /* partitions have owners */
 			if (p->owner)
 				cJSON_AddStringToObject(pj, "owner", p->owner->id);
 			else
 				cJSON_AddNullToObject(pj, "owner");
 		}
-		cJSON_AddNumberToObject(pj, "committed", (double)v.committed);
+		cJSON_AddNumberToObject(pj, "committed", (double)v.s.committed);
 		cJSON_AddNumberToObject(pj, "log_end", (double)v.log_end);
-		cJSON_AddNumberToObject(pj, "lag", (double)(v.log_end - v.committed));
-		cJSON_AddNumberToObject(pj, "in_flight", (double)v.inflight);
-		cJSON_AddNumberToObject(pj, "redeliveries", (double)v.redeliveries);
+		cJSON_AddNumberToObject(pj, "lag", (double)(v.log_end - v.s.committed));
+		cJSON_AddNumberToObject(pj, "in_flight", (double)v.s.inflight);
+		cJSON_AddNumberToObject(pj, "redeliveries", (double)v.s.redeliveries);
 		cJSON_AddNumberToObject(pj, "dead_lettered", (double)v.dead);
 		cJSON_AddNumberToObject(pj, "archived", (double)v.archived);
 		cJSON_AddItemToArray(ps, pj);
 	}
 	es = cJSON_AddObjectToObject(o, "errors");
-	for (int k = 0; es && k < MQB_CTL_E_COUNT; k++)
-		cJSON_AddNumberToObject(es, mqb_ctl_errcode_name((mqb_ctl_errcode_t)k),
+	for (int k = 0; es && k < MQB_GROUP_E_COUNT; k++)
+		cJSON_AddNumberToObject(es, mqb_group_errcode_name((mqb_group_errcode_t)k),
 					(double)g->errors[k]);
 out:
 	free(as);
@@ -198,7 +180,7 @@ int mqb_coord_metrics(mqb_coord_t *c, mqb_coord_group_metrics_t **out, size_t *n
 		gm->rebalances = g->rebalances;
 		gm->delivered = g->delivered;
 		gm->acked = g->acked;
-		for (int k = 0; k < MQB_CTL_E_COUNT && k < 16; k++)
+		for (int k = 0; k < MQB_GROUP_E_COUNT && k < 16; k++)
 			gm->errors[k] = g->errors[k];
 		gm->parts = calloc((size_t)g->nparts, sizeof(*gm->parts));
 		if (!gm->parts) {
@@ -210,8 +192,8 @@ int mqb_coord_metrics(mqb_coord_t *c, mqb_coord_group_metrics_t **out, size_t *n
 			part_view_t v;
 			part_view(g, &g->parts[p], 0, &v);
 			gm->parts[p].partition = p;
-			gm->parts[p].lag = v.log_end - v.committed;
-			gm->redeliveries += v.redeliveries;
+			gm->parts[p].lag = v.log_end - v.s.committed;
+			gm->redeliveries += v.s.redeliveries;
 			gm->dead_lettered += v.dead;
 			gm->archived += v.archived;
 		}

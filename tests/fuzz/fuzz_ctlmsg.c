@@ -1,14 +1,15 @@
 /*
- * fuzz_ctlmsg.c — libFuzzer target over the control-message codec: the first byte picks
- * the message kind, the rest is the payload; the same bytes are also tried as a topic.
- * Every accepted message must satisfy the documented invariants.
+ * fuzz_ctlmsg.c — libFuzzer target over the MQTT control-message codec
+ * (connectors/mqtt/groups_codec.h): the first byte picks the message kind, the rest is
+ * the payload; the same bytes are also tried as a topic. Every accepted message must
+ * satisfy the documented invariants.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge/err.h"
-#include "bridge/groups/ctlmsg.h"
+#include "connectors/mqtt/groups_codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,9 @@
 /*
- * test_coordinator.c — the coordinator core driven directly: control messages in,
- * a recording publish callback out, time passed in, a real segment store in a
- * temporary directory.
+ * test_coordinator.c — the coordinator core driven directly through its C calls (join,
+ * leave, heartbeat, ack, revoked), a recording transport out (records, assignments and
+ * error replies as the structs the coordinator hands over), time passed in, a real
+ * segment store in a temporary directory. The MQTT wire format of the same traffic is
+ * tested in test_groups_mqtt.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,16 +19,22 @@
 #include "bridge/config.h"
 #include "bridge/err.h"
 #include "bridge/groups/coordinator.h"
+#include "bridge/groups/coordinator_test.h"
 #include "bridge/store/store.h"
 #include "tests/support/harness.h"
 
 /* --- recording transport --------------------------------------------------------- */
 
+/* What the coordinator sent to a member; topic names the member and what it was
+ * ("<g>/<m>/records", ".../assignment", ".../error"), so tests can look it up. */
 typedef struct sent {
 	char *topic;
-	char *payload;
-	size_t len;
-	char props[512];    /* "name=value;..." */
+	char *payload;      /* records: the value */
+	char props[512];    /* records: "stream=..;partition=..;offset=..;key=..;timestamp=..;
+			     * delivery=..;generation=..;<header>=<value>;..." */
+	int64_t gen;        /* assignment */
+	unsigned assigned, revoked;   /* assignment: partitions as bitmasks */
+	char code[32];      /* error */
 } sent_t;
 
 typedef struct world {
@@ -34,37 +42,84 @@ typedef struct world {
 	mqb_config_t *cfg;
 	mqb_store_t *st;
 	mqb_coord_t *c;
+	mqb_group_transport_t tp;
 	sent_t *out;
 	size_t n_out, cap_out;
 	int fail_publish;
 	int64_t now;
 } world_t;
 
-static int rec_publish(void *arg, const char *topic, const void *payload, size_t len,
-		       const mqb_coord_prop_t *props, size_t nprops)
+static sent_t *rec_add(world_t *w, const char *g, const char *m, const char *what)
 {
-	world_t *w = arg;
+	char t[256];
 
-	if (w->fail_publish)
-		return MQB_ERR_CONN;
 	if (w->n_out == w->cap_out) {
 		w->cap_out = w->cap_out ? w->cap_out * 2 : 64;
 		w->out = realloc(w->out, w->cap_out * sizeof(*w->out));
 		assert_non_null(w->out);
 	}
 	sent_t *s = &w->out[w->n_out++];
-	s->topic = strdup(topic);
-	s->payload = malloc(len + 1);
-	memcpy(s->payload, payload, len);
-	s->payload[len] = '\0';
-	s->len = len;
-	s->props[0] = '\0';
-	for (size_t i = 0; i < nprops; i++) {
-		size_t l = strlen(s->props);
-		snprintf(s->props + l, sizeof(s->props) - l, "%s=%s;", props[i].name, props[i].value);
-	}
+	memset(s, 0, sizeof(*s));
+	snprintf(t, sizeof(t), "%s/%s/%s", g, m, what);
+	s->topic = strdup(t);
+	return s;
+}
+
+#define PROP(...) do { size_t l_ = strlen(s->props); \
+	snprintf(s->props + l_, sizeof(s->props) - l_, __VA_ARGS__); } while (0)
+
+static int rec_deliver(void *arg, const char *g, const char *m, const mqb_group_record_t *r)
+{
+	world_t *w = arg;
+
+	if (w->fail_publish)
+		return MQB_ERR_CONN;
+	sent_t *s = rec_add(w, g, m, "records");
+	s->payload = strndup(r->value_len > 0 ? r->value : "",
+			     r->value_len > 0 ? (size_t)r->value_len : 0);
+	PROP("stream=%s;partition=%d;offset=%lld;", r->stream, (int)r->partition,
+	     (long long)r->offset);
+	if (r->key_len >= 0)
+		PROP("key=%.*s;", (int)r->key_len, (const char *)r->key);
+	PROP("timestamp=%lld;delivery=%u;generation=%lld;", (long long)r->timestamp_ms,
+	     r->delivery, (long long)r->generation);
+	for (size_t i = 0; i < r->header_count; i++)
+		PROP("%.*s=%.*s;", (int)r->headers[i].key_len, r->headers[i].key,
+		     (int)r->headers[i].value_len, (const char *)r->headers[i].value);
 	return MQB_OK;
 }
+
+static int rec_assignment(void *arg, const char *g, const char *m, const mqb_group_assignment_t *a)
+{
+	world_t *w = arg;
+
+	if (w->fail_publish)
+		return MQB_ERR_CONN;
+	sent_t *s = rec_add(w, g, m, "assignment");
+	s->gen = a->generation;
+	for (size_t i = 0; i < a->n_assigned; i++)
+		s->assigned |= 1u << a->assigned[i];
+	for (size_t i = 0; i < a->n_revoked; i++)
+		s->revoked |= 1u << a->revoked[i];
+	return MQB_OK;
+}
+
+static void rec_error(void *arg, const char *g, const char *m, mqb_group_errcode_t code,
+		      const char *request, const char *message)
+{
+	world_t *w = arg;
+
+	if (w->fail_publish)
+		return;
+	sent_t *s = rec_add(w, g, m, "error");
+	snprintf(s->code, sizeof(s->code), "%s", mqb_group_errcode_name(code));
+	assert_non_null(request);
+	assert_non_null(message);
+}
+
+static const mqb_group_transport_ops_t rec_ops = {
+	.name = "rec", .deliver = rec_deliver, .assignment = rec_assignment, .error = rec_error,
+};
 
 static void clear_out(world_t *w)
 {
@@ -75,7 +130,7 @@ static void clear_out(world_t *w)
 	w->n_out = 0;
 }
 
-/* Last message sent to topic (NULL if none). */
+/* Last thing sent to "<g>/<m>/<what>" (NULL if none). */
 static sent_t *last_to(world_t *w, const char *topic)
 {
 	for (size_t i = w->n_out; i > 0; i--)
@@ -119,9 +174,6 @@ static void world_open(world_t *w)
 	memset(&o, 0, sizeof(o));
 	o.cfg = w->cfg;
 	o.store = w->st;
-	o.publish = rec_publish;
-	o.publish_arg = w;
-	o.transport_v5 = true;
 	o.commit_interval_ms = 50;
 	o.async_save = true;          /* what mqbridged runs */
 	o.now_ms = w->now;
@@ -145,6 +197,8 @@ static int setup(void **state)
 	world_t *w = calloc(1, sizeof(*w));
 	assert_int_equal(mqbt_tmpdir(w->dir, sizeof(w->dir)), 0);
 	w->now = 1000000;
+	w->tp.ops = &rec_ops;
+	w->tp.arg = w;
 	world_open(w);
 	*state = w;
 	return 0;
@@ -163,93 +217,71 @@ static int teardown(void **state)
 
 /* --- helpers ------------------------------------------------------------------------ */
 
-static int send_msg(world_t *w, const char *topic, const char *json)
+/* instance_id may be NULL, prefetch 0 (the group's). */
+static int join(world_t *w, const char *g, const char *m, const char *instance_id, int prefetch)
 {
-	return mqb_coord_handle(w->c, topic, json, strlen(json), w->now);
-}
-
-static int join(world_t *w, const char *g, const char *m, const char *extra)
-{
-	char t[256], j[512];
-	snprintf(t, sizeof(t), "mqbridge/groups/%s/join", g);
-	snprintf(j, sizeof(j), "{\"member_id\":\"%s\"%s%s}", m, extra ? "," : "", extra ? extra : "");
-	return send_msg(w, t, j);
+	mqb_group_join_t j = { .group = g, .member_id = m, .instance_id = instance_id,
+			       .prefetch = prefetch, .transport = w->tp };
+	return mqb_coord_join(w->c, &j, w->now);
 }
 
 static int leave(world_t *w, const char *g, const char *m)
 {
-	char t[256], j[512];
-	snprintf(t, sizeof(t), "mqbridge/groups/%s/leave", g);
-	snprintf(j, sizeof(j), "{\"member_id\":\"%s\"}", m);
-	return send_msg(w, t, j);
+	return mqb_coord_leave(w->c, g, m, &w->tp, w->now);
 }
 
-static int member_msg(world_t *w, const char *g, const char *m, const char *leaf, const char *json)
+static int heartbeat_gen(world_t *w, const char *g, const char *m, int64_t gen)
 {
-	char t[256];
-	snprintf(t, sizeof(t), "mqbridge/groups/%s/members/%s/%s", g, m, leaf);
-	return send_msg(w, t, json);
+	return mqb_coord_heartbeat(w->c, g, m, gen, &w->tp, w->now);
 }
 
 static int heartbeat(world_t *w, const char *g, const char *m)
 {
-	char j[64];
-	snprintf(j, sizeof(j), "{\"generation\":%lld", (long long)mqb_coord_generation(w->c, g));
-	strcat(j, "}");
-	return member_msg(w, g, m, "heartbeat", j);
+	return heartbeat_gen(w, g, m, mqb_coord_generation(w->c, g));
+}
+
+static int revoked(world_t *w, const char *g, const char *m, int64_t gen, const int32_t *parts,
+		   size_t n)
+{
+	return mqb_coord_revoked(w->c, g, m, gen, parts, n, &w->tp, w->now);
+}
+
+static mqb_ack_type_t ack_type(const char *type)
+{
+	int t = mqb_ack_type_parse(type);
+	assert_true(t >= 0);
+	return (mqb_ack_type_t)t;
 }
 
 static int ack(world_t *w, const char *g, const char *m, int64_t gen, const char *stream,
 	       int part, int64_t first, int64_t last, const char *type)
 {
-	char j[512];
-	snprintf(j, sizeof(j), "{\"generation\":%lld,\"acks\":[{\"stream\":\"%s\",\"partition\":%d,"
-		 "\"ranges\":[[%lld,%lld]],\"type\":\"%s\"}]}", (long long)gen, stream, part,
-		 (long long)first, (long long)last, type);
-	return member_msg(w, g, m, "ack", j);
+	mqb_offset_range_t r = { first, last };
+	mqb_group_ack_entry_t e = { stream, part, ack_type(type), &r, 1 };
+	return mqb_coord_ack(w->c, g, m, gen, &e, 1, &w->tp, w->now);
 }
 
-/* Parsed last assignment of member m: generation, assigned and revoked as bitmasks. */
+/* Last assignment of member m: generation, assigned and revoked as bitmasks. */
 static int64_t assignment(world_t *w, const char *g, const char *m, unsigned *assigned,
-			  unsigned *revoked)
+			  unsigned *revoked_out)
 {
 	char t[256];
-	snprintf(t, sizeof(t), "mqbridge/groups/%s/members/%s/assignment", g, m);
+	snprintf(t, sizeof(t), "%s/%s/assignment", g, m);
 	sent_t *s = last_to(w, t);
-	*assigned = *revoked = 0;
+	*assigned = *revoked_out = 0;
 	if (!s)
 		return -1;
-	cJSON *o = cJSON_Parse(s->payload);
-	assert_non_null(o);
-	int64_t gen = (int64_t)cJSON_GetObjectItem(o, "generation")->valuedouble;
-	cJSON *e;
-	cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, "assigned")) {
-		cJSON *p;
-		cJSON_ArrayForEach(p, cJSON_GetObjectItem(e, "partitions"))
-			*assigned |= 1u << p->valueint;
-	}
-	cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, "revoked")) {
-		cJSON *p;
-		cJSON_ArrayForEach(p, cJSON_GetObjectItem(e, "partitions"))
-			*revoked |= 1u << p->valueint;
-	}
-	cJSON_Delete(o);
-	return gen;
+	*assigned = s->assigned;
+	*revoked_out = s->revoked;
+	return s->gen;
 }
 
 static const char *last_error(world_t *w, const char *g, const char *m)
 {
-	static char code[64];
 	char t[256];
-	snprintf(t, sizeof(t), "mqbridge/groups/%s/members/%s/error", g, m);
+	snprintf(t, sizeof(t), "%s/%s/error", g, m);
 	sent_t *s = last_to(w, t);
-	if (!s)
-		return NULL;
-	cJSON *o = cJSON_Parse(s->payload);
-	assert_non_null(o);
-	snprintf(code, sizeof(code), "%s", cJSON_GetObjectItem(o, "error")->valuestring);
-	cJSON_Delete(o);
-	return code;
+	return s ? s->code : NULL;
 }
 
 static void append_n(world_t *w, const char *stream, int32_t part, int n)
@@ -274,7 +306,7 @@ static size_t records_to(world_t *w, const char *g, const char *m, int64_t *out,
 {
 	char t[256];
 	size_t n = 0;
-	snprintf(t, sizeof(t), "mqbridge/groups/%s/members/%s/records", g, m);
+	snprintf(t, sizeof(t), "%s/%s/records", g, m);
 	for (size_t i = 0; i < w->n_out && n < max; i++) {
 		if (strcmp(w->out[i].topic, t))
 			continue;
@@ -297,13 +329,13 @@ static void test_eager_join_and_rebalance(void **state)
 	world_t *w = *state;
 	unsigned a, r;
 
-	assert_int_equal(join(w, "eg", "m1", NULL), MQB_OK);
+	assert_int_equal(join(w, "eg", "m1", NULL, 0), MQB_OK);
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 1);
 	assert_int_equal(a, 0xf);
 	assert_int_equal(r, 0);
 
-	assert_int_equal(join(w, "eg", "m2", NULL), MQB_OK);
+	assert_int_equal(join(w, "eg", "m2", NULL, 0), MQB_OK);
 	mqb_coord_tick(w->c, w->now);
 	/* eager: generation 2 revokes everything from m1, m2 gets nothing yet */
 	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 2);
@@ -312,8 +344,7 @@ static void test_eager_join_and_rebalance(void **state)
 	assert_int_equal(assignment(w, "eg", "m2", &a, &r), 2);
 	assert_int_equal(a, 0);
 	/* m1 hands over: generation 3, range: m1 [0,1], m2 [2,3] */
-	assert_int_equal(member_msg(w, "eg", "m1", "revoked",
-				    "{\"generation\":2,\"partitions\":[0,1,2,3]}"), MQB_OK);
+	assert_int_equal(revoked(w, "eg", "m1", 2, (const int32_t[]){ 0, 1, 2, 3 }, 4), MQB_OK);
 	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 3);
 	assert_int_equal(a, 0x3);
 	assert_int_equal(assignment(w, "eg", "m2", &a, &r), 3);
@@ -325,8 +356,7 @@ static void test_eager_join_and_rebalance(void **state)
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 4);
 	assert_int_equal(r, 0x3);
-	assert_int_equal(member_msg(w, "eg", "m1", "revoked",
-				    "{\"generation\":4,\"partitions\":[0,1]}"), MQB_OK);
+	assert_int_equal(revoked(w, "eg", "m1", 4, (const int32_t[]){ 0, 1 }, 2), MQB_OK);
 	assert_int_equal(assignment(w, "eg", "m1", &a, &r), 5);
 	assert_int_equal(a, 0xf);
 	assert_int_equal(mqb_coord_member_count(w->c, "eg"), 1);
@@ -341,14 +371,14 @@ static void test_cooperative_handover(void **state)
 
 	append_n(w, "s", 0, 3);
 	append_n(w, "s", 3, 3);
-	assert_int_equal(join(w, "cg", "m1", NULL), MQB_OK);
+	assert_int_equal(join(w, "cg", "m1", NULL, 0), MQB_OK);
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(assignment(w, "cg", "m1", &a, &r), 1);
 	assert_int_equal(a, 0xf);
 	assert_int_equal(records_to(w, "cg", "m1", offs, parts, 64), 6);
 
 	clear_out(w);
-	assert_int_equal(join(w, "cg", "m2", NULL), MQB_OK);
+	assert_int_equal(join(w, "cg", "m2", NULL, 0), MQB_OK);
 	mqb_coord_tick(w->c, w->now);
 	/* generation 2: m1 keeps two partitions and revokes two; m2 waits */
 	assert_int_equal(assignment(w, "cg", "m1", &a, &r), 2);
@@ -370,21 +400,19 @@ static void test_cooperative_handover(void **state)
 	assert_true(n >= 1);
 
 	/* a revoked message for a partition it does not own is refused, no change */
-	assert_int_equal(member_msg(w, "cg", "m2", "revoked",
-				    "{\"generation\":2,\"partitions\":[0]}"), MQB_ERR_PERM);
+	assert_int_equal(revoked(w, "cg", "m2", 2, (const int32_t[]){ 0 }, 1), MQB_ERR_PERM);
 	assert_string_equal(last_error(w, "cg", "m2"), "not_owner");
 
 	/* m1 acks what it holds of the moving partitions, then hands over */
 	for (int p = 0; p < 4; p++)
 		if ((moving & (1u << p)) && (p == 0 || p == 3))
 			assert_int_equal(ack(w, "cg", "m1", 2, "s", p, 0, 2, "accept"), MQB_OK);
-	char j[128];
-	int mv[2], k = 0;
+	int32_t mv[2];
+	int k = 0;
 	for (int p = 0; p < 4; p++)
 		if (moving & (1u << p))
 			mv[k++] = p;
-	snprintf(j, sizeof(j), "{\"generation\":2,\"partitions\":[%d,%d]}", mv[0], mv[1]);
-	assert_int_equal(member_msg(w, "cg", "m1", "revoked", j), MQB_OK);
+	assert_int_equal(revoked(w, "cg", "m1", 2, mv, 2), MQB_OK);
 	assert_int_equal(assignment(w, "cg", "m2", &a, &r), 3);
 	assert_int_equal(a, moving);
 	/* m1 was told the new generation too, with the same partitions */
@@ -407,9 +435,9 @@ static void test_cooperative_timeout(void **state)
 	world_t *w = *state;
 	unsigned a, r;
 
-	join(w, "cg", "m1", NULL);
+	join(w, "cg", "m1", NULL, 0);
 	mqb_coord_tick(w->c, w->now);
-	join(w, "cg", "m2", NULL);
+	join(w, "cg", "m2", NULL, 0);
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(assignment(w, "cg", "m2", &a, &r), 2);
 	assert_int_equal(a, 0);
@@ -431,13 +459,13 @@ static void test_delivery_prefetch_acks(void **state)
 	int64_t offs[64];
 
 	append_n(w, "one", 0, 10);
-	join(w, "q", "m1", "\"prefetch\":3");
+	join(w, "q", "m1", NULL, 3);
 	mqb_coord_tick(w->c, w->now);
 	/* the join lowered prefetch 4 -> 3 */
 	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 3);
 	assert_int_equal(offs[0], 0);
 	assert_int_equal(offs[2], 2);
-	sent_t *s = last_to(w, "mqbridge/groups/q/members/m1/records");
+	sent_t *s = last_to(w, "q/m1/records");
 	assert_string_equal(s->payload, "v2");
 	assert_non_null(strstr(s->props, "stream=one;partition=0;offset=2;key=k2;"
 				    "timestamp=1700000000002;delivery=1;generation=1;mqtt.topic=x/y;"));
@@ -459,7 +487,7 @@ static void test_delivery_prefetch_acks(void **state)
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 6);
 	assert_int_equal(offs[5], 2);
-	s = last_to(w, "mqbridge/groups/q/members/m1/records");
+	s = last_to(w, "q/m1/records");
 	assert_non_null(strstr(s->props, "delivery=2;"));
 
 	/* acks for offsets never delivered: refused, nothing changes */
@@ -474,10 +502,10 @@ static void test_delivery_prefetch_acks(void **state)
 	assert_string_equal(last_error(w, "q", "m1"), "stale_generation");
 
 	/* a message with one good and one bad entry: all-or-nothing */
-	assert_int_equal(member_msg(w, "q", "m1", "ack", "{\"generation\":1,\"acks\":["
-				    "{\"stream\":\"one\",\"partition\":0,\"ranges\":[[2,2]],"
-				    "\"type\":\"accept\"},{\"stream\":\"one\",\"partition\":0,"
-				    "\"ranges\":[[7,7]],\"type\":\"accept\"}]}"), MQB_ERR_RANGE);
+	mqb_offset_range_t r2 = { 2, 2 }, r7 = { 7, 7 };
+	mqb_group_ack_entry_t two[2] = { { "one", 0, MQB_ACK_ACCEPT, &r2, 1 },
+					 { "one", 0, MQB_ACK_ACCEPT, &r7, 1 } };
+	assert_int_equal(mqb_coord_ack(w->c, "q", "m1", 1, two, 2, &w->tp, w->now), MQB_ERR_RANGE);
 	assert_string_equal(last_error(w, "q", "m1"), "not_delivered");
 	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 2);   /* 2 was not accepted */
 
@@ -499,59 +527,56 @@ static void test_bad_input(void **state)
 	world_t *w = *state;
 	int64_t gen;
 
-	join(w, "q", "m1", NULL);
+	join(w, "q", "m1", NULL, 0);
 	mqb_coord_tick(w->c, w->now);
 	gen = mqb_coord_generation(w->c, "q");
 	clear_out(w);
 
-	/* malformed JSON on the member's own topic: error reply, no change */
-	assert_int_equal(member_msg(w, "q", "m1", "ack", "{\"generation\":"), MQB_ERR_PROTO);
+	/* what a transport could not decode: error reply, counted, no change */
+	assert_int_equal(mqb_coord_refuse(w->c, "q", "m1", MQB_GROUP_E_MALFORMED, "ack",
+					  "invalid JSON near byte 14", &w->tp), MQB_OK);
 	assert_string_equal(last_error(w, "q", "m1"), "malformed");
-	assert_int_equal(member_msg(w, "q", "m1", "heartbeat", "[1,2]"), MQB_ERR_PROTO);
+	assert_int_equal(mqb_coord_refuse(w->c, "q", "m1", MQB_GROUP_E_MALFORMED, "heartbeat",
+					  "payload must be a JSON object", &w->tp), MQB_OK);
+	assert_int_equal(mqb_coord_refuse(w->c, "nosuch", "m1", MQB_GROUP_E_MALFORMED, "ack",
+					  "x", &w->tp), MQB_ERR_NOTFOUND);
 	/* a reversed range */
-	assert_int_equal(member_msg(w, "q", "m1", "ack", "{\"generation\":1,\"acks\":[{\"stream\":"
-				    "\"one\",\"partition\":0,\"ranges\":[[5,1]],\"type\":\"accept\"}]}"),
-			 MQB_ERR_PROTO);
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 5, 1, "accept"), MQB_ERR_INVAL);
+	assert_string_equal(last_error(w, "q", "m1"), "malformed");
 	/* unknown member */
-	assert_int_equal(member_msg(w, "q", "ghost", "heartbeat", "{\"generation\":1}"),
-			 MQB_ERR_NOTFOUND);
+	assert_int_equal(heartbeat_gen(w, "q", "ghost", 1), MQB_ERR_NOTFOUND);
 	assert_string_equal(last_error(w, "q", "ghost"), "unknown_member");
 	/* unknown group */
-	assert_int_equal(member_msg(w, "nosuch", "m1", "heartbeat", "{\"generation\":1}"),
-			 MQB_ERR_NOTFOUND);
+	assert_int_equal(heartbeat_gen(w, "nosuch", "m1", 1), MQB_ERR_NOTFOUND);
 	assert_string_equal(last_error(w, "nosuch", "m1"), "unknown_group");
 	/* stale generation heartbeat (older than the member's assignment) */
-	join(w, "q", "m2", NULL);
+	join(w, "q", "m2", NULL, 0);
 	mqb_coord_tick(w->c, w->now);
 	assert_true(mqb_coord_generation(w->c, "q") > gen);
-	char j[64];
-	snprintf(j, sizeof(j), "{\"generation\":%lld}", (long long)gen - 1);
-	assert_int_equal(member_msg(w, "q", "m2", "heartbeat", j), MQB_ERR_STALE);
+	assert_int_equal(heartbeat_gen(w, "q", "m2", gen - 1), MQB_ERR_STALE);
 	assert_string_equal(last_error(w, "q", "m2"), "stale_generation");
 	/* huge ack list */
-	size_t big = 2000 * 24 + 200;
-	char *h = malloc(big), *p = h;
-	p += sprintf(p, "{\"generation\":1,\"acks\":[{\"stream\":\"one\",\"partition\":0,\"ranges\":[");
+	mqb_offset_range_t *rs = calloc(2000, sizeof(*rs));
 	for (int i = 0; i < 2000; i++)
-		p += sprintf(p, "%s[%d,%d]", i ? "," : "", i * 2, i * 2);
-	sprintf(p, "],\"type\":\"accept\"}]}");
-	assert_int_equal(member_msg(w, "q", "m1", "ack", h), MQB_ERR_TOOBIG);
+		rs[i] = (mqb_offset_range_t){ i * 2, i * 2 };
+	mqb_group_ack_entry_t e = { "one", 0, MQB_ACK_ACCEPT, rs, 2000 };
+	assert_int_equal(mqb_coord_ack(w->c, "q", "m1", 1, &e, 1, &w->tp, w->now), MQB_ERR_TOOBIG);
 	assert_string_equal(last_error(w, "q", "m1"), "too_large");
-	free(h);
-	/* bad protocol field in join */
-	assert_int_equal(join(w, "q", "m3", "\"protocol\":\"v4\""), MQB_ERR_PROTO);
+	free(rs);
+	/* a join option the transport cannot serve */
+	mqb_group_join_t j = { .group = "q", .member_id = "m3", .transport = w->tp,
+			       .invalid = "\"protocol\" must be \"v5\" or \"v311\"" };
+	assert_int_equal(mqb_coord_join(w->c, &j, w->now), MQB_ERR_PROTO);
 	assert_string_equal(last_error(w, "q", "m3"), "malformed");
 	assert_int_equal(mqb_coord_member_count(w->c, "q"), 2);
-	/* a topic outside the protocol */
-	assert_int_equal(send_msg(w, "mqbridge/groups/q/members/m1/bogus", "{}"), MQB_ERR_PROTO);
 
 	/* every refusal was counted */
 	cJSON *d = mqb_coord_describe(w->c, "q", w->now);
-	cJSON *e = cJSON_GetObjectItem(d, "errors");
-	assert_true(cJSON_GetObjectItem(e, "malformed")->valueint >= 4);
-	assert_int_equal(cJSON_GetObjectItem(e, "unknown_member")->valueint, 1);
-	assert_int_equal(cJSON_GetObjectItem(e, "stale_generation")->valueint, 1);
-	assert_int_equal(cJSON_GetObjectItem(e, "too_large")->valueint, 1);
+	cJSON *ej = cJSON_GetObjectItem(d, "errors");
+	assert_true(cJSON_GetObjectItem(ej, "malformed")->valueint >= 4);
+	assert_int_equal(cJSON_GetObjectItem(ej, "unknown_member")->valueint, 1);
+	assert_int_equal(cJSON_GetObjectItem(ej, "stale_generation")->valueint, 1);
+	assert_int_equal(cJSON_GetObjectItem(ej, "too_large")->valueint, 1);
 	cJSON_Delete(d);
 }
 
@@ -561,7 +586,7 @@ static void test_join_flood_rate_limited(void **state)
 	int refused = 0;
 
 	for (int i = 0; i < 30; i++) {
-		int rc = (i % 2) ? leave(w, "q", "flood") : join(w, "q", "flood", NULL);
+		int rc = (i % 2) ? leave(w, "q", "flood") : join(w, "q", "flood", NULL, 0);
 		if (rc == MQB_ERR_AGAIN)
 			refused++;
 	}
@@ -569,7 +594,7 @@ static void test_join_flood_rate_limited(void **state)
 	assert_string_equal(last_error(w, "q", "flood"), "rate_limited");
 	/* after the window it may join again */
 	w->now += 10001;
-	assert_int_equal(join(w, "q", "flood", NULL), MQB_OK);
+	assert_int_equal(join(w, "q", "flood", NULL, 0), MQB_OK);
 }
 
 static void test_session_timeout(void **state)
@@ -577,8 +602,8 @@ static void test_session_timeout(void **state)
 	world_t *w = *state;
 	unsigned a, r;
 
-	join(w, "q", "m1", NULL);
-	join(w, "q", "m2", NULL);
+	join(w, "q", "m1", NULL, 0);
+	join(w, "q", "m2", NULL, 0);
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(mqb_coord_member_count(w->c, "q"), 2);
 	int64_t g0 = mqb_coord_generation(w->c, "q");
@@ -593,16 +618,13 @@ static void test_session_timeout(void **state)
 	/* 1 partition, eager: m1 may have to hand back its own first */
 	int64_t g1 = assignment(w, "q", "m1", &a, &r);
 	if (r) {
-		char j[64];
-		snprintf(j, sizeof(j), "{\"generation\":%lld,\"partitions\":[0]}", (long long)g1);
-		assert_int_equal(member_msg(w, "q", "m1", "revoked", j), MQB_OK);
+		assert_int_equal(revoked(w, "q", "m1", g1, (const int32_t[]){ 0 }, 1), MQB_OK);
 	}
 	int64_t gen = assignment(w, "q", "m1", &a, &r);
 	assert_int_equal(gen, mqb_coord_generation(w->c, "q"));
 	assert_int_equal(a, 0x1);
 	/* its heartbeats are now refused */
-	assert_int_equal(member_msg(w, "q", "m2", "heartbeat", "{\"generation\":1}"),
-			 MQB_ERR_NOTFOUND);
+	assert_int_equal(heartbeat_gen(w, "q", "m2", 1), MQB_ERR_NOTFOUND);
 }
 
 static void test_static_membership(void **state)
@@ -610,8 +632,8 @@ static void test_static_membership(void **state)
 	world_t *w = *state;
 	unsigned a1, a2, r;
 
-	join(w, "cg", "m1", "\"instance_id\":\"i1\"");
-	join(w, "cg", "m2", "\"instance_id\":\"i2\"");
+	join(w, "cg", "m1", "i1", 0);
+	join(w, "cg", "m2", "i2", 0);
 	mqb_coord_tick(w->c, w->now);
 	int64_t gen = mqb_coord_generation(w->c, "cg");
 	assignment(w, "cg", "m1", &a1, &r);
@@ -625,7 +647,7 @@ static void test_static_membership(void **state)
 	heartbeat(w, "cg", "m2");
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(mqb_coord_generation(w->c, "cg"), gen);  /* no rebalance */
-	assert_int_equal(join(w, "cg", "m1b", "\"instance_id\":\"i1\""), MQB_OK);
+	assert_int_equal(join(w, "cg", "m1b", "i1", 0), MQB_OK);
 	mqb_coord_tick(w->c, w->now);
 	unsigned b;
 	assert_int_equal(assignment(w, "cg", "m1b", &b, &r), gen);
@@ -651,14 +673,14 @@ static void test_rejoin_redelivers(void **state)
 	int64_t offs[64];
 
 	append_n(w, "one", 0, 5);
-	join(w, "q", "m1", NULL);
+	join(w, "q", "m1", NULL, 0);
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 4);
 	ack(w, "q", "m1", 1, "one", 0, 0, 1, "accept");
 	/* m1 restarts with the same client id: no rebalance, unacked records again */
 	int64_t gen = mqb_coord_generation(w->c, "q");
 	clear_out(w);
-	assert_int_equal(join(w, "q", "m1", NULL), MQB_OK);
+	assert_int_equal(join(w, "q", "m1", NULL, 0), MQB_OK);
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(mqb_coord_generation(w->c, "q"), gen);
 	size_t n = records_to(w, "q", "m1", offs, NULL, 64);
@@ -680,7 +702,7 @@ static void test_persistence(void **state)
 	int64_t offs[64];
 
 	append_n(w, "one", 0, 8);
-	join(w, "q", "m1", NULL);
+	join(w, "q", "m1", NULL, 0);
 	mqb_coord_tick(w->c, w->now);
 	ack(w, "q", "m1", 1, "one", 0, 0, 2, "accept");
 	ack(w, "q", "m1", 1, "one", 0, 3, 3, "reject");
@@ -694,7 +716,7 @@ static void test_persistence(void **state)
 	clear_out(w);
 	world_open(w);
 	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 4);
-	join(w, "q", "m9", NULL);
+	join(w, "q", "m9", NULL, 0);
 	mqb_coord_tick(w->c, w->now);
 	assert_int_equal(records_to(w, "q", "m9", offs, NULL, 64), 4);
 	assert_int_equal(offs[0], 4);
@@ -726,8 +748,8 @@ static void test_shared_dead_letter(void **state)
 	int64_t offs[64];
 
 	append_n(w, "one", 0, 4);
-	join(w, "sh", "a", NULL);
-	join(w, "sh", "b", NULL);
+	join(w, "sh", "a", NULL, 0);
+	join(w, "sh", "b", NULL, 0);
 	mqb_coord_tick(w->c, w->now);
 	/* prefetch 2 each: a gets 0,1 and b gets 2,3 */
 	assert_int_equal(records_to(w, "sh", "a", offs, NULL, 64), 2);
@@ -797,27 +819,78 @@ static void test_shared_dead_letter(void **state)
 	cJSON_Delete(d);
 }
 
-static void test_envelope_v311(void **state)
+/* A second kind of transport: counts what it is handed. */
+typedef struct counter {
+	int records, assignments, errors;
+	char last_error[32];
+} counter_t;
+
+static int cnt_deliver(void *arg, const char *g, const char *m, const mqb_group_record_t *r)
+{
+	((counter_t *)arg)->records++;
+	return MQB_OK;
+}
+
+static int cnt_assignment(void *arg, const char *g, const char *m,
+			  const mqb_group_assignment_t *a)
+{
+	((counter_t *)arg)->assignments++;
+	return MQB_OK;
+}
+
+static void cnt_error(void *arg, const char *g, const char *m, mqb_group_errcode_t code,
+		      const char *request, const char *message)
+{
+	counter_t *k = arg;
+	k->errors++;
+	snprintf(k->last_error, sizeof(k->last_error), "%s", mqb_group_errcode_name(code));
+}
+
+static const mqb_group_transport_ops_t cnt_ops = {
+	.name = "other", .deliver = cnt_deliver, .assignment = cnt_assignment,
+	.error = cnt_error,
+};
+
+static void test_mixed_transports(void **state)
 {
 	world_t *w = *state;
-	mqb_partition_t *p = mqb_store_partition(w->st, "one", 0);
-	const uint8_t bin[3] = { 0xff, 0x00, 0x01 };
-	mqb_record_t r = { .timestamp_ms = 5, .key = NULL, .key_len = -1, .value = bin,
-			   .value_len = 3 };
-	assert_int_equal(mqb_partition_append(p, &r, 1, NULL), MQB_OK);
-	join(w, "q", "old", "\"protocol\":\"v311\"");
+	counter_t k = { 0 };
+	int64_t offs[8];
+
+	append_n(w, "one", 0, 4);
+	assert_int_equal(join(w, "sh", "a", NULL, 0), MQB_OK);
+	mqb_group_join_t j = { .group = "sh", .member_id = "b",
+			       .transport = { &cnt_ops, &k } };
+	assert_int_equal(mqb_coord_join(w->c, &j, w->now), MQB_OK);
 	mqb_coord_tick(w->c, w->now);
-	sent_t *s = last_to(w, "mqbridge/groups/q/members/old/records");
-	assert_non_null(s);
-	assert_string_equal(s->props, "");
-	cJSON *o = cJSON_Parse(s->payload);
-	assert_non_null(o);
-	assert_string_equal(cJSON_GetObjectItem(o, "stream")->valuestring, "one");
-	assert_int_equal(cJSON_GetObjectItem(o, "offset")->valueint, 0);
-	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "key")));
-	assert_string_equal(cJSON_GetObjectItem(o, "value_b64")->valuestring, "/wAB");
-	assert_int_equal(cJSON_GetObjectItem(o, "delivery")->valueint, 1);
-	cJSON_Delete(o);
+	/* one group, each member served by its own transport */
+	assert_int_equal(records_to(w, "sh", "a", offs, NULL, 8), 2);
+	assert_int_equal(k.records, 2);
+	assert_int_equal(k.assignments, 1);
+	assert_null(last_to(w, "sh/b/records"));
+	/* a refusal is answered on the transport the request came in on */
+	assert_int_equal(mqb_coord_ack(w->c, "sh", "b", 1, &(mqb_group_ack_entry_t){
+		"one", 0, MQB_ACK_ACCEPT, &(mqb_offset_range_t){ offs[0], offs[0] }, 1 }, 1,
+		&j.transport, w->now), MQB_ERR_PERM);
+	assert_int_equal(k.errors, 1);
+	assert_string_equal(k.last_error, "not_owner");
+	assert_null(last_error(w, "sh", "b"));
+	/* not a complete transport: refused, nothing joins */
+	mqb_group_transport_ops_t half = { .name = "half", .deliver = cnt_deliver };
+	mqb_group_join_t bad = { .group = "sh", .member_id = "c", .transport = { &half, &k } };
+	assert_int_equal(mqb_coord_join(w->c, &bad, w->now), MQB_ERR_INVAL);
+	assert_int_equal(mqb_coord_member_count(w->c, "sh"), 2);
+	/* describe names each member's transport */
+	cJSON *d = mqb_coord_describe(w->c, "sh", w->now), *m;
+	int seen = 0;
+	cJSON_ArrayForEach(m, cJSON_GetObjectItem(d, "members")) {
+		const char *id = cJSON_GetObjectItem(m, "member_id")->valuestring;
+		const char *pr = cJSON_GetObjectItem(m, "protocol")->valuestring;
+		assert_string_equal(pr, strcmp(id, "a") == 0 ? "rec" : "other");
+		seen++;
+	}
+	assert_int_equal(seen, 2);
+	cJSON_Delete(d);
 }
 
 int main(void)
@@ -834,7 +907,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rejoin_redelivers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_dead_letter, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_envelope_v311, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mixed_transports, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

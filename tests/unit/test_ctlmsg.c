@@ -1,6 +1,7 @@
 /*
- * test_ctlmsg.c — control-message codec: topics, every message kind, and hostile or
- * malformed input (each refused with the right error and a one-line reason).
+ * test_ctlmsg.c — the MQTT control-message codec (connectors/mqtt/groups_codec.h):
+ * topics, every message kind, and hostile or malformed input (each refused with the
+ * right error and a one-line reason).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "bridge/err.h"
-#include "bridge/groups/ctlmsg.h"
+#include "connectors/mqtt/groups_codec.h"
 
 static int parse(mqb_ctl_kind_t k, const char *json, mqb_ctl_msg_t *msg, char *why)
 {
@@ -351,7 +352,7 @@ static void test_encode(void **state)
 	s = mqb_ctl_encode_assignment(2, "shared", "t", NULL, 0, NULL, 0);
 	assert_string_equal(s, "{\"generation\":2,\"mode\":\"shared\",\"assigned\":[],\"revoked\":[]}");
 	free(s);
-	s = mqb_ctl_encode_error(MQB_CTL_E_NOT_DELIVERED, "offset 9 of partition 2 was never "
+	s = mqb_ctl_encode_error(MQB_GROUP_E_NOT_DELIVERED, "offset 9 of partition 2 was never "
 				 "delivered to \"c\"", "ack");
 	j = cJSON_Parse(s);
 	assert_non_null(j);
@@ -360,19 +361,19 @@ static void test_encode(void **state)
 	assert_non_null(strstr(cJSON_GetObjectItem(j, "message")->valuestring, "\"c\""));
 	cJSON_Delete(j);
 	free(s);
-	s = mqb_ctl_encode_error(MQB_CTL_E_MALFORMED, NULL, NULL);
+	s = mqb_ctl_encode_error(MQB_GROUP_E_MALFORMED, NULL, NULL);
 	assert_string_equal(s, "{\"error\":\"malformed\",\"message\":\"\",\"request\":\"\"}");
 	free(s);
 
-	assert_string_equal(mqb_ctl_errcode_name(MQB_CTL_E_STALE_GENERATION), "stale_generation");
-	assert_string_equal(mqb_ctl_errcode_name(MQB_CTL_E_RATE_LIMITED), "rate_limited");
-	assert_string_equal(mqb_ctl_errcode_name(MQB_CTL_E_UNKNOWN_GROUP), "unknown_group");
-	assert_int_equal(mqb_ctl_errcode_from_err(MQB_ERR_STALE), MQB_CTL_E_STALE_GENERATION);
-	assert_int_equal(mqb_ctl_errcode_from_err(MQB_ERR_PERM), MQB_CTL_E_NOT_OWNER);
-	assert_int_equal(mqb_ctl_errcode_from_err(MQB_ERR_RANGE), MQB_CTL_E_NOT_DELIVERED);
-	assert_int_equal(mqb_ctl_errcode_from_err(MQB_ERR_TOOBIG), MQB_CTL_E_TOO_LARGE);
-	assert_int_equal(mqb_ctl_errcode_from_err(MQB_ERR_PROTO), MQB_CTL_E_MALFORMED);
-	assert_int_equal(mqb_ctl_errcode_from_err(MQB_ERR_IO), MQB_CTL_E_INTERNAL);
+	assert_string_equal(mqb_group_errcode_name(MQB_GROUP_E_STALE_GENERATION), "stale_generation");
+	assert_string_equal(mqb_group_errcode_name(MQB_GROUP_E_RATE_LIMITED), "rate_limited");
+	assert_string_equal(mqb_group_errcode_name(MQB_GROUP_E_UNKNOWN_GROUP), "unknown_group");
+	assert_int_equal(mqb_group_errcode_from_err(MQB_ERR_STALE), MQB_GROUP_E_STALE_GENERATION);
+	assert_int_equal(mqb_group_errcode_from_err(MQB_ERR_PERM), MQB_GROUP_E_NOT_OWNER);
+	assert_int_equal(mqb_group_errcode_from_err(MQB_ERR_RANGE), MQB_GROUP_E_NOT_DELIVERED);
+	assert_int_equal(mqb_group_errcode_from_err(MQB_ERR_TOOBIG), MQB_GROUP_E_TOO_LARGE);
+	assert_int_equal(mqb_group_errcode_from_err(MQB_ERR_PROTO), MQB_GROUP_E_MALFORMED);
+	assert_int_equal(mqb_group_errcode_from_err(MQB_ERR_IO), MQB_GROUP_E_INTERNAL);
 }
 
 int main(void)

@@ -1,10 +1,12 @@
 /*
- * group_runtime.c — the coordinator's thread, MQTT transport, HTTP routes and metrics.
+ * groups_runtime.c — the coordinator's thread, MQTT session, HTTP routes and metrics.
  *
  * One thread owns the MQTT session and the coordinator: it runs the session (control
- * messages arrive through on_message -> mqb_coord_handle), then mqb_coord_tick (timers,
- * deliveries, persistence). A mutex around the coordinator lets the HTTP thread build
- * /groups documents and metrics from live state; each hold is one handle/tick/view.
+ * messages arrive through on_message -> mqb_mqtt_groups_handle -> the coordinator's
+ * calls; what the coordinator sends leaves through rt_publish), then mqb_coord_tick
+ * (timers, deliveries, persistence). A mutex around the coordinator lets the HTTP
+ * thread build /groups documents and metrics from live state; each hold is one
+ * handle/tick/view.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -19,21 +21,21 @@
 #include "bridge/err.h"
 #include "bridge/logging.h"
 #include "bridge/groups/coordinator.h"
-#include "bridge/groups/ctlmsg.h"
-#include "bridge/groups/group_runtime.h"
+#include "connectors/mqtt/groups_runtime.h"
+#include "connectors/mqtt/groups_transport.h"
 #include "connectors/mqtt/session.h"
 
 #define RT_LOG "groups"
 #define RT_IDLE_WAIT_MS 20        /* poll wait when nothing was delivered */
 #define RT_STOP_FLUSH_MS 5000
-#define RT_MAX_PROPS 80
 
 typedef struct grt {
 	const mqb_config_t *cfg;
 	mqb_metrics_t *metrics;
 	mqb_mqtt_session_t *sess;
 	mqb_coord_t *coord;
-	pthread_mutex_t mu;           /* guards coord */
+	mqb_mqtt_groups_t *transport; /* control messages in, records etc. out */
+	pthread_mutex_t mu;           /* guards coord and transport */
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -51,20 +53,13 @@ bool mqb_groups_enabled(const mqb_config_t *cfg)
 /* --- transport -------------------------------------------------------------------- */
 
 static int rt_publish(void *arg, const char *topic, const void *payload, size_t len,
-		      const mqb_coord_prop_t *props, size_t nprops)
+		      const mqb_mqtt_userprop_t *props, size_t nprops)
 {
 	grt_t *rt = arg;
-	mqb_mqtt_userprop_t up[RT_MAX_PROPS];
 	mqb_mqtt_pubprops_t pp;
 
-	if (nprops > RT_MAX_PROPS)
-		nprops = RT_MAX_PROPS;
-	for (size_t i = 0; i < nprops; i++) {
-		up[i].name = props[i].name;
-		up[i].value = props[i].value;
-	}
 	memset(&pp, 0, sizeof(pp));
-	pp.user_props = up;
+	pp.user_props = props;
 	pp.user_prop_count = nprops;
 	return mqb_mqtt_session_publish(rt->sess, topic, payload, len, 1, false,
 					nprops ? &pp : NULL, NULL);
@@ -81,7 +76,8 @@ static void rt_on_message(void *arg, const mqb_mqtt_msg_t *msg)
 		return;
 	}
 	pthread_mutex_lock(&rt->mu);
-	mqb_coord_handle(rt->coord, msg->topic, msg->payload, msg->payload_len, mqb_mono_ms());
+	mqb_mqtt_groups_handle(rt->transport, msg->topic, msg->payload, msg->payload_len,
+			       mqb_mono_ms());
 	pthread_mutex_unlock(&rt->mu);
 }
 
@@ -177,10 +173,10 @@ static void rt_collect(mqb_metrics_emit_t *e, void *arg)
 				 "members", "counter", (double)m[i].delivered, "group", g, NULL);
 		mqb_metrics_emit(e, "mqbridge_group_acked_total", "Records acknowledged (accept, "
 				 "release, reject)", "counter", (double)m[i].acked, "group", g, NULL);
-		for (int k = 0; k < MQB_CTL_E_COUNT; k++)
+		for (int k = 0; k < MQB_GROUP_E_COUNT; k++)
 			mqb_metrics_emit(e, "mqbridge_group_errors_total", "Control messages refused, "
 					 "by error code", "counter", (double)m[i].errors[k], "group", g,
-					 "code", mqb_ctl_errcode_name((mqb_ctl_errcode_t)k), NULL);
+					 "code", mqb_group_errcode_name((mqb_group_errcode_t)k), NULL);
 	}
 	mqb_coord_metrics_free(m, n);
 }
@@ -236,6 +232,7 @@ static void rt_destroy(void *inst)
 	if (!rt)
 		return;
 	mqb_coord_destroy(rt->coord);
+	mqb_mqtt_groups_destroy(rt->transport);   /* after the coordinator: its members' arg */
 	mqb_mqtt_session_destroy(rt->sess);
 	pthread_mutex_destroy(&rt->mu);
 	free(rt);
@@ -246,6 +243,7 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 	grt_t *rt = calloc(1, sizeof(*rt));
 	mqb_mqtt_session_opts_t so;
 	mqb_coord_opts_t co;
+	mqb_mqtt_groups_opts_t to;
 	const char *prefix = env->cfg->groups_prefix;
 	const mqb_mqtt_conf_t *mc = mqb_mqtt_conf(env->cfg);
 	static const char *const suffix[5] = {
@@ -282,14 +280,20 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 	memset(&co, 0, sizeof(co));
 	co.cfg = env->cfg;
 	co.store = env->store;
-	co.publish = rt_publish;
-	co.publish_arg = rt;
-	co.transport_v5 = mc->protocol == 5;
 	co.commit_interval_ms = 100;
 	co.async_save = true;
 	co.now_ms = mqb_mono_ms();
 	rt->coord = mqb_coord_new(&co, errstr, errstr_size);
 	if (!rt->coord)
+		goto error;
+	memset(&to, 0, sizeof(to));
+	to.coord = rt->coord;
+	to.prefix = prefix;
+	to.v5 = mc->protocol == 5;
+	to.publish = rt_publish;
+	to.publish_arg = rt;
+	rt->transport = mqb_mqtt_groups_new(&to, errstr, errstr_size);
+	if (!rt->transport)
 		goto error;
 	if (env->metrics) {
 		mqb_metrics_add_collector(env->metrics, rt_collect, rt);

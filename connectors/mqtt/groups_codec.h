@@ -1,6 +1,8 @@
 /*
- * ctlmsg.h — the consumer-group control messages of DESIGN.md §4: topic parser, strict
- * JSON (cJSON) decoder for member -> bridge messages, encoder for bridge -> member.
+ * groups_codec.h — the consumer groups' MQTT control messages (docs/PROTOCOL.md):
+ * topic parser, strict JSON (cJSON) decoder for member -> bridge messages, encoder for
+ * bridge -> member ones. The MQTT groups transport (groups_transport.h) turns decoded
+ * messages into coordinator calls (bridge/groups/coordinator.h).
  *
  * Topics (prefix = groups_prefix, default "mqbridge", may itself contain '/'):
  *   <prefix>/groups/<g>/join                      MQB_CTL_JOIN
@@ -19,12 +21,13 @@
  *   revoked   {"generation": INT, "partitions": [INT, ...]}
  * Strictness: required fields must be present with the right JSON type; INT means a JSON
  * number with an integral value in [0, 2^53] (partition: [0, 2^31-1]); ranges need
- * first <= last; an ID is a string of 1..MQB_CTL_ID_MAX bytes of valid UTF-8 (no
- * overlong forms or surrogates) without '+', '#', '/', NUL or control characters
- * (< 0x20, 0x7f), so it is usable as one MQTT topic level. Keys not listed are ignored
- * (forward compatibility); if a key appears twice the first one counts. The payload
- * must be one JSON value with nothing after it but whitespace, with no NUL byte and no
- * \u0000 escape anywhere. Nesting deeper than cJSON's limit (1000) is malformed.
+ * first <= last; an ID is what mqb_group_id_valid() accepts (bridge/groups/transport.h):
+ * 1..MQB_CTL_ID_MAX bytes of valid UTF-8 (no overlong forms or surrogates) without '+',
+ * '#', '/', NUL or control characters (< 0x20, 0x7f), so usable as one MQTT topic
+ * level. Keys not listed are ignored (forward compatibility); if a key appears twice
+ * the first one counts. The payload must be one JSON value with nothing after it but
+ * whitespace, with no NUL byte and no \u0000 escape anywhere. Nesting deeper than
+ * cJSON's limit (1000) is malformed.
  * Limits: payload <= MQB_CTL_MAX_PAYLOAD bytes; <= MQB_CTL_MAX_ACKS entries in "acks";
  * <= MQB_ACK_MAX_RANGES ranges over all entries; <= MQB_CTL_MAX_PARTITIONS in
  * "partitions". Too large -> MQB_ERR_TOOBIG (protocol code "too_large"); anything else
@@ -35,22 +38,24 @@
  *               "assigned": [{"stream": S, "partitions": [..]}],
  *               "revoked":  [{"stream": S, "partitions": [..]}]}   (revoked may be [])
  *   error      {"error": CODE, "message": "...", "request": "<what was refused>"}
+ *              (CODE: mqb_group_errcode_name())
  * Integers are printed as plain decimal (never exponent form).
  *
  * Memory: parse results own their arrays; free with mqb_ctl_msg_free(). Encoders
  * return a malloc'd NUL-terminated string (caller frees with free()), NULL on ENOMEM.
  */
-#ifndef MQB_GROUPS_CTLMSG_H
-#define MQB_GROUPS_CTLMSG_H
+#ifndef MQB_MQTT_GROUPS_CODEC_H
+#define MQB_MQTT_GROUPS_CODEC_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "bridge/groups/acktrack.h"   /* mqb_ack_type_t, mqb_offset_range_t, limits */
+#include "bridge/groups/transport.h"  /* ids, error codes */
 
 #define MQB_CTL_MAX_PAYLOAD    65536
-#define MQB_CTL_ID_MAX         256
+#define MQB_CTL_ID_MAX         MQB_GROUP_ID_MAX
 #define MQB_CTL_MAX_ACKS       256
 #define MQB_CTL_MAX_PARTITIONS 10000
 #define MQB_CTL_PREFETCH_MAX   65535
@@ -66,29 +71,6 @@ typedef enum mqb_ctl_kind {
 
 /* "join", "leave", "heartbeat", "ack", "revoked". */
 const char *mqb_ctl_kind_name(mqb_ctl_kind_t k);
-
-/* Error codes of the error reply. */
-typedef enum mqb_ctl_errcode {
-	MQB_CTL_E_MALFORMED = 0,     /* "malformed": not valid JSON / wrong shape */
-	MQB_CTL_E_UNKNOWN_GROUP,     /* "unknown_group" */
-	MQB_CTL_E_UNKNOWN_MEMBER,    /* "unknown_member": not joined (or expired) */
-	MQB_CTL_E_STALE_GENERATION,  /* "stale_generation" */
-	MQB_CTL_E_NOT_OWNER,         /* "not_owner": partition/record owned by another */
-	MQB_CTL_E_NOT_DELIVERED,     /* "not_delivered": offsets never delivered to you */
-	MQB_CTL_E_TOO_LARGE,         /* "too_large": payload or lists over the limits */
-	MQB_CTL_E_RATE_LIMITED,      /* "rate_limited": join/leave flood */
-	MQB_CTL_E_INTERNAL,          /* "internal": the bridge failed (I/O, memory) */
-	MQB_CTL_E_COUNT
-} mqb_ctl_errcode_t;
-
-const char *mqb_ctl_errcode_name(mqb_ctl_errcode_t c);
-/*
- * Map an mqb_err from ctlmsg/acktrack/share to the reply code: PROTO/INVAL ->
- * malformed, TOOBIG -> too_large, STALE -> stale_generation, PERM -> not_owner,
- * RANGE -> not_delivered, NOTFOUND -> unknown_member, AGAIN -> rate_limited,
- * anything else -> internal.
- */
-mqb_ctl_errcode_t mqb_ctl_errcode_from_err(int err);
 
 /* --- topics -------------------------------------------------------------------- */
 
@@ -107,8 +89,8 @@ int mqb_ctl_topic_parse(const char *prefix, const char *topic, mqb_ctl_topic_t *
 int mqb_ctl_member_topic(char *buf, size_t size, const char *prefix, const char *group,
 			 const char *member, const char *leaf);
 
-/* true when s is a valid ID (see above). */
-bool mqb_ctl_id_valid(const char *s);
+/* true when s is a valid ID (see above): mqb_group_id_valid(). */
+static inline bool mqb_ctl_id_valid(const char *s) { return mqb_group_id_valid(s); }
 
 /* --- member -> bridge messages --------------------------------------------------- */
 
@@ -152,6 +134,6 @@ char *mqb_ctl_encode_assignment(int64_t generation, const char *mode, const char
 				const int32_t *revoked, size_t n_revoked);
 
 /* message and request may be NULL (encoded as ""). */
-char *mqb_ctl_encode_error(mqb_ctl_errcode_t code, const char *message, const char *request);
+char *mqb_ctl_encode_error(mqb_group_errcode_t code, const char *message, const char *request);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * group_runtime.h — the consumer-group coordinator as a daemon component: its own
- * thread and MQTT session (client id "<mqtt.client_id>-groups", the transport of the
- * group protocol), the coordinator core (coordinator.h), its HTTP routes
+ * groups_runtime.h — the consumer-group coordinator as a daemon component: its own
+ * thread and MQTT session (client id "<mqtt.client_id>-groups"), the MQTT transport of
+ * the group protocol (groups_transport.h), the coordinator core
+ * (bridge/groups/coordinator.h), its HTTP routes
  * (GET /groups, GET /groups/<g>) and its metrics (mqbridge_group_*).
  *
  * The daemon drives it like a connector (connector.h): init builds everything
@@ -9,8 +10,8 @@
  * the thread, stop leaves the broker cleanly, saves every group's position and
  * removes the routes, destroy frees. Instances are owned by the daemon.
  */
-#ifndef MQB_GROUPS_GROUP_RUNTIME_H
-#define MQB_GROUPS_GROUP_RUNTIME_H
+#ifndef MQB_MQTT_GROUPS_RUNTIME_H
+#define MQB_MQTT_GROUPS_RUNTIME_H
 
 #include <stdbool.h>
 

@@ -1,8 +1,9 @@
 /*
- * ctlmsg.c — consumer-group control messages: topic parser, strict JSON decoding of
- * member -> bridge messages, encoding of bridge -> member ones. See ctlmsg.h.
+ * groups_codec.c — consumer-group control messages over MQTT: topic parser, strict JSON
+ * decoding of member -> bridge messages, encoding of bridge -> member ones. See
+ * groups_codec.h.
  */
-#include "bridge/groups/ctlmsg.h"
+#include "connectors/mqtt/groups_codec.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -16,11 +17,6 @@
 
 static const char *const kind_names[] = { "join", "leave", "heartbeat", "ack", "revoked" };
 
-static const char *const errcode_names[MQB_CTL_E_COUNT] = {
-	"malformed", "unknown_group", "unknown_member", "stale_generation", "not_owner",
-	"not_delivered", "too_large", "rate_limited", "internal",
-};
-
 const char *mqb_ctl_kind_name(mqb_ctl_kind_t k)
 {
 	if ((unsigned)k >= sizeof(kind_names) / sizeof(kind_names[0]))
@@ -28,77 +24,7 @@ const char *mqb_ctl_kind_name(mqb_ctl_kind_t k)
 	return kind_names[k];
 }
 
-const char *mqb_ctl_errcode_name(mqb_ctl_errcode_t c)
-{
-	if ((unsigned)c >= MQB_CTL_E_COUNT)
-		return "internal";
-	return errcode_names[c];
-}
-
-mqb_ctl_errcode_t mqb_ctl_errcode_from_err(int err)
-{
-	switch (err) {
-	case MQB_ERR_PROTO:
-	case MQB_ERR_INVAL:    return MQB_CTL_E_MALFORMED;
-	case MQB_ERR_TOOBIG:   return MQB_CTL_E_TOO_LARGE;
-	case MQB_ERR_STALE:    return MQB_CTL_E_STALE_GENERATION;
-	case MQB_ERR_PERM:     return MQB_CTL_E_NOT_OWNER;
-	case MQB_ERR_RANGE:    return MQB_CTL_E_NOT_DELIVERED;
-	case MQB_ERR_NOTFOUND: return MQB_CTL_E_UNKNOWN_MEMBER;
-	case MQB_ERR_AGAIN:    return MQB_CTL_E_RATE_LIMITED;
-	default:               return MQB_CTL_E_INTERNAL;
-	}
-}
-
 /* --- ids and topics ---------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid
- * (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	uint32_t cp;
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-static bool id_valid_n(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, k;
-
-	if (n == 0 || n > MQB_CTL_ID_MAX)
-		return false;
-	while (i < n) {
-		unsigned char c = u[i];
-		if (c < 0x20 || c == 0x7f || c == '+' || c == '#' || c == '/')
-			return false;
-		if (!(k = utf8_seq(u + i, n - i)))
-			return false;
-		i += k;
-	}
-	return true;
-}
 
 /* true when the JSON text has the escape \u0000 (cJSON would cut the string there). */
 static bool has_escaped_nul(const char *s, size_t len)
@@ -117,16 +43,11 @@ static bool has_escaped_nul(const char *s, size_t len)
 	return false;
 }
 
-bool mqb_ctl_id_valid(const char *s)
-{
-	return s && id_valid_n(s, strnlen(s, MQB_CTL_ID_MAX + 1));
-}
-
 /* Copy the topic level [s, s+n) into out (MQB_CTL_ID_MAX + 1 bytes) if it is an ID. */
 static int take_level(const char *s, size_t n, char *out, const char *what,
 		      char *why, size_t why_size)
 {
-	if (!id_valid_n(s, n)) {
+	if (!mqb_group_id_valid_n(s, n)) {
 		mqb_errstr_set(why, why_size, "topic: %s level is empty, longer than %d bytes, "
 			       "or has a character not allowed in an id", what, MQB_CTL_ID_MAX);
 		return MQB_ERR_PROTO;
@@ -608,14 +529,14 @@ out:
 	return out;
 }
 
-char *mqb_ctl_encode_error(mqb_ctl_errcode_t code, const char *message, const char *request)
+char *mqb_ctl_encode_error(mqb_group_errcode_t code, const char *message, const char *request)
 {
 	cJSON *root = cJSON_CreateObject();
 	char *out = NULL;
 
 	if (!root)
 		return NULL;
-	if (!cJSON_AddStringToObject(root, "error", mqb_ctl_errcode_name(code)) ||
+	if (!cJSON_AddStringToObject(root, "error", mqb_group_errcode_name(code)) ||
 	    !cJSON_AddStringToObject(root, "message", message ? message : "") ||
 	    !cJSON_AddStringToObject(root, "request", request ? request : ""))
 		goto out;
