@@ -96,6 +96,18 @@ void mqb_store_maintain(mqb_store_t *st);
 /* fsync everything now (used at shutdown and by tests). */
 int mqb_store_flush(mqb_store_t *st);
 
+/* Store-wide counters (monotonic since open), e.g. to check the flusher sleeps when
+ * idle. The flusher is deadline-driven: it sleeps until the earliest pending flush
+ * (flush.interval_ms / flush.messages) or recovery checkpoint of any partition, and
+ * an append to a clean partition wakes it; with nothing pending it does not wake
+ * (at most once a minute). See docs/FORMAT.md, "Flushing". */
+typedef struct mqb_store_stats {
+	uint64_t flusher_wakeups;  /* returns from the flusher's sleep (deadline reached,
+				    * woken by an append/roll/fsync, or spurious) */
+	uint64_t flusher_passes;   /* its passes over every partition */
+} mqb_store_stats_t;
+void mqb_store_stats(mqb_store_t *st, mqb_store_stats_t *out);
+
 /* Clean stop: stop the flusher, fsync all, write checkpoints and the clean-shutdown
  * marker, release the lock, free everything. NULL-safe. */
 void mqb_store_close(mqb_store_t *st);
