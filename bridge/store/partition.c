@@ -77,7 +77,7 @@ mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
 		goto error;
 	}
 	p->opts.name = p->stream;
-	if (!rdonly && mkdir(path, 0755) < 0 && errno != EEXIST) {
+	if (!rdonly && mkdir(path, MQB_STORE_DIR_MODE) < 0 && errno != EEXIST) {
 		mqb_errstr_set(errstr, errstr_size, "cannot create %s: %s", path, strerror(errno));
 		goto error;
 	}
@@ -580,7 +580,8 @@ void mqb_partition__close(mqb_partition_t *p, bool clean)
 		if (!rc && !p->io_failed) {
 			int fd;
 			snprintf(path, sizeof(path), "%s/%s", p->dir, MQB_CLEAN_MARKER);
-			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				  MQB_STORE_FILE_MODE);
 			if (fd < 0 || fsync(fd) < 0 || fsync(p->dirfd) < 0)
 				mqb_warn(MOD, "%s: cannot write the clean-shutdown marker: %s",
 					 p->dir, strerror(errno));

@@ -171,12 +171,24 @@ static int mkdir_p(const char *path)
 		if (buf[i] == '/' || buf[i] == 0) {
 			char c = buf[i];
 			buf[i] = 0;
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			if (mkdir(buf, MQB_STORE_DIR_MODE) < 0 && errno != EEXIST)
 				return mqb_err_from_errno(errno);
 			buf[i] = c;
 		}
 	}
 	return MQB_OK;
+}
+
+/* Others who may write data_dir could replace segments or state files under us. */
+static void warn_if_shared(const char *data_dir)
+{
+	struct stat sb;
+
+	if (stat(data_dir, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH)))
+		mqb_warn(MOD, "data_dir %s is %s-writable (mode %04o): other users can change "
+			 "or delete the store; chmod %s to 0750 or stricter", data_dir,
+			 (sb.st_mode & S_IWOTH) ? "world" : "group",
+			 (unsigned)(sb.st_mode & 07777), data_dir);
 }
 
 mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_t errstr_size)
@@ -225,8 +237,10 @@ mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_
 			       strerror(errno));
 		goto error;
 	}
+	warn_if_shared(data_dir);
 	snprintf(path, sizeof(path), "%s/.lock", data_dir);
-	st->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	st->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
+			  MQB_STORE_FILE_MODE);
 	if (st->lockfd < 0) {
 		char desc[200];
 		mqb_errstr_set(errstr, errstr_size, "cannot open %s: %s", path,

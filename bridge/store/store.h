@@ -58,6 +58,18 @@ bool mqb_stream_name_valid(const char *name);
 
 /* --- the store ------------------------------------------------------------------ */
 
+/*
+ * Modes the store and the state files (statefile.h) create files and directories
+ * with: owner read-write, group read, nothing for others (data_dir, <stream>-<p>,
+ * segment .log/.index/.timeindex, recovery-point, .clean-shutdown, .lock, snapshot,
+ * journal and temp files). They are the create modes passed to open(2)/mkdir(2), so
+ * a umask can only narrow them (077 gives 0600/0700), never widen them: with the
+ * common 022 the store is still not readable by others. Files and directories that
+ * already exist keep their modes (see docs/FORMAT.md, "Permissions").
+ */
+#define MQB_STORE_FILE_MODE 0640
+#define MQB_STORE_DIR_MODE  0750
+
 enum {
 	MQB_STORE_RDONLY    = 1 << 0,  /* no writes, no lock, no recovery changes (CLI) */
 	MQB_STORE_FULL_SCAN = 1 << 1,  /* ignore the clean marker and checkpoints: validate
