@@ -10,6 +10,7 @@
 
 #include "bridge/err.h"
 #include "bridge/logging.h"
+#include "bridge/store/store.h"   /* MQB_STORE_FILE_MODE */
 #include "bridge/store/batch.h"
 
 #define PENDING_FLUSH_BYTES 4096
@@ -20,7 +21,7 @@ int mqb_index_open(mqb_index_t *ix, const char *path, size_t esz, bool rdonly, b
 	ix->esz = esz;
 	ix->rdonly = rdonly;
 	ix->fd = open(path, rdonly ? O_RDONLY | O_CLOEXEC :
-		      O_RDWR | O_CREAT | O_CLOEXEC | (trunc ? O_TRUNC : 0), 0644);
+		      O_RDWR | O_CREAT | O_CLOEXEC | (trunc ? O_TRUNC : 0), MQB_STORE_FILE_MODE);
 	if (ix->fd < 0)
 		return mqb_err_from_errno(errno);
 	return MQB_OK;

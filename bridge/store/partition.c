@@ -77,7 +77,7 @@ mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
 		goto error;
 	}
 	p->opts.name = p->stream;
-	if (!rdonly && mkdir(path, 0755) < 0 && errno != EEXIST) {
+	if (!rdonly && mkdir(path, MQB_STORE_DIR_MODE) < 0 && errno != EEXIST) {
 		mqb_errstr_set(errstr, errstr_size, "cannot create %s: %s", path, strerror(errno));
 		goto error;
 	}
@@ -196,7 +196,12 @@ static int snap_sync(mqb_partition_t *p, flush_snap_t *s)
 	if (s->target > atomic_load(&p->durable))
 		atomic_store(&p->durable, s->target);
 	p->ckpt_next = s->ck;
-	p->ckpt_pending = true;
+	if (!p->ckpt_pending) {
+		/* a checkpoint deadline now exists: the flusher may be asleep with none
+		 * (fsyncs outside it: flush 0/0 appends, mqb_partition_flush callers) */
+		p->ckpt_pending = true;
+		mqb_store__wake_flusher(p->st);
+	}
 	cb = mqb_store__fsync_cb(p->st, &cbarg);
 	if (cb)
 		cb(p, (uint64_t)us, cbarg);
@@ -242,14 +247,36 @@ int mqb_partition_flush(mqb_partition_t *p)
 	return rc;
 }
 
-void mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms)
+/* The monotonic ms at which the flusher must next look at p (INT64_MAX: never, until
+ * something wakes it). Reads atomics and, under flushlock, the checkpoint state. */
+static int64_t next_deadline(mqb_partition_t *p)
+{
+	int64_t when = INT64_MAX, first;
+
+	if (atomic_load(&p->stored) > atomic_load(&p->durable)) {
+		first = atomic_load(&p->first_unflushed_ms);
+		if (p->opts.flush_interval_ms >= 0 && first)
+			when = first + p->opts.flush_interval_ms;
+		if ((p->opts.flush_messages > 0 &&
+		     atomic_load(&p->unflushed) >= p->opts.flush_messages) ||
+		    atomic_load(&p->flush_now))
+			when = 0;
+	}
+	pthread_mutex_lock(&p->flushlock);
+	if (p->ckpt_pending && p->ckpt_last_ms + MQB_CKPT_INTERVAL_MS < when)
+		when = p->ckpt_last_ms + MQB_CKPT_INTERVAL_MS;
+	pthread_mutex_unlock(&p->flushlock);
+	return when;
+}
+
+int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms)
 {
 	int64_t first, unfl;
 	bool due = false;
 	mqb_ckpt_t ck;
 
 	if (p->rdonly)
-		return;
+		return INT64_MAX;
 	if (atomic_load(&p->stored) > atomic_load(&p->durable)) {
 		first = atomic_load(&p->first_unflushed_ms);
 		unfl = atomic_load(&p->unflushed);
@@ -273,6 +300,7 @@ void mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms)
 	pthread_mutex_unlock(&p->flushlock);
 	if (due)
 		mqb_ckpt_write(p, &ck);
+	return next_deadline(p);
 }
 
 /* --- appends ----------------------------------------------------------------------- */
@@ -378,6 +406,7 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 	mqb_segment_t *seg;
 	mqb_batch_hdr_t hdr;
 	int64_t base, pos, len;
+	bool first;
 	int rc;
 
 	if (!p || !recs || n == 0)
@@ -448,15 +477,19 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 	atomic_fetch_add_explicit(&p->c_appends, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->c_records, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->c_bytes, (uint64_t)len, memory_order_relaxed);
-	if (atomic_fetch_add(&p->unflushed, (int64_t)n) == 0)
+	first = atomic_fetch_add(&p->unflushed, (int64_t)n) == 0;
+	if (first)
 		atomic_store(&p->first_unflushed_ms, mqb_mono_ms());
 	if (base_offset)
 		*base_offset = base;
 
 	if (p->opts.flush_interval_ms == 0 && p->opts.flush_messages == 0)
 		rc = flush_locked(p);
-	else if (p->opts.flush_messages > 0 &&
-		 atomic_load(&p->unflushed) >= p->opts.flush_messages)
+	else if ((first && p->opts.flush_interval_ms >= 0) ||
+		 (p->opts.flush_messages > 0 &&
+		  atomic_load(&p->unflushed) >= p->opts.flush_messages))
+		/* the first append to a clean partition sets its flush deadline; the
+		 * flusher sleeps until the earliest one, so tell it (once per flush) */
 		mqb_store__wake_flusher(p->st);
 out:
 	if (rc && rc != MQB_ERR_TOOBIG && rc != MQB_ERR_INVAL)
@@ -547,7 +580,8 @@ void mqb_partition__close(mqb_partition_t *p, bool clean)
 		if (!rc && !p->io_failed) {
 			int fd;
 			snprintf(path, sizeof(path), "%s/%s", p->dir, MQB_CLEAN_MARKER);
-			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				  MQB_STORE_FILE_MODE);
 			if (fd < 0 || fsync(fd) < 0 || fsync(p->dirfd) < 0)
 				mqb_warn(MOD, "%s: cannot write the clean-shutdown marker: %s",
 					 p->dir, strerror(errno));

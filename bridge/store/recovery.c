@@ -34,7 +34,7 @@ int mqb_ckpt_write(mqb_partition_t *p, const mqb_ckpt_t *c)
 	mqb_be32_put(b + 32, mqb_crc32c(0, b, 32));
 	snprintf(tmp, sizeof(tmp), "%s/%s", p->dir, MQB_CKPT_TMP);
 	snprintf(path, sizeof(path), "%s/%s", p->dir, MQB_CKPT_FILE);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, MQB_STORE_FILE_MODE);
 	if (fd < 0 || pwrite(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) || fsync(fd) < 0 ||
 	    rename(tmp, path) < 0 || fsync(p->dirfd) < 0) {
 		rc = mqb_err_from_errno(errno);

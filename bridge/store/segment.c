@@ -14,6 +14,7 @@
 
 #include "bridge/err.h"
 #include "bridge/logging.h"
+#include "bridge/store/store.h"   /* MQB_STORE_FILE_MODE */
 
 #define SCAN_CHUNK (1 << 20)
 
@@ -106,7 +107,7 @@ int mqb_segment_open(const char *dir, int64_t base, bool create, bool rdonly,
 	if (!s->log_path)
 		goto error;
 	fd = open(path, rdonly ? O_RDONLY | O_CLOEXEC :
-		  O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
+		  O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), MQB_STORE_FILE_MODE);
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		rc = mqb_err_from_errno(errno);
 		if (fd >= 0)

@@ -11,6 +11,7 @@
 
 #include "bridge/err.h"
 #include "bridge/logging.h"
+#include "bridge/store/store.h"   /* MQB_STORE_FILE_MODE */
 #include "bridge/store/batch.h"   /* mqb_be32/64 helpers */
 #include "bridge/store/crc32c.h"
 
@@ -133,7 +134,8 @@ static int replace_file(const char *path, const uint8_t *hdr, size_t hdr_len,
 
 	if (!tmp)
 		return MQB_ERR_NOMEM;
-	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+		  MQB_STORE_FILE_MODE);
 	if (fd < 0) {
 		what = "create";
 		goto error;

@@ -18,7 +18,11 @@
 #include "bridge/logging.h"
 
 #define MOD "store"
-#define FLUSHER_TICK_MS 5
+/* The flusher sleeps until the earliest deadline any partition reports (see
+ * mqb_partition__flusher_tick) or until woken; with none pending it still looks once
+ * a minute (a safety net, not a policy). After a failed allocation it retries soon. */
+#define FLUSHER_IDLE_MAX_MS 60000
+#define FLUSHER_RETRY_MS    5
 
 typedef struct store_stream {
 	char *name;
@@ -39,6 +43,7 @@ struct mqb_store {
 	pthread_mutex_t fmu;
 	pthread_cond_t fcond;
 	bool stop, wake;
+	_Atomic uint64_t flusher_wakeups, flusher_passes;
 	mqb_fsync_cb_t *fsync_cb;
 	void *fsync_arg;
 };
@@ -55,16 +60,28 @@ void mqb_store_set_fsync_cb(mqb_store_t *st, mqb_fsync_cb_t *cb, void *arg)
 	st->fsync_arg = arg;
 }
 
+/* The store whose flusher runs on this thread (NULL elsewhere). */
+static _Thread_local const mqb_store_t *flusher_self;
+
 void mqb_store__wake_flusher(mqb_store_t *st)
 {
+	if (flusher_self == st)
+		return;   /* the flusher recomputes its deadlines after every pass */
 	pthread_mutex_lock(&st->fmu);
 	st->wake = true;
 	pthread_cond_signal(&st->fcond);
 	pthread_mutex_unlock(&st->fmu);
 }
 
-/* Every partition, copied under the lock (partitions live until close). */
-static mqb_partition_t **all_partitions(mqb_store_t *st, size_t *n)
+void mqb_store_stats(mqb_store_t *st, mqb_store_stats_t *out)
+{
+	out->flusher_wakeups = atomic_load(&st->flusher_wakeups);
+	out->flusher_passes = atomic_load(&st->flusher_passes);
+}
+
+/* Every partition, copied under the lock (partitions live until close). *oom (if not
+ * NULL) is set when there are partitions but no memory to list them. */
+static mqb_partition_t **all_partitions(mqb_store_t *st, size_t *n, bool *oom)
 {
 	mqb_partition_t **v = NULL;
 	size_t total = 0, k = 0;
@@ -80,36 +97,62 @@ static mqb_partition_t **all_partitions(mqb_store_t *st, size_t *n)
 				v[k++] = st->streams[i].parts[j];
 	pthread_mutex_unlock(&st->mu);
 	*n = k;
+	if (oom)
+		*oom = total && !v;
 	return v;
 }
 
+/* One pass of the flusher over every partition: the earliest deadline they report. */
+static int64_t flusher_pass(mqb_store_t *st)
+{
+	size_t n;
+	bool oom;
+	mqb_partition_t **v = all_partitions(st, &n, &oom);
+	int64_t next = oom ? mqb_mono_ms() + FLUSHER_RETRY_MS : INT64_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t d = mqb_partition__flusher_tick(v[i], mqb_mono_ms());
+		if (d < next)
+			next = d;
+	}
+	free(v);
+	atomic_fetch_add_explicit(&st->flusher_passes, 1, memory_order_relaxed);
+	return next;
+}
+
+/* fmu held: sleep until the monotonic ms deadline, a wake-up call or stop. */
+static void flusher_sleep(mqb_store_t *st, int64_t deadline)
+{
+	int64_t now = mqb_mono_ms();
+	struct timespec ts;
+
+	if (st->wake || st->stop || deadline <= now)
+		return;
+	if (deadline - now > FLUSHER_IDLE_MAX_MS)
+		deadline = now + FLUSHER_IDLE_MAX_MS;
+	ts.tv_sec = (time_t)(deadline / 1000);
+	ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
+	pthread_cond_timedwait(&st->fcond, &st->fmu, &ts);
+	atomic_fetch_add_explicit(&st->flusher_wakeups, 1, memory_order_relaxed);
+}
+
+/* The group-commit thread: deadline-driven, no fixed tick (docs/FORMAT.md, Flushing).
+ * A wake-up call set before or during a pass is seen by the next flusher_sleep(), so
+ * a deadline created while the flusher computes its sleep is never missed. */
 static void *flusher_main(void *arg)
 {
 	mqb_store_t *st = arg;
+	int64_t next = 0;
 
+	flusher_self = st;
 	pthread_mutex_lock(&st->fmu);
 	while (!st->stop) {
-		struct timespec ts;
-		size_t n;
-		mqb_partition_t **v;
-
-		if (!st->wake) {
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += FLUSHER_TICK_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&st->fcond, &st->fmu, &ts);
-		}
+		flusher_sleep(st, next);
 		st->wake = false;
 		if (st->stop)
 			break;
 		pthread_mutex_unlock(&st->fmu);
-		v = all_partitions(st, &n);
-		for (size_t i = 0; i < n; i++)
-			mqb_partition__flusher_tick(v[i], mqb_mono_ms());
-		free(v);
+		next = flusher_pass(st);
 		pthread_mutex_lock(&st->fmu);
 	}
 	pthread_mutex_unlock(&st->fmu);
@@ -128,12 +171,24 @@ static int mkdir_p(const char *path)
 		if (buf[i] == '/' || buf[i] == 0) {
 			char c = buf[i];
 			buf[i] = 0;
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			if (mkdir(buf, MQB_STORE_DIR_MODE) < 0 && errno != EEXIST)
 				return mqb_err_from_errno(errno);
 			buf[i] = c;
 		}
 	}
 	return MQB_OK;
+}
+
+/* Others who may write data_dir could replace segments or state files under us. */
+static void warn_if_shared(const char *data_dir)
+{
+	struct stat sb;
+
+	if (stat(data_dir, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH)))
+		mqb_warn(MOD, "data_dir %s is %s-writable (mode %04o): other users can change "
+			 "or delete the store; chmod %s to 0750 or stricter", data_dir,
+			 (sb.st_mode & S_IWOTH) ? "world" : "group",
+			 (unsigned)(sb.st_mode & 07777), data_dir);
 }
 
 mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_t errstr_size)
@@ -182,8 +237,10 @@ mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_
 			       strerror(errno));
 		goto error;
 	}
+	warn_if_shared(data_dir);
 	snprintf(path, sizeof(path), "%s/.lock", data_dir);
-	st->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	st->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
+			  MQB_STORE_FILE_MODE);
 	if (st->lockfd < 0) {
 		char desc[200];
 		mqb_errstr_set(errstr, errstr_size, "cannot open %s: %s", path,
@@ -309,6 +366,8 @@ static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr
 	st->names[st->nstreams + 1] = NULL;
 	st->nstreams++;
 	pthread_mutex_unlock(&st->mu);
+	if (st->flusher_running)
+		mqb_store__wake_flusher(st);   /* new partitions: their deadlines count */
 	return MQB_OK;
 error:
 	for (int32_t i = 0; i < n; i++)
@@ -423,7 +482,7 @@ mqb_partition_t *mqb_store_partition(mqb_store_t *st, const char *stream, int32_
 void mqb_store_maintain(mqb_store_t *st)
 {
 	size_t n;
-	mqb_partition_t **v = all_partitions(st, &n);
+	mqb_partition_t **v = all_partitions(st, &n, NULL);
 	int64_t now = mqb_now_ms();
 
 	for (size_t i = 0; i < n; i++)
@@ -434,7 +493,7 @@ void mqb_store_maintain(mqb_store_t *st)
 int mqb_store_flush(mqb_store_t *st)
 {
 	size_t n;
-	mqb_partition_t **v = all_partitions(st, &n);
+	mqb_partition_t **v = all_partitions(st, &n, NULL);
 	int rc = MQB_OK;
 
 	for (size_t i = 0; i < n; i++) {

@@ -58,6 +58,18 @@ bool mqb_stream_name_valid(const char *name);
 
 /* --- the store ------------------------------------------------------------------ */
 
+/*
+ * Modes the store and the state files (statefile.h) create files and directories
+ * with: owner read-write, group read, nothing for others (data_dir, <stream>-<p>,
+ * segment .log/.index/.timeindex, recovery-point, .clean-shutdown, .lock, snapshot,
+ * journal and temp files). They are the create modes passed to open(2)/mkdir(2), so
+ * a umask can only narrow them (077 gives 0600/0700), never widen them: with the
+ * common 022 the store is still not readable by others. Files and directories that
+ * already exist keep their modes (see docs/FORMAT.md, "Permissions").
+ */
+#define MQB_STORE_FILE_MODE 0640
+#define MQB_STORE_DIR_MODE  0750
+
 enum {
 	MQB_STORE_RDONLY    = 1 << 0,  /* no writes, no lock, no recovery changes (CLI) */
 	MQB_STORE_FULL_SCAN = 1 << 1,  /* ignore the clean marker and checkpoints: validate
@@ -95,6 +107,18 @@ void mqb_store_maintain(mqb_store_t *st);
 
 /* fsync everything now (used at shutdown and by tests). */
 int mqb_store_flush(mqb_store_t *st);
+
+/* Store-wide counters (monotonic since open), e.g. to check the flusher sleeps when
+ * idle. The flusher is deadline-driven: it sleeps until the earliest pending flush
+ * (flush.interval_ms / flush.messages) or recovery checkpoint of any partition, and
+ * an append to a clean partition wakes it; with nothing pending it does not wake
+ * (at most once a minute). See docs/FORMAT.md, "Flushing". */
+typedef struct mqb_store_stats {
+	uint64_t flusher_wakeups;  /* returns from the flusher's sleep (deadline reached,
+				    * woken by an append/roll/fsync, or spurious) */
+	uint64_t flusher_passes;   /* its passes over every partition */
+} mqb_store_stats_t;
+void mqb_store_stats(mqb_store_t *st, mqb_store_stats_t *out);
 
 /* Clean stop: stop the flusher, fsync all, write checkpoints and the clean-shutdown
  * marker, release the lock, free everything. NULL-safe. */

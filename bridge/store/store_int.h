@@ -101,6 +101,9 @@ struct mqb_partition {
 
 /* store.c */
 mqb_fsync_cb_t *mqb_store__fsync_cb(mqb_store_t *st, void **arg);
+/* Wake the flusher to recompute its deadlines (a partition got one while it may be
+ * asleep). Any thread, any partition lock held; a no-op on the flusher thread itself,
+ * which recomputes after every pass anyway. */
 void mqb_store__wake_flusher(mqb_store_t *st);
 
 /* partition.c */
@@ -111,8 +114,12 @@ void mqb_partition__close(mqb_partition_t *p, bool clean);  /* NULL-safe; frees 
 /* Append a created/loaded segment to the list (wlock or not yet shared); it becomes
  * the active one and the previous active segment closes its files. */
 int  mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s);
-/* The flusher's per-tick work: fsync when the policy says so, checkpoint when due. */
-void mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms);
+/* The flusher's work on p at now_ms (monotonic): fsync when the policy says so,
+ * checkpoint when due. Returns the monotonic ms of p's next deadline (the pending
+ * flush by flush.interval_ms, an fsync asked for by flush.messages or a roll: 0, the
+ * pending checkpoint), INT64_MAX when it has none. Whatever creates a deadline while
+ * the flusher sleeps calls mqb_store__wake_flusher(). */
+int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms);
 void mqb_partition__maintain(mqb_partition_t *p, int64_t now_wall_ms);
 
 /* recovery.c */

@@ -151,22 +151,55 @@ int mqbt_wait_port(int port, int timeout_ms)
 	return -1;
 }
 
+/* The build directory this executable lives in: tests/ and bench/ binaries sit one
+ * level below it, so it is /proc/self/exe's parent's parent (when it holds a
+ * CMakeCache.txt). Empty string when not found. */
+static const char *exe_build_dir(void)
+{
+	static char dir[1024];
+	static int done;
+	char cache[1100];
+	ssize_t n;
+
+	if (done)
+		return dir;
+	done = 1;
+	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	dir[n > 0 ? n : 0] = 0;
+	for (int up = 0; up < 2; up++) {
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir) {
+			dir[0] = 0;
+			return dir;
+		}
+		*slash = 0;
+	}
+	snprintf(cache, sizeof(cache), "%s/CMakeCache.txt", dir);
+	if (access(cache, R_OK) != 0)
+		dir[0] = 0;
+	return dir;
+}
+
 const char *mqbt_bin(const char *name)
 {
 	static char ring[8][1024];
 	static int next;
 	static const char *subdirs[] = { "bridge/daemon", "tools", "tests", "bench", "." };
-	const char *build = getenv("MQB_BUILD_DIR");
+	/* $MQB_BUILD_DIR, then beside ourselves (run from anywhere), then ./build */
+	const char *builds[3] = { getenv("MQB_BUILD_DIR"), exe_build_dir(), "build" };
 	char *out = ring[next++ % 8];
 
-	if (!build)
-		build = "build";
-	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-		snprintf(out, sizeof(ring[0]), "%s/%s/%s", build, subdirs[i], name);
-		if (access(out, X_OK) == 0)
-			return out;
+	for (size_t b = 0; b < 3; b++) {
+		if (!builds[b] || !*builds[b])
+			continue;
+		for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+			snprintf(out, sizeof(ring[0]), "%s/%s/%s", builds[b], subdirs[i], name);
+			if (access(out, X_OK) == 0)
+				return out;
+		}
 	}
-	snprintf(out, sizeof(ring[0]), "%s/%s", build, name);
+	snprintf(out, sizeof(ring[0]), "%s/%s",
+		 builds[0] && *builds[0] ? builds[0] : "build", name);
 	return out;
 }
 

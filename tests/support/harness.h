@@ -29,7 +29,10 @@ char *mqbt_read_file(const char *path, size_t *len);
 /* Wait until something accepts TCP connections on 127.0.0.1:port. 0 ok, -1 timeout. */
 int mqbt_wait_port(int port, int timeout_ms);
 
-/* Path of a built binary: searched under $MQB_BUILD_DIR/{bridge,tools,tests,bench,.}. */
+/* Path of a built binary: searched under {bridge/daemon,tools,tests,bench,.} of
+ * $MQB_BUILD_DIR (when set), then of the build dir holding the running executable
+ * (/proc/self/exe's parent's parent, so tests and benchmarks run from anywhere),
+ * then of ./build. */
 const char *mqbt_bin(const char *name);
 
 /* Start argv[0] (a path) with argv; stdout+stderr to log_path (NULL: /dev/null);

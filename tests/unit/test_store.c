@@ -596,8 +596,16 @@ static void *chasing_reader(void *arg)
 		}
 		if (rc == MQB_ERR_RANGE) {
 			mqb_watermarks_t w;
-			mqb_partition_watermarks(c->p, &w);
-			if (w.log_start <= next || mqb_reader_seek(r, w.log_start) != MQB_OK) {
+			int seek = MQB_ERR_RANGE;
+			/* retention may move log start again between the watermarks and the
+			 * seek (then the seek is MQB_ERR_RANGE too): take the newer one */
+			for (int tries = 0; tries < 100 && seek == MQB_ERR_RANGE; tries++) {
+				mqb_partition_watermarks(c->p, &w);
+				if (w.log_start <= next)
+					break;
+				seek = mqb_reader_seek(r, w.log_start);
+			}
+			if (w.log_start <= next || seek != MQB_OK) {
 				cr->errors++;
 				break;
 			}

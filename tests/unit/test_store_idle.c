@@ -1,0 +1,214 @@
+/*
+ * test_store_idle.c — the store's flusher is deadline-driven: idle, it does not wake
+ * (mqb_store_stats().flusher_wakeups stays flat), and an append after a long idle is
+ * still fsynced within flush.interval_ms (or at flush.messages records), and its
+ * recovery checkpoint still follows within a second.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge/clock.h"
+#include "tests/support/store_fx.h"
+
+#define NPART 8
+/* scheduling slack on a loaded 2-core CI machine, on top of the policy's bound */
+#define SLACK_MS 250
+
+static void append_one(mqb_partition_t *p)
+{
+	mqb_record_t r = { .timestamp_ms = mqb_now_ms(), .key_len = -1,
+			   .value = "v", .value_len = 1 };
+	assert_int_equal(mqb_partition_append(p, &r, 1, NULL), 0);
+}
+
+/* ms until p's durable watermark reaches its stored one (polling each ms), or -1
+ * after limit_ms. */
+static int64_t ms_until_durable(mqb_partition_t *p, int64_t limit_ms)
+{
+	int64_t t0 = mqb_mono_ms();
+	mqb_watermarks_t w;
+
+	for (;;) {
+		int64_t el = mqb_mono_ms() - t0;
+		mqb_partition_watermarks(p, &w);
+		if (w.durable == w.stored)
+			return el;
+		if (el > limit_ms)
+			return -1;
+		usleep(1000);
+	}
+}
+
+static uint64_t wakeups(mqb_store_t *st)
+{
+	mqb_store_stats_t s;
+	mqb_store_stats(st, &s);
+	return s.flusher_wakeups;
+}
+
+/* flusher wakeups during ms of idling */
+static uint64_t wakeups_over(mqb_store_t *st, int ms)
+{
+	uint64_t w0 = wakeups(st);
+	usleep((useconds_t)ms * 1000);
+	return wakeups(st) - w0;
+}
+
+/* The offset in p's recovery-point file (docs/FORMAT.md: magic, then be64 offset). */
+static int64_t ckpt_offset(const char *pdir)
+{
+	char path[400];
+	uint8_t b[16];
+	int64_t v = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/recovery-point", pdir);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	if (pread(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	for (int i = 8; i < 16; i++)
+		v = (v << 8) | b[i];
+	return v;
+}
+
+static int64_t ms_until_ckpt(const char *pdir, int64_t want, int64_t limit_ms)
+{
+	int64_t t0 = mqb_mono_ms();
+
+	while (ckpt_offset(pdir) != want) {
+		if (mqb_mono_ms() - t0 > limit_ms)
+			return -1;
+		usleep(5000);
+	}
+	return mqb_mono_ms() - t0;
+}
+
+static void open_many(fx_t *f)
+{
+	f->o.partitions = NPART;
+	fx_open(f, 0);
+}
+
+/* Idle with nothing pending: (almost) no wakeups; the old 5 ms tick made ~200/s. */
+static void test_idle_no_spin(void **state)
+{
+	fx_t *f = *state;
+
+	open_many(f);
+	append_one(f->p);
+	assert_true(ms_until_durable(f->p, f->o.flush_interval_ms + SLACK_MS) >= 0);
+	assert_true(ms_until_ckpt(f->pdir, 1, 1000 + SLACK_MS) >= 0);
+	usleep(100 * 1000);
+	uint64_t w = wakeups_over(f->st, 1000);
+	print_message("idle flusher wakeups over 1 s: %llu\n", (unsigned long long)w);
+	assert_true(w <= 3);
+}
+
+/* After a long idle, an append is fsynced within flush.interval_ms, then checkpointed
+ * within a second, with a handful of wakeups (append, deadline, checkpoint). */
+static void test_append_after_idle_is_flushed(void **state)
+{
+	fx_t *f = *state;
+	mqb_watermarks_t w;
+	int64_t el;
+
+	f->o.flush_interval_ms = 100;
+	open_many(f);
+	assert_true(wakeups_over(f->st, 1200) <= 3);
+	uint64_t w0 = wakeups(f->st);
+	mqb_partition_t *p3 = mqb_store_partition(f->st, "s", 3);
+	append_one(p3);
+	append_one(p3);
+	mqb_partition_watermarks(p3, &w);
+	assert_int_equal(w.stored, 2);
+	el = ms_until_durable(p3, 100 + SLACK_MS);
+	print_message("durable after %lld ms (flush.interval_ms 100)\n", (long long)el);
+	assert_true(el >= 0);
+	char pdir[400];
+	snprintf(pdir, sizeof(pdir), "%s/s-3", f->dir);
+	assert_true(ms_until_ckpt(pdir, 2, 1000 + SLACK_MS) >= 0);
+	usleep(100 * 1000);
+	assert_true(wakeups(f->st) - w0 <= 8);
+	assert_true(wakeups_over(f->st, 1000) <= 3);
+}
+
+/* flush.messages alone (no interval): the append that reaches the count wakes it. */
+static void test_flush_messages_wakes(void **state)
+{
+	fx_t *f = *state;
+	mqb_watermarks_t w;
+
+	f->o.flush_interval_ms = -1;
+	f->o.flush_messages = 3;
+	open_many(f);
+	usleep(300 * 1000);
+	append_one(f->p);
+	append_one(f->p);
+	usleep(300 * 1000);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.durable, 0);           /* below the count: not due */
+	append_one(f->p);
+	assert_true(ms_until_durable(f->p, SLACK_MS) >= 0);
+}
+
+/* fsyncs outside the flusher (flush 0/0 appends, mqb_store_flush) still get their
+ * checkpoint: the first pending one wakes the flusher. */
+static void test_outside_fsync_checkpointed(void **state)
+{
+	fx_t *f = *state;
+	mqb_watermarks_t w;
+
+	f->o.flush_interval_ms = 0;
+	f->o.flush_messages = 0;
+	open_many(f);
+	usleep(1200 * 1000);
+	append_one(f->p);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.durable, 1);           /* fsynced inside the append */
+	assert_true(ms_until_ckpt(f->pdir, 1, 1000 + SLACK_MS) >= 0);
+	usleep(100 * 1000);
+	assert_true(wakeups_over(f->st, 1000) <= 3);
+}
+
+/* No policy (-1/-1): nothing ever due, nothing wakes; mqb_store_flush still works. */
+static void test_no_policy_sleeps(void **state)
+{
+	fx_t *f = *state;
+
+	f->o.flush_interval_ms = -1;
+	f->o.flush_messages = -1;
+	open_many(f);
+	append_one(f->p);
+	assert_true(wakeups_over(f->st, 1000) <= 3);
+	assert_int_equal(mqb_store_flush(f->st), 0);
+	assert_true(ms_until_durable(f->p, 0) >= 0);
+	assert_true(ms_until_ckpt(f->pdir, 1, 1000 + SLACK_MS) >= 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_idle_no_spin, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_append_after_idle_is_flushed, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_flush_messages_wakes, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_outside_fsync_checkpointed, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_no_policy_sleeps, fx_setup, fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
