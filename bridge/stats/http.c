@@ -324,6 +324,19 @@ out:
 	pthread_mutex_unlock(&http->lock);
 }
 
+/* The status page runs only its own inline code, talks only to this endpoint, cannot
+ * be framed, and never sends its URL (which may hold ?token=) as a Referer. */
+static void page_headers(struct MHD_Response *mr)
+{
+	MHD_add_response_header(mr, "Content-Security-Policy",
+				"default-src 'none'; script-src 'unsafe-inline'; "
+				"style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+				"base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(mr, "X-Frame-Options", "DENY");
+	MHD_add_response_header(mr, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -368,6 +381,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
 				resp.content_type ? resp.content_type : JSON_CT);
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (resp.content_type && strcmp(resp.content_type, MQB_STATUS_PAGE_CT) == 0)
+		page_headers(mr);
 	if (allow)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	if (auth_fail)
