@@ -5,7 +5,10 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmosquitto-dev librdkafka-dev libconfig-dev libcmocka-dev libmicrohttpd-dev
       libcjson-dev libsystemd-dev
-      mosquitto mosquitto-clients kcat prometheus systemd curl python3 valgrind)
+      mosquitto mosquitto-clients kcat prometheus systemd curl python3 valgrind
+      chromium            # integration.status_page: the status page in a real browser
+      groff-base          # unit.man: groff -ww -z -man on docs/man/*
+      dpkg-dev file lintian)  # cpack -G DEB (dpkg-shlibdeps, file) and the package check
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,8 @@
 /*
  * http.c — the stats endpoint on libmicrohttpd: one internal polling thread (epoll),
  * connection limit and idle timeout, per-connection memory cap, optional bearer
- * token, built-in /metrics /stats /healthz /readyz, and routes from other components.
+ * token, built-in /metrics /stats /healthz /readyz and the status page at /, and routes
+ * from other components.
  * See http.h.
  */
 #include "bridge/stats/http.h"
@@ -24,6 +25,7 @@
 #include "bridge/stats/listen.h"
 #include "bridge/stats/process_metrics.h"
 #include "bridge/sbuf.h"
+#include "bridge/stats/status_page.h"
 
 #define MOD "stats"
 #define PROM_CT "text/plain; version=0.0.4; charset=utf-8"
@@ -59,7 +61,7 @@ struct mqb_http_req {
 	const char *method, *path;
 };
 
-static const char *const builtin[] = { "/metrics", "/stats", "/healthz", "/readyz" };
+static const char *const builtin[] = { "/metrics", "/stats", "/healthz", "/readyz", "/" };
 
 /* --- responses ------------------------------------------------------------------- */
 
@@ -194,6 +196,17 @@ static void h_readyz(mqb_http_t *http, mqb_http_resp_t *resp)
 	mqb_http_resp_text(resp, 200, "ready\n");
 }
 
+static void h_status_page(mqb_http_resp_t *resp)
+{
+	size_t len = 0;
+	const char *page = mqb_status_page(&len);
+	char *copy = malloc(len + 1);
+
+	if (copy)
+		memcpy(copy, page, len + 1);
+	resp_set(resp, 200, MQB_STATUS_PAGE_CT, copy, len);
+}
+
 /* --- dispatch ---------------------------------------------------------------------- */
 
 static bool route_matches(const struct route *r, const char *path)
@@ -206,13 +219,28 @@ static bool route_matches(const struct route *r, const char *path)
 	       (path[n] == '/' || r->path[n - 1] == '/');
 }
 
-static bool token_ok(const mqb_http_t *http, struct MHD_Connection *conn)
+/* Constant time in the token's length: every byte of the secret is compared. */
+static bool token_eq(const mqb_http_t *http, const char *s, size_t n)
+{
+	unsigned char d = n != http->token_len;
+
+	for (size_t i = 0; i < http->token_len; i++)
+		d |= (unsigned char)(i < n ? s[i] : 0) ^ (unsigned char)http->token[i];
+	return d == 0;
+}
+
+/* "Authorization: Bearer <token>"; for the status page only (GET /), "?token=<token>"
+ * too: a browser cannot add a header when the operator opens the page. */
+static bool token_ok(const mqb_http_t *http, struct MHD_Connection *conn, const char *path)
 {
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_AUTHORIZATION);
 	size_t n;
-	unsigned char d;
 
+	if (!h && strcmp(path, "/") == 0) {
+		h = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+		return h && token_eq(http, h, strlen(h));
+	}
 	if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
 		return false;
 	h += 6;
@@ -221,11 +249,7 @@ static bool token_ok(const mqb_http_t *http, struct MHD_Connection *conn)
 	n = strlen(h);
 	while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
 		n--;
-	/* Constant time in the token's length: every byte of the secret is compared. */
-	d = n != http->token_len;
-	for (size_t i = 0; i < http->token_len; i++)
-		d |= (unsigned char)(i < n ? h[i] : 0) ^ (unsigned char)http->token[i];
-	return d == 0;
+	return token_eq(http, h, n);
 }
 
 static bool has_body(struct MHD_Connection *conn)
@@ -286,6 +310,7 @@ static void dispatch(mqb_http_t *http, struct MHD_Connection *conn, const char *
 	case 1: h_stats(http, resp); break;
 	case 2: h_healthz(http, resp); break;
 	case 3: h_readyz(http, resp); break;
+	case 4: h_status_page(resp); break;
 	default:
 		req.method = MHD_HTTP_METHOD_GET;
 		r->fn(&req, resp, r->arg);
@@ -297,6 +322,19 @@ static void dispatch(mqb_http_t *http, struct MHD_Connection *conn, const char *
 	}
 out:
 	pthread_mutex_unlock(&http->lock);
+}
+
+/* The status page runs only its own inline code, talks only to this endpoint, cannot
+ * be framed, and never sends its URL (which may hold ?token=) as a Referer. */
+static void page_headers(struct MHD_Response *mr)
+{
+	MHD_add_response_header(mr, "Content-Security-Policy",
+				"default-src 'none'; script-src 'unsafe-inline'; "
+				"style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+				"base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(mr, "X-Frame-Options", "DENY");
+	MHD_add_response_header(mr, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -327,7 +365,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (get && *con_cls == NULL) {
 		/* A body on a GET: refused at once rather than read (it could be endless). */
 		mqb_http_resp_text(&resp, 400, "a %s request takes no body\n", method);
-	} else if (http->token && !token_ok(http, conn)) {
+	} else if (http->token && !token_ok(http, conn, url ? url : "/")) {
 		auth_fail = true;
 		mqb_http_resp_text(&resp, 401, "unauthorized: send Authorization: Bearer <token>\n");
 	} else {
@@ -343,6 +381,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
 				resp.content_type ? resp.content_type : JSON_CT);
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (resp.content_type && strcmp(resp.content_type, MQB_STATUS_PAGE_CT) == 0)
+		page_headers(mr);
 	if (allow)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	if (auth_fail)

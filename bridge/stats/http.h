@@ -1,7 +1,8 @@
 /*
  * http.h — the stats endpoint: a small HTTP/1.1 server (libmicrohttpd, in its own
- * thread) serving GET /metrics (Prometheus text 0.0.4), /stats (JSON), /healthz and
- * /readyz, plus routes other components register (GET /groups, /offsets/translate).
+ * thread) serving GET /metrics (Prometheus text 0.0.4), /stats (JSON), /healthz,
+ * /readyz and the status page at / (status_page.h), plus routes other components
+ * register (GET /groups, /offsets/translate).
  *
  * Threads: handlers, ready checks, collectors and JSON sections all run in the HTTP
  * thread, one request at a time. They must be quick and must never wait on a lock
@@ -35,8 +36,9 @@ typedef struct mqb_http_limits {
  * Start the endpoint on conf->listen ("host:port", "[v6addr]:port"; default
  * "127.0.0.1:9883" when NULL; port 0 picks a free one, see mqb_http_port()). A
  * non-loopback address is logged at warning level. conf->token_file: when set, its
- * first line is the bearer token every request must carry. Registers the process
- * collector (build info, uptime, RSS, open fds) into reg. Returns NULL with errstr
+ * first line is the bearer token every request must carry (GET / alone may carry it
+ * as ?token= instead: a browser opening the status page cannot send a header).
+ * Registers the process collector (build info, uptime, RSS, open fds) into reg. Returns NULL with errstr
  * on a bad address, a bind failure or an unreadable/empty token file.
  * Check mqb_http_listen_disabled() first: "" and "off" mean no endpoint.
  */
@@ -83,7 +85,7 @@ const char *mqb_http_req_query(const mqb_http_req_t *req, const char *key);
  * Serve method (only "GET" is supported; HEAD is answered from GET automatically)
  * on path: exactly when prefix is false; when true, path and everything below it
  * ("/groups" matches "/groups" and "/groups/<g>"). Routes may be added while
- * running. Built-in paths (/metrics, /stats, /healthz, /readyz) cannot be replaced.
+ * running. Built-in paths (/metrics, /stats, /healthz, /readyz, /) cannot be replaced.
  * MQB_ERR_INVAL for another method or a path not starting with '/', MQB_ERR_EXISTS
  * when the same method+path is already routed.
  */
