@@ -232,6 +232,10 @@ static const mqb_cfgt_table_t group_table = {
 	"groups[]", group_keys, sizeof(mqb_group_conf_t), OFF(mqb_group_conf_t, line),
 	mqb_config_check_group };
 
+/* ISSUE-12 HOOK (kafka_api): the table lives in connectors/kafka_api/kafka_api_conf.c
+ * (declared here, not included: the core includes no connector header). */
+extern const mqb_cfgt_table_t mqb_kafka_api_conf_table;
+
 static const mqb_cfgt_key_t root_keys[] = {
 	K_STR("data_dir", mqb_config_t, data_dir, "/var/lib/mqbridge",
 	      MQB_CFGF_PATH | MQB_CFGF_NONEMPTY,
@@ -255,6 +259,9 @@ static const mqb_cfgt_key_t root_keys[] = {
 	{ .name = "groups", .type = MQB_CFGT_LIST, .off = OFF(mqb_config_t, groups),
 	  .count_off = OFF(mqb_config_t, groups_count), .sub = &group_table,
 	  .desc = "consumer groups for queue consumers over MQTT" },
+	{ .name = "kafka_api", .type = MQB_CFGT_GROUP, .off = OFF(mqb_config_t, kafka_api),
+	  .sub = &mqb_kafka_api_conf_table,   /* ISSUE-12 HOOK */
+	  .desc = "Kafka wire protocol served by mqbridged (absent: off)" },
 	K_END
 };
 static const mqb_cfgt_table_t root_table = {

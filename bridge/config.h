@@ -120,6 +120,10 @@ typedef struct mqb_config {
 	mqb_route_conf_t *routes;   size_t routes_count;
 	mqb_kafka_conf_t kafka;
 	mqb_group_conf_t *groups;   size_t groups_count;
+	/* ISSUE-12 HOOK (kafka_api, interim until connectors register their sections):
+	 * storage for connectors/kafka_api/kafka_api_conf.h's mqb_kafka_api_conf_t, parsed
+	 * by that file's table; read it with mqb_kafka_api_conf(cfg). */
+	union { max_align_t align_; unsigned char bytes_[128]; } kafka_api;
 } mqb_config_t;
 
 /* Load and validate path. NULL on error, with errstr "file:line: key: problem". */

@@ -1,0 +1,72 @@
+/*
+ * kafka_api_stats.c — registering and updating the kafka_api metrics.
+ */
+#include "connectors/kafka_api/kafka_api_stats.h"
+
+#include <stddef.h>
+#include <string.h>
+
+static const struct { int16_t key; const char *name; } api_names[KAPI_STATS_APIS] = {
+	{ 0, "Produce" }, { 1, "Fetch" }, { 2, "ListOffsets" }, { 3, "Metadata" },
+	{ 18, "ApiVersions" }, { 19, "CreateTopics" },
+};
+
+static int api_slot(int16_t key)
+{
+	for (int i = 0; i < KAPI_STATS_APIS; i++)
+		if (api_names[i].key == key)
+			return i;
+	return KAPI_STATS_APIS;
+}
+
+void mqb_kapi_stats_init(mqb_kapi_stats_t *s, mqb_metrics_t *reg)
+{
+	static const double bounds[] = { 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1 };
+
+	memset(s, 0, sizeof *s);
+	if (!reg)
+		return;
+	s->connections = mqb_metrics_gauge(reg, "mqbridge_kafka_api_connections",
+					   "Kafka API client connections open", 1, NULL);
+	s->accepted = mqb_metrics_counter(reg, "mqbridge_kafka_api_connections_total",
+					  "Kafka API client connections accepted", NULL);
+	s->refused = mqb_metrics_counter(reg, "mqbridge_kafka_api_connections_refused_total",
+					 "Kafka API connections refused (max_connections)", NULL);
+	s->closed_bad = mqb_metrics_counter(reg, "mqbridge_kafka_api_protocol_errors_total",
+					    "Kafka API connections closed for malformed or "
+					    "unsupported requests", NULL);
+	for (int i = 0; i <= KAPI_STATS_APIS; i++) {
+		const char *n = i < KAPI_STATS_APIS ? api_names[i].name : "other";
+
+		s->requests[i] = mqb_metrics_counter(reg, "mqbridge_kafka_api_requests_total",
+						     "Kafka API requests, by API", "api", n, NULL);
+		s->errors[i] = mqb_metrics_counter(reg, "mqbridge_kafka_api_request_errors_total",
+						   "Kafka API responses carrying an error code, "
+						   "by API", "api", n, NULL);
+	}
+	s->fetch_bytes = mqb_metrics_counter(reg, "mqbridge_kafka_api_fetch_bytes_total",
+					     "record batch bytes sent in Fetch responses", NULL);
+	s->produce_records = mqb_metrics_counter(reg, "mqbridge_kafka_api_produce_records_total",
+						 "records appended from Produce requests", NULL);
+	s->produce_batches = mqb_metrics_counter(reg, "mqbridge_kafka_api_produce_batches_total",
+						 "record batches appended from Produce requests",
+						 NULL);
+	s->latency = mqb_metrics_histogram(reg, "mqbridge_kafka_api_request_seconds",
+					   "Kafka API request handling time (parked Fetch "
+					   "waits included)", bounds,
+					   sizeof bounds / sizeof bounds[0], NULL);
+}
+
+void mqb_kapi_stats_request(mqb_kapi_stats_t *s, int16_t api_key, int16_t error,
+			    double seconds)
+{
+	int i;
+
+	if (!s)
+		return;
+	i = api_slot(api_key);
+	mqb_counter_inc(s->requests[i]);
+	if (error)
+		mqb_counter_inc(s->errors[i]);
+	mqb_histogram_observe(s->latency, seconds);
+}
