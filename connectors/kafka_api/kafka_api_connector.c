@@ -35,8 +35,10 @@ static int kapi_check_config(const mqb_config_t *cfg, char *errstr, size_t errst
 			continue;
 		why[0] = '\0';
 		if (mqb_listen_parse(vals[i], host, sizeof host, &port, why, sizeof why) != MQB_OK) {
-			mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka_api.%s: %s", cfg->path,
-				       k->line, keys[i], why);
+			/* why names stats.listen (the parser's first user): say it ourselves */
+			mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka_api.%s: expected "
+				       "\"host:port\" or \"[v6addr]:port\" with a port 0..65535 "
+				       "(got \"%s\")", cfg->path, k->line, keys[i], vals[i]);
 			return MQB_ERR_CONFIG;
 		}
 		if (i == 1 && port == 0) {

@@ -54,7 +54,7 @@ typedef struct mqb_kapi_readers {
 } mqb_kapi_readers_t;
 
 /* The reader for p positioned at offset (cached; least recently used is replaced).
- * NULL: out of memory / files, or MQB_ERR_RANGE in *rc when offset is out of range. */
+ * NULL with *err: MQB_ERR_RANGE when offset is out of range, else no memory / files. */
 mqb_reader_t *mqb_kapi_reader_at(mqb_kapi_readers_t *rc, mqb_partition_t *p,
 				 int64_t offset, int *err);
 void mqb_kapi_readers_clear(mqb_kapi_readers_t *rc);

@@ -22,7 +22,7 @@
 
 #include "tests/integration/ingest_util.h"
 
-#define N_RECORDS 600
+#define N_RECORDS 3000
 #define STREAM "tel"
 #define PARTS 3
 
