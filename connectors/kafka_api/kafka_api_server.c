@@ -26,6 +26,7 @@
 #define KAPI_MOD "kafka_api"
 #define KAPI_OUT_HIGH (4 << 20)      /* stop reading requests above this much unsent */
 #define KAPI_READ_CHUNK (64 << 10)
+#define KAPI_KEEP_BUF (1 << 20)      /* larger idle buffers are freed */
 #define KAPI_RECHECK_MS 10           /* parked Fetch re-check period */
 #define KAPI_IDLE_TICK_MS 200
 #define KAPI_MAX_WAIT_CAP_MS 60000   /* longest a Fetch may be parked */
@@ -110,6 +111,8 @@ static int conn_flush(conn_t *c)
 		c->out_off += (size_t)n;
 	}
 	c->out.len = c->out_off = 0;
+	if (c->out.cap > KAPI_KEEP_BUF)
+		mqb_buf_free(&c->out);       /* one large Fetch answer: do not keep it */
 	return 0;
 }
 
@@ -188,9 +191,11 @@ static int conn_process(mqb_kapi_server_t *s, conn_t *c)
 		if (rc < 0)
 			return -1;
 	}
-	if (c->in_off == c->in.len)
+	if (c->in_off == c->in.len) {
 		c->in.len = c->in_off = 0;
-	else if (c->in_off > c->in.cap / 2) {
+		if (c->in.cap > KAPI_KEEP_BUF)
+			mqb_buf_free(&c->in);    /* one large Produce request */
+	} else if (c->in_off > c->in.cap / 2) {
 		memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
 		c->in.len -= c->in_off;
 		c->in_off = 0;
