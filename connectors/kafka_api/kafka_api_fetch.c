@@ -6,8 +6,9 @@
  * whole batches up to partition_max_bytes and the response up to max_bytes, except
  * that the first batch of a response is always sent whole (KIP-74), so a consumer
  * never stalls behind one large batch. Below min_bytes the handler parks
- * (KAPI_PARK) unless call->final: the server calls it again on its re-check timer
- * and once more, final, at max_wait_ms. Fetch sessions (KIP-227) are not kept:
+ * (KAPI_PARK) unless call->final: the server checks the watermarks of the partitions
+ * read (call->watch) on its re-check timer, calls it again when one moved, and once
+ * more, final, at max_wait_ms. Fetch sessions (KIP-227) are not kept:
  * session_id 0 in every answer makes clients send full requests.
  */
 #include <string.h>
@@ -79,6 +80,7 @@ static void fetch_partition(const mqb_kapi_ctx_t *ctx, mqb_kapi_call_t *call,
 		err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
 	else {
 		mqb_partition_watermarks(p, &wm);
+		mqb_kapi_watch(call, p, wm.stored);
 		if (offset < wm.log_start || offset > wm.stored)
 			err = KERR_OFFSET_OUT_OF_RANGE;
 	}

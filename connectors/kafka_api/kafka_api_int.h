@@ -67,14 +67,45 @@ typedef struct mqb_kapi_ctx {
 	mqb_kapi_stats_t *stats;     /* may be NULL */
 } mqb_kapi_ctx_t;
 
+#define KAPI_WATCH_MAX 16
+
 /* One request being handled (the server keeps it while a Fetch is parked). */
 typedef struct mqb_kapi_call {
 	mqb_kapi_readers_t *readers; /* the connection's */
 	bool final;                  /* Fetch: the wait is over, answer with what there is */
 	int32_t wait_ms;             /* Fetch: set by the handler when it parks */
-	int64_t park_mark;           /* Fetch: sum of stored watermarks when parked */
 	int16_t error;               /* first error code put in the response (stats) */
+	/* Fetch: the partitions read and their stored watermark then; a parked Fetch is
+	 * re-run only when one moved (nwatch > KAPI_WATCH_MAX: always re-run). */
+	int nwatch;
+	struct { mqb_partition_t *p; int64_t stored; } watch[KAPI_WATCH_MAX];
 } mqb_kapi_call_t;
+
+/* Remember p's stored watermark for the parked-Fetch re-check. */
+static inline void mqb_kapi_watch(mqb_kapi_call_t *call, mqb_partition_t *p, int64_t stored)
+{
+	if (call->nwatch < KAPI_WATCH_MAX) {
+		call->watch[call->nwatch].p = p;
+		call->watch[call->nwatch].stored = stored;
+	}
+	if (call->nwatch <= KAPI_WATCH_MAX)
+		call->nwatch++;
+}
+
+/* True when a watched partition's stored watermark moved since the handler ran. */
+static inline bool mqb_kapi_watch_moved(const mqb_kapi_call_t *call)
+{
+	mqb_watermarks_t wm;
+
+	if (call->nwatch > KAPI_WATCH_MAX)
+		return true;
+	for (int i = 0; i < call->nwatch; i++) {
+		mqb_partition_watermarks(call->watch[i].p, &wm);
+		if (wm.stored != call->watch[i].stored)
+			return true;
+	}
+	return false;
+}
 
 typedef mqb_kapi_verdict_t (mqb_kapi_handler_fn)(const mqb_kapi_ctx_t *ctx,
 						 const mqb_kreq_hdr_t *h, mqb_kr_t *r,

@@ -140,6 +140,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 		c->req_start_us = mqb_mono_us();
 	} else {
 		c->call.error = 0;
+		c->call.nwatch = 0;
 		c->call.final = mqb_mono_ms() >= c->park_deadline;
 	}
 	v = mqb_kapi_dispatch(&s->ctx, frame, size, &c->call, &c->out);
@@ -303,6 +304,10 @@ static bool recheck_parked(mqb_kapi_server_t *s)
 		next = c->next;
 		if (!c->parked)
 			continue;
+		if (mqb_mono_ms() < c->park_deadline && !mqb_kapi_watch_moved(&c->call)) {
+			any = true;
+			continue;
+		}
 		if (conn_run_request(s, c, c->in.data + c->in_off + 4,
 				     mqb_be32_get(c->in.data + c->in_off)) < 0 ||
 		    conn_process(s, c) != 0 || conn_flush(c) != 0 ||

@@ -8,8 +8,9 @@
  * request frame larger than max_request_bytes or smaller than a header closes the
  * connection, and a connection whose unsent responses pass 4 MiB is not read until
  * the client reads them (a client that never reads its Fetch responses costs a
- * bounded buffer, not the daemon). A parked Fetch (below min_bytes) is re-run every
- * 10 ms (a re-check timer, not an append notification) and answered at max_wait_ms.
+ * bounded buffer, not the daemon). A parked Fetch (below min_bytes) is re-run when the
+ * stored watermark of a partition it reads moved, checked every 10 ms (a re-check
+ * timer, not an append notification), and answered at max_wait_ms at the latest.
  *
  * Threads: new/destroy from the daemon's thread; start creates the server thread;
  * stop wakes it (eventfd) and joins it. last_turn/port may be read from any thread.
