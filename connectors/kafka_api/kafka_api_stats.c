@@ -3,6 +3,7 @@
  */
 #include "connectors/kafka_api/kafka_api_stats.h"
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -17,6 +18,29 @@ static int api_slot(int16_t key)
 		if (api_names[i].key == key)
 			return i;
 	return KAPI_STATS_APIS;
+}
+
+/* /stats "kafka_api": the same numbers as /metrics (HTTP thread; atomics only). */
+static void stats_json(cJSON *o, void *arg)
+{
+	mqb_kapi_stats_t *s = arg;
+	cJSON *req = cJSON_AddObjectToObject(o, "requests");
+	cJSON *err = cJSON_AddObjectToObject(o, "request_errors");
+
+	cJSON_AddNumberToObject(o, "connections",
+				s->connections ? (double)atomic_load(&s->connections->v) : 0);
+	cJSON_AddNumberToObject(o, "connections_total", (double)mqb_counter_get(s->accepted));
+	cJSON_AddNumberToObject(o, "connections_refused", (double)mqb_counter_get(s->refused));
+	cJSON_AddNumberToObject(o, "protocol_errors", (double)mqb_counter_get(s->closed_bad));
+	for (int i = 0; i <= KAPI_STATS_APIS && req && err; i++) {
+		const char *n = i < KAPI_STATS_APIS ? api_names[i].name : "other";
+
+		cJSON_AddNumberToObject(req, n, (double)mqb_counter_get(s->requests[i]));
+		cJSON_AddNumberToObject(err, n, (double)mqb_counter_get(s->errors[i]));
+	}
+	cJSON_AddNumberToObject(o, "fetch_bytes", (double)mqb_counter_get(s->fetch_bytes));
+	cJSON_AddNumberToObject(o, "produce_records", (double)mqb_counter_get(s->produce_records));
+	cJSON_AddNumberToObject(o, "produce_batches", (double)mqb_counter_get(s->produce_batches));
 }
 
 void mqb_kapi_stats_init(mqb_kapi_stats_t *s, mqb_metrics_t *reg)
@@ -55,6 +79,7 @@ void mqb_kapi_stats_init(mqb_kapi_stats_t *s, mqb_metrics_t *reg)
 					   "Kafka API request handling time (parked Fetch "
 					   "waits included)", bounds,
 					   sizeof bounds / sizeof bounds[0], NULL);
+	mqb_metrics_add_json(reg, "kafka_api", stats_json, s);
 }
 
 void mqb_kapi_stats_request(mqb_kapi_stats_t *s, int16_t api_key, int16_t error,

@@ -3,8 +3,9 @@
  * errors by API, fetch bytes, produced records, request latency.
  *
  * Instruments are owned by the metrics registry (created once in
- * mqb_kapi_stats_new); updates are lock-free from the server thread. The struct itself
- * is owned by the connector instance. A NULL registry gives NULL instruments (every
+ * mqb_kapi_stats_init, which also adds the /stats section "kafka_api"); updates are
+ * lock-free from the server thread. The struct itself is owned by the connector
+ * instance and must outlive the HTTP endpoint (the daemon stops it first). A NULL registry gives NULL instruments (every
  * update is then a no-op).
  */
 #ifndef MQB_KAFKA_API_STATS_H

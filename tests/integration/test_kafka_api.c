@@ -5,7 +5,7 @@
  * headers, timestamp, offset, partition), found by time (-Q) and produced (-P, acks
  * all and 1) into the store; bad input (random bytes, truncated frames, a 2 GiB size
  * field, an unknown API key, an unknown topic, a connection flood) gets a protocol
- * error or a closed connection while the daemon keeps serving kcat.
+ * error or a closed connection while the daemon keeps serving kcat; /stats counts it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -469,6 +469,32 @@ static void test_connection_flood(void **state)
 	assert_kcat_still_serves();
 }
 
+/* /stats "kafka_api" counts what the tests above did */
+static void test_stats(void **state)
+{
+	char *body = NULL;
+	int status = 0;
+	cJSON *doc, *k, *req;
+
+	(void)state;
+	assert_int_equal(mqbt_http_get(daemon_.stats_port, "/stats", &status, &body), 0);
+	assert_int_equal(status, 200);
+	doc = cJSON_Parse(body);
+	assert_non_null(doc);
+	k = cJSON_GetObjectItem(doc, "kafka_api");
+	assert_non_null(k);
+	req = cJSON_GetObjectItem(k, "requests");
+	assert_true(cJSON_GetObjectItem(req, "Fetch")->valuedouble > 0);
+	assert_true(cJSON_GetObjectItem(req, "Metadata")->valuedouble > 0);
+	assert_true(cJSON_GetObjectItem(req, "other")->valuedouble >= 1);   /* key 999 */
+	assert_int_equal((int)cJSON_GetObjectItem(k, "produce_records")->valuedouble, 8);
+	assert_true(cJSON_GetObjectItem(k, "protocol_errors")->valuedouble >= 3);
+	assert_true(cJSON_GetObjectItem(k, "connections_refused")->valuedouble >= 40 - 16);
+	assert_true(cJSON_GetObjectItem(k, "fetch_bytes")->valuedouble > 0);
+	cJSON_Delete(doc);
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_unknown_topic),
 		cmocka_unit_test(test_connection_flood),
+		cmocka_unit_test(test_stats),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
