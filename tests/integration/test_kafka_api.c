@@ -20,6 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "bridge/store/batch.h"
 #include "tests/integration/ingest_util.h"
 
 #define N_RECORDS 3000
@@ -469,6 +470,192 @@ static void test_connection_flood(void **state)
 	assert_kcat_still_serves();
 }
 
+/* --- raw requests: Produce validation, Fetch errors and limits --------------------- */
+
+typedef struct rawreq {
+	uint8_t b[4096];
+	size_t n;
+} rawreq_t;
+
+static void rq_start(rawreq_t *q, int key, int ver, int corr)
+{
+	q->n = 4;
+	put16(q->b + q->n, key); put16(q->b + q->n + 2, ver);
+	put32(q->b + q->n + 4, (uint32_t)corr); put16(q->b + q->n + 8, -1);
+	q->n += 10;
+}
+static void rq_i8(rawreq_t *q, int v) { q->b[q->n++] = (uint8_t)v; }
+static void rq_i16(rawreq_t *q, int v) { put16(q->b + q->n, v); q->n += 2; }
+static void rq_i32(rawreq_t *q, int32_t v) { put32(q->b + q->n, (uint32_t)v); q->n += 4; }
+static void rq_i64(rawreq_t *q, int64_t v)
+{
+	rq_i32(q, (int32_t)(v >> 32));
+	rq_i32(q, (int32_t)v);
+}
+static void rq_str(rawreq_t *q, const char *s)
+{
+	rq_i16(q, (int)strlen(s));
+	memcpy(q->b + q->n, s, strlen(s));
+	q->n += strlen(s);
+}
+static void rq_raw(rawreq_t *q, const void *p, size_t n)
+{
+	assert_true(q->n + n <= sizeof q->b);
+	memcpy(q->b + q->n, p, n);
+	q->n += n;
+}
+static void rq_send(int fd, rawreq_t *q)
+{
+	put32(q->b, (uint32_t)(q->n - 4));
+	send_all(fd, q->b, q->n);
+}
+
+/* One response frame (malloc'd body without the size); *len its length. */
+static uint8_t *rq_recv(int fd, size_t *len)
+{
+	uint8_t sz[4], *body;
+	uint32_t n;
+
+	assert_int_equal(recv(fd, sz, 4, MSG_WAITALL), 4);
+	n = (uint32_t)sz[0] << 24 | (uint32_t)sz[1] << 16 | (uint32_t)sz[2] << 8 | sz[3];
+	assert_true(n >= 4 && n < (64u << 20));
+	body = malloc(n);
+	assert_non_null(body);
+	assert_int_equal(recv(fd, body, n, MSG_WAITALL), (ssize_t)n);
+	*len = n;
+	return body;
+}
+
+static int64_t get64(const uint8_t *p)
+{
+	return (int64_t)((uint64_t)mqb_be32_get(p) << 32 | mqb_be32_get(p + 4));
+}
+
+/* Produce v3 of one partition's records; returns the error, *base the base offset. */
+static int produce_raw(int fd, int acks, int32_t part, const uint8_t *recs, size_t n,
+		       int64_t *base)
+{
+	rawreq_t q;
+	uint8_t *r;
+	size_t len, at;
+	int err;
+
+	rq_start(&q, 0, 3, 77);
+	rq_i16(&q, -1);                  /* transactional_id */
+	rq_i16(&q, acks);
+	rq_i32(&q, 5000);
+	rq_i32(&q, 1);
+	rq_str(&q, STREAM);
+	rq_i32(&q, 1);
+	rq_i32(&q, part);
+	rq_i32(&q, (int32_t)n);
+	rq_raw(&q, recs, n);
+	rq_send(fd, &q);
+	if (acks == 0)
+		return 0;
+	r = rq_recv(fd, &len);
+	assert_int_equal(mqb_be32_get(r), 77);
+	at = 4 + 4 + 2 + strlen(STREAM) + 4;     /* corr, topics, name, partitions */
+	assert_int_equal((int32_t)mqb_be32_get(r + at), part);
+	err = (int16_t)mqb_be16_get(r + at + 4);
+	*base = get64(r + at + 6);
+	free(r);
+	return err;
+}
+
+typedef struct fetch_ans {
+	int err;
+	int64_t hw;
+	size_t records_len;
+	uint8_t *records;
+} fetch_ans_t;
+
+/* Fetch v4 of one partition (max_wait 0). */
+static void fetch_raw(int fd, int32_t part, int64_t offset, int32_t part_max, fetch_ans_t *a)
+{
+	rawreq_t q;
+	uint8_t *r;
+	size_t len, at;
+
+	rq_start(&q, 1, 4, 78);
+	rq_i32(&q, -1); rq_i32(&q, 0); rq_i32(&q, 1); rq_i32(&q, 1 << 20); rq_i8(&q, 0);
+	rq_i32(&q, 1);
+	rq_str(&q, STREAM);
+	rq_i32(&q, 1);
+	rq_i32(&q, part); rq_i64(&q, offset); rq_i32(&q, part_max);
+	rq_send(fd, &q);
+	r = rq_recv(fd, &len);
+	assert_int_equal(mqb_be32_get(r), 78);
+	at = 4 + 4 + 4 + 2 + strlen(STREAM) + 4;  /* corr, throttle, topics, name, parts */
+	assert_int_equal((int32_t)mqb_be32_get(r + at), part);
+	a->err = (int16_t)mqb_be16_get(r + at + 4);
+	a->hw = get64(r + at + 6);
+	at += 4 + 2 + 8 + 8 + 4;                 /* index, error, hw, lso, aborted */
+	a->records_len = mqb_be32_get(r + at);
+	assert_true(at + 4 + a->records_len == len);
+	a->records = malloc(a->records_len + 1);
+	memcpy(a->records, r + at + 4, a->records_len);
+	free(r);
+}
+
+static void test_raw_produce_and_fetch(void **state)
+{
+	mqb_buf_t b = { 0 };
+	mqb_record_t recs[2] = {
+		{ .timestamp_ms = 1700000000000, .key = "rk", .key_len = 2, .value = "raw-0",
+		  .value_len = 5 },
+		{ .timestamp_ms = 1700000000001, .key = NULL, .key_len = -1, .value = "raw-1",
+		  .value_len = 5 },
+	};
+	fetch_ans_t a, before;
+	mqb_batch_hdr_t h;
+	int64_t base = -1;
+	int fd = raw_connect();
+
+	(void)state;
+	fetch_raw(fd, 1, 0, 1 << 20, &before);
+	assert_int_equal(before.err, 0);
+	/* a batch with base offset 1234 (re-based by the store) */
+	assert_int_equal(mqb_batch_encode(&b, 1234, recs, 2), MQB_OK);
+	assert_int_equal(produce_raw(fd, 1, 1, b.data, b.len, &base), 0);
+	assert_int_equal(base, before.hw);
+	/* a flipped byte: CRC-32C fails, nothing appended */
+	b.data[b.len - 1] ^= 0x55;
+	assert_int_equal(produce_raw(fd, 1, 1, b.data, b.len, &base), 2);
+	b.data[b.len - 1] ^= 0x55;
+	/* wrong magic */
+	b.data[16] = 1;
+	assert_int_equal(produce_raw(fd, -1, 1, b.data, b.len, &base), 2);
+	b.data[16] = 2;
+	/* acks=0: no answer; the next request's answer is the next frame */
+	assert_int_equal(produce_raw(fd, 0, 1, b.data, b.len, &base), 0);
+	/* the partition grew by 2 + 2 records; the stored batches re-based */
+	fetch_raw(fd, 1, before.hw, 1 << 20, &a);
+	assert_int_equal(a.err, 0);
+	assert_int_equal(a.hw, before.hw + 4);
+	assert_int_equal(mqb_batch_header_parse(a.records, a.records_len, &h, NULL, 0), MQB_OK);
+	assert_int_equal(h.base_offset, before.hw);
+	assert_int_equal(h.record_count, 2);
+	free(a.records);
+	/* partition_max_bytes 1: still one whole batch (KIP-74), not more */
+	fetch_raw(fd, 1, 0, 1, &a);
+	assert_int_equal(a.err, 0);
+	assert_int_equal(mqb_batch_header_parse(a.records, a.records_len, &h, NULL, 0), MQB_OK);
+	assert_int_equal(a.records_len, mqb_batch_total_size(&h));
+	free(a.records);
+	/* beyond the end: OFFSET_OUT_OF_RANGE; an unknown partition: UNKNOWN_TOPIC_OR_PARTITION */
+	fetch_raw(fd, 1, before.hw + 1000, 1 << 20, &a);
+	assert_int_equal(a.err, 1);
+	assert_int_equal(a.records_len, 0);
+	free(a.records);
+	fetch_raw(fd, 99, 0, 1 << 20, &a);
+	assert_int_equal(a.err, 3);
+	free(a.records);
+	free(before.records);
+	mqb_buf_free(&b);
+	close(fd);
+}
+
 /* /stats "kafka_api" counts what the tests above did */
 static void test_stats(void **state)
 {
@@ -487,7 +674,7 @@ static void test_stats(void **state)
 	assert_true(cJSON_GetObjectItem(req, "Fetch")->valuedouble > 0);
 	assert_true(cJSON_GetObjectItem(req, "Metadata")->valuedouble > 0);
 	assert_true(cJSON_GetObjectItem(req, "other")->valuedouble >= 1);   /* key 999 */
-	assert_int_equal((int)cJSON_GetObjectItem(k, "produce_records")->valuedouble, 8);
+	assert_int_equal((int)cJSON_GetObjectItem(k, "produce_records")->valuedouble, 8 + 4);
 	assert_true(cJSON_GetObjectItem(k, "protocol_errors")->valuedouble >= 3);
 	assert_true(cJSON_GetObjectItem(k, "connections_refused")->valuedouble >= 40 - 16);
 	assert_true(cJSON_GetObjectItem(k, "fetch_bytes")->valuedouble > 0);
@@ -502,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_consume_matches_log_dump),
 		cmocka_unit_test(test_time_lookup),
 		cmocka_unit_test(test_produce),
+		cmocka_unit_test(test_raw_produce_and_fetch),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_unknown_topic),
 		cmocka_unit_test(test_connection_flood),
