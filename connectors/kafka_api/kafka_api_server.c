@@ -213,8 +213,10 @@ static int conn_read(mqb_kapi_server_t *s, conn_t *c)
 		if (mqb_buf_reserve(&c->in, KAPI_READ_CHUNK) != MQB_OK)
 			return -1;
 		n = recv(c->fd, c->in.data + c->in.len, KAPI_READ_CHUNK, 0);
-		if (n == 0)
+		if (n == 0) {
+			(void)conn_flush(c);         /* best effort: answers already made */
 			return -1;
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
