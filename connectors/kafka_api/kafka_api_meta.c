@@ -36,7 +36,7 @@ mqb_kapi_verdict_t mqb_kapi_api_versions(const mqb_kapi_ctx_t *ctx, const mqb_kr
 	const mqb_kapi_api_t *a = mqb_kapi_api_find(KAPI_API_VERSIONS);
 
 	(void)ctx;
-	if (h->api_version > a->max) {
+	if (h->api_version > a->max || h->api_version < a->min) {
 		/* KIP-511: answer in the v0 format with UNSUPPORTED_VERSION and the list, so
 		 * the client can retry with a version we speak; the body is not read. */
 		r->p = r->end;
