@@ -4,7 +4,8 @@
  * are listed (-L), consumed byte-identical to `mqbridge log dump --json` (key, value,
  * headers, timestamp, offset, partition), found by time (-Q) and produced (-P, acks
  * all and 1) into the store; bad input (random bytes, truncated frames, a 2 GiB size
- * field, an unknown API key, an unknown topic, a connection flood) gets a protocol
+ * field, an unknown API key, an unknown topic, a connection flood, a client that never
+ * reads its Fetch answers) gets a protocol
  * error or a closed connection while the daemon keeps serving kcat; /stats counts it.
  */
 #include <setjmp.h>
@@ -656,6 +657,54 @@ static void test_raw_produce_and_fetch(void **state)
 	close(fd);
 }
 
+static long rss_kb(pid_t pid)
+{
+	char path[64], *st;
+	const char *v;
+	long kb = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	st = mqbt_read_file(path, NULL);
+	v = st ? strstr(st, "VmRSS:") : NULL;
+	if (v)
+		kb = atol(v + 6);
+	free(st);
+	return kb;
+}
+
+/* A client pipelining Fetch requests and never reading the answers costs a bounded
+ * buffer: the daemon stops reading it and keeps serving others. */
+static void test_client_never_reads(void **state)
+{
+	long before = rss_kb(daemon_.pid), after;
+	int fd = raw_connect();
+
+	(void)state;
+	for (int i = 0; i < 400; i++) {
+		rawreq_t q;
+
+		rq_start(&q, 1, 4, i);
+		rq_i32(&q, -1); rq_i32(&q, 0); rq_i32(&q, 1); rq_i32(&q, 1 << 20); rq_i8(&q, 0);
+		rq_i32(&q, 1);
+		rq_str(&q, STREAM);
+		rq_i32(&q, PARTS);
+		for (int p = 0; p < PARTS; p++) {
+			rq_i32(&q, p); rq_i64(&q, 0); rq_i32(&q, 1 << 20);
+		}
+		put32(q.b, (uint32_t)(q.n - 4));
+		if (send(fd, q.b, q.n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)q.n)
+			break;                   /* our send buffer is full: the daemon stopped reading */
+	}
+	mqbt_sleep_ms(500);
+	assert_kcat_still_serves();
+	after = rss_kb(daemon_.pid);
+	assert_true(before > 0 && after > 0);
+	fprintf(stderr, "daemon RSS %ld kB -> %ld kB with an unread client\n", before, after);
+	if (after - before > 64 * 1024)
+		fail_msg("daemon RSS grew from %ld to %ld kB", before, after);
+	close(fd);
+}
+
 /* /stats "kafka_api" counts what the tests above did */
 static void test_stats(void **state)
 {
@@ -693,6 +742,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_unknown_topic),
 		cmocka_unit_test(test_connection_flood),
+		cmocka_unit_test(test_client_never_reads),
 		cmocka_unit_test(test_stats),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
