@@ -12,6 +12,24 @@ static const struct { int16_t key; const char *name; } api_names[KAPI_STATS_APIS
 	{ 18, "ApiVersions" }, { 19, "CreateTopics" },
 };
 
+/* Kafka's names; the last slot counts any other code. */
+static const struct { int16_t code; const char *name; } code_names[KAPI_STATS_CODES] = {
+	{ -1, "UNKNOWN_SERVER_ERROR" }, { 1, "OFFSET_OUT_OF_RANGE" }, { 2, "CORRUPT_MESSAGE" },
+	{ 3, "UNKNOWN_TOPIC_OR_PARTITION" }, { 10, "MESSAGE_TOO_LARGE" },
+	{ 17, "INVALID_TOPIC_EXCEPTION" }, { 18, "RECORD_LIST_TOO_LARGE" },
+	{ 21, "INVALID_REQUIRED_ACKS" }, { 35, "UNSUPPORTED_VERSION" },
+	{ 42, "INVALID_REQUEST" }, { 44, "POLICY_VIOLATION" }, { 56, "KAFKA_STORAGE_ERROR" },
+	{ 76, "UNSUPPORTED_COMPRESSION_TYPE" }, { 0, "other" },
+};
+
+static int code_slot(int16_t code)
+{
+	for (int i = 0; i < KAPI_STATS_CODES - 1; i++)
+		if (code_names[i].code == code)
+			return i;
+	return KAPI_STATS_CODES - 1;
+}
+
 static int api_slot(int16_t key)
 {
 	for (int i = 0; i < KAPI_STATS_APIS; i++)
@@ -37,6 +55,14 @@ static void stats_json(cJSON *o, void *arg)
 
 		cJSON_AddNumberToObject(req, n, (double)mqb_counter_get(s->requests[i]));
 		cJSON_AddNumberToObject(err, n, (double)mqb_counter_get(s->errors[i]));
+	}
+	cJSON *codes = cJSON_AddObjectToObject(o, "errors_by_code");
+
+	for (int i = 0; i < KAPI_STATS_CODES && codes; i++) {
+		uint64_t n = mqb_counter_get(s->codes[i]);
+
+		if (n)
+			cJSON_AddNumberToObject(codes, code_names[i].name, (double)n);
 	}
 	cJSON_AddNumberToObject(o, "fetch_bytes", (double)mqb_counter_get(s->fetch_bytes));
 	cJSON_AddNumberToObject(o, "produce_records", (double)mqb_counter_get(s->produce_records));
@@ -68,6 +94,10 @@ void mqb_kapi_stats_init(mqb_kapi_stats_t *s, mqb_metrics_t *reg)
 						   "Kafka API responses carrying an error code, "
 						   "by API", "api", n, NULL);
 	}
+	for (int i = 0; i < KAPI_STATS_CODES; i++)
+		s->codes[i] = mqb_metrics_counter(reg, "mqbridge_kafka_api_errors_total",
+						  "Kafka API responses by their (first) error code",
+						  "error", code_names[i].name, NULL);
 	s->fetch_bytes = mqb_metrics_counter(reg, "mqbridge_kafka_api_fetch_bytes_total",
 					     "record batch bytes sent in Fetch responses", NULL);
 	s->produce_records = mqb_metrics_counter(reg, "mqbridge_kafka_api_produce_records_total",
@@ -91,7 +121,9 @@ void mqb_kapi_stats_request(mqb_kapi_stats_t *s, int16_t api_key, int16_t error,
 		return;
 	i = api_slot(api_key);
 	mqb_counter_inc(s->requests[i]);
-	if (error)
+	if (error) {
 		mqb_counter_inc(s->errors[i]);
+		mqb_counter_inc(s->codes[code_slot(error)]);
+	}
 	mqb_histogram_observe(s->latency, seconds);
 }

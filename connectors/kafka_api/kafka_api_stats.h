@@ -16,6 +16,7 @@
 #include "bridge/stats/metrics.h"
 
 #define KAPI_STATS_APIS 6     /* Produce, Fetch, ListOffsets, Metadata, ApiVersions, CreateTopics */
+#define KAPI_STATS_CODES 14   /* the Kafka error codes this connector answers, + other */
 
 typedef struct mqb_kapi_stats {
 	mqb_gauge_t *connections;             /* open now */
@@ -23,6 +24,7 @@ typedef struct mqb_kapi_stats {
 	mqb_counter_t *closed_bad;            /* closed for a protocol violation */
 	mqb_counter_t *requests[KAPI_STATS_APIS + 1];   /* by API; last: any other key */
 	mqb_counter_t *errors[KAPI_STATS_APIS + 1];     /* responses carrying an error */
+	mqb_counter_t *codes[KAPI_STATS_CODES];          /* ... by (first) error code */
 	mqb_counter_t *fetch_bytes, *produce_records, *produce_batches;
 	mqb_histogram_t *latency;             /* request handling time, seconds */
 } mqb_kapi_stats_t;

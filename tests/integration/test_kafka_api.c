@@ -727,6 +727,11 @@ static void test_stats(void **state)
 	assert_true(cJSON_GetObjectItem(k, "protocol_errors")->valuedouble >= 3);
 	assert_true(cJSON_GetObjectItem(k, "connections_refused")->valuedouble >= 40 - 16);
 	assert_true(cJSON_GetObjectItem(k, "fetch_bytes")->valuedouble > 0);
+	/* two CRC/magic failures, an unknown topic, an offset out of range */
+	cJSON *codes = cJSON_GetObjectItem(k, "errors_by_code");
+	assert_true(cJSON_GetObjectItem(codes, "CORRUPT_MESSAGE")->valuedouble >= 2);
+	assert_true(cJSON_GetObjectItem(codes, "UNKNOWN_TOPIC_OR_PARTITION")->valuedouble >= 1);
+	assert_true(cJSON_GetObjectItem(codes, "OFFSET_OUT_OF_RANGE")->valuedouble >= 1);
 	cJSON_Delete(doc);
 	free(body);
 }
