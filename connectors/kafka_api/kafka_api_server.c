@@ -31,6 +31,7 @@
 #define KAPI_IDLE_TICK_MS 200
 #define KAPI_MAX_WAIT_CAP_MS 60000   /* longest a Fetch may be parked */
 #define KAPI_MIN_FRAME 8             /* api key, version, correlation id */
+#define KAPI_IDLE_CLOSE_MS 600000    /* Kafka's connections.max.idle.ms default */
 
 typedef struct conn {
 	int fd;
@@ -41,6 +42,7 @@ typedef struct conn {
 	mqb_kapi_call_t call;
 	mqb_kapi_readers_t readers;
 	uint32_t events;             /* registered with epoll */
+	int64_t last_active;         /* monotonic ms of the last byte read or written */
 	struct conn *prev, *next;
 } conn_t;
 
@@ -53,6 +55,7 @@ struct mqb_kapi_server {
 	bool started;
 	atomic_bool stopping;
 	_Atomic int64_t last_turn;
+	int64_t next_idle_check;
 };
 
 /* --- connections ----------------------------------------------------------------------- */
@@ -109,6 +112,7 @@ static int conn_flush(conn_t *c)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 		}
 		c->out_off += (size_t)n;
+		c->last_active = mqb_mono_ms();
 	}
 	c->out.len = c->out_off = 0;
 	if (c->out.cap > KAPI_KEEP_BUF)
@@ -223,6 +227,7 @@ static int conn_read(mqb_kapi_server_t *s, conn_t *c)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 		}
 		c->in.len += (size_t)n;
+		c->last_active = mqb_mono_ms();
 		if (conn_process(s, c) != 0)
 			return -1;
 		if (c->parked || out_pending(c) >= KAPI_OUT_HIGH)
@@ -276,6 +281,7 @@ static void accept_all(mqb_kapi_server_t *s)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		c->fd = fd;
+		c->last_active = mqb_mono_ms();
 		c->events = EPOLLIN | EPOLLRDHUP;
 		e.events = c->events;
 		e.data.ptr = c;
@@ -322,6 +328,22 @@ static bool recheck_parked(mqb_kapi_server_t *s)
 	return any;
 }
 
+/* Close connections silent for KAPI_IDLE_CLOSE_MS (as a Kafka broker does; clients
+ * reconnect when they need to), so idle sockets cannot hold max_connections. */
+static void close_idle(mqb_kapi_server_t *s, int64_t now)
+{
+	conn_t *c = s->conns, *next;
+
+	if (now < s->next_idle_check)
+		return;
+	s->next_idle_check = now + 1000;
+	for (; c; c = next) {
+		next = c->next;
+		if (!c->parked && now - c->last_active > KAPI_IDLE_CLOSE_MS)
+			conn_close(s, c, false);
+	}
+}
+
 static void *server_thread(void *arg)
 {
 	mqb_kapi_server_t *s = arg;
@@ -339,6 +361,7 @@ static void *server_thread(void *arg)
 				conn_event(s, ev[i].data.ptr, ev[i].events);
 		}
 		parked = recheck_parked(s);
+		close_idle(s, mqb_mono_ms());
 	}
 	while (s->conns)
 		conn_close(s, s->conns, false);

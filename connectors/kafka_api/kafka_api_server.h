@@ -4,7 +4,8 @@
  * input and output buffers, requests handled one at a time per connection in order,
  * as Kafka does), handing each complete request frame to mqb_kapi_dispatch().
  *
- * Limits: max_connections (extra connections are accepted and closed at once), a
+ * Limits: max_connections (extra connections are accepted and closed at once; a
+ * connection silent for 10 minutes is closed, as Kafka's connections.max.idle.ms), a
  * request frame larger than max_request_bytes or smaller than a header closes the
  * connection, and a connection whose unsent responses pass 4 MiB is not read until
  * the client reads them (a client that never reads its Fetch responses costs a
