@@ -27,7 +27,7 @@ static const mqb_cfgt_key_t keys[] = {
 	  .def_str = "127.0.0.1:9092", .flags = MQB_CFGF_NONEMPTY,
 	  .desc = "Kafka protocol listener host:port or [v6addr]:port (port 0: any free one)" },
 	{ .name = "advertised", .type = MQB_CFGT_STRING, .off = OFF(advertised),
-	  .flags = MQB_CFGF_NONEMPTY, .def_doc = "listen",
+	  .flags = MQB_CFGF_NONEMPTY, .def_doc = "listen (the host name for 0.0.0.0 / ::)",
 	  .desc = "host:port clients are told to connect to (Metadata); set it when "
 		  "listening on 0.0.0.0 or behind NAT" },
 	{ .name = "max_connections", .type = MQB_CFGT_INT, .off = OFF(max_connections),

@@ -381,9 +381,15 @@ static int advertise(mqb_kapi_server_t *s, const char *listen, const char *adver
 		return -1;
 	if (!advertised) {
 		port = s->port;
-		if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
-			mqb_warn(KAPI_MOD, "listening on %s without kafka_api.advertised: "
-				 "clients are told to connect to %s", host, host);
+		/* a wildcard address is no address for a client: use the host name (as
+		 * Kafka's advertised.listeners default does) */
+		if ((!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) &&
+		    gethostname(host, sizeof host - 1) == 0) {
+			host[sizeof host - 1] = '\0';
+			mqb_warn(KAPI_MOD, "listening on a wildcard address without "
+				 "kafka_api.advertised: clients are told to connect to %s:%d",
+				 host, port);
+		}
 	}
 	snprintf(s->adv_host, sizeof s->adv_host, "%s", host);
 	s->ctx.adv_host = s->adv_host;

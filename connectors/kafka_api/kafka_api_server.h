@@ -28,8 +28,9 @@
 
 typedef struct mqb_kapi_server mqb_kapi_server_t;
 
-/* Bind listen ("host:port"); advertised (may be NULL: listen's host and the bound port)
- * is what Metadata tells clients. NULL + errstr on failure. */
+/* Bind listen ("host:port"); advertised (may be NULL: listen's host, or the host name
+ * for a wildcard address, and the bound port) is what Metadata tells clients.
+ * NULL + errstr on failure. */
 mqb_kapi_server_t *mqb_kapi_server_new(const mqb_kapi_ctx_t *ctx, const char *listen,
 				       const char *advertised, int max_connections,
 				       char *errstr, size_t errstr_size);
