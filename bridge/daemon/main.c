@@ -41,6 +41,7 @@
 #include "connectors/connector.h"
 #include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_connector.h"
+#include "connectors/kafka_api/kafka_api_connector.h"
 #include "connectors/mqtt/mqtt_connector.h"
 
 #define MAIN_MOD "main"
@@ -65,6 +66,7 @@ static bool kafka_enabled(const mqb_config_t *cfg) { return mqb_kafka_conf(cfg)-
 static const struct component components[] = {
 	{ &mqb_connector_kafka, kafka_enabled, mqb_kafka_connector_add_routes },
 	{ &mqb_connector_groups, mqb_groups_enabled, mqb_groups_add_routes },
+	{ &mqb_connector_kafka_api, mqb_kafka_api_enabled, NULL },
 	{ &mqb_connector_mqtt, always, NULL },
 };
 #define NCOMPONENTS (sizeof components / sizeof components[0])

@@ -1,0 +1,50 @@
+/*
+ * kafka_api_conf.c — the `kafka_api` section's key table (see kafka_api_conf.h).
+ * Address syntax (listen, advertised) is checked by the connector's check_config and
+ * at start (mqb_listen_parse); the table checks types and ranges.
+ */
+#include "connectors/kafka_api/kafka_api_conf.h"
+
+#include <stddef.h>
+
+#define OFF(f) offsetof(mqb_kafka_api_conf_t, f)
+
+static int conf_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *s,
+		      const char *path)
+{
+	(void)ctx; (void)s; (void)path;
+	((mqb_kafka_api_conf_t *)base)->enabled = true;
+	return 0;
+}
+
+static const mqb_cfgt_key_t keys[] = {
+	{ .name = "listen", .type = MQB_CFGT_STRING, .off = OFF(listen),
+	  .def_str = "127.0.0.1:9092", .flags = MQB_CFGF_NONEMPTY,
+	  .desc = "Kafka protocol listener host:port or [v6addr]:port (port 0: any free one)" },
+	{ .name = "advertised", .type = MQB_CFGT_STRING, .off = OFF(advertised),
+	  .flags = MQB_CFGF_NONEMPTY, .def_doc = "listen (the host name for 0.0.0.0 / ::)",
+	  .desc = "host:port clients are told to connect to (Metadata); set it when "
+		  "listening on 0.0.0.0 or behind NAT" },
+	{ .name = "max_connections", .type = MQB_CFGT_INT, .off = OFF(max_connections),
+	  .min = 1, .max = 65535, .def_int = 64,
+	  .desc = "client connections at once; more are closed when accepted" },
+	{ .name = "max_request_bytes", .type = MQB_CFGT_INT64, .off = OFF(max_request_bytes),
+	  .min = 1024, .max = 1073741824, .def_int = 104857600,
+	  .desc = "largest request frame (bytes); a larger size field closes the connection" },
+	{ .name = NULL },
+};
+
+static const mqb_cfgt_table_t kafka_api_table = {
+	"kafka_api", keys, 0, OFF(line), conf_check };
+
+const mqb_config_section_t mqb_kafka_api_conf_section = {
+	.name = "kafka_api",
+	.desc = "Kafka wire protocol served by mqbridged (absent: off)",
+	.table = &kafka_api_table,
+	.size = sizeof(mqb_kafka_api_conf_t),
+};
+
+const mqb_kafka_api_conf_t *mqb_kafka_api_conf(const mqb_config_t *cfg)
+{
+	return mqb_config_section(cfg, "kafka_api");
+}

@@ -1,0 +1,38 @@
+/*
+ * kafka_api_conf.h — the `kafka_api` config section (the Kafka wire protocol served
+ * by mqbridged): its struct and key table. Absent section: off.
+ *
+ *   kafka_api = { listen = "127.0.0.1:9092"; advertised = "edge1:9092";
+ *                 max_connections = 64; max_request_bytes = 104857600; };
+ *
+ * The section is registered by the connector (connector ops .config): the daemon, the
+ * CLI and the tests pass mqb_kafka_api_conf_section to mqb_config_load().
+ *
+ * Ownership: strings belong to the configuration (freed by mqb_config_free()).
+ */
+#ifndef MQB_KAFKA_API_CONF_H
+#define MQB_KAFKA_API_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridge/config.h"
+#include "bridge/config_table.h"
+
+typedef struct mqb_kafka_api_conf {
+	bool enabled;                /* true when the section exists */
+	char *listen;                /* "127.0.0.1:9092" (port 0: any free one) */
+	char *advertised;            /* host:port given to clients in Metadata; NULL: listen */
+	int max_connections;         /* 64; more are accepted and closed at once */
+	int64_t max_request_bytes;   /* 100 MiB; a larger request frame closes the connection */
+	int line;
+} mqb_kafka_api_conf_t;
+
+/* The section descriptor (key table, struct size). */
+extern const mqb_config_section_t mqb_kafka_api_conf_section;
+
+/* The section of cfg (never NULL; enabled false when absent). */
+const mqb_kafka_api_conf_t *mqb_kafka_api_conf(const mqb_config_t *cfg);
+
+#endif

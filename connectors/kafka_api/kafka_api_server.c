@@ -1,0 +1,487 @@
+/*
+ * kafka_api_server.c — accept loop, per-connection buffers and request framing for
+ * the Kafka protocol listener (see kafka_api_server.h).
+ */
+#include "connectors/kafka_api/kafka_api_server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bridge/clock.h"
+#include "bridge/err.h"
+#include "bridge/logging.h"
+#include "bridge/stats/listen.h"
+
+#define KAPI_MOD "kafka_api"
+#define KAPI_OUT_HIGH (4 << 20)      /* stop reading requests above this much unsent */
+#define KAPI_READ_CHUNK (64 << 10)
+#define KAPI_KEEP_BUF (1 << 20)      /* larger idle buffers are freed */
+#define KAPI_RECHECK_MS 10           /* parked Fetch re-check period */
+#define KAPI_IDLE_TICK_MS 200
+#define KAPI_MAX_WAIT_CAP_MS 60000   /* longest a Fetch may be parked */
+#define KAPI_MIN_FRAME 8             /* api key, version, correlation id */
+#define KAPI_IDLE_CLOSE_MS 600000    /* Kafka's connections.max.idle.ms default */
+
+typedef struct conn {
+	int fd;
+	mqb_buf_t in, out;
+	size_t in_off, out_off;      /* consumed input / sent output */
+	bool parked;
+	int64_t park_deadline, req_start_us;
+	mqb_kapi_call_t call;
+	mqb_kapi_readers_t readers;
+	uint32_t events;             /* registered with epoll */
+	int64_t last_active;         /* monotonic ms of the last byte read or written */
+	struct conn *prev, *next;
+} conn_t;
+
+struct mqb_kapi_server {
+	mqb_kapi_ctx_t ctx;
+	char adv_host[256];
+	int lfd, efd, wakefd, port, max_conn, nconn;
+	conn_t *conns;
+	pthread_t thr;
+	bool started;
+	atomic_bool stopping;
+	_Atomic int64_t last_turn;
+	int64_t next_idle_check;
+};
+
+/* --- connections ----------------------------------------------------------------------- */
+
+static void conn_close(mqb_kapi_server_t *s, conn_t *c, bool bad)
+{
+	if (bad && s->ctx.stats)
+		mqb_counter_inc(s->ctx.stats->closed_bad);
+	epoll_ctl(s->efd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	mqb_kapi_readers_clear(&c->readers);
+	mqb_buf_free(&c->in);
+	mqb_buf_free(&c->out);
+	free(c);
+	s->nconn--;
+	if (s->ctx.stats)
+		mqb_gauge_add(s->ctx.stats->connections, -1);
+}
+
+static size_t out_pending(const conn_t *c) { return c->out.len - c->out_off; }
+
+static int conn_update_events(mqb_kapi_server_t *s, conn_t *c)
+{
+	uint32_t ev = EPOLLRDHUP;
+	struct epoll_event e;
+
+	if (!c->parked && out_pending(c) < KAPI_OUT_HIGH)
+		ev |= EPOLLIN;
+	if (out_pending(c))
+		ev |= EPOLLOUT;
+	if (ev == c->events)
+		return 0;
+	e.events = ev;
+	e.data.ptr = c;
+	c->events = ev;
+	return epoll_ctl(s->efd, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+/* Send what we can. 0, or -1 when the connection broke. */
+static int conn_flush(conn_t *c)
+{
+	while (out_pending(c)) {
+		ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		}
+		c->out_off += (size_t)n;
+		c->last_active = mqb_mono_ms();
+	}
+	c->out.len = c->out_off = 0;
+	if (c->out.cap > KAPI_KEEP_BUF)
+		mqb_buf_free(&c->out);       /* one large Fetch answer: do not keep it */
+	return 0;
+}
+
+/* --- requests -------------------------------------------------------------------------- */
+
+static void frame_done(mqb_kapi_server_t *s, conn_t *c, int16_t api_key, size_t size)
+{
+	double secs = (double)(mqb_mono_us() - c->req_start_us) / 1e6;
+
+	mqb_kapi_stats_request(s->ctx.stats, api_key, c->call.error, secs);
+	c->in_off += 4 + size;
+	c->parked = false;
+}
+
+/* Run the request at the head of c's input. 1 handled, 0 parked, -1 close. */
+static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *frame,
+			    size_t size)
+{
+	int16_t api_key = (int16_t)mqb_be16_get(frame);
+	mqb_kapi_verdict_t v;
+
+	if (!c->parked) {
+		memset(&c->call, 0, sizeof c->call);
+		c->call.readers = &c->readers;
+		c->req_start_us = mqb_mono_us();
+	} else {
+		c->call.error = 0;
+		c->call.nwatch = 0;
+		c->call.final = mqb_mono_ms() >= c->park_deadline;
+	}
+	v = mqb_kapi_dispatch(&s->ctx, frame, size, &c->call, &c->out);
+	switch (v) {
+	case KAPI_RESPOND:
+	case KAPI_NO_RESPONSE:
+		frame_done(s, c, api_key, size);
+		return 1;
+	case KAPI_PARK:
+		if (!c->parked) {
+			int32_t w = c->call.wait_ms > KAPI_MAX_WAIT_CAP_MS ? KAPI_MAX_WAIT_CAP_MS
+									  : c->call.wait_ms;
+			c->park_deadline = mqb_mono_ms() + w;
+			c->parked = true;
+		}
+		return 0;
+	case KAPI_CLOSE:
+	default:
+		mqb_kapi_stats_request(s->ctx.stats, api_key, 0, 0);
+		MQB_LOG_RATELIMITED(MQB_LOG_NOTICE, KAPI_MOD, 5000, "closing a client "
+				    "connection: malformed or unsupported request (api key %d, "
+				    "version %d)", api_key, (int16_t)mqb_be16_get(frame + 2));
+		return -1;
+	}
+}
+
+/* Handle every complete frame buffered (one at a time; stops while parked or while
+ * the output backlog is high). 0, or -1 to close. */
+static int conn_process(mqb_kapi_server_t *s, conn_t *c)
+{
+	while (!c->parked && out_pending(c) < KAPI_OUT_HIGH) {
+		size_t avail = c->in.len - c->in_off;
+		const uint8_t *p = c->in.data + c->in_off;
+		uint32_t size;
+		int rc;
+
+		if (avail < 4)
+			break;
+		size = mqb_be32_get(p);
+		if (size < KAPI_MIN_FRAME || (int64_t)size > s->ctx.max_request_bytes) {
+			MQB_LOG_RATELIMITED(MQB_LOG_NOTICE, KAPI_MOD, 5000, "closing a client "
+					    "connection: request size %u outside %d..%lld", size,
+					    KAPI_MIN_FRAME, (long long)s->ctx.max_request_bytes);
+			return -1;
+		}
+		if (avail < 4 + (size_t)size)
+			break;
+		rc = conn_run_request(s, c, p + 4, size);
+		if (rc < 0)
+			return -1;
+	}
+	if (c->in_off == c->in.len) {
+		c->in.len = c->in_off = 0;
+		if (c->in.cap > KAPI_KEEP_BUF)
+			mqb_buf_free(&c->in);    /* one large Produce request */
+	} else if (c->in_off > c->in.cap / 2) {
+		memmove(c->in.data, c->in.data + c->in_off, c->in.len - c->in_off);
+		c->in.len -= c->in_off;
+		c->in_off = 0;
+	}
+	return 0;
+}
+
+/* Read what the socket has (bounded by the frame being assembled). 0, -1 close. */
+static int conn_read(mqb_kapi_server_t *s, conn_t *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (mqb_buf_reserve(&c->in, KAPI_READ_CHUNK) != MQB_OK)
+			return -1;
+		n = recv(c->fd, c->in.data + c->in.len, KAPI_READ_CHUNK, 0);
+		if (n == 0) {
+			(void)conn_flush(c);         /* best effort: answers already made */
+			return -1;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		}
+		c->in.len += (size_t)n;
+		c->last_active = mqb_mono_ms();
+		if (conn_process(s, c) != 0)
+			return -1;
+		if (c->parked || out_pending(c) >= KAPI_OUT_HIGH)
+			return 0;
+	}
+}
+
+static void conn_event(mqb_kapi_server_t *s, conn_t *c, uint32_t ev)
+{
+	bool bad = false;
+
+	if (ev & EPOLLIN) {
+		if (conn_read(s, c) != 0) {
+			bad = c->in.len > c->in_off;   /* closed mid-frame or on a bad one */
+			goto close;
+		}
+	} else if (ev & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+		goto close;
+	if (conn_flush(c) != 0 || conn_process(s, c) != 0 || conn_flush(c) != 0)
+		goto close;
+	if (conn_update_events(s, c) == 0)
+		return;
+close:
+	conn_close(s, c, bad);
+}
+
+static void accept_all(mqb_kapi_server_t *s)
+{
+	for (;;) {
+		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+		struct epoll_event e;
+		conn_t *c;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				MQB_LOG_RATELIMITED(MQB_LOG_WARN, KAPI_MOD, 5000, "accept: %s",
+						    strerror(errno));
+			return;
+		}
+		c = s->nconn < s->max_conn ? calloc(1, sizeof *c) : NULL;
+		if (!c) {
+			close(fd);
+			if (s->ctx.stats)
+				mqb_counter_inc(s->ctx.stats->refused);
+			MQB_LOG_RATELIMITED(MQB_LOG_WARN, KAPI_MOD, 5000, "refusing a client "
+					    "connection: %d open (kafka_api.max_connections)",
+					    s->nconn);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		c->fd = fd;
+		c->last_active = mqb_mono_ms();
+		c->events = EPOLLIN | EPOLLRDHUP;
+		e.events = c->events;
+		e.data.ptr = c;
+		if (epoll_ctl(s->efd, EPOLL_CTL_ADD, fd, &e) != 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconn++;
+		if (s->ctx.stats) {
+			mqb_counter_inc(s->ctx.stats->accepted);
+			mqb_gauge_add(s->ctx.stats->connections, 1);
+		}
+	}
+}
+
+/* Re-run every parked Fetch (answered when data came or its wait is over). */
+static bool recheck_parked(mqb_kapi_server_t *s)
+{
+	bool any = false;
+	conn_t *c = s->conns, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (!c->parked)
+			continue;
+		if (mqb_mono_ms() < c->park_deadline && !mqb_kapi_watch_moved(&c->call)) {
+			any = true;
+			continue;
+		}
+		if (conn_run_request(s, c, c->in.data + c->in_off + 4,
+				     mqb_be32_get(c->in.data + c->in_off)) < 0 ||
+		    conn_process(s, c) != 0 || conn_flush(c) != 0 ||
+		    conn_update_events(s, c) != 0) {
+			conn_close(s, c, false);
+			continue;
+		}
+		any |= c->parked;
+	}
+	return any;
+}
+
+/* Close connections silent for KAPI_IDLE_CLOSE_MS (as a Kafka broker does; clients
+ * reconnect when they need to), so idle sockets cannot hold max_connections. */
+static void close_idle(mqb_kapi_server_t *s, int64_t now)
+{
+	conn_t *c = s->conns, *next;
+
+	if (now < s->next_idle_check)
+		return;
+	s->next_idle_check = now + 1000;
+	for (; c; c = next) {
+		next = c->next;
+		if (!c->parked && now - c->last_active > KAPI_IDLE_CLOSE_MS)
+			conn_close(s, c, false);
+	}
+}
+
+static void *server_thread(void *arg)
+{
+	mqb_kapi_server_t *s = arg;
+	struct epoll_event ev[64];
+	bool parked = false;
+
+	while (!atomic_load(&s->stopping)) {
+		int n = epoll_wait(s->efd, ev, 64, parked ? KAPI_RECHECK_MS : KAPI_IDLE_TICK_MS);
+
+		atomic_store(&s->last_turn, mqb_mono_ms());
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &s->lfd)
+				accept_all(s);
+			else if (ev[i].data.ptr != &s->wakefd)
+				conn_event(s, ev[i].data.ptr, ev[i].events);
+		}
+		parked = recheck_parked(s);
+		close_idle(s, mqb_mono_ms());
+	}
+	while (s->conns)
+		conn_close(s, s->conns, false);
+	return NULL;
+}
+
+/* --- lifecycle ------------------------------------------------------------------------- */
+
+static int advertise(mqb_kapi_server_t *s, const char *listen, const char *advertised,
+		     char *errstr, size_t errstr_size)
+{
+	char host[256];
+	int port;
+
+	if (mqb_listen_parse(advertised ? advertised : listen, host, sizeof host, &port,
+			     errstr, errstr_size) != MQB_OK)
+		return -1;
+	if (!advertised) {
+		port = s->port;
+		/* a wildcard address is no address for a client: use the host name (as
+		 * Kafka's advertised.listeners default does) */
+		if ((!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) &&
+		    gethostname(host, sizeof host - 1) == 0) {
+			host[sizeof host - 1] = '\0';
+			mqb_warn(KAPI_MOD, "listening on a wildcard address without "
+				 "kafka_api.advertised: clients are told to connect to %s:%d",
+				 host, port);
+		}
+	}
+	snprintf(s->adv_host, sizeof s->adv_host, "%s", host);
+	s->ctx.adv_host = s->adv_host;
+	s->ctx.adv_port = port;
+	return 0;
+}
+
+mqb_kapi_server_t *mqb_kapi_server_new(const mqb_kapi_ctx_t *ctx, const char *listen,
+				       const char *advertised, int max_connections,
+				       char *errstr, size_t errstr_size)
+{
+	mqb_kapi_server_t *s = calloc(1, sizeof *s);
+	struct epoll_event e = { .events = EPOLLIN };
+	bool loopback;
+
+	if (!s) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	s->ctx = *ctx;
+	s->max_conn = max_connections;
+	s->efd = s->wakefd = -1;
+	s->lfd = mqb_listen_open(listen, &loopback, &s->port, errstr, errstr_size);
+	if (s->lfd < 0) {
+		free(s);
+		return NULL;
+	}
+	if (advertise(s, listen, advertised, errstr, errstr_size) != 0)
+		goto fail;
+	s->efd = epoll_create1(EPOLL_CLOEXEC);
+	s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->efd < 0 || s->wakefd < 0) {
+		mqb_errstr_set(errstr, errstr_size, "epoll/eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	e.data.ptr = &s->lfd;
+	epoll_ctl(s->efd, EPOLL_CTL_ADD, s->lfd, &e);
+	e.data.ptr = &s->wakefd;
+	epoll_ctl(s->efd, EPOLL_CTL_ADD, s->wakefd, &e);
+	atomic_init(&s->stopping, false);
+	atomic_init(&s->last_turn, 0);
+	return s;
+fail:
+	if (s->efd >= 0)
+		close(s->efd);
+	if (s->wakefd >= 0)
+		close(s->wakefd);
+	close(s->lfd);
+	free(s);
+	return NULL;
+}
+
+int mqb_kapi_server_start(mqb_kapi_server_t *s)
+{
+	atomic_store(&s->last_turn, mqb_mono_ms());
+	if (pthread_create(&s->thr, NULL, server_thread, s) != 0)
+		return MQB_ERR_NOMEM;
+	s->started = true;
+	mqb_info(KAPI_MOD, "serving the Kafka protocol on port %d (advertised %s:%d)",
+		 s->port, s->ctx.adv_host, s->ctx.adv_port);
+	return MQB_OK;
+}
+
+void mqb_kapi_server_stop(mqb_kapi_server_t *s)
+{
+	uint64_t one = 1;
+
+	if (!s || !s->started)
+		return;
+	atomic_store(&s->stopping, true);
+	if (write(s->wakefd, &one, sizeof one) < 0)
+		mqb_debug(KAPI_MOD, "eventfd write: %s", strerror(errno));
+	pthread_join(s->thr, NULL);
+	s->started = false;
+}
+
+void mqb_kapi_server_destroy(mqb_kapi_server_t *s)
+{
+	if (!s)
+		return;
+	mqb_kapi_server_stop(s);
+	while (s->conns)
+		conn_close(s, s->conns, false);
+	close(s->lfd);
+	close(s->efd);
+	close(s->wakefd);
+	free(s);
+}
+
+int mqb_kapi_server_port(const mqb_kapi_server_t *s) { return s->port; }
+
+int64_t mqb_kapi_server_last_turn(mqb_kapi_server_t *s)
+{
+	return atomic_load(&s->last_turn);
+}

@@ -1,0 +1,754 @@
+/*
+ * test_kafka_api.c — mqbridged serving the Kafka wire protocol, exercised with a real
+ * Kafka client (kcat, librdkafka): records published over MQTT to a real mosquitto
+ * are listed (-L), consumed byte-identical to `mqbridge log dump --json` (key, value,
+ * headers, timestamp, offset, partition), found by time (-Q) and produced (-P, acks
+ * all and 1) into the store; bad input (random bytes, truncated frames, a 2 GiB size
+ * field, an unknown API key, an unknown topic, a connection flood, a client that never
+ * reads its Fetch answers) gets a protocol
+ * error or a closed connection while the daemon keeps serving kcat; /stats counts it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "bridge/store/batch.h"
+#include "tests/integration/ingest_util.h"
+
+#define N_RECORDS 3000
+#define STREAM "tel"
+#define PARTS 3
+
+static mqbt_broker_t broker;
+static iu_daemon_t daemon_;
+static int kport;
+static char bootstrap[64];
+
+/* kcat (Debian package kcat): $KCAT or /usr/bin/kcat (mqbt_run takes a path). */
+static const char *kcat(void)
+{
+	const char *k = getenv("KCAT");
+	return k && *k ? k : "/usr/bin/kcat";
+}
+
+/* One record as both tools print it, for comparison. */
+typedef struct line_rec {
+	int partition;
+	long long offset, ts;
+	char key[64], value[128], headers[512];
+} line_rec_t;
+
+static int group_setup(void **state)
+{
+	char rest[1024];
+	iu_pub_t pub;
+
+	(void)state;
+	if (access(kcat(), X_OK) != 0) {
+		fprintf(stderr, "kcat not found at %s (apt install kcat, or set KCAT)\n", kcat());
+		return -1;
+	}
+	iu_track_broker(&broker);
+	iu_track_daemon(&daemon_);
+	assert_int_equal(mqbt_mosquitto_start(&broker, NULL), 0);
+	assert_int_equal(mqbt_tmpdir(daemon_.dir, sizeof daemon_.dir), 0);
+	daemon_.stats_port = mqbt_free_port();
+	kport = mqbt_free_port();
+	snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d", kport);
+	snprintf(rest, sizeof rest,
+		 "streams = ( { name = \"%s\"; partitions = %d; }, { name = \"other\"; } );\n"
+		 "routes = ( { filter = \"t/+/v\"; stream = \"%s\"; key = \"{1}\"; } );\n"
+		 "kafka_api = { listen = \"127.0.0.1:%d\"; max_connections = 16; "
+		 "max_request_bytes = 1048576; };\n", STREAM, PARTS, STREAM, kport);
+	assert_int_equal(iu_daemon_config(&daemon_, broker.port, "kapi-test", NULL, rest), 0);
+	assert_int_equal(iu_daemon_start(&daemon_, NULL), 0);
+	if (iu_daemon_wait_ready(&daemon_, 30000) != 0) {
+		iu_daemon_dump_log(&daemon_);
+		fail_msg("mqbridged not ready");
+	}
+	assert_int_equal(mqbt_wait_port(kport, 10000), 0);
+	assert_int_equal(iu_pub_start(&pub, broker.port, "kapi-pub", true), 0);
+	for (int i = 0; i < N_RECORDS; i++) {
+		char topic[64], val[64], seq[16];
+		const char *props[] = { "seq", seq, NULL };
+
+		snprintf(topic, sizeof topic, "t/dev%d/v", i % 7);
+		snprintf(val, sizeof val, "value-%d", i);
+		snprintf(seq, sizeof seq, "%d", i);
+		assert_int_equal(iu_pub_send(&pub, topic, val, strlen(val), 1, props), 0);
+		if (i == N_RECORDS / 2)
+			mqbt_sleep_ms(50);   /* two time ranges for the -Q lookup */
+	}
+	assert_int_equal(iu_pub_wait_acked(&pub, 30000), 0);
+	iu_pub_stop(&pub);
+	assert_int_equal(iu_daemon_wait_stored(&daemon_, N_RECORDS, 30000), 0);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	if (daemon_.pid > 0)
+		assert_int_equal(mqbt_stop(daemon_.pid, 15000), 0);
+	daemon_.pid = 0;
+	return iu_teardown(state);
+}
+
+static char *run(const char *const argv[], int want_status)
+{
+	char *out = NULL;
+	size_t len = 0;
+	int st = mqbt_run(argv, &out, &len, 60000);
+
+	if (st != want_status)
+		fail_msg("%s exited %d (wanted %d); output: %s", argv[0], st, want_status,
+			 out ? out : "");
+	if (!out)
+		out = strdup("");
+	return out;
+}
+
+/* --- records as log dump --json prints them --------------------------------------- */
+
+static size_t dump_records(const char *stream, line_rec_t **out)
+{
+	const char *argv[] = { mqbt_bin("mqbridge"), "log", "dump", daemon_.data, "--stream",
+			       stream, "--json", NULL };
+	char *text = run(argv, 0), *save = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		cJSON *j = cJSON_Parse(l), *h;
+		line_rec_t *r;
+
+		assert_non_null(j);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			*out = realloc(*out, cap * sizeof **out);
+			assert_non_null(*out);
+		}
+		r = &(*out)[n++];
+		memset(r, 0, sizeof *r);
+		r->partition = cJSON_GetObjectItem(j, "partition")->valueint;
+		r->offset = (long long)cJSON_GetObjectItem(j, "offset")->valuedouble;
+		r->ts = (long long)cJSON_GetObjectItem(j, "timestamp")->valuedouble;
+		snprintf(r->key, sizeof r->key, "%s",
+			 cJSON_IsString(cJSON_GetObjectItem(j, "key"))
+				 ? cJSON_GetObjectItem(j, "key")->valuestring : "");
+		snprintf(r->value, sizeof r->value, "%s",
+			 cJSON_GetObjectItem(j, "value")->valuestring);
+		h = cJSON_GetObjectItem(j, "headers");
+		for (int i = 0; h && i < cJSON_GetArraySize(h); i++) {
+			cJSON *e = cJSON_GetArrayItem(h, i);
+			size_t used = strlen(r->headers);
+
+			snprintf(r->headers + used, sizeof r->headers - used, "%s%s=%s",
+				 i ? "," : "", cJSON_GetObjectItem(e, "key")->valuestring,
+				 cJSON_GetObjectItem(e, "value")->valuestring);
+		}
+		cJSON_Delete(j);
+	}
+	free(text);
+	return n;
+}
+
+/* --- records as kcat -C prints them ------------------------------------------------ */
+
+static size_t kcat_records(const char *stream, line_rec_t **out)
+{
+	const char *argv[] = { kcat(), "-b", bootstrap, "-C", "-e", "-q", "-o", "beginning",
+			       "-t", stream, "-f", "%p\t%o\t%T\t%k\t%s\t%h\n", NULL };
+	char *text = run(argv, 0), *save = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		line_rec_t *r;
+		char *f[6], *fs = NULL;
+		int k = 0;
+
+		for (char *t = strtok_r(l, "\t", &fs); t && k < 6; t = strtok_r(NULL, "\t", &fs))
+			f[k++] = t;
+		assert_int_equal(k, 6);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			*out = realloc(*out, cap * sizeof **out);
+			assert_non_null(*out);
+		}
+		r = &(*out)[n++];
+		r->partition = atoi(f[0]);
+		r->offset = atoll(f[1]);
+		r->ts = atoll(f[2]);
+		snprintf(r->key, sizeof r->key, "%s", f[3]);
+		snprintf(r->value, sizeof r->value, "%s", f[4]);
+		snprintf(r->headers, sizeof r->headers, "%s", f[5]);
+	}
+	free(text);
+	return n;
+}
+
+static int by_pos(const void *a, const void *b)
+{
+	const line_rec_t *x = a, *y = b;
+
+	if (x->partition != y->partition)
+		return x->partition - y->partition;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static void assert_same_records(const char *stream, size_t want_at_least)
+{
+	line_rec_t *d, *k;
+	size_t nd = dump_records(stream, &d), nk = kcat_records(stream, &k);
+
+	assert_true(nd >= want_at_least);
+	assert_int_equal(nk, nd);
+	qsort(d, nd, sizeof *d, by_pos);
+	qsort(k, nk, sizeof *k, by_pos);
+	for (size_t i = 0; i < nd; i++) {
+		assert_int_equal(k[i].partition, d[i].partition);
+		assert_int_equal(k[i].offset, d[i].offset);
+		assert_int_equal(k[i].ts, d[i].ts);
+		assert_string_equal(k[i].key, d[i].key);
+		assert_string_equal(k[i].value, d[i].value);
+		assert_string_equal(k[i].headers, d[i].headers);
+	}
+	free(d);
+	free(k);
+}
+
+/* --- tests ------------------------------------------------------------------------- */
+
+static void test_metadata(void **state)
+{
+	const char *argv[] = { kcat(), "-b", bootstrap, "-L", NULL };
+	char *out = run(argv, 0), want[128];
+
+	(void)state;
+	snprintf(want, sizeof want, "topic \"%s\" with %d partitions", STREAM, PARTS);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "topic \"other\" with 1 partitions"));
+	snprintf(want, sizeof want, "broker 0 at %s", bootstrap);
+	assert_non_null(strstr(out, want));
+	free(out);
+}
+
+static void test_consume_matches_log_dump(void **state)
+{
+	(void)state;
+	assert_same_records(STREAM, N_RECORDS);
+}
+
+static void test_time_lookup(void **state)
+{
+	line_rec_t *d;
+	size_t n = dump_records(STREAM, &d);
+	long long ts = -1, want = -1, last = -1;
+	char spec[96], want_line[96], *out;
+
+	(void)state;
+	qsort(d, n, sizeof *d, by_pos);
+	/* the partition-0 record in the middle; the answer is the first with ts >= it */
+	for (size_t i = 0; i < n; i++)
+		if (d[i].partition == 0)
+			last = (long long)i;
+	assert_true(last > 2);
+	ts = d[last / 2].ts;
+	for (size_t i = 0; i < n; i++)
+		if (d[i].partition == 0 && d[i].ts >= ts) {
+			want = d[i].offset;
+			break;
+		}
+	snprintf(spec, sizeof spec, "%s:0:%lld", STREAM, ts);
+	const char *argv[] = { kcat(), "-b", bootstrap, "-Q", "-t", spec, NULL };
+	out = run(argv, 0);
+	snprintf(want_line, sizeof want_line, "%s [0] offset %lld", STREAM, want);
+	if (!strstr(out, want_line))
+		fail_msg("kcat -Q %s: got \"%s\", wanted \"%s\"", spec, out, want_line);
+	free(out);
+	/* after the last record: no offset (-1) */
+	snprintf(spec, sizeof spec, "%s:0:%lld", STREAM, d[last].ts + 100000);
+	out = run(argv, 0);
+	snprintf(want_line, sizeof want_line, "%s [0] offset -1", STREAM);
+	assert_non_null(strstr(out, want_line));
+	free(out);
+	free(d);
+}
+
+static void produce(const char *acks, const char *key, const char *prefix, int n)
+{
+	char path[400], text[1024] = "", acks_opt[32];
+	size_t used = 0;
+
+	for (int i = 0; i < n; i++)
+		used += (size_t)snprintf(text + used, sizeof text - used, "%s-%d\n", prefix, i);
+	snprintf(path, sizeof path, "%s/produce-%s.txt", daemon_.dir, prefix);
+	assert_int_equal(mqbt_write_file(path, text), 0);
+	snprintf(acks_opt, sizeof acks_opt, "acks=%s", acks);
+	const char *argv[] = { kcat(), "-b", bootstrap, "-P", "-t", STREAM, "-p", "0", "-k", key,
+			       "-H", "src=kcat", "-X", acks_opt, "-l", path, NULL };
+	free(run(argv, 0));
+}
+
+static void test_produce(void **state)
+{
+	line_rec_t *d;
+	size_t n;
+	int found_all = 0, found_one = 0;
+
+	(void)state;
+	produce("all", "pk", "pa", 5);
+	produce("1", "pk1", "pb", 3);
+	n = dump_records(STREAM, &d);
+	assert_int_equal(n, N_RECORDS + 8);
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(d[i].value, "pa-", 3) == 0) {
+			assert_int_equal(d[i].partition, 0);
+			assert_string_equal(d[i].key, "pk");
+			assert_string_equal(d[i].headers, "src=kcat");
+			found_all++;
+		}
+		if (strncmp(d[i].value, "pb-", 3) == 0)
+			found_one++;
+	}
+	assert_int_equal(found_all, 5);
+	assert_int_equal(found_one, 3);
+	free(d);
+	/* what was produced reads back through Fetch like the rest */
+	assert_same_records(STREAM, N_RECORDS + 8);
+}
+
+/* --- bad input ------------------------------------------------------------------------ */
+
+static int raw_connect(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)kport) };
+	struct timeval tv = { .tv_sec = 5 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+/* true when the server closed the connection (EOF or reset) within 5 s */
+static bool closed_by_server(int fd)
+{
+	char b[256];
+	ssize_t n;
+
+	while ((n = recv(fd, b, sizeof b, 0)) > 0)
+		;
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static void put16(uint8_t *p, int v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void assert_kcat_still_serves(void)
+{
+	test_metadata(NULL);
+	assert_true(iu_child_running(daemon_.pid));
+}
+
+static void test_bad_input(void **state)
+{
+	uint8_t buf[512];
+	int fd;
+
+	(void)state;
+	/* random bytes */
+	fd = raw_connect();
+	srand(12);
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (uint8_t)rand();
+	send_all(fd, buf, sizeof buf);
+	assert_true(closed_by_server(fd));
+	close(fd);
+	/* a 2 GiB size field */
+	fd = raw_connect();
+	put32(buf, 0x80000000u);
+	memset(buf + 4, 0, 16);
+	send_all(fd, buf, 20);
+	assert_true(closed_by_server(fd));
+	close(fd);
+	/* a size field above max_request_bytes (1 MiB) */
+	fd = raw_connect();
+	put32(buf, 2u << 20);
+	send_all(fd, buf, 20);
+	assert_true(closed_by_server(fd));
+	close(fd);
+	/* a truncated frame, then the client goes away */
+	fd = raw_connect();
+	put32(buf, 100);
+	put16(buf + 4, 3);
+	send_all(fd, buf, 7);
+	close(fd);
+	/* an unknown API key */
+	fd = raw_connect();
+	put32(buf, 10);
+	put16(buf + 4, 999); put16(buf + 6, 0); put32(buf + 8, 1); put16(buf + 12, -1);
+	send_all(fd, buf, 14);
+	assert_true(closed_by_server(fd));
+	close(fd);
+	assert_kcat_still_serves();
+}
+
+static void test_unknown_topic(void **state)
+{
+	/* Metadata v1 for "nosuch": UNKNOWN_TOPIC_OR_PARTITION (3) for that topic */
+	uint8_t req[64], resp[512];
+	size_t n = 0;
+	ssize_t got;
+	int fd = raw_connect();
+
+	(void)state;
+	put16(req + 4, 3); put16(req + 6, 1); put32(req + 8, 42); put16(req + 12, -1);
+	n = 14;
+	put32(req + n, 1); n += 4;
+	put16(req + n, 6); n += 2;
+	memcpy(req + n, "nosuch", 6); n += 6;
+	put32(req, (uint32_t)(n - 4));
+	send_all(fd, req, n);
+	got = recv(fd, resp, sizeof resp, MSG_WAITALL);
+	assert_true(got > 8);
+	assert_int_equal(resp[4] << 24 | resp[5] << 16 | resp[6] << 8 | resp[7], 42);
+	/* the topic entry: error_code 3 then the name */
+	assert_non_null(memmem(resp, (size_t)got, "\x00\x03\x00\x06nosuch", 10));
+	close(fd);
+	/* kcat: consuming an unknown topic ends with an error, not a hang */
+	const char *argv[] = { kcat(), "-b", bootstrap, "-C", "-e", "-t", "nosuch", "-p", "0",
+			       "-m", "5", NULL };
+	char *out = NULL;
+	size_t len = 0;
+	int st = mqbt_run(argv, &out, &len, 60000);
+
+	assert_true(st != 0 && st != -1);
+	free(out);
+	assert_kcat_still_serves();
+}
+
+static void test_connection_flood(void **state)
+{
+	int fds[40], closed = 0;
+
+	(void)state;
+	for (int i = 0; i < 40; i++)
+		fds[i] = raw_connect();
+	mqbt_sleep_ms(300);
+	for (int i = 0; i < 40; i++) {
+		struct timeval tv = { .tv_usec = 200000 };
+		char b;
+
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		if (recv(fds[i], &b, 1, 0) == 0)
+			closed++;
+	}
+	assert_true(closed >= 40 - 16);         /* max_connections = 16 */
+	for (int i = 0; i < 40; i++)
+		close(fds[i]);
+	mqbt_sleep_ms(200);
+	assert_kcat_still_serves();
+}
+
+/* --- raw requests: Produce validation, Fetch errors and limits --------------------- */
+
+typedef struct rawreq {
+	uint8_t b[4096];
+	size_t n;
+} rawreq_t;
+
+static void rq_start(rawreq_t *q, int key, int ver, int corr)
+{
+	q->n = 4;
+	put16(q->b + q->n, key); put16(q->b + q->n + 2, ver);
+	put32(q->b + q->n + 4, (uint32_t)corr); put16(q->b + q->n + 8, -1);
+	q->n += 10;
+}
+static void rq_i8(rawreq_t *q, int v) { q->b[q->n++] = (uint8_t)v; }
+static void rq_i16(rawreq_t *q, int v) { put16(q->b + q->n, v); q->n += 2; }
+static void rq_i32(rawreq_t *q, int32_t v) { put32(q->b + q->n, (uint32_t)v); q->n += 4; }
+static void rq_i64(rawreq_t *q, int64_t v)
+{
+	rq_i32(q, (int32_t)(v >> 32));
+	rq_i32(q, (int32_t)v);
+}
+static void rq_str(rawreq_t *q, const char *s)
+{
+	rq_i16(q, (int)strlen(s));
+	memcpy(q->b + q->n, s, strlen(s));
+	q->n += strlen(s);
+}
+static void rq_raw(rawreq_t *q, const void *p, size_t n)
+{
+	assert_true(q->n + n <= sizeof q->b);
+	memcpy(q->b + q->n, p, n);
+	q->n += n;
+}
+static void rq_send(int fd, rawreq_t *q)
+{
+	put32(q->b, (uint32_t)(q->n - 4));
+	send_all(fd, q->b, q->n);
+}
+
+/* One response frame (malloc'd body without the size); *len its length. */
+static uint8_t *rq_recv(int fd, size_t *len)
+{
+	uint8_t sz[4], *body;
+	uint32_t n;
+
+	assert_int_equal(recv(fd, sz, 4, MSG_WAITALL), 4);
+	n = (uint32_t)sz[0] << 24 | (uint32_t)sz[1] << 16 | (uint32_t)sz[2] << 8 | sz[3];
+	assert_true(n >= 4 && n < (64u << 20));
+	body = malloc(n);
+	assert_non_null(body);
+	assert_int_equal(recv(fd, body, n, MSG_WAITALL), (ssize_t)n);
+	*len = n;
+	return body;
+}
+
+static int64_t get64(const uint8_t *p)
+{
+	return (int64_t)((uint64_t)mqb_be32_get(p) << 32 | mqb_be32_get(p + 4));
+}
+
+/* Produce v3 of one partition's records; returns the error, *base the base offset. */
+static int produce_raw(int fd, int acks, int32_t part, const uint8_t *recs, size_t n,
+		       int64_t *base)
+{
+	rawreq_t q;
+	uint8_t *r;
+	size_t len, at;
+	int err;
+
+	rq_start(&q, 0, 3, 77);
+	rq_i16(&q, -1);                  /* transactional_id */
+	rq_i16(&q, acks);
+	rq_i32(&q, 5000);
+	rq_i32(&q, 1);
+	rq_str(&q, STREAM);
+	rq_i32(&q, 1);
+	rq_i32(&q, part);
+	rq_i32(&q, (int32_t)n);
+	rq_raw(&q, recs, n);
+	rq_send(fd, &q);
+	if (acks == 0)
+		return 0;
+	r = rq_recv(fd, &len);
+	assert_int_equal(mqb_be32_get(r), 77);
+	at = 4 + 4 + 2 + strlen(STREAM) + 4;     /* corr, topics, name, partitions */
+	assert_int_equal((int32_t)mqb_be32_get(r + at), part);
+	err = (int16_t)mqb_be16_get(r + at + 4);
+	*base = get64(r + at + 6);
+	free(r);
+	return err;
+}
+
+typedef struct fetch_ans {
+	int err;
+	int64_t hw;
+	size_t records_len;
+	uint8_t *records;
+} fetch_ans_t;
+
+/* Fetch v4 of one partition (max_wait 0). */
+static void fetch_raw(int fd, int32_t part, int64_t offset, int32_t part_max, fetch_ans_t *a)
+{
+	rawreq_t q;
+	uint8_t *r;
+	size_t len, at;
+
+	rq_start(&q, 1, 4, 78);
+	rq_i32(&q, -1); rq_i32(&q, 0); rq_i32(&q, 1); rq_i32(&q, 1 << 20); rq_i8(&q, 0);
+	rq_i32(&q, 1);
+	rq_str(&q, STREAM);
+	rq_i32(&q, 1);
+	rq_i32(&q, part); rq_i64(&q, offset); rq_i32(&q, part_max);
+	rq_send(fd, &q);
+	r = rq_recv(fd, &len);
+	assert_int_equal(mqb_be32_get(r), 78);
+	at = 4 + 4 + 4 + 2 + strlen(STREAM) + 4;  /* corr, throttle, topics, name, parts */
+	assert_int_equal((int32_t)mqb_be32_get(r + at), part);
+	a->err = (int16_t)mqb_be16_get(r + at + 4);
+	a->hw = get64(r + at + 6);
+	at += 4 + 2 + 8 + 8 + 4;                 /* index, error, hw, lso, aborted */
+	a->records_len = mqb_be32_get(r + at);
+	assert_true(at + 4 + a->records_len == len);
+	a->records = malloc(a->records_len + 1);
+	memcpy(a->records, r + at + 4, a->records_len);
+	free(r);
+}
+
+static void test_raw_produce_and_fetch(void **state)
+{
+	mqb_buf_t b = { 0 };
+	mqb_record_t recs[2] = {
+		{ .timestamp_ms = 1700000000000, .key = "rk", .key_len = 2, .value = "raw-0",
+		  .value_len = 5 },
+		{ .timestamp_ms = 1700000000001, .key = NULL, .key_len = -1, .value = "raw-1",
+		  .value_len = 5 },
+	};
+	fetch_ans_t a, before;
+	mqb_batch_hdr_t h;
+	int64_t base = -1;
+	int fd = raw_connect();
+
+	(void)state;
+	fetch_raw(fd, 1, 0, 1 << 20, &before);
+	assert_int_equal(before.err, 0);
+	/* a batch with base offset 1234 (re-based by the store) */
+	assert_int_equal(mqb_batch_encode(&b, 1234, recs, 2), MQB_OK);
+	assert_int_equal(produce_raw(fd, 1, 1, b.data, b.len, &base), 0);
+	assert_int_equal(base, before.hw);
+	/* a flipped byte: CRC-32C fails, nothing appended */
+	b.data[b.len - 1] ^= 0x55;
+	assert_int_equal(produce_raw(fd, 1, 1, b.data, b.len, &base), 2);
+	b.data[b.len - 1] ^= 0x55;
+	/* wrong magic */
+	b.data[16] = 1;
+	assert_int_equal(produce_raw(fd, -1, 1, b.data, b.len, &base), 2);
+	b.data[16] = 2;
+	/* acks=0: no answer; the next request's answer is the next frame */
+	assert_int_equal(produce_raw(fd, 0, 1, b.data, b.len, &base), 0);
+	/* the partition grew by 2 + 2 records; the stored batches re-based */
+	fetch_raw(fd, 1, before.hw, 1 << 20, &a);
+	assert_int_equal(a.err, 0);
+	assert_int_equal(a.hw, before.hw + 4);
+	assert_int_equal(mqb_batch_header_parse(a.records, a.records_len, &h, NULL, 0), MQB_OK);
+	assert_int_equal(h.base_offset, before.hw);
+	assert_int_equal(h.record_count, 2);
+	free(a.records);
+	/* partition_max_bytes 1: still one whole batch (KIP-74), not more */
+	fetch_raw(fd, 1, 0, 1, &a);
+	assert_int_equal(a.err, 0);
+	assert_int_equal(mqb_batch_header_parse(a.records, a.records_len, &h, NULL, 0), MQB_OK);
+	assert_int_equal(a.records_len, mqb_batch_total_size(&h));
+	free(a.records);
+	/* beyond the end: OFFSET_OUT_OF_RANGE; an unknown partition: UNKNOWN_TOPIC_OR_PARTITION */
+	fetch_raw(fd, 1, before.hw + 1000, 1 << 20, &a);
+	assert_int_equal(a.err, 1);
+	assert_int_equal(a.records_len, 0);
+	free(a.records);
+	fetch_raw(fd, 99, 0, 1 << 20, &a);
+	assert_int_equal(a.err, 3);
+	free(a.records);
+	free(before.records);
+	mqb_buf_free(&b);
+	close(fd);
+}
+
+static long rss_kb(pid_t pid)
+{
+	char path[64], *st;
+	const char *v;
+	long kb = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	st = mqbt_read_file(path, NULL);
+	v = st ? strstr(st, "VmRSS:") : NULL;
+	if (v)
+		kb = atol(v + 6);
+	free(st);
+	return kb;
+}
+
+/* A client pipelining Fetch requests and never reading the answers costs a bounded
+ * buffer: the daemon stops reading it and keeps serving others. */
+static void test_client_never_reads(void **state)
+{
+	long before = rss_kb(daemon_.pid), after;
+	int fd = raw_connect();
+
+	(void)state;
+	for (int i = 0; i < 400; i++) {
+		rawreq_t q;
+
+		rq_start(&q, 1, 4, i);
+		rq_i32(&q, -1); rq_i32(&q, 0); rq_i32(&q, 1); rq_i32(&q, 1 << 20); rq_i8(&q, 0);
+		rq_i32(&q, 1);
+		rq_str(&q, STREAM);
+		rq_i32(&q, PARTS);
+		for (int p = 0; p < PARTS; p++) {
+			rq_i32(&q, p); rq_i64(&q, 0); rq_i32(&q, 1 << 20);
+		}
+		put32(q.b, (uint32_t)(q.n - 4));
+		if (send(fd, q.b, q.n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)q.n)
+			break;                   /* our send buffer is full: the daemon stopped reading */
+	}
+	mqbt_sleep_ms(500);
+	assert_kcat_still_serves();
+	after = rss_kb(daemon_.pid);
+	assert_true(before > 0 && after > 0);
+	fprintf(stderr, "daemon RSS %ld kB -> %ld kB with an unread client\n", before, after);
+	if (after - before > 64 * 1024)
+		fail_msg("daemon RSS grew from %ld to %ld kB", before, after);
+	close(fd);
+}
+
+/* /stats "kafka_api" counts what the tests above did */
+static void test_stats(void **state)
+{
+	char *body = NULL;
+	int status = 0;
+	cJSON *doc, *k, *req;
+
+	(void)state;
+	assert_int_equal(mqbt_http_get(daemon_.stats_port, "/stats", &status, &body), 0);
+	assert_int_equal(status, 200);
+	doc = cJSON_Parse(body);
+	assert_non_null(doc);
+	k = cJSON_GetObjectItem(doc, "kafka_api");
+	assert_non_null(k);
+	req = cJSON_GetObjectItem(k, "requests");
+	assert_true(cJSON_GetObjectItem(req, "Fetch")->valuedouble > 0);
+	assert_true(cJSON_GetObjectItem(req, "Metadata")->valuedouble > 0);
+	assert_true(cJSON_GetObjectItem(req, "other")->valuedouble >= 1);   /* key 999 */
+	assert_int_equal((int)cJSON_GetObjectItem(k, "produce_records")->valuedouble, 8 + 4);
+	assert_true(cJSON_GetObjectItem(k, "protocol_errors")->valuedouble >= 3);
+	assert_true(cJSON_GetObjectItem(k, "connections_refused")->valuedouble >= 40 - 16);
+	assert_true(cJSON_GetObjectItem(k, "fetch_bytes")->valuedouble > 0);
+	/* two CRC/magic failures, an unknown topic, an offset out of range */
+	cJSON *codes = cJSON_GetObjectItem(k, "errors_by_code");
+	assert_true(cJSON_GetObjectItem(codes, "CORRUPT_MESSAGE")->valuedouble >= 2);
+	assert_true(cJSON_GetObjectItem(codes, "UNKNOWN_TOPIC_OR_PARTITION")->valuedouble >= 1);
+	assert_true(cJSON_GetObjectItem(codes, "OFFSET_OUT_OF_RANGE")->valuedouble >= 1);
+	cJSON_Delete(doc);
+	free(body);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_metadata),
+		cmocka_unit_test(test_consume_matches_log_dump),
+		cmocka_unit_test(test_time_lookup),
+		cmocka_unit_test(test_produce),
+		cmocka_unit_test(test_raw_produce_and_fetch),
+		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_unknown_topic),
+		cmocka_unit_test(test_connection_flood),
+		cmocka_unit_test(test_client_never_reads),
+		cmocka_unit_test(test_stats),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
