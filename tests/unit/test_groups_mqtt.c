@@ -24,7 +24,7 @@
 #include "connectors/mqtt/groups_transport.h"
 #include "bridge/store/store.h"
 #include "tests/support/harness.h"
-#include "tests/support/config_fx.h"
+#include "connectors/mqtt/mqtt_conf.h"
 
 /* --- recording transport --------------------------------------------------------- */
 
@@ -114,8 +114,10 @@ static void world_open(world_t *w)
 	mqb_coord_opts_t o;
 	mqb_mqtt_groups_opts_t to;
 
+	static const mqb_config_section_t *const sections[] = { &mqb_mqtt_conf_section, NULL };
+
 	snprintf(text, sizeof(text), "data_dir = \"%s\";\n%s", w->dir, CONF);
-	w->cfg = mqb_config_load_string(text, "test.conf", mqb_test_sections(), errstr,
+	w->cfg = mqb_config_load_string(text, "test.conf", sections, errstr,
 					 sizeof(errstr));
 	if (!w->cfg)
 		fail_msg("config: %s", errstr);

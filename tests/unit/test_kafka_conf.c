@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "bridge/config.h"
-#include "tests/support/config_fx.h"
+#include "connectors/kafka/kafka_conf.h"
 #include "bridge/err.h"
 #include "connectors/kafka/kafka_conf.h"
 
@@ -23,8 +23,9 @@
 
 static mqb_config_t *load(const char *text)
 {
+	static const mqb_config_section_t *const sections[] = { &mqb_kafka_conf_section, NULL };
 	char err[1024];
-	mqb_config_t *cfg = mqb_config_load_string(text, "k.conf", mqb_test_sections(), err, sizeof(err));
+	mqb_config_t *cfg = mqb_config_load_string(text, "k.conf", sections, err, sizeof(err));
 	if (!cfg)
 		fail_msg("config did not load: %s", err);
 	return cfg;
