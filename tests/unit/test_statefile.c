@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -842,13 +843,22 @@ static void test_sigkill_during_write(void **state)
 			_exit(7);
 		}
 		close(p[1]);
-		/* Let it run a random 20..120 ms, reading its progress. */
+		/* Let it run a random 20..120 ms, reading its progress, and at least until it
+		 * reported one write this round (bounded: 10 s), so a loaded machine that
+		 * leaves the child unscheduled cannot make the kill land before any write. */
 		deadline = mqbt_now_ms() + 20 + rand() % 100;
 		fcntl(p[0], F_SETFL, O_NONBLOCK);
-		while (mqbt_now_ms() < deadline) {
-			while (read(p[0], &n, sizeof(n)) == sizeof(n))
-				last_done = n;
-			mqbt_sleep_ms(1);
+		{
+			bool reported = false;
+			int64_t cap = mqbt_now_ms() + 10000;
+
+			while ((mqbt_now_ms() < deadline || !reported) && mqbt_now_ms() < cap) {
+				while (read(p[0], &n, sizeof(n)) == sizeof(n)) {
+					last_done = n;
+					reported = true;
+				}
+				mqbt_sleep_ms(1);
+			}
 		}
 		kill(pid, SIGKILL);
 		assert_int_equal(waitpid(pid, &st, 0), pid);
