@@ -173,6 +173,11 @@ static const mqb_cfgt_table_t forward_table = {
 	"kafka.forward[]", forward_keys, sizeof(mqb_kafka_forward_conf_t),
 	OFF(mqb_kafka_forward_conf_t, line), mqb_config_check_forward };
 
+/* INTERIM hook (issue 13, re-wired by issue 9): the kafka.downlink[] element table,
+ * defined in connectors/kafka/downlink_conf.c (compiled into mqb_core until connectors
+ * register their own sections; the core may not include a connector header). */
+extern const mqb_cfgt_table_t mqb_kafka_downlink_table;
+
 static const mqb_cfgt_key_t kafka_keys[] = {
 	K_STR("bootstrap_servers", mqb_kafka_conf_t, bootstrap_servers, NULL,
 	      MQB_CFGF_REQUIRED | MQB_CFGF_NONEMPTY, "host:port[,host:port...] of the cluster"),
@@ -182,6 +187,9 @@ static const mqb_cfgt_key_t kafka_keys[] = {
 	{ .name = "forward", .type = MQB_CFGT_LIST, .off = OFF(mqb_kafka_conf_t, forward),
 	  .count_off = OFF(mqb_kafka_conf_t, forward_count), .sub = &forward_table,
 	  .desc = "( { stream; topic; }, ... ): streams to forward" },
+	{ .name = "downlink", .type = MQB_CFGT_LIST, .off = OFF(mqb_kafka_conf_t, downlink),
+	  .count_off = OFF(mqb_kafka_conf_t, downlink_count), .sub = &mqb_kafka_downlink_table,
+	  .desc = "( { topic; mqtt_topic; group; ... }, ... ): Kafka topics published to MQTT" },
 	K_BOOL("block_on_backlog", mqb_kafka_conf_t, block_on_backlog, 0,
 	       "true: pause ingest rather than let retention delete unforwarded records"),
 	K_I64("sync_interval_offsets", mqb_kafka_conf_t, sync_interval_offsets, 1, I64MAX, 100, 0,

@@ -84,6 +84,9 @@ typedef struct mqb_kafka_conf {
 	bool block_on_backlog;       /* false: retention may drop unforwarded records (counted) */
 	int64_t sync_interval_offsets;  /* offset-sync pair every N offsets of drift (100) */
 	int64_t queue_buffering_max_kbytes; /* memory bound for librdkafka's queue (16384) */
+	/* INTERIM hook (issue 13, re-wired by issue 9): kafka.downlink entries; the element
+	 * type and its key table live in connectors/kafka/downlink_conf.h. */
+	struct mqb_kafka_downlink_conf *downlink; size_t downlink_count;
 	int line;
 } mqb_kafka_conf_t;
 

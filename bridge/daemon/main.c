@@ -36,6 +36,7 @@
 #include "bridge/stats/store_metrics.h"
 #include "bridge/store/store.h"
 #include "bridge/groups/group_runtime.h"
+#include "bridge/daemon/downlink_wire.h"
 #include "connectors/connector.h"
 #include "connectors/kafka/kafka_connector.h"
 #include "connectors/mqtt/mqtt_connector.h"
@@ -61,6 +62,7 @@ static bool kafka_enabled(const mqb_config_t *cfg) { return cfg->kafka.enabled; 
  * to stop, so the consumers of the store see everything ingest wrote. */
 static const struct component components[] = {
 	{ &mqb_connector_kafka, kafka_enabled, mqb_kafka_connector_add_routes },
+	{ &mqb_connector_downlink, mqb_downlink_enabled, NULL },   /* Kafka -> MQTT */
 	{ &mqb_connector_groups, mqb_groups_enabled, mqb_groups_add_routes },
 	{ &mqb_connector_mqtt, always, NULL },
 };
