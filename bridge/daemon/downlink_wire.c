@@ -124,8 +124,11 @@ static struct sess_pub *sp_new(const mqb_mqtt_conf_t *conf, char *errstr, size_t
 		return NULL;
 	}
 	snprintf(cid, sizeof(cid), "%s-dl", conf->client_id);
+	/* Clean start: the session only publishes (nothing to keep), and a QoS 2 state
+	 * kept by the broker from before a crash would swallow a new publish that reuses
+	 * a packet id. */
 	mqb_mqtt_session_opts_t o = {
-		.conf = conf, .client_id = cid, .clean_start = -1, .log_name = "downlink-mqtt",
+		.conf = conf, .client_id = cid, .clean_start = 1, .log_name = "downlink-mqtt",
 		.cb = { .on_connect = sp_on_connect, .on_disconnect = sp_on_disconnect,
 			.on_publish = sp_on_publish, .arg = sp },
 	};

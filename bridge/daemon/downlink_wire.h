@@ -6,8 +6,8 @@
  * mqb_connector_downlink (enabled when kafka.downlink has entries).
  *
  * The session is the downlink's own MQTT connection (client id "<mqtt.client_id>-dl",
- * the mqtt section's broker, TLS, credentials and reconnect backoff), run by the
- * downlink's thread. A PUBACK/PUBCOMP (QoS 0: the socket write) completes a publish;
+ * clean start, the mqtt section's broker, TLS, credentials and reconnect backoff), run
+ * by the downlink's thread. A PUBACK/PUBCOMP (QoS 0: the socket write) completes a publish;
  * publishes pending at close complete with MQB_ERR_CLOSED.
  *
  * Threads: as downlink.h (the session belongs to the downlink thread; wakeup from any).
