@@ -227,7 +227,9 @@ static void revoke(struct dl_entry *e, rd_kafka_topic_partition_list_t *parts, b
 			part_reset(p, false);
 	}
 	mqb_notice(DL_MOD, "%s: %d partition(s) of %s %s", e->label, parts->cnt, e->conf->topic,
-		   lost ? "lost (nothing committed)" : "revoked (acknowledged records committed)");
+		   lost ? "lost (nothing committed)" :
+		   atomic_load(&e->kafka_up) ? "revoked (acknowledged records committed)" :
+		   "revoked (Kafka down: acknowledged records committed only if in time)");
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
