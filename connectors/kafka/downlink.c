@@ -68,6 +68,8 @@ static void on_connection(void *arg, bool up)
 {
 	mqb_downlink_t *dl = arg;
 	atomic_store(&dl->mqtt_up, up);
+	if (!atomic_load(&dl->running))
+		return;            /* our own disconnect at shutdown */
 	if (up)
 		mqb_notice(DL_MOD, "MQTT broker connected: publishing");
 	else

@@ -364,10 +364,20 @@ static void test_two_gateways_one_group(void **state)
 	fprintf(stderr, "published: A %#x, B %#x\n", p0, p1);
 	assert_int_equal(p0 & p1, 0);
 	assert_int_equal(p0 | p1, (1u << NPARTS) - 1);
+	/* the group runs the cooperative protocol (incremental assignment) */
+	char *log = mqbt_read_file(E.d[1].log, NULL);
+	assert_non_null(log);
+	assert_non_null(strstr(log, "assigned (cooperative)"));
+	free(log);
+	/* kill -9 A while both publish: B takes A's partitions over */
+	size_t before = mqbt_collect_count(E.sub);
+	pid_t kc = produce_async(4000, 4000, true);
+	assert_int_equal(wait_more(before, 200, 60000), 0);
 	mqbt_kill(E.d[0].pid, SIGKILL);
 	mqbt_wait(E.d[0].pid, 10000);
 	E.d[0].pid = 0;
-	produce(4000, 4000, true);
+	fprintf(stderr, "kill -9 of A with %zu of 8000 received\n", mqbt_collect_count(E.sub));
+	assert_int_equal(mqbt_wait(kc, 60000), 0);
 	assert_int_equal(wait_assigned(&E.d[1], true, 60000), 0);
 	wait_unique(&t, 8000, 60000, 1000);
 	fprintf(stderr, "after kill -9 of A: %" PRId64 " distinct, %" PRId64 " duplicates\n",
