@@ -1,15 +1,13 @@
 /*
- * downlink_consume.c — one downlink entry's librdkafka consumer: configuration,
- * rebalance (cooperative incremental, or eager when the group runs that), the loop
- * turn (held records, polling, pause/resume, commits, watermarks) and closing.
- * Downlink thread only, except on_queue_event (a librdkafka thread: wakeup only).
+ * downlink_consume.c — what one downlink entry does with its partitions: rebalance
+ * (cooperative incremental, or eager when the group runs that), commits of the
+ * acknowledged cursor, and the loop turn (held records, polling, pause/resume,
+ * watermarks). Downlink thread only.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cjson/cJSON.h>
 
 #include "bridge/clock.h"
 #include "bridge/err.h"
@@ -22,69 +20,12 @@
 #define RETRY_MS 1000
 #define REVOKE_DRAIN_MS 1000
 
-/* --- librdkafka callbacks ---------------------------------------------------------- */
-
-static void set_kafka_up(struct dl_entry *e, int up)
-{
-	atomic_store(&e->brokers_up, up);
-	int was = atomic_exchange(&e->kafka_up, up > 0);
-	if (was == (up > 0))
-		return;
-	if (up)
-		mqb_notice(DL_MOD, "%s: Kafka connection up (%d broker%s)", e->label, up,
-			   up == 1 ? "" : "s");
-	else
-		mqb_warn(DL_MOD, "%s: Kafka connection down: consuming %s resumes when it returns",
-			 e->label, e->conf->topic);
-}
-
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-	struct dl_entry *e = opaque;
-	(void)rk;
-	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-		set_kafka_up(e, 0);
-	MQB_LOG_RATELIMITED(MQB_LOG_WARN, DL_MOD, 10000, "%s: librdkafka: %s: %s", e->label,
-			    rd_kafka_err2name(err), reason);
-}
-
-static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
-{
-	struct dl_entry *e = opaque;
-	cJSON *doc = cJSON_ParseWithLength(json, json_len);
-	int up = 0;
-	(void)rk;
-	if (!doc)
-		return 0;
-	const cJSON *brokers = cJSON_GetObjectItemCaseSensitive(doc, "brokers"), *b;
-	cJSON_ArrayForEach(b, brokers) {
-		const cJSON *state = cJSON_GetObjectItemCaseSensitive(b, "state");
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(b, "nodeid");
-		if (cJSON_IsString(state) && strcmp(state->valuestring, "UP") == 0 &&
-		    cJSON_IsNumber(id) && id->valuedouble >= 0)
-			up++;
-	}
-	cJSON_Delete(doc);
-	set_kafka_up(e, up);
-	return 0;
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-	(void)rk;
-	if (level <= 4)
-		MQB_LOG_RATELIMITED(level <= 3 ? MQB_LOG_ERROR : MQB_LOG_WARN, DL_MOD, 10000,
-				    "librdkafka %s: %s", fac, buf);
-	else
-		mqb_debug(DL_MOD, "librdkafka %s: %s", fac, buf);
-}
-
 static struct dl_part *part_get(struct dl_entry *e, int32_t id)
 {
 	return id >= 0 && id < e->nparts ? e->parts[id] : NULL;
 }
 
-static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+void mqb_dl__on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		      rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
 	struct dl_entry *e = opaque;
@@ -104,13 +45,6 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				    tp->partition, tp->offset,
 				    rd_kafka_err2str(err ? err : tp->err));
 	}
-}
-
-static void on_queue_event(rd_kafka_t *rk, void *opaque)
-{
-	struct dl_entry *e = opaque;
-	(void)rk;
-	e->dl->pub.wakeup(e->dl->pub.ctx);
 }
 
 /* --- partitions -------------------------------------------------------------------- */
@@ -180,7 +114,7 @@ static struct dl_part *part_ensure(struct dl_entry *e, int32_t id)
 }
 
 /* Forget everything in flight for p: later acks are ignored (generation). */
-static void part_reset(struct dl_part *p, bool assigned)
+void mqb_dl__part_reset(struct dl_part *p, bool assigned)
 {
 	int64_t pending = atomic_exchange(&p->a_inflight, 0);
 	if (pending > 0)
@@ -224,7 +158,7 @@ static void revoke(struct dl_entry *e, rd_kafka_topic_partition_list_t *parts, b
 	for (int i = 0; i < parts->cnt; i++) {
 		struct dl_part *p = part_get(e, parts->elems[i].partition);
 		if (p)
-			part_reset(p, false);
+			mqb_dl__part_reset(p, false);
 	}
 	mqb_notice(DL_MOD, "%s: %d partition(s) of %s %s", e->label, parts->cnt, e->conf->topic,
 		   lost ? "lost (nothing committed)" :
@@ -232,7 +166,7 @@ static void revoke(struct dl_entry *e, rd_kafka_topic_partition_list_t *parts, b
 		   "revoked (Kafka down: acknowledged records committed only if in time)");
 }
 
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+void mqb_dl__on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	struct dl_entry *e = opaque;
@@ -243,7 +177,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		for (int i = 0; i < parts->cnt; i++) {
 			struct dl_part *p = part_ensure(e, parts->elems[i].partition);
 			if (p)
-				part_reset(p, true);
+				mqb_dl__part_reset(p, true);
 		}
 		mqb_notice(DL_MOD, "%s: %d partition(s) of %s assigned (%s)", e->label,
 			   parts->cnt, e->conf->topic, e->cooperative ? "cooperative" : "eager");
@@ -287,97 +221,8 @@ void mqb_dl__commit(struct dl_entry *e, bool sync)
 	/* the commit callback reports the outcome (also of a sync commit) */
 	rd_kafka_resp_err_t err = rd_kafka_commit(e->rk, l, sync ? 0 : 1);
 	if (err && !sync)
-		on_commit(e->rk, err, l, e);
+		mqb_dl__on_commit(e->rk, err, l, e);
 	rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* --- the consumer ------------------------------------------------------------------ */
-
-static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v, struct dl_entry *e,
-		    int line, char *errstr, size_t errstr_size)
-{
-	char rderr[256];
-	if (rd_kafka_conf_set(c, k, v, rderr, sizeof(rderr)) == RD_KAFKA_CONF_OK)
-		return MQB_OK;
-	mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka.downlink.[%zu]: librdkafka refused "
-		       "%s=%s: %s", e->dl->cfg->path ? e->dl->cfg->path : "<config>", line,
-		       e->idx, k, v, rderr);
-	return MQB_ERR_CONFIG;
-}
-
-/* Defaults (a user property may change them), the kafka section, then what the
- * downlink's guarantees need (not overridable). */
-static rd_kafka_conf_t *consumer_conf(struct dl_entry *e, char *errstr, size_t errstr_size)
-{
-	const mqb_kafka_conf_t *k = &e->dl->cfg->kafka;
-	const mqb_kafka_downlink_conf_t *c = e->conf;
-	rd_kafka_conf_t *rc = rd_kafka_conf_new();
-	const char *kv[][2] = {
-		{ "partition.assignment.strategy", "cooperative-sticky" },
-		{ "client.id", "mqbridge-downlink" },
-		{ "statistics.interval.ms", "1000" },
-		{ "queued.max.messages.kbytes", "8192" },
-		{ "bootstrap.servers", k->bootstrap_servers },
-	};
-	const char *must[][2] = {
-		{ "group.id", c->group },
-		{ "enable.auto.commit", "false" },
-		{ "enable.auto.offset.store", "false" },
-		{ "enable.partition.eof", "false" },
-		{ "auto.offset.reset", c->start_latest ? "latest" : "earliest" },
-	};
-	int rcode = MQB_OK;
-	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]) && !rcode; i++)
-		rcode = conf_set(rc, kv[i][0], kv[i][1], e, c->line, errstr, errstr_size);
-	for (size_t i = 0; i < k->properties_count && !rcode; i++)
-		rcode = conf_set(rc, k->properties[i].key, k->properties[i].value, e,
-				 k->properties[i].line, errstr, errstr_size);
-	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]) && !rcode; i++)
-		rcode = conf_set(rc, must[i][0], must[i][1], e, c->line, errstr, errstr_size);
-	if (rcode) {
-		rd_kafka_conf_destroy(rc);
-		return NULL;
-	}
-	rd_kafka_conf_set_opaque(rc, e);
-	rd_kafka_conf_set_error_cb(rc, on_error);
-	rd_kafka_conf_set_stats_cb(rc, on_stats);
-	rd_kafka_conf_set_log_cb(rc, on_log);
-	rd_kafka_conf_set_rebalance_cb(rc, on_rebalance);
-	rd_kafka_conf_set_offset_commit_cb(rc, on_commit);
-	return rc;
-}
-
-int mqb_dl__consumer_new(struct dl_entry *e, char *errstr, size_t errstr_size)
-{
-	char rderr[512];
-	rd_kafka_conf_t *conf = consumer_conf(e, errstr, errstr_size);
-	if (!conf)
-		return MQB_ERR_CONFIG;
-	e->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof(rderr));
-	if (!e->rk) {
-		rd_kafka_conf_destroy(conf);
-		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka.downlink.[%zu]: librdkafka "
-			       "refused the consumer configuration: %s",
-			       e->dl->cfg->path ? e->dl->cfg->path : "<config>", e->conf->line,
-			       e->idx, rderr);
-		return MQB_ERR_CONFIG;
-	}
-	rd_kafka_poll_set_consumer(e->rk);
-	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(e->rk);
-	if (q) {
-		rd_kafka_queue_cb_event_enable(q, on_queue_event, e);
-		rd_kafka_queue_destroy(q);
-	}
-	rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(sub, e->conf->topic, RD_KAFKA_PARTITION_UA);
-	rd_kafka_resp_err_t err = rd_kafka_subscribe(e->rk, sub);
-	rd_kafka_topic_partition_list_destroy(sub);
-	if (err) {
-		mqb_errstr_set(errstr, errstr_size, "kafka.downlink.[%zu]: subscribe to %s: %s",
-			       e->idx, e->conf->topic, rd_kafka_err2str(err));
-		return MQB_ERR_CONFIG;
-	}
-	return MQB_OK;
 }
 
 /* --- the loop turn ----------------------------------------------------------------- */
@@ -440,7 +285,7 @@ static void dispatch(struct dl_entry *e, rd_kafka_message_t *m, int64_t now)
 static void rewind_part(struct dl_entry *e, struct dl_part *p)
 {
 	int64_t from = p->started ? p->win.cursor : -1;
-	part_reset(p, true);
+	mqb_dl__part_reset(p, true);
 	if (from < 0)
 		return;
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -521,16 +366,3 @@ int mqb_dl__entry_turn(struct dl_entry *e, int64_t now)
 }
 
 /* Final commit of what is acknowledged, leave the group, destroy the consumer. */
-void mqb_dl__close(struct dl_entry *e)
-{
-	if (!e->rk)
-		return;
-	if (atomic_load(&e->kafka_up))
-		mqb_dl__commit(e, true);
-	rd_kafka_consumer_close(e->rk);
-	for (int32_t i = 0; i < e->nparts; i++)
-		if (e->parts[i])
-			part_reset(e->parts[i], false);
-	rd_kafka_destroy(e->rk);
-	e->rk = NULL;
-}

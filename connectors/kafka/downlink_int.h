@@ -1,6 +1,7 @@
 /*
  * downlink_int.h — the downlink's private state, shared by downlink.c (lifecycle and
- * loop), downlink_consume.c (consumer, rebalance, records, commits), downlink_send.c
+ * loop), downlink_consumer.c (librdkafka configuration and callbacks),
+ * downlink_consume.c (rebalance, records, commits, the loop turn), downlink_send.c
  * (routing and publishing one record) and downlink_stats.c (metrics, /stats).
  *
  * Threads: everything not _Atomic belongs to the downlink thread, except the parts
@@ -99,12 +100,18 @@ struct dl_ticket {
 	int64_t offset;
 };
 
-/* downlink_consume.c */
+/* downlink_consumer.c */
 int mqb_dl__consumer_new(struct dl_entry *e, char *errstr, size_t errstr_size);
+void mqb_dl__close(struct dl_entry *e);
+/* downlink_consume.c */
 int mqb_dl__entry_turn(struct dl_entry *e, int64_t now);   /* 1: more to do at once */
 void mqb_dl__commit(struct dl_entry *e, bool sync);
-void mqb_dl__close(struct dl_entry *e);
 void mqb_dl__held_clear(struct dl_part *p);
+void mqb_dl__part_reset(struct dl_part *p, bool assigned);
+void mqb_dl__on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			  rd_kafka_topic_partition_list_t *parts, void *opaque);
+void mqb_dl__on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+		       rd_kafka_topic_partition_list_t *offsets, void *opaque);
 /* downlink_send.c: 1 taken (the caller destroys m), 0 hold it until there is room,
  * -1 hold it and retry later (publish refused, dead-letter append failed). */
 int mqb_dl__handle(struct dl_part *p, rd_kafka_message_t *m);
