@@ -11,7 +11,9 @@
  *    window between PUBACK and commit) counted and printed;
  *  - two mqbridged in one downlink group publish disjoint partitions; kill -9 one,
  *    the other takes its partitions over with nothing lost;
- *  - the MQTT broker stopped for 10 s mid-stream: nothing lost, RSS bounded.
+ *  - the MQTT broker stopped for 10 s mid-stream: nothing lost, RSS bounded;
+ *  - a second entry with QoS 2 and allow_topic_header: records go to their mqtt.topic
+ *    header's topic or the template's, once each; a null key ({key}) is skipped, counted.
  * The mock cluster of librdkafka 2.0.2 runs the cooperative-sticky assignor (the
  * group's protocol is COOPERATIVE; the log says so). It ignores LeaveGroup, so the
  * groups use session.timeout.ms = 6000 to make hand-overs quick.
@@ -26,6 +28,7 @@
 #include "tests/support/mqtt_collect.h"
 
 #define TOPIC "site42.commands"
+#define CFG_TOPIC "site42.config"
 #define NPARTS 4
 #define NDEV 50
 #define MAXSEQ 20000
@@ -40,10 +43,12 @@ static struct {
 
 /* --- fixture ----------------------------------------------------------------------- */
 
-/* extra_props: more kafka.properties entries, "" for none. */
-static int daemon_setup_props(iu_daemon_t *d, const char *client_id, const char *extra_props)
+/* extra_props: more kafka.properties entries, extra_entries: more downlink entries
+ * (each starting with ","); "" for none. */
+static int daemon_setup_full(iu_daemon_t *d, const char *client_id, const char *extra_props,
+			     const char *extra_entries)
 {
-	char rest[2048];
+	char rest[4096];
 	memset(d, 0, sizeof(*d));
 	if (mqbt_tmpdir(d->dir, sizeof(d->dir)))
 		return -1;
@@ -57,9 +62,14 @@ static int daemon_setup_props(iu_daemon_t *d, const char *client_id, const char 
 		 "                 (\"heartbeat.interval.ms\", \"1000\")%s );\n"
 		 "  downlink = ( { topic = \"" TOPIC "\"; group = \"mqbridge-site42\";\n"
 		 "    mqtt_topic = \"dl/{key}/p{partition}/{header:kind}\"; qos = 1;\n"
-		 "    on_unroutable = \"dead_letter\"; dead_letter = \"dead\"; } ); };\n",
-		 E.mock.bootstrap, extra_props);
+		 "    on_unroutable = \"dead_letter\"; dead_letter = \"dead\"; }%s ); };\n",
+		 E.mock.bootstrap, extra_props, extra_entries);
 	return iu_daemon_config(d, E.broker.port, client_id, NULL, rest);
+}
+
+static int daemon_setup_props(iu_daemon_t *d, const char *client_id, const char *extra_props)
+{
+	return daemon_setup_full(d, client_id, extra_props, "");
 }
 
 static int daemon_setup(iu_daemon_t *d, const char *client_id)
@@ -123,11 +133,13 @@ static void start_daemon(iu_daemon_t *d)
 
 static int setup(void **state)
 {
-	const char *topics[] = { TOPIC ":4", NULL };
+	const char *topics[] = { TOPIC ":4", CFG_TOPIC ":2", NULL };
 	(void)state;
 	memset(&E, 0, sizeof(E));
-	assert_int_equal(mqbt_mosquitto_start(&E.broker, "max_queued_messages 0\n"
-					      "max_inflight_messages 0\n"), 0);
+	/* no limit on what the broker queues for the subscriber while it reconnects
+	 * (max_inflight_messages 0 is avoided: mosquitto 2.0 then stalls QoS 2 to
+	 * subscribers after 20 messages) */
+	assert_int_equal(mqbt_mosquitto_start(&E.broker, "max_queued_messages 0\n"), 0);
 	assert_int_equal(kmock_start(&E.mock, 1, topics), 0);
 	assert_int_equal(mqbt_tmpdir(E.dir, sizeof(E.dir)), 0);
 	E.sub = mqbt_collect_start(E.broker.port, "dl-test-sub", "dl/#", 1);
@@ -180,6 +192,40 @@ static pid_t produce_async(int64_t first, int64_t count, bool kind)
 static void produce(int64_t first, int64_t count, bool kind)
 {
 	assert_int_equal(mqbt_wait(produce_async(first, count, kind), 60000), 0);
+}
+
+/* kcat -P -t topic <flags> with the lines in text (blocking). */
+static void produce_text(const char *topic, const char *flags, const char *text)
+{
+	char path[400], cmd[1200];
+	static int n;
+	snprintf(path, sizeof(path), "%s/raw-%d.txt", E.dir, n++);
+	assert_int_equal(mqbt_write_file(path, text), 0);
+	snprintf(cmd, sizeof(cmd), "kcat -P -b '%s' -t %s %s < '%s'", E.mock.bootstrap, topic,
+		 flags, path);
+	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	pid_t pid = 0;
+	assert_int_equal(mqbt_spawn(&pid, argv, NULL), 0);
+	assert_int_equal(mqbt_wait(pid, 60000), 0);
+}
+
+/* /stats: downlink entry i's unroutable count for reason. */
+static long long dl_unroutable(iu_daemon_t *d, int entry, const char *reason)
+{
+	char *body = NULL;
+	int status = 0;
+	long long v = -1;
+	if (mqbt_http_get(d->stats_port, "/stats", &status, &body) == 0 && status == 200) {
+		cJSON *doc = cJSON_Parse(body);
+		cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc,
+						"downlink"), "entries"), entry);
+		cJSON *r = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "unroutable"), reason);
+		if (cJSON_IsNumber(r))
+			v = (long long)r->valuedouble;
+		cJSON_Delete(doc);
+	}
+	free(body);
+	return v;
 }
 
 /* --- checking what arrived --------------------------------------------------------- */
@@ -414,6 +460,66 @@ static void test_broker_down_10s(void **state)
 	free(t.seen);
 }
 
+/* A second entry: QoS 2 (PUBCOMP), an mqtt.topic header allowed to pick the topic,
+ * unroutable records (null key for {key}) skipped and counted. */
+static void test_qos2_topic_header_skip(void **state)
+{
+	char *text = malloc(64 * 1024);
+	size_t at = 0, n = 0;
+	(void)state;
+	mqbt_rmrf(E.d[0].dir);
+	assert_int_equal(daemon_setup_full(&E.d[0], "dl-a", "",
+		",\n  { topic = \"" CFG_TOPIC "\"; group = \"mqbridge-site42-cfg\";\n"
+		"    mqtt_topic = \"cfg/{key}\"; qos = 2; allow_topic_header = true; }"), 0);
+	/* QoS 2 is what mqbridged publishes with (PUBREC/PUBREL/PUBCOMP); the subscriber
+	 * takes QoS 1: with QoS 2 the test collector (libmosquitto, persistent MQTT 5
+	 * session) stopped after 12-20 messages while mosquitto_sub -q 2 got all of
+	 * them; not investigated further, it is outside the code under test */
+	mqbt_collect_t *c = mqbt_collect_start(E.broker.port, "dl-cfg-sub", "cfg/#", 1);
+	assert_non_null(c);
+	start_daemon(&E.d[0]);
+	for (int i = 0; i < 500; i++)
+		at += (size_t)snprintf(text + at, 64 * 1024 - at, "dev%d:c%d\n", i % NDEV, i);
+	produce_text(CFG_TOPIC, "-K:", text);
+	at = 0;
+	for (int i = 500; i < 1000; i++)
+		at += (size_t)snprintf(text + at, 64 * 1024 - at, "dev%d:c%d\n", i % NDEV, i);
+	produce_text(CFG_TOPIC, "-K: -H mqtt.topic=cfg/all/override", text);
+	produce_text(CFG_TOPIC, "", "nokey\n");       /* null key: unroutable, skipped */
+	produce_text(CFG_TOPIC, "-K:", "dev0:c1000\n");
+	int64_t end = mqbt_now_ms() + 60000;
+	while (mqbt_collect_count(c) < 1001 && mqbt_now_ms() < end)
+		mqbt_sleep_ms(100);
+	mqbt_sleep_ms(1000);
+	mqbt_msg_t *v = mqbt_collect_snapshot(c, &n);
+	int plain = 0, override = 0, bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		int dev, id;
+		char want[32];
+		if (sscanf(v[i].payload, "c%d", &id) != 1) {
+			bad++;
+			continue;
+		}
+		dev = id % NDEV;
+		snprintf(want, sizeof(want), "cfg/dev%d", dev);
+		if (id >= 500 && id < 1000 && strcmp(v[i].topic, "cfg/all/override") == 0)
+			override++;
+		else if ((id < 500 || id == 1000) && strcmp(v[i].topic, want) == 0)
+			plain++;
+		else
+			bad++;
+	}
+	fprintf(stderr, "qos 2: %d templated, %d by mqtt.topic header, %d bad, %zu in all\n",
+		plain, override, bad, n);
+	mqbt_collect_free_msgs(v, n);
+	assert_int_equal(plain, 501);
+	assert_int_equal(override, 500);
+	assert_int_equal(bad, 0);
+	assert_int_equal(dl_unroutable(&E.d[0], 1, "no_key"), 1);
+	mqbt_collect_stop(c);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +527,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kill9_mid_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_gateways_one_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broker_down_10s, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qos2_topic_header_skip, setup, teardown),
 	};
 	srand((unsigned)getpid());
 	return cmocka_run_group_tests(tests, NULL, NULL);
