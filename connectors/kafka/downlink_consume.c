@@ -185,6 +185,9 @@ void mqb_dl__on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			error = rd_kafka_incremental_assign(rk, parts);
 		else
 			rd_kafka_assign(rk, parts);
+		/* a partition we paused before it was revoked starts unpaused (our state
+		 * says so): make sure librdkafka agrees */
+		rd_kafka_resume_partitions(rk, parts);
 	} else {
 		if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
 			mqb_warn(DL_MOD, "%s: rebalance error: %s", e->label, rd_kafka_err2str(err));
