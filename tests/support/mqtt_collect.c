@@ -20,6 +20,7 @@ struct mqbt_collect {
 	pthread_mutex_t lock;
 	mqbt_msg_t *v;
 	size_t n, cap;
+	int64_t first_ms, last_ms;   /* arrival of the first / last message (-1: none) */
 };
 
 static void on_connect(struct mosquitto *m, void *o, int rc, int f, const mosquitto_property *p)
@@ -84,6 +85,9 @@ static void on_message(struct mosquitto *m, void *o, const struct mosquitto_mess
 		c->cap = cap;
 	}
 	c->v[c->n++] = x;
+	c->last_ms = mqbt_now_ms();
+	if (c->first_ms < 0)
+		c->first_ms = c->last_ms;
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -94,6 +98,7 @@ mqbt_collect_t *mqbt_collect_start(int port, const char *client_id, const char *
 	if (!c)
 		return NULL;
 	pthread_mutex_init(&c->lock, NULL);
+	c->first_ms = c->last_ms = -1;
 	c->filter = strdup(filter);
 	c->qos = qos;
 	mosquitto_lib_init();
@@ -144,6 +149,24 @@ void mqbt_collect_stop(mqbt_collect_t *c)
 	free(c->filter);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+void mqbt_collect_clear(mqbt_collect_t *c)
+{
+	pthread_mutex_lock(&c->lock);
+	mqbt_collect_free_msgs(c->v, c->n);
+	c->v = NULL;
+	c->n = c->cap = 0;
+	c->first_ms = c->last_ms = -1;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void mqbt_collect_times(mqbt_collect_t *c, int64_t *first_ms, int64_t *last_ms)
+{
+	pthread_mutex_lock(&c->lock);
+	*first_ms = c->first_ms;
+	*last_ms = c->last_ms;
+	pthread_mutex_unlock(&c->lock);
 }
 
 size_t mqbt_collect_count(mqbt_collect_t *c)

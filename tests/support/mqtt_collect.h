@@ -14,6 +14,7 @@
 #define MQBT_MQTT_COLLECT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct mqbt_msg {
 	char *topic;
@@ -33,6 +34,10 @@ size_t mqbt_collect_count(mqbt_collect_t *c);
 /* Copy of messages [0, count) in arrival order; *n receives the count. */
 mqbt_msg_t *mqbt_collect_snapshot(mqbt_collect_t *c, size_t *n);
 void mqbt_collect_free_msgs(mqbt_msg_t *v, size_t n);
+/* Forget the messages collected so far (benchmarks between runs). */
+void mqbt_collect_clear(mqbt_collect_t *c);
+/* Monotonic ms of the first and last message since start or the last clear (-1: none). */
+void mqbt_collect_times(mqbt_collect_t *c, int64_t *first_ms, int64_t *last_ms);
 /* The value of user property name of m, or NULL. */
 const char *mqbt_msg_prop(const mqbt_msg_t *m, const char *name);
 
