@@ -11,6 +11,7 @@
  *    -t bench/pipe`.
  * 3. mqbridged: a downlink entry (fresh group per run, start = earliest, qos 1,
  *    mqtt_topic bench/{key}).
+ * BENCH_DOWNLINK_EXTRA="key = value; ..." adds keys to the downlink entry.
  * Each side is timed from the subscriber's first to its N-th message (process start,
  * group join and the mock's initial rebalance delay are left out of both), alternating
  * R times; best and median records/s and the ratio of the bests (target >= 1.0).
@@ -74,8 +75,9 @@ static int64_t run_daemon(struct bench *b, int run)
 		 "routes = ( { filter = \"up/+\"; stream = \"t\"; } );\n"
 		 "kafka = { bootstrap_servers = \"%s\";\n"
 		 "  downlink = ( { topic = \"bench.dl\"; group = \"bench-%d\"; qos = 1;\n"
-		 "                 mqtt_topic = \"bench/{key}\"; } ); };\n",
-		 data, b->broker.port, run, b->mock.bootstrap, run);
+		 "                 mqtt_topic = \"bench/{key}\"; %s } ); };\n",
+		 data, b->broker.port, run, b->mock.bootstrap, run,
+		 getenv("BENCH_DOWNLINK_EXTRA") ? getenv("BENCH_DOWNLINK_EXTRA") : "");
 	snprintf(conf_path, sizeof(conf_path), "%s/bench%d.conf", b->dir, run);
 	snprintf(log_path, sizeof(log_path), "%s/mqbridged%d.log", b->dir, run);
 	mqbt_write_file(conf_path, conf);

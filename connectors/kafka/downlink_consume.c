@@ -53,7 +53,7 @@ void mqb_dl__held_clear(struct dl_part *p)
 {
 	for (size_t i = 0; i < p->held.n; i++)
 		rd_kafka_message_destroy(p->held.v[(p->held.head + i) % p->held.cap]);
-	p->held.head = p->held.n = 0;
+	p->held.head = p->held.n = p->held.bytes = 0;
 	p->held.retry_at_ms = 0;
 }
 
@@ -73,6 +73,7 @@ static int held_push(struct dl_part *p, rd_kafka_message_t *m)
 		h->head = 0;
 	}
 	h->v[(h->head + h->n++) % h->cap] = m;
+	h->bytes += m->len + m->key_len;
 	return MQB_OK;
 }
 
@@ -257,6 +258,7 @@ static void run_held(struct dl_part *p, int64_t now)
 				h->retry_at_ms = now + RETRY_MS;
 			return;
 		}
+		h->bytes -= m->len + m->key_len;
 		rd_kafka_message_destroy(m);
 		h->head = (h->head + 1) % h->cap;
 		h->n--;
@@ -302,7 +304,18 @@ static void rewind_part(struct dl_entry *e, struct dl_part *p)
 	rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Pause partitions that are full (held records) or all while MQTT is down. */
+/* Whether p should be paused: MQTT down, or too much held (with hysteresis). */
+static bool want_pause(struct dl_part *p, bool mqtt_up)
+{
+	size_t max = DL_HOLD_MAX(p->e->conf->inflight_per_partition);
+	if (!mqtt_up)
+		return true;
+	if (p->paused)
+		return p->held.n > max / 2 || p->held.bytes > DL_HOLD_BYTES / 2;
+	return p->held.n >= max || p->held.bytes >= DL_HOLD_BYTES;
+}
+
+/* Pause partitions holding too much, or all while MQTT is down; resume the others. */
 static void update_pauses(struct dl_entry *e)
 {
 	bool mqtt_up = atomic_load(&e->dl->mqtt_up);
@@ -310,7 +323,7 @@ static void update_pauses(struct dl_entry *e)
 		struct dl_part *p = e->parts[i];
 		if (!p || !p->assigned)
 			continue;
-		bool want = p->held.n > 0 || !mqtt_up;
+		bool want = want_pause(p, mqtt_up);
 		if (want == p->paused)
 			continue;
 		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);

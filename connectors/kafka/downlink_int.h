@@ -36,10 +36,18 @@ enum dl_fail {
 
 struct dl_entry;
 
-/* A message that could not be handled yet (window full, publish refused). */
+/* Messages that could not be handled yet (window full, publish refused), in offset
+ * order. The partition is paused once DL_HOLD_MAX(inflight) records or DL_HOLD_BYTES
+ * are held, and resumed below half of that: pausing drops librdkafka's prefetched
+ * records and resuming fetches again, so pausing at every full window would cost a
+ * fetch round trip per window. */
+#define DL_HOLD_MAX(inflight) ((size_t)(inflight) * 4 < 4096 ? 4096 : (size_t)(inflight) * 4)
+#define DL_HOLD_BYTES (4u << 20)
+
 struct dl_held {
 	rd_kafka_message_t **v;
 	size_t head, n, cap;
+	size_t bytes;                /* keys and values held */
 	int64_t retry_at_ms;         /* monotonic; 0: as soon as there is room */
 };
 
