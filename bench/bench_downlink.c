@@ -7,8 +7,9 @@
  * 1. kafka_mock (1 broker) with topic bench.dl (4 partitions), filled once by kcat -P
  *    with N values of BYTES bytes (keys dev<i % 100>); mosquitto; one MQTT 5
  *    subscriber (QoS 1) on bench/# counting arrivals (tests/support/mqtt_collect.h).
- * 2. Baseline: `kcat -C -b .. -t bench.dl -o beginning -e -q | mosquitto_pub -l -q 1
- *    -t bench/pipe`.
+ * 2. Baseline: `{ kcat -C -b .. -t bench.dl -o beginning -e -q; sleep 20; } |
+ *    mosquitto_pub -l -q 1 -t bench/pipe` (mosquitto_pub -l drops unsent lines when its
+ *    input ends, so the pipe stays open a while, as `kcat -C` without -e would).
  * 3. mqbridged: a downlink entry (fresh group per run, start = earliest, qos 1,
  *    mqtt_topic bench/{key}).
  * BENCH_DOWNLINK_EXTRA="key = value; ..." adds keys to the downlink entry.
@@ -34,13 +35,21 @@ struct bench {
 	int size;
 };
 
-/* Wait for n messages; ms between the first and the n-th, or -1 on timeout. */
-static int64_t wait_n(struct bench *b, pid_t pid, int timeout_ms)
+/* Wait for n messages; ms between the first and the n-th, or -1 when nothing more
+ * arrives for 20 s (or pid, when > 0, exits before). */
+static int64_t wait_n(struct bench *b, pid_t pid)
 {
-	int64_t end = mqbt_now_ms() + timeout_ms, first, last;
-	while ((int64_t)mqbt_collect_count(b->sub) < b->records) {
-		if (mqbt_now_ms() > end || (pid > 0 && mqbt_wait(pid, 0) >= 0))
-			return -1;    /* timed out, or mqbridged exited */
+	int64_t first, last, stall_end = mqbt_now_ms() + 20000;
+	size_t seen = 0, n;
+	while ((int64_t)(n = mqbt_collect_count(b->sub)) < b->records) {
+		if (n != seen) {
+			seen = n;
+			stall_end = mqbt_now_ms() + 20000;
+		}
+		if (mqbt_now_ms() > stall_end || (pid > 0 && mqbt_wait(pid, 0) >= 0)) {
+			fprintf(stderr, "stalled at %zu of %" PRId64 " messages\n", n, b->records);
+			return -1;
+		}
 		mqbt_sleep_ms(10);
 	}
 	mqbt_collect_times(b->sub, &first, &last);
@@ -51,15 +60,17 @@ static int64_t run_pipe(struct bench *b)
 {
 	char port[16];
 	snprintf(port, sizeof(port), "%d", b->broker.port);
-	const char *argv[] = { "/bin/sh", "-c", "exec kcat -C -b \"$0\" -t bench.dl -o beginning "
-			       "-e -q | mosquitto_pub -p \"$1\" -q 1 -t bench/pipe -l",
+	/* mosquitto_pub -l drops what it has not sent yet when its input ends (a third of
+	 * 100,000 arrived): keep the pipe open 20 s after kcat reached the end */
+	const char *argv[] = { "/bin/sh", "-c", "{ kcat -C -b \"$0\" -t bench.dl -o beginning "
+			       "-e -q; sleep 20; } | mosquitto_pub -p \"$1\" -q 1 -t bench/pipe -l",
 			       b->mock.bootstrap, port, NULL };
 	pid_t pid;
 	mqbt_collect_clear(b->sub);
 	if (mqbt_spawn(&pid, argv, NULL))
 		return -1;
-	int64_t ms = wait_n(b, 0, 600000);
-	mqbt_stop(pid, 5000);
+	int64_t ms = wait_n(b, 0);
+	mqbt_wait(pid, 60000);   /* the pipeline ends by itself (sleep 20, then EOF) */
 	return ms;
 }
 
@@ -87,7 +98,7 @@ static int64_t run_daemon(struct bench *b, int run)
 	mqbt_collect_clear(b->sub);
 	if (mqbt_spawn_env(&pid, argv, log_path, env))
 		return -1;
-	int64_t ms = wait_n(b, pid, 600000);
+	int64_t ms = wait_n(b, pid);
 	if (ms < 0)
 		fprintf(stderr, "mqbridged did not deliver everything; log: %s\n", log_path);
 	mqbt_stop(pid, 15000);
