@@ -36,6 +36,7 @@
 #include "bridge/stats/route_stats.h"
 #include "bridge/stats/store_metrics.h"
 #include "bridge/store/store.h"
+#include "bridge/daemon/downlink_wire.h"
 #include "bridge/ingest/route_check.h"
 #include "connectors/mqtt/groups_runtime.h"
 #include "connectors/connector.h"
@@ -65,6 +66,7 @@ static bool kafka_enabled(const mqb_config_t *cfg) { return mqb_kafka_conf(cfg)-
  * to stop, so the consumers of the store see everything ingest wrote. */
 static const struct component components[] = {
 	{ &mqb_connector_kafka, kafka_enabled, mqb_kafka_connector_add_routes },
+	{ &mqb_connector_downlink, mqb_downlink_enabled, NULL },   /* Kafka -> MQTT */
 	{ &mqb_connector_groups, mqb_groups_enabled, mqb_groups_add_routes },
 	{ &mqb_connector_kafka_api, mqb_kafka_api_enabled, NULL },
 	{ &mqb_connector_mqtt, always, NULL },

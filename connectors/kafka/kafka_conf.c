@@ -4,6 +4,8 @@
  */
 #include "connectors/kafka/kafka_conf.h"
 
+#include "connectors/kafka/downlink_conf.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +84,9 @@ static const mqb_cfgt_key_t kafka_keys[] = {
 	{ .name = "forward", .type = MQB_CFGT_LIST, .off = offsetof(K, forward),
 	  .count_off = offsetof(K, forward_count), .sub = &forward_table,
 	  .desc = "( { stream; topic; }, ... ): streams to forward" },
+	{ .name = "downlink", .type = MQB_CFGT_LIST, .off = offsetof(K, downlink),
+	  .count_off = offsetof(K, downlink_count), .sub = &mqb_kafka_downlink_table,
+	  .desc = "( { topic; mqtt_topic; group; ... }, ... ): Kafka topics published to MQTT" },
 	MQB_CFGT_BOOLK("block_on_backlog", K, block_on_backlog, 0,
 		       "true: pause ingest rather than let retention delete unforwarded records"),
 	MQB_CFGT_I64("sync_interval_offsets", K, sync_interval_offsets, 1, INT64_MAX, 100, 0,

@@ -47,6 +47,8 @@ typedef struct mqb_kafka_conf {
 	char *bootstrap_servers;
 	mqb_config_kv_t *properties; size_t properties_count;
 	mqb_kafka_forward_conf_t *forward; size_t forward_count;
+	/* kafka.downlink entries (element type and table: connectors/kafka/downlink_conf.h) */
+	struct mqb_kafka_downlink_conf *downlink; size_t downlink_count;
 	bool block_on_backlog;       /* false: retention may drop unforwarded records (counted) */
 	int64_t sync_interval_offsets;  /* offset-sync pair every N offsets of drift (100) */
 	int64_t queue_buffering_max_kbytes; /* memory bound for librdkafka's queue (16384) */
