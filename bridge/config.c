@@ -84,7 +84,7 @@ static const mqb_cfgt_key_t stream_keys[] = {
 	K_INT("index_interval_bytes", mqb_stream_conf_t, opts.index_interval_bytes, 64,
 	      16777216, 4096, 0, "one .index entry per this many bytes of log"),
 	K_INT("max_batch_bytes", mqb_stream_conf_t, opts.max_batch_bytes, 1024, 1073741824,
-	      16777216, 0, "largest batch the store accepts; must exceed mqtt.max_message_bytes"),
+	      16777216, 0, "largest batch the store accepts; at least mqtt.max_message_bytes + 61"),
 	{ .name = "flush", .type = MQB_CFGT_GROUP, .off = 0, .sub = &flush_table,
 	  .desc = "durability: { interval_ms; messages; }" },
 	K_END

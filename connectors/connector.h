@@ -57,6 +57,12 @@ struct mqb_connector_ops {
 	 * stall_ms), else 0 with why. The daemon stops pinging the systemd watchdog and
 	 * /healthz while a component is stalled. */
 	int  (*alive)(void *inst, int64_t stall_ms, char *why, size_t why_size);
+	/* Optional, after stop: MQB_OK, or the error for which acknowledged data could
+	 * not be kept (the daemon then exits MQB_EXIT_LOST). */
+	int  (*stop_status)(void *inst);
 };
+
+/* Exit status of a daemon that stopped but lost acknowledged records on the way. */
+#define MQB_EXIT_LOST 3
 
 #endif

@@ -6,7 +6,9 @@
  *   mqbridged -c FILE                  run
  *   mqbridged --check-config -c FILE   validate (every connector's check too); exit 0/1
  *   mqbridged --version | --help
- * Bad arguments exit 2; a configuration or start-up error exits 1.
+ * Bad arguments exit 2; a configuration or start-up error exits 1; a stop that had to
+ * drop acknowledged records (the store refused them until the stop timeout, e.g. a
+ * full disk) exits 3 (MQB_EXIT_LOST), after logging the count.
  *
  * Components are one table (below): started in order, stopped in reverse. A new
  * component adds one line; its configuration section comes with its ops table
@@ -97,6 +99,7 @@ static void usage(FILE *f)
 		"       mqbridged --version | --help\n"
 		"\n"
 		"Signals: SIGTERM/SIGINT stop cleanly (flush, fsync, clean-shutdown marker);\n"
+		"exit 3 when acknowledged records could not be stored before stopping.\n"
 		"SIGHUP is logged (reload is not implemented yet).\n"
 		"Environment: MQB_LOG_LEVEL=error|warn|notice|info|debug overrides log_level.\n");
 }
@@ -329,14 +332,23 @@ static int start_components(struct daemon *d)
 	return 0;
 }
 
-static void stop_all(struct daemon *d)
+/* Returns true when a component lost acknowledged data while stopping. */
+static bool stop_all(struct daemon *d)
 {
+	bool lost = false;
 	size_t i;
 
 	for (i = NCOMPONENTS; i-- > 0;)
 		if (d->inst[i] && d->started[i]) {
 			components[i].ops->stop(d->inst[i]);
 			d->started[i] = false;
+			if (components[i].ops->stop_status &&
+			    components[i].ops->stop_status(d->inst[i]) != MQB_OK) {
+				mqb_error(MAIN_MOD, "%s lost acknowledged data while stopping "
+					  "(see above): exit status %d", components[i].ops->name,
+					  MQB_EXIT_LOST);
+				lost = true;
+			}
 		}
 	/* The endpoint's routes, ready checks and collectors point into the components
 	 * and the store: stop it before those go away. */
@@ -354,6 +366,7 @@ static void stop_all(struct daemon *d)
 	}
 	mqb_metrics_destroy(d->metrics);
 	d->metrics = NULL;
+	return lost;
 }
 
 static void status_line(bool ready, const char *why)
@@ -525,7 +538,8 @@ int main(int argc, char **argv)
 	exit_code = rc == 0 ? 0 : 1;
 	mqb_sd_notify("STOPPING=1\nSTATUS=stopping: flushing");
 out:
-	stop_all(&d);
+	if (stop_all(&d))
+		exit_code = MQB_EXIT_LOST;   /* even after a clean signal: say it */
 	if (d.sigfd >= 0)
 		close(d.sigfd);
 	mqb_config_free(d.cfg);

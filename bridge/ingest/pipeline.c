@@ -13,6 +13,7 @@
 
 #include "bridge/err.h"
 #include "bridge/logging.h"
+#include "bridge/store/batch.h"
 
 /* --- the message path (source thread) ---------------------------------------------- */
 
@@ -58,6 +59,35 @@ static int pick_partition(mqb_pipeline_t *p, const mqb_pipeline_msg_t *m, int id
 	return MQB_OK;
 }
 
+/* The whole record as the batch codec writes it must fit max_record_bytes and a batch
+ * of its stream alone: else rejected "too_large" (and lost, when acknowledged). */
+static int check_size(mqb_pipeline_t *p, const mqb_pipeline_msg_t *m, const char *key,
+		      ssize_t klen, const struct pl_part *pt)
+{
+	const struct pl_stream *st = &p->streams[pt->stream];
+	mqb_record_t rec;
+	size_t size;
+
+	memset(&rec, 0, sizeof rec);
+	rec.key = klen >= 0 ? key : NULL;
+	rec.key_len = klen;
+	rec.value = m->payload;
+	rec.value_len = (ssize_t)m->payload_len;
+	rec.headers = m->header_count ? m->headers : NULL;
+	rec.header_count = m->header_count;
+	size = mqb_batch_record_size(&rec);
+	if (size && (int64_t)size <= p->max_record_bytes && size <= st->max_rec)
+		return MQB_OK;
+	mqb_pipeline__count_too_large(p);
+	MQB_LOG_RATELIMITED(MQB_LOG_WARN, PL_MOD, 10000,
+			    "message on \"%.200s\" makes a record of %zu bytes (payload %zu, "
+			    "%zu headers), over the limit of %lld (max_message_bytes) or %zu "
+			    "(stream %s): %s", m->topic, size, m->payload_len, m->header_count,
+			    (long long)p->max_record_bytes, st->max_rec, st->name,
+			    p->acked_before_submit ? "already acknowledged, lost" : "rejected");
+	return MQB_PIPELINE_TOO_LARGE;
+}
+
 int mqb_pipeline_submit(mqb_pipeline_t *p, const mqb_pipeline_msg_t *m)
 {
 	struct pl_part *pt;
@@ -77,16 +107,10 @@ int mqb_pipeline_submit(mqb_pipeline_t *p, const mqb_pipeline_msg_t *m)
 	}
 	atomic_fetch_add(&p->received, 1);
 	mqb_counter_inc(p->routes[idx].m_received);
-	if ((int64_t)m->payload_len > p->max_payload_bytes) {
-		atomic_fetch_add(&p->too_large, 1);
-		mqb_counter_inc(p->m_rej_too_large);
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, PL_MOD, 10000,
-				    "message on \"%.200s\" has %zu bytes, over max_message_bytes "
-				    "%lld: rejected", m->topic, m->payload_len,
-				    (long long)p->max_payload_bytes);
-		return MQB_PIPELINE_TOO_LARGE;
-	}
 	rc = pick_partition(p, m, idx, key, &key_len, &klen, &pt);
+	if (rc != MQB_OK)
+		return rc;
+	rc = check_size(p, m, key, klen, pt);
 	if (rc != MQB_OK)
 		return rc;
 	if (mqb_pipeline__part_add(pt, m, key, klen) != MQB_OK) {
@@ -149,6 +173,11 @@ static int streams_init(mqb_pipeline_t *p, char *errstr, size_t errstr_size)
 		if (sc->opts.max_batch_bytes > 0 &&
 		    (size_t)sc->opts.max_batch_bytes / 2 < st->flush_bytes)
 			st->flush_bytes = (size_t)sc->opts.max_batch_bytes / 2;
+		/* the store refuses a batch over max_batch_bytes (-1: MQB_BATCH_MAX_SIZE) */
+		st->max_rec = (size_t)(sc->opts.max_batch_bytes > 0 &&
+				       sc->opts.max_batch_bytes < MQB_BATCH_MAX_SIZE
+				       ? sc->opts.max_batch_bytes : MQB_BATCH_MAX_SIZE);
+		st->max_rec = st->max_rec > MQB_BATCH_HDR_SIZE ? st->max_rec - MQB_BATCH_HDR_SIZE : 0;
 		mqb_sticky_init(&st->sticky, np, 0);
 	}
 	/* room for every partition: mark_dirty never allocates */
@@ -209,7 +238,8 @@ mqb_pipeline_t *mqb_pipeline_new(const mqb_pipeline_opts_t *opts, char *errstr,
 	p->on_stored = opts->on_stored;
 	p->arg = opts->arg;
 	p->retry_ms = PL_RETRY_MIN_MS;
-	p->max_payload_bytes = opts->max_payload_bytes > 0 ? opts->max_payload_bytes : (1 << 20);
+	p->max_record_bytes = opts->max_record_bytes > 0 ? opts->max_record_bytes : (1 << 20);
+	p->acked_before_submit = opts->acked_before_submit;
 	p->router = mqb_router_from_config(p->cfg, errstr, errstr_size);
 	if (!p->router || streams_init(p, errstr, errstr_size) != MQB_OK ||
 	    routes_init(p, errstr, errstr_size) != MQB_OK) {

@@ -5,10 +5,13 @@
  * Semantics: docs/INGEST.md.
  *
  * Per message (mqb_pipeline_submit): route (first matching route wins; none:
- * rejected "no_route") -> payload size check (opts.max_payload_bytes: "too_large")
- * -> key template ("key_template" when it cannot be filled) -> partition (murmur2 of
- * the key; the stream's sticky partition when keyless) -> copied into that
- * partition's pending batch. mqb_pipeline_end_burst() appends every partition's
+ * rejected "no_route") -> key template ("key_template" when it cannot be filled) ->
+ * partition (murmur2 of the key; the stream's sticky partition when keyless) -> size
+ * check of the whole record as the batch codec writes it (key + value + headers,
+ * mqb_batch_record_size()): over opts.max_record_bytes, or too large for a batch of
+ * its stream alone (max_batch_bytes - MQB_BATCH_HDR_SIZE), it is rejected "too_large"
+ * -> copied into that partition's pending batch. So every accepted record fits a
+ * batch: none is dropped later for its size. mqb_pipeline_end_burst() appends every partition's
  * pending batch with one mqb_partition_append() (one burst, one partition = one
  * RecordBatch); a batch that reaches its size limit is appended at once.
  *
@@ -50,7 +53,13 @@ typedef struct mqb_pipeline_opts {
 	const mqb_config_t *cfg;     /* streams and routes (route i = cfg->routes[i]) */
 	mqb_store_t *store;          /* every stream of cfg already open */
 	mqb_metrics_t *metrics;      /* NULL: no metrics */
-	int64_t max_payload_bytes;   /* larger payloads are rejected (<= 0: 1 MiB) */
+	/* larger records (mqb_batch_record_size: key + value + headers) are rejected
+	 * (<= 0: 1 MiB) */
+	int64_t max_record_bytes;
+	/* true: the source acknowledged each message before submitting it (MQTT client
+	 * mode), so a record rejected for its size is also counted as lost
+	 * (mqbridge_ingest_lost_total{reason="oversize"}) */
+	bool acked_before_submit;
 	/* on true the source stops reading new messages, on false it reads again;
 	 * may be NULL (then submit simply keeps buffering) */
 	void (*pause)(void *arg, bool on);
@@ -74,7 +83,7 @@ typedef struct mqb_pipeline_msg {
 /* What submit returns besides MQB_OK (positive, so never an mqb_err). */
 enum mqb_pipeline_reject {
 	MQB_PIPELINE_NO_ROUTE = 1,   /* no route matches the topic */
-	MQB_PIPELINE_TOO_LARGE,      /* payload over max_payload_bytes */
+	MQB_PIPELINE_TOO_LARGE,      /* record over max_record_bytes or a batch */
 	MQB_PIPELINE_KEY_TEMPLATE,   /* the route's key template cannot be filled */
 	MQB_PIPELINE_STORE_ERROR,    /* out of memory buffering it: lost */
 };
@@ -86,6 +95,10 @@ typedef struct mqb_pipeline_stats {
 	uint64_t batches;            /* successful appends */
 	uint64_t no_route, too_large, key_template, store_error;  /* rejected, by reason */
 	uint64_t store_retries;      /* appends that failed and were retried */
+	/* acknowledged records not stored: rejected for size with acked_before_submit
+	 * (or, never expected, refused by the store for size after acceptance), and held
+	 * records a stop could not store within its timeout */
+	uint64_t lost_oversize, lost_shutdown;
 	uint64_t pending;            /* records waiting in memory for the store */
 	bool paused;                 /* source paused by back-pressure */
 	uint64_t paused_ms_total;
@@ -118,8 +131,11 @@ int mqb_pipeline_end_burst(mqb_pipeline_t *p);
 int64_t mqb_pipeline_tick(mqb_pipeline_t *p, int64_t now_ms);
 
 /* At stop (the source no longer reads): append everything pending, retrying store
- * errors for up to timeout_ms. MQB_OK, or MQB_ERR_IO when records could not be
- * stored before the timeout (logged as lost). */
+ * errors (50 ms apart) for up to timeout_ms. MQB_OK, or MQB_ERR_IO when records could
+ * not be stored before the timeout: they are dropped (nothing in the process can hold
+ * them any longer), logged as LOST at ERROR with their count and counted in
+ * lost_shutdown (mqbridge_ingest_lost_total{reason="shutdown"}); the source stays
+ * paused. */
 int mqb_pipeline_flush(mqb_pipeline_t *p, int timeout_ms);
 
 /* Records accepted and not yet stored. Any thread. */

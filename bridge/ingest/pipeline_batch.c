@@ -13,6 +13,7 @@
 #include "bridge/ingest/pipeline.h"
 #include "bridge/ingest/pipeline_int.h"
 #include "bridge/logging.h"
+#include "bridge/store/batch.h"
 
 /* --- pending batches --------------------------------------------------------------- */
 
@@ -182,14 +183,20 @@ int mqb_pipeline__part_flush(mqb_pipeline_t *p, struct pl_part *pt)
 			continue;
 		}
 		if (rc == MQB_ERR_TOOBIG) {
-			/* one record the store can never take: it cannot be kept anywhere */
-			atomic_fetch_add(&p->store_error, 1);
+			/* One record the store can never take. submit's size check and the
+			 * config check (max_batch_bytes >= max_message_bytes + batch header)
+			 * make this unreachable; should the store's limit still differ, the
+			 * loss is counted as what it is, not as a store error. */
+			mqb_pipeline__count_too_large(p);
+			if (!p->acked_before_submit) {
+				atomic_fetch_add(&p->lost_oversize, 1);
+				mqb_counter_inc(p->m_lost_oversize);
+			}
 			atomic_fetch_sub(&p->pending, 1);
-			mqb_counter_inc(p->m_rej_store);
 			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, PL_MOD, 10000,
-					    "record of %zd bytes too large for stream %s "
-					    "(max_batch_bytes): rejected", p->out[pos].value_len,
-					    st->name);
+					    "record of %zu bytes too large for a batch of stream %s "
+					    "(max_batch_bytes): accepted, then lost",
+					    mqb_batch_record_size(&p->out[pos]), st->name);
 			pos++;
 			rc = MQB_OK;
 			continue;
@@ -314,17 +321,38 @@ int64_t mqb_pipeline_tick(mqb_pipeline_t *p, int64_t now_ms)
 	return w > 0 ? w : 0;
 }
 
+/* Give up every pending record (stop after the timeout). The source stays paused. */
+static void drop_pending(mqb_pipeline_t *p)
+{
+	for (size_t i = 0; i < p->ndirty; i++) {
+		part_reset(p->dirty[i]);
+		p->dirty[i]->dirty = false;
+	}
+	p->ndirty = 0;
+	p->blocked = false;
+	atomic_store(&p->pending, 0);
+}
+
 int mqb_pipeline_flush(mqb_pipeline_t *p, int timeout_ms)
 {
 	int64_t deadline = mqb_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int last = MQB_OK;
 
 	while (p->ndirty > 0) {
-		if (mqb_pipeline__flush_all(p) == MQB_OK)
+		last = mqb_pipeline__flush_all(p);
+		if (last == MQB_OK)
 			break;
 		if (mqb_mono_ms() >= deadline) {
-			mqb_error(PL_MOD, "shutdown: %llu acknowledged records could not be "
-				  "stored and are lost",
-				  (unsigned long long)atomic_load(&p->pending));
+			uint64_t n = atomic_load(&p->pending);
+
+			drop_pending(p);
+			atomic_fetch_add(&p->lost_shutdown, n);
+			mqb_counter_add(p->m_lost_shutdown, n);
+			mqb_error(PL_MOD, "shutdown: LOST %llu acknowledged records: the store "
+				  "refused them for %d ms of retries (%s) and nothing else can "
+				  "hold them; counted in mqbridge_ingest_lost_total"
+				  "{reason=\"shutdown\"}", (unsigned long long)n, timeout_ms,
+				  mqb_strerror(last));
 			return MQB_ERR_IO;
 		}
 		struct timespec ts = { 0, 50 * 1000000L };

@@ -60,6 +60,7 @@ struct pl_stream {
 	mqb_sticky_t sticky;
 	bool keyless_used;
 	size_t flush_bytes;
+	size_t max_rec;                  /* largest record a batch of this stream holds alone */
 	mqb_counter_t *m_stored, *m_bytes;
 };
 
@@ -83,7 +84,8 @@ struct mqb_pipeline {
 	mqb_record_t *out;               /* scratch for appends */
 	mqb_rec_header_t *outh;
 	size_t out_cap, outh_cap;
-	int64_t max_payload_bytes;
+	int64_t max_record_bytes;
+	bool acked_before_submit;
 	void (*pause)(void *arg, bool on);
 	mqb_pipeline_stored_fn *on_stored;
 	void *arg;
@@ -95,9 +97,11 @@ struct mqb_pipeline {
 
 	/* counters (atomics: read by the stats thread) */
 	_Atomic uint64_t received, stored, stored_bytes, batches, no_route, too_large,
-		key_template, store_error, store_retries, pending, paused_ms;
+		key_template, store_error, store_retries, pending, paused_ms, lost_oversize,
+		lost_shutdown;
 	atomic_bool paused;
 	mqb_counter_t *m_rej_no_route, *m_rej_too_large, *m_rej_key, *m_rej_store;
+	mqb_counter_t *m_lost_oversize, *m_lost_shutdown;
 };
 
 /* grow *p (elements of elem bytes) to hold need; 0 or -1 (out of memory) */
@@ -110,6 +114,8 @@ int mqb_pipeline__part_flush(mqb_pipeline_t *p, struct pl_part *pt);
 /* append every dirty partition; on failure pause the source and schedule the retry */
 int mqb_pipeline__flush_all(mqb_pipeline_t *p);
 void mqb_pipeline__mark_dirty(mqb_pipeline_t *p, struct pl_part *pt);
+/* a record refused for its size (at submit or, never expected, by the store) */
+void mqb_pipeline__count_too_large(mqb_pipeline_t *p);
 /* the metrics instruments of new(): per stream, per route, rejections */
 void mqb_pipeline__metrics_init(mqb_pipeline_t *p);
 

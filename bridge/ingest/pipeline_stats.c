@@ -59,6 +59,22 @@ void mqb_pipeline__metrics_init(mqb_pipeline_t *p)
 	p->m_rej_too_large = rej_counter(m, MQB_PIPELINE_TOO_LARGE);
 	p->m_rej_key = rej_counter(m, MQB_PIPELINE_KEY_TEMPLATE);
 	p->m_rej_store = rej_counter(m, MQB_PIPELINE_STORE_ERROR);
+	p->m_lost_oversize = mqb_metrics_counter(m, "mqbridge_ingest_lost_total",
+						 "acknowledged records not stored, by reason",
+						 "reason", "oversize", NULL);
+	p->m_lost_shutdown = mqb_metrics_counter(m, "mqbridge_ingest_lost_total",
+						 "acknowledged records not stored, by reason",
+						 "reason", "shutdown", NULL);
+}
+
+void mqb_pipeline__count_too_large(mqb_pipeline_t *p)
+{
+	atomic_fetch_add(&p->too_large, 1);
+	mqb_counter_inc(p->m_rej_too_large);
+	if (p->acked_before_submit) {
+		atomic_fetch_add(&p->lost_oversize, 1);
+		mqb_counter_inc(p->m_lost_oversize);
+	}
 }
 
 uint64_t mqb_pipeline_pending(const mqb_pipeline_t *p)
@@ -80,6 +96,8 @@ void mqb_pipeline_stats(const mqb_pipeline_t *p, mqb_pipeline_stats_t *out)
 	out->key_template = atomic_load(&p->key_template);
 	out->store_error = atomic_load(&p->store_error);
 	out->store_retries = atomic_load(&p->store_retries);
+	out->lost_oversize = atomic_load(&p->lost_oversize);
+	out->lost_shutdown = atomic_load(&p->lost_shutdown);
 	out->pending = atomic_load(&p->pending);
 	out->paused = atomic_load(&p->paused);
 	out->paused_ms_total = atomic_load(&p->paused_ms);

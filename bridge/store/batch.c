@@ -87,6 +87,15 @@ static uint8_t *put_bytes(uint8_t *p, const void *data, ssize_t len)
 	return p;
 }
 
+size_t mqb_batch_record_size(const mqb_record_t *r)
+{
+	size_t body = rec_body_size(r, 0, 0);
+
+	if (!body || body > INT32_MAX - MQB_BATCH_HDR_SIZE - 5)
+		return 0;
+	return mqb_uvarint_size(mqb_zigzag32((int32_t)body)) + body;
+}
+
 int mqb_batch_encode(mqb_buf_t *out, int64_t base_offset, const mqb_record_t *recs, size_t n)
 {
 	int64_t base_ts, max_ts;

@@ -72,6 +72,14 @@ void mqb_buf_free(mqb_buf_t *b);                   /* NULL-safe; leaves b empty 
 int mqb_batch_encode(mqb_buf_t *out, int64_t base_offset, const mqb_record_t *recs, size_t n);
 
 /*
+ * Bytes r takes in a batch where it is the first record (length varint, attributes,
+ * zero timestamp and offset deltas, key, value, headers): a batch holding r alone is
+ * MQB_BATCH_HDR_SIZE + this many bytes, and it is what the ingest's size limit counts.
+ * Returns 0 when mqb_batch_encode() would refuse r (bad lengths, over INT32_MAX).
+ */
+size_t mqb_batch_record_size(const mqb_record_t *r);
+
+/*
  * Decode the 61-byte header of the batch at buf without validating anything but the
  * available length (for scans that only need lengths/offsets). MQB_ERR_CORRUPT if
  * len < MQB_BATCH_HDR_SIZE.

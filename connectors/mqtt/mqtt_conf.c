@@ -10,6 +10,7 @@
 #include "bridge/config_table.h"
 #include "bridge/err.h"
 #include "bridge/ingest/topic.h"
+#include "bridge/store/batch.h"
 #include "bridge/text.h"
 
 #define T mqb_mqtt_conf_t
@@ -51,7 +52,8 @@ static const mqb_cfgt_key_t mqtt_keys[] = {
 	MQB_CFGT_I64("reconnect_max_ms", T, reconnect_max_ms, 10, 3600000, 30000, 0,
 		     "longest reconnect delay (ms)"),
 	MQB_CFGT_I64("max_message_bytes", T, max_message_bytes, 1, 268435455, 1048576, 0,
-		     "larger payloads are rejected and counted"),
+		     "largest record accepted: topic, payload and MQTT 5 properties as stored "
+		     "(see INGEST.md); larger ones are counted as lost"),
 	MQB_CFGT_INT("max_inflight", T, max_inflight, 1, 65535, 100, 0,
 		     "receive maximum: unacknowledged QoS>0 messages the broker may send at once"),
 	MQB_CFGT_END
@@ -113,14 +115,18 @@ static int check_loaded(mqb_cfgt_ctx_t *ctx, const mqb_config_t *cfg, void *conf
 	for (size_t i = 0; i < cfg->streams_count; i++) {
 		const mqb_stream_conf_t *sc = &cfg->streams[i];
 
-		if (sc->opts.max_batch_bytes > m->max_message_bytes)
+		/* the limit counts the whole record (mqb_batch_record_size); a batch
+		 * holding it alone adds the batch header */
+		if ((int64_t)sc->opts.max_batch_bytes >= m->max_message_bytes + MQB_BATCH_HDR_SIZE)
 			continue;
 		snprintf(p, sizeof(p), "streams.[%zu].max_batch_bytes", i);
 		return mqb_cfgt_error(ctx, mqb_cfgt_member(config_setting_get_elem(ss, (unsigned)i),
 							   "max_batch_bytes"), p,
-				      "must be larger than mqtt.max_message_bytes (%lld) so one "
-				      "message fits in a batch (got %d)",
-				      (long long)m->max_message_bytes, sc->opts.max_batch_bytes);
+				      "must be at least mqtt.max_message_bytes + %d (%lld) so the "
+				      "largest record fits in a batch with its header (got %d)",
+				      MQB_BATCH_HDR_SIZE,
+				      (long long)m->max_message_bytes + MQB_BATCH_HDR_SIZE,
+				      sc->opts.max_batch_bytes);
 	}
 	if (mqb_topic_name_check(cfg->groups_prefix, &why) != MQB_OK ||
 	    cfg->groups_prefix[strlen(cfg->groups_prefix) - 1] == '/' ||

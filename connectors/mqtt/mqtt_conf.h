@@ -5,8 +5,8 @@
  *
  * Checks: inside the group (reconnect_max_ms >= reconnect_min_ms, password_file needs
  * username, certfile with keyfile and TLS, client_id UTF-8), and once the whole file is
- * loaded (also when the section is absent): every streams[].max_batch_bytes exceeds
- * mqtt.max_message_bytes, and groups_prefix is an MQTT topic name (the group protocol
+ * loaded (also when the section is absent): every streams[].max_batch_bytes is at least
+ * mqtt.max_message_bytes + MQB_BATCH_HDR_SIZE (the largest record fits a batch), and groups_prefix is an MQTT topic name (the group protocol
  * topics start with it). Errors "FILE:LINE: key.path: problem (got X)".
  *
  * Thread: filled inside mqb_config_load(); read-only afterwards, any thread may read it.
@@ -35,7 +35,7 @@ typedef struct mqb_mqtt_conf {
 	bool tls_insecure;           /* skip hostname verification (false) */
 	int64_t reconnect_min_ms;    /* 500 */
 	int64_t reconnect_max_ms;    /* 30000 */
-	int64_t max_message_bytes;   /* 1 MiB; larger payloads are rejected (counted) */
+	int64_t max_message_bytes;   /* 1 MiB; larger records are refused (counted lost) */
 	int max_inflight;            /* receive maximum / inflight (100) */
 	int line;
 } mqb_mqtt_conf_t;

@@ -48,6 +48,11 @@ static void mqtt_stop(void *inst)
 	mqb_mqtt_source_stop(inst, MQTT_STOP_FLUSH_MS);
 }
 
+static int mqtt_stop_status(void *inst)
+{
+	return mqb_mqtt_source_stop(inst, MQTT_STOP_FLUSH_MS);   /* idempotent: the result */
+}
+
 static void mqtt_destroy(void *inst)
 {
 	mqb_mqtt_source_destroy(inst);
@@ -74,4 +79,5 @@ const struct mqb_connector_ops mqb_connector_mqtt = {
 	.destroy = mqtt_destroy,
 	.ready = mqtt_ready,
 	.alive = mqtt_alive,
+	.stop_status = mqtt_stop_status,
 };

@@ -229,6 +229,13 @@ void mqb_mqtt_source_test_on_stored(mqb_mqtt_source_t *src, mqb_pipeline_stored_
 
 /* --- construction ------------------------------------------------------------------ */
 
+uint32_t mqb_mqtt_source_max_packet_size(const mqb_mqtt_conf_t *mc)
+{
+	int64_t v = mc->max_message_bytes + SRC_PACKET_ROOM;
+
+	return v > 268435460 ? 268435460u : (uint32_t)v;   /* MQTT's largest packet */
+}
+
 static mqb_mqtt_session_t *session_new(mqb_mqtt_source_t *src, char *errstr,
 				       size_t errstr_size)
 {
@@ -250,6 +257,7 @@ static mqb_mqtt_session_t *session_new(mqb_mqtt_source_t *src, char *errstr,
 	so.burst_linger_us = SRC_BURST_LINGER_US;
 	/* QoS 0 is at most once anyway: larger bursts, larger batches */
 	so.max_burst_qos0 = so.max_burst > SRC_BURST_QOS0 ? so.max_burst : SRC_BURST_QOS0;
+	so.max_packet_size = mqb_mqtt_source_max_packet_size(mc);
 	return mqb_mqtt_session_new(&so, errstr, errstr_size);
 }
 
@@ -310,7 +318,8 @@ mqb_mqtt_source_t *mqb_mqtt_source_new(const mqb_config_t *cfg, mqb_store_t *sto
 	po.cfg = cfg;
 	po.store = store;
 	po.metrics = metrics;
-	po.max_payload_bytes = mc->max_message_bytes;
+	po.max_record_bytes = mc->max_message_bytes;
+	po.acked_before_submit = true;   /* libmosquitto acknowledged it already */
 	po.pause = src_pause;
 	po.on_stored = src_on_stored;
 	po.arg = src;

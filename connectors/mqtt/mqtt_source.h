@@ -12,7 +12,11 @@
  * back-pressure pauses reading the socket; the loss window (libmosquitto has
  * acknowledged a QoS 1/2 message before we see it) is measured from the first
  * message of a burst to the append that stores it. The mqtt.max_message_bytes limit
- * is the pipeline's max_payload_bytes.
+ * is the pipeline's max_record_bytes (the whole record: topic header, key, payload,
+ * properties); a message over it was acknowledged already, so it is counted as lost
+ * (mqbridge_ingest_lost_total{reason="oversize"}). In MQTT 5 CONNECT announces a
+ * Maximum Packet Size of mqb_mqtt_source_max_packet_size(): the broker drops larger
+ * messages for us instead of sending them (docs/INGEST.md).
  *
  * Threads: new/start/stop/destroy from one controlling thread; stats, ready and
  * alive from any thread; everything else runs in the source's own thread.
@@ -45,6 +49,10 @@ typedef struct mqb_mqtt_source_stats {
 	mqb_mqtt_session_stats_t mqtt;
 } mqb_mqtt_source_stats_t;
 
+/* The MQTT 5 Maximum Packet Size the source announces: mc->max_message_bytes + 64 KiB
+ * of room for MQTT framing (SRC_PACKET_ROOM), capped at MQTT's largest packet. */
+uint32_t mqb_mqtt_source_max_packet_size(const mqb_mqtt_conf_t *mc);
+
 /* Build the source for cfg's routes (streams must already be open in store).
  * NULL + errstr on failure. */
 mqb_mqtt_source_t *mqb_mqtt_source_new(const mqb_config_t *cfg, mqb_store_t *store,
@@ -57,7 +65,8 @@ int mqb_mqtt_source_start(mqb_mqtt_source_t *src);
 /* Stop reading, append every pending batch (retrying store errors for up to
  * flush_timeout_ms), send DISCONNECT (the broker keeps the session and queues what
  * comes next) and join the thread. Idempotent. Returns MQB_OK, or MQB_ERR_IO when
- * pending records could not be stored before the timeout (they are logged as lost). */
+ * pending records could not be stored before the timeout (they are logged as lost and
+ * counted in mqbridge_ingest_lost_total{reason="shutdown"}; the daemon then exits 3). */
 int mqb_mqtt_source_stop(mqb_mqtt_source_t *src, int flush_timeout_ms);
 
 void mqb_mqtt_source_destroy(mqb_mqtt_source_t *src);  /* NULL-safe; stops first */

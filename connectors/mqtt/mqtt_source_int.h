@@ -19,6 +19,12 @@
 #define SRC_MOD "ingest"
 #define SRC_BURST_LINGER_US 500      /* fewer, larger batches under load */
 #define SRC_BURST_QOS0 1000          /* messages per all-QoS 0 burst */
+/* Maximum Packet Size = max_message_bytes + this. A PUBLISH carries what its record
+ * does (topic, payload, properties) plus framing the record does not: fixed header,
+ * lengths, packet id and per property 5 bytes where the record spends 2 or more, and
+ * properties the record drops (subscription ids, expiry). 64 KiB covers that framing
+ * up to ~20,000 user properties, so the broker only drops what we would refuse too. */
+#define SRC_PACKET_ROOM 65536
 #define SRC_FIXED_HDRS 6             /* mqtt.topic, qos, retain, three MQTT 5 properties */
 
 struct mqb_mqtt_source {

@@ -116,6 +116,11 @@ static void json_rejected(cJSON *o, const mqb_pipeline_stats_t *p)
 	cJSON_AddNumberToObject(rej, "too_large", (double)p->too_large);
 	cJSON_AddNumberToObject(rej, "key_template", (double)p->key_template);
 	cJSON_AddNumberToObject(rej, "store_error", (double)p->store_error);
+	rej = cJSON_AddObjectToObject(o, "lost");
+	if (!rej)
+		return;
+	cJSON_AddNumberToObject(rej, "oversize", (double)p->lost_oversize);
+	cJSON_AddNumberToObject(rej, "shutdown", (double)p->lost_shutdown);
 }
 
 /* The "mqtt" section of /stats, keys in their documented order (OPERATIONS.md). */

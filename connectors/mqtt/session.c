@@ -282,6 +282,7 @@ static int session_copy_settings(mqb_mqtt_session_t *s, const mqb_mqtt_session_o
 	if (s->max_inflight > 65535)
 		s->max_inflight = 65535;
 	s->cb = opts->cb;
+	s->max_packet_size = opts->max_packet_size;
 	s->max_burst = opts->max_burst > 0 ? opts->max_burst : 1000;
 	s->max_burst_qos0 = opts->max_burst_qos0 > 0 ? opts->max_burst_qos0 : s->max_burst;
 	s->burst_linger_us = opts->burst_linger_us > 0 ? opts->burst_linger_us : 0;
@@ -504,6 +505,10 @@ static int session_attempt(mqb_mqtt_session_t *s, bool blocking, char *errstr,
 							     MQTT_PROP_SESSION_EXPIRY_INTERVAL,
 							     (uint32_t)e);
 			}
+			if (s->protocol == 5 && s->max_packet_size > 0)
+				mosquitto_property_add_int32(&props,
+							     MQTT_PROP_MAXIMUM_PACKET_SIZE,
+							     s->max_packet_size);
 			rc = mosquitto_connect_bind_v5(s->mosq, s->host, s->port, s->keepalive,
 						       NULL, props);
 			mosquitto_property_free_all(&props);

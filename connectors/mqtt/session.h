@@ -118,6 +118,9 @@ typedef struct mqb_mqtt_session_opts {
 					    * QoS 1/2 message ends at once */
 	const char *log_name;              /* module name in log lines (NULL: "mqtt") */
 	const char *password;              /* NULL: conf->password_file's (if any); copied */
+	uint32_t max_packet_size;          /* MQTT 5 Maximum Packet Size we announce in
+					    * CONNECT: the broker drops larger PUBLISHes
+					    * for us instead of sending them (0: none) */
 	int receive_maximum;               /* MQTT 5 Receive Maximum we announce (0: 65535,
 					    * i.e. none; see session.c) */
 	bool cork_reads;                   /* cork the socket (TCP_CORK) while a read burst

@@ -33,6 +33,7 @@ struct mqb_mqtt_session {
 	int64_t session_expiry_s;
 	int64_t backoff_min_ms, backoff_max_ms, backoff_ms;
 	int max_inflight;
+	uint32_t max_packet_size;    /* announced in CONNECT (MQTT 5), 0: none */
 	mqb_mqtt_callbacks_t cb;
 	int max_burst, max_burst_qos0;
 	int burst_linger_us;

@@ -546,9 +546,26 @@ static void test_cross_field(void **state)
 		     "0: any free one), \"\" or \"off\" (got \"::1:80\")");
 	expect_error("streams = ( { name = \"s\"; max_batch_bytes = 1048576; } );\n"
 		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n",
-		     "t.conf:1: streams.[0].max_batch_bytes: must be larger than "
-		     "mqtt.max_message_bytes (1048576) so one message fits in a batch "
-		     "(got 1048576)");
+		     "t.conf:1: streams.[0].max_batch_bytes: must be at least "
+		     "mqtt.max_message_bytes + 61 (1048637) so the largest record fits in a "
+		     "batch with its header (got 1048576)");
+	/* the record limit plus the batch header: one byte short is refused */
+	expect_error("streams = ( { name = \"s\"; max_batch_bytes = 70000; } );\n"
+		     "routes = ( { filter = \"a\"; stream = \"s\"; } );\n"
+		     "mqtt = { max_message_bytes = 69940; };\n",
+		     "t.conf:1: streams.[0].max_batch_bytes: must be at least "
+		     "mqtt.max_message_bytes + 61 (70001) so the largest record fits in a "
+		     "batch with its header (got 70000)");
+	{
+		char err[1024];
+		mqb_config_t *c = load("streams = ( { name = \"s\"; max_batch_bytes = 70000; } );\n"
+				       "routes = ( { filter = \"a\"; stream = \"s\"; } );\n"
+				       "mqtt = { max_message_bytes = 69939; };\n", err, sizeof err);
+
+		if (!c)
+			fail_msg("exactly max_message_bytes + 61 refused: %s", err);
+		mqb_config_free(c);
+	}
 	expect_error(MIN_OK "groups_prefix = \"mqb/+\";\n",
 		     "t.conf:3: groups_prefix: must be a topic name without wildcards, a leading "
 		     "'$' or a trailing '/' (got \"mqb/+\")");

@@ -24,20 +24,24 @@
 #include "bridge/ingest/partitioner.h"
 #include "bridge/ingest/pipeline.h"
 #include "bridge/ingest/route_check.h"
+#include "bridge/store/batch.h"
 #include "bridge/store/store.h"
 #include "tests/support/harness.h"
 
 #define MAX_PAYLOAD 100
+#define SMALL_BATCH 1024     /* max_batch_bytes of stream "small" */
 
 /* Route 0: keyed by level 1; route 1: keyed by level 3; route 2: keyless. */
 static const char *const CONF =
 	"data_dir = \"%s\";\n"
 	"stats = { listen = \"off\"; };\n"
 	"streams = ( { name = \"k\"; partitions = 4; },\n"
-	"            { name = \"n\"; partitions = 3; } );\n"
+	"            { name = \"n\"; partitions = 3; },\n"
+	"            { name = \"small\"; max_batch_bytes = 1024; } );\n"
 	"routes = ( { filter = \"dev/+/data\"; stream = \"k\"; key = \"{1}\"; qos = 1; },\n"
 	"           { name = \"deep\"; filter = \"deep/#\"; stream = \"k\"; key = \"{3}\"; },\n"
-	"           { filter = \"free/#\"; stream = \"n\"; } );\n";
+	"           { filter = \"free/#\"; stream = \"n\"; },\n"
+	"           { filter = \"small/#\"; stream = \"small\"; } );\n";
 
 typedef struct pfx {
 	char dir[256];
@@ -71,6 +75,18 @@ static void on_stored(void *arg, const mqb_record_t *recs, size_t n)
 	f->stored_recs += n;
 }
 
+/* The encoded size of what submit() makes of a MAX_PAYLOAD payload keyed "d1" (its
+ * header "h" repeats the payload): the pipeline's record limit in these tests. */
+static int64_t max_record(void)
+{
+	static char v[MAX_PAYLOAD];
+	mqb_rec_header_t h = { "h", 1, v, MAX_PAYLOAD };
+	mqb_record_t r = { .key = "d1", .key_len = 2, .value = v, .value_len = MAX_PAYLOAD,
+			   .headers = &h, .header_count = 1 };
+
+	return (int64_t)mqb_batch_record_size(&r);
+}
+
 static int setup(void **state)
 {
 	pfx_t *f = calloc(1, sizeof *f);
@@ -94,7 +110,7 @@ static int setup(void **state)
 	memset(&o, 0, sizeof o);
 	o.cfg = f->cfg;
 	o.store = f->store;
-	o.max_payload_bytes = MAX_PAYLOAD;
+	o.max_record_bytes = max_record();
 	o.pause = on_pause;
 	o.on_stored = on_stored;
 	o.arg = f;
@@ -241,6 +257,84 @@ static void test_route_key_reject(void **state)
 	assert_memory_equal(rec.key, "c", 1);
 	assert_memory_equal(rec.value, "vc", 2);
 	mqb_reader_destroy(r);
+}
+
+/* Submit a message with one header hname = hval of hlen bytes, payload of plen. */
+static int submit_hdr(mqb_pipeline_t *pl, const char *topic, size_t plen, size_t hlen)
+{
+	static char buf[8192];
+	mqb_rec_header_t h = { "big", 3, buf, (ssize_t)hlen };
+	mqb_pipeline_msg_t m = {
+		.topic = topic, .payload = buf, .payload_len = plen,
+		.headers = &h, .header_count = 1, .timestamp_ms = 1, .route = -1,
+	};
+
+	assert_true(plen <= sizeof buf && hlen <= sizeof buf);
+	memset(buf, 'p', sizeof buf);
+	return mqb_pipeline_submit(pl, &m);
+}
+
+static size_t rec_size(size_t plen, size_t hlen, size_t klen)
+{
+	static char buf[8192];
+	mqb_rec_header_t h = { "big", 3, buf, (ssize_t)hlen };
+	mqb_record_t r = { .key = klen ? buf : NULL, .key_len = klen ? (ssize_t)klen : -1,
+			   .value = buf, .value_len = (ssize_t)plen, .headers = &h,
+			   .header_count = 1 };
+
+	return mqb_batch_record_size(&r);
+}
+
+/* The size limit counts the whole record (key, value, headers) as the codec writes
+ * it, before the record is accepted; a record that passes always fits a batch of its
+ * stream alone, so none is dropped later as a store error. In client mode
+ * (acked_before_submit) a refused record is counted as lost "oversize". */
+static void test_whole_record_limit(void **state)
+{
+	pfx_t *f = *state;
+	mqb_pipeline_stats_t s;
+	mqb_pipeline_opts_t o;
+	mqb_pipeline_t *pl;
+	char err[256] = "";
+	size_t lim = (size_t)max_record(), h;
+
+	/* a 10-byte payload under the limit, but headers push the record over it */
+	assert_int_equal(submit_hdr(f->pl, "dev/d1/data", 10, lim), MQB_PIPELINE_TOO_LARGE);
+	/* exactly the limit (key "d1" counted): accepted; one byte more: refused */
+	for (h = 0; rec_size(10, h, 2) < lim; h++)
+		;
+	assert_int_equal(rec_size(10, h, 2), lim);
+	assert_int_equal(submit_hdr(f->pl, "dev/d1/data", 10, h), MQB_OK);
+	assert_int_equal(submit_hdr(f->pl, "dev/d1/data", 10, h + 1), MQB_PIPELINE_TOO_LARGE);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	mqb_pipeline_stats(f->pl, &s);
+	assert_int_equal(s.too_large, 2);
+	assert_int_equal(s.stored, 1);
+	assert_int_equal(s.lost_oversize, 0);   /* the source can still refuse these */
+
+	/* A batch of stream "small" (max_batch_bytes 1024) holds 1024 - 61 bytes of
+	 * record: with a large max_record_bytes the stream's limit applies. */
+	memset(&o, 0, sizeof o);
+	o.cfg = f->cfg;
+	o.store = f->store;
+	o.max_record_bytes = 1 << 20;
+	o.acked_before_submit = true;
+	pl = mqb_pipeline_new(&o, err, sizeof err);
+	assert_non_null(pl);
+	for (h = 0; rec_size(100, h, 0) < SMALL_BATCH - MQB_BATCH_HDR_SIZE; h++)
+		;
+	assert_int_equal(rec_size(100, h, 0), SMALL_BATCH - MQB_BATCH_HDR_SIZE);
+	assert_int_equal(submit_hdr(pl, "small/a", 100, h), MQB_OK);
+	assert_int_equal(submit_hdr(pl, "small/a", 100, h + 1), MQB_PIPELINE_TOO_LARGE);
+	assert_int_equal(submit_hdr(pl, "small/a", 100, 4800), MQB_PIPELINE_TOO_LARGE);
+	assert_int_equal(mqb_pipeline_end_burst(pl), MQB_OK);
+	mqb_pipeline_stats(pl, &s);
+	assert_int_equal(s.stored, 1);
+	assert_int_equal(s.store_error, 0);      /* never dropped after acceptance */
+	assert_int_equal(s.too_large, 2);
+	assert_int_equal(s.lost_oversize, 2);    /* acknowledged, then refused: lost */
+	assert_int_equal(stored_wm(f, "small", 0), 1);
+	mqb_pipeline_destroy(pl);
 }
 
 /* A route index resolved by the source is used as given. */
@@ -405,24 +499,33 @@ static void test_backpressure(void **state)
 	assert_string_equal(got, want);
 }
 
-/* A flush that cannot store before its timeout says so and keeps the records; a later
- * flush stores them. */
+/* A flush retries store errors until its timeout; one that still cannot store then
+ * drops the records, says so and counts them as lost at shutdown. */
 static void test_flush_timeout(void **state)
 {
 	pfx_t *f = *state;
 	int32_t p = mqb_partition_for_key("ft", 2, 4);
+	mqb_pipeline_stats_t s;
 
 	assert_int_equal(submit(f, "dev/ft/data", "a", 1), MQB_OK);
 	assert_int_equal(submit(f, "dev/ft/data", "b", 1), MQB_OK);
 	mqb_store_test_fail_next_write(part(f, "k", p), ENOSPC);
-	assert_int_equal(mqb_pipeline_flush(f->pl, 0), MQB_ERR_IO);
-	assert_int_equal(mqb_pipeline_pending(f->pl), 2);
-	assert_true(f->paused);
-	assert_int_equal(mqb_pipeline_flush(f->pl, 1000), MQB_OK);
+	assert_int_equal(mqb_pipeline_flush(f->pl, 1000), MQB_OK);   /* retried in time */
 	assert_int_equal(mqb_pipeline_pending(f->pl), 0);
 	assert_false(f->paused);
 	assert_int_equal(stored_wm(f, "k", p), 2);
 	assert_int_equal(mqb_pipeline_flush(f->pl, 0), MQB_OK);   /* nothing pending */
+
+	/* the store still refuses at the deadline: dropped, counted, the source paused */
+	assert_int_equal(submit(f, "dev/ft/data", "c", 1), MQB_OK);
+	mqb_store_test_fail_next_write(part(f, "k", p), ENOSPC);
+	assert_int_equal(mqb_pipeline_flush(f->pl, 0), MQB_ERR_IO);
+	mqb_pipeline_stats(f->pl, &s);
+	assert_int_equal(s.pending, 0);
+	assert_int_equal(s.lost_shutdown, 1);
+	assert_true(f->paused);
+	assert_int_equal(stored_wm(f, "k", p), 2);
+	assert_int_equal(mqb_pipeline_flush(f->pl, 0), MQB_OK);   /* nothing left */
 }
 
 /* A stream that is not open in the store is refused at construction. */
@@ -451,6 +554,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_route_key_reject, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_record_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preresolved_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_batch_per_partition, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyless_sticky, setup, teardown),
