@@ -201,7 +201,12 @@ static void test_idle_flood(void **state)
 	fds1 = open_fds();
 	print_message("daemon open fds: %.0f before, %.0f with the idle connections\n",
 		      fds0, fds1);
-	assert_true(fds1 - fds0 >= NIDLE);
+	/* All of them, unless the machine was so slow that the first ones already met
+	 * the 5 s idle timeout (then most of them still). */
+	if (mqbt_now_ms() - t0 < 4500)
+		assert_true(fds1 - fds0 >= NIDLE);
+	else
+		assert_true(fds1 - fds0 >= NIDLE / 2);
 
 	/* One address cannot hold more than PER_IP: the surplus is closed at once. */
 	for (int i = 0; i < PER_IP + 8; i++)
