@@ -259,7 +259,7 @@ static mqb_config_t *config_load(const char *path, const char *text, const char 
 		ctx.include_dir = dirname(dir);
 		config_set_include_dir(&lc, ctx.include_dir);
 	}
-	if (mqb_cfgt_check_int_literals(&ctx, text) != 0)
+	if (mqb_cfgt_check_text(&ctx, path, text) != 0)
 		goto out;
 	if (!config_read_string(&lc, text)) {
 		mqb_cfgt_error_line(&ctx, config_error_file(&lc), config_error_line(&lc), "",

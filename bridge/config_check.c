@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bridge/err.h"
 
@@ -142,6 +143,28 @@ int mqb_config_stream_index(const mqb_config_t *cfg, const char *name)
 	return -1;
 }
 
+/* data_dir may be missing (the store creates it) but must not be something else:
+ * a regular file there passed --check-config and then failed at start. */
+static int check_data_dir(mqb_cfgt_ctx_t *ctx, const mqb_config_t *cfg,
+			  const config_setting_t *root)
+{
+	const config_setting_t *s = config_setting_get_member(root, "data_dir");
+	struct stat sb;
+
+	if (!cfg->data_dir)
+		return 0;
+	if (stat(cfg->data_dir, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode))
+			return mqb_cfgt_error(ctx, s, "data_dir", "exists and is not a directory "
+					      "(got \"%s\")", cfg->data_dir);
+		return 0;
+	}
+	if (errno == ENOTDIR)
+		return mqb_cfgt_error(ctx, s, "data_dir", "a component of the path is not a "
+				      "directory (got \"%s\")", cfg->data_dir);
+	return 0;                   /* missing: created at start; EACCES: said at start */
+}
+
 int mqb_config_finalize(mqb_cfgt_ctx_t *ctx, mqb_config_t *cfg, const config_t *lc)
 {
 	const config_setting_t *root = config_root_setting(lc);
@@ -150,6 +173,8 @@ int mqb_config_finalize(mqb_cfgt_ctx_t *ctx, mqb_config_t *cfg, const config_t *
 	const config_setting_t *gs = config_setting_get_member(root, "groups");
 	char p[384];
 
+	if (check_data_dir(ctx, cfg, root) != 0)
+		return -1;
 	if (cfg->streams_count == 0)
 		return mqb_cfgt_error(ctx, ss, "streams", "at least one stream is required");
 	if (cfg->routes_count == 0)

@@ -179,9 +179,15 @@ int mqb_cfgt_error_line(mqb_cfgt_ctx_t *ctx, const char *file, int line,
 /* A short rendering of s's value for "(got X)": 0, "abc", true, a group, ... */
 void mqb_cfgt_describe(const config_setting_t *s, char *buf, size_t size);
 
-/* Refuse decimal/hex integer literals that libconfig 1.5 would silently truncate to 32
- * bits (no L suffix). Strings and comments are skipped. 0 or -1 (error in ctx). */
-int mqb_cfgt_check_int_literals(mqb_cfgt_ctx_t *ctx, const char *text);
+/* Checks of the raw text before libconfig parses it, each an error "FILE:LINE: ...":
+ * integer literals libconfig 1.5 would silently change (above 32 bits without L:
+ * truncated; above 64 bits with L: saturated), strings with an escaped NUL (\x00:
+ * libconfig cuts the string there), and @include: every included file is checked the
+ * same way, and a file that includes itself, directly or through others, is refused
+ * (libconfig would only say "cannot open include file"). path is the file text came
+ * from (NULL for a string); included files are found like libconfig finds them
+ * (ctx->include_dir). Comments are skipped. 0 or -1 (error in ctx). */
+int mqb_cfgt_check_text(mqb_cfgt_ctx_t *ctx, const char *path, const char *text);
 
 /* The whole file as a NUL-terminated string (caller frees), or NULL with the error in
  * ctx ("FILE: cannot read the file: ..."; a NUL byte inside is refused). */

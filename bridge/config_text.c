@@ -1,20 +1,154 @@
-/* config_text.c — reading a config file's text and the pre-parse integer check. */
+/* config_text.c — reading a config file's text and the pre-parse checks of the raw
+ * text (what libconfig 1.5 would get wrong without a word): integer literals, escaped
+ * NULs in strings, @include cycles. */
 #include "bridge/config_table.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * libconfig 1.5 silently truncates a decimal integer above 32 bits unless it carries the
- * L suffix (10000000000 becomes 1410065408). Refuse such literals before parsing.
- */
-int mqb_cfgt_check_int_literals(mqb_cfgt_ctx_t *ctx, const char *text)
+#define MAX_INCLUDE_DEPTH 10      /* libconfig 1.5's own limit */
+
+/* The files being checked, outermost first (real paths), for cycle detection. */
+struct include_stack {
+	char *real[MAX_INCLUDE_DEPTH + 1];
+	const char *name[MAX_INCLUDE_DEPTH + 1];   /* as written (NULL: the main file) */
+	int depth;
+};
+
+static int check_text(mqb_cfgt_ctx_t *ctx, struct include_stack *st, const char *file,
+		      const char *text);
+
+/* An integer literal starting at text[start] (digits; sign before it), ending before
+ * text[end] (the suffix, if any). 0 or -1 with the error in ctx. */
+static int check_int(mqb_cfgt_ctx_t *ctx, const char *file, int line, const char *text,
+		     size_t start, size_t end, bool hex)
+{
+	bool neg = start > 0 && text[start - 1] == '-';
+	bool l64 = text[end] == 'L';
+	int len = (int)(end - start);
+	const char *lit = text + start;
+	size_t digits, sig = hex ? start + 2 : start;
+	unsigned long long v;
+
+	while (sig < end - 1 && text[sig] == '0')
+		sig++;                       /* leading zeros do not count */
+	digits = end - sig;
+	if (hex && end - start == 2)
+		return 0;                    /* "0x" alone: libconfig's syntax error */
+	errno = 0;
+	v = strtoull(text + (hex ? start + 2 : start), NULL, hex ? 16 : 10);
+	if (!l64) {
+		if (hex ? (digits > 8 || v > 0x7fffffffULL)
+			: (digits > 10 || v > (neg ? 2147483648ULL : 2147483647ULL)))
+			return mqb_cfgt_error_line(ctx, file, line, "",
+						   "integer %s%.*s does not fit in 32 bits: "
+						   "write %s%.*sL", neg ? "-" : "", len, lit,
+						   neg ? "-" : "", len, lit);
+		return 0;
+	}
+	/* With L, libconfig saturates silently: 99999999999999999999L reads as
+	 * 9223372036854775807, and a range error would then quote that number. */
+	if (hex ? digits > 16
+		: (digits > 20 || errno == ERANGE ||
+		   v > (neg ? 9223372036854775808ULL : 9223372036854775807ULL)))
+		return mqb_cfgt_error_line(ctx, file, line, "",
+					   "integer %s%.*sL does not fit in 64 bits "
+					   "(-9223372036854775808..9223372036854775807)",
+					   neg ? "-" : "", len, lit);
+	return 0;
+}
+
+/* libconfig resolves an @include name like this (an absolute name too is put under the
+ * include directory when one is set). */
+static bool include_path(const mqb_cfgt_ctx_t *ctx, const char *name, char *out,
+			 size_t size)
+{
+	int n;
+
+	if (ctx->include_dir)
+		n = snprintf(out, size, "%s/%s", ctx->include_dir,
+			     name[0] == '/' ? name + 1 : name);
+	else
+		n = snprintf(out, size, "%s", name);
+	return n >= 0 && (size_t)n < size;
+}
+
+/* "@include "name"" at text[*i] (on line `line` of file): check the included file,
+ * refusing a cycle. Unreadable files are left to libconfig's own message. */
+static int check_include(mqb_cfgt_ctx_t *ctx, struct include_stack *st, const char *file,
+			 int line, const char *text, size_t *i)
+{
+	char name[PATH_MAX], path[PATH_MAX], *real, *sub;
+	size_t j = *i + strlen("@include"), n = 0;
+	int rc;
+
+	while (text[j] == ' ' || text[j] == '\t')
+		j++;
+	if (text[j] != '"')
+		return 0;                    /* libconfig reports the syntax */
+	for (j++; text[j] && text[j] != '"' && text[j] != '\n'; j++) {
+		if (text[j] == '\\' && text[j + 1])
+			j++;
+		if (n + 1 < sizeof(name))
+			name[n++] = text[j];
+	}
+	name[n] = '\0';
+	*i = j;
+	real = include_path(ctx, name, path, sizeof(path)) ? realpath(path, NULL) : NULL;
+	if (!real)
+		return 0;                    /* libconfig: "cannot open include file" */
+	for (int k = 0; k <= st->depth; k++) {
+		if (st->real[k] && strcmp(st->real[k], real) == 0) {
+			char chain[1024] = "";
+			size_t off = 0;
+			int w;
+
+			for (int m = k; m <= st->depth + 1 && off < sizeof(chain); m++) {
+				const char *nm = m > st->depth ? name :
+						 st->name[m] ? st->name[m] : ctx->name;
+				w = snprintf(chain + off, sizeof(chain) - off, "%s%s",
+					     m > k ? " -> " : "", nm);
+				if (w < 0)
+					break;
+				off += (size_t)w;
+			}
+			free(real);
+			return mqb_cfgt_error_line(ctx, file, line, "",
+						   "@include \"%s\": include cycle (%s)", name,
+						   chain);
+		}
+	}
+	if (st->depth + 1 >= MAX_INCLUDE_DEPTH) {
+		free(real);
+		return mqb_cfgt_error_line(ctx, file, line, "", "@include \"%s\": includes "
+					   "nested deeper than %d files", name, MAX_INCLUDE_DEPTH);
+	}
+	sub = mqb_cfgt_read_file(ctx, path);
+	if (!sub) {
+		free(real);
+		return -1;
+	}
+	st->depth++;
+	st->real[st->depth] = real;
+	st->name[st->depth] = name;
+	rc = check_text(ctx, st, name, sub);
+	st->real[st->depth] = NULL;
+	st->depth--;
+	free(real);
+	free(sub);
+	return rc;
+}
+
+static int check_text(mqb_cfgt_ctx_t *ctx, struct include_stack *st, const char *file,
+		      const char *text)
 {
 	int line = 1;
 	size_t i = 0;
+	bool bol = true;             /* only blanks so far on this line */
 
 	while (text[i]) {
 		char c = text[i];
@@ -22,8 +156,32 @@ int mqb_cfgt_check_int_literals(mqb_cfgt_ctx_t *ctx, const char *text)
 		if (c == '\n') {
 			line++;
 			i++;
-		} else if (c == '"') {
+			bol = true;
+			continue;
+		}
+		if (c == ' ' || c == '\t' || c == '\r') {
+			i++;
+			continue;
+		}
+		if (c == '@' && bol && strncmp(text + i, "@include", 8) == 0) {
+			if (check_include(ctx, st, file, line, text, &i) != 0)
+				return -1;
+			bol = false;
+			continue;
+		}
+		bol = false;
+		if (c == '"') {
+			int sline = line;
+
 			for (i++; text[i] && text[i] != '"'; i++) {
+				if (text[i] == '\\' && text[i + 1] == 'x' && text[i + 2] == '0' &&
+				    text[i + 3] == '0')
+					return mqb_cfgt_error_line(ctx, file, line, "",
+								   "string contains \\x00, a NUL "
+								   "byte, which would cut the string "
+								   "short there%s",
+								   sline == line ? "" : " (string "
+								   "starts on an earlier line)");
 				if (text[i] == '\\' && text[i + 1])
 					i++;
 				if (text[i] == '\n')
@@ -42,35 +200,19 @@ int mqb_cfgt_check_int_literals(mqb_cfgt_ctx_t *ctx, const char *text)
 				i += 2;
 		} else if (c >= '0' && c <= '9') {
 			size_t start = i;
-			bool neg = start > 0 && text[start - 1] == '-';
+			bool hex = c == '0' && (text[i + 1] == 'x' || text[i + 1] == 'X');
 
-			if (c == '0' && (text[i + 1] == 'x' || text[i + 1] == 'X')) {
-				size_t digits;
-
+			if (hex) {
 				for (i += 2; isxdigit((unsigned char)text[i]); i++)
 					;
-				digits = i - start - 2;
-				if (text[i] != 'L' && digits > 0 &&
-				    (digits > 8 ||
-				     strtoull(text + start + 2, NULL, 16) > 0x7fffffffULL))
-					return mqb_cfgt_error_line(ctx, NULL, line, "",
-								   "integer %.*s does not fit in "
-								   "32 bits: write %.*sL",
-								   (int)(i - start), text + start,
-								   (int)(i - start), text + start);
-				continue;
+			} else {
+				while (isdigit((unsigned char)text[i]))
+					i++;
+				if (text[i] == '.' || text[i] == 'e' || text[i] == 'E')
+					continue;    /* float */
 			}
-			while (isdigit((unsigned char)text[i]))
-				i++;
-			if (text[i] == '.' || text[i] == 'e' || text[i] == 'E' || text[i] == 'L')
-				continue;    /* float or explicit 64-bit */
-			if (i - start > 10 ||
-			    strtoull(text + start, NULL, 10) > (neg ? 2147483648ULL : 2147483647ULL))
-				return mqb_cfgt_error_line(ctx, NULL, line, "",
-							   "integer %.*s does not fit in 32 bits: "
-							   "write %.*sL", (int)(i - start),
-							   text + start, (int)(i - start),
-							   text + start);
+			if (check_int(ctx, file, line, text, start, i, hex) != 0)
+				return -1;
 		} else if (isalpha((unsigned char)c) || c == '_') {
 			while (isalnum((unsigned char)text[i]) || text[i] == '_' ||
 			       text[i] == '-' || text[i] == '*')
@@ -80,6 +222,17 @@ int mqb_cfgt_check_int_literals(mqb_cfgt_ctx_t *ctx, const char *text)
 		}
 	}
 	return 0;
+}
+
+int mqb_cfgt_check_text(mqb_cfgt_ctx_t *ctx, const char *path, const char *text)
+{
+	struct include_stack st = { .depth = 0 };
+	int rc;
+
+	st.real[0] = path ? realpath(path, NULL) : NULL;
+	rc = check_text(ctx, &st, NULL, text);
+	free(st.real[0]);
+	return rc;
 }
 
 char *mqb_cfgt_read_file(mqb_cfgt_ctx_t *ctx, const char *path)

@@ -9,10 +9,18 @@ ROOT=$PWD
 BUILD_DIR=${BUILD_DIR:-build}    # scripts/build.sh builds there too
 export BUILD_DIR
 
-scripts/deps.sh
-scripts/build.sh
+scripts/deps.sh   # silent when every package is installed
 
+# The build's output goes to a log: one line here, the errors only if it fails.
 mkdir -p _run _data
+BUILD_LOG=_run/build.log
+echo "run-local: building in $BUILD_DIR (output in $BUILD_LOG)"
+if ! scripts/build.sh >"$BUILD_LOG" 2>&1; then
+  echo "run-local: the build failed:" >&2
+  { grep -E -A4 '(error|Error)( |:)' "$BUILD_LOG" || tail -n 30 "$BUILD_LOG"; } | head -n 60 >&2
+  echo "run-local: full output in $BUILD_LOG" >&2
+  exit 1
+fi
 port_open() {  # 0 when something accepts connections on 127.0.0.1:$1
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0 || return 1
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int mqb_cli_usage(const char *usage, const char *fmt, ...)
 {
@@ -20,6 +21,11 @@ int mqb_cli_usage(const char *usage, const char *fmt, ...)
 	}
 	fprintf(stderr, "usage: %s\n", usage);
 	return MQB_CLI_USAGE;
+}
+
+bool mqb_cli_is_help(const char *arg)
+{
+	return arg && (!strcmp(arg, "--help") || !strcmp(arg, "-h") || !strcmp(arg, "help"));
 }
 
 void mqb_cli_error(const char *fmt, ...)

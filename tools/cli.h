@@ -34,6 +34,10 @@ int mqb_cmd_consume(int argc, char **argv);   /* tools/cmd_consume.c: a referenc
 int mqb_cli_usage(const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* true for "--help", "-h" or "help" in a subcommand's action position
+ * (`mqbridge groups --help`): the caller prints its usage on stdout and exits 0. */
+bool mqb_cli_is_help(const char *arg);
+
 /* Print "mqbridge: <message>" on stderr. */
 void mqb_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

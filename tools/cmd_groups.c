@@ -227,6 +227,10 @@ int mqb_cmd_groups(int argc, char **argv)
 
 	if (argc < 2)
 		return mqb_cli_usage(USAGE, "a subcommand is required");
+	if (mqb_cli_is_help(argv[1])) {
+		printf("usage: %s\n", USAGE);
+		return MQB_CLI_OK;
+	}
 	const char *sub = argv[1];
 	mqb_cli_getopt_reset();
 	while ((opt = getopt_long(argc - 1, argv + 1, "c:", opts, NULL)) != -1) {

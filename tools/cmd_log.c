@@ -333,7 +333,7 @@ int mqb_cmd_log(int argc, char **argv)
 		return cmd_dump(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "verify"))
 		return cmd_verify(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	if (mqb_cli_is_help(argv[1])) {
 		printf("usage: %s\n", LOG_USAGE);
 		return MQB_CLI_OK;
 	}

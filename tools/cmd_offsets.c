@@ -162,6 +162,10 @@ int mqb_cmd_offsets(int argc, char **argv)
 	const char *stream = NULL, *group = NULL, *topic = NULL, *url = "http://127.0.0.1:9883";
 	int64_t partition = -1, offset = -1;
 	int json = 0, c;
+	if (argc >= 2 && mqb_cli_is_help(argv[1])) {
+		printf("usage: %s\n", USAGE);
+		return MQB_CLI_OK;
+	}
 	if (argc < 2 || strcmp(argv[1], "translate") != 0)
 		return mqb_cli_usage(USAGE, argc < 2 ? "offsets: missing subcommand" :
 				     "offsets: unknown subcommand '%s'", argv[1]);

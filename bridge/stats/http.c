@@ -1,6 +1,6 @@
 /*
  * http.c — the stats endpoint on libmicrohttpd: one internal polling thread (epoll),
- * connection limit and idle timeout, per-connection memory cap, optional bearer
+ * connection limits (total, capped by RLIMIT_NOFILE, and per address) and idle timeout, per-connection memory cap, optional bearer
  * token, built-in /metrics /stats /healthz /readyz and the status page at /, and routes
  * from other components.
  * See http.h.
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -457,6 +458,28 @@ bool mqb_http_listen_disabled(const char *listen)
 	return listen && (!*listen || strcmp(listen, "off") == 0);
 }
 
+/* Keep the connection limit below the open-file limit with room for the rest of the
+ * daemon (segments, MQTT and Kafka sockets): libmicrohttpd that hits EMFILE stops
+ * accepting, which is the starvation the limit is there to prevent. */
+static unsigned cap_by_nofile(unsigned want)
+{
+	struct rlimit rl;
+	rlim_t cap;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	cap = rl.rlim_cur >= 512 ? rl.rlim_cur - 256 : rl.rlim_cur / 2;
+	if (cap < 1)
+		cap = 1;
+	if ((rlim_t)want > cap) {
+		mqb_info(MOD, "stats endpoint: connection limit %u lowered to %llu by the "
+			 "open-file limit (RLIMIT_NOFILE %llu; LimitNOFILE= raises it)", want,
+			 (unsigned long long)cap, (unsigned long long)rl.rlim_cur);
+		return (unsigned)cap;
+	}
+	return want;
+}
+
 mqb_http_t *mqb_http_start(const mqb_stats_conf_t *conf, mqb_metrics_t *reg,
 			   char *errstr, size_t errstr_size)
 {
@@ -467,7 +490,8 @@ mqb_http_t *mqb_http_start_limits(const mqb_stats_conf_t *conf, mqb_metrics_t *r
 				  const mqb_http_limits_t *limits,
 				  char *errstr, size_t errstr_size)
 {
-	mqb_http_limits_t lim = { 128, 10, 32 * 1024 };
+	mqb_http_limits_t lim = { MQB_HTTP_CONNECTIONS_DEFAULT, MQB_HTTP_PER_IP_DEFAULT,
+				  MQB_HTTP_TIMEOUT_S_DEFAULT, 32 * 1024 };
 	const char *listen = conf && conf->listen ? conf->listen : MQB_STATS_LISTEN_DEFAULT;
 	mqb_http_t *http = NULL;
 	bool loopback = true;
@@ -485,11 +509,14 @@ mqb_http_t *mqb_http_start_limits(const mqb_stats_conf_t *conf, mqb_metrics_t *r
 	if (limits) {
 		if (limits->connections)
 			lim.connections = limits->connections;
+		if (limits->per_ip)
+			lim.per_ip = limits->per_ip;
 		if (limits->timeout_s)
 			lim.timeout_s = limits->timeout_s;
 		if (limits->conn_memory)
 			lim.conn_memory = limits->conn_memory;
 	}
+	lim.connections = cap_by_nofile(lim.connections);
 	http = calloc(1, sizeof(*http));
 	if (!http) {
 		mqb_errstr_set(errstr, errstr_size, "stats: out of memory");
@@ -505,11 +532,18 @@ mqb_http_t *mqb_http_start_limits(const mqb_stats_conf_t *conf, mqb_metrics_t *r
 	if (fd < 0)
 		goto error;
 	mqb_process_metrics_add(reg);
-	http->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+	/* One internal thread on epoll: an idle connection costs an fd and a few hundred
+	 * bytes, never a thread, and a new client is accepted and answered while
+	 * thousands sit idle (poll/select would scan them all, select stops at
+	 * FD_SETSIZE). Not a thread pool: handlers, collectors and by_code[] assume one
+	 * HTTP thread, and every answer is rendered in memory in well under a
+	 * millisecond, so more threads would add locking, not latency. */
+	http->mhd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
 				     0, NULL, NULL, on_request, http,
 				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_LIMIT, lim.connections,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim.per_ip,
 				     MHD_OPTION_CONNECTION_TIMEOUT, lim.timeout_s,
 				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, lim.conn_memory,
 				     MHD_OPTION_STRICT_FOR_CLIENT, 1,
@@ -523,8 +557,10 @@ mqb_http_t *mqb_http_start_limits(const mqb_stats_conf_t *conf, mqb_metrics_t *r
 		mqb_warn(MOD, "stats endpoint listens on %s, which is not loopback: anyone who "
 			 "can reach it sees the bridge's topology and volumes%s", listen,
 			 http->token ? "" : " (no stats.token_file set)");
-	mqb_info(MOD, "stats endpoint on %s (port %d)%s", listen, http->port,
-		 http->token ? ", bearer token required" : "");
+	mqb_info(MOD, "stats endpoint on %s (port %d)%s; at most %u connections, %u per "
+		 "address, idle ones closed after %u s", listen, http->port,
+		 http->token ? ", bearer token required" : "", lim.connections, lim.per_ip,
+		 lim.timeout_s);
 	return http;
 error:
 	if (fd >= 0)

@@ -25,12 +25,21 @@
 typedef struct mqb_http mqb_http_t;
 typedef struct cJSON cJSON;
 
-/* Limits (defaults in brackets); mqb_http_start() uses the defaults. */
+/* Limits (defaults in brackets; 0 = default); mqb_http_start() uses the defaults.
+ * connections is capped so that the endpoint never takes the last open-file slots:
+ * at most RLIMIT_NOFILE - 256 (half the limit when it is below 512). A connection
+ * beyond per_ip from one address is accepted and closed at once, so one client
+ * cannot fill the endpoint; idle connections cost no thread (one epoll thread). */
 typedef struct mqb_http_limits {
-	unsigned connections;          /* concurrent connections [128] */
-	unsigned timeout_s;            /* idle connection closed after this [10] */
+	unsigned connections;          /* concurrent connections [2048] */
+	unsigned per_ip;               /* concurrent connections from one address [32] */
+	unsigned timeout_s;            /* idle connection closed after this [5] */
 	size_t conn_memory;            /* per-connection memory: caps header size [32 KiB] */
 } mqb_http_limits_t;
+
+#define MQB_HTTP_CONNECTIONS_DEFAULT 2048u
+#define MQB_HTTP_PER_IP_DEFAULT 32u
+#define MQB_HTTP_TIMEOUT_S_DEFAULT 5u
 
 /*
  * Start the endpoint on conf->listen ("host:port", "[v6addr]:port"; default

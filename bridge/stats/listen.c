@@ -104,7 +104,7 @@ int mqb_listen_open(const char *spec, bool *loopback, int *port_out,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0)
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 256) < 0)
 		goto syserr;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		goto syserr;

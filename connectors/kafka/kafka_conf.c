@@ -198,7 +198,9 @@ rd_kafka_conf_t *mqb_kafka_conf_build(const mqb_config_t *cfg, char *errstr,
 		{ "enable.idempotence", "true" },
 		{ "acks", "all" },
 		{ "partitioner", "murmur2_random" },
-		{ "compression.type", "lz4" },
+		/* gzip: every Kafka client decodes it without a plugin (kafkajs reads
+		 * only gzip natively); see docs/KAFKA.md "Compression". */
+		{ "compression.type", "gzip" },
 		{ "linger.ms", "5" },
 		{ "statistics.interval.ms", "1000" },
 		{ "queue.buffering.max.kbytes", kbytes },

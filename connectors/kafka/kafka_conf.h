@@ -11,7 +11,7 @@
  * only librdkafka can tell (daemon start-up and --check-config).
  *
  * Order of precedence: mqbridge's defaults (enable.idempotence=true, acks=all,
- * partitioner=murmur2_random, compression.type=lz4, linger.ms=5,
+ * partitioner=murmur2_random, compression.type=gzip, linger.ms=5,
  * statistics.interval.ms=1000, queue.buffering.max.kbytes from
  * kafka.queue_buffering_max_kbytes, queue.buffering.max.messages=50000), then
  * kafka.bootstrap_servers, then every kafka.properties entry verbatim, in file order.

@@ -846,6 +846,120 @@ static void test_files(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Issue 14 §7: what libconfig would take wrongly, and what --check-config passed but
+ * start-up refused, is a FILE:LINE error naming what was written. */
+static void test_gaps(void **state)
+{
+	char dir[] = "/tmp/mqb-test-gaps-XXXXXX";
+	char path[PATH_MAX], inc[PATH_MAX], text[PATH_MAX * 3], want[PATH_MAX * 3];
+	char err[PATH_MAX * 2];
+	mqb_config_t *cfg;
+
+	(void)state;
+	/* an escaped NUL would cut the string ("/var/d\x00y" read as "/var/d") */
+	expect_error("data_dir = \"/var/d\\x00y\";\n" MIN_OK,
+		     "t.conf:1: string contains \\x00, a NUL byte, which would cut the "
+		     "string short there");
+	expect_error(MIN_OK "mqtt = { client_id = \"a\";\n  topic_prefix = \"x\\x00\"; };\n",
+		     "t.conf:4: string contains \\x00, a NUL byte, which would cut the "
+		     "string short there");
+	/* other escapes and a literal backslash before x00 are fine */
+	cfg = load("data_dir = \"/tmp/a\\\\x00\\x41\";\n" MIN_OK, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->data_dir, "/tmp/a\\x00A");
+	mqb_config_free(cfg);
+
+	/* an L literal beyond 64 bits: named as written, not as libconfig's saturated value */
+	expect_error(MIN_OK "mqtt = { port = 99999999999999999999L; };\n",
+		     "t.conf:3: integer 99999999999999999999L does not fit in 64 bits "
+		     "(-9223372036854775808..9223372036854775807)");
+	expect_error(MIN_OK "mqtt = { port = 9223372036854775808L; };\n",
+		     "t.conf:3: integer 9223372036854775808L does not fit in 64 bits "
+		     "(-9223372036854775808..9223372036854775807)");
+	expect_error(MIN_OK "mqtt = { port = -9223372036854775809L; };\n",
+		     "t.conf:3: integer -9223372036854775809L does not fit in 64 bits "
+		     "(-9223372036854775808..9223372036854775807)");
+	expect_error(MIN_OK "mqtt = { port = 0x1FFFFFFFFFFFFFFFFL; };\n",
+		     "t.conf:3: integer 0x1FFFFFFFFFFFFFFFFL does not fit in 64 bits "
+		     "(-9223372036854775808..9223372036854775807)");
+	/* the largest one still reaches the range check with its own value */
+	expect_error(MIN_OK "mqtt = { port = 9223372036854775807L; };\n",
+		     "t.conf:3: mqtt.port: must be between 1 and 65535 (got 9223372036854775807)");
+	expect_error(MIN_OK "mqtt = { port = 000000000000000000001883L; keepalive = 2; };\n",
+		     "t.conf:3: mqtt.keepalive: must be between 5 and 65535 (got 2)");
+
+	assert_non_null(mkdtemp(dir));
+	/* data_dir that is a regular file, or under one */
+	snprintf(inc, sizeof(inc), "%s/file", dir);
+	write_text(inc, "x\n");
+	snprintf(text, sizeof(text), MIN_OK "\ndata_dir = \"%s\";\n", inc);
+	snprintf(want, sizeof(want), "t.conf:4: data_dir: exists and is not a directory "
+		 "(got \"%s\")", inc);
+	expect_error(text, want);
+	snprintf(text, sizeof(text), "data_dir = \"%s/sub\";\n" MIN_OK, inc);
+	snprintf(want, sizeof(want), "t.conf:1: data_dir: a component of the path is not a "
+		 "directory (got \"%s/sub\")", inc);
+	expect_error(text, want);
+	/* a directory, or one yet to be created, is fine */
+	snprintf(text, sizeof(text), "data_dir = \"%s/new\";\n" MIN_OK, dir);
+	cfg = load(text, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	mqb_config_free(cfg);
+
+	/* a file that includes itself, and a cycle through another file */
+	snprintf(path, sizeof(path), "%s/self.conf", dir);
+	write_text(path, MIN_OK "# a comment\n@include \"self.conf\"\n");
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
+	assert_null(cfg);
+	snprintf(want, sizeof(want), "%s:4: @include \"self.conf\": include cycle "
+		 "(%s -> self.conf)", path, path);
+	assert_string_equal(err, want);
+
+	snprintf(path, sizeof(path), "%s/b.inc", dir);
+	write_text(path, "\n  @include \"main.conf\"\n");
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	write_text(path, MIN_OK "@include \"b.inc\"\n");
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
+	assert_null(cfg);
+	snprintf(want, sizeof(want), "%s/b.inc:2: @include \"main.conf\": include cycle "
+		 "(%s -> b.inc -> main.conf)", dir, path);
+	assert_string_equal(err, want);
+
+	/* included files get the same literal checks */
+	snprintf(path, sizeof(path), "%s/b.inc", dir);
+	write_text(path, "mqtt = {\n  session_expiry_s = 4294967295; };\n");
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
+	assert_null(cfg);
+	snprintf(want, sizeof(want), "%s/b.inc:2: integer 4294967295 does not fit in 32 bits: "
+		 "write 4294967295L", dir);
+	assert_string_equal(err, want);
+
+	/* an include of the same file twice, not nested, is no cycle */
+	snprintf(path, sizeof(path), "%s/b.inc", dir);
+	write_text(path, "# nothing\n");
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	write_text(path, MIN_OK "@include \"b.inc\"\n@include \"b.inc\"\n");
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	mqb_config_free(cfg);
+
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	assert_int_equal(system(path), 0);
+}
+
 /* Every file shipped in conf/ and conf/examples/ must load. */
 static void test_shipped_files(void **state)
 {
@@ -944,6 +1058,7 @@ int main(void)
 		cmocka_unit_test(test_cross_field),
 		cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_gaps),
 		cmocka_unit_test(test_shipped_files),
 		cmocka_unit_test(test_reference_doc),
 	};

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bridge/config.h"
@@ -121,6 +122,38 @@ static void test_good(void **state)
 	mqb_config_free(cfg);
 }
 
+/* The compression default is gzip (every Kafka client reads it without a plugin,
+ * kafkajs included; issue 14 §11), and docs/KAFKA.md says so. */
+static void test_default_compression(void **state)
+{
+	const char *src = getenv("MQB_SOURCE_DIR");
+	char err[1024] = "", val[64], path[4096], doc[65536];
+	size_t vlen = sizeof(val), n;
+	FILE *f;
+	mqb_config_t *cfg = load(HEAD
+				 "kafka = { bootstrap_servers = \"127.0.0.1:1\";\n"
+				 "  forward = ( { stream = \"s\"; topic = \"edge.s\"; } ); };\n");
+	rd_kafka_conf_t *conf = mqb_kafka_conf_build(cfg, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(conf);
+	assert_int_equal(rd_kafka_conf_get(conf, "compression.type", val, &vlen),
+			 RD_KAFKA_CONF_OK);
+	assert_string_equal(val, "gzip");
+	rd_kafka_conf_destroy(conf);
+	mqb_config_free(cfg);
+
+	snprintf(path, sizeof(path), "%s/docs/KAFKA.md", src ? src : ".");
+	f = fopen(path, "r");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	n = fread(doc, 1, sizeof(doc) - 1, f);
+	fclose(f);
+	doc[n] = '\0';
+	assert_non_null(strstr(doc, "`compression.type=gzip`"));
+	assert_null(strstr(doc, "`compression.type=lz4`"));
+}
+
 static void test_topic_names(void **state)
 {
 	assert_true(mqb_kafka_topic_name_valid("edge.telemetry_1-x"));
@@ -144,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_bad_value),
 		cmocka_unit_test(test_conflict),
 		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_default_compression),
 		cmocka_unit_test(test_topic_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
