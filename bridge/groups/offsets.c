@@ -15,6 +15,7 @@
 
 #include "bridge/err.h"
 #include "bridge/store/statefile.h"
+#include "bridge/store/store.h"   /* MQB_STORE_DIR_MODE */
 
 #define GSTATE_MAGIC   "MQBG"
 #define GSTATE_VERSION 1u
@@ -298,7 +299,7 @@ static int ensure_dir(const char *data_dir, char *errstr, size_t errstr_size)
 		mqb_errstr_set(errstr, errstr_size, "group state: data_dir path too long");
 		return MQB_ERR_TOOBIG;
 	}
-	if (mkdir(path, 0755) == 0) {
+	if (mkdir(path, MQB_STORE_DIR_MODE) == 0) {
 		if ((fd = open(data_dir, O_RDONLY | O_DIRECTORY)) >= 0) {
 			(void)fsync(fd);
 			close(fd);
