@@ -112,7 +112,7 @@ typedef struct grp {
 	 * every request is answered with an error, nothing is delivered or saved, until
 	 * an operator reset (mqb_coord_reset). */
 	bool failed;
-	char failed_why[1024];
+	char failed_why[2048];
 } grp_t;
 
 typedef struct grp_saver grp_saver_t;   /* group_persist.c */

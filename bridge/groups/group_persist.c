@@ -42,7 +42,7 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 {
 	mqb_group_state_t gs;
 	mqb_group_load_info_t info;
-	char why[512];
+	char why[1024];
 	int rc;
 
 	memset(&gs, 0, sizeof(gs));
@@ -65,12 +65,13 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 		 * redeliver everything or skip everything unconsumed. The group stays down
 		 * (the rest of the daemon runs) until an operator decides. */
 		g->failed = true;
-		int n = snprintf(g->failed_why, sizeof(g->failed_why), "saved state unusable (%s). The "
-			 "group is not started; to start it anew stop mqbridged and run `mqbridge "
-			 "groups reset -c %s --group %s --to earliest|latest|offset:N|timestamp:MS`, "
-			 "or move %s/__groups/%s.state and %s.state.alt away, or set "
-			 "on_corrupt_state = \"start\"", why, g->c->cfg->path ? g->c->cfg->path :
-			 "CONFIG", g->conf->name, g->c->cfg->data_dir, g->conf->name, g->conf->name);
+		int n = snprintf(g->failed_why, sizeof(g->failed_why), "saved state unusable; "
+			 "the group is not started. To start it anew stop mqbridged and run "
+			 "`mqbridge groups reset -c %s --group %s --to earliest|latest|offset:N|"
+			 "timestamp:MS`, or move %s/__groups/%s.state and %s.state.alt away, or set "
+			 "on_corrupt_state = \"start\". Found: %s", g->c->cfg->path ?
+			 g->c->cfg->path : "CONFIG", g->conf->name, g->c->cfg->data_dir,
+			 g->conf->name, g->conf->name, why);
 		(void)n;   /* a cut message still names the file and the command */
 		mqb_error(GRP_LOG, "group %s: %s", g->conf->name, g->failed_why);
 		return MQB_OK;

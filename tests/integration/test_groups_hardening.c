@@ -305,7 +305,7 @@ static void test_corrupt_state(void **state)
 	char *log = mqbt_read_file(e.dlog, &loglen);
 	assert_non_null(log);
 	assert_non_null(strstr(log, "__groups/billing.state"));
-	assert_non_null(strstr(log, "The group is not started"));
+	assert_non_null(strstr(log, "the group is not started"));
 	free(log);
 	/* a member's join is answered; ingest still runs */
 	struct mosquitto *obs = observer(&errs, "mqbridge/groups/billing/members/+/error");
