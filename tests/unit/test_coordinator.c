@@ -1095,6 +1095,36 @@ static void test_join_flood_bounded(void **state)
 	assert_int_equal(mqb_coord_member_count(w->c, "q"), 0);
 }
 
+
+/* The new group keys refuse bad values with file:line and the key. */
+static void test_group_keys_bad_input(void **state)
+{
+	static const char *bad[][2] = {
+		{ "join_deadline_ms = 100;", "join_deadline_ms: must be above heartbeat_interval_ms" },
+		{ "on_corrupt_state = \"maybe\";", "on_corrupt_state: must be one of" },
+		{ "max_members = 0;", "max_members: must be between 1 and 1024" },
+		{ "max_members = 1025;", "max_members: must be between 1 and 1024" },
+		{ "join_rate = 0;", "join_rate: must be between" },
+		{ "join_burst = -1;", "join_burst: must be between" },
+	};
+	char text[1024], err[512];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "data_dir = \"/tmp/x\";\n"
+			 "streams = ( { name = \"s\"; partitions = 1; } );\n"
+			 "routes = ( { filter = \"x\"; stream = \"s\"; } );\n"
+			 "groups = ( { name = \"g\"; stream = \"s\"; heartbeat_interval_ms = 200;\n"
+			 "  %s } );\n", bad[i][0]);
+		err[0] = '\0';
+		mqb_config_t *cfg = mqb_config_load_string(text, "t.conf", NULL, err, sizeof(err));
+		if (cfg)
+			fail_msg("accepted: %s", bad[i][0]);
+		if (!strstr(err, bad[i][1]) || !strstr(err, "t.conf:5"))
+			fail_msg("%s: %s", bad[i][0], err);
+	}
+}
+
 static int cnt_deliver(void *arg, const char *g, const char *m, const mqb_group_record_t *r)
 {
 	((counter_t *)arg)->records++;
@@ -1180,6 +1210,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_older_slot_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_corrupt_start_chosen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_join_flood_bounded, setup, teardown),
+		cmocka_unit_test(test_group_keys_bad_input),
 		cmocka_unit_test_setup_teardown(test_rejoin_redelivers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_dead_letter, setup, teardown),
