@@ -39,6 +39,8 @@ static const mqb_cfgt_choice_t rebalance_choices[] = {
 	{ NULL, 0 } };
 static const mqb_cfgt_choice_t start_choices[] = {
 	{ "earliest", 0 }, { "latest", 1 }, { NULL, 0 } };
+static const mqb_cfgt_choice_t on_corrupt_choices[] = {
+	{ "refuse", 0 }, { "start", 1 }, { NULL, 0 } };
 
 #define K_STR MQB_CFGT_STR
 #define K_CHOICE MQB_CFGT_CHOICE
@@ -143,6 +145,20 @@ static const mqb_cfgt_key_t group_keys[] = {
 	      "unacknowledged records per member (a member's join may ask for fewer)"),
 	K_ENUM("start", mqb_group_conf_t, start_latest, 0, start_choices, MQB_CFGF_BOOL,
 	       "where a new group starts: \"earliest\" or \"latest\""),
+	K_ENUM("on_corrupt_state", mqb_group_conf_t, on_corrupt_start, 0, on_corrupt_choices,
+	       MQB_CFGF_BOOL, "both saved state slots corrupt: \"refuse\" (the group stays down "
+	       "until `mqbridge groups reset`) or \"start\" (log and start per `start`)"),
+	K_INT("max_members", mqb_group_conf_t, max_members, 1, 1024, 1024, 0,
+	      "members per group; more joins are refused (too_large)"),
+	{ .name = "join_deadline_ms", .type = MQB_CFGT_INT64,
+	  .off = OFF(mqb_group_conf_t, join_deadline_ms), .min = 0, .max = 3600000,
+	  .def_int = 0, .def_doc = "`0`: 2 x heartbeat_interval_ms",
+	  .desc = "a new member with no heartbeat within min(this, session_timeout_ms) of its "
+		  "join is removed; above heartbeat_interval_ms" },
+	K_INT("join_rate", mqb_group_conf_t, join_rate, 1, 100000, 50, 0,
+	      "joins of new members per second (token bucket, whatever the member id)"),
+	K_INT("join_burst", mqb_group_conf_t, join_burst, 1, 100000, 100, 0,
+	      "joins of new members accepted at once before join_rate applies"),
 	K_END
 };
 static const mqb_cfgt_table_t group_table = {

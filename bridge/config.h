@@ -83,6 +83,11 @@ typedef struct mqb_group_conf {
 	int dead_letter_index;       /* -1 when none */
 	int prefetch;                /* 100 */
 	bool start_latest;           /* start = "earliest" (false) | "latest" (true) */
+	bool on_corrupt_start;       /* on_corrupt_state = "refuse" (false) | "start" (true) */
+	int max_members;             /* 1024 */
+	int64_t join_deadline_ms;    /* first heartbeat due (0: 2 x heartbeat_interval_ms) */
+	int join_rate;               /* joins of new members per second per group (50) */
+	int join_burst;              /* token bucket size (100) */
 	int line;
 } mqb_group_conf_t;
 

@@ -126,6 +126,15 @@ int mqb_config_check_group(mqb_cfgt_ctx_t *ctx, void *base, const config_setting
 				      "must be below session_timeout_ms (%lld) (got %lld)",
 				      (long long)g->session_timeout_ms,
 				      (long long)g->heartbeat_interval_ms);
+	if (g->join_deadline_ms == 0)
+		g->join_deadline_ms = 2 * g->heartbeat_interval_ms;
+	else if (g->join_deadline_ms <= g->heartbeat_interval_ms)
+		return mqb_cfgt_error(ctx, at(s, "join_deadline_ms"),
+				      member_path(p, sizeof(p), path, "join_deadline_ms"),
+				      "must be above heartbeat_interval_ms (%lld): members send "
+				      "their first heartbeat that long after joining (got %lld)",
+				      (long long)g->heartbeat_interval_ms,
+				      (long long)g->join_deadline_ms);
 	g->stream_index = -1;
 	g->dead_letter_index = -1;
 	return 0;

@@ -10,6 +10,7 @@
 #include "bridge/err.h"
 #include "bridge/logging.h"
 #include "bridge/groups/group_internal.h"
+#include "bridge/groups/offsets.h"   /* mqb_group_state_remove */
 
 grp_t *grp_find(mqb_coord_t *c, const char *name)
 {
@@ -177,6 +178,8 @@ int mqb_coord_flush(mqb_coord_t *c)
 
 	for (size_t i = 0; c && i < c->n_groups; i++) {
 		grp_t *g = &c->groups[i];
+		if (g->failed)
+			continue;
 		grp_process_dead(g, 0);
 		grp_saver_check(g);
 		if (g->dirty) {
@@ -198,20 +201,42 @@ bool mqb_coord_has_group(mqb_coord_t *c, const char *group)
 	return grp_find(c, group) != NULL;
 }
 
-/* The group a request names; NULL after answering "unknown_group" (not counted: there
- * is no group state to count into). */
-static grp_t *request_group(mqb_coord_t *c, const char *group, const char *member,
-			    const char *request, const mqb_group_transport_t *via)
+/* Answer and count a request for a group that is not configured. */
+static void unknown_group(mqb_coord_t *c, const char *group, const char *member,
+			  const char *request, const mqb_group_transport_t *via)
 {
-	grp_t *g = group && member ? grp_find(c, group) : NULL;
-
-	if (g || !group || !member)
-		return g;
-	MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "message for unknown group %s", group);
+	c->unknown_group_errors++;
+	MQB_LOG_RATELIMITED(MQB_LOG_WARN, GRP_LOG, 1000, "refused %s from %s: unknown_group: "
+			    "no group %s is configured", request ? request : "?",
+			    member && *member ? member : "(unknown)", group);
 	if (via && via->ops && via->ops->error && member && *member)
 		via->ops->error(via->arg, group, member, MQB_GROUP_E_UNKNOWN_GROUP, request,
 				"no such group");
-	return NULL;
+}
+
+/* The group a request names; NULL after answering "unknown_group" (counted in
+ * c->unknown_group_errors: there is no group state to count into) or, for a group that
+ * refused to start, "internal" with the reason (*rc says which). */
+static grp_t *request_group(mqb_coord_t *c, const char *group, const char *member,
+			    const char *request, const mqb_group_transport_t *via, int *rc)
+{
+	grp_t *g = group && member ? grp_find(c, group) : NULL;
+
+	*rc = MQB_ERR_NOTFOUND;
+	if (!group || !member)
+		return NULL;
+	if (!g) {
+		unknown_group(c, group, member, request, via);
+		return NULL;
+	}
+	if (g->failed) {
+		grp_error(g, via, member, MQB_GROUP_E_INTERNAL, request, "group %s is down: its "
+			  "saved state is corrupt (the operator must reset it)", g->conf->name);
+		*rc = MQB_ERR_CORRUPT;
+		return NULL;
+	}
+	*rc = MQB_OK;
+	return g;
 }
 
 /*
@@ -239,6 +264,9 @@ static grp_member_t *request_member(grp_t *g, const char *member, int64_t gen,
 			  "member left the group (join again)");
 		return NULL;
 	}
+	/* It reads its topics and answers: past the join deadline check (a heartbeat that
+	 * crossed an assignment is late, not dead). */
+	mb->confirmed = true;
 	if (gen > g->generation || (is_heartbeat && gen < mb->gen)) {
 		grp_error(g, via, member, MQB_GROUP_E_STALE_GENERATION, request,
 			  "generation %lld, current %lld (yours %lld)", (long long)gen,
@@ -260,25 +288,27 @@ int mqb_coord_join(mqb_coord_t *c, const mqb_group_join_t *j, int64_t now)
 {
 	if (!j || !j->group || !j->member_id || !transport_ok(&j->transport))
 		return MQB_ERR_INVAL;
-	grp_t *g = request_group(c, j->group, j->member_id, "join", &j->transport);
+	int rc;
+	grp_t *g = request_group(c, j->group, j->member_id, "join", &j->transport, &rc);
 
-	return g ? grp_on_join(g, j, now) : MQB_ERR_NOTFOUND;
+	return g ? grp_on_join(g, j, now) : rc;
 }
 
 int mqb_coord_leave(mqb_coord_t *c, const char *group, const char *member_id,
 		    const mqb_group_transport_t *via, int64_t now)
 {
-	grp_t *g = request_group(c, group, member_id, "leave", via);
+	int rc;
+	grp_t *g = request_group(c, group, member_id, "leave", via, &rc);
 
-	return g ? grp_on_leave(g, member_id, via, now) : MQB_ERR_NOTFOUND;
+	return g ? grp_on_leave(g, member_id, via, now) : rc;
 }
 
 int mqb_coord_heartbeat(mqb_coord_t *c, const char *group, const char *member_id,
 			int64_t gen, const mqb_group_transport_t *via, int64_t now)
 {
-	grp_t *g = request_group(c, group, member_id, "heartbeat", via);
+	int rc;
+	grp_t *g = request_group(c, group, member_id, "heartbeat", via, &rc);
 	grp_member_t *mb;
-	int rc = MQB_ERR_NOTFOUND;
 
 	if (g && (mb = request_member(g, member_id, gen, "heartbeat", true, via, &rc)))
 		mb->last_seen_ms = now;
@@ -289,9 +319,9 @@ int mqb_coord_ack(mqb_coord_t *c, const char *group, const char *member_id, int6
 		  const mqb_group_ack_entry_t *acks, size_t n_acks,
 		  const mqb_group_transport_t *via, int64_t now)
 {
-	grp_t *g = request_group(c, group, member_id, "ack", via);
+	int rc;
+	grp_t *g = request_group(c, group, member_id, "ack", via, &rc);
 	grp_member_t *mb;
-	int rc = MQB_ERR_NOTFOUND;
 
 	if (g && (mb = request_member(g, member_id, gen, "ack", false, via, &rc)))
 		rc = grp_on_ack(g, mb, gen, acks, n_acks, via, now);
@@ -302,9 +332,9 @@ int mqb_coord_revoked(mqb_coord_t *c, const char *group, const char *member_id, 
 		      const int32_t *partitions, size_t n_partitions,
 		      const mqb_group_transport_t *via, int64_t now)
 {
-	grp_t *g = request_group(c, group, member_id, "revoked", via);
+	int rc;
+	grp_t *g = request_group(c, group, member_id, "revoked", via, &rc);
 	grp_member_t *mb;
-	int rc = MQB_ERR_NOTFOUND;
 
 	if (g && (mb = request_member(g, member_id, gen, "revoked", false, via, &rc)))
 		rc = g->mode->revoked(g, mb, gen, partitions, n_partitions, via, now);
@@ -317,8 +347,10 @@ int mqb_coord_refuse(mqb_coord_t *c, const char *group, const char *member,
 {
 	grp_t *g = grp_find(c, group);
 
-	if (!g)
+	if (!g) {
+		unknown_group(c, group, member, request, via);
 		return MQB_ERR_NOTFOUND;
+	}
 	grp_error(g, via, member, code, request, "%s", message ? message : "");
 	return MQB_OK;
 }
@@ -330,6 +362,8 @@ int mqb_coord_tick(mqb_coord_t *c, int64_t now)
 	for (size_t i = 0; i < c->n_groups; i++) {
 		grp_t *g = &c->groups[i];
 
+		if (g->failed)
+			continue;   /* no members, nothing to deliver, never save over the evidence */
 		grp_check_sessions(g, now);
 		g->mode->tick(g, now);
 		int n = grp_deliver(g, now);
@@ -360,6 +394,17 @@ int mqb_coord_reset(mqb_coord_t *c, const char *group, const char *to, int64_t n
 	int rc = grp_reset_to(g, to, errstr, errstr_size);
 	if (rc != MQB_OK)
 		return rc;
+	if (g->failed) {
+		/* The corrupt slots go: the new position becomes the only state. */
+		rc = mqb_group_state_remove(c->cfg->data_dir, group, errstr, errstr_size);
+		if (rc != MQB_OK)
+			return rc;
+		mqb_notice(GRP_LOG, "group %s: corrupt saved state removed by an operator reset",
+			   group);
+		g->failed = false;
+		g->failed_why[0] = '\0';
+		g->seq = 0;
+	}
 	g->dirty = true;
 	rc = grp_state_save(g, now);
 	if (rc == MQB_OK)

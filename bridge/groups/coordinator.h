@@ -158,6 +158,8 @@ typedef struct mqb_coord_group_metrics {
 	int64_t members, generation;
 	uint64_t rebalances, redeliveries, dead_lettered, archived, delivered, acked;
 	uint64_t errors[16];             /* by mqb_group_errcode_t */
+	bool failed;                     /* refused to start: its saved state is corrupt */
+	uint64_t join_deadline_removed;  /* members removed for no heartbeat in time */
 	mqb_coord_part_metrics_t *parts; /* malloc'd, n_parts entries */
 	size_t n_parts;
 } mqb_coord_group_metrics_t;
@@ -165,5 +167,9 @@ typedef struct mqb_coord_group_metrics {
 /* Fill a malloc'd array of one entry per group (*n); free with mqb_coord_metrics_free. */
 int mqb_coord_metrics(mqb_coord_t *c, mqb_coord_group_metrics_t **out, size_t *n);
 void mqb_coord_metrics_free(mqb_coord_group_metrics_t *m, size_t n);
+
+/* Requests (and undecodable messages) that named a group not configured: answered
+ * unknown_group when a member could be named, counted here (no group to count in). */
+uint64_t mqb_coord_unknown_group_errors(mqb_coord_t *c);
 
 #endif

@@ -21,7 +21,7 @@
 #include "bridge/groups/share.h"
 
 #define GRP_LOG "groups"
-#define GRP_MAX_MEMBERS 1024          /* per group; more joins are refused */
+#define GRP_MAX_MEMBERS 1024          /* per group, the most max_members may say */
 #define GRP_RL_WINDOW_MS 10000        /* join/leave rate limit: per member id ... */
 #define GRP_RL_MAX 20                 /* ... at most this many per window */
 #define GRP_RL_SLOTS 256
@@ -35,6 +35,8 @@ typedef struct grp_member {
 	int64_t joined_ms, last_seen_ms;
 	int64_t gen;                  /* generation of the last assignment sent */
 	bool departed;                /* static member gone: held until hold_until_ms */
+	bool confirmed;               /* sent a request since its (re)join: past the join
+				       * deadline check */
 	int64_t hold_until_ms;
 	/* shared mode: records it holds (partition, offset, lock deadline) */
 	struct grp_held { int32_t part; int64_t offset; int64_t deadline; } *held;
@@ -103,6 +105,14 @@ typedef struct grp {
 	uint64_t seq;                 /* persistence sequence carried between saves */
 	size_t part_rr;               /* shared mode: partition cursor */
 	grp_rl_t rl[GRP_RL_SLOTS];
+	double join_tokens;           /* token bucket of new members' joins (join_rate) */
+	int64_t join_tokens_ms;       /* when join_tokens was last refilled */
+	uint64_t join_deadline_removed;  /* members removed for no heartbeat in time */
+	/* Refused to start (its saved state is corrupt, on_corrupt_state = "refuse"):
+	 * every request is answered with an error, nothing is delivered or saved, until
+	 * an operator reset (mqb_coord_reset). */
+	bool failed;
+	char failed_why[2048];
 } grp_t;
 
 typedef struct grp_saver grp_saver_t;   /* group_persist.c */
@@ -169,6 +179,7 @@ struct mqb_coord {
 	grp_t *groups;
 	size_t n_groups;
 	grp_saver_t *saver;           /* NULL: saves are synchronous */
+	uint64_t unknown_group_errors;   /* requests naming a group not configured */
 };
 
 /* coordinator.c */
@@ -183,6 +194,10 @@ grp_member_t *grp_member_find(grp_t *g, const char *id);
 int grp_on_join(grp_t *g, const mqb_group_join_t *j, int64_t now);
 int grp_on_leave(grp_t *g, const char *id, const mqb_group_transport_t *via, int64_t now);
 void grp_check_sessions(grp_t *g, int64_t now);
+/* The effective join deadline: min(join_deadline_ms, session_timeout_ms). */
+int64_t grp_join_deadline(const grp_t *g);
+/* max_members (GRP_MAX_MEMBERS when unset). */
+int grp_max_members(const grp_t *g);
 void grp_member_remove(grp_t *g, grp_member_t *mb, int64_t now, const char *why);
 void grp_member_free(grp_member_t *mb);
 

@@ -1,6 +1,14 @@
 /*
  * group_member.c — membership: join (dynamic and static), rejoin, leave (message or
  * will), heartbeats, session timeouts, static members' hold, join/leave rate limit.
+ *
+ * Join floods (anyone allowed to publish on the join topic can join under any member
+ * id): three bounds that do not depend on the ids an attacker picks. New members' joins
+ * take a token from a per-group bucket (join_rate per second, join_burst at most); a
+ * group holds at most max_members; and a (re)joined member that sends no request
+ * (heartbeat, ack, revoked) within the join deadline, min(join_deadline_ms,
+ * session_timeout_ms), is removed. So fakes that never answer number at most about
+ * join_burst + join_rate x deadline at any time.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +85,43 @@ static bool rate_ok(grp_t *g, const char *id, int64_t now)
 	return ++slot->count <= GRP_RL_MAX;
 }
 
+int64_t grp_join_deadline(const grp_t *g)
+{
+	int64_t d = g->conf->join_deadline_ms > 0 ? g->conf->join_deadline_ms
+						   : 2 * g->conf->heartbeat_interval_ms;
+
+	return d > 0 && d < g->conf->session_timeout_ms ? d : g->conf->session_timeout_ms;
+}
+
+int grp_max_members(const grp_t *g)
+{
+	int m = g->conf->max_members;
+
+	return m > 0 && m < GRP_MAX_MEMBERS ? m : GRP_MAX_MEMBERS;
+}
+
+/* Take a token for a new member's join: join_rate per second, join_burst at most
+ * (whatever the member id). false: none left. Unset (0) rate: no limit. */
+static bool join_token(grp_t *g, int64_t now)
+{
+	double burst = g->conf->join_burst > 0 ? g->conf->join_burst : 1;
+
+	if (g->conf->join_rate <= 0)
+		return true;
+	if (g->join_tokens_ms == 0 && g->join_tokens == 0) {
+		g->join_tokens = burst;      /* first use: a full bucket */
+	} else if (now > g->join_tokens_ms) {
+		g->join_tokens += (double)(now - g->join_tokens_ms) * g->conf->join_rate / 1000.0;
+		if (g->join_tokens > burst)
+			g->join_tokens = burst;
+	}
+	g->join_tokens_ms = now;
+	if (g->join_tokens < 1.0)
+		return false;
+	g->join_tokens -= 1.0;
+	return true;
+}
+
 /* Give mb's partitions (and share locks) to its new incarnation token. */
 static void member_new_incarnation(grp_t *g, grp_member_t *mb, int64_t now)
 {
@@ -85,6 +130,7 @@ static void member_new_incarnation(grp_t *g, grp_member_t *mb, int64_t now)
 	mb->token = g->c->next_token++;
 	g->mode->reincarnated(g, mb, old);
 	mb->departed = false;
+	mb->confirmed = false;        /* the join deadline starts again */
 	mb->last_seen_ms = now;
 	mb->joined_ms = now;
 	g->dirty = true;
@@ -120,10 +166,16 @@ static int member_add(grp_t *g, const mqb_group_join_t *j, const char *iid, int 
 	const char *id = j->member_id;
 	grp_member_t *mb;
 
-	if (g->n_members >= GRP_MAX_MEMBERS) {
+	if (g->n_members >= (size_t)grp_max_members(g)) {
 		grp_error(g, &j->transport, id, MQB_GROUP_E_TOO_LARGE, "join",
-			  "group is full (%d members)", GRP_MAX_MEMBERS);
+			  "group is full (%d members)", grp_max_members(g));
 		return MQB_ERR_TOOBIG;
+	}
+	if (!join_token(g, now)) {
+		grp_error(g, &j->transport, id, MQB_GROUP_E_RATE_LIMITED, "join",
+			  "more than %d new members per second (join_rate); retry in a second",
+			  g->conf->join_rate);
+		return MQB_ERR_AGAIN;
 	}
 	if (g->n_members == g->cap_members) {
 		size_t nc = g->cap_members ? g->cap_members * 2 : 8;
@@ -251,6 +303,11 @@ void grp_check_sessions(grp_t *g, int64_t now)
 		}
 		if (!mb->departed && now - mb->last_seen_ms > g->conf->session_timeout_ms) {
 			grp_member_remove(g, mb, now, "session timeout");
+			continue;
+		}
+		if (!mb->departed && !mb->confirmed && now - mb->joined_ms > grp_join_deadline(g)) {
+			g->join_deadline_removed++;
+			grp_member_remove(g, mb, now, "no heartbeat within the join deadline");
 			continue;
 		}
 		i++;

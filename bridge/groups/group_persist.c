@@ -42,7 +42,7 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 {
 	mqb_group_state_t gs;
 	mqb_group_load_info_t info;
-	char why[512];
+	char why[1024];
 	int rc;
 
 	memset(&gs, 0, sizeof(gs));
@@ -53,10 +53,27 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 			 g->conf->name, g->conf->start_latest ? "end" : "start");
 		return MQB_OK;
 	}
-	if (rc == MQB_ERR_CORRUPT) {
-		/* Never resume from garbage: start per config (at least once) and say so. */
+	if (rc == MQB_ERR_CORRUPT && g->conf->on_corrupt_start) {
+		/* The operator chose: never resume from garbage, start per config. */
 		mqb_error(GRP_LOG, "group %s: saved state unusable (%s); starting at the %s of each "
-			  "partition", g->conf->name, why, g->conf->start_latest ? "end" : "start");
+			  "partition (on_corrupt_state = \"start\")", g->conf->name, why,
+			  g->conf->start_latest ? "end" : "start");
+		return MQB_OK;
+	}
+	if (rc == MQB_ERR_CORRUPT) {
+		/* Never resume from garbage, never guess either: starting at `start` would
+		 * redeliver everything or skip everything unconsumed. The group stays down
+		 * (the rest of the daemon runs) until an operator decides. */
+		g->failed = true;
+		int n = snprintf(g->failed_why, sizeof(g->failed_why), "saved state unusable; "
+			 "the group is not started. To start it anew stop mqbridged and run "
+			 "`mqbridge groups reset -c %s --group %s --to earliest|latest|offset:N|"
+			 "timestamp:MS`, or move %s/__groups/%s.state and %s.state.alt away, or set "
+			 "on_corrupt_state = \"start\". Found: %s", g->c->cfg->path ?
+			 g->c->cfg->path : "CONFIG", g->conf->name, g->c->cfg->data_dir,
+			 g->conf->name, g->conf->name, why);
+		(void)n;   /* a cut message still names the file and the command */
+		mqb_error(GRP_LOG, "group %s: %s", g->conf->name, g->failed_why);
 		return MQB_OK;
 	}
 	if (rc != MQB_OK) {
@@ -65,7 +82,7 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 		return rc;
 	}
 	if (info.slots_corrupt)
-		mqb_warn(GRP_LOG, "group %s: one state slot was corrupt (%s); resumed from the "
+		mqb_error(GRP_LOG, "group %s: one state slot was corrupt (%s); resumed from the "
 			 "previous save", g->conf->name, info.corrupt_why);
 	g->seq = gs.seq;
 	if (gs.mode != g->mode->gstate_mode) {

@@ -38,6 +38,8 @@ int grp_send_assignment(grp_t *g, grp_member_t *mb)
 	mqb_group_assignment_t a = {
 		.generation = g->generation, .shared = g->mode->shared, .stream = g->conf->stream,
 		.assigned = as, .n_assigned = na, .revoked = rv, .n_revoked = nr,
+		.heartbeat_interval_ms = g->conf->heartbeat_interval_ms,
+		.session_timeout_ms = g->conf->session_timeout_ms,
 	};
 	rc = mb->tp.ops->assignment(mb->tp.arg, g->conf->name, mb->id, &a);
 	if (rc != MQB_OK)

@@ -12,6 +12,8 @@
 
 static const char *group_state(const grp_t *g)
 {
+	if (g->failed)
+		return "failed";
 	if (!g->n_members)
 		return "empty";
 	if (g->rebalancing || g->rebalance_needed)
@@ -62,6 +64,8 @@ cJSON *mqb_coord_list(mqb_coord_t *c, int64_t now)
 		cJSON_AddStringToObject(o, "stream", g->conf->stream);
 		cJSON_AddStringToObject(o, "mode", g->mode->name);
 		cJSON_AddStringToObject(o, "state", group_state(g));
+		if (g->failed)
+			cJSON_AddStringToObject(o, "error", g->failed_why);
 		cJSON_AddNumberToObject(o, "generation", (double)g->generation);
 		cJSON_AddNumberToObject(o, "members", (double)g->n_members);
 		cJSON_AddNumberToObject(o, "lag", (double)group_lag(g, now));
@@ -99,8 +103,13 @@ cJSON *mqb_coord_describe(mqb_coord_t *c, const char *group, int64_t now)
 		cJSON_AddStringToObject(o, "rebalance", g->cooperative ? "cooperative" : "eager");
 	}
 	cJSON_AddStringToObject(o, "state", group_state(g));
+	if (g->failed)
+		cJSON_AddStringToObject(o, "error", g->failed_why);
 	cJSON_AddNumberToObject(o, "generation", (double)g->generation);
 	cJSON_AddNumberToObject(o, "rebalances", (double)g->rebalances);
+	cJSON_AddNumberToObject(o, "max_members", (double)grp_max_members(g));
+	cJSON_AddNumberToObject(o, "join_deadline_ms", (double)grp_join_deadline(g));
+	cJSON_AddNumberToObject(o, "join_deadline_removed", (double)g->join_deadline_removed);
 	cJSON_AddNumberToObject(o, "lag", (double)group_lag(g, now));
 	ms = cJSON_AddArrayToObject(o, "members");
 	for (size_t i = 0; ms && i < g->n_members; i++) {
@@ -180,6 +189,8 @@ int mqb_coord_metrics(mqb_coord_t *c, mqb_coord_group_metrics_t **out, size_t *n
 		gm->rebalances = g->rebalances;
 		gm->delivered = g->delivered;
 		gm->acked = g->acked;
+		gm->failed = g->failed;
+		gm->join_deadline_removed = g->join_deadline_removed;
 		for (int k = 0; k < MQB_GROUP_E_COUNT && k < 16; k++)
 			gm->errors[k] = g->errors[k];
 		gm->parts = calloc((size_t)g->nparts, sizeof(*gm->parts));
@@ -201,6 +212,11 @@ int mqb_coord_metrics(mqb_coord_t *c, mqb_coord_group_metrics_t **out, size_t *n
 	*out = m;
 	*n = c->n_groups;
 	return MQB_OK;
+}
+
+uint64_t mqb_coord_unknown_group_errors(mqb_coord_t *c)
+{
+	return c->unknown_group_errors;
 }
 
 void mqb_coord_metrics_free(mqb_coord_group_metrics_t *m, size_t n)

@@ -15,6 +15,7 @@
 
 #include "bridge/err.h"
 #include "bridge/store/statefile.h"
+#include "bridge/store/store.h"   /* MQB_STORE_DIR_MODE */
 
 #define GSTATE_MAGIC   "MQBG"
 #define GSTATE_VERSION 1u
@@ -298,7 +299,7 @@ static int ensure_dir(const char *data_dir, char *errstr, size_t errstr_size)
 		mqb_errstr_set(errstr, errstr_size, "group state: data_dir path too long");
 		return MQB_ERR_TOOBIG;
 	}
-	if (mkdir(path, 0755) == 0) {
+	if (mkdir(path, MQB_STORE_DIR_MODE) == 0) {
 		if ((fd = open(data_dir, O_RDONLY | O_DIRECTORY)) >= 0) {
 			(void)fsync(fd);
 			close(fd);
@@ -380,7 +381,12 @@ int mqb_group_state_load(const char *data_dir, const char *group, mqb_group_stat
 			missing++;
 		} else if (rc == MQB_ERR_CORRUPT) {
 			info->slots_corrupt++;
-			mqb_errstr_set(info->corrupt_why, sizeof(info->corrupt_why), "%s: %s", path, why);
+			/* Every refused slot, each named once (the statefile's reasons name
+			 * the file already, the payload decoder's do not). */
+			size_t used = strlen(info->corrupt_why);
+			snprintf(info->corrupt_why + used, sizeof(info->corrupt_why) - used,
+				 "%s%s%s%s", used ? "; " : "", strstr(why, path) ? "" : path,
+				 strstr(why, path) ? "" : ": ", why);
 		} else {
 			mqb_errstr_set(errstr, errstr_size, "group state: %s: %s", path, why);
 			mqb_group_state_free(&slot[0]);

@@ -112,7 +112,7 @@ int mqb_group_state_save(const char *data_dir, const char *group, mqb_group_stat
 typedef struct mqb_group_load_info {
 	int slots_valid;           /* 0, 1 or 2 */
 	int slots_corrupt;         /* slots present but refused (torn, bad CRC, bad payload) */
-	char corrupt_why[256];     /* reason for the last refused slot */
+	char corrupt_why[600];     /* every refused slot: "<file>: <why>; ..." */
 } mqb_group_load_info_t;
 
 /*

@@ -79,6 +79,8 @@ typedef struct mqb_group_assignment {
 	size_t n_assigned;
 	const int32_t *revoked;          /* to hand over (send "revoked"); ascending */
 	size_t n_revoked;
+	int64_t heartbeat_interval_ms;   /* the group's: how often the member heartbeats */
+	int64_t session_timeout_ms;      /* the group's: silent this long = removed */
 } mqb_group_assignment_t;
 
 typedef struct mqb_group_transport_ops {

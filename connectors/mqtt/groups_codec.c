@@ -509,19 +509,25 @@ static bool add_stream_list(cJSON *obj, const char *key, const char *stream,
 	return true;
 }
 
-char *mqb_ctl_encode_assignment(int64_t generation, const char *mode, const char *stream,
-				const int32_t *assigned, size_t n_assigned,
-				const int32_t *revoked, size_t n_revoked)
+char *mqb_ctl_encode_assignment(const mqb_group_assignment_t *a)
 {
 	cJSON *root = cJSON_CreateObject();
 	char *out = NULL;
 
 	if (!root)
 		return NULL;
-	if (!add_int(root, "generation", generation) ||
-	    !cJSON_AddStringToObject(root, "mode", mode ? mode : "exclusive") ||
-	    !add_stream_list(root, "assigned", stream, assigned, n_assigned) ||
-	    !add_stream_list(root, "revoked", stream, revoked, revoked ? n_revoked : 0))
+	if (!add_int(root, "generation", a->generation) ||
+	    !cJSON_AddStringToObject(root, "mode", a->shared ? "shared" : "exclusive") ||
+	    !add_stream_list(root, "assigned", a->stream, a->assigned, a->n_assigned) ||
+	    !add_stream_list(root, "revoked", a->stream, a->revoked,
+			     a->revoked ? a->n_revoked : 0))
+		goto out;
+	/* Additive (protocol 2026-12): how often to heartbeat and when a silent member is
+	 * removed, so a member needs no copy of mqbridged's config. */
+	if ((a->heartbeat_interval_ms > 0 &&
+	     !add_int(root, "heartbeat_interval_ms", a->heartbeat_interval_ms)) ||
+	    (a->session_timeout_ms > 0 &&
+	     !add_int(root, "session_timeout_ms", a->session_timeout_ms)))
 		goto out;
 	out = cJSON_PrintUnformatted(root);
 out:

@@ -128,10 +128,10 @@ void mqb_ctl_msg_free(mqb_ctl_msg_t *msg);  /* frees the arrays and zeroes; NULL
 
 /* --- bridge -> member messages --------------------------------------------------- */
 
-/* mode: "exclusive" | "shared". revoked may be NULL/0. */
-char *mqb_ctl_encode_assignment(int64_t generation, const char *mode, const char *stream,
-				const int32_t *assigned, size_t n_assigned,
-				const int32_t *revoked, size_t n_revoked);
+/* {"generation","mode","assigned","revoked"} and, when set (> 0),
+ * "heartbeat_interval_ms" and "session_timeout_ms". a->revoked may be NULL/0.
+ * malloc'd string (caller frees) or NULL when out of memory. */
+char *mqb_ctl_encode_assignment(const mqb_group_assignment_t *a);
 
 /* message and request may be NULL (encoded as ""). */
 char *mqb_ctl_encode_error(mqb_group_errcode_t code, const char *message, const char *request);

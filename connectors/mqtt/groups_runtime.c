@@ -142,6 +142,7 @@ static void rt_collect(mqb_metrics_emit_t *e, void *arg)
 
 	pthread_mutex_lock(&rt->mu);
 	int rc = mqb_coord_metrics(rt->coord, &m, &n);
+	uint64_t unknown = mqb_coord_unknown_group_errors(rt->coord);
 	pthread_mutex_unlock(&rt->mu);
 	if (rc != MQB_OK)
 		return;
@@ -173,11 +174,22 @@ static void rt_collect(mqb_metrics_emit_t *e, void *arg)
 				 "members", "counter", (double)m[i].delivered, "group", g, NULL);
 		mqb_metrics_emit(e, "mqbridge_group_acked_total", "Records acknowledged (accept, "
 				 "release, reject)", "counter", (double)m[i].acked, "group", g, NULL);
+		mqb_metrics_emit(e, "mqbridge_group_failed", "1 when the group refused to start "
+				 "(corrupt saved state; see /groups/<g>)", "gauge",
+				 m[i].failed ? 1.0 : 0.0, "group", g, NULL);
+		mqb_metrics_emit(e, "mqbridge_group_join_deadline_removed_total", "Members removed "
+				 "for sending no heartbeat within the join deadline", "counter",
+				 (double)m[i].join_deadline_removed, "group", g, NULL);
 		for (int k = 0; k < MQB_GROUP_E_COUNT; k++)
 			mqb_metrics_emit(e, "mqbridge_group_errors_total", "Control messages refused, "
 					 "by error code", "counter", (double)m[i].errors[k], "group", g,
 					 "code", mqb_group_errcode_name((mqb_group_errcode_t)k), NULL);
 	}
+	/* Requests for groups not configured: no group label (its value would be whatever
+	 * a client wrote). */
+	mqb_metrics_emit(e, "mqbridge_group_errors_total", "Control messages refused, by error "
+			 "code", "counter", (double)unknown, "code",
+			 mqb_group_errcode_name(MQB_GROUP_E_UNKNOWN_GROUP), NULL);
 	mqb_coord_metrics_free(m, n);
 }
 

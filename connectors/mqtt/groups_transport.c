@@ -60,9 +60,7 @@ static void gt_error(void *arg, const char *group, const char *member, mqb_group
 static int gt_assignment(void *arg, const char *group, const char *member,
 			 const mqb_group_assignment_t *a)
 {
-	char *body = mqb_ctl_encode_assignment(a->generation, a->shared ? "shared" : "exclusive",
-					       a->stream, a->assigned, a->n_assigned,
-					       a->revoked, a->n_revoked);
+	char *body = mqb_ctl_encode_assignment(a);
 	int rc = MQB_ERR_NOMEM;
 
 	if (body) {
@@ -330,12 +328,14 @@ int mqb_mqtt_groups_handle(mqb_mqtt_groups_t *t, const char *topic, const void *
 		return rc;
 	}
 	if (!mqb_coord_has_group(t->coord, tp.group)) {
-		/* Answered before the payload is read: join/leave name no member then. */
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, GT_LOG, 1000, "message for unknown group %s",
-				    tp.group);
-		if (*tp.member)
-			gt_error(t, tp.group, tp.member, MQB_GROUP_E_UNKNOWN_GROUP,
-				 mqb_ctl_kind_name(tp.kind), "no such group");
+		/* join/leave name the member in the payload: read it to answer there too
+		 * (a payload that does not decode names nobody). Counted by the coordinator. */
+		const char *member = tp.member;
+		if (!*member && mqb_ctl_parse(tp.kind, payload, len, &m, why, sizeof(why)) == MQB_OK)
+			member = m.member_id;
+		mqb_coord_refuse(t->coord, tp.group, member, MQB_GROUP_E_UNKNOWN_GROUP,
+				 mqb_ctl_kind_name(tp.kind), "no such group", &via);
+		mqb_ctl_msg_free(&m);
 		return MQB_ERR_NOTFOUND;
 	}
 	rc = mqb_ctl_parse(tp.kind, payload, len, &m, why, sizeof(why));

@@ -6,6 +6,8 @@
  * tested in test_groups_mqtt.c.
  */
 #include <setjmp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +49,7 @@ typedef struct world {
 	size_t n_out, cap_out;
 	int fail_publish;
 	int64_t now;
+	const char *conf;   /* groups etc. (NULL: CONF) */
 } world_t;
 
 static sent_t *rec_add(world_t *w, const char *g, const char *m, const char *what)
@@ -161,7 +164,7 @@ static void world_open(world_t *w)
 	char errstr[512], text[4096];
 	mqb_coord_opts_t o;
 
-	snprintf(text, sizeof(text), "data_dir = \"%s\";\n%s", w->dir, CONF);
+	snprintf(text, sizeof(text), "data_dir = \"%s\";\n%s", w->dir, w->conf ? w->conf : CONF);
 	w->cfg = mqb_config_load_string(text, "test.conf", NULL, errstr, sizeof(errstr));
 	if (!w->cfg)
 		fail_msg("config: %s", errstr);
@@ -825,6 +828,303 @@ typedef struct counter {
 	char last_error[32];
 } counter_t;
 
+
+/* --- issue 14 item 3: corrupt group state ------------------------------------------ */
+
+static const char *CONF_STATE =
+	"streams = ( { name = \"one\"; partitions = 1; } );\n"
+	"routes = ( { filter = \"x/#\"; stream = \"one\"; } );\n"
+	"groups = (\n"
+	"  { name = \"q\"; stream = \"one\"; assignor = \"range\"; prefetch = 8;\n"
+	"    session_timeout_ms = 1000; heartbeat_interval_ms = 200; },\n"
+	"  { name = \"other\"; stream = \"one\"; assignor = \"range\";\n"
+	"    session_timeout_ms = 1000; heartbeat_interval_ms = 200; } );\n";
+
+static const char *CONF_STATE_START =
+	"streams = ( { name = \"one\"; partitions = 1; } );\n"
+	"routes = ( { filter = \"x/#\"; stream = \"one\"; } );\n"
+	"groups = (\n"
+	"  { name = \"q\"; stream = \"one\"; assignor = \"range\"; prefetch = 8;\n"
+	"    session_timeout_ms = 1000; heartbeat_interval_ms = 200;\n"
+	"    on_corrupt_state = \"start\"; },\n"
+	"  { name = \"other\"; stream = \"one\"; assignor = \"range\";\n"
+	"    session_timeout_ms = 1000; heartbeat_interval_ms = 200; } );\n";
+
+/* Two saves of group q: committed 2 (seq 1, slot .state), then 4 (seq 2, .state.alt). */
+static void two_saves(world_t *w)
+{
+	w->conf = CONF_STATE;
+	world_close(w);
+	world_open(w);
+	append_n(w, "one", 0, 8);
+	assert_int_equal(join(w, "q", "m1", NULL, 0), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	ack(w, "q", "m1", 1, "one", 0, 0, 1, "accept");
+	w->now += 100;
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_flush(w->c), MQB_OK);
+	ack(w, "q", "m1", 1, "one", 0, 2, 3, "accept");
+	w->now += 100;
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_flush(w->c), MQB_OK);
+	char dir[512];
+	struct stat ds;
+	snprintf(dir, sizeof(dir), "%s/__groups", w->dir);
+	assert_int_equal(stat(dir, &ds), 0);
+	assert_int_equal(ds.st_mode & 0027, 0);   /* MQB_STORE_DIR_MODE 0750, whatever umask */
+	world_close(w);     /* nothing dirty: no third save */
+	clear_out(w);
+}
+
+static void slot_path(world_t *w, int slot, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/__groups/q.state%s", w->dir, slot ? ".alt" : "");
+}
+
+/* Flip a byte in the middle of a slot file. */
+static void corrupt_slot(world_t *w, int slot)
+{
+	char path[512];
+	slot_path(w, slot, path, sizeof(path));
+	FILE *f = fopen(path, "r+b");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	assert_true(n > 8);
+	fseek(f, n / 2, SEEK_SET);
+	int ch = fgetc(f);
+	fseek(f, n / 2, SEEK_SET);
+	fputc(ch ^ 0x5a, f);
+	fclose(f);
+}
+
+static void truncate_slot(world_t *w, int slot)
+{
+	char path[512];
+	struct stat stt;
+	slot_path(w, slot, path, sizeof(path));
+	assert_int_equal(stat(path, &stt), 0);
+	assert_int_equal(truncate(path, stt.st_size / 2), 0);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	char *buf = malloc(65536);
+	*len = fread(buf, 1, 65536, f);
+	fclose(f);
+	return buf;
+}
+
+static void expect_failed(world_t *w)
+{
+	char path[2][512], err[1024];
+	size_t len[2], len2;
+	char *before[2];
+
+	for (int i = 0; i < 2; i++) {
+		slot_path(w, i, path[i], sizeof(path[i]));
+		before[i] = slurp(path[i], &len[i]);
+	}
+	world_open(w);      /* the daemon starts: the group does not */
+	cJSON *d = mqb_coord_describe(w->c, "q", w->now);
+	assert_string_equal(cJSON_GetObjectItem(d, "state")->valuestring, "failed");
+	const char *why = cJSON_GetObjectItem(d, "error")->valuestring;
+	assert_non_null(strstr(why, "mqbridge groups reset"));
+	assert_non_null(strstr(why, "__groups/q.state"));
+	cJSON_Delete(d);
+	/* joins are answered with an error and change nothing */
+	assert_int_equal(join(w, "q", "m2", NULL, 0), MQB_ERR_CORRUPT);
+	assert_string_equal(last_error(w, "q", "m2"), "internal");
+	assert_int_equal(mqb_coord_member_count(w->c, "q"), 0);
+	mqb_coord_group_metrics_t *m;
+	size_t n;
+	assert_int_equal(mqb_coord_metrics(w->c, &m, &n), MQB_OK);
+	assert_true(m[0].failed);
+	assert_false(m[1].failed);
+	mqb_coord_metrics_free(m, n);
+	/* the other group works */
+	assert_int_equal(join(w, "other", "m3", NULL, 0), MQB_OK);
+	w->now += 1000;
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_flush(w->c), MQB_OK);
+	world_close(w);     /* stop: the corrupt files are kept as they were */
+	for (int i = 0; i < 2; i++) {
+		char *after = slurp(path[i], &len2);
+		assert_int_equal(len2, len[i]);
+		assert_memory_equal(after, before[i], len2);
+		free(after);
+		free(before[i]);
+	}
+	/* still refused at the next start; the operator's reset starts it anew */
+	world_open(w);
+	assert_int_equal(join(w, "q", "m2", NULL, 0), MQB_ERR_CORRUPT);
+	assert_int_equal(mqb_coord_reset(w->c, "q", "offset:3", w->now, err, sizeof(err)),
+			 MQB_OK);
+	world_close(w);
+	world_open(w);
+	cJSON *d2 = mqb_coord_describe(w->c, "q", w->now);
+	assert_string_equal(cJSON_GetObjectItem(d2, "state")->valuestring, "empty");
+	cJSON_Delete(d2);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 3);
+	assert_int_equal(access(path[1], F_OK), -1);   /* the corrupt .alt went */
+	assert_int_equal(join(w, "q", "m2", NULL, 0), MQB_OK);
+}
+
+static void test_state_both_slots_corrupt(void **state)
+{
+	world_t *w = *state;
+
+	two_saves(w);
+	corrupt_slot(w, 0);
+	corrupt_slot(w, 1);
+	expect_failed(w);
+}
+
+static void test_state_both_slots_truncated(void **state)
+{
+	world_t *w = *state;
+
+	two_saves(w);
+	truncate_slot(w, 0);
+	truncate_slot(w, 1);
+	expect_failed(w);
+}
+
+static void test_state_one_slot_corrupt(void **state)
+{
+	world_t *w = *state;
+
+	two_saves(w);
+	corrupt_slot(w, 1);             /* the newer save (committed 4) */
+	world_open(w);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 2);   /* the previous save */
+	assert_int_equal(join(w, "q", "m2", NULL, 0), MQB_OK);
+}
+
+static void test_state_older_slot_truncated(void **state)
+{
+	world_t *w = *state;
+
+	two_saves(w);
+	truncate_slot(w, 0);            /* the older one: the newer is used */
+	world_open(w);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 4);
+}
+
+static void test_state_corrupt_start_chosen(void **state)
+{
+	world_t *w = *state;
+
+	two_saves(w);
+	corrupt_slot(w, 0);
+	corrupt_slot(w, 1);
+	w->conf = CONF_STATE_START;
+	world_open(w);
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 0);   /* start = earliest */
+	assert_int_equal(join(w, "q", "m2", NULL, 0), MQB_OK);
+}
+
+/* --- issue 14 item 5: join floods ---------------------------------------------------- */
+
+static const char *CONF_FLOOD =
+	"streams = ( { name = \"one\"; partitions = 1; } );\n"
+	"routes = ( { filter = \"x/#\"; stream = \"one\"; } );\n"
+	"groups = (\n"
+	"  { name = \"q\"; stream = \"one\"; mode = \"shared\"; session_timeout_ms = 10000;\n"
+	"    heartbeat_interval_ms = 200; join_deadline_ms = 500; max_members = 6;\n"
+	"    join_rate = 4; join_burst = 5; } );\n";
+
+static uint64_t errors_of(world_t *w, const char *code)
+{
+	cJSON *d = mqb_coord_describe(w->c, "q", w->now);
+	uint64_t v = (uint64_t)cJSON_GetObjectItem(cJSON_GetObjectItem(d, "errors"),
+						   code)->valuedouble;
+	cJSON_Delete(d);
+	return v;
+}
+
+static void test_join_flood_bounded(void **state)
+{
+	world_t *w = *state;
+	char id[32];
+	int ok = 0;
+
+	w->conf = CONF_FLOOD;
+	world_close(w);
+	world_open(w);
+	/* 1500 fake ids at once: the bucket lets join_burst in */
+	for (int i = 0; i < 1500; i++) {
+		snprintf(id, sizeof(id), "fake%d", i);
+		if (join(w, "q", id, NULL, 0) == MQB_OK)
+			ok++;
+	}
+	assert_int_equal(ok, 5);
+	assert_int_equal(errors_of(w, "rate_limited"), 1495);
+	/* the real member is refused while the bucket is empty, gets in with the next token */
+	assert_int_equal(join(w, "q", "real", NULL, 0), MQB_ERR_AGAIN);
+	w->now += 250;
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(join(w, "q", "real", NULL, 0), MQB_OK);
+	assert_int_equal(mqb_coord_member_count(w->c, "q"), 6);
+	/* the group is full (max_members) */
+	w->now += 1000;
+	assert_int_equal(join(w, "q", "late", NULL, 0), MQB_ERR_TOOBIG);
+	assert_int_equal(errors_of(w, "too_large"), 1);
+	w->now -= 1000;
+	/* the real member heartbeats; the fakes never do and go at the join deadline,
+	 * long before the session timeout */
+	w->now += 200;
+	assert_int_equal(heartbeat(w, "q", "real"), MQB_OK);
+	w->now += 200;
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_member_count(w->c, "q"), 1);
+	cJSON *d = mqb_coord_describe(w->c, "q", w->now);
+	assert_int_equal(cJSON_GetObjectItem(d, "join_deadline_removed")->valueint, 5);
+	cJSON_Delete(d);
+	/* confirmed: the session timeout applies again, not the join deadline */
+	w->now += 2000;
+	assert_int_equal(heartbeat(w, "q", "real"), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_member_count(w->c, "q"), 1);
+	/* a rejoin restarts the deadline */
+	assert_int_equal(join(w, "q", "real", NULL, 0), MQB_OK);
+	w->now += 501;
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(mqb_coord_member_count(w->c, "q"), 0);
+}
+
+
+/* The new group keys refuse bad values with file:line and the key. */
+static void test_group_keys_bad_input(void **state)
+{
+	static const char *bad[][2] = {
+		{ "join_deadline_ms = 100;", "join_deadline_ms: must be above heartbeat_interval_ms" },
+		{ "on_corrupt_state = \"maybe\";", "on_corrupt_state: must be one of" },
+		{ "max_members = 0;", "max_members: must be between 1 and 1024" },
+		{ "max_members = 1025;", "max_members: must be between 1 and 1024" },
+		{ "join_rate = 0;", "join_rate: must be between" },
+		{ "join_burst = -1;", "join_burst: must be between" },
+	};
+	char text[1024], err[512];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "data_dir = \"/tmp/x\";\n"
+			 "streams = ( { name = \"s\"; partitions = 1; } );\n"
+			 "routes = ( { filter = \"x\"; stream = \"s\"; } );\n"
+			 "groups = ( { name = \"g\"; stream = \"s\"; heartbeat_interval_ms = 200;\n"
+			 "  %s } );\n", bad[i][0]);
+		err[0] = '\0';
+		mqb_config_t *cfg = mqb_config_load_string(text, "t.conf", NULL, err, sizeof(err));
+		if (cfg)
+			fail_msg("accepted: %s", bad[i][0]);
+		if (!strstr(err, bad[i][1]) || !strstr(err, "t.conf:5"))
+			fail_msg("%s: %s", bad[i][0], err);
+	}
+}
+
 static int cnt_deliver(void *arg, const char *g, const char *m, const mqb_group_record_t *r)
 {
 	((counter_t *)arg)->records++;
@@ -904,6 +1204,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_join_flood_rate_limited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_static_membership, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_both_slots_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_both_slots_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_one_slot_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_older_slot_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_corrupt_start_chosen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_flood_bounded, setup, teardown),
+		cmocka_unit_test(test_group_keys_bad_input),
 		cmocka_unit_test_setup_teardown(test_rejoin_redelivers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_dead_letter, setup, teardown),

@@ -343,13 +343,16 @@ static void test_encode(void **state)
 	cJSON *j;
 
 	(void)state;
-	s = mqb_ctl_encode_assignment(1234567890123LL, "exclusive", "telemetry", a, 3, r, 1);
+	mqb_group_assignment_t as = { .generation = 1234567890123LL, .stream = "telemetry",
+				      .assigned = a, .n_assigned = 3, .revoked = r, .n_revoked = 1 };
+	mqb_group_assignment_t sh = { .generation = 2, .shared = true, .stream = "t" };
+	s = mqb_ctl_encode_assignment(&as);
 	assert_non_null(s);
 	assert_string_equal(s, "{\"generation\":1234567890123,\"mode\":\"exclusive\","
 			    "\"assigned\":[{\"stream\":\"telemetry\",\"partitions\":[0,3,5]}],"
 			    "\"revoked\":[{\"stream\":\"telemetry\",\"partitions\":[7]}]}");
 	free(s);
-	s = mqb_ctl_encode_assignment(2, "shared", "t", NULL, 0, NULL, 0);
+	s = mqb_ctl_encode_assignment(&sh);
 	assert_string_equal(s, "{\"generation\":2,\"mode\":\"shared\",\"assigned\":[],\"revoked\":[]}");
 	free(s);
 	s = mqb_ctl_encode_error(MQB_GROUP_E_NOT_DELIVERED, "offset 9 of partition 2 was never "

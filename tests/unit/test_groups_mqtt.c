@@ -518,6 +518,60 @@ static void test_bad_input(void **state)
 }
 
 
+/* Issue 14 item 9: a join or leave to a group that is not configured names its member
+ * in the payload; it is answered on that member's error topic and counted. */
+static void test_unknown_group_join(void **state)
+{
+	world_t *w = *state;
+	char t[256];
+
+	clear_out(w);
+	assert_int_equal(mqb_coord_unknown_group_errors(w->c), 0);
+	assert_int_equal(join(w, "nosuch", "m1", NULL), MQB_ERR_NOTFOUND);
+	assert_string_equal(last_error(w, "nosuch", "m1"), "unknown_group");
+	snprintf(t, sizeof(t), "mqbridge/groups/nosuch/members/m1/error");
+	cJSON *o = cJSON_Parse(last_to(w, t)->payload);
+	assert_string_equal(cJSON_GetObjectItem(o, "request")->valuestring, "join");
+	cJSON_Delete(o);
+	assert_int_equal(leave(w, "nosuch", "m2"), MQB_ERR_NOTFOUND);
+	assert_string_equal(last_error(w, "nosuch", "m2"), "unknown_group");
+	assert_int_equal(member_msg(w, "nosuch", "m3", "ack", "{\"generation\":1,\"acks\":[]}"),
+			 MQB_ERR_NOTFOUND);
+	assert_string_equal(last_error(w, "nosuch", "m3"), "unknown_group");
+	/* a join that names nobody (not JSON, or a bad id): counted, no reply */
+	size_t before = w->n_out;
+	assert_int_equal(send_msg(w, "mqbridge/groups/nosuch/join", "{\"member_id\":"),
+			 MQB_ERR_NOTFOUND);
+	assert_int_equal(send_msg(w, "mqbridge/groups/nosuch/join", "{\"member_id\":\"a/b\"}"),
+			 MQB_ERR_NOTFOUND);
+	assert_int_equal(w->n_out, before);
+	assert_int_equal(mqb_coord_unknown_group_errors(w->c), 5);
+	/* configured groups' counters are untouched */
+	cJSON *d = mqb_coord_describe(w->c, "q", w->now);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "errors"),
+					     "unknown_group")->valueint, 0);
+	cJSON_Delete(d);
+}
+
+/* Issue 14 item 10: the assignment tells the member its heartbeat interval and session
+ * timeout (additive fields). */
+static void test_assignment_timing_fields(void **state)
+{
+	world_t *w = *state;
+
+	assert_int_equal(join(w, "sh", "m1", NULL), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	sent_t *s = last_to(w, "mqbridge/groups/sh/members/m1/assignment");
+	assert_non_null(s);
+	cJSON *o = cJSON_Parse(s->payload);
+	assert_non_null(o);
+	assert_int_equal(cJSON_GetObjectItem(o, "heartbeat_interval_ms")->valueint, 200);
+	assert_int_equal(cJSON_GetObjectItem(o, "session_timeout_ms")->valueint, 5000);
+	assert_string_equal(cJSON_GetObjectItem(o, "mode")->valuestring, "shared");
+	cJSON_Delete(o);
+}
+
+
 static void test_envelope_v311(void **state)
 {
 	world_t *w = *state;
@@ -550,6 +604,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delivery_prefetch_acks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_envelope_v311, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_group_join, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_assignment_timing_fields, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
