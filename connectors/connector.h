@@ -21,6 +21,15 @@
  *
  * Ownership: init receives borrowed pointers (config, store, metrics) that outlive
  * the connector; it returns an instance the connector owns and frees in destroy.
+ *
+ * Reload (SIGHUP, docs/OPERATIONS.md): main.c loads and checks the new file exactly
+ * as --check-config does, decides which changes can apply live, opens new streams,
+ * then calls each started connector's reload (if any) with the new configuration. A
+ * connector without reload keeps reading the configuration it was started with: the
+ * daemon keeps that one (the boot configuration) alive until exit. A connector with
+ * reload borrows new_cfg from the moment reload returns MQB_OK and no longer reads
+ * the configuration it had; the daemon frees a replaced configuration (never the
+ * boot one) once every reloadable connector has switched away from it.
  */
 #ifndef MQB_CONNECTOR_H
 #define MQB_CONNECTOR_H
@@ -57,6 +66,12 @@ struct mqb_connector_ops {
 	 * stall_ms), else 0 with why. The daemon stops pinging the systemd watchdog and
 	 * /healthz while a component is stalled. */
 	int  (*alive)(void *inst, int64_t stall_ms, char *why, size_t why_size);
+	/* Optional: switch to new_cfg (validated; only keys the daemon classes as live
+	 * differ from the running configuration, and new streams are already open in
+	 * the store). Called on the daemon's thread; may block a few seconds. MQB_OK:
+	 * the connector now borrows new_cfg; else an error with why and the connector
+	 * still on its previous configuration. */
+	int  (*reload)(void *inst, const mqb_config_t *new_cfg, char *why, size_t why_size);
 };
 
 #endif
