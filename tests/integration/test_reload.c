@@ -8,7 +8,8 @@
  * and every reload flips the load route's key template between "{1}" and "k-{1}".
  * Then: an invalid file (refused with file:line, the old routes keep working), a
  * restart-only change (data_dir: "needs a restart" naming it, nothing applied), and
- * log_level changed live (warn hides the reload's notices, info brings them back).
+ * log_level changed live (warn hides the reload's notices, info brings them back),
+ * and the extra route's QoS lowered to 0 (its records then arrive at QoS 0).
  * At the end every acknowledged load message is in the store exactly once, every
  * extra message published while the route existed is stored, none published while
  * it was removed, and the records stored after the last reload carry the final key.
@@ -68,6 +69,8 @@ static void *load_thread(void *arg)
 /* --- configuration files ------------------------------------------------------------ */
 
 /* Write the daemon's file atomically (the daemon may read it at any time). */
+static int extra_qos = 1;   /* the extra route's QoS in the files written */
+
 static void write_conf(const char *data_dir, const char *log_level, bool extra_stream,
 		       bool extra_route, const char *key, const char *tail)
 {
@@ -81,11 +84,11 @@ static void write_conf(const char *data_dir, const char *log_level, bool extra_s
 		 "stats = { listen = \"127.0.0.1:%d\"; };\n"
 		 "streams = ( { name = \"load\"; partitions = %d; }%s );\n"
 		 "routes = ( { name = \"load\"; filter = \"load/+/m\"; stream = \"load\"; "
-		 "key = \"%s\"; qos = 1; }%s );\n%s",
+		 "key = \"%s\"; qos = 1; }%s%s );\n%s",
 		 data_dir, log_level, b.port, d.stats_port, LOAD_PARTS,
 		 extra_stream ? ", { name = \"extra\"; partitions = 1; }" : "", key,
 		 extra_route ? ", { name = \"extra\"; filter = \"extra/#\"; stream = \"extra\"; "
-			       "qos = 1; }" : "",
+			       "qos = " : "", extra_route ? (extra_qos ? "1; }" : "0; }") : "",
 		 tail ? tail : "");
 	snprintf(tmp, sizeof tmp, "%s.tmp", d.conf);
 	assert_int_equal(mqbt_write_file(tmp, text), 0);
@@ -189,7 +192,7 @@ static void test_reload_under_load(void **state)
 	iu_pub_t xp;
 	iu_records_t rs;
 	long long extra_expected = 0;
-	bool present_phase[NRELOADS + 1] = { false };
+	bool present_phase[NRELOADS + 3] = { false };
 	int i;
 
 	(void)state;
@@ -282,6 +285,24 @@ static void test_reload_under_load(void **state)
 		hup_and_wait("configuration reloaded from");
 		assert_int_equal(count_in_log("SIGHUP: reloading"), notices + 1);
 	}
+	/* QoS of a route: the subscription follows (records keep the QoS they came by) */
+	write_conf(d.data, "info", true, true, key_for(NRELOADS + 1), NULL);
+	hup_and_wait("configuration reloaded from");
+	wait_ready();
+	publish_extra(&xp, NRELOADS + 1);
+	extra_expected += EXTRA_PER_PHASE;
+	present_phase[NRELOADS + 1] = true;
+	wait_route_received("extra", extra_expected);
+	extra_qos = 0;
+	write_conf(d.data, "info", true, true, key_for(NRELOADS + 1), NULL);
+	hup_and_wait("reload: extra/# now at QoS 0 (was 1)");
+	wait_ready();
+	mqbt_sleep_ms(300);                       /* the new SUBACK */
+	publish_extra(&xp, NRELOADS + 2);
+	extra_expected += EXTRA_PER_PHASE;
+	present_phase[NRELOADS + 2] = true;
+	wait_route_received("extra", extra_expected);
+
 	/* from here on, every load record carries key_for(NRELOADS + 1) */
 	atomic_store(&l.marker, l.sent);
 	mqbt_sleep_ms(500);
@@ -343,7 +364,9 @@ static void test_reload_under_load(void **state)
 		int phase = -1, n = -1;
 
 		assert_int_equal(sscanf(rs.v[k].value, "X%d-%d", &phase, &n), 2);
-		assert_true(phase >= 1 && phase <= NRELOADS && present_phase[phase]);
+		assert_true(phase >= 1 && phase <= NRELOADS + 2 && present_phase[phase]);
+		assert_non_null(iu_hdr(&rs.v[k], "mqtt.qos"));
+		assert_string_equal(iu_hdr(&rs.v[k], "mqtt.qos"), phase == NRELOADS + 2 ? "0" : "1");
 	}
 	iu_records_free(&rs);
 }
