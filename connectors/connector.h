@@ -21,6 +21,15 @@
  *
  * Ownership: init receives borrowed pointers (config, store, metrics) that outlive
  * the connector; it returns an instance the connector owns and frees in destroy.
+ *
+ * Reload (SIGHUP, docs/OPERATIONS.md): main.c loads and checks the new file exactly
+ * as --check-config does, decides which changes can apply live, opens new streams,
+ * then calls each started connector's reload (if any) with the new configuration. A
+ * connector without reload keeps reading the configuration it was started with: the
+ * daemon keeps that one (the boot configuration) alive until exit. A connector with
+ * reload borrows new_cfg from the moment reload returns MQB_OK and no longer reads
+ * the configuration it had; the daemon frees a replaced configuration (never the
+ * boot one) once every reloadable connector has switched away from it.
  */
 #ifndef MQB_CONNECTOR_H
 #define MQB_CONNECTOR_H
@@ -60,6 +69,12 @@ struct mqb_connector_ops {
 	/* Optional, after stop: MQB_OK, or the error for which acknowledged data could
 	 * not be kept (the daemon then exits MQB_EXIT_LOST). */
 	int  (*stop_status)(void *inst);
+	/* Optional: switch to new_cfg (validated; only keys the daemon classes as live
+	 * differ from the running configuration, and new streams are already open in
+	 * the store). Called on the daemon's thread; may block a few seconds. MQB_OK:
+	 * the connector now borrows new_cfg; else an error with why and the connector
+	 * still on its previous configuration. */
+	int  (*reload)(void *inst, const mqb_config_t *new_cfg, char *why, size_t why_size);
 };
 
 /* Exit status of a daemon that stopped but lost acknowledged records on the way. */

@@ -3,7 +3,7 @@
  * endpoint and the connectors, tell systemd when ready, and stop cleanly on
  * SIGTERM/SIGINT (stop reading, flush, fsync, clean-shutdown marker, exit 0).
  *
- *   mqbridged -c FILE                  run
+ *   mqbridged -c FILE                  run (SIGHUP: reload FILE, see reload_config())
  *   mqbridged --check-config -c FILE   validate (every connector's check too); exit 0/1
  *   mqbridged --version | --help
  * Bad arguments exit 2; a configuration or start-up error exits 1; a stop that had to
@@ -27,7 +27,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <libconfig.h>
+
 #include "bridge/clock.h"
+#include "bridge/daemon/reload_diff.h"
 #include "bridge/config.h"
 #include "bridge/err.h"
 #include "bridge/logging.h"
@@ -100,7 +103,7 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT stop cleanly (flush, fsync, clean-shutdown marker);\n"
 		"exit 3 when acknowledged records could not be stored before stopping.\n"
-		"SIGHUP is logged (reload is not implemented yet).\n"
+		"SIGHUP reloads FILE (routes, new streams, log_level live; docs/OPERATIONS.md).\n"
 		"Environment: MQB_LOG_LEVEL=error|warn|notice|info|debug overrides log_level.\n");
 }
 
@@ -150,9 +153,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 /* --- check-config ---------------------------------------------------------------- */
 
-static int check_config(const mqb_config_t *cfg)
+/* Every enabled component's own check (what mqb_config_load() cannot check alone).
+ * 0, or -1 with err "file:line: key: problem". Shared by --check-config and reload. */
+static int check_components(const mqb_config_t *cfg, char *err, size_t err_size)
 {
-	char err[1024];
 	size_t i;
 
 	for (i = 0; i < NCOMPONENTS; i++) {
@@ -161,10 +165,22 @@ static int check_config(const mqb_config_t *cfg)
 		if (!c->enabled(cfg) || !c->ops->check_config)
 			continue;
 		err[0] = '\0';
-		if (c->ops->check_config(cfg, err, sizeof err) != 0) {
-			fprintf(stderr, "%s\n", err[0] ? err : "configuration invalid");
-			return 1;
+		if (c->ops->check_config(cfg, err, err_size) != 0) {
+			if (!err[0])
+				snprintf(err, err_size, "configuration invalid");
+			return -1;
 		}
+	}
+	return 0;
+}
+
+static int check_config(const mqb_config_t *cfg)
+{
+	char err[1024];
+
+	if (check_components(cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
 	}
 	printf("configuration OK\n");
 	return 0;
@@ -173,7 +189,14 @@ static int check_config(const mqb_config_t *cfg)
 /* --- running --------------------------------------------------------------------- */
 
 struct daemon {
-	mqb_config_t *cfg;
+	const char *path;             /* the file, read again on SIGHUP */
+	mqb_config_t *cfg;            /* the configuration running now */
+	/* The configuration loaded at start: components without a reload op (and the
+	 * stats endpoint, the MQTT session's connection settings) borrow it until exit.
+	 * A reload replaces cfg; the one it replaces is freed unless it is boot_cfg. */
+	mqb_config_t *boot_cfg;
+	config_t *tree;               /* cfg's file as written, for the reload diff */
+	bool env_log_level;           /* MQB_LOG_LEVEL overrides log_level (also on reload) */
 	mqb_store_t *store;
 	mqb_metrics_t *metrics;
 	mqb_http_t *http;
@@ -377,6 +400,186 @@ static void status_line(bool ready, const char *why)
 		mqb_sd_notifyf("STATUS=degraded: %s", why);
 }
 
+/* --- reload (SIGHUP) -------------------------------------------------------------- */
+
+/* The file as written, kept for the next reload's diff (NULL: unreadable, logged). */
+static config_t *read_tree(const char *path)
+{
+	config_t *t = malloc(sizeof *t);
+	char err[512];
+
+	if (!t)
+		return NULL;
+	config_init(t);
+	if (mqb_reload_read_tree(t, path, err, sizeof err) != 0) {
+		mqb_error(MAIN_MOD, "%s", err);
+		config_destroy(t);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void free_tree(config_t *t)
+{
+	if (t) {
+		config_destroy(t);
+		free(t);
+	}
+}
+
+static int open_new_streams(struct daemon *d, const mqb_config_t *cfg,
+			    const mqb_reload_diff_t *df)
+{
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < df->nnew_streams; i++) {
+		int idx = mqb_config_stream_index(cfg, df->new_streams[i]);
+		int rc;
+
+		if (idx < 0)
+			continue;
+		err[0] = '\0';
+		rc = mqb_store_stream_open(d->store, &cfg->streams[idx].opts, err, sizeof err);
+		if (rc == MQB_ERR_EXISTS)    /* opened by an earlier reload that failed later */
+			continue;
+		if (rc != MQB_OK) {
+			mqb_error(MAIN_MOD, "reload refused, the running configuration stays: "
+				  "cannot open new stream %s: %s", cfg->streams[idx].name, err);
+			return -1;
+		}
+		mqb_notice(MAIN_MOD, "reload: stream %s opened (%d partitions)",
+			   cfg->streams[idx].name, (int)cfg->streams[idx].opts.partitions);
+	}
+	return 0;
+}
+
+/* Every started component with a reload op switches to ncfg, or none does: one that
+ * fails sends those already switched back to the running configuration. */
+static int reload_components(struct daemon *d, const mqb_config_t *ncfg)
+{
+	char why[512];
+	size_t i, j;
+
+	for (i = 0; i < NCOMPONENTS; i++) {
+		const struct component *c = &components[i];
+
+		if (!d->inst[i] || !d->started[i] || !c->ops->reload)
+			continue;
+		why[0] = '\0';
+		if (c->ops->reload(d->inst[i], ncfg, why, sizeof why) == MQB_OK)
+			continue;
+		mqb_error(MAIN_MOD, "reload refused, the running configuration stays: %s: %s",
+			  c->ops->name, why[0] ? why : "reload failed");
+		for (j = 0; j < i; j++)
+			if (d->inst[j] && d->started[j] && components[j].ops->reload &&
+			    components[j].ops->reload(d->inst[j], d->cfg, why, sizeof why) != MQB_OK)
+				mqb_error(MAIN_MOD, "%s: cannot go back to the running configuration: "
+					  "%s", components[j].ops->name, why);
+		return -1;
+	}
+	return 0;
+}
+
+static void apply_log_level(struct daemon *d, const mqb_config_t *ncfg)
+{
+	int lv = ncfg->log_level ? mqb_log_level_parse(ncfg->log_level) : MQB_LOG_INFO;
+
+	if (d->env_log_level) {
+		mqb_notice(MAIN_MOD, "reload: log_level \"%s\" in the file, but MQB_LOG_LEVEL "
+			   "overrides it", ncfg->log_level ? ncfg->log_level : "info");
+		return;
+	}
+	if (lv >= 0) {
+		/* said before the switch: a quieter level would hide it */
+		mqb_notice(MAIN_MOD, "reload: log_level: %s -> %s",
+			   d->cfg->log_level ? d->cfg->log_level : "info",
+			   ncfg->log_level ? ncfg->log_level : "info");
+		mqb_log_set_level(lv);
+	}
+}
+
+/* The new file against the running one: refused (nothing changes) when it fails the
+ * --check-config validation or changes a key that needs a restart; otherwise the live
+ * changes apply all together. Returns 0 applied or nothing to do, -1 refused. */
+static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
+{
+	mqb_reload_diff_t df;
+	size_t i;
+
+	if (!d->tree) {
+		mqb_error(MAIN_MOD, "reload refused: the running configuration's file could "
+			  "not be read back at start; restart to change it");
+		return -1;
+	}
+	if (mqb_reload_diff(d->tree, tree, &df) != 0) {
+		mqb_error(MAIN_MOD, "reload refused: out of memory");
+		return -1;
+	}
+	if (df.nrestart) {
+		for (i = 0; i < df.nrestart; i++)
+			mqb_warn(MAIN_MOD, "reload: %s changed: needs a restart", df.restart[i]);
+		mqb_error(MAIN_MOD, "reload refused: %zu%s change(s) need a restart (listed "
+			  "above); nothing changed, the running configuration stays",
+			  df.nrestart, df.more ? "+" : "");
+		mqb_reload_diff_free(&df);
+		return -1;
+	}
+	if (!df.routes && !df.nnew_streams && !df.log_level) {
+		mqb_notice(MAIN_MOD, "reload: no change");
+		mqb_reload_diff_free(&df);
+		return 0;
+	}
+	if (open_new_streams(d, ncfg, &df) != 0 || reload_components(d, ncfg) != 0) {
+		mqb_reload_diff_free(&df);
+		return -1;
+	}
+	if (df.log_level)
+		apply_log_level(d, ncfg);
+	mqb_notice(MAIN_MOD, "configuration reloaded from %s: %zu route(s)%s, %zu new "
+		   "stream(s)%s", d->path, ncfg->routes_count, df.routes ? " (changed)" : "",
+		   df.nnew_streams, df.log_level ? ", log_level changed" : "");
+	mqb_reload_diff_free(&df);
+	return 1;
+}
+
+static void reload_config(struct daemon *d)
+{
+	const mqb_config_section_t *sections[NCOMPONENTS + 2];
+	char err[1024] = "";
+	mqb_config_t *ncfg;
+	config_t *tree = NULL;
+	int rc = -1;
+
+	mqb_sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading %s",
+		       (long long)mqb_mono_us(), d->path);
+	mqb_notice(MAIN_MOD, "SIGHUP: reloading %s", d->path);
+	config_sections(sections);
+	ncfg = mqb_config_load(d->path, sections, err, sizeof err);
+	if (!ncfg || check_components(ncfg, err, sizeof err) != 0) {
+		mqb_error(MAIN_MOD, "reload refused, the running configuration stays: %s",
+			  err[0] ? err : "cannot load the configuration");
+	} else if ((tree = read_tree(d->path)) != NULL) {
+		rc = reload_apply(d, ncfg, tree);
+	}
+	if (rc > 0) {                 /* applied: ncfg runs now */
+		mqb_config_t *old = d->cfg;
+
+		d->cfg = ncfg;
+		ncfg = NULL;
+		if (old != d->boot_cfg)
+			mqb_config_free(old);
+		free_tree(d->tree);
+		d->tree = tree;
+		tree = NULL;
+	}
+	free_tree(tree);
+	mqb_config_free(ncfg);
+	mqb_sd_notifyf("READY=1\nSTATUS=running: %s", rc >= 0 ? "configuration reloaded"
+		       : "reload refused (see the log), previous configuration running");
+}
+
 /* The main loop: signals, store maintenance, watchdog, readiness. */
 static int run_loop(struct daemon *d)
 {
@@ -404,8 +607,7 @@ static int run_loop(struct daemon *d)
 
 			while (read(d->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
 				if (si.ssi_signo == SIGHUP) {
-					mqb_notice(MAIN_MOD, "SIGHUP: configuration reload is not "
-						   "implemented yet; nothing changed");
+					reload_config(d);
 					continue;
 				}
 				mqb_info(MAIN_MOD, "%s: stopping", strsignal((int)si.ssi_signo));
@@ -512,9 +714,12 @@ int main(int argc, char **argv)
 		return exit_code;
 	}
 	env_level = getenv("MQB_LOG_LEVEL");
-	if (env_level && mqb_log_level_parse(env_level) >= 0)
+	d.path = a.config;
+	d.boot_cfg = d.cfg;
+	if (env_level && mqb_log_level_parse(env_level) >= 0) {
 		mqb_log_set_level(mqb_log_level_parse(env_level));
-	else if (d.cfg->log_level && mqb_log_level_parse(d.cfg->log_level) >= 0)
+		d.env_log_level = true;
+	} else if (d.cfg->log_level && mqb_log_level_parse(d.cfg->log_level) >= 0)
 		mqb_log_set_level(mqb_log_level_parse(d.cfg->log_level));
 
 	d.sigfd = setup_signals();
@@ -525,6 +730,7 @@ int main(int argc, char **argv)
 	mqb_info(MAIN_MOD, "mqbridged %s starting (config %s, pid %d)", MQB_VERSION,
 		 a.config, (int)getpid());
 	raise_nofile();
+	d.tree = read_tree(a.config);   /* what SIGHUP compares the new file with */
 	mqb_sd_notify("STATUS=opening the store");
 	d.metrics = mqb_metrics_new();
 	if (!d.metrics) {
@@ -542,7 +748,10 @@ out:
 		exit_code = MQB_EXIT_LOST;   /* even after a clean signal: say it */
 	if (d.sigfd >= 0)
 		close(d.sigfd);
-	mqb_config_free(d.cfg);
+	if (d.cfg != d.boot_cfg)
+		mqb_config_free(d.cfg);
+	mqb_config_free(d.boot_cfg);
+	free_tree(d.tree);
 	if (exit_code == 0)
 		mqb_info(MAIN_MOD, "stopped");
 	return exit_code;

@@ -37,7 +37,9 @@ struct mqb_store {
 	pthread_mutex_t mu;               /* streams, names */
 	store_stream_t *streams;
 	size_t nstreams;
-	const char **names;               /* NULL-terminated */
+	const char **names;               /* NULL-terminated; replaced when a stream opens */
+	const char ***names_retired;      /* earlier names arrays, freed at close */
+	size_t nretired;
 	pthread_t flusher;
 	bool flusher_running;
 	pthread_mutex_t fmu;
@@ -314,7 +316,7 @@ static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr
 	int32_t on_disk = disk_partitions(st->dir, opts->name), n = opts->partitions;
 	mqb_partition_t **parts = NULL;
 	store_stream_t *ss;
-	const char **names;
+	const char **names, ***retired;
 	int rc = MQB_OK;
 
 	if (rdonly) {
@@ -347,13 +349,18 @@ static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr
 	}
 	pthread_mutex_lock(&st->mu);
 	ss = realloc(st->streams, (st->nstreams + 1) * sizeof(*ss));
-	names = ss ? realloc(st->names, (st->nstreams + 2) * sizeof(*names)) : NULL;
 	if (ss)
 		st->streams = ss;
-	if (names)
-		st->names = names;
-	if (!ss || !names) {
+	/* a new names array: another thread may be reading the current one without the
+	 * lock (mqb_store_streams()), so it is retired, not freed, until close */
+	names = ss ? malloc((st->nstreams + 2) * sizeof(*names)) : NULL;
+	retired = names ? realloc(st->names_retired,
+				  (st->nretired + 1) * sizeof(*retired)) : NULL;
+	if (retired)
+		st->names_retired = retired;
+	if (!ss || !names || !retired) {
 		pthread_mutex_unlock(&st->mu);
+		free(names);
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		rc = MQB_ERR_NOMEM;
 		goto error;
@@ -362,8 +369,11 @@ static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr
 	ss->name = parts[0]->stream;
 	ss->n = n;
 	ss->parts = parts;
-	st->names[st->nstreams] = ss->name;
-	st->names[st->nstreams + 1] = NULL;
+	memcpy(names, st->names, st->nstreams * sizeof(*names));
+	names[st->nstreams] = ss->name;
+	names[st->nstreams + 1] = NULL;
+	st->names_retired[st->nretired++] = st->names;
+	__atomic_store_n(&st->names, names, __ATOMIC_RELEASE);
 	st->nstreams++;
 	pthread_mutex_unlock(&st->mu);
 	if (st->flusher_running)
@@ -449,7 +459,7 @@ int mqb_store_stream_open(mqb_store_t *st, const mqb_stream_opts_t *opts,
 
 const char *const *mqb_store_streams(mqb_store_t *st)
 {
-	return st->names;
+	return __atomic_load_n(&st->names, __ATOMIC_ACQUIRE);
 }
 
 int32_t mqb_store_partition_count(mqb_store_t *st, const char *stream)
@@ -524,6 +534,9 @@ void mqb_store_close(mqb_store_t *st)
 	}
 	free(st->streams);
 	free(st->names);
+	for (size_t i = 0; i < st->nretired; i++)
+		free(st->names_retired[i]);
+	free(st->names_retired);
 	if (st->lockfd >= 0)
 		close(st->lockfd);   /* releases the flock */
 	pthread_mutex_destroy(&st->mu);

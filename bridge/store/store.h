@@ -95,7 +95,8 @@ int mqb_store_stream_open(mqb_store_t *st, const mqb_stream_opts_t *opts,
 			  char *errstr, size_t errstr_size);
 
 /* Names of the streams opened (or discovered in RDONLY); NULL-terminated, owned by
- * the store, valid until the next mqb_store_stream_open() or mqb_store_close(). */
+ * the store, valid until mqb_store_close() (a stream opened later makes a new array;
+ * the earlier ones stay valid). Any thread. */
 const char *const *mqb_store_streams(mqb_store_t *st);
 int32_t mqb_store_partition_count(mqb_store_t *st, const char *stream); /* -1: none */
 

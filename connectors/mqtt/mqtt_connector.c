@@ -68,6 +68,13 @@ static int mqtt_alive(void *inst, int64_t stall_ms, char *why, size_t why_size)
 	return mqb_mqtt_source_alive(inst, stall_ms, why, why_size);
 }
 
+#define MQTT_RELOAD_WAIT_MS 15000   /* the swap waits for records held by store errors */
+
+static int mqtt_reload(void *inst, const mqb_config_t *new_cfg, char *why, size_t why_size)
+{
+	return mqb_mqtt_source_reload(inst, new_cfg, MQTT_RELOAD_WAIT_MS, why, why_size);
+}
+
 const struct mqb_connector_ops mqb_connector_mqtt = {
 	.version = 1,
 	.name = "mqtt",
@@ -80,4 +87,5 @@ const struct mqb_connector_ops mqb_connector_mqtt = {
 	.ready = mqtt_ready,
 	.alive = mqtt_alive,
 	.stop_status = mqtt_stop_status,
+	.reload = mqtt_reload,
 };

@@ -169,6 +169,7 @@ static void *src_thread(void *arg)
 		int timeout = 200;
 
 		atomic_store(&src->last_turn_ms, now);
+		mqb_mqtt_source__reload_poll(src);   /* between bursts: nothing half-routed */
 		wait = mqb_pipeline_tick(src->pipe, now);   /* a due store retry */
 		mqb_mqtt_source__window_check(src);
 		if (wait >= 0)

@@ -18,7 +18,7 @@
  * Maximum Packet Size of mqb_mqtt_source_max_packet_size(): the broker drops larger
  * messages for us instead of sending them (docs/INGEST.md).
  *
- * Threads: new/start/stop/destroy from one controlling thread; stats, ready and
+ * Threads: new/start/stop/destroy/reload from one controlling thread; stats, ready and
  * alive from any thread; everything else runs in the source's own thread.
  *
  * Ownership: new() borrows cfg, store and metrics (they must outlive the source); it
@@ -77,6 +77,18 @@ int mqb_mqtt_source_alive(mqb_mqtt_source_t *src, int64_t stall_ms, char *why,
 
 /* 1 when connected and every route's subscription is acknowledged; else 0 with why. */
 int mqb_mqtt_source_ready(mqb_mqtt_source_t *src, char *why, size_t why_size);
+
+/* Reload (controlling thread): switch the routes to new_cfg's (its streams already
+ * open in the store). The new router and tables are built here; the source's thread
+ * swaps them in between two bursts, then subscribes to the new filters (a QoS change
+ * subscribes again, keeping the filter's subscription identifier) and unsubscribes
+ * the filters no route uses any more. Waits up to timeout_ms for the swap: MQB_OK
+ * when the source now uses new_cfg (the caller may free the previous configuration
+ * it gave), else an error with why and the source still on its previous one. Other
+ * mqtt keys (connection, TLS, limits) are not reloaded: the daemon refuses a reload
+ * that changes them. */
+int mqb_mqtt_source_reload(mqb_mqtt_source_t *src, const mqb_config_t *new_cfg,
+			   int timeout_ms, char *why, size_t why_size);
 
 /* Snapshot of the counters. Any thread. */
 void mqb_mqtt_source_stats(mqb_mqtt_source_t *src, mqb_mqtt_source_stats_t *out);

@@ -53,7 +53,15 @@ struct mqb_mqtt_source {
 	_Atomic uint64_t duplicates;
 	atomic_bool subscribed, connected;
 	_Atomic int64_t last_turn_ms;    /* monotonic: the thread's last loop turn */
+
+	/* configuration reload (mqtt_source_reload.c): the request the controlling
+	 * thread posted, taken and applied by the source's thread between bursts */
+	_Atomic(struct mqb_mqtt_source_reload *) reload_req;
+	uint32_t next_sub_id;            /* controlling thread: next fresh identifier */
 };
+
+/* source thread, once per loop turn: apply a posted reload if nothing is pending */
+void mqb_mqtt_source__reload_poll(mqb_mqtt_source_t *src);
 
 /* a message was accepted: open the loss window if it is closed */
 void mqb_mqtt_source__window_open(mqb_mqtt_source_t *src);

@@ -1,7 +1,7 @@
 /*
  * test_daemon.c — mqbridged as a process: arguments and exit codes, --check-config,
  * systemd notifications (READY=1 after SUBACK, STATUS=, WATCHDOG=1, STOPPING=1 on a
- * NOTIFY_SOCKET the test listens on), SIGHUP keeps running, SIGTERM stores what it
+ * NOTIFY_SOCKET the test listens on), SIGHUP reloads and keeps running, SIGTERM stores what it
  * holds and exits 0, a second daemon on the same data_dir is refused.
  */
 #include <setjmp.h>
@@ -122,7 +122,7 @@ static int count(const char *hay, const char *needle)
 }
 
 /* READY=1 only after the subscription is acknowledged; watchdog pings at half of
- * WATCHDOG_USEC; SIGHUP is logged and changes nothing; SIGTERM: STOPPING=1, the
+ * WATCHDOG_USEC; SIGHUP reloads (same file: no change) between RELOADING=1 and READY=1; SIGTERM: STOPPING=1, the
  * records are stored, exit 0, and the store was closed cleanly. */
 static void test_lifecycle_notify(void **state)
 {
@@ -179,9 +179,20 @@ static void test_lifecycle_notify(void **state)
 	assert_int_equal(iu_pub_wait_acked(&pub, 10000), 0);
 	iu_pub_stop(&pub);
 
+	/* SIGHUP with the same file: a reload that changes nothing, announced to
+	 * systemd as RELOADING=1 (with MONOTONIC_USEC) then READY=1 */
+	buf[0] = '\0';
 	mqbt_kill(d.pid, SIGHUP);
-	mqbt_sleep_ms(200);
+	notify_collect(fd, buf, sizeof buf, 200);
 	assert_int_equal(mqbt_wait(d.pid, 0), -1);   /* still running */
+#ifdef MQB_HAVE_SYSTEMD
+	{
+		const char *rl = strstr(buf, "RELOADING=1\nMONOTONIC_USEC=");
+
+		if (!rl || !strstr(rl, "READY=1"))
+			fail_msg("no RELOADING=1 ... READY=1 around the reload: %s", buf);
+	}
+#endif
 	mqbt_sleep_ms(300);   /* the last messages reach ingest */
 	mqbt_kill(d.pid, SIGTERM);
 	assert_int_equal(mqbt_wait(d.pid, 15000), 0);
@@ -191,7 +202,8 @@ static void test_lifecycle_notify(void **state)
 #endif
 	close(fd);
 	log = mqbt_read_file(d.log, NULL);
-	assert_non_null(strstr(log, "SIGHUP"));
+	assert_non_null(strstr(log, "SIGHUP: reloading"));
+	assert_non_null(strstr(log, "reload: no change"));
 	assert_non_null(strstr(log, "store closed cleanly"));
 	free(log);
 

@@ -1,7 +1,8 @@
 /*
  * test_systemd_unit.c — systemd/mqbridged.service: `systemd-analyze verify` accepts
  * it (with ExecStart pointing at the built binary), and it keeps the directives the
- * daemon relies on (Type=notify, watchdog, state/config directories, hardening).
+ * daemon relies on (Type=notify, watchdog, state/config directories, hardening, and
+ * `systemctl reload`: --check-config first, then SIGHUP).
  * Skips (with a message) when systemd-analyze is not installed.
  */
 #include <setjmp.h>
@@ -46,6 +47,32 @@ static void test_directives(void **state)
 		if (!strstr(text, need[i]))
 			fail_msg("mqbridged.service lacks \"%s\"", need[i]);
 	}
+	free(text);
+}
+
+/* systemctl reload: the file is checked first (an invalid one fails the reload
+ * command itself), then SIGHUP to the main process; Type stays notify (RELOADING=1
+ * and READY=1 are sent by the daemon; notify-reload needs systemd >= 253). */
+static void test_reload(void **state)
+{
+	const char *check = "ExecReload=/usr/sbin/mqbridged --check-config -c "
+			    "/etc/mqbridge/mqbridge.conf\n";
+	const char *hup = "ExecReload=/bin/kill -HUP $MAINPID\n";
+	char *text = unit_text(), *c, *h, *p;
+	int n = 0;
+
+	(void)state;
+	assert_non_null(text);
+	c = strstr(text, check);
+	h = strstr(text, hup);
+	if (!c || !h)
+		fail_msg("mqbridged.service lacks \"%s\" or \"%s\"", check, hup);
+	assert_true(c < h);                       /* checked before the signal */
+	for (p = text; (p = strstr(p, "\nExecReload=")) != NULL; p++)
+		n++;
+	assert_int_equal(n, 2);
+	assert_null(strstr(text, "Type=notify-reload"));
+	assert_non_null(strstr(text, "\nType=notify\n"));
 	free(text);
 }
 
@@ -102,6 +129,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_directives),
+		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_analyze_verify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,239 @@
+/*
+ * reload_diff.c — live versus restart-only changes between two configuration files
+ * (see reload_diff.h).
+ */
+#include "bridge/daemon/reload_diff.h"
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/err.h"
+
+static int add(char **arr, size_t *n, bool *more, const char *s)
+{
+	if (*n >= MQB_RELOAD_MAX_KEYS) {
+		if (more)
+			*more = true;
+		return 0;
+	}
+	arr[*n] = strdup(s);
+	if (!arr[*n])
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static int restart(mqb_reload_diff_t *d, const char *path)
+{
+	return add(d->restart, &d->nrestart, &d->more, path);
+}
+
+static bool scalar_equal(const config_setting_t *a, const config_setting_t *b)
+{
+	switch (config_setting_type(a)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return config_setting_get_int64(a) == config_setting_get_int64(b);
+	case CONFIG_TYPE_FLOAT:
+		return config_setting_get_float(a) == config_setting_get_float(b);
+	case CONFIG_TYPE_BOOL:
+		return config_setting_get_bool(a) == config_setting_get_bool(b);
+	case CONFIG_TYPE_STRING:
+		return strcmp(config_setting_get_string(a), config_setting_get_string(b)) == 0;
+	default:
+		return false;
+	}
+}
+
+static bool is_int(int t)
+{
+	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+/* Every differing leaf under a (old) and b (new), as restart keys named from path. */
+static int diff_setting(mqb_reload_diff_t *d, const config_setting_t *a,
+			const config_setting_t *b, const char *path)
+{
+	int ta = config_setting_type(a), tb = config_setting_type(b);
+	char sub[512];
+	int i, n;
+
+	if (ta != tb && !(is_int(ta) && is_int(tb)))
+		return restart(d, path);
+	if (ta == CONFIG_TYPE_GROUP) {
+		n = config_setting_length(a);
+		for (i = 0; i < n; i++) {
+			const config_setting_t *ca = config_setting_get_elem(a, (unsigned)i);
+			const config_setting_t *cb = config_setting_get_member(b,
+								config_setting_name(ca));
+
+			snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "",
+				 config_setting_name(ca));
+			if (!cb ? restart(d, sub) : diff_setting(d, ca, cb, sub))
+				return -1;
+		}
+		n = config_setting_length(b);
+		for (i = 0; i < n; i++) {
+			const config_setting_t *cb = config_setting_get_elem(b, (unsigned)i);
+
+			if (config_setting_get_member(a, config_setting_name(cb)))
+				continue;
+			snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "",
+				 config_setting_name(cb));
+			if (restart(d, sub))
+				return -1;
+		}
+		return 0;
+	}
+	if (ta == CONFIG_TYPE_LIST || ta == CONFIG_TYPE_ARRAY) {
+		if (config_setting_length(a) != config_setting_length(b))
+			return restart(d, path);
+		n = config_setting_length(a);
+		for (i = 0; i < n; i++) {
+			snprintf(sub, sizeof sub, "%s[%d]", path, i);
+			if (diff_setting(d, config_setting_get_elem(a, (unsigned)i),
+					 config_setting_get_elem(b, (unsigned)i), sub))
+				return -1;
+		}
+		return 0;
+	}
+	return scalar_equal(a, b) ? 0 : restart(d, path);
+}
+
+static const config_setting_t *stream_named(const config_setting_t *list, const char *name)
+{
+	int i, n = list ? config_setting_length(list) : 0;
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(list, (unsigned)i);
+		const char *sn = NULL;
+
+		if (config_setting_lookup_string(s, "name", &sn) && strcmp(sn, name) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static const char *stream_name(const config_setting_t *s)
+{
+	const char *sn = NULL;
+
+	return config_setting_lookup_string(s, "name", &sn) ? sn : "?";
+}
+
+/* streams, matched by name: new ones are live, removed or changed ones are not */
+static int diff_streams(mqb_reload_diff_t *d, const config_setting_t *a,
+			const config_setting_t *b)
+{
+	char sub[512];
+	int i, n;
+
+	n = a ? config_setting_length(a) : 0;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *sa = config_setting_get_elem(a, (unsigned)i);
+		const config_setting_t *sb = stream_named(b, stream_name(sa));
+
+		snprintf(sub, sizeof sub, "streams.%s", stream_name(sa));
+		if (!sb ? restart(d, sub) : diff_setting(d, sa, sb, sub))
+			return -1;
+	}
+	n = b ? config_setting_length(b) : 0;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *sb = config_setting_get_elem(b, (unsigned)i);
+
+		if (!stream_named(a, stream_name(sb)) &&
+		    add(d->new_streams, &d->nnew_streams, NULL, stream_name(sb)))
+			return -1;
+	}
+	if (d->nnew_streams >= MQB_RELOAD_MAX_KEYS)
+		return restart(d, "streams (too many new streams at once)");
+	return 0;
+}
+
+static bool same(const config_setting_t *a, const config_setting_t *b)
+{
+	mqb_reload_diff_t t;
+	bool eq;
+
+	memset(&t, 0, sizeof t);
+	if (!a || !b)
+		return !a && !b;
+	if (diff_setting(&t, a, b, "x") != 0)
+		eq = false;
+	else
+		eq = t.nrestart == 0;
+	mqb_reload_diff_free(&t);
+	return eq;
+}
+
+int mqb_reload_diff(const config_t *old, const config_t *new, mqb_reload_diff_t *out)
+{
+	const config_setting_t *ra = config_root_setting(old), *rb = config_root_setting(new);
+	int i, n;
+
+	memset(out, 0, sizeof *out);
+	out->log_level = !same(config_setting_get_member(ra, "log_level"),
+			       config_setting_get_member(rb, "log_level"));
+	out->routes = !same(config_setting_get_member(ra, "routes"),
+			    config_setting_get_member(rb, "routes"));
+	if (diff_streams(out, config_setting_get_member(ra, "streams"),
+			 config_setting_get_member(rb, "streams")))
+		goto nomem;
+	for (int pass = 0; pass < 2; pass++) {
+		const config_setting_t *x = pass ? rb : ra, *y = pass ? ra : rb;
+
+		n = config_setting_length(x);
+		for (i = 0; i < n; i++) {
+			const config_setting_t *sx = config_setting_get_elem(x, (unsigned)i);
+			const char *name = config_setting_name(sx);
+			const config_setting_t *sy = config_setting_get_member(y, name);
+
+			if (!strcmp(name, "log_level") || !strcmp(name, "routes") ||
+			    !strcmp(name, "streams"))
+				continue;
+			if (!sy) {
+				if (restart(out, name))
+					goto nomem;
+			} else if (!pass && diff_setting(out, sx, sy, name)) {
+				goto nomem;
+			}
+		}
+	}
+	return 0;
+nomem:
+	mqb_reload_diff_free(out);
+	return -1;
+}
+
+void mqb_reload_diff_free(mqb_reload_diff_t *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nrestart; i++)
+		free(d->restart[i]);
+	for (i = 0; i < d->nnew_streams; i++)
+		free(d->new_streams[i]);
+	memset(d, 0, sizeof *d);
+}
+
+int mqb_reload_read_tree(config_t *lc, const char *path, char *errstr, size_t errstr_size)
+{
+	char *dir = strdup(path);
+
+	if (!dir) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		return -1;
+	}
+	config_set_include_dir(lc, dirname(dir));
+	if (!config_read_file(lc, path)) {
+		mqb_errstr_set(errstr, errstr_size, "%s:%d: %s",
+			       config_error_file(lc) ? config_error_file(lc) : path,
+			       config_error_line(lc), config_error_text(lc));
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	return 0;
+}

@@ -1,0 +1,119 @@
+/*
+ * test_reload_diff.c — bridge/daemon/reload_diff.c: which changes between two
+ * configuration files a SIGHUP reload applies live (routes, new streams, log_level)
+ * and which need a restart, each named by its key path.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* the daemon's file, compiled in here (it is part of the mqbridged executable only) */
+#include "bridge/daemon/reload_diff.c"
+
+#define BASE \
+	"data_dir = \"/tmp/x\";\n" \
+	"log_level = \"info\";\n" \
+	"mqtt = { host = \"127.0.0.1\"; port = 1883; };\n" \
+	"streams = ( { name = \"a\"; partitions = 2; } );\n" \
+	"routes = ( { filter = \"a/#\"; stream = \"a\"; key = \"{1}\"; } );\n"
+
+static mqb_reload_diff_t diff(const char *old_text, const char *new_text)
+{
+	config_t a, b;
+	mqb_reload_diff_t d;
+
+	config_init(&a);
+	config_init(&b);
+	assert_int_equal(config_read_string(&a, old_text), CONFIG_TRUE);
+	assert_int_equal(config_read_string(&b, new_text), CONFIG_TRUE);
+	assert_int_equal(mqb_reload_diff(&a, &b, &d), 0);
+	config_destroy(&a);
+	config_destroy(&b);
+	return d;
+}
+
+static bool has(const mqb_reload_diff_t *d, const char *key)
+{
+	for (size_t i = 0; i < d->nrestart; i++)
+		if (strcmp(d->restart[i], key) == 0)
+			return true;
+	return false;
+}
+
+static void test_same(void **state)
+{
+	mqb_reload_diff_t d = diff(BASE, BASE);
+
+	(void)state;
+	assert_int_equal(d.nrestart, 0);
+	assert_false(d.routes);
+	assert_false(d.log_level);
+	assert_int_equal(d.nnew_streams, 0);
+	mqb_reload_diff_free(&d);
+}
+
+static void test_live(void **state)
+{
+	mqb_reload_diff_t d = diff(BASE,
+		"data_dir = \"/tmp/x\";\n"
+		"log_level = \"debug\";\n"
+		"mqtt = { host = \"127.0.0.1\"; port = 1883; };\n"
+		"streams = ( { name = \"a\"; partitions = 2; }, { name = \"b\"; } );\n"
+		"routes = ( { filter = \"a/#\"; stream = \"a\"; key = \"k{1}\"; qos = 2; },\n"
+		"           { filter = \"b/#\"; stream = \"b\"; } );\n");
+
+	(void)state;
+	assert_int_equal(d.nrestart, 0);
+	assert_true(d.routes);
+	assert_true(d.log_level);
+	assert_int_equal(d.nnew_streams, 1);
+	assert_string_equal(d.new_streams[0], "b");
+	mqb_reload_diff_free(&d);
+}
+
+static void test_restart(void **state)
+{
+	mqb_reload_diff_t d = diff(BASE "groups = ( { name = \"g\"; stream = \"a\"; } );\n",
+		"data_dir = \"/tmp/y\";\n"
+		"log_level = \"info\";\n"
+		"mqtt = { host = \"127.0.0.1\"; port = 1884; keepalive = 30; };\n"
+		"streams = ( { name = \"a\"; partitions = 4; } );\n"
+		"routes = ( { filter = \"a/#\"; stream = \"a\"; key = \"{1}\"; } );\n"
+		"kafka = { enabled = true; };\n");
+
+	(void)state;
+	assert_true(has(&d, "data_dir"));
+	assert_true(has(&d, "mqtt.port"));
+	assert_true(has(&d, "mqtt.keepalive"));            /* added */
+	assert_true(has(&d, "streams.a.partitions"));      /* more partitions */
+	assert_true(has(&d, "groups"));                    /* removed */
+	assert_true(has(&d, "kafka"));                     /* added */
+	assert_int_equal(d.nrestart, 6);
+	assert_false(d.routes);
+	mqb_reload_diff_free(&d);
+
+	/* a stream removed needs a restart; an int written as 64-bit is the same value */
+	d = diff(BASE, "data_dir = \"/tmp/x\"; log_level = \"info\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = 1883L; };\n"
+		 "streams = ( );\n"
+		 "routes = ( { filter = \"a/#\"; stream = \"a\"; key = \"{1}\"; } );\n");
+	assert_true(has(&d, "streams.a"));
+	assert_int_equal(d.nrestart, 1);
+	mqb_reload_diff_free(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_same),
+		cmocka_unit_test(test_live),
+		cmocka_unit_test(test_restart),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
