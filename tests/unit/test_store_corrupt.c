@@ -329,6 +329,131 @@ static void test_scrub_clean(void **state)
 	assert_int_equal(mqb_store_set_scrub(f->st, 50, 1000), MQB_ERR_STATE);
 }
 
+/* --- mqbridge log repair --------------------------------------------------------- */
+
+static int repair(fx_t *f, char **out, const char *a1, const char *a2)
+{
+	const char *argv[] = { mqbt_bin("mqbridge"), "log", "repair", f->dir, "--stream", "s",
+			       "--partition", "0", a1, a2, NULL };
+	int rc = mqbt_run(argv, out, NULL, 30000);
+	return rc;
+}
+
+/* every record from 0: contiguous; returns the count and how many are placeholders */
+static int64_t read_all(mqb_partition_t *p, int64_t *lost)
+{
+	mqb_reader_t *r = mqb_reader_new(p, 0);
+	mqb_record_t rec;
+	int64_t n = 0;
+	int rc;
+
+	*lost = 0;
+	while ((rc = mqb_reader_next_record(r, &rec)) == MQB_OK) {
+		assert_int_equal(rec.offset, n);
+		if (rec.header_count == 1 && rec.headers[0].key_len == 13 &&
+		    !memcmp(rec.headers[0].key, "mqbridge.lost", 13)) {
+			assert_int_equal(rec.value_len, -1);
+			(*lost)++;
+		}
+		n++;
+	}
+	assert_int_equal(rc, MQB_ERR_AGAIN);
+	mqb_reader_destroy(r);
+	return n;
+}
+
+static void test_repair_skip(void **state)
+{
+	fx_t *f = *state;
+	char log[400], *out = NULL;
+	int64_t lost, before;
+	struct stat sb;
+
+	corrupt_setup(f, 0, 2, log, sizeof(log));
+	fx_close(f);
+	assert_int_equal(stat(log, &sb), 0);
+	before = sb.st_size;
+	assert_int_equal(repair(f, &out, "--skip", "--dry-run"), 0);
+	assert_non_null(strstr(out, "would lose offsets 20..29 (10 records)"));
+	free(out);
+	assert_int_equal(stat(log, &sb), 0);
+	assert_int_equal(sb.st_size, before);         /* dry run: unchanged */
+	assert_int_equal(repair(f, &out, "--skip", NULL), 0);
+	assert_non_null(strstr(out, "lost offsets 20..29 (10 records)"));
+	assert_non_null(strstr(out, "at byte 2362"));
+	free(out);
+	fx_open(f, 0);
+	assert_int_equal(read_all(f->p, &lost), 120);  /* flows past it, offsets kept */
+	assert_int_equal(lost, 10);
+	assert_false(mqb_partition_corrupt_info(f->p, NULL));
+	fx_close(f);
+	{
+		const char *argv[] = { mqbt_bin("mqbridge"), "log", "verify", f->dir, NULL };
+		assert_int_equal(mqbt_run(argv, NULL, NULL, 30000), 0);
+	}
+	/* a second run finds nothing to do */
+	assert_int_equal(repair(f, &out, "--skip", NULL), 0);
+	assert_non_null(strstr(out, "nothing to repair"));
+	free(out);
+}
+
+/* The length field itself is bad: --skip finds the next valid batch by its CRC. A
+ * bad last batch of the last segment cannot be skipped (its offsets are unknown). */
+static void test_repair_skip_bad_length(void **state)
+{
+	fx_t *f = *state;
+	char log[400], *out = NULL;
+	int64_t lost;
+
+	fx_open(f, 0);
+	append_batches(f->p, 4 * NB_PER_SEG);
+	fx_close(f);
+	snprintf(log, sizeof(log), "%s/%020d.log", f->pdir, 30);
+	flip_bit(log, 1181 + 9, 6);                /* batch 1 of segment 1: batchLength */
+	assert_int_equal(repair(f, &out, "--skip", NULL), 0);
+	assert_non_null(strstr(out, "lost offsets 40..49 (10 records)"));
+	free(out);
+	fx_open(f, 0);
+	assert_int_equal(read_all(f->p, &lost), 120);
+	assert_int_equal(lost, 10);
+	fx_close(f);
+	snprintf(log, sizeof(log), "%s/%020d.log", f->pdir, 90);
+	flip_bit(log, 2 * 1181 + 600, 1);          /* the last batch of the log */
+	assert_int_equal(repair(f, &out, "--skip", NULL), 1);
+	free(out);
+	assert_int_equal(repair(f, &out, "--truncate", NULL), 0);
+	assert_non_null(strstr(out, "lost the unreadable bytes from offset 110"));
+	free(out);
+	fx_open(f, 0);
+	assert_int_equal(read_all(f->p, &lost), 110);
+}
+
+static void test_repair_truncate(void **state)
+{
+	fx_t *f = *state;
+	char log[400], *out = NULL;
+	int64_t lost;
+	mqb_watermarks_t w;
+
+	corrupt_setup(f, 1, 1, log, sizeof(log));     /* offsets 40..49 */
+	/* refused while the store (the daemon) holds the lock */
+	assert_int_equal(repair(f, &out, "--truncate", NULL), 1);
+	free(out);
+	fx_close(f);
+	assert_int_equal(repair(f, &out, "--truncate", "--skip"), 2);
+	free(out);
+	assert_int_equal(repair(f, &out, "--truncate", NULL), 0);
+	assert_non_null(strstr(out, "lost offsets 40..119 (80 records)"));
+	free(out);
+	fx_open(f, 0);
+	mqb_partition_watermarks(f->p, &w);
+	assert_int_equal(w.stored, 40);
+	assert_int_equal(read_all(f->p, &lost), 40);
+	append_batches(f->p, 1);
+	assert_int_equal(read_all(f->p, &lost), 50);
+	assert_int_equal(lost, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +461,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reader_bad_length, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scrub_finds_at_bounded_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scrub_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_skip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_skip_bad_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repair_truncate, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
