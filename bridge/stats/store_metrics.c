@@ -51,7 +51,7 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 			C("mqbridge_log_fsyncs_total", "fsync calls", c.fsyncs);
 			C("mqbridge_log_fsync_seconds_total", "Time spent in fsync",
 			  (double)c.fsync_us_total / 1e6);
-			C("mqbridge_store_corrupt_batches", "Distinct corrupt batches found by "
+			C("mqbridge_store_corrupt_batches_total", "Distinct corrupt batches found by "
 			  "readers or the scrub (docs/OPERATIONS.md, Corruption)",
 			  c.corrupt_batches);
 			G("mqbridge_partition_corrupt", "1 while the partition has a corrupt batch "

@@ -9,7 +9,7 @@
  *       "fsyncs": .., "fsync_seconds_total": .., "corrupt_batches": ..,
  *       "corrupt": null | { "file", "byte", "first_offset", "last_offset_at_most",
  *                           "first_seen_ms", "reason", "found_by" } } ] } }
- * plus mqbridge_store_corrupt_batches / mqbridge_partition_corrupt per partition and
+ * plus mqbridge_store_corrupt_batches_total / mqbridge_partition_corrupt per partition and
  * the scrub's mqbridge_scrub_{passes,bytes,corrupt_batches}_total.
  *
  * The store is borrowed: it must outlive the HTTP endpoint (stop the endpoint first).

@@ -218,7 +218,7 @@ static void test_forwarder_stops_then_repair(void **state)
 				 0);
 		assert_non_null(strstr(body, "mqbridge_partition_corrupt{stream=\"t\","
 					     "partition=\"0\"} 1"));
-		assert_non_null(strstr(body, "mqbridge_store_corrupt_batches{stream=\"t\","
+		assert_non_null(strstr(body, "mqbridge_store_corrupt_batches_total{stream=\"t\","
 					     "partition=\"0\"} 1"));
 		free(body);
 	}

@@ -200,7 +200,7 @@ static void test_reader_detects_and_reports(void **state)
 		char *txt, *js;
 		assert_int_equal(mqb_store_metrics_add(reg, f->st), MQB_OK);
 		txt = mqb_metrics_render_prometheus(reg, &len);
-		assert_non_null(strstr(txt, "mqbridge_store_corrupt_batches{stream=\"s\","
+		assert_non_null(strstr(txt, "mqbridge_store_corrupt_batches_total{stream=\"s\","
 					    "partition=\"0\"} 1"));
 		assert_non_null(strstr(txt, "mqbridge_partition_corrupt{stream=\"s\","
 					    "partition=\"0\"} 1"));
