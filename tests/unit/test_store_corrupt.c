@@ -288,6 +288,9 @@ static void test_scrub_finds_at_bounded_rate(void **state)
 	assert_int_equal(ci.first_offset, 50);
 	assert_int_equal(ci.last_offset, 59);
 	assert_string_equal(ci.found_by, "scrub");
+	print_message("scrub: %llu bytes in %llu us at max %lld B/s (%.0f B/s)\n",
+		      (unsigned long long)ss.bytes, (unsigned long long)ss.busy_us,
+		      (long long)rate, (double)ss.bytes * 1e6 / (double)ss.busy_us);
 	/* bounded rate: everything after the first read waited for its budget */
 	assert_true(ss.bytes > 6 * 1181);
 	assert_true((double)ss.busy_us >= (double)(ss.bytes - 1242) * 1e6 / (double)rate);
