@@ -61,6 +61,15 @@ static const mqb_cfgt_key_t stats_keys[] = {
 static const mqb_cfgt_table_t stats_table = {
 	"stats", stats_keys, 0, OFF(mqb_stats_conf_t, line), mqb_config_check_stats };
 
+static const mqb_cfgt_key_t scrub_keys[] = {
+	K_I64("interval_ms", mqb_scrub_conf_t, interval_ms, 0, I64MAX, 21600000, 0,
+	      "pause between two passes of the background scrub over every sealed segment (0: no scrub)"),
+	K_I64("max_bytes_per_s", mqb_scrub_conf_t, max_bytes_per_s, 1024, I64MAX, 1048576, 0,
+	      "the scrub reads at most this many bytes per second"),
+	K_END
+};
+static const mqb_cfgt_table_t scrub_table = { "scrub", scrub_keys, 0, MQB_CFGT_NOLINE, NULL };
+
 static const mqb_cfgt_key_t flush_keys[] = {
 	K_I64("interval_ms", mqb_stream_conf_t, opts.flush_interval_ms, 0, 3600000, 50, 0,
 	      "group commit: fsync at most this long after an append (0 with messages = 0: every append)"),
@@ -175,6 +184,9 @@ static const mqb_cfgt_key_t root_keys[] = {
 	      "first topic level(s) of the group protocol topics"),
 	{ .name = "stats", .type = MQB_CFGT_GROUP, .off = OFF(mqb_config_t, stats),
 	  .sub = &stats_table, .desc = "HTTP stats endpoint" },
+	{ .name = "scrub", .type = MQB_CFGT_GROUP, .off = OFF(mqb_config_t, scrub),
+	  .sub = &scrub_table,
+	  .desc = "background re-check of sealed segments for corruption (docs/FORMAT.md)" },
 	{ .name = "streams", .type = MQB_CFGT_LIST, .off = OFF(mqb_config_t, streams),
 	  .count_off = OFF(mqb_config_t, streams_count), .sub = &stream_table,
 	  .flags = MQB_CFGF_REQUIRED, .desc = "the logs" },

@@ -91,12 +91,19 @@ typedef struct mqb_group_conf {
 	int line;
 } mqb_group_conf_t;
 
+/* Background scrub of sealed segments (store.h, mqb_store_set_scrub). */
+typedef struct mqb_scrub_conf {
+	int64_t interval_ms;         /* pause between passes; 0 disables (21600000) */
+	int64_t max_bytes_per_s;     /* read rate bound (1048576) */
+} mqb_scrub_conf_t;
+
 typedef struct mqb_config {
 	char *path;                  /* the file loaded */
 	char *data_dir;              /* "/var/lib/mqbridge" */
 	char *log_level;             /* "info" */
 	char *groups_prefix;         /* "mqbridge" */
 	mqb_stats_conf_t stats;
+	mqb_scrub_conf_t scrub;
 	mqb_stream_conf_t *streams; size_t streams_count;
 	mqb_route_conf_t *routes;   size_t routes_count;
 	mqb_group_conf_t *groups;   size_t groups_count;

@@ -1,7 +1,8 @@
 /*
  * cmd_log.c — `mqbridge log dump|verify DIR ...`: read a data_dir without ever
  * modifying it (the store is opened MQB_STORE_RDONLY: no lock, no recovery writes),
- * so it is safe while a daemon owns the directory.
+ * so it is safe while a daemon owns the directory. `log repair` (log_repair.c) is the
+ * one action that writes: it takes the data_dir lock and refuses while one runs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,13 +15,16 @@
 #include "bridge/err.h"
 #include "bridge/store/store.h"
 #include "tools/cli.h"
+#include "tools/log_repair.h"
 #include "tools/log_verify.h"
 #include "tools/recfmt.h"
 
 #define DUMP_USAGE \
 	"mqbridge log dump DIR [--stream S] [--partition P] [--from OFFSET] [--count N] [--json]"
 #define VERIFY_USAGE "mqbridge log verify DIR [--stream S]"
-#define LOG_USAGE DUMP_USAGE "\n       " VERIFY_USAGE
+#define REPAIR_USAGE "mqbridge log repair DIR --stream S --partition P " \
+	"(--truncate | --skip) [--dry-run]"
+#define LOG_USAGE DUMP_USAGE "\n       " VERIFY_USAGE "\n       " REPAIR_USAGE
 
 struct dump_args {
 	const char *dir;
@@ -325,14 +329,89 @@ static int cmd_verify(int argc, char **argv)
 	return mqb_log_verify(argv[optind], stream);
 }
 
+static int cmd_repair(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "stream",    required_argument, NULL, 's' },
+		{ "partition", required_argument, NULL, 'p' },
+		{ "truncate",  no_argument,       NULL, 't' },
+		{ "skip",      no_argument,       NULL, 'k' },
+		{ "dry-run",   no_argument,       NULL, 'n' },
+		{ "help",      no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *stream = NULL;
+	int64_t partition = -1;
+	int mode = 0, c;           /* 't' or 'k' */
+	bool dry = false;
+
+	mqb_cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, ":s:p:tknh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (!mqb_stream_name_valid(optarg))
+				return mqb_cli_usage(REPAIR_USAGE, "invalid stream name '%s'", optarg);
+			stream = optarg;
+			break;
+		case 'p':
+			if (!mqb_cli_parse_i64(optarg, 0, INT32_MAX, &partition))
+				return mqb_cli_usage(REPAIR_USAGE, "--partition: not a partition "
+						     "number: '%s'", optarg);
+			break;
+		case 't':
+		case 'k':
+			if (mode && mode != c)
+				return mqb_cli_usage(REPAIR_USAGE, "--truncate and --skip exclude "
+						     "each other");
+			mode = c;
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'h':
+			printf("usage: %s\n"
+			       "Get one partition past its first corrupt batch (stop mqbridged "
+			       "first:\nthe data_dir lock is taken). Prints the offsets lost and "
+			       "their count.\n"
+			       "  --truncate  cut the partition at the bad batch (later segments "
+			       "deleted;\n              new records reuse the lost offsets)\n"
+			       "  --skip      replace the bad batch by placeholder records (null "
+			       "key and\n              value, header mqbridge.lost=corrupt) "
+			       "covering the lost offsets,\n              so offsets stay "
+			       "contiguous and what follows is kept\n"
+			       "  --dry-run   print what would be lost, change nothing\n"
+			       "Exit status: 0 repaired (or nothing to repair), 1 failed.\n",
+			       REPAIR_USAGE);
+			return MQB_CLI_OK;
+		case ':':
+			return mqb_cli_usage(REPAIR_USAGE, "option %s needs a value", argv[optind - 1]);
+		default:
+			return mqb_cli_usage(REPAIR_USAGE, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return mqb_cli_usage(REPAIR_USAGE, "missing DIR");
+	if (optind + 1 < argc)
+		return mqb_cli_usage(REPAIR_USAGE, "unexpected argument '%s'", argv[optind + 1]);
+	if (!stream || partition < 0)
+		return mqb_cli_usage(REPAIR_USAGE, "--stream and --partition are required");
+	if (!mode)
+		return mqb_cli_usage(REPAIR_USAGE, "say --truncate or --skip");
+	if (check_dir(argv[optind]) != MQB_CLI_OK)
+		return MQB_CLI_FAIL;
+	return mqb_log_repair(argv[optind], stream, (int32_t)partition, mode == 'k', dry);
+}
+
 int mqb_cmd_log(int argc, char **argv)
 {
 	if (argc < 2)
-		return mqb_cli_usage(LOG_USAGE, "missing action (dump or verify)");
+		return mqb_cli_usage(LOG_USAGE, "missing action (dump, verify or repair)");
 	if (!strcmp(argv[1], "dump"))
 		return cmd_dump(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "verify"))
 		return cmd_verify(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "repair"))
+		return cmd_repair(argc - 1, argv + 1);
 	if (mqb_cli_is_help(argv[1])) {
 		printf("usage: %s\n", LOG_USAGE);
 		return MQB_CLI_OK;

@@ -291,6 +291,10 @@ static int open_store(struct daemon *d)
 			return -1;
 		}
 	}
+	if (mqb_store_set_scrub(d->store, d->cfg->scrub.interval_ms,
+				d->cfg->scrub.max_bytes_per_s) != MQB_OK)
+		mqb_warn(MAIN_MOD, "cannot start the scrub thread: sealed segments are not "
+			 "re-checked in the background");
 	mqb_info(MAIN_MOD, "store open in %s (%zu streams)", d->cfg->data_dir,
 		 d->cfg->streams_count);
 	return 0;
@@ -313,6 +317,8 @@ static int start_stats(struct daemon *d)
 		return -1;
 	}
 	mqb_http_add_ready_check(d->http, startup_ready, d);
+	/* a partition with a corrupt batch makes /readyz say where and how to repair */
+	mqb_http_add_ready_check(d->http, mqb_store_ready_check, d->store);
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "bridge/err.h"
 
@@ -50,10 +51,48 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 			C("mqbridge_log_fsyncs_total", "fsync calls", c.fsyncs);
 			C("mqbridge_log_fsync_seconds_total", "Time spent in fsync",
 			  (double)c.fsync_us_total / 1e6);
+			C("mqbridge_store_corrupt_batches_total", "Distinct corrupt batches found by "
+			  "readers or the scrub (docs/OPERATIONS.md, Corruption)",
+			  c.corrupt_batches);
+			G("mqbridge_partition_corrupt", "1 while the partition has a corrupt batch "
+			  "readers cannot pass (until `mqbridge log repair`)",
+			  mqb_partition_corrupt_info(p, NULL) ? 1 : 0);
 #undef G
 #undef C
 		}
 	}
+	{
+		mqb_scrub_stats_t ss;
+		mqb_store_scrub_stats(st, &ss);
+		mqb_metrics_emit(e, "mqbridge_scrub_passes_total", "Complete scrub passes over "
+				 "every sealed segment", "counter", (double)ss.passes, NULL);
+		mqb_metrics_emit(e, "mqbridge_scrub_bytes_total", "Bytes the scrub re-read",
+				 "counter", (double)ss.bytes, NULL);
+		mqb_metrics_emit(e, "mqbridge_scrub_corrupt_batches_total", "Corrupt batches "
+				 "the scrub found", "counter", (double)ss.corrupt, NULL);
+	}
+}
+
+/* "corrupt": null, or where the partition's readers stop (store.h). */
+static void add_corrupt(cJSON *po, mqb_partition_t *p)
+{
+	mqb_corrupt_info_t ci;
+	cJSON *co;
+
+	if (!mqb_partition_corrupt_info(p, &ci)) {
+		cJSON_AddNullToObject(po, "corrupt");
+		return;
+	}
+	co = cJSON_AddObjectToObject(po, "corrupt");
+	if (!co)
+		return;
+	cJSON_AddStringToObject(co, "file", ci.file);
+	cJSON_AddNumberToObject(co, "byte", (double)ci.byte_pos);
+	cJSON_AddNumberToObject(co, "first_offset", (double)ci.first_offset);
+	cJSON_AddNumberToObject(co, "last_offset_at_most", (double)ci.last_offset);
+	cJSON_AddNumberToObject(co, "first_seen_ms", (double)ci.first_seen_ms);
+	cJSON_AddStringToObject(co, "reason", ci.why);
+	cJSON_AddStringToObject(co, "found_by", ci.found_by);
 }
 
 static void json(cJSON *sec, void *arg)
@@ -94,6 +133,8 @@ static void json(cJSON *sec, void *arg)
 			cJSON_AddNumberToObject(po, "fsyncs", (double)c.fsyncs);
 			cJSON_AddNumberToObject(po, "fsync_seconds_total",
 						(double)c.fsync_us_total / 1e6);
+			cJSON_AddNumberToObject(po, "corrupt_batches", (double)c.corrupt_batches);
+			add_corrupt(po, p);
 		}
 	}
 }
@@ -114,4 +155,21 @@ int mqb_store_metrics_add(mqb_metrics_t *reg, mqb_store_t *st)
 	mqb_metrics_add_collector(reg, collect, st);
 	mqb_metrics_add_json(reg, "streams", json, st);
 	return MQB_OK;
+}
+
+int mqb_store_ready_check(char *why, size_t why_size, void *arg)
+{
+	mqb_partition_t *p;
+	mqb_corrupt_info_t ci;
+	const char *base;
+
+	if (!mqb_store_corrupt_first(arg, &p, &ci))
+		return 1;
+	base = strrchr(ci.file, '/');
+	snprintf(why, why_size, "partition %s-%d has a corrupt batch in %s at byte %lld "
+		 "(offsets from %lld, %s): stop mqbridged and run mqbridge log repair DATA_DIR "
+		 "--stream %s --partition %d --truncate or --skip", mqb_partition_stream(p),
+		 mqb_partition_id(p), base ? base + 1 : ci.file, (long long)ci.byte_pos,
+		 (long long)ci.first_offset, ci.why, mqb_partition_stream(p), mqb_partition_id(p));
+	return 0;
 }

@@ -67,6 +67,7 @@ mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
 	pthread_mutex_init(&p->wlock, NULL);
 	pthread_mutex_init(&p->flushlock, NULL);
 	pthread_mutex_init(&p->seglock, NULL);
+	pthread_mutex_init(&p->corrupt_mu, NULL);
 	p->report.first_lost_offset = -1;
 	atomic_init(&p->retention_floor, -1);
 	p->stream = strdup(opts->name);
@@ -545,6 +546,7 @@ void mqb_partition__maintain(mqb_partition_t *p, int64_t now)
 			 s->base, ssize, s->base, s->next_offset - 1, why, p->segs[0]->base);
 		mqb_segment_unlink(s);
 		mqb_segment_unref(s);
+		mqb_partition__corrupt_forget_below(p, atomic_load(&p->log_start));
 	}
 out:
 	pthread_mutex_unlock(&p->wlock);
@@ -607,6 +609,7 @@ void mqb_partition__close(mqb_partition_t *p, bool clean)
 	pthread_mutex_destroy(&p->wlock);
 	pthread_mutex_destroy(&p->flushlock);
 	pthread_mutex_destroy(&p->seglock);
+	pthread_mutex_destroy(&p->corrupt_mu);
 	free(p->stream);
 	free(p->dir);
 	free(p);
@@ -639,6 +642,7 @@ void mqb_partition_counters(mqb_partition_t *p, mqb_partition_counters_t *out)
 	out->fsyncs = atomic_load(&p->c_fsyncs);
 	out->fsync_us_total = atomic_load(&p->c_fsync_us);
 	out->append_errors = atomic_load(&p->c_errors);
+	out->corrupt_batches = atomic_load(&p->c_corrupt);
 }
 
 void mqb_store_test_fail_next_write(mqb_partition_t *p, int errnum)

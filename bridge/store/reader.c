@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@ struct mqb_reader {
 	mqb_segfd_t *fh;          /* seg's .log: shared with the writer while seg is
 				   * active, else opened by this reader; NULL with seg */
 	int64_t fpos;             /* byte position of the next batch in seg */
+	int64_t next_off;         /* offset after the last valid batch read in seg, or
+				   * -1 when unknown (entered in the middle by the index) */
 	uint8_t *buf;             /* read-ahead of seg bytes [buf_fpos, buf_fpos+buf_len) */
 	size_t cap, buf_len;
 	int64_t buf_fpos;
@@ -90,6 +93,9 @@ static int locate(mqb_reader_t *r)
 
 	if (s && s == r->seg) {
 		/* the position is past the end of the segment that should hold it */
+		mqb_partition__report_corrupt(p, s, atomic_load(&s->size), r->pos,
+					      "offsets missing at the end of the segment",
+					      "reader");
 		mqb_segfd_unref(fh);
 		mqb_segment_unref(s);
 		return MQB_ERR_CORRUPT;
@@ -114,6 +120,7 @@ static int locate(mqb_reader_t *r)
 	r->seg = s;
 	r->fh = fh;
 	r->fpos = fpos;
+	r->next_off = fpos == 0 ? s->base : -1;
 	return MQB_OK;
 }
 
@@ -140,6 +147,15 @@ int mqb_reader_seek(mqb_reader_t *r, int64_t offset)
 int64_t mqb_reader_position(const mqb_reader_t *r)
 {
 	return r->it_valid ? r->rec_pos : r->pos;
+}
+
+/* A bad batch at the reader's position: the partition enters the corrupt state (one
+ * log line per bad batch, however often readers retry). */
+static int corrupt_here(mqb_reader_t *r, const char *why)
+{
+	mqb_partition__report_corrupt(r->p, r->seg, r->fpos,
+				      r->next_off >= 0 ? r->next_off : r->pos, why, "reader");
+	return MQB_ERR_CORRUPT;
 }
 
 /* Make [fpos, fpos + need) of the segment available in the buffer (need <= avail). */
@@ -209,7 +225,7 @@ int mqb_reader_next_batch(mqb_reader_t *r, const uint8_t **batch, size_t *len)
 		}
 		avail = size - r->fpos;
 		if (avail < MQB_BATCH_HDR_SIZE)
-			return MQB_ERR_CORRUPT;
+			return corrupt_here(r, "truncated batch header");
 		rc = fill(r, MQB_BATCH_HDR_SIZE, avail);
 		if (rc)
 			return rc;
@@ -218,20 +234,22 @@ int mqb_reader_next_batch(mqb_reader_t *r, const uint8_t **batch, size_t *len)
 		total = (int64_t)mqb_batch_total_size(&h);
 		if (h.batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD || total > avail ||
 		    total > MQB_BATCH_MAX_SIZE) {
-			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "store", 5000, "%s: bad batch length at "
-					    "byte %" PRId64, r->seg->log_path, r->fpos);
-			return MQB_ERR_CORRUPT;
+			snprintf(why, sizeof(why), "bad batch length %" PRId32, h.batch_length);
+			return corrupt_here(r, why);
 		}
 		rc = fill(r, total, avail);
 		if (rc)
 			return rc;
 		b = r->buf + (r->fpos - r->buf_fpos);
-		if (mqb_batch_header_parse(b, (size_t)total, &h, why, sizeof(why))) {
-			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "store", 5000, "%s: batch at byte %"
-					    PRId64 ": %s", r->seg->log_path, r->fpos, why);
-			return MQB_ERR_CORRUPT;
+		if (mqb_batch_header_parse(b, (size_t)total, &h, why, sizeof(why)))
+			return corrupt_here(r, why);
+		if (r->next_off >= 0 && h.base_offset != r->next_off) {
+			snprintf(why, sizeof(why), "base offset %" PRId64 " where %" PRId64
+				 " was expected", h.base_offset, r->next_off);
+			return corrupt_here(r, why);
 		}
 		r->fpos += total;
+		r->next_off = mqb_batch_last_offset(&h) + 1;
 		if (mqb_batch_last_offset(&h) < r->pos)
 			continue;          /* before the position (index granularity) */
 		r->pos = mqb_batch_last_offset(&h) + 1;

@@ -48,6 +48,7 @@ struct mqb_store {
 	_Atomic uint64_t flusher_wakeups, flusher_passes;
 	mqb_fsync_cb_t *fsync_cb;
 	void *fsync_arg;
+	mqb_scrub_t *scrub;               /* scrub.c, NULL until mqb_store_set_scrub() */
 };
 
 mqb_fsync_cb_t *mqb_store__fsync_cb(mqb_store_t *st, void **arg)
@@ -102,6 +103,34 @@ static mqb_partition_t **all_partitions(mqb_store_t *st, size_t *n, bool *oom)
 	if (oom)
 		*oom = total && !v;
 	return v;
+}
+
+mqb_partition_t **mqb_store__partitions(mqb_store_t *st, size_t *n)
+{
+	return all_partitions(st, n, NULL);
+}
+
+int mqb_store_set_scrub(mqb_store_t *st, int64_t interval_ms, int64_t max_bytes_per_s)
+{
+	if (st->flags & MQB_STORE_RDONLY)
+		return MQB_ERR_STATE;
+	if (interval_ms < 0 || (interval_ms > 0 && max_bytes_per_s < 1))
+		return MQB_ERR_INVAL;
+	if (!st->scrub) {
+		if (!interval_ms)
+			return MQB_OK;
+		st->scrub = mqb_scrub__new(st);
+		if (!st->scrub)
+			return MQB_ERR_NOMEM;
+	}
+	return mqb_scrub__configure(st->scrub, interval_ms, max_bytes_per_s);
+}
+
+void mqb_store_scrub_stats(mqb_store_t *st, mqb_scrub_stats_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (st->scrub)
+		mqb_scrub__stats(st->scrub, out);
 }
 
 /* One pass of the flusher over every partition: the earliest deadline they report. */
@@ -519,6 +548,8 @@ void mqb_store_close(mqb_store_t *st)
 {
 	if (!st)
 		return;
+	mqb_scrub__stop(st->scrub);   /* before the partitions it reads go away */
+	st->scrub = NULL;
 	if (st->flusher_running) {
 		pthread_mutex_lock(&st->fmu);
 		st->stop = true;

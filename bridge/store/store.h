@@ -191,8 +191,58 @@ typedef struct mqb_partition_counters {
 	uint64_t fsyncs;                      /* fsync calls on this partition */
 	uint64_t fsync_us_total;              /* time spent in them */
 	uint64_t append_errors;
+	uint64_t corrupt_batches;              /* distinct bad batches found (readers, scrub) */
 } mqb_partition_counters_t;
 void mqb_partition_counters(mqb_partition_t *p, mqb_partition_counters_t *out);
+
+/* --- corruption (docs/FORMAT.md, "Corruption") ------------------------------------ */
+
+/*
+ * A batch that fails validation (length, magic, CRC-32C, offsets) when a reader or
+ * the scrub reaches it puts its partition in the "corrupt" state: readers return
+ * MQB_ERR_CORRUPT at that batch (they never skip it), one error line names the file
+ * and byte (once per bad batch, not per retry), and this info is kept until the store
+ * is closed (the operator repairs with `mqbridge log repair`, which needs the daemon
+ * stopped) or retention deletes the segment. The state holds the bad batch with the
+ * lowest offset; `batches` counts every distinct bad batch found since open.
+ */
+typedef struct mqb_corrupt_info {
+	char file[512];          /* the .log path */
+	int64_t byte_pos;        /* where the bad batch starts in it */
+	int64_t first_offset;    /* the first offset readers cannot get past */
+	int64_t last_offset;     /* upper bound of what the bad batch may cover: the last
+				  * offset of its segment (what --truncate would drop) */
+	int64_t first_seen_ms;   /* wall clock ms when first found */
+	char why[160];           /* e.g. "CRC-32C mismatch (stored .., computed ..)" */
+	char found_by[16];       /* "reader" or "scrub" */
+	uint64_t batches;        /* distinct bad batches found in this partition */
+} mqb_corrupt_info_t;
+
+/* true and *out filled when p is in the corrupt state. Any thread. */
+bool mqb_partition_corrupt_info(mqb_partition_t *p, mqb_corrupt_info_t *out);
+
+/* The first partition (in stream order) in the corrupt state: true with *pp and *out,
+ * false when none is. For a readiness check. Any thread. */
+bool mqb_store_corrupt_first(mqb_store_t *st, mqb_partition_t **pp, mqb_corrupt_info_t *out);
+
+/*
+ * Background scrub: a store-owned thread ("mqb-scrub") that re-reads every sealed
+ * segment (not the active one) once per interval_ms, validating each batch as
+ * recovery does, at most max_bytes_per_s bytes read per second (it sleeps between
+ * chunks), and reports a bad batch into the state above. interval_ms 0 disables it.
+ * Call once after the streams are opened; takes effect at once (restarts the pass).
+ * MQB_ERR_STATE in an RDONLY store, MQB_ERR_INVAL for a rate < 1 with interval > 0.
+ */
+int mqb_store_set_scrub(mqb_store_t *st, int64_t interval_ms, int64_t max_bytes_per_s);
+
+typedef struct mqb_scrub_stats {
+	uint64_t passes;         /* complete passes over every sealed segment */
+	uint64_t segments;       /* segments checked */
+	uint64_t bytes;          /* bytes read */
+	uint64_t corrupt;        /* bad batches found by the scrub */
+	uint64_t busy_us;        /* time spent in passes (reading + rate sleeps) */
+} mqb_scrub_stats_t;
+void mqb_store_scrub_stats(mqb_store_t *st, mqb_scrub_stats_t *out);
 
 /* Optional: called after each successful fsync (from the flusher thread, or from the
  * appending thread under flush 0/0) once the durable watermark moved, e.g. for

@@ -97,6 +97,14 @@ struct mqb_partition {
 	int64_t ckpt_last_ms;
 
 	mqb_recovery_report_t report;
+
+	/* corruption state (corrupt.c): corrupt_mu is a leaf lock */
+	pthread_mutex_t corrupt_mu;
+	bool corrupt_set;
+	mqb_corrupt_info_t corrupt;
+	struct { int64_t seg_base, pos; } corrupt_seen[16];  /* dedup of reports */
+	size_t corrupt_nseen;
+	_Atomic uint64_t c_corrupt;
 };
 
 /* store.c */
@@ -121,6 +129,25 @@ int  mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s);
  * the flusher sleeps calls mqb_store__wake_flusher(). */
 int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms);
 void mqb_partition__maintain(mqb_partition_t *p, int64_t now_wall_ms);
+
+/* corrupt.c: a reader or the scrub found a bad batch at byte pos of seg whose first
+ * offset is (at least) first_offset. Logs once per (segment, pos), counts it and sets
+ * the partition's corrupt state. Takes seglock briefly: call with no partition lock. */
+void mqb_partition__report_corrupt(mqb_partition_t *p, const mqb_segment_t *seg,
+				   int64_t pos, int64_t first_offset, const char *why,
+				   const char *found_by);
+/* retention moved log start: forget a corruption whose segment is gone. */
+void mqb_partition__corrupt_forget_below(mqb_partition_t *p, int64_t log_start);
+
+/* scrub.c */
+typedef struct mqb_scrub mqb_scrub_t;
+mqb_scrub_t *mqb_scrub__new(mqb_store_t *st);          /* thread starts at configure */
+int  mqb_scrub__configure(mqb_scrub_t *sc, int64_t interval_ms, int64_t max_bytes_per_s);
+void mqb_scrub__stats(mqb_scrub_t *sc, mqb_scrub_stats_t *out);
+void mqb_scrub__stop(mqb_scrub_t *sc);   /* NULL-safe: joins and frees */
+
+/* store.c: every partition, copied (free() the array); partitions live until close. */
+mqb_partition_t **mqb_store__partitions(mqb_store_t *st, size_t *n);
 
 /* recovery.c */
 int  mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
