@@ -27,88 +27,6 @@ static const char *const CONF =
 
 static pf_broker_t pb;
 
-struct load {
-	struct mosquitto *mosq;
-	pthread_mutex_t mu;
-	int idx_of_mid[65536];
-	unsigned char *acked;     /* per message index */
-	atomic_int n;             /* published so far */
-	atomic_long nacked;
-	atomic_int connected;
-	atomic_bool stop;
-	atomic_bool broker_up;
-	int64_t up_ms;            /* time the broker was up while loading */
-	long acked_while_up;
-};
-
-static void on_publish(struct mosquitto *m, void *o, int mid, int rc,
-		       const mosquitto_property *p)
-{
-	struct load *l = o;
-	(void)m; (void)rc; (void)p;
-	pthread_mutex_lock(&l->mu);
-	if (mid > 0 && mid < 65536 && l->idx_of_mid[mid] >= 0) {
-		l->acked[l->idx_of_mid[mid]] = 1;
-		l->idx_of_mid[mid] = -1;
-		atomic_fetch_add(&l->nacked, 1);
-	}
-	pthread_mutex_unlock(&l->mu);
-}
-
-static void on_connect(struct mosquitto *m, void *o, int rc, int f, const mosquitto_property *p)
-{
-	struct load *l = o;
-	(void)m; (void)f; (void)p;
-	if (rc == 0)
-		atomic_store(&l->connected, 1);
-}
-
-static void on_disconnect(struct mosquitto *m, void *o, int rc, const mosquitto_property *p)
-{
-	struct load *l = o;
-	(void)m; (void)rc; (void)p;
-	atomic_store(&l->connected, 0);
-}
-
-static void *load_thread(void *arg)
-{
-	struct load *l = arg;
-	char topic[32], payload[32];
-	int64_t next = mqbt_now_ms();
-
-	while (!atomic_load(&l->stop) && atomic_load(&l->n) < MAX_MSGS) {
-		for (int k = 0; k < RATE_PER_10MS; k++) {
-			int i = atomic_load(&l->n), mid = 0, rc;
-
-			/* at most 500 unacknowledged: the publisher waits while the broker is down */
-			while (i - atomic_load(&l->nacked) > 500 && !atomic_load(&l->stop))
-				mqbt_sleep_ms(1);
-			if (atomic_load(&l->stop))
-				break;
-			snprintf(topic, sizeof topic, "crash/k%d", i % 16);
-			snprintf(payload, sizeof payload, "%d", i);
-			pthread_mutex_lock(&l->mu);
-			rc = mosquitto_publish_v5(l->mosq, &mid, topic, (int)strlen(payload), payload,
-						  1, false, NULL);
-			if (rc == MOSQ_ERR_SUCCESS && mid > 0 && mid < 65536)
-				l->idx_of_mid[mid] = i;
-			pthread_mutex_unlock(&l->mu);
-			if (rc != MOSQ_ERR_SUCCESS) {
-				mqbt_sleep_ms(5);   /* not connected: try the same message again */
-				k--;
-				continue;
-			}
-			atomic_store(&l->n, i + 1);
-		}
-		next += 10;
-		if (next > mqbt_now_ms())
-			mqbt_sleep_ms((int)(next - mqbt_now_ms()));
-		else if (next < mqbt_now_ms() - 100)
-			next = mqbt_now_ms();   /* do not burst to catch up after an outage */
-	}
-	return NULL;
-}
-
 static int teardown(void **state)
 {
 	(void)state;
@@ -132,7 +50,7 @@ static void verify_store(void)
 
 static void test_kill9_broker_cycles(void **state)
 {
-	struct load *l;
+	struct pf_load *l;
 	pthread_t th;
 	iu_records_t rs;
 	unsigned char *count;
@@ -143,29 +61,18 @@ static void test_kill9_broker_cycles(void **state)
 
 	(void)state;
 	l = calloc(1, sizeof *l);
-	l->acked = calloc(MAX_MSGS, 1);
-	pthread_mutex_init(&l->mu, NULL);
-	for (int i = 0; i < 65536; i++)
-		l->idx_of_mid[i] = -1;
+	l->max_msgs = MAX_MSGS;
+	l->per_10ms = RATE_PER_10MS;
+	l->max_unacked = 500;
+	l->qos = 1;
+	l->topic_prefix = "crash/";
 	assert_int_equal(pf_config(&pb, CONF), 0);
 	if (pf_start(&pb, NULL) != 0) {
 		pf_dump_log(&pb);
 		fail_msg("mosquitto with the plugin did not start");
 	}
-	mosquitto_lib_init();
-	l->mosq = mosquitto_new("plugin-crash-pub", true, l);
-	mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	mosquitto_max_inflight_messages_set(l->mosq, 100);
-	mosquitto_connect_v5_callback_set(l->mosq, on_connect);
-	mosquitto_publish_v5_callback_set(l->mosq, on_publish);
-	mosquitto_disconnect_v5_callback_set(l->mosq, on_disconnect);
-	mosquitto_reconnect_delay_set(l->mosq, 1, 1, false);
-	assert_int_equal(mosquitto_connect(l->mosq, "127.0.0.1", pb.b.port, 30), 0);
-	assert_int_equal(mosquitto_loop_start(l->mosq), 0);
-	for (int i = 0; i < 500 && !atomic_load(&l->connected); i++)
-		mqbt_sleep_ms(10);
-	assert_true(atomic_load(&l->connected));
-	assert_int_equal(pthread_create(&th, NULL, load_thread, l), 0);
+	assert_int_equal(pf_load_connect(l, pb.b.port, "plugin-crash-pub"), 0);
+	assert_int_equal(pthread_create(&th, NULL, pf_load_thread, l), 0);
 
 	for (int c = 0; c < KILLS; c++) {
 		int run_ms = 500 + (int)(rand_r(&seed) % 700);
@@ -190,19 +97,8 @@ static void test_kill9_broker_cycles(void **state)
 	atomic_store(&l->stop, true);
 	pthread_join(th, NULL);
 	n = atomic_load(&l->n);
-	{   /* the publisher resends what is unacknowledged and gets its acks */
-		long prev = -1;
-
-		for (int t = 0; t < 100; t++) {
-			mqbt_sleep_ms(200);
-			if (atomic_load(&l->nacked) == prev && atomic_load(&l->nacked) >= n)
-				break;
-			prev = atomic_load(&l->nacked);
-		}
-	}
-	mosquitto_disconnect(l->mosq);
-	mosquitto_loop_stop(l->mosq, false);
-	mosquitto_destroy(l->mosq);
+	pf_load_settle(l, 20000);   /* the publisher resends what is unacknowledged */
+	pf_load_close(l);
 
 	mqbt_kill(pb.b.pid, SIGTERM);
 	assert_int_equal(mqbt_wait(pb.b.pid, 20000), 0);
@@ -239,9 +135,7 @@ static void test_kill9_broker_cycles(void **state)
 	assert_true(l->up_ms > 0 && 1000.0 * (double)l->acked_while_up / (double)l->up_ms >= 5000.0);
 	free(count);
 	iu_records_free(&rs);
-	free(l->acked);
-	pthread_mutex_destroy(&l->mu);
-	free(l);
+	pf_load_free(l);
 }
 
 int main(void)

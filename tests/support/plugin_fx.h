@@ -197,4 +197,158 @@ static inline void pf_pub_stop(pf_pub_t *pub)
 	free(pub);
 }
 
+/* --- a paced QoS 1 load that knows which message each acknowledgement is for ------ */
+
+struct pf_load {
+	struct mosquitto *mosq;
+	pthread_mutex_t mu;
+	int idx_of_mid[65536];
+	unsigned char *acked;     /* per message index */
+	atomic_int n;             /* published so far */
+	atomic_long nacked;
+	atomic_int connected;
+	atomic_bool stop;
+	atomic_long disconnects;
+	int max_msgs, per_10ms, max_unacked, qos;
+	const char *topic_prefix; /* topic = prefix + "k" + (i % 16) */
+	size_t payload_len;       /* payload "i:" padded with 'p' to this length (>= 16) */
+	int64_t up_ms;            /* time the broker was up while loading */
+	long acked_while_up;
+};
+
+static inline void pf_load_on_publish(struct mosquitto *m, void *o, int mid, int rc,
+		       const mosquitto_property *p)
+{
+	struct pf_load *l = o;
+	(void)m; (void)rc; (void)p;
+	pthread_mutex_lock(&l->mu);
+	if (mid > 0 && mid < 65536 && l->idx_of_mid[mid] >= 0) {
+		l->acked[l->idx_of_mid[mid]] = 1;
+		l->idx_of_mid[mid] = -1;
+		atomic_fetch_add(&l->nacked, 1);
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+static inline void pf_load_on_connect(struct mosquitto *m, void *o, int rc, int f, const mosquitto_property *p)
+{
+	struct pf_load *l = o;
+	(void)m; (void)f; (void)p;
+	if (rc == 0)
+		atomic_store(&l->connected, 1);
+}
+
+static inline void pf_load_on_disconnect(struct mosquitto *m, void *o, int rc, const mosquitto_property *p)
+{
+	struct pf_load *l = o;
+	(void)m; (void)rc; (void)p;
+	atomic_store(&l->connected, 0);
+	atomic_fetch_add(&l->disconnects, 1);
+}
+
+static inline void *pf_load_thread(void *arg)
+{
+	struct pf_load *l = arg;
+	char topic[128], payload[4096];
+	int64_t next = mqbt_now_ms();
+
+	while (!atomic_load(&l->stop) && atomic_load(&l->n) < l->max_msgs) {
+		for (int k = 0; k < l->per_10ms && atomic_load(&l->n) < l->max_msgs; k++) {
+			int i = atomic_load(&l->n), mid = 0, rc, len;
+
+			/* a bounded number unacknowledged: the publisher waits while the broker is
+			 * down or refusing */
+			while (i - atomic_load(&l->nacked) > l->max_unacked && !atomic_load(&l->stop))
+				mqbt_sleep_ms(1);
+			if (atomic_load(&l->stop))
+				break;
+			snprintf(topic, sizeof topic, "%sk%d", l->topic_prefix, i % 16);
+			len = snprintf(payload, sizeof payload, "%d:", i);
+			if (l->payload_len > (size_t)len && l->payload_len < sizeof payload) {
+				memset(payload + len, 'p', l->payload_len - (size_t)len);
+				len = (int)l->payload_len;
+			}
+			pthread_mutex_lock(&l->mu);
+			rc = mosquitto_publish_v5(l->mosq, &mid, topic, len, payload, l->qos,
+						  false, NULL);
+			if (rc == MOSQ_ERR_SUCCESS && mid > 0 && mid < 65536)
+				l->idx_of_mid[mid] = i;
+			pthread_mutex_unlock(&l->mu);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				mqbt_sleep_ms(5);   /* not connected: try the same message again */
+				k--;
+				continue;
+			}
+			atomic_store(&l->n, i + 1);
+		}
+		next += 10;
+		if (next > mqbt_now_ms())
+			mqbt_sleep_ms((int)(next - mqbt_now_ms()));
+		else if (next < mqbt_now_ms() - 100)
+			next = mqbt_now_ms();   /* do not burst to catch up after an outage */
+	}
+	return NULL;
+}
+
+/* A load publisher connected to port (MQTT 3.1.1; max_msgs, per_10ms, max_unacked, qos,
+ * topic_prefix and payload_len set by the caller before pf_load_connect). 0 ok. */
+static inline int pf_load_connect(struct pf_load *l, int port, const char *client_id)
+{
+	l->acked = calloc((size_t)l->max_msgs, 1);
+	if (!l->acked)
+		return -1;
+	pthread_mutex_init(&l->mu, NULL);
+	for (int i = 0; i < 65536; i++)
+		l->idx_of_mid[i] = -1;
+	mosquitto_lib_init();
+	l->mosq = mosquitto_new(client_id, true, l);
+	if (!l->mosq)
+		return -1;
+	mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+	mosquitto_max_inflight_messages_set(l->mosq, 100);
+	mosquitto_connect_v5_callback_set(l->mosq, pf_load_on_connect);
+	mosquitto_publish_v5_callback_set(l->mosq, pf_load_on_publish);
+	mosquitto_disconnect_v5_callback_set(l->mosq, pf_load_on_disconnect);
+	mosquitto_reconnect_delay_set(l->mosq, 1, 1, false);
+	if (mosquitto_connect(l->mosq, "127.0.0.1", port, 30) != MOSQ_ERR_SUCCESS ||
+	    mosquitto_loop_start(l->mosq) != MOSQ_ERR_SUCCESS)
+		return -1;
+	for (int i = 0; i < 500 && !atomic_load(&l->connected); i++)
+		mqbt_sleep_ms(10);
+	return atomic_load(&l->connected) ? 0 : -1;
+}
+
+/* Wait until the acknowledgements stop moving (or all n arrived), up to timeout_ms. */
+static inline void pf_load_settle(struct pf_load *l, int timeout_ms)
+{
+	long prev = -1;
+
+	for (int t = 0; t < timeout_ms / 200; t++) {
+		mqbt_sleep_ms(200);
+		if (atomic_load(&l->nacked) >= atomic_load(&l->n))
+			break;
+		if (atomic_load(&l->nacked) == prev && t > 25)
+			break;
+		prev = atomic_load(&l->nacked);
+	}
+}
+
+static inline void pf_load_close(struct pf_load *l)
+{
+	if (l->mosq) {
+		mosquitto_disconnect(l->mosq);
+		mosquitto_loop_stop(l->mosq, false);
+		mosquitto_destroy(l->mosq);
+		l->mosq = NULL;
+	}
+}
+
+static inline void pf_load_free(struct pf_load *l)
+{
+	pf_load_close(l);
+	free(l->acked);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
 #endif
