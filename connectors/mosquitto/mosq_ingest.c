@@ -220,8 +220,13 @@ static int on_message(int event, void *event_data, void *userdata)
 		atomic_fetch_add(&ing->passed, 1);
 		return MOSQ_ERR_SUCCESS;   /* not ours: the broker handles it as usual */
 	}
-	if (atomic_load(&ing->paused))
-		return refuse(ing, ev, REF_PAUSED);
+	if (atomic_load(&ing->paused)) {
+		/* the retry is due here too: with per_listener_settings true mosquitto 2.0.11
+		 * sends no MOSQ_EVT_TICK (plugin__handle_tick() skips that case) */
+		mqb_pipeline_tick(ing->pipe, mqb_mono_ms());
+		if (atomic_load(&ing->paused))
+			return refuse(ing, ev, REF_PAUSED);
+	}
 	if (build_headers(ing, ev, &nh) != 0) {
 		own_release(ing);
 		return refuse(ing, ev, REF_NOMEM);

@@ -7,6 +7,7 @@
  * /readyz turns 503 and /metrics counts the refusals by reason. When the filler goes,
  * the publisher's resends are stored and acknowledged: at the end every acknowledged
  * message is in the store (0 missing), duplicates counted.
+ * The same with per_listener_settings true, where the broker sends the plugin no tick.
  * Needs to mount a tmpfs (root with CAP_SYS_ADMIN): skips with a message otherwise.
  */
 #include <setjmp.h>
@@ -58,7 +59,7 @@ static long long metric(const char *needle)
 	return v;
 }
 
-static void test_store_full(void **state)
+static void store_full(const char *conf_prefix)
 {
 	struct pf_load *l;
 	pf_pub_t *q0;
@@ -71,7 +72,6 @@ static void test_store_full(void **state)
 	long acked_full;
 	long long full_refusals;
 
-	(void)state;
 	assert_int_equal(mqbt_tmpdir(pb.dir, sizeof pb.dir), 0);
 	snprintf(g_mnt, sizeof g_mnt, "%s/mnt", pb.dir);
 	assert_int_equal(mkdir(g_mnt, 0755), 0);
@@ -105,7 +105,7 @@ static void test_store_full(void **state)
 		free(text);
 		assert_int_equal(mqbt_write_file(pb.conf, conf), 0);
 	}
-	if (pf_start(&pb, NULL) != 0) {
+	if ((conf_prefix ? pf_start_prefixed(&pb, conf_prefix, NULL) : pf_start(&pb, NULL)) != 0) {
 		pf_dump_log(&pb);
 		fail_msg("mosquitto with the plugin did not start");
 	}
@@ -152,7 +152,15 @@ static void test_store_full(void **state)
 
 	/* room again: the resends are stored and acknowledged */
 	assert_int_equal(unlink(filler), 0);
+	for (int i = 0; i < 600 && atomic_load(&l->nacked) < N; i++)
+		mqbt_sleep_ms(100);
+	atomic_store(&l->stop, true);   /* a publisher still refused would wait forever */
 	pthread_join(th, NULL);
+	if (atomic_load(&l->nacked) < N) {
+		pf_dump_log(&pb);
+		fail_msg("ingest did not resume: %ld of %d acknowledged 60 s after space returned",
+			 atomic_load(&l->nacked), N);
+	}
 	pf_load_settle(l, 30000);
 	assert_int_equal(mqbt_http_get(pb.stats_port, "/readyz", &status, &body), 0);
 	assert_int_equal(status, 200);
@@ -190,10 +198,25 @@ static void test_store_full(void **state)
 	pf_load_free(l);
 }
 
+static void test_store_full(void **state)
+{
+	(void)state;
+	store_full(NULL);
+}
+
+/* mosquitto 2.0.11 sends no MOSQ_EVT_TICK with per_listener_settings true: the store
+ * retry must then run from the publishers' next PUBLISH, or ingest never resumes. */
+static void test_store_full_per_listener(void **state)
+{
+	(void)state;
+	store_full("per_listener_settings true\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_store_full, teardown),
+		cmocka_unit_test_teardown(test_store_full_per_listener, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,32 @@ static inline int pf_start(pf_broker_t *p, const char *extra)
 	return -1;
 }
 
+/* pf_start, then restart the broker with prefix put first in its mosquitto.conf (for
+ * options that must precede the listener, e.g. per_listener_settings). 0 ok. */
+static inline int pf_start_prefixed(pf_broker_t *p, const char *prefix, const char *extra)
+{
+	char *old, *text;
+	int rc;
+
+	if (pf_start(p, extra) != 0)
+		return -1;
+	old = mqbt_read_file(p->b.conf_path, NULL);
+	if (!old)
+		return -1;
+	text = malloc(strlen(prefix) + strlen(old) + 2);
+	if (!text) {
+		free(old);
+		return -1;
+	}
+	sprintf(text, "%s\n%s", prefix, old);
+	rc = mqbt_write_file(p->b.conf_path, text);
+	free(text);
+	free(old);
+	if (rc != 0 || mqbt_mosquitto_restart(&p->b) != 0)
+		return -1;
+	return mqbt_wait_port(p->stats_port, 10000);
+}
+
 static inline void pf_dump_log(const pf_broker_t *p)
 {
 	char *log = mqbt_read_file(p->b.log_path, NULL);
