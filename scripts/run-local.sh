@@ -3,11 +3,23 @@
 # on 127.0.0.1:1883 if nothing listens there, then run mqbridged on conf/mqbridge.conf
 # in the foreground (Ctrl-C stops it cleanly: flush, fsync, clean-shutdown marker).
 # The mosquitto started here (if any) keeps running; its pid is in _run/mosquitto.pid.
+#
+#   scripts/run-local.sh --plugin   plugin mode instead: run mosquitto in the foreground
+#                                   on 127.0.0.1:1883 with build/.../mqbridge_plugin.so
+#                                   loaded on conf/mqbridge.conf (the broker acknowledges
+#                                   only what is stored); Ctrl-C stops the broker, which
+#                                   closes the store cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD_DIR=${BUILD_DIR:-build}    # scripts/build.sh builds there too
 export BUILD_DIR
+PLUGIN=0
+case "${1:-}" in
+  --plugin) PLUGIN=1 ;;
+  "") ;;
+  *) echo "usage: scripts/run-local.sh [--plugin]" >&2; exit 2 ;;
+esac
 
 scripts/deps.sh   # silent when every package is installed
 
@@ -24,6 +36,34 @@ fi
 port_open() {  # 0 when something accepts connections on 127.0.0.1:$1
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0 || return 1
 }
+
+if [ "$PLUGIN" = 1 ]; then
+  if port_open 1883; then
+    echo "run-local --plugin: something already listens on 127.0.0.1:1883; stop it first" >&2
+    exit 1
+  fi
+  cat > _run/mosquitto-plugin.conf <<CONF
+listener 1883 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $ROOT/_run/
+log_dest stderr
+plugin $ROOT/$BUILD_DIR/bridge/daemon/mqbridge_plugin.so
+plugin_opt_config $ROOT/conf/mqbridge.conf
+CONF
+  [ "$(id -u)" -eq 0 ] && echo "user root" >> _run/mosquitto-plugin.conf
+  cat <<MSG
+
+mosquitto is starting with the mqbridge plugin on conf/mqbridge.conf (store in ./_data;
+the mqtt section's connection settings are unused in this mode). In another terminal:
+  publish:  mosquitto_pub -V 5 -h 127.0.0.1 -t sensors/dev1/telemetry -q 1 -m hello
+  dump:     $BUILD_DIR/tools/mqbridge log dump _data
+  metrics:  curl -s http://127.0.0.1:9883/metrics | grep mqbridge_plugin
+Ctrl-C stops the broker; the plugin closes the store cleanly.
+
+MSG
+  exec mosquitto -c _run/mosquitto-plugin.conf
+fi
 if port_open 1883; then
   echo "run-local: a broker already listens on 127.0.0.1:1883; using it"
 else
