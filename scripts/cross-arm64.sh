@@ -107,6 +107,7 @@ for b in usr/sbin/mqbridged usr/bin/mqbridge; do
   grep -q 'ARM aarch64' <<<"$f" || { echo "arm64: $b is not ARM aarch64: $f" >&2; exit 1; }
   echo "== arm64: $b: $f"
 done
+echo "== arm64: the unpacked mqbridged --check-config on the unpacked /etc/mqbridge/mqbridge.conf (qemu)"
 qemu-aarch64-static "$root/usr/sbin/mqbridged" --check-config -c "$root/etc/mqbridge/mqbridge.conf"
 echo "== arm64: $deb"
 grep -E '^ (Package|Version|Architecture|Depends):' <<<"$info"
