@@ -17,6 +17,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-arm64}
 t0=$(date +%s)
+if [ "$(dpkg --print-architecture)" = arm64 ]; then
+  echo "== arm64: this machine is arm64: the main build and its tests already are; nothing to cross-build"
+  exit 0
+fi
 
 # --- 1. packages ----------------------------------------------------------------------
 # The :arm64 -dev packages are Multi-Arch: same with their amd64 twins; apt upgrades the
