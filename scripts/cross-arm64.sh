@@ -65,7 +65,7 @@ grep -q 'qemu-aarch64-static' "$BUILD_DIR/tests/CTestTestfile.cmake" ||
 # timeouts are tripled under the emulator: CMakeLists.txt, mqb_add_test.)
 declare -A EXCLUDE=(
   [unit.cli_log]="executes the arm64 build/tools/mqbridge as a child process: without a binfmt_misc entry for qemu-aarch64 (none in this container) the kernel cannot exec an aarch64 binary (exit 127)"
-  [unit.statefile]="test_sigkill_during_write: under qemu-user the forked writer reported no finished write within its 20-120 ms window in 3 of 3 runs (native passes; its 15 other cases pass under qemu)"
+  [unit.statefile]="test_sigkill_during_write: under qemu-user the forked writer often reports no finished write within its 20-120 ms window (failed 3 of 3 runs at load 13, 1 of 3 at load 4; native passes; its 15 other cases pass under qemu)"
 )
 if grep -qs '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
   unset 'EXCLUDE[unit.cli_log]'                       # the kernel execs aarch64 via qemu
