@@ -99,6 +99,19 @@ tool dumps and verifies the store and inspects groups and offsets.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)            # mqbridge_<version>_<arch>.deb
+# The architecture is the target's, not the build machine's (CPack asks `dpkg
+# --print-architecture`): a cross build (packaging/aarch64-linux-gnu.cmake, see
+# scripts/cross-arm64.sh) packages mqbridge_<version>_arm64.deb.
+if(CMAKE_CROSSCOMPILING AND NOT CPACK_DEBIAN_PACKAGE_ARCHITECTURE)
+  if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$")
+    set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE arm64)
+  elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|amd64)$")
+    set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE amd64)
+  else()
+    message(FATAL_ERROR "package.cmake: no Debian architecture for CMAKE_SYSTEM_PROCESSOR "
+                        "'${CMAKE_SYSTEM_PROCESSOR}'; set -DCPACK_DEBIAN_PACKAGE_ARCHITECTURE")
+  endif()
+endif()
 set(CPACK_DEBIAN_PACKAGE_RELEASE "")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
