@@ -3,7 +3,7 @@
 # amd64 Debian machine, prove it and package it:
 #   1. installs Debian's multiarch cross toolchain, the :arm64 -dev packages and
 #      qemu-user-static (idempotent, like scripts/deps.sh; adds dpkg's arm64 architecture)
-#   2. configures ${BUILD_DIR:-build-arm64} with packaging/aarch64-linux-gnu.cmake and
+#   2. configures ${BUILD_DIR:-build-arm64} with scripts/packaging/aarch64-linux-gnu.cmake and
 #      builds only what is shipped or tested: mqbridged, mqbridge, the unit tests, the man
 #      pages (no benchmarks, no integration tests)
 #   3. runs `ctest -L unit` with every test binary under qemu-aarch64-static (EXCLUDE
@@ -52,7 +52,7 @@ fi
 t_deps=$(date +%s)
 
 # --- 2. configure and build -----------------------------------------------------------
-echo "== arm64: configure $BUILD_DIR (packaging/aarch64-linux-gnu.cmake, RelWithDebInfo)"
+echo "== arm64: configure $BUILD_DIR (scripts/packaging/aarch64-linux-gnu.cmake, RelWithDebInfo)"
 # CMAKE_SKIP_INSTALL_ALL_DEPENDENCY: cpack installs what was built below instead of
 # building every target (benchmarks, integration tests) first.
 cmake -S . -B "$BUILD_DIR" -DCMAKE_TOOLCHAIN_FILE="$PWD/packaging/aarch64-linux-gnu.cmake" \

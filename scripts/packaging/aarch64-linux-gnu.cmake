@@ -2,11 +2,11 @@
 # Debian's multiarch toolchain (crossbuild-essential-arm64) against the :arm64 -dev
 # packages in /usr/lib/aarch64-linux-gnu, and run the test binaries under qemu-user.
 #
-#   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=packaging/aarch64-linux-gnu.cmake
+#   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=scripts/packaging/aarch64-linux-gnu.cmake
 #   ctest --test-dir build-arm64 -L unit     # each test binary under qemu-aarch64-static
 #
 # scripts/cross-arm64.sh installs the packages, builds, tests and packages (the .deb's
-# Architecture comes from CMAKE_SYSTEM_PROCESSOR: packaging/package.cmake).
+# Architecture comes from CMAKE_SYSTEM_PROCESSOR: scripts/packaging/package.cmake).
 # No sysroot: Debian's cross gcc already searches the multiarch directories
 # (/usr/include/aarch64-linux-gnu, /usr/lib/aarch64-linux-gnu) and the arch-independent
 # headers in /usr/include are shared with the amd64 packages.

@@ -100,7 +100,7 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)            # mqbridge_<version>_<arch>.deb
 # The architecture is the target's, not the build machine's (CPack asks `dpkg
-# --print-architecture`): a cross build (packaging/aarch64-linux-gnu.cmake, see
+# --print-architecture`): a cross build (scripts/packaging/aarch64-linux-gnu.cmake, see
 # scripts/cross-arm64.sh) packages mqbridge_<version>_arm64.deb.
 if(CMAKE_CROSSCOMPILING AND NOT CPACK_DEBIAN_PACKAGE_ARCHITECTURE)
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$")
