@@ -55,7 +55,7 @@ t_deps=$(date +%s)
 echo "== arm64: configure $BUILD_DIR (scripts/packaging/aarch64-linux-gnu.cmake, RelWithDebInfo)"
 # CMAKE_SKIP_INSTALL_ALL_DEPENDENCY: cpack installs what was built below instead of
 # building every target (benchmarks, integration tests) first.
-cmake -S . -B "$BUILD_DIR" -DCMAKE_TOOLCHAIN_FILE="$PWD/packaging/aarch64-linux-gnu.cmake" \
+cmake -S . -B "$BUILD_DIR" -DCMAKE_TOOLCHAIN_FILE="$PWD/scripts/packaging/aarch64-linux-gnu.cmake" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON -DMQB_WERROR=ON \
   >/dev/null
 grep -q 'qemu-aarch64-static' "$BUILD_DIR/tests/CTestTestfile.cmake" ||
