@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,18 +124,33 @@ struct mqb_kafka_ckpt {
 	pthread_mutex_t lock;        /* guards groups' counters and stop */
 	pthread_cond_t cond;
 	bool stop, started;
+	atomic_bool stopping;        /* stop, readable without the lock */
 	pthread_t thr;
 };
 
+/* Wait for the answer on q in short slices, so that stop is not held up by a broker
+ * that does not answer (the request itself times out in librdkafka). NULL on timeout
+ * or stop. */
+static rd_kafka_event_t *await(mqb_kafka_ckpt_t *c, rd_kafka_queue_t *q)
+{
+	int64_t end = mqb_mono_ms() + CK_TIMEOUT_MS + 1000;
+	while (!atomic_load(&c->stopping) && mqb_mono_ms() < end) {
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 200);
+		if (ev)
+			return ev;
+	}
+	return NULL;
+}
+
 /* Fetch group's committed offsets for the partitions of l (into l's offsets). */
-static int kafka_group_committed(rd_kafka_t *rk, const char *group,
+static int kafka_group_committed(mqb_kafka_ckpt_t *c, rd_kafka_t *rk, const char *group,
 				 rd_kafka_topic_partition_list_t *l)
 {
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, l);
 	rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, NULL, q);
 	rd_kafka_ListConsumerGroupOffsets_destroy(req);
-	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, CK_TIMEOUT_MS + 1000);
+	rd_kafka_event_t *ev = await(c, q);
 	int rc = MQB_ERR_CONN;
 	if (ev && !rd_kafka_event_error(ev)) {
 		size_t n = 0;
@@ -166,14 +182,14 @@ static bool err_means_active(rd_kafka_resp_err_t e)
 }
 
 /* Commit l into group. MQB_OK, MQB_ERR_STATE (the group is active), other errors. */
-static int kafka_group_alter(rd_kafka_t *rk, const char *group,
+static int kafka_group_alter(mqb_kafka_ckpt_t *c, rd_kafka_t *rk, const char *group,
 			     const rd_kafka_topic_partition_list_t *l, char *why, size_t why_size)
 {
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	rd_kafka_AlterConsumerGroupOffsets_t *req = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
 	rd_kafka_AlterConsumerGroupOffsets(rk, &req, 1, NULL, q);
 	rd_kafka_AlterConsumerGroupOffsets_destroy(req);
-	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, CK_TIMEOUT_MS + 1000);
+	rd_kafka_event_t *ev = await(c, q);
 	int rc = MQB_ERR_CONN;
 	if (!ev) {
 		mqb_errstr_set(why, why_size, "timed out");
@@ -225,7 +241,7 @@ static void checkpoint_group(mqb_kafka_ckpt_t *c, ck_group_t *g)
 	int outcome = 0;                /* 0 nothing to do, 1 written, 2 active, 3 failed */
 	if (l->cnt > 0) {
 		rd_kafka_topic_partition_list_t *cur = rd_kafka_topic_partition_list_copy(l);
-		if (kafka_group_committed(c->rk, g->name, cur) != MQB_OK) {
+		if (kafka_group_committed(c, c->rk, g->name, cur) != MQB_OK) {
 			outcome = 3;
 			mqb_errstr_set(why, sizeof(why), "cannot fetch the Kafka group's offsets");
 		} else {
@@ -244,7 +260,7 @@ static void checkpoint_group(mqb_kafka_ckpt_t *c, ck_group_t *g)
 			if (w->cnt == 0) {
 				outcome = 1;     /* already there: the checkpoint is current */
 			} else {
-				int rc = kafka_group_alter(c->rk, g->name, w, why, sizeof(why));
+				int rc = kafka_group_alter(c, c->rk, g->name, w, why, sizeof(why));
 				outcome = rc == MQB_OK ? 1 : rc == MQB_ERR_STATE ? 2 : 3;
 				if (rc == MQB_OK)
 					mqb_info(CK_LOG, "group %s: checkpoint of %d partition(s) of %s "
@@ -287,7 +303,7 @@ static void *ck_main(void *arg)
 		if (c->stop)
 			break;
 		pthread_mutex_unlock(&c->lock);
-		for (size_t i = 0; i < c->n_groups; i++)
+		for (size_t i = 0; i < c->n_groups && !atomic_load(&c->stopping); i++)
 			checkpoint_group(c, &c->groups[i]);
 		pthread_mutex_lock(&c->lock);
 	}
@@ -396,6 +412,7 @@ void mqb_kafka_ckpt_stop(mqb_kafka_ckpt_t *c)
 		return;
 	pthread_mutex_lock(&c->lock);
 	c->stop = true;
+	atomic_store(&c->stopping, true);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->thr, NULL);
