@@ -93,6 +93,11 @@ static const mqb_cfgt_key_t kafka_keys[] = {
 		     "record an offset-sync pair every this many offsets of drift"),
 	MQB_CFGT_I64("queue_buffering_max_kbytes", K, queue_buffering_max_kbytes, 1,
 		     2147483647, 16384, 0, "memory bound of librdkafka's producer queue (KiB)"),
+	MQB_CFGT_BOOLK("sync_group_offsets", K, sync_group_offsets, 0,
+		       "commit each forwarded group's translated offsets into the Kafka "
+		       "consumer group of the same name while it has no members"),
+	MQB_CFGT_I64("sync_group_offsets_interval_ms", K, sync_group_offsets_interval_ms, 100,
+		     86400000, 60000, 0, "how often sync_group_offsets checkpoints"),
 	MQB_CFGT_END
 };
 static const mqb_cfgt_table_t kafka_table = {

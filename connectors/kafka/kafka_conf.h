@@ -52,6 +52,8 @@ typedef struct mqb_kafka_conf {
 	bool block_on_backlog;       /* false: retention may drop unforwarded records (counted) */
 	int64_t sync_interval_offsets;  /* offset-sync pair every N offsets of drift (100) */
 	int64_t queue_buffering_max_kbytes; /* memory bound for librdkafka's queue (16384) */
+	bool sync_group_offsets;     /* checkpoint forwarded groups into Kafka (false) */
+	int64_t sync_group_offsets_interval_ms;  /* 60000 */
 	int line;
 } mqb_kafka_conf_t;
 

@@ -6,6 +6,7 @@
 
 #include "bridge/err.h"
 #include "connectors/connector.h"
+#include "connectors/kafka/kafka_checkpoint.h"
 #include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_connector.h"
 #include "connectors/kafka/kafka_forwarder.h"
@@ -13,6 +14,7 @@
 
 struct kafka_inst {
 	mqb_kafka_fwd_t *f;          /* NULL when kafka is not configured */
+	mqb_kafka_ckpt_t *ck;        /* NULL unless kafka.sync_group_offsets */
 	mqb_http_t *http;            /* route registered on it, or NULL */
 };
 
@@ -31,13 +33,21 @@ static void *kafka_init(const mqb_connector_env_t *env, char *errstr, size_t err
 		free(ki);
 		return NULL;
 	}
+	errstr[0] = '\0';
+	ki->ck = mqb_kafka_ckpt_new(env->cfg, ki->f, env->metrics, errstr, errstr_size);
+	if (!ki->ck && errstr[0]) {
+		mqb_kafka_fwd_destroy(ki->f);
+		free(ki);
+		return NULL;
+	}
 	return ki;
 }
 
 static int kafka_start(void *inst)
 {
 	struct kafka_inst *ki = inst;
-	return ki->f ? mqb_kafka_fwd_start(ki->f) : MQB_OK;
+	int rc = ki->f ? mqb_kafka_fwd_start(ki->f) : MQB_OK;
+	return rc == MQB_OK ? mqb_kafka_ckpt_start(ki->ck) : rc;
 }
 
 static void kafka_stop(void *inst)
@@ -47,6 +57,7 @@ static void kafka_stop(void *inst)
 		mqb_kafka_http_unregister(ki->http);
 		ki->http = NULL;
 	}
+	mqb_kafka_ckpt_stop(ki->ck);
 	if (ki->f)
 		mqb_kafka_fwd_stop(ki->f, 5000);
 }
@@ -57,6 +68,7 @@ static void kafka_destroy(void *inst)
 	if (!ki)
 		return;
 	kafka_stop(ki);
+	mqb_kafka_ckpt_destroy(ki->ck);
 	mqb_kafka_fwd_destroy(ki->f);
 	free(ki);
 }

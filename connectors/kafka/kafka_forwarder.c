@@ -820,6 +820,11 @@ error:
 	return NULL;
 }
 
+const mqb_config_t *mqb_kafka_fwd_config(mqb_kafka_fwd_t *f)
+{
+	return f->cfg;
+}
+
 int mqb_kafka_fwd_start(mqb_kafka_fwd_t *f)
 {
 	if (f->started)

@@ -86,6 +86,9 @@ int mqb_kafka_fwd_status(mqb_kafka_fwd_t *f, const char *stream, const char *top
 
 /* true while at least one Kafka broker connection is up (from librdkafka stats). */
 bool mqb_kafka_fwd_connected(mqb_kafka_fwd_t *f);
+/* The configuration the forwarder was built from (borrowed). */
+const mqb_config_t *mqb_kafka_fwd_config(mqb_kafka_fwd_t *f);
+
 /* Times the producer was recreated after a fatal error. */
 uint64_t mqb_kafka_fwd_restarts(mqb_kafka_fwd_t *f);
 

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "bridge/err.h"
+#include "connectors/kafka/kafka_checkpoint.h"
 
 static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
@@ -23,6 +24,38 @@ static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 	return 0;
 }
 
+/* ?group=G: every partition of the local group's committed offsets, translated. */
+static void translate_group(mqb_kafka_fwd_t *f, const char *group, mqb_http_resp_t *resp)
+{
+	mqb_kafka_group_tr_t tr;
+	char why[512] = "";
+	int rc = mqb_kafka_group_translate(f, mqb_kafka_fwd_config(f), group, &tr, why,
+					   sizeof(why));
+	if (rc != MQB_OK) {
+		mqb_http_resp_error(resp, rc == MQB_ERR_NOTFOUND ? 404 :
+				    rc == MQB_ERR_STATE ? 409 : 500, "%s", why);
+		return;
+	}
+	cJSON *doc = cJSON_CreateObject();
+	cJSON_AddStringToObject(doc, "group", group);
+	cJSON_AddStringToObject(doc, "stream", tr.stream);
+	cJSON_AddStringToObject(doc, "topic", tr.topic);
+	cJSON *arr = cJSON_AddArrayToObject(doc, "partitions");
+	for (size_t i = 0; i < tr.n_parts; i++) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "partition", tr.parts[i].partition);
+		cJSON_AddNumberToObject(o, "committed", (double)tr.parts[i].committed);
+		if (tr.parts[i].kafka_offset >= 0)
+			cJSON_AddNumberToObject(o, "kafka_offset", (double)tr.parts[i].kafka_offset);
+		else
+			cJSON_AddNullToObject(o, "kafka_offset");
+		cJSON_AddStringToObject(o, "status", tr.parts[i].status);
+		cJSON_AddItemToArray(arr, o);
+	}
+	mqb_kafka_group_tr_free(&tr);
+	mqb_http_resp_json(resp, 200, doc);
+}
+
 static void translate_handler(const mqb_http_req_t *req, mqb_http_resp_t *resp, void *arg)
 {
 	mqb_kafka_fwd_t *f = arg;
@@ -32,13 +65,18 @@ static void translate_handler(const mqb_http_req_t *req, mqb_http_resp_t *resp, 
 	const char *os = mqb_http_req_query(req, "offset");
 	int64_t partition, offset, kafka;
 	const char *topic_out = NULL;
-	if (!stream || !*stream) {
-		mqb_http_resp_error(resp, 400, "missing argument: stream");
+	const char *group = mqb_http_req_query(req, "group");
+	if (group) {
+		if (!*group || stream || topic || ps || os) {
+			mqb_http_resp_error(resp, 400, "give either group, or stream, partition "
+					    "and offset");
+			return;
+		}
+		translate_group(f, group, resp);
 		return;
 	}
-	if (mqb_http_req_query(req, "group")) {
-		mqb_http_resp_error(resp, 501, "translation by group is not available: give "
-				    "partition and offset (the group's committed offset)");
+	if (!stream || !*stream) {
+		mqb_http_resp_error(resp, 400, "missing argument: stream");
 		return;
 	}
 	if (parse_i64(ps, 0, INT32_MAX, &partition)) {
