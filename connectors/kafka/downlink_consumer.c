@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "connectors/kafka/kafka_brokers.h"
 #include "connectors/kafka/kafka_conf.h"
 #include "bridge/err.h"
 #include "bridge/logging.h"
@@ -45,21 +46,11 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
 	struct dl_entry *e = opaque;
-	cJSON *doc = cJSON_ParseWithLength(json, json_len);
-	int up = 0;
+	int up = mqb_kafka_brokers_up(json, json_len);
+
 	(void)rk;
-	if (!doc)
-		return 0;
-	const cJSON *brokers = cJSON_GetObjectItemCaseSensitive(doc, "brokers"), *b;
-	cJSON_ArrayForEach(b, brokers) {
-		const cJSON *state = cJSON_GetObjectItemCaseSensitive(b, "state");
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(b, "nodeid");
-		if (cJSON_IsString(state) && strcmp(state->valuestring, "UP") == 0 &&
-		    cJSON_IsNumber(id) && id->valuedouble >= 0)
-			up++;
-	}
-	cJSON_Delete(doc);
-	set_kafka_up(e, up);
+	if (up >= 0)
+		set_kafka_up(e, up);
 	return 0;
 }
 

@@ -22,6 +22,7 @@
 #include "bridge/err.h"
 #include "bridge/logging.h"
 #include "bridge/store/statefile.h"
+#include "connectors/kafka/kafka_brokers.h"
 #include "connectors/kafka/kafka_conf.h"
 #include "bridge/forward/fwd_state.h"
 #include "bridge/forward/fwd_sync.h"
@@ -292,20 +293,11 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
 	mqb_kafka_fwd_t *f = opaque;
-	cJSON *doc = cJSON_ParseWithLength(json, json_len);
-	if (!doc)
-		return 0;
-	int up = 0;
-	const cJSON *brokers = cJSON_GetObjectItemCaseSensitive(doc, "brokers"), *b;
-	cJSON_ArrayForEach(b, brokers) {
-		const cJSON *state = cJSON_GetObjectItemCaseSensitive(b, "state");
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(b, "nodeid");
-		if (cJSON_IsString(state) && strcmp(state->valuestring, "UP") == 0 &&
-		    cJSON_IsNumber(id) && id->valuedouble >= 0)
-			up++;
-	}
-	cJSON_Delete(doc);
-	set_connected(f, up);
+	int up = mqb_kafka_brokers_up(json, json_len);
+
+	(void)rk;
+	if (up >= 0)
+		set_connected(f, up);
 	return 0;
 }
 
