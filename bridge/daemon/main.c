@@ -315,12 +315,15 @@ static int start_stats(struct daemon *d)
 		mqb_info(MAIN_MOD, "stats endpoint disabled");
 		return 0;
 	}
-	d->http = mqb_http_start(&d->cfg->stats, d->metrics, err, sizeof err);
+	/* startup_ready is in place before the first request: /readyz is never 200 while
+	 * the components are still starting (an earlier add left a window, seen as a
+	 * test talking to a daemon that was not subscribed yet) */
+	mqb_http_limits_t lim = { .initial_check = startup_ready, .initial_check_arg = d };
+	d->http = mqb_http_start_limits(&d->cfg->stats, d->metrics, &lim, err, sizeof err);
 	if (!d->http) {
 		mqb_error(MAIN_MOD, "cannot start the stats endpoint: %s", err);
 		return -1;
 	}
-	mqb_http_add_ready_check(d->http, startup_ready, d);
 	/* a partition with a corrupt batch makes /readyz say where and how to repair */
 	mqb_http_add_ready_check(d->http, mqb_store_ready_check, d->store);
 	return 0;

@@ -491,7 +491,7 @@ mqb_http_t *mqb_http_start_limits(const mqb_stats_conf_t *conf, mqb_metrics_t *r
 				  char *errstr, size_t errstr_size)
 {
 	mqb_http_limits_t lim = { MQB_HTTP_CONNECTIONS_DEFAULT, MQB_HTTP_PER_IP_DEFAULT,
-				  MQB_HTTP_TIMEOUT_S_DEFAULT, 32 * 1024 };
+				  MQB_HTTP_TIMEOUT_S_DEFAULT, 32 * 1024, NULL, NULL };
 	const char *listen = conf && conf->listen ? conf->listen : MQB_STATS_LISTEN_DEFAULT;
 	mqb_http_t *http = NULL;
 	bool loopback = true;
@@ -525,6 +525,8 @@ mqb_http_t *mqb_http_start_limits(const mqb_stats_conf_t *conf, mqb_metrics_t *r
 	pthread_mutex_init(&http->lock, NULL);
 	http->reg = reg;
 	atomic_store(&http->stall_ms, 30000);
+	if (limits && limits->initial_check)
+		mqb_http_add_ready_check(http, limits->initial_check, limits->initial_check_arg);
 	if (conf && conf->token_file && *conf->token_file &&
 	    read_token(http, conf->token_file, errstr, errstr_size) != MQB_OK)
 		goto error;
@@ -568,6 +570,7 @@ error:
 	if (http->token)
 		memset(http->token, 0, http->token_len);
 	free(http->token);
+	free(http->checks);
 	pthread_mutex_destroy(&http->lock);
 	free(http);
 	return NULL;

@@ -30,11 +30,19 @@ typedef struct cJSON cJSON;
  * at most RLIMIT_NOFILE - 256 (half the limit when it is below 512). A connection
  * beyond per_ip from one address is accepted and closed at once, so one client
  * cannot fill the endpoint; idle connections cost no thread (one epoll thread). */
+/* 1 ready, 0 not ready (fill why with a one-line reason). Runs in the HTTP thread. */
+typedef int (mqb_ready_fn)(char *why, size_t why_size, void *arg);
+
 typedef struct mqb_http_limits {
 	unsigned connections;          /* concurrent connections [2048] */
 	unsigned per_ip;               /* concurrent connections from one address [32] */
 	unsigned timeout_s;            /* idle connection closed after this [5] */
 	size_t conn_memory;            /* per-connection memory: caps header size [32 KiB] */
+	/* A readiness check registered before the endpoint accepts its first request (a
+	 * daemon still starting: with mqb_http_add_ready_check() after the start, a request
+	 * in between would find no check and answer 200). NULL: none. */
+	mqb_ready_fn *initial_check;
+	void *initial_check_arg;
 } mqb_http_limits_t;
 
 #define MQB_HTTP_CONNECTIONS_DEFAULT 2048u
@@ -114,8 +122,6 @@ void mqb_http_resp_error(mqb_http_resp_t *resp, int status, const char *fmt, ...
 
 /* --- readiness --------------------------------------------------------------------- */
 
-/* 1 ready, 0 not ready (fill why with a one-line reason). Runs in the HTTP thread. */
-typedef int (mqb_ready_fn)(char *why, size_t why_size, void *arg);
 /* /readyz is 200 only when every check passes, else 503 with the first failing
  * check's reason. Checks run in the order added. */
 void mqb_http_add_ready_check(mqb_http_t *http, mqb_ready_fn *fn, void *arg);
