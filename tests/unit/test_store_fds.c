@@ -291,7 +291,9 @@ static void test_many_segments_few_fds(void **state)
 
 	/* every record from offset 0, across every segment, with the fd limit still low */
 	check_full_partition(f->p);
-	assert_int_equal(count_fds_settled(fds), fds);          /* the reader closed what it opened */
+	/* the reader closed what it opened; the count may also drop by the fsync-pending
+	 * segment the flusher (now deadline-driven) closed after `fds` was sampled */
+	assert_true(count_fds_settled(fds) <= fds);
 
 	/* clean reopen: indexes loaded, sealed segments' files closed again */
 	fx_close(f);
