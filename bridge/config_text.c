@@ -127,10 +127,17 @@ static int check_include(mqb_cfgt_ctx_t *ctx, struct include_stack *st, const ch
 		return mqb_cfgt_error_line(ctx, file, line, "", "@include \"%s\": includes "
 					   "nested deeper than %d files", name, MAX_INCLUDE_DEPTH);
 	}
-	sub = mqb_cfgt_read_file(ctx, path);
+	/* an unreadable include (a directory, no permission) is reported where it is named */
+	mqb_cfgt_ctx_t rctx = *ctx;
+	char rerr[512];
+
+	rctx.errstr = rerr;
+	rctx.errstr_size = sizeof(rerr);
+	rctx.failed = false;
+	sub = mqb_cfgt_read_file(&rctx, path);
 	if (!sub) {
 		free(real);
-		return -1;
+		return mqb_cfgt_error_line(ctx, file, line, "", "@include \"%s\": %s", name, rerr);
 	}
 	st->depth++;
 	st->real[st->depth] = real;

@@ -4,6 +4,7 @@
  * message; never a crash or a leak.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mqb_router_destroy(r);
 		mqb_config_free(cfg);
 	} else if (strncmp(err, "fuzz.conf", 9) != 0) {
+		fprintf(stderr, "error does not name the file: %s\n", err);
 		abort();
 	}
 	free(text);

@@ -946,6 +946,18 @@ static void test_gaps(void **state)
 		 "write 4294967295L", dir);
 	assert_string_equal(err, want);
 
+	/* an include that names a directory: reported where it is named, with the reason
+	 * (found by fuzz_config: the message named "/" instead of the including file) */
+	snprintf(path, sizeof(path), "%s/sub.d", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	write_text(path, MIN_OK "@include \"sub.d\"\n");
+	cfg = mqb_config_load(path, mqb_test_sections(), err, sizeof(err));
+	assert_null(cfg);
+	snprintf(want, sizeof(want), "%s:3: @include \"sub.d\": %s/sub.d: cannot read the "
+		 "file: Is a directory", path, dir);
+	assert_string_equal(err, want);
+
 	/* an include of the same file twice, not nested, is no cycle */
 	snprintf(path, sizeof(path), "%s/b.inc", dir);
 	write_text(path, "# nothing\n");
