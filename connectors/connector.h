@@ -45,6 +45,10 @@ typedef struct mqb_connector_env {
 	const mqb_config_t *cfg;     /* borrowed, outlives the connector */
 	mqb_store_t *store;          /* borrowed */
 	mqb_metrics_t *metrics;      /* borrowed; may be NULL (CLI, some tests) */
+	/* The process's consumer-group coordinator (bridge/groups/group_host.h), shared
+	 * by every transport that serves group members; NULL when no group is
+	 * configured. Borrowed: destroyed after every component stopped. */
+	struct mqb_group_host *groups;
 } mqb_connector_env_t;
 
 struct mqb_connector_ops {

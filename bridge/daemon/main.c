@@ -44,6 +44,7 @@
 #include "bridge/daemon/downlink_wire.h"
 #include "bridge/ingest/route_check.h"
 #include "connectors/mqtt/groups_runtime.h"
+#include "bridge/groups/group_host.h"
 #include "connectors/connector.h"
 #include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_connector.h"
@@ -72,7 +73,7 @@ static bool kafka_enabled(const mqb_config_t *cfg) { return mqb_kafka_conf(cfg)-
 static const struct component components[] = {
 	{ &mqb_connector_kafka, kafka_enabled, mqb_kafka_connector_add_routes },
 	{ &mqb_connector_downlink, mqb_downlink_enabled, NULL },   /* Kafka -> MQTT */
-	{ &mqb_connector_groups, mqb_groups_enabled, mqb_groups_add_routes },
+	{ &mqb_connector_groups, mqb_groups_enabled, NULL },   /* MQTT members */
 	{ &mqb_connector_kafka_api, mqb_kafka_api_enabled, NULL },
 	{ &mqb_connector_mqtt, always, NULL },
 };
@@ -204,6 +205,7 @@ struct daemon {
 	mqb_store_t *store;
 	mqb_metrics_t *metrics;
 	mqb_http_t *http;
+	mqb_group_host_t *groups;     /* the coordinator every transport's members join */
 	void *inst[NCOMPONENTS];
 	bool started[NCOMPONENTS];
 	atomic_bool components_up;    /* set once every component has started */
@@ -337,6 +339,20 @@ static int start_components(struct daemon *d)
 	char err[512];
 	size_t i;
 
+	if (d->cfg->groups_count > 0) {
+		err[0] = '\0';
+		d->groups = mqb_group_host_new(d->cfg, d->store, d->metrics, err, sizeof err);
+		if (!d->groups) {
+			mqb_error(MAIN_MOD, "groups: %s", err[0] ? err : "init failed");
+			return -1;
+		}
+		if (d->http && mqb_group_host_add_routes(d->groups, d->http) != MQB_OK) {
+			mqb_error(MAIN_MOD, "groups: cannot add its HTTP routes");
+			return -1;
+		}
+		env.groups = d->groups;
+	}
+
 	for (i = 0; i < NCOMPONENTS; i++) {
 		const struct component *c = &components[i];
 
@@ -388,8 +404,13 @@ static bool stop_all(struct daemon *d)
 		}
 	/* The endpoint's routes, ready checks and collectors point into the components
 	 * and the store: stop it before those go away. */
+	mqb_group_host_remove_routes(d->groups);
 	mqb_http_stop(d->http);
 	d->http = NULL;
+	/* after every transport stopped calling in, before any is destroyed: the final
+	 * save may still reach a member's transport */
+	mqb_group_host_destroy(d->groups);
+	d->groups = NULL;
 	for (i = NCOMPONENTS; i-- > 0;) {
 		if (d->inst[i])
 			components[i].ops->destroy(d->inst[i]);

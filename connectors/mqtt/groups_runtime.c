@@ -1,12 +1,17 @@
 /*
  * groups_runtime.c — the coordinator's thread, MQTT session, HTTP routes and metrics.
  *
- * One thread owns the MQTT session and the coordinator: it runs the session (control
- * messages arrive through on_message -> mqb_mqtt_groups_handle -> the coordinator's
- * calls; what the coordinator sends leaves through rt_publish), then mqb_coord_tick
- * (timers, deliveries, persistence). A mutex around the coordinator lets the HTTP
- * thread build /groups documents and metrics from live state; each hold is one
- * handle/tick/view.
+ * The coordinator belongs to the process's group host (bridge/groups/group_host.h),
+ * shared with the other transports. This thread owns the MQTT session and is the
+ * host's ticker: it runs the session (control messages arrive through on_message ->
+ * mqb_mqtt_groups_handle -> the coordinator's calls under the host lock; what the
+ * coordinator sends leaves through rt_publish), then the host's tick (timers,
+ * deliveries, persistence).
+ *
+ * A coordinator call made by another transport's thread (an AMQP member joins and the
+ * MQTT members get new assignments) reaches rt_publish on that thread: the session is
+ * single-threaded, so such publishes are copied into a queue and sent by this thread
+ * on its next turn.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -21,6 +26,7 @@
 #include "bridge/err.h"
 #include "bridge/logging.h"
 #include "bridge/groups/coordinator.h"
+#include "bridge/groups/group_host.h"
 #include "connectors/mqtt/groups_runtime.h"
 #include "connectors/mqtt/groups_transport.h"
 #include "connectors/mqtt/session.h"
@@ -29,18 +35,32 @@
 #define RT_IDLE_WAIT_MS 20        /* poll wait when nothing was delivered */
 #define RT_STOP_FLUSH_MS 5000
 
+/* A publish made on another thread, sent by the runtime's thread. */
+typedef struct rt_queued {
+	struct rt_queued *next;
+	char *topic;
+	void *payload;
+	size_t len;
+	mqb_mqtt_userprop_t *props;   /* names and values point into strings below */
+	size_t nprops;
+	char *strings;
+} rt_queued_t;
+
+#define RT_QUEUE_MAX 100000       /* queued foreign publishes before they are refused */
+
 typedef struct grt {
 	const mqb_config_t *cfg;
 	mqb_metrics_t *metrics;
 	mqb_mqtt_session_t *sess;
-	mqb_coord_t *coord;
+	mqb_group_host_t *host;       /* borrowed: the coordinator and its lock */
 	mqb_mqtt_groups_t *transport; /* control messages in, records etc. out */
-	pthread_mutex_t mu;           /* guards coord and transport */
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
 	_Atomic int64_t last_turn_ms; /* monotonic ms of the loop's last turn (liveness) */
-	mqb_http_t *http;
+	pthread_mutex_t qmu;          /* the queue of foreign publishes */
+	rt_queued_t *qhead, **qtail;
+	size_t qlen;
 	char client_id[300];
 	char filters[5][512];
 } grt_t;
@@ -52,10 +72,66 @@ bool mqb_groups_enabled(const mqb_config_t *cfg)
 
 /* --- transport -------------------------------------------------------------------- */
 
-static int rt_publish(void *arg, const char *topic, const void *payload, size_t len,
+static void rt_queued_free(rt_queued_t *q)
+{
+	if (!q)
+		return;
+	free(q->topic);
+	free(q->payload);
+	free(q->props);
+	free(q->strings);
+	free(q);
+}
+
+/* Copy a publish made on another thread into the queue and wake the session. */
+static int rt_enqueue(grt_t *rt, const char *topic, const void *payload, size_t len,
 		      const mqb_mqtt_userprop_t *props, size_t nprops)
 {
-	grt_t *rt = arg;
+	rt_queued_t *q = calloc(1, sizeof(*q));
+	size_t slen = 0, off = 0;
+
+	if (!q)
+		return MQB_ERR_NOMEM;
+	for (size_t i = 0; i < nprops; i++)
+		slen += strlen(props[i].name) + strlen(props[i].value) + 2;
+	q->topic = strdup(topic);
+	q->payload = malloc(len ? len : 1);
+	q->props = nprops ? calloc(nprops, sizeof(*q->props)) : NULL;
+	q->strings = slen ? malloc(slen) : NULL;
+	if (!q->topic || !q->payload || (nprops && (!q->props || !q->strings))) {
+		rt_queued_free(q);
+		return MQB_ERR_NOMEM;
+	}
+	memcpy(q->payload, payload, len);
+	q->len = len;
+	for (size_t i = 0; i < nprops; i++) {
+		size_t nl = strlen(props[i].name) + 1, vl = strlen(props[i].value) + 1;
+
+		memcpy(q->strings + off, props[i].name, nl);
+		q->props[i].name = q->strings + off;
+		off += nl;
+		memcpy(q->strings + off, props[i].value, vl);
+		q->props[i].value = q->strings + off;
+		off += vl;
+	}
+	q->nprops = nprops;
+	pthread_mutex_lock(&rt->qmu);
+	if (rt->qlen >= RT_QUEUE_MAX) {
+		pthread_mutex_unlock(&rt->qmu);
+		rt_queued_free(q);
+		return MQB_ERR_AGAIN;
+	}
+	*rt->qtail = q;
+	rt->qtail = &q->next;
+	rt->qlen++;
+	pthread_mutex_unlock(&rt->qmu);
+	mqb_mqtt_session_wakeup(rt->sess);
+	return MQB_OK;
+}
+
+static int rt_publish_now(grt_t *rt, const char *topic, const void *payload, size_t len,
+			  const mqb_mqtt_userprop_t *props, size_t nprops)
+{
 	mqb_mqtt_pubprops_t pp;
 
 	memset(&pp, 0, sizeof(pp));
@@ -63,6 +139,43 @@ static int rt_publish(void *arg, const char *topic, const void *payload, size_t 
 	pp.user_prop_count = nprops;
 	return mqb_mqtt_session_publish(rt->sess, topic, payload, len, 1, false,
 					nprops ? &pp : NULL, NULL);
+}
+
+static int rt_publish(void *arg, const char *topic, const void *payload, size_t len,
+		      const mqb_mqtt_userprop_t *props, size_t nprops)
+{
+	grt_t *rt = arg;
+
+	if (rt->started && pthread_equal(pthread_self(), rt->thread))
+		return rt_publish_now(rt, topic, payload, len, props, nprops);
+	return rt_enqueue(rt, topic, payload, len, props, nprops);
+}
+
+/* Send what other threads queued (on the runtime's thread). */
+static void rt_drain(grt_t *rt)
+{
+	rt_queued_t *q;
+
+	pthread_mutex_lock(&rt->qmu);
+	q = rt->qhead;
+	rt->qhead = NULL;
+	rt->qtail = &rt->qhead;
+	rt->qlen = 0;
+	pthread_mutex_unlock(&rt->qmu);
+	while (q) {
+		rt_queued_t *next = q->next;
+
+		rt_publish_now(rt, q->topic, q->payload, q->len, q->props, q->nprops);
+		rt_queued_free(q);
+		q = next;
+	}
+}
+
+static void rt_wake(void *arg)
+{
+	grt_t *rt = arg;
+
+	mqb_mqtt_session_wakeup(rt->sess);
 }
 
 static void rt_on_message(void *arg, const mqb_mqtt_msg_t *msg)
@@ -75,10 +188,10 @@ static void rt_on_message(void *arg, const mqb_mqtt_msg_t *msg)
 				    msg->topic);
 		return;
 	}
-	pthread_mutex_lock(&rt->mu);
+	mqb_group_host_lock(rt->host);
 	mqb_mqtt_groups_handle(rt->transport, msg->topic, msg->payload, msg->payload_len,
 			       mqb_mono_ms());
-	pthread_mutex_unlock(&rt->mu);
+	mqb_group_host_unlock(rt->host);
 }
 
 static void rt_on_disconnect(void *arg, int reason)
@@ -86,126 +199,6 @@ static void rt_on_disconnect(void *arg, int reason)
 	grt_t *rt = arg;
 	if (reason)
 		mqb_warn(RT_LOG, "%s disconnected (reason %d); reconnecting", rt->client_id, reason);
-}
-
-/* --- HTTP ---------------------------------------------------------------------------- */
-
-static void rt_http_groups(const mqb_http_req_t *req, mqb_http_resp_t *resp, void *arg)
-{
-	grt_t *rt = arg;
-	const char *path = mqb_http_req_path(req);
-	cJSON *doc;
-
-	if (strcmp(path, "/groups") == 0 || strcmp(path, "/groups/") == 0) {
-		pthread_mutex_lock(&rt->mu);
-		doc = mqb_coord_list(rt->coord, mqb_mono_ms());
-		pthread_mutex_unlock(&rt->mu);
-		if (!doc) {
-			mqb_http_resp_error(resp, 500, "out of memory");
-			return;
-		}
-		mqb_http_resp_json(resp, 200, doc);
-		return;
-	}
-	const char *g = path + strlen("/groups/");
-	if (strchr(g, '/')) {
-		mqb_http_resp_error(resp, 404, "no such resource: %s", path);
-		return;
-	}
-	pthread_mutex_lock(&rt->mu);
-	doc = mqb_coord_describe(rt->coord, g, mqb_mono_ms());
-	pthread_mutex_unlock(&rt->mu);
-	if (!doc) {
-		mqb_http_resp_error(resp, 404, "no such group: %s", g);
-		return;
-	}
-	mqb_http_resp_json(resp, 200, doc);
-}
-
-int mqb_groups_add_routes(void *inst, mqb_http_t *http)
-{
-	grt_t *rt = inst;
-	int rc = mqb_http_add_route(http, "GET", "/groups", true, rt_http_groups, rt);
-
-	if (rc == MQB_OK)
-		rt->http = http;
-	return rc;
-}
-
-/* --- metrics ---------------------------------------------------------------------- */
-
-static void rt_collect(mqb_metrics_emit_t *e, void *arg)
-{
-	grt_t *rt = arg;
-	mqb_coord_group_metrics_t *m = NULL;
-	size_t n = 0;
-
-	pthread_mutex_lock(&rt->mu);
-	int rc = mqb_coord_metrics(rt->coord, &m, &n);
-	uint64_t unknown = mqb_coord_unknown_group_errors(rt->coord);
-	pthread_mutex_unlock(&rt->mu);
-	if (rc != MQB_OK)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		const char *g = m[i].group;
-		for (size_t p = 0; p < m[i].n_parts; p++) {
-			char ps[16];
-			snprintf(ps, sizeof(ps), "%d", (int)m[i].parts[p].partition);
-			mqb_metrics_emit(e, "mqbridge_group_lag", "Records in the log not yet "
-					 "consumed (log end - committed offset)", "gauge",
-					 (double)m[i].parts[p].lag, "group", g, "stream", m[i].stream,
-					 "partition", ps, NULL);
-		}
-		mqb_metrics_emit(e, "mqbridge_group_members", "Members of the group", "gauge",
-				 (double)m[i].members, "group", g, NULL);
-		mqb_metrics_emit(e, "mqbridge_group_generation", "Current generation", "gauge",
-				 (double)m[i].generation, "group", g, NULL);
-		mqb_metrics_emit(e, "mqbridge_group_rebalances_total", "Rebalances", "counter",
-				 (double)m[i].rebalances, "group", g, NULL);
-		mqb_metrics_emit(e, "mqbridge_group_redeliveries_total", "Records delivered again",
-				 "counter", (double)m[i].redeliveries, "group", g, NULL);
-		mqb_metrics_emit(e, "mqbridge_group_dead_lettered_total", "Records written to the "
-				 "dead-letter stream", "counter", (double)m[i].dead_lettered,
-				 "group", g, NULL);
-		mqb_metrics_emit(e, "mqbridge_group_archived_total", "Records rejected or over "
-				 "max_deliveries without a dead-letter stream", "counter",
-				 (double)m[i].archived, "group", g, NULL);
-		mqb_metrics_emit(e, "mqbridge_group_delivered_total", "Record deliveries to "
-				 "members", "counter", (double)m[i].delivered, "group", g, NULL);
-		mqb_metrics_emit(e, "mqbridge_group_acked_total", "Records acknowledged (accept, "
-				 "release, reject)", "counter", (double)m[i].acked, "group", g, NULL);
-		mqb_metrics_emit(e, "mqbridge_group_failed", "1 when the group refused to start "
-				 "(corrupt saved state; see /groups/<g>)", "gauge",
-				 m[i].failed ? 1.0 : 0.0, "group", g, NULL);
-		mqb_metrics_emit(e, "mqbridge_group_join_deadline_removed_total", "Members removed "
-				 "for sending no heartbeat within the join deadline", "counter",
-				 (double)m[i].join_deadline_removed, "group", g, NULL);
-		for (int k = 0; k < MQB_GROUP_E_COUNT; k++)
-			mqb_metrics_emit(e, "mqbridge_group_errors_total", "Control messages refused, "
-					 "by error code", "counter", (double)m[i].errors[k], "group", g,
-					 "code", mqb_group_errcode_name((mqb_group_errcode_t)k), NULL);
-	}
-	/* Requests for groups not configured: no group label (its value would be whatever
-	 * a client wrote). */
-	mqb_metrics_emit(e, "mqbridge_group_errors_total", "Control messages refused, by error "
-			 "code", "counter", (double)unknown, "code",
-			 mqb_group_errcode_name(MQB_GROUP_E_UNKNOWN_GROUP), NULL);
-	mqb_coord_metrics_free(m, n);
-}
-
-static void rt_json(cJSON *section, void *arg)
-{
-	grt_t *rt = arg;
-
-	pthread_mutex_lock(&rt->mu);
-	cJSON *doc = mqb_coord_list(rt->coord, mqb_mono_ms());
-	pthread_mutex_unlock(&rt->mu);
-	if (!doc)
-		return;
-	cJSON *arr = cJSON_DetachItemFromObject(doc, "groups");
-	if (arr)
-		cJSON_AddItemToObject(section, "groups", arr);
-	cJSON_Delete(doc);
 }
 
 /* --- lifecycle ------------------------------------------------------------------------ */
@@ -222,15 +215,14 @@ static void *rt_main(void *arg)
 			break;
 		/* corked: the tick's publishes leave in full segments, not one each */
 		mqb_mqtt_session_cork(rt->sess, true);
-		pthread_mutex_lock(&rt->mu);
-		int n = mqb_coord_tick(rt->coord, mqb_mono_ms());
-		pthread_mutex_unlock(&rt->mu);
+		rt_drain(rt);
+		int n = mqb_group_host_tick(rt->host);
+		rt_drain(rt);
 		mqb_mqtt_session_cork(rt->sess, false);
 		wait = n > 0 ? 0 : RT_IDLE_WAIT_MS;
 	}
-	pthread_mutex_lock(&rt->mu);
-	int rc = mqb_coord_flush(rt->coord);
-	pthread_mutex_unlock(&rt->mu);
+	int rc = mqb_group_host_flush(rt->host);
+	rt_drain(rt);
 	if (rc != MQB_OK)
 		mqb_error(RT_LOG, "saving group positions at stop failed: %s", mqb_strerror(rc));
 	mqb_mqtt_session_disconnect(rt->sess, RT_STOP_FLUSH_MS);
@@ -243,10 +235,15 @@ static void rt_destroy(void *inst)
 
 	if (!rt)
 		return;
-	mqb_coord_destroy(rt->coord);
-	mqb_mqtt_groups_destroy(rt->transport);   /* after the coordinator: its members' arg */
+	/* the host (and with it the members whose arg is the transport) is destroyed by
+	 * the daemon after every transport stopped and before any is destroyed */
+	mqb_mqtt_groups_destroy(rt->transport);
 	mqb_mqtt_session_destroy(rt->sess);
-	pthread_mutex_destroy(&rt->mu);
+	for (rt_queued_t *q = rt->qhead, *next; q; q = next) {
+		next = q->next;
+		rt_queued_free(q);
+	}
+	pthread_mutex_destroy(&rt->qmu);
 	free(rt);
 }
 
@@ -254,7 +251,6 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 {
 	grt_t *rt = calloc(1, sizeof(*rt));
 	mqb_mqtt_session_opts_t so;
-	mqb_coord_opts_t co;
 	mqb_mqtt_groups_opts_t to;
 	const char *prefix = env->cfg->groups_prefix;
 	const mqb_mqtt_conf_t *mc = mqb_mqtt_conf(env->cfg);
@@ -265,8 +261,14 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 		mqb_errstr_set(errstr, errstr_size, "groups: out of memory");
 		return NULL;
 	}
-	pthread_mutex_init(&rt->mu, NULL);
+	pthread_mutex_init(&rt->qmu, NULL);
+	rt->qtail = &rt->qhead;
 	rt->cfg = env->cfg;
+	rt->host = env->groups;
+	if (!rt->host) {
+		mqb_errstr_set(errstr, errstr_size, "groups: no coordinator (group host) given");
+		goto error;
+	}
 	rt->metrics = env->metrics;
 	snprintf(rt->client_id, sizeof(rt->client_id), "%s-groups",
 		 mc->client_id ? mc->client_id : "mqbridge");
@@ -289,17 +291,9 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 			goto error;
 		}
 	}
-	memset(&co, 0, sizeof(co));
-	co.cfg = env->cfg;
-	co.store = env->store;
-	co.commit_interval_ms = 100;
-	co.async_save = true;
-	co.now_ms = mqb_mono_ms();
-	rt->coord = mqb_coord_new(&co, errstr, errstr_size);
-	if (!rt->coord)
-		goto error;
 	memset(&to, 0, sizeof(to));
-	to.coord = rt->coord;
+	to.coord = mqb_group_host_lock(rt->host);   /* the pointer only; stable */
+	mqb_group_host_unlock(rt->host);
 	to.prefix = prefix;
 	to.v5 = mc->protocol == 5;
 	to.publish = rt_publish;
@@ -307,10 +301,6 @@ static void *rt_init(const mqb_connector_env_t *env, char *errstr, size_t errstr
 	rt->transport = mqb_mqtt_groups_new(&to, errstr, errstr_size);
 	if (!rt->transport)
 		goto error;
-	if (env->metrics) {
-		mqb_metrics_add_collector(env->metrics, rt_collect, rt);
-		mqb_metrics_add_json(env->metrics, "groups", rt_json, rt);
-	}
 	return rt;
 error:
 	rt_destroy(rt);
@@ -323,9 +313,12 @@ static int rt_start(void *inst)
 
 	atomic_store(&rt->stop, false);
 	atomic_store(&rt->last_turn_ms, mqb_mono_ms());
-	if (pthread_create(&rt->thread, NULL, rt_main, rt) != 0)
+	rt->started = true;          /* before the thread: rt_publish reads it there */
+	if (pthread_create(&rt->thread, NULL, rt_main, rt) != 0) {
+		rt->started = false;
 		return MQB_ERR_NOMEM;
-	rt->started = true;
+	}
+	mqb_group_host_set_waker(rt->host, rt_wake, rt);
 	return MQB_OK;
 }
 
@@ -333,12 +326,9 @@ static void rt_stop(void *inst)
 {
 	grt_t *rt = inst;
 
-	if (rt->http) {
-		mqb_http_remove_route(rt->http, "GET", "/groups");
-		rt->http = NULL;
-	}
 	if (!rt->started)
 		return;
+	mqb_group_host_set_waker(rt->host, NULL, NULL);
 	atomic_store(&rt->stop, true);
 	mqb_mqtt_session_wakeup(rt->sess);
 	pthread_join(rt->thread, NULL);
