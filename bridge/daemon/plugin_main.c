@@ -15,7 +15,8 @@
  * Like main.c this file may know every connector: connectors/mosquitto/ does not
  * include connectors/kafka/ (a connector never includes another); the composition
  * happens here. The mqtt section is loaded (same file) but its connection settings are
- * unused: the broker is the MQTT side. Consumer groups are not run in this mode yet.
+ * unused: the broker is the MQTT side. Consumer groups run in the broker too
+ * (plugin_groups.h: the broker's thread ticks the coordinator, member id == client id).
  *
  * Threads: init/cleanup and the ingest callbacks run on the broker's thread; one small
  * thread here runs store maintenance and the /healthz tick (every 200 ms, only while the
@@ -38,6 +39,7 @@
 
 #include "bridge/clock.h"
 #include "bridge/config.h"
+#include "bridge/daemon/plugin_groups.h"
 #include "bridge/err.h"
 #include "bridge/logging.h"
 #include "bridge/stats/http.h"
@@ -80,6 +82,7 @@ struct plugin {
 	mqb_metrics_t *metrics;
 	mqb_http_t *http;
 	mqb_mosq_ingest_t *ingest;
+	plugin_groups_t *groups;
 	void *inst[NCOMPONENTS];
 	bool started[NCOMPONENTS];
 	pthread_t thread;
@@ -237,8 +240,12 @@ static void stop_all(struct plugin *pl)
 			components[i].ops->stop(pl->inst[i]);
 			pl->started[i] = false;
 		}
+	plugin_groups_remove_routes(pl->groups);
 	mqb_http_stop(pl->http);
 	pl->http = NULL;
+	/* after the endpoint (its collectors read the groups), before the store closes */
+	plugin_groups_stop(pl->groups);
+	pl->groups = NULL;
 	for (i = NCOMPONENTS; i-- > 0;) {
 		if (pl->inst[i])
 			components[i].ops->destroy(pl->inst[i]);
@@ -295,9 +302,6 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		mqb_log_set_level(mqb_log_level_parse(pl->cfg->log_level));
 	mqb_info(PLUGIN_MOD, "mqbridge %s plugin starting (config %s); the mqtt section's "
 		 "connection settings are unused in plugin mode", MQB_VERSION, path);
-	if (pl->cfg->groups_count > 0)
-		mqb_warn(PLUGIN_MOD, "consumer groups are not served in plugin mode yet: run "
-			 "mqbridged beside the broker for them");
 	pl->metrics = mqb_metrics_new();
 	if (!pl->metrics)
 		goto error;
@@ -314,6 +318,15 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (!pl->ingest) {
 		mqb_error(PLUGIN_MOD, "%s", err);
 		goto error;
+	}
+	if (pl->cfg->groups_count > 0) {
+		err[0] = '\0';
+		pl->groups = plugin_groups_start(identifier, pl->cfg, pl->store, pl->metrics,
+						 pl->http, err, sizeof err);
+		if (!pl->groups) {
+			mqb_error(PLUGIN_MOD, "%s", err[0] ? err : "groups: init failed");
+			goto error;
+		}
 	}
 	if (pl->http)
 		mqb_http_add_ready_check(pl->http, plugin_ready, pl);

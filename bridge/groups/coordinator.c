@@ -341,6 +341,20 @@ int mqb_coord_revoked(mqb_coord_t *c, const char *group, const char *member_id, 
 	return rc;
 }
 
+int mqb_coord_member_gone(mqb_coord_t *c, const char *member_id, int64_t now)
+{
+	int left = 0;
+
+	for (size_t i = 0; member_id && i < c->n_groups; i++) {
+		grp_t *g = &c->groups[i];
+		grp_member_t *mb = g->failed ? NULL : grp_member_find(g, member_id);
+
+		if (mb && !mb->departed && grp_on_leave(g, member_id, NULL, now) == MQB_OK)
+			left++;
+	}
+	return left;
+}
+
 int mqb_coord_refuse(mqb_coord_t *c, const char *group, const char *member,
 		     mqb_group_errcode_t code, const char *request, const char *message,
 		     const mqb_group_transport_t *via)

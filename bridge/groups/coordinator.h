@@ -87,6 +87,12 @@ int mqb_coord_join(mqb_coord_t *c, const mqb_group_join_t *j, int64_t now_ms);
 int mqb_coord_leave(mqb_coord_t *c, const char *group, const char *member_id,
 		    const mqb_group_transport_t *via, int64_t now_ms);
 
+/* The client named member_id is gone (the broker plugin sees every disconnect, where
+ * client mode relies on the member's MQTT will, which a broker plugin never sees): each
+ * group where it is a live member treats it as a leave (no reply). Returns the number
+ * of groups it left. */
+int mqb_coord_member_gone(mqb_coord_t *c, const char *member_id, int64_t now_ms);
+
 /* Keep the member's session alive; generation is the one of its last assignment. */
 int mqb_coord_heartbeat(mqb_coord_t *c, const char *group, const char *member_id,
 			int64_t generation, const mqb_group_transport_t *via, int64_t now_ms);

@@ -11,6 +11,7 @@
 static const char *const errcode_names[MQB_GROUP_E_COUNT] = {
 	"malformed", "unknown_group", "unknown_member", "stale_generation", "not_owner",
 	"not_delivered", "too_large", "rate_limited", "internal",
+	"not_authorized",
 };
 
 const char *mqb_group_errcode_name(mqb_group_errcode_t c)

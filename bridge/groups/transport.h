@@ -35,6 +35,8 @@ typedef enum mqb_group_errcode {
 	MQB_GROUP_E_TOO_LARGE,         /* "too_large": payload or lists over the limits */
 	MQB_GROUP_E_RATE_LIMITED,      /* "rate_limited": join/leave flood */
 	MQB_GROUP_E_INTERNAL,          /* "internal": the bridge failed (I/O, memory) */
+	MQB_GROUP_E_NOT_AUTHORIZED,    /* "not_authorized": a request for another member id
+					* (plugin mode: member id must be the client id) */
 	MQB_GROUP_E_COUNT
 } mqb_group_errcode_t;
 

@@ -311,8 +311,29 @@ static int dispatch(mqb_mqtt_groups_t *t, const mqb_ctl_topic_t *tp, const mqb_c
 	return MQB_ERR_INVAL;
 }
 
+/* Whom a refusal is answered: with a known sender always the sender (never the member
+ * it named), when its client id is usable as a member id, else nobody. */
+static const char *reply_to(const char *sender, const char *named)
+{
+	if (!sender)
+		return named;
+	return mqb_ctl_id_valid(sender) ? sender : "";
+}
+
+/* The member a decoded request speaks for. */
+static const char *named_member(const mqb_ctl_topic_t *tp, const mqb_ctl_msg_t *m)
+{
+	return tp->kind == MQB_CTL_JOIN || tp->kind == MQB_CTL_LEAVE ? m->member_id : tp->member;
+}
+
 int mqb_mqtt_groups_handle(mqb_mqtt_groups_t *t, const char *topic, const void *payload,
 			   size_t len, int64_t now)
+{
+	return mqb_mqtt_groups_handle_as(t, topic, payload, len, now, NULL);
+}
+
+int mqb_mqtt_groups_handle_as(mqb_mqtt_groups_t *t, const char *topic, const void *payload,
+			      size_t len, int64_t now, const char *sender)
 {
 	const mqb_group_transport_t via = { &ops_v5, t };
 	mqb_ctl_topic_t tp;
@@ -333,6 +354,8 @@ int mqb_mqtt_groups_handle(mqb_mqtt_groups_t *t, const char *topic, const void *
 		const char *member = tp.member;
 		if (!*member && mqb_ctl_parse(tp.kind, payload, len, &m, why, sizeof(why)) == MQB_OK)
 			member = m.member_id;
+		if (sender)
+			member = reply_to(sender, member);
 		mqb_coord_refuse(t->coord, tp.group, member, MQB_GROUP_E_UNKNOWN_GROUP,
 				 mqb_ctl_kind_name(tp.kind), "no such group", &via);
 		mqb_ctl_msg_free(&m);
@@ -341,8 +364,16 @@ int mqb_mqtt_groups_handle(mqb_mqtt_groups_t *t, const char *topic, const void *
 	rc = mqb_ctl_parse(tp.kind, payload, len, &m, why, sizeof(why));
 	if (rc != MQB_OK) {
 		/* join/leave name the member only inside the (bad) payload: no reply then. */
-		mqb_coord_refuse(t->coord, tp.group, tp.member, mqb_group_errcode_from_err(rc),
-				 mqb_ctl_kind_name(tp.kind), why, &via);
+		mqb_coord_refuse(t->coord, tp.group, reply_to(sender, tp.member),
+				 mqb_group_errcode_from_err(rc), mqb_ctl_kind_name(tp.kind), why,
+				 &via);
+	} else if (sender && strcmp(named_member(&tp, &m), sender) != 0) {
+		/* The reply goes to the one who asked, never to the member it named. */
+		snprintf(why, sizeof(why), "client %.100s may not speak for member %.100s",
+			 sender, named_member(&tp, &m));
+		mqb_coord_refuse(t->coord, tp.group, reply_to(sender, ""),
+				 MQB_GROUP_E_NOT_AUTHORIZED, mqb_ctl_kind_name(tp.kind), why, &via);
+		rc = MQB_ERR_PERM;
 	} else {
 		rc = dispatch(t, &tp, &m, payload, len, now);
 	}

@@ -59,4 +59,15 @@ void mqb_mqtt_groups_destroy(mqb_mqtt_groups_t *t);   /* NULL-safe */
 int mqb_mqtt_groups_handle(mqb_mqtt_groups_t *t, const char *topic, const void *payload,
 			   size_t len, int64_t now_ms);
 
+/*
+ * The same for a transport that knows who published (the broker plugin): sender is the
+ * publishing client's id, and the member a request names (the topic's for heartbeat,
+ * ack and revoked; the payload's "member_id" for join and leave) must be sender. A
+ * request for another id is refused "not_authorized" (counted per group, error reply
+ * to the sender's own error topic when sender is an id) and MQB_ERR_PERM is returned.
+ * sender NULL: no check (mqb_mqtt_groups_handle).
+ */
+int mqb_mqtt_groups_handle_as(mqb_mqtt_groups_t *t, const char *topic, const void *payload,
+			      size_t len, int64_t now_ms, const char *sender);
+
 #endif

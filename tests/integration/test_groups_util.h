@@ -61,7 +61,7 @@ static __attribute__((unused)) int gt_env_start(gt_env_t *e, const char *streams
 	return gt_env_start_ex(e, streams_groups, NULL);
 }
 
-static int gt_daemon_start(gt_env_t *e)
+static __attribute__((unused)) int gt_daemon_start(gt_env_t *e)
 {
 	const char *argv[] = { mqbt_bin("mqbridged"), "-c", e->conf, NULL };
 
