@@ -9,6 +9,8 @@
  *    id is refused (PUBACK 0x87 to the MQTT 5 publisher, error "not_authorized" on the
  *    publisher's own error topic, counted per group and in /metrics) and changes
  *    nothing; the same client joining and leaving as itself is accepted;
+ *  - with per_listener_settings true (no MOSQ_EVT_TICK from mosquitto 2.0.11) the
+ *    messages tick the coordinator: records still flow;
  *  - plugin_opt_config missing, or naming a file that does not exist: mosquitto refuses
  *    to start, with the reason in its log, and exits (no crash).
  */
@@ -190,6 +192,25 @@ static void test_members_and_a_kill(void **state)
 	passed = true;
 }
 
+/* per_listener_settings true: mosquitto 2.0.11 sends no MOSQ_EVT_TICK, the messages
+ * (heartbeats, acks, records) tick the coordinator instead. */
+static void test_no_tick_events(void **state)
+{
+	(void)state;
+	assert_int_equal(pf_config(&pb, CONF), 0);
+	assert_int_equal(pf_start_prefixed(&pb, "per_listener_settings true",
+					   "max_queued_messages 100000\n"), 0);
+	memset(&e, 0, sizeof e);
+	snprintf(e.dir, sizeof e.dir, "%s", pb.dir);
+	e.broker.port = pb.b.port;
+	e.http_port = pb.stats_port;
+	assert_int_equal(gt_member_start(&e, &mem[0], "g", "pm-a", NULL), 0);
+	assert_int_equal(wait_members(1, 15000), 1);
+	publish(500);
+	assert_int_equal(gt_wait_sum(&e, "g", "committed", 500, 20000), 500);
+	passed = true;
+}
+
 /* --- member id == client id -------------------------------------------------------- */
 
 static char last_error[1024];
@@ -309,6 +330,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_members_and_a_kill, teardown),
+		cmocka_unit_test_teardown(test_no_tick_events, teardown),
 		cmocka_unit_test_teardown(test_member_id_is_client_id, teardown),
 		cmocka_unit_test_teardown(test_plugin_opt_config_missing_or_bad, teardown),
 	};
