@@ -12,7 +12,8 @@
  * mosquitto + members) per 1000 records. The load average is printed: the machine may
  * be shared. Target: plugin >= 2x client mode's rate.
  *
- * Usage: bench_groups_plugin [--records N] [--rounds R]   (defaults 50000, 3)
+ * Usage: bench_groups_plugin [--records N] [--rounds R] [--only plugin|client]
+ *        (defaults 50000 records, 3 rounds, both sides; --only: one side, to profile)
  */
 #include <time.h>
 
@@ -53,6 +54,7 @@ static int64_t cpu_ms(pid_t pid)
 typedef struct result {
 	double rate;           /* committed records/s */
 	double cpu_per_k;      /* ms CPU per 1000 records, whole side */
+	double broker_k, daemon_k, members_k;   /* the same by process */
 	int64_t records;
 } result_t;
 
@@ -63,7 +65,7 @@ static int run_side(gt_env_t *e, pid_t broker, pid_t daemon, int64_t n, result_t
 	gt_pub_t pub = { 0 };
 	gt_member_t m[4];
 	char topic[64], payload[101];
-	int64_t cpu0, cpu1, t0, t1, stored, committed;
+	int64_t cpu_b0, cpu_d0, cpu_b, cpu_d, cpu_m = 0, t0, t1, stored, committed;
 
 	memset(payload, 'x', 100);
 	payload[100] = '\0';
@@ -77,7 +79,8 @@ static int run_side(gt_env_t *e, pid_t broker, pid_t daemon, int64_t n, result_t
 	stored = gt_wait_sum(e, "bench", "log_end", n, 300000);
 	if (stored < n)
 		return -1;
-	cpu0 = cpu_ms(broker) + (daemon > 0 ? cpu_ms(daemon) : 0);
+	cpu_b0 = cpu_ms(broker);
+	cpu_d0 = daemon > 0 ? cpu_ms(daemon) : 0;
 	t0 = mqbt_now_ms();
 	for (int i = 0; i < 4; i++) {
 		char id[16];
@@ -87,9 +90,10 @@ static int run_side(gt_env_t *e, pid_t broker, pid_t daemon, int64_t n, result_t
 	}
 	committed = gt_wait_sum(e, "bench", "committed", stored, 600000);
 	t1 = mqbt_now_ms();
-	cpu1 = cpu_ms(broker) + (daemon > 0 ? cpu_ms(daemon) : 0);
+	cpu_b = cpu_ms(broker) - cpu_b0;
+	cpu_d = daemon > 0 ? cpu_ms(daemon) - cpu_d0 : 0;
 	for (int i = 0; i < 4; i++)
-		cpu1 += cpu_ms(m[i].pid);
+		cpu_m += cpu_ms(m[i].pid);
 	for (int i = 0; i < 4; i++) {
 		mqbt_kill(m[i].pid, SIGTERM);
 		mqbt_wait(m[i].pid, 10000);
@@ -97,7 +101,12 @@ static int run_side(gt_env_t *e, pid_t broker, pid_t daemon, int64_t n, result_t
 	}
 	r->records = committed;
 	r->rate = (double)committed * 1000.0 / (double)(t1 - t0 ? t1 - t0 : 1);
-	r->cpu_per_k = committed > 0 ? (double)(cpu1 - cpu0) * 1000.0 / (double)committed : 0;
+	if (committed > 0) {
+		r->broker_k = (double)cpu_b * 1000.0 / (double)committed;
+		r->daemon_k = (double)cpu_d * 1000.0 / (double)committed;
+		r->members_k = (double)cpu_m * 1000.0 / (double)committed;
+		r->cpu_per_k = r->broker_k + r->daemon_k + r->members_k;
+	}
 	return committed >= stored ? 0 : -1;
 }
 
@@ -145,6 +154,7 @@ int main(int argc, char **argv)
 {
 	int64_t n = 50000;
 	int rounds = 3;
+	const char *only = NULL;   /* "plugin" or "client": one side (profiling) */
 	result_t rc_[16], rp_[16];
 	double la[3], cr[16], pr[16];
 
@@ -153,8 +163,11 @@ int main(int argc, char **argv)
 			n = atoll(argv[++i]);
 		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
 			rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: bench_groups_plugin [--records N] [--rounds R]\n");
+			fprintf(stderr, "usage: bench_groups_plugin [--records N] [--rounds R] "
+				"[--only plugin|client]\n");
 			return 2;
 		}
 	}
@@ -165,18 +178,22 @@ int main(int argc, char **argv)
 	mosquitto_lib_init();
 	if (getloadavg(la, 3) == 3)
 		printf("load average at the start: %.2f %.2f %.2f\n", la[0], la[1], la[2]);
-	printf("%-6s %-7s %14s %22s\n", "round", "side", "committed/s", "CPU ms / 1000 records");
+	printf("%-6s %-7s %12s %12s %10s %10s %10s\n", "round", "side", "committed/s",
+	       "CPU/1000 ms", "mosquitto", "mqbridged", "members");
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < 2; k++) {
 			bool plugin = (r + k) % 2 == 1;
 			result_t *res = plugin ? &rp_[r] : &rc_[r];
 
 			memset(res, 0, sizeof *res);
+			if (only && strcmp(only, plugin ? "plugin" : "client") != 0)
+				continue;
 			if ((plugin ? plugin_round(n, res) : client_round(n, res)) != 0)
 				fprintf(stderr, "round %d %s: failed (%lld committed)\n", r + 1,
 					plugin ? "plugin" : "client", (long long)res->records);
-			printf("%-6d %-7s %14.0f %22.1f\n", r + 1, plugin ? "plugin" : "client",
-			       res->rate, res->cpu_per_k);
+			printf("%-6d %-7s %12.0f %12.1f %10.1f %10.1f %10.1f\n", r + 1,
+			       plugin ? "plugin" : "client", res->rate, res->cpu_per_k,
+			       res->broker_k, res->daemon_k, res->members_k);
 			fflush(stdout);
 		}
 	}

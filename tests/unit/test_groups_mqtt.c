@@ -518,6 +518,66 @@ static void test_bad_input(void **state)
 }
 
 
+/* Plugin mode: the sender (the publishing client's id) must be the member a request
+ * names; a refusal is answered to the sender, never to the named member, is counted
+ * not_authorized and changes nothing. A disconnect ends the client's memberships. */
+static int send_as(world_t *w, const char *sender, const char *topic, const char *json)
+{
+	return mqb_mqtt_groups_handle_as(w->t, topic, json, strlen(json), w->now, sender);
+}
+
+static void test_sender_must_be_member(void **state)
+{
+	world_t *w = *state;
+	unsigned a, r;
+	int64_t gen;
+	char hb[64];
+
+	assert_int_equal(send_as(w, "m1", "mqbridge/groups/eg/join", "{\"member_id\":\"m1\"}"),
+			 MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	gen = assignment(w, "eg", "m1", &a, &r);
+	assert_int_equal(a, 0xf);
+	clear_out(w);
+	assert_int_equal(send_as(w, "evil", "mqbridge/groups/eg/join",
+				 "{\"member_id\":\"m1\"}"), MQB_ERR_PERM);
+	assert_int_equal(send_as(w, "evil", "mqbridge/groups/eg/leave",
+				 "{\"member_id\":\"m1\"}"), MQB_ERR_PERM);
+	snprintf(hb, sizeof hb, "{\"generation\":%lld}", (long long)gen);
+	assert_int_equal(send_as(w, "evil", "mqbridge/groups/eg/members/m1/heartbeat", hb),
+			 MQB_ERR_PERM);
+	assert_int_equal(send_as(w, "evil", "mqbridge/groups/eg/members/m1/ack",
+				 "{\"generation\":1,\"acks\":[{\"stream\":\"s\",\"partition\":0,"
+				 "\"ranges\":[[0,0]],\"type\":\"accept\"}]}"), MQB_ERR_PERM);
+	assert_int_equal(send_as(w, "evil", "mqbridge/groups/eg/members/m1/revoked",
+				 "{\"generation\":1,\"partitions\":[]}"), MQB_ERR_PERM);
+	/* a malformed request is answered to the sender too, as malformed */
+	assert_int_equal(send_as(w, "evil", "mqbridge/groups/eg/members/m1/heartbeat", "{"),
+			 MQB_ERR_PROTO);
+	assert_null(last_error(w, "eg", "m1"));
+	assert_string_equal(last_error(w, "eg", "evil"), "malformed");
+	/* a sender that is no usable id gets no reply, the refusal is still counted */
+	assert_int_equal(send_as(w, "a/b", "mqbridge/groups/eg/leave",
+				 "{\"member_id\":\"m1\"}"), MQB_ERR_PERM);
+	cJSON *d = mqb_coord_describe(w->c, "eg", w->now);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "errors"),
+					     "not_authorized")->valueint, 6);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "members")), 1);
+	cJSON_Delete(d);
+	assert_int_equal(mqb_coord_generation(w->c, "eg"), gen);
+	/* as itself: applied */
+	assert_int_equal(send_as(w, "m1", "mqbridge/groups/eg/members/m1/heartbeat", hb), MQB_OK);
+	/* the client disconnects: it leaves eg (and nothing else) */
+	assert_int_equal(mqb_coord_member_gone(w->c, "m1", w->now), 1);
+	assert_int_equal(mqb_coord_member_gone(w->c, "m1", w->now), 0);
+	assert_int_equal(mqb_coord_member_gone(w->c, "nobody", w->now), 0);
+	d = mqb_coord_describe(w->c, "eg", w->now);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "members")), 0);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "errors"),
+					     "unknown_member")->valueint, 0);
+	cJSON_Delete(d);
+}
+
 /* Issue 14 item 9: a join or leave to a group that is not configured names its member
  * in the payload; it is answered on that member's error topic and counted. */
 static void test_unknown_group_join(void **state)
@@ -606,6 +666,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_envelope_v311, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_group_join, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_assignment_timing_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sender_must_be_member, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
