@@ -4,7 +4,8 @@
  *  - two members share a 4-partition stream; one is killed (-9) mid-stream: the broker
  *    reports the disconnect, its partitions move to the survivor at once (well before
  *    the session timeout), and every stored record is delivered (what the dead one had
- *    not acked comes again) and committed;
+ *    not acked comes again) and committed; a broker SIGTERM closes the store cleanly
+ *    and the committed positions survive the restart;
  *  - member id == client id: a join, leave or heartbeat naming another client's member
  *    id is refused (PUBACK 0x87 to the MQTT 5 publisher, error "not_authorized" on the
  *    publisher's own error topic, counted per group and in /metrics) and changes
@@ -185,6 +186,22 @@ static void test_members_and_a_kill(void **state)
 				last = tr[0].ev[i].assigned;
 		assert_int_equal(last, (1u << NPART) - 1);   /* a holds every partition now */
 	}
+	/* broker shutdown: the groups stop cleanly and their positions survive a restart */
+	mqbt_kill(mem[0].pid, SIGTERM);
+	assert_int_equal(mqbt_wait(mem[0].pid, 10000), 0);
+	mem[0].pid = 0;
+	assert_int_equal(mqbt_stop(pb.b.pid, 10000), 0);
+	pb.b.pid = 0;
+	{
+		char *log = mqbt_read_file(pb.b.log_path, NULL);
+		assert_non_null(log);
+		if (!strstr(log, "store closed cleanly"))
+			fail_msg("no clean stop in the log:\n%s", log);
+		free(log);
+	}
+	assert_int_equal(mqbt_mosquitto_restart(&pb.b), 0);
+	assert_int_equal(mqbt_wait_port(pb.stats_port, 10000), 0);
+	assert_int_equal(gt_sum(&e, "g", "committed"), NREC);
 	print_message("plugin groups: %d records, b killed, partitions moved in %lld ms, %ld "
 		      "redeliveries\n", NREC, (long long)(t_moved - t_kill), redelivered);
 	gt_trace_free(&tr[0]);
