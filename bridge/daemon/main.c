@@ -186,8 +186,8 @@ static int check_config(const mqb_config_t *cfg)
 	printf("configuration OK\n");
 	/* the same file serves mqbridge_plugin.so (docs/INGEST.md, "Plugin mode") */
 	printf("plugin mode (mosquitto plugin_opt_config): the mqtt section's connection "
-	       "settings are unused there%s\n", cfg->groups_count ? "; groups are not served "
-	       "in plugin mode" : "");
+	       "settings are unused there%s\n", cfg->groups_count ? "; groups are served in "
+	       "the broker, member id = MQTT client id" : "");
 	return 0;
 }
 
