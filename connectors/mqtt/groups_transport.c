@@ -363,7 +363,8 @@ int mqb_mqtt_groups_handle_as(mqb_mqtt_groups_t *t, const char *topic, const voi
 	}
 	rc = mqb_ctl_parse(tp.kind, payload, len, &m, why, sizeof(why));
 	if (rc != MQB_OK) {
-		/* join/leave name the member only inside the (bad) payload: no reply then. */
+		/* join/leave name the member only inside the (bad) payload: no reply then,
+		 * unless the sender is known (the reply goes to it). */
 		mqb_coord_refuse(t->coord, tp.group, reply_to(sender, tp.member),
 				 mqb_group_errcode_from_err(rc), mqb_ctl_kind_name(tp.kind), why,
 				 &via);
