@@ -91,13 +91,45 @@ static int cmd_list(const char *url, bool json)
 		free(s);
 	} else {
 		cJSON *g;
-		printf("%-24s %-20s %-9s %-11s %10s %7s %12s\n", "GROUP", "STREAM", "MODE", "STATE",
-		       "GENERATION", "MEMBERS", "LAG");
+		printf("%-24s %-9s %-20s %-9s %-11s %10s %7s %12s\n", "GROUP", "KIND", "STREAM",
+		       "MODE", "STATE", "GENERATION", "MEMBERS", "LAG");
 		cJSON_ArrayForEach(g, cJSON_GetObjectItem(doc, "groups"))
-			printf("%-24s %-20s %-9s %-11s %10.0f %7.0f %12.0f\n", str(g, "name"),
-			       str(g, "stream"), str(g, "mode"), str(g, "state"), num(g, "generation"),
-			       num(g, "members"), num(g, "lag"));
+			printf("%-24s %-9s %-20s %-9s %-11s %10.0f %7.0f %12.0f\n", str(g, "name"),
+			       str(g, "kind"), str(g, "stream"), str(g, "mode"), str(g, "state"),
+			       num(g, "generation"), num(g, "members"), num(g, "lag"));
 	}
+	cJSON_Delete(doc);
+	return MQB_CLI_OK;
+}
+
+/* A Kafka group (kafka_api): its members chose the assignment, the broker keeps the
+ * committed offsets. */
+static int describe_kafka(cJSON *doc)
+{
+	cJSON *e;
+
+	printf("group %s  kind kafka  protocol %s/%s  leader %s\n", str(doc, "name"),
+	       str(doc, "protocol_type"), str(doc, "assignor"), str(doc, "leader"));
+	printf("state %s  generation %.0f  rebalances %.0f  commits %.0f  lag %.0f\n\n",
+	       str(doc, "state"), num(doc, "generation"), num(doc, "rebalances"),
+	       num(doc, "commits"), num(doc, "lag"));
+	printf("%-40s %-16s %-16s %-15s  %s\n", "MEMBER", "INSTANCE", "CLIENT", "HOST",
+	       "ASSIGNED");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "members")) {
+		cJSON *t;
+		printf("%-40s %-16s %-16s %-15s ", str(e, "member_id"), str(e, "instance_id"),
+		       str(e, "client_id"), str(e, "client_host"));
+		cJSON_ArrayForEach(t, cJSON_GetObjectItem(e, "assignment")) {
+			printf(" %s", t->string);
+			print_ints(t);
+		}
+		putchar('\n');
+	}
+	printf("\n%-24s %9s %12s %12s %10s\n", "STREAM", "PARTITION", "COMMITTED", "LOG-END",
+	       "LAG");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "partitions"))
+		printf("%-24s %9.0f %12.0f %12.0f %10.0f\n", str(e, "stream"), num(e, "partition"),
+		       num(e, "committed"), num(e, "log_end"), num(e, "lag"));
 	cJSON_Delete(doc);
 	return MQB_CLI_OK;
 }
@@ -123,6 +155,8 @@ static int cmd_describe(const char *url, const char *group, bool json)
 		cJSON_Delete(doc);
 		return MQB_CLI_OK;
 	}
+	if (!strcmp(str(doc, "kind"), "kafka"))
+		return describe_kafka(doc);
 	printf("group %s  stream %s  mode %s", str(doc, "name"), str(doc, "stream"), str(doc, "mode"));
 	if (cJSON_GetObjectItem(doc, "assignor"))
 		printf("  assignor %s (%s)", str(doc, "assignor"), str(doc, "rebalance"));
