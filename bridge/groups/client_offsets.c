@@ -343,3 +343,65 @@ int mqb_client_offsets_each(const char *data_dir, const char *kind,
 	closedir(dir);
 	return rc;
 }
+
+int mqb_client_offsets_reset(const char *data_dir, const char *kind, const char *group,
+			     struct mqb_store *store, const char *to, mqb_client_offsets_t *out,
+			     char *errstr, size_t errstr_size)
+{
+	mqb_client_offsets_t o;
+	int kindn, rc;
+	int64_t arg = 0;
+	char *end = NULL;
+
+	if (!strcmp(to, "earliest"))
+		kindn = 0;
+	else if (!strcmp(to, "latest"))
+		kindn = 1;
+	else if (!strncmp(to, "offset:", 7) || !strncmp(to, "timestamp:", 10)) {
+		const char *num = to + (to[0] == 'o' ? 7 : 10);
+		kindn = to[0] == 'o' ? 2 : 3;
+		arg = strtoll(num, &end, 10);
+		if (!*num || *end || arg < 0) {
+			mqb_errstr_set(errstr, errstr_size, "bad number in \"%s\"", to);
+			return MQB_ERR_INVAL;
+		}
+	} else {
+		mqb_errstr_set(errstr, errstr_size, "--to must be earliest, latest, offset:N or "
+			       "timestamp:MS (got \"%s\")", to);
+		return MQB_ERR_INVAL;
+	}
+	rc = mqb_client_offsets_load(data_dir, kind, group, &o, errstr, errstr_size);
+	if (rc != MQB_OK)
+		return rc;
+	for (size_t i = 0; i < o.n; i++) {
+		mqb_partition_t *p = mqb_store_partition(store, o.e[i].stream, o.e[i].partition);
+		mqb_watermarks_t wm;
+		int64_t off;
+
+		if (!p)
+			continue;            /* a stream no longer configured: left as it is */
+		mqb_partition_watermarks(p, &wm);
+		switch (kindn) {
+		case 0: off = wm.log_start; break;
+		case 1: off = wm.stored; break;
+		case 2: off = arg; break;
+		default:
+			off = mqb_partition_offset_for_time(p, arg);
+			if (off < 0)
+				off = wm.stored;   /* nothing that recent: the end */
+			break;
+		}
+		if (off < wm.log_start)
+			off = wm.log_start;
+		if (off > wm.stored)
+			off = wm.stored;
+		o.e[i].offset = off;
+		o.e[i].leader_epoch = -1;
+	}
+	rc = mqb_client_offsets_save(data_dir, kind, group, &o, errstr, errstr_size);
+	if (rc == MQB_OK && out)
+		*out = o;
+	else
+		mqb_client_offsets_free(&o);
+	return rc;
+}

@@ -61,6 +61,18 @@ int mqb_client_offsets_save(const char *data_dir, const char *kind, const char *
 /* Load: MQB_OK, MQB_ERR_NOTFOUND (nothing committed), MQB_ERR_CORRUPT (+ why). */
 int mqb_client_offsets_load(const char *data_dir, const char *kind, const char *group,
 			    mqb_client_offsets_t *o, char *errstr, size_t errstr_size);
+/*
+ * `mqbridge groups reset` for such a group (the daemon stopped: store opened by the
+ * caller, so no member is connected): set every committed (stream, partition) to
+ * to = earliest | latest | offset:N | timestamp:MS, clamped to the partition's log,
+ * and save. MQB_ERR_NOTFOUND when nothing was saved for group, MQB_ERR_INVAL for a
+ * bad `to` (errstr says which).
+ */
+struct mqb_store;
+int mqb_client_offsets_reset(const char *data_dir, const char *kind, const char *group,
+			     struct mqb_store *store, const char *to, mqb_client_offsets_t *out,
+			     char *errstr, size_t errstr_size);
+
 /* Call fn for every group name saved under data_dir/__groups/<kind>/ (file names that
  * are valid group names, mqb_group_name_valid). MQB_OK or the first non-OK fn return. */
 int mqb_client_offsets_each(const char *data_dir, const char *kind,

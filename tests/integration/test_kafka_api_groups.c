@@ -14,7 +14,8 @@
  *    OffsetFetch v7, LeaveGroup v4) by hand, since neither client sends them;
  *  - bad input: an invalid, too long or mqbridge-owned group id, an unknown member, a
  *    stale generation, an oversized assignment, a JoinGroup flood, too many groups:
- *    each gets its protocol error and the daemon keeps serving.
+ *    each gets its protocol error and the daemon keeps serving;
+ *  - `mqbridge groups reset` on a Kafka group (refused while the daemon runs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -827,6 +828,28 @@ static void test_bad_input(void **state)
 	assert_true(iu_child_running(daemon_.pid));
 }
 
+/* `mqbridge groups reset` on a Kafka group: refused while mqbridged runs, then done. */
+static void test_reset(void **state)
+{
+	char *out = NULL;
+	size_t len = 0;
+	int64_t zero[PARTS] = { 0 };
+	const char *argv[] = { mqbt_bin("mqbridge"), "groups", "reset", "-c", daemon_.conf,
+			       "--group", GROUP, "--to", "earliest", NULL };
+
+	(void)state;
+	assert_int_not_equal(mqbt_run(argv, &out, &len, 20000), 0);   /* store in use */
+	free(out);
+	assert_int_equal(mqbt_stop(daemon_.pid, 15000), 0);
+	daemon_.pid = 0;
+	out = NULL;
+	assert_int_equal(mqbt_run(argv, &out, &len, 20000), 0);
+	assert_non_null(strstr(out, "Kafka group " GROUP " reset to earliest"));
+	free(out);
+	start_daemon();
+	wait_committed(GROUP, zero);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_groups_view),
 		cmocka_unit_test(test_flexible_versions),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_reset),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
