@@ -11,7 +11,8 @@
  *  - /groups lists Kafka groups (kind "kafka") beside the configured mqbridge group
  *    (kind "mqbridge"), and `mqbridge groups describe` shows one;
  *  - the flexible versions (JoinGroup v7, SyncGroup v5, Heartbeat v4, OffsetCommit v8,
- *    OffsetFetch v7, LeaveGroup v4) by hand, since neither client sends them;
+ *    OffsetFetch v7, LeaveGroup v4, ListGroups v4) and DescribeGroups by hand, since
+ *    neither client sends them;
  *  - bad input: an invalid, too long or mqbridge-owned group id, an unknown member, a
  *    stale generation, an oversized assignment, a JoinGroup flood, too many groups:
  *    each gets its protocol error and the daemon keeps serving;
@@ -670,6 +671,65 @@ static void test_flexible_versions(void **state)
 	close(fd);
 }
 
+/* ListGroups v4 (flexible, state filter) and DescribeGroups v1 (classic). */
+static void test_list_describe(void **state)
+{
+	int fd = kraw_connect(kport);
+	rawreq_t q;
+	rd_t r;
+	uint8_t *b;
+	size_t len;
+	char name[256], st[64], pt[64];
+	int found = 0;
+	uint64_t n;
+
+	(void)state;
+	rq_fstart(&q, 16, 4, 710);
+	rq_uv(&q, 2); rq_cstr(&q, "Empty");
+	rq_i8(&q, 0);
+	rq_send(fd, &q);
+	b = frecv(fd, 710, &r);
+	(void)rd32(&r);
+	assert_int_equal(rd16(&r), 0);
+	n = rd_uv(&r);
+	assert_true(n >= 2);
+	for (uint64_t i = 0; i + 1 < n; i++) {
+		rd_cstr(&r, name, sizeof name);
+		rd_cstr(&r, pt, sizeof pt);
+		rd_cstr(&r, st, sizeof st);
+		assert_int_equal(rd_uv(&r), 0);
+		assert_string_equal(st, "Empty");
+		found += !strcmp(name, GROUP) || !strcmp(name, "js");
+	}
+	assert_int_equal(found, 2);
+	free(b);
+
+	rq_start(&q, 15, 1, 711);
+	rq_i32(&q, 2); rq_str(&q, GROUP); rq_str(&q, "never-seen");
+	rq_send(fd, &q);
+	b = rq_recv(fd, &len);
+	assert_int_equal(get32(b), 711);
+	assert_int_equal(get32(b + 8), 2);
+	size_t at = 12;
+	assert_int_equal(get16(b + at), 0);
+	at += 2;
+	at += 2 + (size_t)get16(b + at);     /* group id */
+	assert_int_equal(get16(b + at), 5);  /* "Empty" */
+	assert_memory_equal(b + at + 2, "Empty", 5);
+	at += 7;
+	at += 2 + (size_t)get16(b + at);     /* protocol type */
+	at += 2 + (size_t)get16(b + at);     /* protocol */
+	assert_int_equal(get32(b + at), 0);  /* members */
+	at += 4;
+	assert_int_equal(get16(b + at), 0);
+	at += 2;
+	at += 2 + (size_t)get16(b + at);
+	assert_int_equal(get16(b + at), 4);  /* "Dead" */
+	assert_memory_equal(b + at + 2, "Dead", 4);
+	free(b);
+	close(fd);
+}
+
 /* --- bad input ---------------------------------------------------------------------------- */
 
 /* FindCoordinator v2 for key: the error code. */
@@ -857,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_kafkajs_group),
 		cmocka_unit_test(test_groups_view),
 		cmocka_unit_test(test_flexible_versions),
+		cmocka_unit_test(test_list_describe),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_reset),
 	};
