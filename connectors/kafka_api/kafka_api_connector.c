@@ -65,6 +65,8 @@ int mqb_kafka_api_add_routes(void *inst, struct mqb_http *http)
 	struct kapi_inst *ki = inst;
 	int rc;
 
+	if (!ki->groups)
+		return MQB_OK;               /* max_groups = 0: no Kafka groups to show */
 	if (ki->host) {
 		ki->view = (mqb_group_view_t){ view_list, view_describe, ki->groups };
 		rc = mqb_group_host_add_view(ki->host, &ki->view);
