@@ -5,6 +5,8 @@
  *    record consumed, each partition owned by exactly one member per generation
  *    (checked on GET /groups/<g> at every stable generation); kill -9 one member: its
  *    partitions move and the new records reach the others;
+ *  - static membership (group.instance.id): a member killed and restarted at once
+ *    takes its place again, same generation, no rebalance;
  *  - committed offsets survive kill -9 of mqbridged: after the restart /groups shows
  *    them and a new member reads only what came after;
  *  - kafkajs: a producer and a consumer group agree with `mqbridge log dump --json`;
@@ -226,16 +228,26 @@ typedef struct member {
 	char out[600];
 } member_t;
 
-static void member_start(member_t *m, int i, bool exit_at_end)
+static void member_start_in(member_t *m, int i, bool exit_at_end, const char *group,
+			    const char *instance)
 {
+	char inst[128];
+
 	snprintf(m->out, sizeof m->out, "%s/member%d.out", daemon_.dir, i);
-	const char *argv[] = { kcat(), "-b", bootstrap, "-G", GROUP, STREAM, "-q", "-u",
+	snprintf(inst, sizeof inst, "group.instance.id=%s", instance ? instance : "");
+	const char *argv[] = { kcat(), "-b", bootstrap, "-G", group, STREAM, "-q", "-u",
 			       "-f", "R %p %o %s\\n",
 			       "-X", "session.timeout.ms=3000", "-X", "heartbeat.interval.ms=300",
 			       "-X", "auto.commit.interval.ms=200",
 			       "-X", "auto.offset.reset=earliest",
+			       "-X", instance ? inst : "client.id=rdkafka",
 			       exit_at_end ? "-e" : NULL, NULL };
 	assert_int_equal(mqbt_spawn(&m->pid, argv, m->out), 0);
+}
+
+static void member_start(member_t *m, int i, bool exit_at_end)
+{
+	member_start_in(m, i, exit_at_end, GROUP, NULL);
 }
 
 /* Records a member printed: seen[p][o] set (offsets below cap). */
@@ -351,6 +363,50 @@ static void test_kcat_group_and_restart(void **state)
 		}
 	assert_int_equal(total, PARTS * 10);
 	assert_int_equal(dups, 0);
+}
+
+/* Static membership: a member killed and restarted with its group.instance.id within
+ * the session timeout takes its place again without a rebalance. */
+static void test_static_member(void **state)
+{
+	member_t ms[2];
+	char ids[2][256], leader[256];
+	unsigned parts[2], parts2[2];
+	int gen, gen2, victim;
+	cJSON *doc;
+
+	(void)state;
+	member_start_in(&ms[0], 10, false, "static", "s0");
+	member_start_in(&ms[1], 11, false, "static", "s1");
+	gen = wait_stable("static", 2, 1, ids, parts);
+	doc = describe("static");
+	assert_non_null(doc);
+	snprintf(leader, sizeof leader, "%s", cJSON_GetObjectItem(doc, "leader")->valuestring);
+	victim = -1;
+	cJSON *m;
+	cJSON_ArrayForEach(m, cJSON_GetObjectItem(doc, "members"))
+		if (strcmp(cJSON_GetObjectItem(m, "member_id")->valuestring, leader))
+			/* a follower (a rejoining leader rebalances) */
+			victim = !strcmp(cJSON_GetObjectItem(m, "instance_id")->valuestring, "s1");
+	cJSON_Delete(doc);
+	assert_true(victim >= 0);
+	mqbt_kill(ms[victim].pid, SIGKILL);
+	mqbt_wait(ms[victim].pid, 5000);
+	member_start_in(&ms[victim], 20 + victim, false, "static", victim ? "s1" : "s0");
+	mqbt_sleep_ms(1500);                  /* well past its rejoin; session is 3 s */
+	gen2 = wait_stable("static", 2, 1, NULL, parts2);
+	assert_int_equal(gen2, gen);          /* no rebalance */
+	doc = describe("static");
+	int instances = 0;
+	cJSON_ArrayForEach(m, cJSON_GetObjectItem(doc, "members"))
+		instances += cJSON_IsString(cJSON_GetObjectItem(m, "instance_id"));
+	assert_int_equal(instances, 2);
+	cJSON_Delete(doc);
+	/* each member kept its partitions (a static member is renamed in place) */
+	assert_int_equal(parts2[0], parts[0]);
+	assert_int_equal(parts2[1], parts[1]);
+	for (int i = 0; i < 2; i++)
+		mqbt_stop(ms[i].pid, 10000);
 }
 
 /* --- kafkajs ------------------------------------------------------------------------------ */
@@ -914,6 +970,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kcat_group_and_restart),
+		cmocka_unit_test(test_static_member),
 		cmocka_unit_test(test_kafkajs_group),
 		cmocka_unit_test(test_groups_view),
 		cmocka_unit_test(test_flexible_versions),
