@@ -33,27 +33,7 @@ static const char *CONF =
 	"           { name = \"fo\"; stream = \"live\"; assignor = \"cooperative-sticky\";\n"
 	"             session_timeout_ms = 3000; heartbeat_interval_ms = 500; prefetch = 100; } );\n";
 
-/* CPU time (user + system) of pid in ms, -1 when unreadable. */
-static int64_t cpu_ms(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long ut, st;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');   /* comm may hold spaces */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			 &ut, &st) != 2)
-		return -1;
-	return (int64_t)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
-}
+#define cpu_ms mqbt_cpu_ms
 
 static int64_t wall_ms(void)
 {

@@ -2,7 +2,9 @@
  * cmd_groups.c — `mqbridge groups list|describe|reset`.
  *
  * list and describe ask the running daemon (GET /groups, GET /groups/<g> on its stats
- * endpoint, --url, default http://127.0.0.1:9883). reset works on the data directory
+ * endpoint, --url, default http://127.0.0.1:9883); Kafka groups (kafka_api, kind
+ * "kafka") are listed beside mqbridge's and described in their own layout, and reset
+ * rewrites their committed offsets (data_dir/__groups/kafka/<g>.offsets). reset works on the data directory
  * while mqbridged is stopped: the stats endpoint is read-only by design, and a group
  * whose daemon is stopped has no members, which is when Kafka allows a reset too. If
  * the daemon runs, the store's lock refuses the reset and the message says why.
@@ -23,7 +25,9 @@
 #include "bridge/clock.h"
 #include "bridge/config.h"
 #include "bridge/err.h"
+#include "bridge/groups/client_offsets.h"
 #include "bridge/groups/coordinator.h"
+#include "bridge/groups/offsets.h"
 #include "bridge/store/store.h"
 #include "tools/cli.h"
 
@@ -91,13 +95,45 @@ static int cmd_list(const char *url, bool json)
 		free(s);
 	} else {
 		cJSON *g;
-		printf("%-24s %-20s %-9s %-11s %10s %7s %12s\n", "GROUP", "STREAM", "MODE", "STATE",
-		       "GENERATION", "MEMBERS", "LAG");
+		printf("%-24s %-9s %-20s %-9s %-11s %10s %7s %12s\n", "GROUP", "KIND", "STREAM",
+		       "MODE", "STATE", "GENERATION", "MEMBERS", "LAG");
 		cJSON_ArrayForEach(g, cJSON_GetObjectItem(doc, "groups"))
-			printf("%-24s %-20s %-9s %-11s %10.0f %7.0f %12.0f\n", str(g, "name"),
-			       str(g, "stream"), str(g, "mode"), str(g, "state"), num(g, "generation"),
-			       num(g, "members"), num(g, "lag"));
+			printf("%-24s %-9s %-20s %-9s %-11s %10.0f %7.0f %12.0f\n", str(g, "name"),
+			       str(g, "kind"), str(g, "stream"), str(g, "mode"), str(g, "state"),
+			       num(g, "generation"), num(g, "members"), num(g, "lag"));
 	}
+	cJSON_Delete(doc);
+	return MQB_CLI_OK;
+}
+
+/* A Kafka group (kafka_api): its members chose the assignment, the broker keeps the
+ * committed offsets. */
+static int describe_kafka(cJSON *doc)
+{
+	cJSON *e;
+
+	printf("group %s  kind kafka  protocol %s/%s  leader %s\n", str(doc, "name"),
+	       str(doc, "protocol_type"), str(doc, "assignor"), str(doc, "leader"));
+	printf("state %s  generation %.0f  rebalances %.0f  commits %.0f  lag %.0f\n\n",
+	       str(doc, "state"), num(doc, "generation"), num(doc, "rebalances"),
+	       num(doc, "commits"), num(doc, "lag"));
+	printf("%-40s %-16s %-16s %-15s  %s\n", "MEMBER", "INSTANCE", "CLIENT", "HOST",
+	       "ASSIGNED");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "members")) {
+		cJSON *t;
+		printf("%-40s %-16s %-16s %-15s ", str(e, "member_id"), str(e, "instance_id"),
+		       str(e, "client_id"), str(e, "client_host"));
+		cJSON_ArrayForEach(t, cJSON_GetObjectItem(e, "assignment")) {
+			printf(" %s", t->string);
+			print_ints(t);
+		}
+		putchar('\n');
+	}
+	printf("\n%-24s %9s %12s %12s %10s\n", "STREAM", "PARTITION", "COMMITTED", "LOG-END",
+	       "LAG");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "partitions"))
+		printf("%-24s %9.0f %12.0f %12.0f %10.0f\n", str(e, "stream"), num(e, "partition"),
+		       num(e, "committed"), num(e, "log_end"), num(e, "lag"));
 	cJSON_Delete(doc);
 	return MQB_CLI_OK;
 }
@@ -123,6 +159,8 @@ static int cmd_describe(const char *url, const char *group, bool json)
 		cJSON_Delete(doc);
 		return MQB_CLI_OK;
 	}
+	if (!strcmp(str(doc, "kind"), "kafka"))
+		return describe_kafka(doc);
 	printf("group %s  stream %s  mode %s", str(doc, "name"), str(doc, "stream"), str(doc, "mode"));
 	if (cJSON_GetObjectItem(doc, "assignor"))
 		printf("  assignor %s (%s)", str(doc, "assignor"), str(doc, "rebalance"));
@@ -154,6 +192,41 @@ static int cmd_describe(const char *url, const char *group, bool json)
 	return MQB_CLI_OK;
 }
 
+/* Reset a Kafka group's committed offsets (the daemon stopped: the store's lock). */
+static int reset_kafka(mqb_config_t *cfg, const char *group, const char *to)
+{
+	char err[600] = "";
+	mqb_store_t *st = mqb_store_open(cfg->data_dir, 0, err, sizeof(err));
+	mqb_client_offsets_t o;
+	int r, rc = MQB_CLI_FAIL;
+
+	if (!st) {
+		mqb_cli_error("cannot reset while the data directory is in use: %s. Stop mqbridged "
+			      "first (a reset needs a group without members)", err);
+		return MQB_CLI_FAIL;
+	}
+	for (size_t i = 0; i < cfg->streams_count; i++)
+		if (mqb_store_stream_open(st, &cfg->streams[i].opts, err, sizeof(err)) != MQB_OK) {
+			mqb_cli_error("%s", err);
+			goto out;
+		}
+	r = mqb_client_offsets_reset(cfg->data_dir, "kafka", group, st, to, &o, err, sizeof(err));
+	if (r != MQB_OK) {
+		mqb_cli_error("%s", err);
+		rc = r == MQB_ERR_INVAL ? MQB_CLI_USAGE : MQB_CLI_FAIL;
+		goto out;
+	}
+	printf("Kafka group %s reset to %s:\n", group, to);
+	for (size_t i = 0; i < o.n; i++)
+		printf("  %s partition %d: %lld\n", o.e[i].stream, (int)o.e[i].partition,
+		       (long long)o.e[i].offset);
+	mqb_client_offsets_free(&o);
+	rc = MQB_CLI_OK;
+out:
+	mqb_store_close(st);
+	return rc;
+}
+
 static int cmd_reset(const char *conf, const char *group, const char *to)
 {
 	char err[512];
@@ -171,7 +244,16 @@ static int cmd_reset(const char *conf, const char *group, const char *to)
 	for (size_t i = 0; i < cfg->groups_count; i++)
 		found |= strcmp(cfg->groups[i].name, group) == 0;
 	if (!found) {
-		mqb_cli_error("no group %s in %s", group, conf);
+		char path[4096];
+		/* a Kafka group (kafka_api): its committed offsets under __groups/kafka */
+		if (mqb_group_name_valid(group) &&
+		    mqb_client_offsets_path(path, sizeof path, cfg->data_dir, "kafka", group) == 0 &&
+		    access(path, F_OK) == 0) {
+			rc = reset_kafka(cfg, group, to);
+			goto out;
+		}
+		mqb_cli_error("no group %s in %s (nor a Kafka group with committed offsets in "
+			      "%s/__groups/kafka)", group, conf, cfg->data_dir);
 		goto out;
 	}
 	st = mqb_store_open(cfg->data_dir, 0, err, sizeof(err));

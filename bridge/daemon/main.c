@@ -74,7 +74,7 @@ static const struct component components[] = {
 	{ &mqb_connector_kafka, kafka_enabled, mqb_kafka_connector_add_routes },
 	{ &mqb_connector_downlink, mqb_downlink_enabled, NULL },   /* Kafka -> MQTT */
 	{ &mqb_connector_groups, mqb_groups_enabled, NULL },   /* MQTT members */
-	{ &mqb_connector_kafka_api, mqb_kafka_api_enabled, NULL },
+	{ &mqb_connector_kafka_api, mqb_kafka_api_enabled, mqb_kafka_api_add_routes },
 	{ &mqb_connector_mqtt, always, NULL },
 };
 #define NCOMPONENTS (sizeof components / sizeof components[0])

@@ -37,7 +37,42 @@ struct mqb_group_host {
 	atomic_bool stop;
 	int idle_ms;
 	_Atomic int64_t last_tick_ms;    /* 0: nobody ticked yet */
+
+	pthread_mutex_t views_mu;        /* views (never held with mu) */
+	const mqb_group_view_t *views[4];
 };
+
+int mqb_group_host_add_view(mqb_group_host_t *h, const mqb_group_view_t *v)
+{
+	int rc = MQB_ERR_TOOBIG;
+
+	pthread_mutex_lock(&h->views_mu);
+	for (size_t i = 0; i < 4; i++)
+		if (!h->views[i]) {
+			h->views[i] = v;
+			rc = MQB_OK;
+			break;
+		}
+	pthread_mutex_unlock(&h->views_mu);
+	return rc;
+}
+
+void mqb_group_host_remove_view(mqb_group_host_t *h, const mqb_group_view_t *v)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->views_mu);
+	for (size_t i = 0; i < 4; i++)
+		if (h->views[i] == v)
+			h->views[i] = NULL;
+	pthread_mutex_unlock(&h->views_mu);
+}
+
+static void kind_mqbridge(cJSON *o)
+{
+	if (o && !cJSON_GetObjectItemCaseSensitive(o, "kind"))
+		cJSON_AddStringToObject(o, "kind", "mqbridge");
+}
 
 mqb_coord_t *mqb_group_host_lock(mqb_group_host_t *h)
 {
@@ -187,6 +222,14 @@ static void http_groups(const mqb_http_req_t *req, mqb_http_resp_t *resp, void *
 			mqb_http_resp_error(resp, 500, "out of memory");
 			return;
 		}
+		cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, "groups"), *e;
+		cJSON_ArrayForEach(e, arr)
+			kind_mqbridge(e);
+		pthread_mutex_lock(&h->views_mu);
+		for (size_t i = 0; arr && i < 4; i++)
+			if (h->views[i])
+				h->views[i]->list(h->views[i]->arg, arr);
+		pthread_mutex_unlock(&h->views_mu);
 		mqb_http_resp_json(resp, 200, doc);
 		return;
 	}
@@ -197,6 +240,12 @@ static void http_groups(const mqb_http_req_t *req, mqb_http_resp_t *resp, void *
 	}
 	doc = mqb_coord_describe(mqb_group_host_lock(h), g, mqb_mono_ms());
 	mqb_group_host_unlock(h);
+	kind_mqbridge(doc);
+	pthread_mutex_lock(&h->views_mu);
+	for (size_t i = 0; !doc && i < 4; i++)
+		if (h->views[i])
+			doc = h->views[i]->describe(h->views[i]->arg, g);
+	pthread_mutex_unlock(&h->views_mu);
 	if (!doc) {
 		mqb_http_resp_error(resp, 404, "no such group: %s", g);
 		return;
@@ -311,6 +360,7 @@ mqb_group_host_t *mqb_group_host_new(const mqb_config_t *cfg, mqb_store_t *store
 	}
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_mutex_init(&h->wake_mu, NULL);
+	pthread_mutex_init(&h->views_mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -348,6 +398,7 @@ void mqb_group_host_destroy(mqb_group_host_t *h)
 	}
 	pthread_cond_destroy(&h->wake_cv);
 	pthread_mutex_destroy(&h->wake_mu);
+	pthread_mutex_destroy(&h->views_mu);
 	pthread_mutex_destroy(&h->mu);
 	free(h);
 }

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "bridge/config.h"
 #include "bridge/groups/coordinator.h"
 #include "bridge/stats/http.h"
@@ -74,6 +76,23 @@ int mqb_group_host_flush(mqb_group_host_t *h);
 /* GET /groups and GET /groups/<g>; removed again by destroy. */
 int mqb_group_host_add_routes(mqb_group_host_t *h, mqb_http_t *http);
 void mqb_group_host_remove_routes(mqb_group_host_t *h);
+
+/*
+ * Groups served by something other than the coordinator (kafka_api's Kafka groups,
+ * whose members assign partitions themselves) shown beside the coordinator's in
+ * GET /groups (list appends entries to the "groups" array, each with a "kind") and
+ * GET /groups/<g> (describe: the document, or NULL when the name is not one of its
+ * groups; the coordinator's groups are asked first). The coordinator's entries get
+ * "kind": "mqbridge". Called from the HTTP thread without the host lock; the view
+ * locks what it reads. At most 4 views; v must stay valid until removed.
+ */
+typedef struct mqb_group_view {
+	void (*list)(void *arg, cJSON *groups);
+	cJSON *(*describe)(void *arg, const char *group);
+	void *arg;
+} mqb_group_view_t;
+int mqb_group_host_add_view(mqb_group_host_t *h, const mqb_group_view_t *v);
+void mqb_group_host_remove_view(mqb_group_host_t *h, const mqb_group_view_t *v);
 
 /* 1 when the ticker turned within stall_ms (or nobody ticks yet), else 0 + why. */
 int mqb_group_host_alive(mqb_group_host_t *h, int64_t stall_ms, char *why,

@@ -31,6 +31,30 @@ static const mqb_cfgt_key_t keys[] = {
 	{ .name = "max_request_bytes", .type = MQB_CFGT_INT64, .off = OFF(max_request_bytes),
 	  .min = 1024, .max = 1073741824, .def_int = 104857600,
 	  .desc = "largest request frame (bytes); a larger size field closes the connection" },
+	{ .name = "max_groups", .type = MQB_CFGT_INT, .off = OFF(max_groups),
+	  .min = 0, .max = 100000, .def_int = 100,
+	  .desc = "Kafka consumer groups (created on demand by group id, kept while they "
+		  "have members or committed offsets); a new one beyond this is refused "
+		  "with GROUP_AUTHORIZATION_FAILED (0: no Kafka groups)" },
+	{ .name = "max_group_members", .type = MQB_CFGT_INT, .off = OFF(max_group_members),
+	  .min = 1, .max = 100000, .def_int = 100,
+	  .desc = "members of one Kafka group (pending member ids included); more get "
+		  "GROUP_MAX_SIZE_REACHED" },
+	{ .name = "group_initial_rebalance_delay_ms", .type = MQB_CFGT_INT,
+	  .off = OFF(group_initial_rebalance_delay_ms), .min = 0, .max = 300000,
+	  .def_int = 3000,
+	  .desc = "how long the first rebalance of an empty group waits for more members "
+		  "(Kafka's group.initial.rebalance.delay.ms)" },
+	{ .name = "group_min_session_timeout_ms", .type = MQB_CFGT_INT,
+	  .off = OFF(group_min_session_timeout_ms), .min = 100, .max = 3600000,
+	  .def_int = 6000,
+	  .desc = "shortest session timeout a Kafka member may ask for "
+		  "(group.min.session.timeout.ms); shorter: INVALID_SESSION_TIMEOUT" },
+	{ .name = "group_max_session_timeout_ms", .type = MQB_CFGT_INT,
+	  .off = OFF(group_max_session_timeout_ms), .min = 100, .max = 3600000,
+	  .def_int = 1800000,
+	  .desc = "longest session timeout a Kafka member may ask for "
+		  "(group.max.session.timeout.ms)" },
 	{ .name = NULL },
 };
 

@@ -26,6 +26,10 @@ typedef struct mqb_kafka_api_conf {
 	char *advertised;            /* host:port given to clients in Metadata; NULL: listen */
 	int max_connections;         /* 64; more are accepted and closed at once */
 	int64_t max_request_bytes;   /* 100 MiB; a larger request frame closes the connection */
+	int max_groups;              /* Kafka consumer groups at once (created on demand) */
+	int max_group_members;       /* members (and pending member ids) per group */
+	int group_initial_rebalance_delay_ms;  /* an empty group waits this long for more */
+	int group_min_session_timeout_ms, group_max_session_timeout_ms;
 	int line;
 } mqb_kafka_api_conf_t;
 

@@ -6,17 +6,88 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bridge/clock.h"
 #include "bridge/err.h"
 #include "bridge/stats/listen.h"
+#include "bridge/groups/group_host.h"
+#include "bridge/stats/http.h"
 #include "connectors/kafka_api/kafka_api_conf.h"
+#include "connectors/kafka_api/kafka_api_group.h"
 #include "connectors/kafka_api/kafka_api_server.h"
 
 struct kapi_inst {
 	mqb_kapi_stats_t stats;
 	mqb_kapi_server_t *srv;
+	mqb_kgroups_t *groups;
+	mqb_group_host_t *host;      /* mqbridge's groups (views added there), or NULL */
+	mqb_group_view_t view;
+	bool view_added;
+	mqb_http_t *http;            /* our own /groups route, or NULL */
 };
+
+/* --- /groups ---------------------------------------------------------------------------- */
+
+static void view_list(void *arg, cJSON *arr) { mqb_kgroups_list_json(arg, arr); }
+static cJSON *view_describe(void *arg, const char *g) { return mqb_kgroups_describe_json(arg, g); }
+
+/* GET /groups and /groups/<g> when no mqbridge group is configured (no group host). */
+static void http_groups(const mqb_http_req_t *req, mqb_http_resp_t *resp, void *arg)
+{
+	struct kapi_inst *ki = arg;
+	const char *path = mqb_http_req_path(req);
+	cJSON *doc;
+
+	if (!strcmp(path, "/groups") || !strcmp(path, "/groups/")) {
+		doc = cJSON_CreateObject();
+		cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "groups") : NULL;
+		if (!arr) {
+			cJSON_Delete(doc);
+			mqb_http_resp_error(resp, 500, "out of memory");
+			return;
+		}
+		mqb_kgroups_list_json(ki->groups, arr);
+		mqb_http_resp_json(resp, 200, doc);
+		return;
+	}
+	const char *g = path + strlen("/groups/");
+	doc = strchr(g, '/') ? NULL : mqb_kgroups_describe_json(ki->groups, g);
+	if (!doc) {
+		mqb_http_resp_error(resp, 404, "no such group: %s", g);
+		return;
+	}
+	mqb_http_resp_json(resp, 200, doc);
+}
+
+int mqb_kafka_api_add_routes(void *inst, struct mqb_http *http)
+{
+	struct kapi_inst *ki = inst;
+	int rc;
+
+	if (!ki->groups)
+		return MQB_OK;               /* max_groups = 0: no Kafka groups to show */
+	if (ki->host) {
+		ki->view = (mqb_group_view_t){ view_list, view_describe, ki->groups };
+		rc = mqb_group_host_add_view(ki->host, &ki->view);
+		ki->view_added = rc == MQB_OK;
+		return rc;
+	}
+	rc = mqb_http_add_route(http, "GET", "/groups", true, http_groups, ki);
+	if (rc == MQB_OK)
+		ki->http = http;
+	return rc;
+}
+
+static void remove_routes(struct kapi_inst *ki)
+{
+	if (ki->view_added)
+		mqb_group_host_remove_view(ki->host, &ki->view);
+	ki->view_added = false;
+	if (ki->http)
+		mqb_http_remove_route(ki->http, "GET", "/groups");
+	ki->http = NULL;
+}
 
 bool mqb_kafka_api_enabled(const mqb_config_t *cfg)
 {
@@ -64,11 +135,31 @@ static void *kapi_init(const mqb_connector_env_t *env, char *errstr, size_t errs
 		return NULL;
 	}
 	mqb_kapi_stats_init(&ki->stats, env->metrics);
+	if (k->max_groups > 0) {
+		mqb_kgroups_opts_t go = {
+			.data_dir = env->cfg->data_dir, .cfg = env->cfg, .store = env->store,
+			.max_groups = k->max_groups, .max_members = k->max_group_members,
+			.initial_rebalance_delay_ms = k->group_initial_rebalance_delay_ms,
+			.min_session_ms = k->group_min_session_timeout_ms,
+			.max_session_ms = k->group_max_session_timeout_ms,
+			.max_member_bytes = 1 << 20,
+		};
+		ki->groups = mqb_kgroups_new(&go);
+		if (!ki->groups) {
+			free(ki);
+			mqb_errstr_set(errstr, errstr_size, "out of memory");
+			return NULL;
+		}
+		if (env->metrics)
+			mqb_metrics_add_collector(env->metrics, mqb_kgroups_collect, ki->groups);
+		ki->host = env->groups;
+	}
 	ctx = (mqb_kapi_ctx_t){ .store = env->store, .max_request_bytes = k->max_request_bytes,
-				.stats = &ki->stats };
+				.stats = &ki->stats, .groups = ki->groups };
 	ki->srv = mqb_kapi_server_new(&ctx, k->listen, k->advertised, k->max_connections,
 				      errstr, errstr_size);
 	if (!ki->srv) {
+		mqb_kgroups_destroy(ki->groups);   /* metrics registry: see kapi_destroy */
 		free(ki);
 		return NULL;
 	}
@@ -82,6 +173,7 @@ static int kapi_start(void *inst)
 
 static void kapi_stop(void *inst)
 {
+	remove_routes(inst);
 	mqb_kapi_server_stop(((struct kapi_inst *)inst)->srv);
 }
 
@@ -91,7 +183,9 @@ static void kapi_destroy(void *inst)
 
 	if (!ki)
 		return;
+	remove_routes(ki);
 	mqb_kapi_server_destroy(ki->srv);
+	mqb_kgroups_destroy(ki->groups);
 	free(ki);
 }
 

@@ -8,14 +8,23 @@
 #include "bridge/err.h"
 #include "connectors/kafka_api/kafka_api_int.h"
 
-/* Versions chosen so that librdkafka 2.0 and kcat negotiate classic (non-flexible)
- * encodings for everything but ApiVersions v3; docs/KAFKA_API.md lists them. Fetch
+/* Versions: docs/KAFKA_API.md lists them and what librdkafka 2.0 / kafkajs 2.x pick;
+ * the group APIs are served in their flexible versions too (flex_min on). Fetch
  * starts at v4 and Produce at v3: the first versions carrying RecordBatch v2. */
 const mqb_kapi_api_t mqb_kapi_apis[] = {
 	{ KAPI_PRODUCE,       "Produce",      3, 8, 9,  mqb_kapi_produce },
 	{ KAPI_FETCH,         "Fetch",        4, 11, 12, mqb_kapi_fetch },
 	{ KAPI_LIST_OFFSETS,  "ListOffsets",  0, 5, 6,  mqb_kapi_list_offsets },
 	{ KAPI_METADATA,      "Metadata",     0, 8, 9,  mqb_kapi_metadata },
+	{ KAPI_OFFSET_COMMIT, "OffsetCommit", 0, 8, 8,  mqb_kapi_offset_commit },
+	{ KAPI_OFFSET_FETCH,  "OffsetFetch",  0, 7, 6,  mqb_kapi_offset_fetch },
+	{ KAPI_FIND_COORDINATOR, "FindCoordinator", 0, 4, 3, mqb_kapi_find_coordinator },
+	{ KAPI_JOIN_GROUP,    "JoinGroup",    0, 7, 6,  mqb_kapi_join_group },
+	{ KAPI_HEARTBEAT,     "Heartbeat",    0, 4, 4,  mqb_kapi_heartbeat },
+	{ KAPI_LEAVE_GROUP,   "LeaveGroup",   0, 4, 4,  mqb_kapi_leave_group },
+	{ KAPI_SYNC_GROUP,    "SyncGroup",    0, 5, 4,  mqb_kapi_sync_group },
+	{ KAPI_DESCRIBE_GROUPS, "DescribeGroups", 0, 5, 5, mqb_kapi_describe_groups },
+	{ KAPI_LIST_GROUPS,   "ListGroups",   0, 4, 3,  mqb_kapi_list_groups },
 	{ KAPI_API_VERSIONS,  "ApiVersions",  0, 3, 3,  mqb_kapi_api_versions },
 	{ KAPI_CREATE_TOPICS, "CreateTopics", 0, 4, 5,  mqb_kapi_create_topics },
 };
@@ -116,8 +125,11 @@ mqb_kapi_verdict_t mqb_kapi_dispatch(const mqb_kapi_ctx_t *ctx, const uint8_t *f
 	    h.api_key != KAPI_API_VERSIONS)
 		return KAPI_CLOSE;          /* the client ignored our ApiVersions answer */
 	size_at = mqb_kw_reserve32(&w);
-	mqb_kw_i32(&w, h.correlation_id);   /* response header v0 (no flexible API but
-					     * ApiVersions, whose response header is v0) */
+	mqb_kw_i32(&w, h.correlation_id);
+	/* response header v1 (tagged fields) for a flexible request, except ApiVersions,
+	 * whose response header is always v0 (KIP-511) */
+	if (h.flexible && h.api_key != KAPI_API_VERSIONS)
+		mqb_kw_tags_empty(&w);
 	v = a->fn(ctx, &h, &r, &w, call);
 	if (r.err || (v == KAPI_RESPOND && w.err))
 		v = KAPI_CLOSE;

@@ -22,6 +22,9 @@
 /* API keys served (or refused with the protocol's own error). */
 enum {
 	KAPI_PRODUCE = 0, KAPI_FETCH = 1, KAPI_LIST_OFFSETS = 2, KAPI_METADATA = 3,
+	KAPI_OFFSET_COMMIT = 8, KAPI_OFFSET_FETCH = 9, KAPI_FIND_COORDINATOR = 10,
+	KAPI_JOIN_GROUP = 11, KAPI_HEARTBEAT = 12, KAPI_LEAVE_GROUP = 13, KAPI_SYNC_GROUP = 14,
+	KAPI_DESCRIBE_GROUPS = 15, KAPI_LIST_GROUPS = 16,
 	KAPI_API_VERSIONS = 18, KAPI_CREATE_TOPICS = 19,
 };
 
@@ -59,8 +62,12 @@ mqb_reader_t *mqb_kapi_reader_at(mqb_kapi_readers_t *rc, mqb_partition_t *p,
 				 int64_t offset, int *err);
 void mqb_kapi_readers_clear(mqb_kapi_readers_t *rc);
 
+struct mqb_kgroups;
+
 typedef struct mqb_kapi_ctx {
 	mqb_store_t *store;
+	struct mqb_kgroups *groups;  /* Kafka consumer groups (kafka_api_group.h); NULL:
+				      * the group APIs answer COORDINATOR_NOT_AVAILABLE */
 	const char *adv_host;        /* Metadata's broker address */
 	int adv_port;
 	int64_t max_request_bytes;
@@ -75,6 +82,10 @@ typedef struct mqb_kapi_call {
 	bool final;                  /* Fetch: the wait is over, answer with what there is */
 	int32_t wait_ms;             /* Fetch: set by the handler when it parks */
 	int16_t error;               /* first error code put in the response (stats) */
+	const char *client_host;     /* the peer's address (DescribeGroups), may be NULL */
+	/* JoinGroup / SyncGroup parked: the member's serial and the generation awaited */
+	uint64_t gserial;
+	int32_t ggen;
 	/* Fetch: the partitions read and their stored watermark then; a parked Fetch is
 	 * re-run only when one moved (nwatch > KAPI_WATCH_MAX: always re-run). */
 	int nwatch;
@@ -112,7 +123,10 @@ typedef mqb_kapi_verdict_t (mqb_kapi_handler_fn)(const mqb_kapi_ctx_t *ctx,
 						 mqb_kw_t *w, mqb_kapi_call_t *call);
 
 mqb_kapi_handler_fn mqb_kapi_api_versions, mqb_kapi_metadata, mqb_kapi_create_topics,
-	mqb_kapi_list_offsets, mqb_kapi_fetch, mqb_kapi_produce;
+	mqb_kapi_list_offsets, mqb_kapi_fetch, mqb_kapi_produce,
+	mqb_kapi_find_coordinator, mqb_kapi_join_group, mqb_kapi_sync_group,
+	mqb_kapi_heartbeat, mqb_kapi_leave_group, mqb_kapi_offset_commit,
+	mqb_kapi_offset_fetch, mqb_kapi_list_groups, mqb_kapi_describe_groups;
 
 /* The supported versions (ApiVersions lists them). */
 typedef struct mqb_kapi_api {

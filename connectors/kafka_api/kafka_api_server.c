@@ -5,6 +5,7 @@
 #include "connectors/kafka_api/kafka_api_server.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include "bridge/err.h"
 #include "bridge/logging.h"
 #include "bridge/stats/listen.h"
+#include "connectors/kafka_api/kafka_api_group.h"
 
 #define KAPI_MOD "kafka_api"
 #define KAPI_OUT_HIGH (4 << 20)      /* stop reading requests above this much unsent */
@@ -43,6 +45,7 @@ typedef struct conn {
 	mqb_kapi_readers_t readers;
 	uint32_t events;             /* registered with epoll */
 	int64_t last_active;         /* monotonic ms of the last byte read or written */
+	char host[64];               /* the peer's address */
 	struct conn *prev, *next;
 } conn_t;
 
@@ -141,6 +144,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 	if (!c->parked) {
 		memset(&c->call, 0, sizeof c->call);
 		c->call.readers = &c->readers;
+		c->call.client_host = c->host;
 		c->req_start_us = mqb_mono_us();
 	} else {
 		c->call.error = 0;
@@ -254,10 +258,23 @@ close:
 	conn_close(s, c, bad);
 }
 
+static void peer_name(const struct sockaddr_storage *sa, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (sa->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+	else if (sa->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)size);
+}
+
 static void accept_all(mqb_kapi_server_t *s)
 {
 	for (;;) {
-		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+		struct sockaddr_storage sa;
+		socklen_t salen = sizeof sa;
+		int fd = accept4(s->lfd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC),
+		    one = 1;
 		struct epoll_event e;
 		conn_t *c;
 
@@ -282,6 +299,7 @@ static void accept_all(mqb_kapi_server_t *s)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		c->fd = fd;
 		c->last_active = mqb_mono_ms();
+		peer_name(&sa, c->host, sizeof c->host);
 		c->events = EPOLLIN | EPOLLRDHUP;
 		e.events = c->events;
 		e.data.ptr = c;
@@ -360,6 +378,8 @@ static void *server_thread(void *arg)
 			else if (ev[i].data.ptr != &s->wakefd)
 				conn_event(s, ev[i].data.ptr, ev[i].events);
 		}
+		if (s->ctx.groups)
+			mqb_kgroups_tick(s->ctx.groups, mqb_mono_ms());
 		parked = recheck_parked(s);
 		close_idle(s, mqb_mono_ms());
 	}

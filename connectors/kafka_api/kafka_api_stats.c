@@ -9,7 +9,10 @@
 
 static const struct { int16_t key; const char *name; } api_names[KAPI_STATS_APIS] = {
 	{ 0, "Produce" }, { 1, "Fetch" }, { 2, "ListOffsets" }, { 3, "Metadata" },
-	{ 18, "ApiVersions" }, { 19, "CreateTopics" },
+	{ 18, "ApiVersions" }, { 19, "CreateTopics" }, { 8, "OffsetCommit" },
+	{ 9, "OffsetFetch" }, { 10, "FindCoordinator" }, { 11, "JoinGroup" },
+	{ 12, "Heartbeat" }, { 13, "LeaveGroup" }, { 14, "SyncGroup" },
+	{ 15, "DescribeGroups" }, { 16, "ListGroups" },
 };
 
 /* Kafka's names; the last slot counts any other code. */
@@ -19,7 +22,13 @@ static const struct { int16_t code; const char *name; } code_names[KAPI_STATS_CO
 	{ 17, "INVALID_TOPIC_EXCEPTION" }, { 18, "RECORD_LIST_TOO_LARGE" },
 	{ 21, "INVALID_REQUIRED_ACKS" }, { 35, "UNSUPPORTED_VERSION" },
 	{ 42, "INVALID_REQUEST" }, { 44, "POLICY_VIOLATION" }, { 56, "KAFKA_STORAGE_ERROR" },
-	{ 76, "UNSUPPORTED_COMPRESSION_TYPE" }, { 0, "other" },
+	{ 76, "UNSUPPORTED_COMPRESSION_TYPE" }, { 12, "OFFSET_METADATA_TOO_LARGE" },
+	{ 15, "COORDINATOR_NOT_AVAILABLE" }, { 22, "ILLEGAL_GENERATION" },
+	{ 23, "INCONSISTENT_GROUP_PROTOCOL" }, { 24, "INVALID_GROUP_ID" },
+	{ 25, "UNKNOWN_MEMBER_ID" }, { 26, "INVALID_SESSION_TIMEOUT" },
+	{ 27, "REBALANCE_IN_PROGRESS" }, { 30, "GROUP_AUTHORIZATION_FAILED" },
+	{ 79, "MEMBER_ID_REQUIRED" }, { 81, "GROUP_MAX_SIZE_REACHED" },
+	{ 82, "FENCED_INSTANCE_ID" }, { 0, "other" },
 };
 
 static int code_slot(int16_t code)

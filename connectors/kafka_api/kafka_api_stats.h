@@ -15,8 +15,8 @@
 
 #include "bridge/stats/metrics.h"
 
-#define KAPI_STATS_APIS 6     /* Produce, Fetch, ListOffsets, Metadata, ApiVersions, CreateTopics */
-#define KAPI_STATS_CODES 14   /* the Kafka error codes this connector answers, + other */
+#define KAPI_STATS_APIS 15    /* every API served (kafka_api_stats.c lists them) */
+#define KAPI_STATS_CODES 27   /* the Kafka error codes this connector answers, + other */
 
 typedef struct mqb_kapi_stats {
 	mqb_gauge_t *connections;             /* open now */

@@ -1,7 +1,9 @@
 /* fuzz_kafka_request.c — libFuzzer: the kafka_api request decoder and handlers on
  * arbitrary request frames (what a Kafka client sends after the 4-byte size), against
  * a scratch store with one stream "s" of 2 partitions: header, version check and
- * every served API (ApiVersions, Metadata, ListOffsets, Fetch, Produce, CreateTopics).
+ * every served API (ApiVersions, Metadata, ListOffsets, Fetch, Produce, CreateTopics,
+ * and the group APIs against a group registry kept across inputs, without persistence,
+ * so that joins, syncs and commits of one input meet the groups of earlier ones).
  * A response must be framed exactly (its size prefix matches the bytes written);
  * a parked Fetch is re-run as final, as the server does at max_wait_ms. */
 #define _XOPEN_SOURCE 700
@@ -17,12 +19,14 @@
 #include "bridge/err.h"
 #include "bridge/logging.h"
 #include "bridge/store/store.h"
+#include "connectors/kafka_api/kafka_api_group.h"
 #include "connectors/kafka_api/kafka_api_int.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static mqb_store_t *store;
+static mqb_kgroups_t *groups;
 static mqb_kapi_readers_t readers;
 static mqb_buf_t out;
 static char root[64];
@@ -37,6 +41,8 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 static void cleanup(void)
 {
 	mqb_kapi_readers_clear(&readers);
+	mqb_kgroups_destroy(groups);
+	groups = NULL;
 	mqb_store_close(store);
 	store = NULL;
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -62,6 +68,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	o.retention_bytes = 4 << 20;
 	if (mqb_store_stream_open(store, &o, err, sizeof err) != MQB_OK)
 		abort();
+	groups = mqb_kgroups_new(&(mqb_kgroups_opts_t){
+		.store = store, .max_groups = 16, .max_members = 16,
+		.initial_rebalance_delay_ms = 0, .min_session_ms = 1, .max_session_ms = 3600000,
+		.max_member_bytes = 4096 });
+	if (!groups)
+		abort();
 	atexit(cleanup);
 	return 0;
 }
@@ -75,8 +87,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (++runs % 10000 == 0)
 		mqb_store_maintain(store);       /* retention */
+	if (runs % 1000 == 0)                /* expire every member: groups stay bounded */
+		mqb_kgroups_tick(groups, INT64_MAX / 2);
 	ctx = (mqb_kapi_ctx_t){ .store = store, .adv_host = "127.0.0.1", .adv_port = 9092,
-				.max_request_bytes = 1 << 20 };
+				.max_request_bytes = 1 << 20, .groups = groups };
 	copy = malloc(size ? size : 1);      /* exact-size heap copy: overreads are caught */
 	memcpy(copy, data, size);
 	out.len = 0;
@@ -87,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		call.final = true;
 		v = mqb_kapi_dispatch(&ctx, copy, size, &call, &out);
 		if (v == KAPI_PARK)
-			abort();                     /* a final Fetch always answers */
+			abort();                     /* a final Fetch / group call always answers */
 	}
 	if (v == KAPI_RESPOND &&
 	    (out.len < 8 || mqb_be32_get(out.data) != out.len - 4))

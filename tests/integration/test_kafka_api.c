@@ -23,6 +23,7 @@
 
 #include "bridge/store/batch.h"
 #include "tests/integration/ingest_util.h"
+#include "tests/integration/kafka_raw.h"
 
 #define N_RECORDS 3000
 #define STREAM "tel"
@@ -329,41 +330,7 @@ static void test_produce(void **state)
 
 /* --- bad input ------------------------------------------------------------------------ */
 
-static int raw_connect(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)kport) };
-	struct timeval tv = { .tv_sec = 5 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	return fd;
-}
-
-/* true when the server closed the connection (EOF or reset) within 5 s */
-static bool closed_by_server(int fd)
-{
-	char b[256];
-	ssize_t n;
-
-	while ((n = recv(fd, b, sizeof b, 0)) > 0)
-		;
-	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
-}
-
-static void send_all(int fd, const void *p, size_t n)
-{
-	assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
-}
-
-static void put16(uint8_t *p, int v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
+static int raw_connect(void) { return kraw_connect(kport); }
 
 static void assert_kcat_still_serves(void)
 {
@@ -472,65 +439,6 @@ static void test_connection_flood(void **state)
 }
 
 /* --- raw requests: Produce validation, Fetch errors and limits --------------------- */
-
-typedef struct rawreq {
-	uint8_t b[4096];
-	size_t n;
-} rawreq_t;
-
-static void rq_start(rawreq_t *q, int key, int ver, int corr)
-{
-	q->n = 4;
-	put16(q->b + q->n, key); put16(q->b + q->n + 2, ver);
-	put32(q->b + q->n + 4, (uint32_t)corr); put16(q->b + q->n + 8, -1);
-	q->n += 10;
-}
-static void rq_i8(rawreq_t *q, int v) { q->b[q->n++] = (uint8_t)v; }
-static void rq_i16(rawreq_t *q, int v) { put16(q->b + q->n, v); q->n += 2; }
-static void rq_i32(rawreq_t *q, int32_t v) { put32(q->b + q->n, (uint32_t)v); q->n += 4; }
-static void rq_i64(rawreq_t *q, int64_t v)
-{
-	rq_i32(q, (int32_t)(v >> 32));
-	rq_i32(q, (int32_t)v);
-}
-static void rq_str(rawreq_t *q, const char *s)
-{
-	rq_i16(q, (int)strlen(s));
-	memcpy(q->b + q->n, s, strlen(s));
-	q->n += strlen(s);
-}
-static void rq_raw(rawreq_t *q, const void *p, size_t n)
-{
-	assert_true(q->n + n <= sizeof q->b);
-	memcpy(q->b + q->n, p, n);
-	q->n += n;
-}
-static void rq_send(int fd, rawreq_t *q)
-{
-	put32(q->b, (uint32_t)(q->n - 4));
-	send_all(fd, q->b, q->n);
-}
-
-/* One response frame (malloc'd body without the size); *len its length. */
-static uint8_t *rq_recv(int fd, size_t *len)
-{
-	uint8_t sz[4], *body;
-	uint32_t n;
-
-	assert_int_equal(recv(fd, sz, 4, MSG_WAITALL), 4);
-	n = (uint32_t)sz[0] << 24 | (uint32_t)sz[1] << 16 | (uint32_t)sz[2] << 8 | sz[3];
-	assert_true(n >= 4 && n < (64u << 20));
-	body = malloc(n);
-	assert_non_null(body);
-	assert_int_equal(recv(fd, body, n, MSG_WAITALL), (ssize_t)n);
-	*len = n;
-	return body;
-}
-
-static int64_t get64(const uint8_t *p)
-{
-	return (int64_t)((uint64_t)mqb_be32_get(p) << 32 | mqb_be32_get(p + 4));
-}
 
 /* Produce v3 of one partition's records; returns the error, *base the base offset. */
 static int produce_raw(int fd, int acks, int32_t part, const uint8_t *recs, size_t n,

@@ -525,3 +525,24 @@ int mqbt_http_get(int port, const char *path, int *status, char **body)
 {
 	return mqbt_http_request(port, "GET", path, NULL, status, body, 5000);
 }
+
+int64_t mqbt_cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');   /* comm may hold spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			 &ut, &st) != 2)
+		return -1;
+	return (int64_t)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
+}

@@ -1,0 +1,304 @@
+/*
+ * bench_kafka_api.c — `kcat -C` reading stored records from mqbridged's kafka_api,
+ * beside `kcat -C` reading the same records from librdkafka's mock cluster (in
+ * memory) and beside `cat` of the segment files (the physical limit).
+ *
+ *   bench_kafka_api [--records N (1000000)] [--size BYTES (100)] [--rounds R (3)]
+ *
+ * 1. A store with stream bench (1 partition) filled with N records of BYTES-byte
+ *    values through the store API (batches of 1000), then mqbridged on it with
+ *    kafka_api (and a mosquitto for its MQTT session).
+ * 2. kafka_mock (1 broker) with topic bench (1 partition), filled by kcat -P with the
+ *    same values.
+ *    The mock keeps only its newest few MiB per partition (librdkafka's mock log is
+ *    bounded), so it holds M < N records: the bench reads how many first.
+ * 3. R rounds, alternating the order: kcat -C -b <mqbridged> -t bench -p 0 -o beginning
+ *    -e -q -c N -f '%o\n' (all N), the same for M records from mqbridged and from the
+ *    mock (the ratio compares these two); then cat of the .log segments (all N).
+ *    kcat's output is read through a pipe and its lines counted: a side that did not
+ *    deliver all N records fails the run. Per side: wall time, records/s, CPU ms per 1000 records of the client (kcat or
+ *    cat: getrusage of the child) and of the server (mqbridged / the mock process:
+ *    /proc/<pid>/stat before and after). Load average printed before and after.
+ */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bridge/err.h"
+#include "bridge/store/store.h"
+#include "tests/integration/test_kafka_util.h"
+#include "tests/support/harness.h"
+
+static int64_t records = 1000000;
+static int size = 100, rounds = 3;
+
+/* Run argv; its stdout is read here and its lines counted (*lines, may be NULL).
+ * Wall ms, child CPU ms (user + system). */
+static int run_timed_lines(const char *const argv[], int64_t *wall, int64_t *cpu,
+			   int64_t *lines)
+{
+	int64_t t0 = mqbt_now_ms(), nl = 0;
+	struct rusage ru;
+	int st, fds[2];
+	pid_t pid;
+	char buf[65536];
+	ssize_t n;
+
+	fflush(stdout);              /* the child must not flush our buffer again */
+	if (pipe(fds) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], buf, sizeof buf)) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			nl += buf[i] == '\n';
+	close(fds[0]);
+	if (pid < 0 || wait4(pid, &st, 0, &ru) != pid)
+		return -1;
+	*wall = mqbt_now_ms() - t0;
+	*cpu = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+	if (lines)
+		*lines = nl;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static int run_timed(const char *const argv[], int64_t *wall, int64_t *cpu)
+{
+	return run_timed_lines(argv, wall, cpu, NULL);
+}
+
+static int fill_store(const char *data)
+{
+	char err[256];
+	mqb_store_t *st = mqb_store_open(data, 0, err, sizeof err);
+	mqb_stream_opts_t o;
+	mqb_record_t *recs = calloc(1000, sizeof *recs);
+	char *val = malloc((size_t)size);
+	int rc = -1;
+
+	if (!st || !recs || !val)
+		goto out;
+	memset(val, 'x', (size_t)size);
+	mqb_stream_opts_defaults(&o);
+	o.name = "bench";
+	o.partitions = 1;
+	if (mqb_store_stream_open(st, &o, err, sizeof err) != MQB_OK)
+		goto out;
+	mqb_partition_t *p = mqb_store_partition(st, "bench", 0);
+	for (int i = 0; i < 1000; i++)
+		recs[i] = (mqb_record_t){ .timestamp_ms = 1700000000000 + i, .key_len = -1,
+					  .value = val, .value_len = size };
+	for (int64_t n = 0; n < records; n += 1000) {
+		int64_t base;
+		size_t k = records - n < 1000 ? (size_t)(records - n) : 1000;
+		if (mqb_partition_append(p, recs, k, &base) != MQB_OK)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (rc)
+		fprintf(stderr, "filling the store failed: %s\n", err);
+	mqb_store_close(st);
+	free(recs);
+	free(val);
+	return rc;
+}
+
+static char *logs[4096];
+static int nlogs;
+
+static int add_log(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	size_t n = strlen(path);
+	(void)sb; (void)f;
+	if (flag == FTW_F && n > 4 && !strcmp(path + n - 4, ".log") && nlogs < 4095)
+		logs[nlogs++] = strdup(path);
+	return 0;
+}
+
+typedef struct side { int64_t wall, cpu_client, cpu_server, n; } side_t;
+
+static void print_side(const char *name, const side_t *s)
+{
+	printf("  %-26s %8" PRId64 " rec %7.0f ms %10.0f rec/s  client %6.3f  server %6.3f "
+	       "CPU ms/1000 rec\n", name, s->n, (double)s->wall,
+	       s->wall ? s->n * 1000.0 / (double)s->wall : 0, s->cpu_client * 1000.0 / (double)s->n,
+	       s->cpu_server < 0 ? 0 : s->cpu_server * 1000.0 / (double)s->n);
+}
+
+/* kcat -C of the first n records (n 0: to the end; *got says how many came). */
+static int kcat_side(const char *bootstrap, pid_t server, int64_t n, side_t *s)
+{
+	char count[32];
+	int64_t want = n ? n : records;
+	snprintf(count, sizeof count, "%" PRId64, want);
+	const char *argv[] = { "/usr/bin/kcat", "-b", bootstrap, "-C", "-t", "bench", "-p", "0",
+			       "-o", "beginning", "-e", "-q", "-c", count, "-f", "%o\n", NULL };
+	int64_t c0 = mqbt_cpu_ms(server), lines = 0;
+	int rc = run_timed_lines(argv, &s->wall, &s->cpu_client, &lines);
+	s->cpu_server = mqbt_cpu_ms(server) - c0;
+	s->n = lines;
+	if (rc == 0 && n && lines != n) {
+		fprintf(stderr, "kcat read %" PRId64 " of %" PRId64 " records from %s\n", lines,
+			n, bootstrap);
+		return -1;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	char dir[256], data[512], conf[600], text[2048], kb[64], path[700], logf[600];
+	mqbt_broker_t broker = { 0 };
+	kmock_t mock;
+	pid_t daemon = 0;
+	int kport, rc = 1;
+	double la0[3], la1[3];
+	const char *topics[] = { "bench:1", NULL };
+
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--records"))
+			records = atoll(argv[i + 1]);
+		else if (!strcmp(argv[i], "--size"))
+			size = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--rounds"))
+			rounds = atoi(argv[i + 1]);
+		else {
+			fprintf(stderr, "usage: bench_kafka_api [--records N] [--size B] [--rounds R]\n");
+			return 2;
+		}
+	}
+	if (records < 1 || size < 1 || rounds < 1 || mqbt_tmpdir(dir, sizeof dir) != 0)
+		return 2;
+	snprintf(data, sizeof data, "%s/data", dir);
+	if (fill_store(data) != 0)
+		return 1;
+	nftw(data, add_log, 16, FTW_PHYS);
+
+	/* mqbridged on the filled store */
+	if (mqbt_mosquitto_start(&broker, NULL) != 0)
+		return 1;
+	kport = mqbt_free_port();
+	snprintf(conf, sizeof conf, "%s/mqbridged.conf", dir);
+	snprintf(text, sizeof text,
+		 "data_dir = \"%s\";\nlog_level = \"notice\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-kapi\"; };\n"
+		 "stats = { listen = \"off\"; };\n"
+		 "streams = ( { name = \"bench\"; partitions = 1; } );\n"
+		 "routes = ( { filter = \"bench/#\"; stream = \"bench\"; } );\n"
+		 "kafka_api = { listen = \"127.0.0.1:%d\"; };\n", data, broker.port, kport);
+	mqbt_write_file(conf, text);
+	snprintf(logf, sizeof logf, "%s/mqbridged.log", dir);
+	const char *dargv[] = { mqbt_bin("mqbridged"), "-c", conf, NULL };
+	if (mqbt_spawn(&daemon, dargv, logf) != 0 || mqbt_wait_port(kport, 20000) != 0) {
+		fprintf(stderr, "mqbridged did not start (log %s)\n", logf);
+		goto out;
+	}
+	snprintf(kb, sizeof kb, "127.0.0.1:%d", kport);
+
+	/* the mock cluster with the same values */
+	if (kmock_start(&mock, 1, topics) != 0)
+		goto out;
+	{
+		char *line = malloc((size_t)size + 2);
+		FILE *f;
+		snprintf(path, sizeof path, "%s/values.txt", dir);
+		f = fopen(path, "w");
+		memset(line, 'x', (size_t)size);
+		line[size] = '\n';
+		for (int64_t i = 0; f && i < records; i++)
+			fwrite(line, 1, (size_t)size + 1, f);
+		if (f)
+			fclose(f);
+		free(line);
+		const char *pargv[] = { "/usr/bin/kcat", "-b", mock.bootstrap, "-P", "-t", "bench",
+					"-p", "0", "-l", path, NULL };
+		int64_t w, c;
+		if (run_timed(pargv, &w, &c) != 0) {
+			fprintf(stderr, "filling the mock cluster failed\n");
+			goto out_mock;
+		}
+	}
+
+	getloadavg(la0, 3);
+	printf("bench_kafka_api: %" PRId64 " records of %d bytes, %d rounds; load average "
+	       "%.2f %.2f %.2f\n", records, size, rounds, la0[0], la0[1], la0[2]);
+	/* the mock keeps a bounded log (librdkafka's mock partitions drop their oldest
+	 * segments past a few MiB): how many records it holds is what it can serve */
+	side_t probe;
+	if (kcat_side(mock.bootstrap, mock.pid, 0, &probe) != 0 || probe.n < 1) {
+		fprintf(stderr, "cannot read the mock cluster\n");
+		goto out_mock;
+	}
+	int64_t m = probe.n;
+	printf("the mock cluster retained %" PRId64 " of %" PRId64 " records: the mock and "
+	       "mqbridged are compared on that many\n", m, records);
+	side_t best[4];
+	for (int i = 0; i < 4; i++)
+		best[i] = (side_t){ INT64_MAX, 0, 0, 0 };
+	for (int r = 0; r < rounds; r++) {
+		side_t s[4];
+		const char *cargv[4100] = { "/bin/cat" };
+		printf("round %d\n", r + 1);
+		/* alternate which side goes first */
+		for (int k = 0; k < 3; k++) {
+			int which = (k + r) % 3, krc;
+			if (which == 0)
+				krc = kcat_side(kb, daemon, records, &s[0]);
+			else if (which == 1)
+				krc = kcat_side(kb, daemon, m, &s[1]);
+			else
+				krc = kcat_side(mock.bootstrap, mock.pid, m, &s[2]);
+			if (krc != 0) {
+				fprintf(stderr, "kcat failed (side %d)\n", which);
+				goto out_mock;
+			}
+		}
+		for (int i = 0; i < nlogs; i++)
+			cargv[i + 1] = logs[i];
+		cargv[nlogs + 1] = NULL;
+		run_timed(cargv, &s[3].wall, &s[3].cpu_client);
+		s[3].cpu_server = -1;
+		s[3].n = records;
+		print_side("kcat <- mqbridged (all)", &s[0]);
+		print_side("kcat <- mqbridged", &s[1]);
+		print_side("kcat <- mock cluster", &s[2]);
+		print_side("cat segments", &s[3]);
+		for (int i = 0; i < 4; i++)
+			if (s[i].wall < best[i].wall)
+				best[i] = s[i];
+	}
+	printf("best of %d: %" PRId64 " records: mqbridged %.0f rec/s, mock %.0f rec/s, ratio "
+	       "%.2f (target >= 1.0); client CPU %.3f vs %.3f ms/1000 rec\n", rounds, m,
+	       m * 1000.0 / (double)best[1].wall, m * 1000.0 / (double)best[2].wall,
+	       (double)best[2].wall / (double)best[1].wall,
+	       best[1].cpu_client * 1000.0 / (double)m, best[2].cpu_client * 1000.0 / (double)m);
+	printf("best of %d: all %" PRId64 " records from mqbridged %.0f rec/s; cat of the "
+	       "segments %.0f rec/s\n", rounds, records, records * 1000.0 / (double)best[0].wall,
+	       records * 1000.0 / (double)best[3].wall);
+	getloadavg(la1, 3);
+	printf("load average after: %.2f %.2f %.2f\n", la1[0], la1[1], la1[2]);
+	rc = 0;
+out_mock:
+	kmock_stop(&mock);
+out:
+	if (daemon > 0)
+		mqbt_stop(daemon, 15000);
+	mqbt_mosquitto_destroy(&broker);
+	mqbt_rmrf(dir);
+	return rc;
+}
