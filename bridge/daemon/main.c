@@ -104,7 +104,7 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT stop cleanly (flush, fsync, clean-shutdown marker);\n"
 		"exit 3 when acknowledged records could not be stored before stopping.\n"
-		"SIGHUP reloads FILE (routes, new streams, log_level live; docs/OPERATIONS.md).\n"
+		"SIGHUP reloads FILE (routes, new streams, groups, log_level live; docs/OPERATIONS.md).\n"
 		"Environment: MQB_LOG_LEVEL=error|warn|notice|info|debug overrides log_level.\n");
 }
 
@@ -206,6 +206,8 @@ struct daemon {
 	mqb_metrics_t *metrics;
 	mqb_http_t *http;
 	mqb_group_host_t *groups;     /* the coordinator every transport's members join */
+	int groups_kept;              /* groups a reload could not remove (members): the
+				       * next reload tries again even when the file is the same */
 	void *inst[NCOMPONENTS];
 	bool started[NCOMPONENTS];
 	atomic_bool components_up;    /* set once every component has started */
@@ -516,6 +518,24 @@ static int reload_components(struct daemon *d, const mqb_config_t *ncfg)
 	return 0;
 }
 
+/* Groups follow ncfg (mqb_group_host_reload). 0, or -1 refused (nothing changed). */
+static int reload_groups(struct daemon *d, const mqb_config_t *ncfg)
+{
+	char why[512] = "";
+	int rc;
+
+	if (!d->groups)
+		return 0;
+	rc = mqb_group_host_reload(d->groups, ncfg, why, sizeof why);
+	if (rc < 0) {
+		mqb_error(MAIN_MOD, "reload refused, the running configuration stays: groups: %s",
+			  why[0] ? why : mqb_strerror(rc));
+		return -1;
+	}
+	d->groups_kept = rc;
+	return 0;
+}
+
 static void apply_log_level(struct daemon *d, const mqb_config_t *ncfg)
 {
 	int lv = ncfg->log_level ? mqb_log_level_parse(ncfg->log_level) : MQB_LOG_INFO;
@@ -560,7 +580,17 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 		mqb_reload_diff_free(&df);
 		return -1;
 	}
-	if (!df.routes && !df.nnew_streams && !df.log_level) {
+	if (df.groups && !d->groups && ncfg->groups_count) {
+		mqb_warn(MAIN_MOD, "reload: groups added: needs a restart (the daemon started "
+			 "without groups, so no transport serves them)");
+		mqb_error(MAIN_MOD, "reload refused: 1 change(s) need a restart (listed above); "
+			  "nothing changed, the running configuration stays");
+		mqb_reload_diff_free(&df);
+		return -1;
+	}
+	if (d->groups_kept)
+		df.groups = true;    /* try again to remove what had members last time */
+	if (!df.routes && !df.nnew_streams && !df.log_level && !df.groups) {
 		mqb_notice(MAIN_MOD, "reload: no change");
 		mqb_reload_diff_free(&df);
 		return 0;
@@ -569,11 +599,24 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 		mqb_reload_diff_free(&df);
 		return -1;
 	}
+	if (df.groups && reload_groups(d, ncfg) != 0) {
+		char why[512];
+
+		/* the components go back to the running configuration */
+		for (size_t j = 0; j < NCOMPONENTS; j++)
+			if (d->inst[j] && d->started[j] && components[j].ops->reload &&
+			    components[j].ops->reload(d->inst[j], d->cfg, why, sizeof why) != MQB_OK)
+				mqb_error(MAIN_MOD, "%s: cannot go back to the running configuration: "
+					  "%s", components[j].ops->name, why);
+		mqb_reload_diff_free(&df);
+		return -1;
+	}
 	if (df.log_level)
 		apply_log_level(d, ncfg);
 	mqb_notice(MAIN_MOD, "configuration reloaded from %s: %zu route(s)%s, %zu new "
-		   "stream(s)%s", d->path, ncfg->routes_count, df.routes ? " (changed)" : "",
-		   df.nnew_streams, df.log_level ? ", log_level changed" : "");
+		   "stream(s)%s%s", d->path, ncfg->routes_count, df.routes ? " (changed)" : "",
+		   df.nnew_streams, df.log_level ? ", log_level changed" : "",
+		   df.groups ? ", groups changed" : "");
 	mqb_reload_diff_free(&df);
 	return 1;
 }

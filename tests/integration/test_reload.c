@@ -97,28 +97,15 @@ static void write_conf(const char *data_dir, const char *log_level, bool extra_s
 
 static int count_in_log(const char *needle)
 {
-	char *log = mqbt_read_file(d.log, NULL);
-	int n = 0;
-
-	for (const char *p = log; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
-		n++;
-	free(log);
-	return n;
+	return mqbt_count_in_file(d.log, needle);
 }
 
 /* SIGHUP and wait until the log has one more line containing done_marker. */
 static void hup_and_wait(const char *done_marker)
 {
-	int before = count_in_log(done_marker);
-	int64_t dl = mqbt_now_ms() + 30000;
-
-	mqbt_kill(d.pid, SIGHUP);
-	while (count_in_log(done_marker) <= before) {
-		if (mqbt_now_ms() > dl) {
-			iu_daemon_dump_log(&d);
-			fail_msg("no \"%s\" after SIGHUP", done_marker);
-		}
-		mqbt_sleep_ms(20);
+	if (mqbt_signal_wait_log(d.pid, SIGHUP, d.log, done_marker, 30000) != 0) {
+		iu_daemon_dump_log(&d);
+		fail_msg("no \"%s\" after SIGHUP", done_marker);
 	}
 }
 

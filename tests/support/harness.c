@@ -525,3 +525,29 @@ int mqbt_http_get(int port, const char *path, int *status, char **body)
 {
 	return mqbt_http_request(port, "GET", path, NULL, status, body, 5000);
 }
+
+int mqbt_count_in_file(const char *path, const char *needle)
+{
+	char *text = mqbt_read_file(path, NULL);
+	int n = 0;
+
+	for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	free(text);
+	return n;
+}
+
+int mqbt_signal_wait_log(pid_t pid, int sig, const char *log_path, const char *needle,
+			 int timeout_ms)
+{
+	int before = mqbt_count_in_file(log_path, needle);
+	int64_t dl = mqbt_now_ms() + timeout_ms;
+
+	mqbt_kill(pid, sig);
+	while (mqbt_count_in_file(log_path, needle) <= before) {
+		if (mqbt_now_ms() > dl)
+			return -1;
+		mqbt_sleep_ms(20);
+	}
+	return 0;
+}

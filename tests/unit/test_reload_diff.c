@@ -91,9 +91,10 @@ static void test_restart(void **state)
 	assert_true(has(&d, "mqtt.port"));
 	assert_true(has(&d, "mqtt.keepalive"));            /* added */
 	assert_true(has(&d, "streams.a.partitions"));      /* more partitions */
-	assert_true(has(&d, "groups"));                    /* removed */
+	assert_false(has(&d, "groups"));                   /* removed: live */
+	assert_true(d.groups);
 	assert_true(has(&d, "kafka"));                     /* added */
-	assert_int_equal(d.nrestart, 6);
+	assert_int_equal(d.nrestart, 5);
 	assert_false(d.routes);
 	mqb_reload_diff_free(&d);
 
@@ -107,12 +108,63 @@ static void test_restart(void **state)
 	mqb_reload_diff_free(&d);
 }
 
+#define GROUPS(body) BASE "groups = ( " body " );\n"
+
+static void test_groups(void **state)
+{
+	mqb_reload_diff_t d;
+
+	(void)state;
+	/* added, removed: live */
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; }"), BASE);
+	assert_true(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	d = diff(BASE, GROUPS("{ name = \"g\"; stream = \"a\"; }"));
+	assert_true(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	/* the same group listed in another order: no change */
+	d = diff(GROUPS("{ name = \"h\"; stream = \"a\"; }, { name = \"g\"; stream = \"a\"; }"),
+		 GROUPS("{ name = \"g\"; stream = \"a\"; }, { name = \"h\"; stream = \"a\"; }"));
+	assert_false(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	/* live keys changed, added or dropped back to their default */
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; prefetch = 10; }"),
+		 GROUPS("{ name = \"g\"; stream = \"a\"; prefetch = 20; ack_timeout_ms = 500; "
+			"session_timeout_ms = 3000; max_deliveries = 2; }"));
+	assert_true(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; prefetch = 10; }"),
+		 GROUPS("{ name = \"g\"; stream = \"a\"; }"));
+	assert_true(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	/* the keys fixed at build: named per group */
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; prefetch = 10; }"),
+		 GROUPS("{ name = \"g\"; stream = \"b\"; mode = \"shared\"; prefetch = 10; }"));
+	assert_true(has(&d, "groups.g.stream"));
+	assert_true(has(&d, "groups.g.mode"));
+	assert_int_equal(d.nrestart, 2);
+	assert_false(d.groups);
+	mqb_reload_diff_free(&d);
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; assignor = \"range\"; }"),
+		 GROUPS("{ name = \"g\"; stream = \"a\"; start = \"latest\"; }"));
+	assert_true(has(&d, "groups.g.assignor"));         /* dropped */
+	assert_true(has(&d, "groups.g.start"));            /* added */
+	assert_int_equal(d.nrestart, 2);
+	mqb_reload_diff_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same),
 		cmocka_unit_test(test_live),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_groups),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
