@@ -204,6 +204,7 @@ struct daemon {
 	bool env_log_level;           /* MQB_LOG_LEVEL overrides log_level (also on reload) */
 	mqb_store_t *store;
 	mqb_metrics_t *metrics;
+	mqb_route_stats_t *route_stats;   /* "routes" of /stats, set again by a reload */
 	mqb_http_t *http;
 	mqb_group_host_t *groups;     /* the coordinator every transport's members join */
 	int groups_kept;              /* groups a reload could not remove (members): the
@@ -314,7 +315,7 @@ static int start_stats(struct daemon *d)
 
 	mqb_process_metrics_add(d->metrics);
 	mqb_store_metrics_add(d->metrics, d->store);
-	mqb_route_stats_add(d->metrics, d->cfg);   /* "routes" in /stats */
+	mqb_route_stats_add(d->metrics, d->cfg, &d->route_stats);   /* "routes" in /stats */
 	if (mqb_http_listen_disabled(d->cfg->stats.listen)) {
 		mqb_info(MAIN_MOD, "stats endpoint disabled");
 		return 0;
@@ -554,6 +555,23 @@ static void apply_log_level(struct daemon *d, const mqb_config_t *ncfg)
 	}
 }
 
+/* The stats endpoint's bearer token from ncfg's token_file (checked before). */
+static void apply_stats_token(struct daemon *d, const mqb_config_t *ncfg)
+{
+	const char *tf = ncfg->stats.token_file;
+	char err[512] = "";
+
+	if (mqb_http_set_token_file(d->http, tf, false, err, sizeof err) < 0) {
+		mqb_error(MAIN_MOD, "reload: stats token: %s; the previous token stays", err);
+		return;
+	}
+	if (tf && *tf)
+		mqb_notice(MAIN_MOD, "reload: stats endpoint token replaced (from %s)", tf);
+	else
+		mqb_warn(MAIN_MOD, "reload: stats.token_file removed: the stats endpoint "
+			 "answers without a token now");
+}
+
 /* The new file against the running one: refused (nothing changes) when it fails the
  * --check-config validation or changes a key that needs a restart; otherwise the live
  * changes apply all together. Returns 0 applied or nothing to do, -1 refused. */
@@ -590,7 +608,21 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 	}
 	if (d->groups_kept)
 		df.groups = true;    /* try again to remove what had members last time */
-	if (!df.routes && !df.nnew_streams && !df.log_level && !df.groups) {
+	if (d->http) {
+		/* the token file is read at every reload: its content may have changed */
+		char err[512] = "";
+		int trc = mqb_http_set_token_file(d->http, ncfg->stats.token_file, true, err,
+						  sizeof err);
+
+		if (trc < 0) {
+			mqb_error(MAIN_MOD, "reload refused, the running configuration stays: %s",
+				  err[0] ? err : mqb_strerror(trc));
+			mqb_reload_diff_free(&df);
+			return -1;
+		}
+		df.stats_token = trc > 0;
+	}
+	if (!df.routes && !df.nnew_streams && !df.log_level && !df.groups && !df.stats_token) {
 		mqb_notice(MAIN_MOD, "reload: no change");
 		mqb_reload_diff_free(&df);
 		return 0;
@@ -611,12 +643,17 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 		mqb_reload_diff_free(&df);
 		return -1;
 	}
+	if (df.routes && d->route_stats && mqb_route_stats_set(d->route_stats, ncfg) != MQB_OK)
+		mqb_warn(MAIN_MOD, "reload: out of memory: /stats routes[] still lists the "
+			 "previous routes");
 	if (df.log_level)
 		apply_log_level(d, ncfg);
+	if (df.stats_token)
+		apply_stats_token(d, ncfg);
 	mqb_notice(MAIN_MOD, "configuration reloaded from %s: %zu route(s)%s, %zu new "
-		   "stream(s)%s%s", d->path, ncfg->routes_count, df.routes ? " (changed)" : "",
+		   "stream(s)%s%s%s", d->path, ncfg->routes_count, df.routes ? " (changed)" : "",
 		   df.nnew_streams, df.log_level ? ", log_level changed" : "",
-		   df.groups ? ", groups changed" : "");
+		   df.groups ? ", groups changed" : "", df.stats_token ? ", stats token changed" : "");
 	mqb_reload_diff_free(&df);
 	return 1;
 }

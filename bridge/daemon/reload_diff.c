@@ -27,6 +27,10 @@ static int add(char **arr, size_t *n, bool *more, const char *s)
 
 static int restart(mqb_reload_diff_t *d, const char *path)
 {
+	if (strcmp(path, "stats.token_file") == 0) {   /* live: re-read at every reload */
+		d->stats_token = true;
+		return 0;
+	}
 	return add(d->restart, &d->nrestart, &d->more, path);
 }
 

@@ -4,7 +4,8 @@
  *
  * Live: log_level, routes (the whole list), new streams, groups (matched by name: added,
  * removed, or any key but name, stream, mode, assignor, rebalance, start and
- * on_corrupt_state changed: those are "groups.<name>.<key>" restart keys). Everything
+ * on_corrupt_state changed: those are "groups.<name>.<key>" restart keys),
+ * stats.token_file. Everything
  * else that differs (data_dir, stats, groups_prefix, a stream's settings or removal, every
  * connector section: mqtt, kafka, kafka_api, ...) needs a restart; each differing key
  * is named ("mqtt.host", "streams.telemetry.partitions", "groups[1]"). A key added
@@ -29,6 +30,7 @@ typedef struct mqb_reload_diff {
 	bool more;                   /* over MQB_RELOAD_MAX_KEYS of them */
 	bool log_level, routes;      /* changed (live) */
 	bool groups;                 /* a group added, removed or a live key changed */
+	bool stats_token;            /* stats.token_file set, changed or removed */
 	char *new_streams[MQB_RELOAD_MAX_KEYS];  /* names of streams to open */
 	size_t nnew_streams;
 } mqb_reload_diff_t;

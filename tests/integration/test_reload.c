@@ -25,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "tests/integration/ingest_util.h"
 
@@ -70,26 +73,33 @@ static void *load_thread(void *arg)
 
 /* Write the daemon's file atomically (the daemon may read it at any time). */
 static int extra_qos = 1;   /* the extra route's QoS in the files written */
+static int g1_prefetch = 10;  /* group g1's prefetch in the files written */
+static bool g2_present;       /* group g2 in the files written */
+static char token_path[420];  /* stats.token_file ("" none) */
 
 static void write_conf(const char *data_dir, const char *log_level, bool extra_stream,
 		       bool extra_route, const char *key, const char *tail)
 {
-	char text[4096], tmp[400];
+	char text[4096], tmp[400], tok[500] = "";
 
+	if (token_path[0])
+		snprintf(tok, sizeof tok, " token_file = \"%s\";", token_path);
 	snprintf(text, sizeof text,
 		 "data_dir = \"%s\";\n"
 		 "log_level = \"%s\";\n"
 		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"reload\"; "
 		 "reconnect_min_ms = 50; reconnect_max_ms = 500; };\n"
-		 "stats = { listen = \"127.0.0.1:%d\"; };\n"
+		 "stats = { listen = \"127.0.0.1:%d\";%s };\n"
 		 "streams = ( { name = \"load\"; partitions = %d; }%s );\n"
 		 "routes = ( { name = \"load\"; filter = \"load/+/m\"; stream = \"load\"; "
-		 "key = \"%s\"; qos = 1; }%s%s );\n%s",
-		 data_dir, log_level, b.port, d.stats_port, LOAD_PARTS,
+		 "key = \"%s\"; qos = 1; }%s%s );\n"
+		 "groups = ( { name = \"g1\"; stream = \"load\"; prefetch = %d; }%s );\n%s",
+		 data_dir, log_level, b.port, d.stats_port, tok, LOAD_PARTS,
 		 extra_stream ? ", { name = \"extra\"; partitions = 1; }" : "", key,
 		 extra_route ? ", { name = \"extra\"; filter = \"extra/#\"; stream = \"extra\"; "
 			       "qos = " : "", extra_route ? (extra_qos ? "1; }" : "0; }") : "",
-		 tail ? tail : "");
+		 g1_prefetch, g2_present ? ", { name = \"g2\"; stream = \"load\"; "
+		 "mode = \"shared\"; ack_timeout_ms = 5000; }" : "", tail ? tail : "");
 	snprintf(tmp, sizeof tmp, "%s.tmp", d.conf);
 	assert_int_equal(mqbt_write_file(tmp, text), 0);
 	assert_int_equal(rename(tmp, d.conf), 0);
@@ -205,6 +215,9 @@ static void test_reload_under_load(void **state)
 	for (i = 1; i <= NRELOADS; i++) {
 		bool present = i % 2 == 1;
 
+		/* groups too: g1's prefetch every time, g2 added and removed with extra */
+		g1_prefetch = 10 + i;
+		g2_present = present;
 		write_conf(d.data, "info", true, present, key_for(i), NULL);
 		hup_and_wait("configuration reloaded from");
 		if (present) {
@@ -219,6 +232,26 @@ static void test_reload_under_load(void **state)
 		mqbt_sleep_ms(100);
 	}
 	/* 20 reloads ends with the route removed: no "no_route" noise from subscriptions */
+	assert_int_equal(count_in_log("group g1: reloaded: prefetch"), NRELOADS);
+	assert_int_equal(count_in_log("group g2: added on stream load"), NRELOADS / 2);
+	assert_int_equal(count_in_log("group g2: removed (no members)"), NRELOADS / 2);
+	{
+		char *body = NULL;
+		int st = 0;
+		cJSON *doc;
+
+		assert_int_equal(mqbt_http_get(d.stats_port, "/groups/g1", &st, &body), 0);
+		assert_int_equal(st, 200);
+		doc = cJSON_Parse(body);
+		assert_non_null(doc);
+		assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "prefetch")),
+				 10 + NRELOADS);
+		cJSON_Delete(doc);
+		free(body);
+		assert_int_equal(mqbt_http_get(d.stats_port, "/groups/g2", &st, &body), 0);
+		assert_int_equal(st, 404);
+		free(body);
+	}
 
 	/* an invalid file is refused with file:line, the running configuration stays */
 	write_conf(d.data, "info", true, true, key_for(NRELOADS), NULL);
@@ -236,7 +269,7 @@ static void test_reload_under_load(void **state)
 	{
 		char *log = mqbt_read_file(d.log, NULL), needle[400];
 
-		snprintf(needle, sizeof needle, "%s:7: bogus_key", d.conf);
+		snprintf(needle, sizeof needle, "%s:8: bogus_key", d.conf);
 		assert_non_null(log);
 		if (!strstr(log, needle)) {
 			iu_daemon_dump_log(&d);
@@ -289,6 +322,30 @@ static void test_reload_under_load(void **state)
 	extra_expected += EXTRA_PER_PHASE;
 	present_phase[NRELOADS + 2] = true;
 	wait_route_received("extra", extra_expected);
+	/* /stats routes[] lists the routes in force, not those of the start */
+	{
+		char *body = NULL;
+		int st = 0;
+		cJSON *doc, *r;
+		bool seen = false;
+
+		assert_int_equal(mqbt_http_get(d.stats_port, "/stats", &st, &body), 0);
+		assert_int_equal(st, 200);
+		doc = cJSON_Parse(body);
+		assert_non_null(doc);
+		assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "routes")), 2);
+		cJSON_ArrayForEach(r, cJSON_GetObjectItem(doc, "routes"))
+			if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(r, "name")), "extra")) {
+				assert_int_equal((int)cJSON_GetNumberValue(
+						 cJSON_GetObjectItem(r, "qos")), 0);
+				assert_int_equal((long long)cJSON_GetNumberValue(
+						 cJSON_GetObjectItem(r, "received")), extra_expected);
+				seen = true;
+			}
+		assert_true(seen);
+		cJSON_Delete(doc);
+		free(body);
+	}
 
 	/* from here on, every load record carries key_for(NRELOADS + 1) */
 	atomic_store(&l.marker, l.sent);
@@ -358,10 +415,83 @@ static void test_reload_under_load(void **state)
 	iu_records_free(&rs);
 }
 
+/* GET /stats with "Authorization: Bearer tok" (tok NULL: none): the status. */
+static int stats_status(const char *tok)
+{
+	char hdr[128] = "", *body = NULL;
+	int st = 0;
+
+	if (tok)
+		snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok);
+	if (mqbt_http_request(d.stats_port, "GET", "/stats", tok ? hdr : NULL, &st, &body,
+			      5000) != 0)
+		st = -1;
+	free(body);
+	return st;
+}
+
+/* stats.token_file live: a rotated token (same file, new content), a bad file refused
+ * (the token in force stays), the key removed (no token needed any more). */
+static void test_reload_stats_token(void **state)
+{
+	char bad[420];
+
+	(void)state;
+	memset(&d, 0, sizeof d);
+	memset(&b, 0, sizeof b);
+	iu_track_broker(&b);
+	iu_track_daemon(&d);
+	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
+	assert_int_equal(mqbt_tmpdir(d.dir, sizeof d.dir), 0);
+	d.stats_port = mqbt_free_port();
+	assert_int_equal(iu_daemon_config(&d, b.port, "reload", NULL, ""), 0);
+	snprintf(token_path, sizeof token_path, "%s/token", d.dir);
+	assert_int_equal(mqbt_write_file(token_path, "first-token\n"), 0);
+	chmod(token_path, 0600);
+	g2_present = false;
+	write_conf(d.data, "info", false, false, "{1}", NULL);
+	assert_int_equal(iu_daemon_start(&d, NULL), 0);
+	assert_int_equal(mqbt_wait_port(d.stats_port, 15000), 0);
+	assert_int_equal(stats_status("first-token"), 200);
+	assert_int_equal(stats_status(NULL), 401);
+
+	/* rotated: the file is the same, its content new */
+	assert_int_equal(mqbt_write_file(token_path, "second-token\n"), 0);
+	hup_and_wait("configuration reloaded from");
+	assert_int_equal(count_in_log("reload: stats endpoint token replaced"), 1);
+	assert_int_equal(stats_status("first-token"), 401);
+	assert_int_equal(stats_status("second-token"), 200);
+
+	/* an empty token file: refused, the token in force stays */
+	snprintf(bad, sizeof bad, "%s/empty", d.dir);
+	assert_int_equal(mqbt_write_file(bad, "\n"), 0);
+	snprintf(token_path, sizeof token_path, "%s", bad);
+	write_conf(d.data, "info", false, false, "{1}", NULL);
+	hup_and_wait("reload refused, the running configuration stays");
+	assert_true(count_in_log("empty token (the first line must hold it)") >= 1);
+	assert_int_equal(stats_status("second-token"), 200);
+	/* a missing one: the same */
+	snprintf(token_path, sizeof token_path, "%s/missing", d.dir);
+	write_conf(d.data, "info", false, false, "{1}", NULL);
+	hup_and_wait("reload refused, the running configuration stays");
+	assert_int_equal(stats_status("second-token"), 200);
+
+	/* removed: no token needed, said at warning level */
+	token_path[0] = '\0';
+	write_conf(d.data, "info", false, false, "{1}", NULL);
+	hup_and_wait("configuration reloaded from");
+	assert_int_equal(count_in_log("the stats endpoint answers without a token now"), 1);
+	assert_int_equal(stats_status(NULL), 200);
+	mqbt_kill(d.pid, SIGTERM);
+	assert_int_equal(mqbt_wait(d.pid, 20000), 0);
+	d.pid = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_reload_under_load, iu_teardown),
+		cmocka_unit_test_teardown(test_reload_stats_token, iu_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
