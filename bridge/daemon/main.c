@@ -492,6 +492,49 @@ static int open_new_streams(struct daemon *d, const mqb_config_t *cfg,
 	return 0;
 }
 
+/* More partitions for the streams in df (existing records stay where they are). A
+ * stream the Kafka forwarder reads is refused before anything changed: its partitions
+ * are fixed while it runs. 0, or -1 refused. */
+static int grow_streams(struct daemon *d, const mqb_config_t *ncfg,
+			const mqb_reload_diff_t *df, bool check_only)
+{
+	const mqb_kafka_conf_t *kc = mqb_kafka_conf(d->cfg);
+	char err[512];
+
+	for (size_t i = 0; i < df->ngrown_streams; i++) {
+		const char *name = df->grown_streams[i];
+		int idx = mqb_config_stream_index(ncfg, name);
+
+		if (idx < 0)
+			continue;
+		if (check_only) {
+			for (size_t k = 0; kc && kc->enabled && k < kc->forward_count; k++)
+				if (strcmp(kc->forward[k].stream, name) == 0) {
+					mqb_warn(MAIN_MOD, "reload: streams.%s.partitions changed: needs "
+						 "a restart (kafka.forward reads stream %s; the forwarder "
+						 "takes new partitions only at start)", name, name);
+					mqb_error(MAIN_MOD, "reload refused: 1 change(s) need a restart "
+						  "(listed above); nothing changed, the running "
+						  "configuration stays");
+					return -1;
+				}
+			continue;
+		}
+		err[0] = '\0';
+		if (mqb_store_stream_grow(d->store, &ncfg->streams[idx].opts, err, sizeof err)
+		    != MQB_OK) {
+			mqb_error(MAIN_MOD, "reload refused, the running configuration stays: "
+				  "stream %s: cannot add partitions: %s", name, err);
+			return -1;
+		}
+		mqb_notice(MAIN_MOD, "reload: stream %s now has %d partitions (keyed records "
+			   "go to murmur2(key) %% %d from now on; the file must keep this count)",
+			   name, (int)ncfg->streams[idx].opts.partitions,
+			   (int)ncfg->streams[idx].opts.partitions);
+	}
+	return 0;
+}
+
 /* Every started component with a reload op switches to ncfg, or none does: one that
  * fails sends those already switched back to the running configuration. */
 static int reload_components(struct daemon *d, const mqb_config_t *ncfg)
@@ -622,12 +665,23 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 		}
 		df.stats_token = trc > 0;
 	}
-	if (!df.routes && !df.nnew_streams && !df.log_level && !df.groups && !df.stats_token) {
+	if (df.ngrown_streams) {
+		/* ingest (reload_components, below) rebuilds its tables from the store */
+		if (d->groups)
+			df.groups = true;   /* groups on those streams take them too */
+		if (grow_streams(d, ncfg, &df, true) != 0) {
+			mqb_reload_diff_free(&df);
+			return -1;
+		}
+	}
+	if (!df.routes && !df.nnew_streams && !df.ngrown_streams && !df.log_level && !df.groups &&
+	    !df.stats_token) {
 		mqb_notice(MAIN_MOD, "reload: no change");
 		mqb_reload_diff_free(&df);
 		return 0;
 	}
-	if (open_new_streams(d, ncfg, &df) != 0 || reload_components(d, ncfg) != 0) {
+	if (open_new_streams(d, ncfg, &df) != 0 || grow_streams(d, ncfg, &df, false) != 0 ||
+	    reload_components(d, ncfg) != 0) {
 		mqb_reload_diff_free(&df);
 		return -1;
 	}
@@ -651,9 +705,10 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 	if (df.stats_token)
 		apply_stats_token(d, ncfg);
 	mqb_notice(MAIN_MOD, "configuration reloaded from %s: %zu route(s)%s, %zu new "
-		   "stream(s)%s%s%s", d->path, ncfg->routes_count, df.routes ? " (changed)" : "",
-		   df.nnew_streams, df.log_level ? ", log_level changed" : "",
-		   df.groups ? ", groups changed" : "", df.stats_token ? ", stats token changed" : "");
+		   "stream(s), %zu grown%s%s%s", d->path, ncfg->routes_count,
+		   df.routes ? " (changed)" : "", df.nnew_streams, df.ngrown_streams,
+		   df.log_level ? ", log_level changed" : "", df.groups ? ", groups changed" : "",
+		   df.stats_token ? ", stats token changed" : "");
 	mqb_reload_diff_free(&df);
 	return 1;
 }

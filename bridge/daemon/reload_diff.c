@@ -127,7 +127,35 @@ static const char *entry_name(const config_setting_t *s)
 	return config_setting_lookup_string(s, "name", &sn) ? sn : "?";
 }
 
-/* streams, matched by name: new ones are live, removed or changed ones are not */
+/* A stream entry's partitions (the default 1 when the key is absent). */
+static long long partitions(const config_setting_t *s)
+{
+	long long n = 1;
+
+	config_setting_lookup_int64(s, "partitions", &n);   /* reads int and int64 */
+	return n;
+}
+
+/* Remove "<prefix>.<key>" from the restart keys added since index from; true if it
+ * was there. */
+static bool drop_key(mqb_reload_diff_t *d, size_t from, const char *prefix, const char *key)
+{
+	char k[600];
+
+	snprintf(k, sizeof k, "%s.%s", prefix, key);
+	for (size_t i = from; i < d->nrestart; i++)
+		if (strcmp(d->restart[i], k) == 0) {
+			free(d->restart[i]);
+			memmove(&d->restart[i], &d->restart[i + 1],
+				(d->nrestart - i - 1) * sizeof(d->restart[0]));
+			d->nrestart--;
+			return true;
+		}
+	return false;
+}
+
+/* streams, matched by name: new ones and more partitions are live, removed or
+ * otherwise changed ones are not */
 static int diff_streams(mqb_reload_diff_t *d, const config_setting_t *a,
 			const config_setting_t *b)
 {
@@ -140,7 +168,11 @@ static int diff_streams(mqb_reload_diff_t *d, const config_setting_t *a,
 		const config_setting_t *sb = named(b, entry_name(sa));
 
 		snprintf(sub, sizeof sub, "streams.%s", entry_name(sa));
+		size_t before = d->nrestart;
 		if (!sb ? restart(d, sub) : diff_setting(d, sa, sb, sub))
+			return -1;
+		if (sb && partitions(sb) > partitions(sa) && drop_key(d, before, sub, "partitions") &&
+		    add(d->grown_streams, &d->ngrown_streams, NULL, entry_name(sb)))
 			return -1;
 	}
 	n = b ? config_setting_length(b) : 0;
@@ -288,6 +320,8 @@ void mqb_reload_diff_free(mqb_reload_diff_t *d)
 		free(d->restart[i]);
 	for (i = 0; i < d->nnew_streams; i++)
 		free(d->new_streams[i]);
+	for (i = 0; i < d->ngrown_streams; i++)
+		free(d->grown_streams[i]);
 	memset(d, 0, sizeof *d);
 }
 

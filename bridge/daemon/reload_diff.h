@@ -2,7 +2,8 @@
  * reload_diff.h — what a configuration reload would change, from the two files as
  * written (libconfig trees), classed as live or "needs a restart" (docs/OPERATIONS.md).
  *
- * Live: log_level, routes (the whole list), new streams, groups (matched by name: added,
+ * Live: log_level, routes (the whole list), new streams, more partitions for a stream
+ * (fewer: "streams.<name>.partitions" needs a restart), groups (matched by name: added,
  * removed, or any key but name, stream, mode, assignor, rebalance, start and
  * on_corrupt_state changed: those are "groups.<name>.<key>" restart keys),
  * stats.token_file. Everything
@@ -33,6 +34,8 @@ typedef struct mqb_reload_diff {
 	bool stats_token;            /* stats.token_file set, changed or removed */
 	char *new_streams[MQB_RELOAD_MAX_KEYS];  /* names of streams to open */
 	size_t nnew_streams;
+	char *grown_streams[MQB_RELOAD_MAX_KEYS];  /* streams with more partitions */
+	size_t ngrown_streams;
 } mqb_reload_diff_t;
 
 /* Compare the running file's tree with the new one. 0, or -1 out of memory. */

@@ -114,6 +114,68 @@ static int group_update(grp_t *g, const mqb_group_conf_t *nc)
 	return MQB_OK;
 }
 
+/* The partitions of g's stream that the store has now: a new array with g's parts
+ * moved in by value and the new ones built (at their log start, as a new group
+ * would), or NULL with *n unchanged when the stream did not grow or on failure
+ * (errstr set then). Nothing of g changes here. */
+static grp_part_t *grow_prepare(grp_t *g, int32_t *n, char *errstr, size_t errstr_size)
+{
+	int32_t np = mqb_store_partition_count(g->c->store, g->conf->stream);
+	grp_part_t *parts;
+
+	if (np <= g->nparts)
+		return NULL;
+	parts = calloc((size_t)np, sizeof(*parts));
+	if (!parts) {
+		mqb_errstr_set(errstr, errstr_size, "group %s: out of memory", g->conf->name);
+		return NULL;
+	}
+	memcpy(parts, g->parts, (size_t)g->nparts * sizeof(*parts));
+	for (int32_t i = g->nparts; i < np; i++) {
+		grp_part_t *p = &parts[i];
+		mqb_watermarks_t wm;
+
+		p->id = i;
+		p->sp = mqb_store_partition(g->c->store, g->conf->stream, i);
+		if (!p->sp) {
+			mqb_errstr_set(errstr, errstr_size, "group %s: %s-%d missing",
+				       g->conf->name, g->conf->stream, (int)i);
+			goto fail;
+		}
+		mqb_partition_watermarks(p->sp, &wm);
+		if (g->mode->part_init(g, p, wm.log_start, errstr, errstr_size) != MQB_OK ||
+		    !(p->rd = mqb_reader_new(p->sp, wm.log_start))) {
+			mqb_errstr_set(errstr, errstr_size, "group %s: %s-%d: cannot start",
+				       g->conf->name, g->conf->stream, (int)i);
+			goto fail;
+		}
+	}
+	*n = np;
+	return parts;
+fail:
+	for (int32_t i = g->nparts; i < np; i++) {
+		mqb_reader_destroy(parts[i].rd);
+		if (parts[i].at || parts[i].sh)
+			g->mode->part_fini(&parts[i]);
+	}
+	free(parts);
+	return NULL;
+}
+
+/* g takes the grown array (grow_prepare); exclusive mode rebalances at the next tick. */
+static void grow_apply(grp_t *g, grp_part_t *parts, int32_t n)
+{
+	mqb_notice(GRP_LOG, "group %s: stream %s now has %d partitions (was %d)%s",
+		   g->conf->name, g->conf->stream, (int)n, (int)g->nparts,
+		   g->mode->shared ? "" : ": rebalancing");
+	free(g->parts);
+	g->parts = parts;
+	g->nparts = n;
+	g->dirty = true;
+	if (!g->mode->shared)
+		g->rebalance_needed = true;
+}
+
 /* Save g's position (it stays on disk: adding the group again resumes there). */
 static int group_save_now(grp_t *g, int64_t now)
 {
@@ -132,6 +194,8 @@ int mqb_coord_reload(mqb_coord_t *c, const mqb_config_t *ncfg, int64_t now,
 		     char *errstr, size_t errstr_size)
 {
 	grp_t **added = NULL, **list = NULL;
+	grp_part_t **grown = NULL;        /* per running group: its grown partitions */
+	int32_t *ngrown = NULL;
 	size_t n_added = 0, n_list = 0, kept = 0;
 	int rc = MQB_ERR_NOMEM;
 
@@ -148,9 +212,21 @@ int mqb_coord_reload(mqb_coord_t *c, const mqb_config_t *ncfg, int64_t now,
 	}
 	added = calloc(ncfg->groups_count + 1, sizeof(*added));
 	list = calloc(c->n_groups + ncfg->groups_count + 1, sizeof(*list));
-	if (!added || !list) {
+	grown = calloc(c->n_groups + 1, sizeof(*grown));
+	ngrown = calloc(c->n_groups + 1, sizeof(*ngrown));
+	if (!added || !list || !grown || !ngrown) {
 		mqb_errstr_set(errstr, errstr_size, "groups: out of memory");
 		goto fail;
+	}
+	for (size_t i = 0; i < c->n_groups; i++) {   /* streams with more partitions */
+		char why[512] = "";
+
+		grown[i] = grow_prepare(c->groups[i], &ngrown[i], why, sizeof why);
+		if (!grown[i] && why[0]) {
+			rc = MQB_ERR_NOMEM;
+			mqb_errstr_set(errstr, errstr_size, "%s", why);
+			goto fail;
+		}
 	}
 	for (size_t i = 0; i < ncfg->groups_count; i++) {
 		char why[512] = "";
@@ -166,10 +242,13 @@ int mqb_coord_reload(mqb_coord_t *c, const mqb_config_t *ncfg, int64_t now,
 		}
 		n_added++;
 	}
-	/* 2. apply: removals (empty groups only), updates, additions */
+	/* 2. apply: more partitions, removals (empty groups only), updates, additions */
 	for (size_t i = 0; i < c->n_groups; i++) {
 		grp_t *g = c->groups[i];
 		const mqb_group_conf_t *nc = conf_named(ncfg, g->conf->name);
+
+		if (grown[i])
+			grow_apply(g, grown[i], ngrown[i]);
 
 		if (nc) {
 			if (group_update(g, nc) != MQB_OK)
@@ -202,6 +281,8 @@ int mqb_coord_reload(mqb_coord_t *c, const mqb_config_t *ncfg, int64_t now,
 	c->groups = list;
 	c->n_groups = n_list;
 	free(added);
+	free(grown);
+	free(ngrown);
 	grp_saver_wait(c);
 	if (grp_saver_regroup(c) != MQB_OK) {
 		/* the old job list stays: saves of new groups would have no job */
@@ -213,6 +294,17 @@ int mqb_coord_reload(mqb_coord_t *c, const mqb_config_t *ncfg, int64_t now,
 fail:
 	for (size_t i = 0; added && i < n_added; i++)
 		grp_free(added[i]);
+	for (size_t i = 0; grown && i < c->n_groups; i++) {
+		grp_t *g = c->groups[i];
+
+		for (int32_t k = g->nparts; grown[i] && k < ngrown[i]; k++) {
+			mqb_reader_destroy(grown[i][k].rd);
+			g->mode->part_fini(&grown[i][k]);
+		}
+		free(grown[i]);
+	}
+	free(grown);
+	free(ngrown);
 	free(added);
 	free(list);
 	return rc;

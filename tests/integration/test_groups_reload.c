@@ -7,6 +7,9 @@
  *  - removing a group that has a member is refused for that group (logged, it keeps
  *    running and serving its member); once the member left, reloading the same file
  *    removes it (GET /groups/<g> 404) and a join is answered unknown_group;
+ *  - the stream grows from 2 to 4 partitions while both groups have a member: ingest
+ *    uses the new partitions, the exclusive group rebalances, the shared one delivers
+ *    from all four;
  *  - a fixed key (a group's mode) is refused as "needs a restart", nothing changes;
  *  - the members' traces show every record of the added group delivered and accepted
  *    exactly once across the reloads.
@@ -20,10 +23,10 @@
 
 #define N1 30   /* published before the reloads */
 #define N2 30   /* published after group "audit" was added */
+#define N3 40   /* published after "orders" grew from 2 to 4 partitions */
+#define NALL (N1 + N2 + N3)
 
-static const char *STREAMS =
-	"streams = ( { name = \"orders\"; partitions = 2; } );\n"
-	"routes = ( { filter = \"orders/+\"; stream = \"orders\"; key = \"{1}\"; qos = 1; } );\n";
+static int nparts = 2;   /* orders' partitions in the files written */
 
 #define BILLING(pf, st) "{ name = \"billing\"; stream = \"orders\"; assignor = \"range\"; " \
 	"session_timeout_ms = " st "; heartbeat_interval_ms = 300; prefetch = " pf "; }"
@@ -48,8 +51,11 @@ static void write_conf(const char *groups)
 	snprintf(text, sizeof(text),
 		 "data_dir = \"%s/data\";\n"
 		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"mqb-test\"; };\n"
-		 "stats = { listen = \"127.0.0.1:%d\"; };\n%sgroups = ( %s );\n",
-		 e.dir, e.broker.port, e.http_port, STREAMS, groups);
+		 "stats = { listen = \"127.0.0.1:%d\"; };\n"
+		 "streams = ( { name = \"orders\"; partitions = %d; } );\n"
+		 "routes = ( { filter = \"orders/+\"; stream = \"orders\"; key = \"{1}\"; "
+		 "qos = 1; } );\ngroups = ( %s );\n",
+		 e.dir, e.broker.port, e.http_port, nparts, groups);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", e.conf);
 	assert_int_equal(mqbt_write_file(tmp, text), 0);
 	assert_int_equal(rename(tmp, e.conf), 0);
@@ -146,6 +152,31 @@ static void test_groups_reload(void **state)
 	assert_int_equal(gt_wait_sum(&e, "audit", "committed", N1 + N2, 20000), N1 + N2);
 	assert_int_equal(gt_wait_sum(&e, "billing", "committed", N1 + N2, 20000), N1 + N2);
 
+	/* more partitions while both groups have a member and records flow: existing
+	 * records stay, ingest spreads new keys over 4, both groups consume all 4 */
+	nparts = 4;
+	write_conf(BILLING("5", "6000") ", " AUDIT("shared"));
+	hup("configuration reloaded from");
+	assert_int_equal(count_in_log("reload: stream orders now has 4 partitions"), 1);
+	assert_int_equal(count_in_log("group billing: stream orders now has 4 partitions "
+				      "(was 2): rebalancing"), 1);
+	publish(&pub, N1 + N2, N3);
+	assert_int_equal(gt_wait_sum(&e, "audit", "log_end", NALL, 20000), NALL);
+	{
+		cJSON *dd = gt_describe(&e, "audit");
+		assert_non_null(dd);
+		assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(dd, "partitions")), 4);
+		int64_t in_new = 0;
+		cJSON *pp;
+		cJSON_ArrayForEach(pp, cJSON_GetObjectItem(dd, "partitions"))
+			if (num(pp, "partition") >= 2)
+				in_new += (int64_t)num(pp, "log_end");
+		assert_true(in_new > 0);          /* some keys moved to the new partitions */
+		cJSON_Delete(dd);
+	}
+	assert_int_equal(gt_wait_sum(&e, "audit", "committed", NALL, 20000), NALL);
+	assert_int_equal(gt_wait_sum(&e, "billing", "committed", NALL, 20000), NALL);
+
 	/* a fixed key: needs a restart, nothing changes (audit stays, billing's 5 too) */
 	write_conf(BILLING("7", "6000") ", " AUDIT("exclusive"));
 	hup("change(s) need a restart");
@@ -170,25 +201,25 @@ static void test_groups_reload(void **state)
 	assert_int_equal(status, 404);
 	assert_int_equal(members_of("billing"), 1);   /* billing untouched by all this */
 
-	/* audit's member trace: each of the N1 + N2 records once, each accepted */
+	/* audit's member trace: each of the NALL records once, in all 4 partitions */
 	assert_int_equal(gt_trace_load(m[1].trace, &tr), 0);
 	{
-		int got[2][N1 + N2] = { { 0 } }, recs = 0;
+		int got[4][NALL] = { { 0 } }, recs = 0;
 		for (size_t i = 0; i < tr.n; i++)
 			if (tr.ev[i].kind == 'R') {
-				assert_true(tr.ev[i].part >= 0 && tr.ev[i].part < 2);
-				assert_true(tr.ev[i].off >= 0 && tr.ev[i].off < N1 + N2);
+				assert_true(tr.ev[i].part >= 0 && tr.ev[i].part < 4);
+				assert_true(tr.ev[i].off >= 0 && tr.ev[i].off < NALL);
 				got[tr.ev[i].part][tr.ev[i].off]++;
 				recs++;
 			}
 		int per_part = 0;
-		for (int p = 0; p < 2; p++)
-			for (int o = 0; o < N1 + N2; o++) {
+		for (int p = 0; p < 4; p++)
+			for (int o = 0; o < NALL; o++) {
 				assert_true(got[p][o] <= 1);
 				per_part += got[p][o];
 			}
-		assert_int_equal(recs, N1 + N2);
-		assert_int_equal(per_part, N1 + N2);
+		assert_int_equal(recs, NALL);
+		assert_int_equal(per_part, NALL);
 	}
 	gt_trace_free(&tr);
 	gt_pub_close(&pub);

@@ -5,7 +5,9 @@
  * A publisher thread sends QoS 1 messages on load/<dev>/m (~3000/s) the whole time
  * while the test rewrites the file and sends SIGHUP 20 times: even reloads add the
  * route extra/# (stream "extra", opened live by the first one), odd ones remove it,
- * and every reload flips the load route's key template between "{1}" and "k-{1}".
+ * and every reload flips the load route's key template between "{1}" and "k-{1}";
+ * group g1's prefetch changes on every reload, group g2 comes and goes with extra,
+ * and the 10th reload grows stream load from 4 to 6 partitions.
  * Then: an invalid file (refused with file:line, the old routes keep working), a
  * restart-only change (data_dir: "needs a restart" naming it, nothing applied), and
  * log_level changed live (warn hides the reload's notices, info brings them back),
@@ -76,6 +78,7 @@ static int extra_qos = 1;   /* the extra route's QoS in the files written */
 static int g1_prefetch = 10;  /* group g1's prefetch in the files written */
 static bool g2_present;       /* group g2 in the files written */
 static char token_path[420];  /* stats.token_file ("" none) */
+static int load_parts = LOAD_PARTS;  /* stream load's partitions in the files written */
 
 static void write_conf(const char *data_dir, const char *log_level, bool extra_stream,
 		       bool extra_route, const char *key, const char *tail)
@@ -94,7 +97,7 @@ static void write_conf(const char *data_dir, const char *log_level, bool extra_s
 		 "routes = ( { name = \"load\"; filter = \"load/+/m\"; stream = \"load\"; "
 		 "key = \"%s\"; qos = 1; }%s%s );\n"
 		 "groups = ( { name = \"g1\"; stream = \"load\"; prefetch = %d; }%s );\n%s",
-		 data_dir, log_level, b.port, d.stats_port, tok, LOAD_PARTS,
+		 data_dir, log_level, b.port, d.stats_port, tok, load_parts,
 		 extra_stream ? ", { name = \"extra\"; partitions = 1; }" : "", key,
 		 extra_route ? ", { name = \"extra\"; filter = \"extra/#\"; stream = \"extra\"; "
 			       "qos = " : "", extra_route ? (extra_qos ? "1; }" : "0; }") : "",
@@ -218,6 +221,8 @@ static void test_reload_under_load(void **state)
 		/* groups too: g1's prefetch every time, g2 added and removed with extra */
 		g1_prefetch = 10 + i;
 		g2_present = present;
+		if (i == NRELOADS / 2)
+			load_parts = LOAD_PARTS + 2;   /* more partitions, under load */
 		write_conf(d.data, "info", true, present, key_for(i), NULL);
 		hup_and_wait("configuration reloaded from");
 		if (present) {
@@ -232,6 +237,7 @@ static void test_reload_under_load(void **state)
 		mqbt_sleep_ms(100);
 	}
 	/* 20 reloads ends with the route removed: no "no_route" noise from subscriptions */
+	assert_int_equal(count_in_log("reload: stream load now has 6 partitions"), 1);
 	assert_int_equal(count_in_log("group g1: reloaded: prefetch"), NRELOADS);
 	assert_int_equal(count_in_log("group g2: added on stream load"), NRELOADS / 2);
 	assert_int_equal(count_in_log("group g2: removed (no members)"), NRELOADS / 2);
@@ -365,7 +371,7 @@ static void test_reload_under_load(void **state)
 	d.pid = 0;
 
 	/* load: each acknowledged message exactly once, keyed by one of the templates */
-	assert_int_equal(iu_read_stream(d.data, "load", LOAD_PARTS, &rs), 0);
+	assert_int_equal(iu_read_stream(d.data, "load", load_parts, &rs), 0);
 	{
 		unsigned char *seen = calloc((size_t)l.sent + 1, 1);
 		long dup = 0, missing = 0, late_wrong = 0;
@@ -430,8 +436,13 @@ static int stats_status(const char *tok)
 	return st;
 }
 
+/* A forward entry to a Kafka nobody answers: the forwarder runs, never connects. */
+#define KAFKA "kafka = { bootstrap_servers = \"127.0.0.1:1\"; " \
+	"forward = ( { stream = \"load\"; topic = \"load\"; } ); };\n"
+
 /* stats.token_file live: a rotated token (same file, new content), a bad file refused
- * (the token in force stays), the key removed (no token needed any more). */
+ * (the token in force stays), the key removed (no token needed any more). Then more
+ * partitions for a stream Kafka forwards: refused as "needs a restart". */
 static void test_reload_stats_token(void **state)
 {
 	char bad[420];
@@ -439,6 +450,7 @@ static void test_reload_stats_token(void **state)
 	(void)state;
 	memset(&d, 0, sizeof d);
 	memset(&b, 0, sizeof b);
+	load_parts = LOAD_PARTS;
 	iu_track_broker(&b);
 	iu_track_daemon(&d);
 	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
@@ -449,7 +461,7 @@ static void test_reload_stats_token(void **state)
 	assert_int_equal(mqbt_write_file(token_path, "first-token\n"), 0);
 	chmod(token_path, 0600);
 	g2_present = false;
-	write_conf(d.data, "info", false, false, "{1}", NULL);
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
 	assert_int_equal(iu_daemon_start(&d, NULL), 0);
 	assert_int_equal(mqbt_wait_port(d.stats_port, 15000), 0);
 	assert_int_equal(stats_status("first-token"), 200);
@@ -466,22 +478,30 @@ static void test_reload_stats_token(void **state)
 	snprintf(bad, sizeof bad, "%s/empty", d.dir);
 	assert_int_equal(mqbt_write_file(bad, "\n"), 0);
 	snprintf(token_path, sizeof token_path, "%s", bad);
-	write_conf(d.data, "info", false, false, "{1}", NULL);
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
 	hup_and_wait("reload refused, the running configuration stays");
 	assert_true(count_in_log("empty token (the first line must hold it)") >= 1);
 	assert_int_equal(stats_status("second-token"), 200);
 	/* a missing one: the same */
 	snprintf(token_path, sizeof token_path, "%s/missing", d.dir);
-	write_conf(d.data, "info", false, false, "{1}", NULL);
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
 	hup_and_wait("reload refused, the running configuration stays");
 	assert_int_equal(stats_status("second-token"), 200);
 
 	/* removed: no token needed, said at warning level */
 	token_path[0] = '\0';
-	write_conf(d.data, "info", false, false, "{1}", NULL);
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
 	hup_and_wait("configuration reloaded from");
 	assert_int_equal(count_in_log("the stats endpoint answers without a token now"), 1);
 	assert_int_equal(stats_status(NULL), 200);
+
+	/* more partitions for a stream the Kafka forwarder reads: needs a restart, named */
+	load_parts = LOAD_PARTS + 2;
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
+	hup_and_wait("change(s) need a restart");
+	assert_int_equal(count_in_log("reload: streams.load.partitions changed: needs a restart "
+				      "(kafka.forward reads stream load"), 1);
+	load_parts = LOAD_PARTS;
 	mqbt_kill(d.pid, SIGTERM);
 	assert_int_equal(mqbt_wait(d.pid, 20000), 0);
 	d.pid = 0;

@@ -1298,6 +1298,40 @@ static void test_reload(void **state)
 	assert_false(mqb_coord_has_group(w->c, "new"));
 	assert_true(mqb_coord_has_group(w->c, "eg"));
 	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 6);
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 6, 9, "accept"), MQB_OK);
+
+	/* stream "one" grows to 2 partitions: q (exclusive) rebalances and its member gets
+	 * both, records of the new partition are delivered */
+	{
+		mqb_stream_opts_t o = w->cfg->streams[1].opts;
+		unsigned as = 0, rv = 0;
+		int parts[64];
+		size_t n;
+
+		assert_string_equal(o.name, "one");
+		o.partitions = 2;
+		assert_int_equal(mqb_store_stream_grow(w->st, &o, errstr, sizeof(errstr)), MQB_OK);
+		append_n(w, "one", 1, 3);
+		ncfg = reload_cfg(w, Q_GROUP("prefetch = 6;") ",\n" EG_GROUP);
+		assert_int_equal(mqb_coord_reload(w->c, ncfg, w->now, errstr, sizeof(errstr)), 0);
+		mqb_config_free(w->cfg);
+		w->cfg = ncfg;
+		mqb_coord_tick(w->c, w->now);
+		/* eager: partition 0 is revoked first, then both are assigned */
+		int64_t gen = assignment(w, "q", "m1", &as, &rv);
+		assert_int_equal(rv, 1u);
+		int32_t p0 = 0;
+		assert_int_equal(revoked(w, "q", "m1", gen, &p0, 1), MQB_OK);
+		mqb_coord_tick(w->c, w->now);
+		assert_true(assignment(w, "q", "m1", &as, &rv) > gen);
+		assert_int_equal(as, 3u);                 /* partitions 0 and 1 */
+		mqb_coord_tick(w->c, w->now);
+		n = records_to(w, "q", "m1", offs, parts, 64);
+		int in_p1 = 0;
+		for (size_t k = 0; k < n; k++)
+			in_p1 += parts[k] == 1;
+		assert_int_equal(in_p1, 3);
+	}
 	assert_int_equal(mqb_coord_flush(w->c), MQB_OK);
 }
 

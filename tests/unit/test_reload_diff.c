@@ -90,11 +90,13 @@ static void test_restart(void **state)
 	assert_true(has(&d, "data_dir"));
 	assert_true(has(&d, "mqtt.port"));
 	assert_true(has(&d, "mqtt.keepalive"));            /* added */
-	assert_true(has(&d, "streams.a.partitions"));      /* more partitions */
+	assert_false(has(&d, "streams.a.partitions"));     /* more partitions: live */
+	assert_int_equal(d.ngrown_streams, 1);
+	assert_string_equal(d.grown_streams[0], "a");
 	assert_false(has(&d, "groups"));                   /* removed: live */
 	assert_true(d.groups);
 	assert_true(has(&d, "kafka"));                     /* added */
-	assert_int_equal(d.nrestart, 5);
+	assert_int_equal(d.nrestart, 4);
 	assert_false(d.routes);
 	mqb_reload_diff_free(&d);
 
@@ -105,6 +107,30 @@ static void test_restart(void **state)
 		 "routes = ( { filter = \"a/#\"; stream = \"a\"; key = \"{1}\"; } );\n");
 	assert_true(has(&d, "streams.a"));
 	assert_int_equal(d.nrestart, 1);
+	mqb_reload_diff_free(&d);
+
+	/* fewer partitions need a restart (the store cannot shrink a stream); more
+	 * partitions with another change of the same stream: only that change does; the
+	 * key added with more than the default 1 is more partitions */
+	d = diff(BASE, "data_dir = \"/tmp/x\"; log_level = \"info\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = 1883; };\n"
+		 "streams = ( { name = \"a\"; partitions = 1; } );\n"
+		 "routes = ( { filter = \"a/#\"; stream = \"a\"; key = \"{1}\"; } );\n");
+	assert_true(has(&d, "streams.a.partitions"));
+	assert_int_equal(d.ngrown_streams, 0);
+	mqb_reload_diff_free(&d);
+	d = diff(BASE, "data_dir = \"/tmp/x\"; log_level = \"info\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = 1883; };\n"
+		 "streams = ( { name = \"a\"; partitions = 3L; retention_ms = 5; } );\n"
+		 "routes = ( { filter = \"a/#\"; stream = \"a\"; key = \"{1}\"; } );\n");
+	assert_true(has(&d, "streams.a.retention_ms"));
+	assert_int_equal(d.nrestart, 1);
+	assert_int_equal(d.ngrown_streams, 1);
+	mqb_reload_diff_free(&d);
+	d = diff("streams = ( { name = \"b\"; } );\n",
+		 "streams = ( { name = \"b\"; partitions = 2; } );\n");
+	assert_int_equal(d.nrestart, 0);
+	assert_int_equal(d.ngrown_streams, 1);
 	mqb_reload_diff_free(&d);
 }
 
