@@ -226,10 +226,38 @@ static void test_groups_reload(void **state)
 	passed = true;
 }
 
+/* A daemon started without groups runs no groups transport: the first group needs a
+ * restart, said so, and nothing of the file applies. */
+static void test_first_group_needs_restart(void **state)
+{
+	(void)state;
+	passed = false;
+	nparts = 2;
+	assert_int_equal(gt_env_start(&e, ""), 0);
+	{
+		char text[2048];
+		snprintf(text, sizeof(text),
+			 "data_dir = \"%s/data\";\n"
+			 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"mqb-test\"; };\n"
+			 "stats = { listen = \"127.0.0.1:%d\"; };\n"
+			 "streams = ( { name = \"orders\"; partitions = 2; } );\n"
+			 "routes = ( { filter = \"orders/+\"; stream = \"orders\"; qos = 1; } );\n",
+			 e.dir, e.broker.port, e.http_port);
+		assert_int_equal(mqbt_write_file(e.conf, text), 0);
+	}
+	assert_int_equal(gt_daemon_start(&e), 0);
+	write_conf(AUDIT("shared"));
+	hup("change(s) need a restart");
+	assert_int_equal(count_in_log("reload: groups added: needs a restart"), 1);
+	assert_null(gt_describe(&e, "audit"));
+	passed = true;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_groups_reload, teardown),
+		cmocka_unit_test_teardown(test_first_group_needs_restart, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
