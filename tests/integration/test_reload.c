@@ -48,7 +48,7 @@ struct load {
 	iu_pub_t pub;
 	pthread_t th;
 	atomic_bool stop;
-	long sent;              /* messages published (payload "L<seq>", seq 0..sent-1) */
+	atomic_long sent;       /* messages published (payload "L<seq>", seq 0..sent-1) */
 	atomic_long marker;     /* first seq published after the test's last reload */
 };
 
@@ -463,7 +463,10 @@ static void test_reload_stats_token(void **state)
 	g2_present = false;
 	write_conf(d.data, "info", false, false, "{1}", KAFKA);
 	assert_int_equal(iu_daemon_start(&d, NULL), 0);
-	assert_int_equal(mqbt_wait_port(d.stats_port, 15000), 0);
+	if (iu_daemon_wait_ready(&d, 30000) != 0) {   /* SIGHUP is read once it runs */
+		iu_daemon_dump_log(&d);
+		fail_msg("mqbridged not ready");
+	}
 	assert_int_equal(stats_status("first-token"), 200);
 	assert_int_equal(stats_status(NULL), 401);
 
