@@ -615,6 +615,43 @@ static void apply_stats_token(struct daemon *d, const mqb_config_t *ncfg)
 			 "answers without a token now");
 }
 
+/* What the diff cannot see, checked before anything changes: the first group of a
+ * daemon without groups, groups a reload kept, the token file's content, more
+ * partitions for a forwarded stream. Completes df; 0, or -1 refused (logged). */
+static int reload_checks(struct daemon *d, const mqb_config_t *ncfg, mqb_reload_diff_t *df)
+{
+	if (df->groups && !d->groups && ncfg->groups_count) {
+		mqb_warn(MAIN_MOD, "reload: groups added: needs a restart (the daemon started "
+			 "without groups, so no transport serves them)");
+		mqb_error(MAIN_MOD, "reload refused: 1 change(s) need a restart (listed above); "
+			  "nothing changed, the running configuration stays");
+		return -1;
+	}
+	if (d->groups_kept)
+		df->groups = true;    /* try again to remove what had members last time */
+	if (d->http) {
+		/* the token file is read at every reload: its content may have changed */
+		char err[512] = "";
+		int trc = mqb_http_set_token_file(d->http, ncfg->stats.token_file, true, err,
+						  sizeof err);
+
+		if (trc < 0) {
+			mqb_error(MAIN_MOD, "reload refused, the running configuration stays: %s",
+				  err[0] ? err : mqb_strerror(trc));
+			return -1;
+		}
+		df->stats_token = trc > 0;
+	}
+	if (df->ngrown_streams) {
+		/* ingest (reload_components, below) rebuilds its tables from the store */
+		if (d->groups)
+			df->groups = true;   /* groups on those streams take them too */
+		if (grow_streams(d, ncfg, df, true) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The new file against the running one: refused (nothing changes) when it fails the
  * --check-config validation or changes a key that needs a restart; otherwise the live
  * changes apply all together. Returns 0 applied or nothing to do, -1 refused. */
@@ -641,38 +678,9 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 		mqb_reload_diff_free(&df);
 		return -1;
 	}
-	if (df.groups && !d->groups && ncfg->groups_count) {
-		mqb_warn(MAIN_MOD, "reload: groups added: needs a restart (the daemon started "
-			 "without groups, so no transport serves them)");
-		mqb_error(MAIN_MOD, "reload refused: 1 change(s) need a restart (listed above); "
-			  "nothing changed, the running configuration stays");
+	if (reload_checks(d, ncfg, &df) != 0) {
 		mqb_reload_diff_free(&df);
 		return -1;
-	}
-	if (d->groups_kept)
-		df.groups = true;    /* try again to remove what had members last time */
-	if (d->http) {
-		/* the token file is read at every reload: its content may have changed */
-		char err[512] = "";
-		int trc = mqb_http_set_token_file(d->http, ncfg->stats.token_file, true, err,
-						  sizeof err);
-
-		if (trc < 0) {
-			mqb_error(MAIN_MOD, "reload refused, the running configuration stays: %s",
-				  err[0] ? err : mqb_strerror(trc));
-			mqb_reload_diff_free(&df);
-			return -1;
-		}
-		df.stats_token = trc > 0;
-	}
-	if (df.ngrown_streams) {
-		/* ingest (reload_components, below) rebuilds its tables from the store */
-		if (d->groups)
-			df.groups = true;   /* groups on those streams take them too */
-		if (grow_streams(d, ncfg, &df, true) != 0) {
-			mqb_reload_diff_free(&df);
-			return -1;
-		}
 	}
 	if (!df.routes && !df.nnew_streams && !df.ngrown_streams && !df.log_level && !df.groups &&
 	    !df.stats_token) {
