@@ -104,7 +104,7 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT stop cleanly (flush, fsync, clean-shutdown marker);\n"
 		"exit 3 when acknowledged records could not be stored before stopping.\n"
-		"SIGHUP reloads FILE (routes, new streams, log_level live; docs/OPERATIONS.md).\n"
+		"SIGHUP reloads FILE (routes, new streams, groups, log_level live; docs/OPERATIONS.md).\n"
 		"Environment: MQB_LOG_LEVEL=error|warn|notice|info|debug overrides log_level.\n");
 }
 
@@ -204,8 +204,11 @@ struct daemon {
 	bool env_log_level;           /* MQB_LOG_LEVEL overrides log_level (also on reload) */
 	mqb_store_t *store;
 	mqb_metrics_t *metrics;
+	mqb_route_stats_t *route_stats;   /* "routes" of /stats, set again by a reload */
 	mqb_http_t *http;
 	mqb_group_host_t *groups;     /* the coordinator every transport's members join */
+	int groups_kept;              /* groups a reload could not remove (members): the
+				       * next reload tries again even when the file is the same */
 	void *inst[NCOMPONENTS];
 	bool started[NCOMPONENTS];
 	atomic_bool components_up;    /* set once every component has started */
@@ -312,7 +315,7 @@ static int start_stats(struct daemon *d)
 
 	mqb_process_metrics_add(d->metrics);
 	mqb_store_metrics_add(d->metrics, d->store);
-	mqb_route_stats_add(d->metrics, d->cfg);   /* "routes" in /stats */
+	mqb_route_stats_add(d->metrics, d->cfg, &d->route_stats);   /* "routes" in /stats */
 	if (mqb_http_listen_disabled(d->cfg->stats.listen)) {
 		mqb_info(MAIN_MOD, "stats endpoint disabled");
 		return 0;
@@ -489,6 +492,49 @@ static int open_new_streams(struct daemon *d, const mqb_config_t *cfg,
 	return 0;
 }
 
+/* More partitions for the streams in df (existing records stay where they are). A
+ * stream the Kafka forwarder reads is refused before anything changed: its partitions
+ * are fixed while it runs. 0, or -1 refused. */
+static int grow_streams(struct daemon *d, const mqb_config_t *ncfg,
+			const mqb_reload_diff_t *df, bool check_only)
+{
+	const mqb_kafka_conf_t *kc = mqb_kafka_conf(d->cfg);
+	char err[512];
+
+	for (size_t i = 0; i < df->ngrown_streams; i++) {
+		const char *name = df->grown_streams[i];
+		int idx = mqb_config_stream_index(ncfg, name);
+
+		if (idx < 0)
+			continue;
+		if (check_only) {
+			for (size_t k = 0; kc && kc->enabled && k < kc->forward_count; k++)
+				if (strcmp(kc->forward[k].stream, name) == 0) {
+					mqb_warn(MAIN_MOD, "reload: streams.%s.partitions changed: needs "
+						 "a restart (kafka.forward reads stream %s; the forwarder "
+						 "takes new partitions only at start)", name, name);
+					mqb_error(MAIN_MOD, "reload refused: 1 change(s) need a restart "
+						  "(listed above); nothing changed, the running "
+						  "configuration stays");
+					return -1;
+				}
+			continue;
+		}
+		err[0] = '\0';
+		if (mqb_store_stream_grow(d->store, &ncfg->streams[idx].opts, err, sizeof err)
+		    != MQB_OK) {
+			mqb_error(MAIN_MOD, "reload refused, the running configuration stays: "
+				  "stream %s: cannot add partitions: %s", name, err);
+			return -1;
+		}
+		mqb_notice(MAIN_MOD, "reload: stream %s now has %d partitions (keyed records "
+			   "go to murmur2(key) %% %d from now on; the file must keep this count)",
+			   name, (int)ncfg->streams[idx].opts.partitions,
+			   (int)ncfg->streams[idx].opts.partitions);
+	}
+	return 0;
+}
+
 /* Every started component with a reload op switches to ncfg, or none does: one that
  * fails sends those already switched back to the running configuration. */
 static int reload_components(struct daemon *d, const mqb_config_t *ncfg)
@@ -516,6 +562,24 @@ static int reload_components(struct daemon *d, const mqb_config_t *ncfg)
 	return 0;
 }
 
+/* Groups follow ncfg (mqb_group_host_reload). 0, or -1 refused (nothing changed). */
+static int reload_groups(struct daemon *d, const mqb_config_t *ncfg)
+{
+	char why[512] = "";
+	int rc;
+
+	if (!d->groups)
+		return 0;
+	rc = mqb_group_host_reload(d->groups, ncfg, why, sizeof why);
+	if (rc < 0) {
+		mqb_error(MAIN_MOD, "reload refused, the running configuration stays: groups: %s",
+			  why[0] ? why : mqb_strerror(rc));
+		return -1;
+	}
+	d->groups_kept = rc;
+	return 0;
+}
+
 static void apply_log_level(struct daemon *d, const mqb_config_t *ncfg)
 {
 	int lv = ncfg->log_level ? mqb_log_level_parse(ncfg->log_level) : MQB_LOG_INFO;
@@ -532,6 +596,60 @@ static void apply_log_level(struct daemon *d, const mqb_config_t *ncfg)
 			   ncfg->log_level ? ncfg->log_level : "info");
 		mqb_log_set_level(lv);
 	}
+}
+
+/* The stats endpoint's bearer token from ncfg's token_file (checked before). */
+static void apply_stats_token(struct daemon *d, const mqb_config_t *ncfg)
+{
+	const char *tf = ncfg->stats.token_file;
+	char err[512] = "";
+
+	if (mqb_http_set_token_file(d->http, tf, false, err, sizeof err) < 0) {
+		mqb_error(MAIN_MOD, "reload: stats token: %s; the previous token stays", err);
+		return;
+	}
+	if (tf && *tf)
+		mqb_notice(MAIN_MOD, "reload: stats endpoint token replaced (from %s)", tf);
+	else
+		mqb_warn(MAIN_MOD, "reload: stats.token_file removed: the stats endpoint "
+			 "answers without a token now");
+}
+
+/* What the diff cannot see, checked before anything changes: the first group of a
+ * daemon without groups, groups a reload kept, the token file's content, more
+ * partitions for a forwarded stream. Completes df; 0, or -1 refused (logged). */
+static int reload_checks(struct daemon *d, const mqb_config_t *ncfg, mqb_reload_diff_t *df)
+{
+	if (df->groups && !d->groups && ncfg->groups_count) {
+		mqb_warn(MAIN_MOD, "reload: groups added: needs a restart (the daemon started "
+			 "without groups, so no transport serves them)");
+		mqb_error(MAIN_MOD, "reload refused: 1 change(s) need a restart (listed above); "
+			  "nothing changed, the running configuration stays");
+		return -1;
+	}
+	if (d->groups_kept)
+		df->groups = true;    /* try again to remove what had members last time */
+	if (d->http) {
+		/* the token file is read at every reload: its content may have changed */
+		char err[512] = "";
+		int trc = mqb_http_set_token_file(d->http, ncfg->stats.token_file, true, err,
+						  sizeof err);
+
+		if (trc < 0) {
+			mqb_error(MAIN_MOD, "reload refused, the running configuration stays: %s",
+				  err[0] ? err : mqb_strerror(trc));
+			return -1;
+		}
+		df->stats_token = trc > 0;
+	}
+	if (df->ngrown_streams) {
+		/* ingest (reload_components, below) rebuilds its tables from the store */
+		if (d->groups)
+			df->groups = true;   /* groups on those streams take them too */
+		if (grow_streams(d, ncfg, df, true) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* The new file against the running one: refused (nothing changes) when it fails the
@@ -560,20 +678,45 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 		mqb_reload_diff_free(&df);
 		return -1;
 	}
-	if (!df.routes && !df.nnew_streams && !df.log_level) {
+	if (reload_checks(d, ncfg, &df) != 0) {
+		mqb_reload_diff_free(&df);
+		return -1;
+	}
+	if (!df.routes && !df.nnew_streams && !df.ngrown_streams && !df.log_level && !df.groups &&
+	    !df.stats_token) {
 		mqb_notice(MAIN_MOD, "reload: no change");
 		mqb_reload_diff_free(&df);
 		return 0;
 	}
-	if (open_new_streams(d, ncfg, &df) != 0 || reload_components(d, ncfg) != 0) {
+	if (open_new_streams(d, ncfg, &df) != 0 || grow_streams(d, ncfg, &df, false) != 0 ||
+	    reload_components(d, ncfg) != 0) {
 		mqb_reload_diff_free(&df);
 		return -1;
 	}
+	if (df.groups && reload_groups(d, ncfg) != 0) {
+		char why[512];
+
+		/* the components go back to the running configuration */
+		for (size_t j = 0; j < NCOMPONENTS; j++)
+			if (d->inst[j] && d->started[j] && components[j].ops->reload &&
+			    components[j].ops->reload(d->inst[j], d->cfg, why, sizeof why) != MQB_OK)
+				mqb_error(MAIN_MOD, "%s: cannot go back to the running configuration: "
+					  "%s", components[j].ops->name, why);
+		mqb_reload_diff_free(&df);
+		return -1;
+	}
+	if (df.routes && d->route_stats && mqb_route_stats_set(d->route_stats, ncfg) != MQB_OK)
+		mqb_warn(MAIN_MOD, "reload: out of memory: /stats routes[] still lists the "
+			 "previous routes");
 	if (df.log_level)
 		apply_log_level(d, ncfg);
+	if (df.stats_token)
+		apply_stats_token(d, ncfg);
 	mqb_notice(MAIN_MOD, "configuration reloaded from %s: %zu route(s)%s, %zu new "
-		   "stream(s)%s", d->path, ncfg->routes_count, df.routes ? " (changed)" : "",
-		   df.nnew_streams, df.log_level ? ", log_level changed" : "");
+		   "stream(s), %zu grown%s%s%s", d->path, ncfg->routes_count,
+		   df.routes ? " (changed)" : "", df.nnew_streams, df.ngrown_streams,
+		   df.log_level ? ", log_level changed" : "", df.groups ? ", groups changed" : "",
+		   df.stats_token ? ", stats token changed" : "");
 	mqb_reload_diff_free(&df);
 	return 1;
 }

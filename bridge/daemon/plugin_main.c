@@ -159,7 +159,7 @@ static int start_stats(struct plugin *pl)
 
 	mqb_process_metrics_add(pl->metrics);
 	mqb_store_metrics_add(pl->metrics, pl->store);
-	mqb_route_stats_add(pl->metrics, pl->cfg);
+	mqb_route_stats_add(pl->metrics, pl->cfg, NULL);
 	if (mqb_http_listen_disabled(pl->cfg->stats.listen)) {
 		mqb_info(PLUGIN_MOD, "stats endpoint disabled");
 		return 0;

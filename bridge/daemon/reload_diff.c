@@ -27,6 +27,10 @@ static int add(char **arr, size_t *n, bool *more, const char *s)
 
 static int restart(mqb_reload_diff_t *d, const char *path)
 {
+	if (strcmp(path, "stats.token_file") == 0) {   /* live: re-read at every reload */
+		d->stats_token = true;
+		return 0;
+	}
 	return add(d->restart, &d->nrestart, &d->more, path);
 }
 
@@ -102,7 +106,7 @@ static int diff_setting(mqb_reload_diff_t *d, const config_setting_t *a,
 	return scalar_equal(a, b) ? 0 : restart(d, path);
 }
 
-static const config_setting_t *stream_named(const config_setting_t *list, const char *name)
+static const config_setting_t *named(const config_setting_t *list, const char *name)
 {
 	int i, n = list ? config_setting_length(list) : 0;
 
@@ -116,14 +120,42 @@ static const config_setting_t *stream_named(const config_setting_t *list, const 
 	return NULL;
 }
 
-static const char *stream_name(const config_setting_t *s)
+static const char *entry_name(const config_setting_t *s)
 {
 	const char *sn = NULL;
 
 	return config_setting_lookup_string(s, "name", &sn) ? sn : "?";
 }
 
-/* streams, matched by name: new ones are live, removed or changed ones are not */
+/* A stream entry's partitions (the default 1 when the key is absent). */
+static long long partitions(const config_setting_t *s)
+{
+	long long n = 1;
+
+	config_setting_lookup_int64(s, "partitions", &n);   /* reads int and int64 */
+	return n;
+}
+
+/* Remove "<prefix>.<key>" from the restart keys added since index from; true if it
+ * was there. */
+static bool drop_key(mqb_reload_diff_t *d, size_t from, const char *prefix, const char *key)
+{
+	char k[600];
+
+	snprintf(k, sizeof k, "%s.%s", prefix, key);
+	for (size_t i = from; i < d->nrestart; i++)
+		if (strcmp(d->restart[i], k) == 0) {
+			free(d->restart[i]);
+			memmove(&d->restart[i], &d->restart[i + 1],
+				(d->nrestart - i - 1) * sizeof(d->restart[0]));
+			d->nrestart--;
+			return true;
+		}
+	return false;
+}
+
+/* streams, matched by name: new ones and more partitions are live, removed or
+ * otherwise changed ones are not */
 static int diff_streams(mqb_reload_diff_t *d, const config_setting_t *a,
 			const config_setting_t *b)
 {
@@ -133,22 +165,93 @@ static int diff_streams(mqb_reload_diff_t *d, const config_setting_t *a,
 	n = a ? config_setting_length(a) : 0;
 	for (i = 0; i < n; i++) {
 		const config_setting_t *sa = config_setting_get_elem(a, (unsigned)i);
-		const config_setting_t *sb = stream_named(b, stream_name(sa));
+		const config_setting_t *sb = named(b, entry_name(sa));
 
-		snprintf(sub, sizeof sub, "streams.%s", stream_name(sa));
+		snprintf(sub, sizeof sub, "streams.%s", entry_name(sa));
+		size_t before = d->nrestart;
 		if (!sb ? restart(d, sub) : diff_setting(d, sa, sb, sub))
+			return -1;
+		if (sb && partitions(sb) > partitions(sa) && drop_key(d, before, sub, "partitions") &&
+		    add(d->grown_streams, &d->ngrown_streams, NULL, entry_name(sb)))
 			return -1;
 	}
 	n = b ? config_setting_length(b) : 0;
 	for (i = 0; i < n; i++) {
 		const config_setting_t *sb = config_setting_get_elem(b, (unsigned)i);
 
-		if (!stream_named(a, stream_name(sb)) &&
-		    add(d->new_streams, &d->nnew_streams, NULL, stream_name(sb)))
+		if (!named(a, entry_name(sb)) &&
+		    add(d->new_streams, &d->nnew_streams, NULL, entry_name(sb)))
 			return -1;
 	}
 	if (d->nnew_streams >= MQB_RELOAD_MAX_KEYS)
 		return restart(d, "streams (too many new streams at once)");
+	return 0;
+}
+
+static bool same(const config_setting_t *a, const config_setting_t *b);
+
+/* A group's keys fixed when it is built (mqb_coord_reload refuses them too). */
+static bool group_key_fixed(const char *key)
+{
+	static const char *const fixed[] = { "name", "stream", "mode", "assignor", "rebalance",
+					     "start", "on_corrupt_state", NULL };
+
+	for (size_t i = 0; fixed[i]; i++)
+		if (strcmp(key, fixed[i]) == 0)
+			return true;
+	return false;
+}
+
+/* One group in both files: its fixed keys need a restart, the others are live. */
+static int diff_group(mqb_reload_diff_t *d, const config_setting_t *a,
+		      const config_setting_t *b)
+{
+	char sub[512];
+
+	for (int pass = 0; pass < 2; pass++) {
+		const config_setting_t *x = pass ? b : a, *y = pass ? a : b;
+		int n = config_setting_length(x);
+
+		for (int i = 0; i < n; i++) {
+			const config_setting_t *cx = config_setting_get_elem(x, (unsigned)i);
+			const char *key = config_setting_name(cx);
+			const config_setting_t *cy = config_setting_get_member(y, key);
+
+			if (pass && cy)
+				continue;   /* compared in the first pass */
+			if (cy && same(cx, cy))
+				continue;
+			if (!group_key_fixed(key)) {
+				d->groups = true;
+				continue;
+			}
+			snprintf(sub, sizeof sub, "groups.%s.%s", entry_name(a), key);
+			if (restart(d, sub))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* groups, matched by name: added, removed (mqb_coord_reload keeps one with members)
+ * and live keys are live; a fixed key of a kept group needs a restart */
+static int diff_groups(mqb_reload_diff_t *d, const config_setting_t *a,
+		       const config_setting_t *b)
+{
+	int i, na = a ? config_setting_length(a) : 0, nb = b ? config_setting_length(b) : 0;
+
+	for (i = 0; i < na; i++) {
+		const config_setting_t *ga = config_setting_get_elem(a, (unsigned)i);
+		const config_setting_t *gb = named(b, entry_name(ga));
+
+		if (!gb)
+			d->groups = true;
+		else if (diff_group(d, ga, gb))
+			return -1;
+	}
+	for (i = 0; i < nb; i++)
+		if (!named(a, entry_name(config_setting_get_elem(b, (unsigned)i))))
+			d->groups = true;
 	return 0;
 }
 
@@ -179,7 +282,9 @@ int mqb_reload_diff(const config_t *old, const config_t *new, mqb_reload_diff_t 
 	out->routes = !same(config_setting_get_member(ra, "routes"),
 			    config_setting_get_member(rb, "routes"));
 	if (diff_streams(out, config_setting_get_member(ra, "streams"),
-			 config_setting_get_member(rb, "streams")))
+			 config_setting_get_member(rb, "streams")) ||
+	    diff_groups(out, config_setting_get_member(ra, "groups"),
+			config_setting_get_member(rb, "groups")))
 		goto nomem;
 	for (int pass = 0; pass < 2; pass++) {
 		const config_setting_t *x = pass ? rb : ra, *y = pass ? ra : rb;
@@ -191,7 +296,7 @@ int mqb_reload_diff(const config_t *old, const config_t *new, mqb_reload_diff_t 
 			const config_setting_t *sy = config_setting_get_member(y, name);
 
 			if (!strcmp(name, "log_level") || !strcmp(name, "routes") ||
-			    !strcmp(name, "streams"))
+			    !strcmp(name, "streams") || !strcmp(name, "groups"))
 				continue;
 			if (!sy) {
 				if (restart(out, name))
@@ -215,6 +320,8 @@ void mqb_reload_diff_free(mqb_reload_diff_t *d)
 		free(d->restart[i]);
 	for (i = 0; i < d->nnew_streams; i++)
 		free(d->new_streams[i]);
+	for (i = 0; i < d->ngrown_streams; i++)
+		free(d->grown_streams[i]);
 	memset(d, 0, sizeof *d);
 }
 

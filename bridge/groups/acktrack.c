@@ -53,6 +53,11 @@ void mqb_acktrack_opts_defaults(mqb_acktrack_opts_t *o)
 	o->max_pending = 65536;
 }
 
+void mqb_acktrack_set_max_deliveries(mqb_acktrack_t *t, uint32_t max_deliveries)
+{
+	t->opts.max_deliveries = max_deliveries;
+}
+
 mqb_acktrack_t *mqb_acktrack_new(const mqb_acktrack_opts_t *o, char *errstr, size_t errstr_size)
 {
 	mqb_acktrack_t *t;

@@ -106,6 +106,9 @@ void mqb_acktrack_opts_defaults(mqb_acktrack_opts_t *o);
 /* NULL on bad options (errstr says which) or out of memory. */
 mqb_acktrack_t *mqb_acktrack_new(const mqb_acktrack_opts_t *o, char *errstr, size_t errstr_size);
 void mqb_acktrack_destroy(mqb_acktrack_t *t);   /* NULL-safe */
+/* A configuration reload: the new max_deliveries (0 unlimited) counts from the next
+ * release on; records already delivered keep their counts. */
+void mqb_acktrack_set_max_deliveries(mqb_acktrack_t *t, uint32_t max_deliveries);
 
 /*
  * Give the partition to member in generation. If member is already the owner, the

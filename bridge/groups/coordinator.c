@@ -15,8 +15,8 @@
 grp_t *grp_find(mqb_coord_t *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_groups; i++)
-		if (strcmp(c->groups[i].conf->name, name) == 0)
-			return &c->groups[i];
+		if (strcmp(c->groups[i]->conf->name, name) == 0)
+			return c->groups[i];
 	return NULL;
 }
 
@@ -39,13 +39,44 @@ void grp_error(grp_t *g, const mqb_group_transport_t *via, const char *member,
 		via->ops->error(via->arg, g->conf->name, member, code, request, msg);
 }
 
-static int group_init(mqb_coord_t *c, grp_t *g, const mqb_group_conf_t *gc, int64_t now,
+static void conf_free(mqb_group_conf_t *gc)
+{
+	free(gc->name);
+	free(gc->stream);
+	free(gc->assignor);
+	free(gc->dead_letter);
+	memset(gc, 0, sizeof(*gc));
+}
+
+/* dst = a deep copy of src (dst empty). MQB_OK or MQB_ERR_NOMEM (dst emptied). */
+static int conf_copy(mqb_group_conf_t *dst, const mqb_group_conf_t *src)
+{
+	*dst = *src;
+	dst->name = strdup(src->name);
+	dst->stream = strdup(src->stream);
+	dst->assignor = src->assignor ? strdup(src->assignor) : NULL;
+	dst->dead_letter = src->dead_letter ? strdup(src->dead_letter) : NULL;
+	if (!dst->name || !dst->stream || (src->assignor && !dst->assignor) ||
+	    (src->dead_letter && !dst->dead_letter)) {
+		conf_free(dst);
+		return MQB_ERR_NOMEM;
+	}
+	return MQB_OK;
+}
+
+static int group_init(mqb_coord_t *c, grp_t *g, const mqb_group_conf_t *src, int64_t now,
 		      char *errstr, size_t errstr_size)
 {
-	int rc = MQB_ERR_CONFIG;
+	int rc = MQB_ERR_NOMEM;
+	const mqb_group_conf_t *gc = &g->own;
 
 	g->c = c;
+	if (conf_copy(&g->own, src) != MQB_OK) {
+		mqb_errstr_set(errstr, errstr_size, "group %s: out of memory", src->name);
+		goto out;
+	}
 	g->conf = gc;
+	rc = MQB_ERR_CONFIG;
 	g->mode = gc->mode == MQB_GROUP_SHARED ? &grp_mode_shared : &grp_mode_exclusive;
 	if (!g->mode->shared) {
 		g->assignor = mqb_assignor_find(gc->assignor ? gc->assignor : "range");
@@ -105,8 +136,10 @@ out:
 	return rc;
 }
 
-static void group_fini(grp_t *g)
+void grp_free(grp_t *g)
 {
+	if (!g)
+		return;
 	for (size_t i = 0; i < g->n_members; i++)
 		grp_member_free(g->members[i]);
 	free(g->members);
@@ -117,6 +150,25 @@ static void group_fini(grp_t *g)
 	free(g->parts);
 	free(g->dead);
 	mqb_reader_destroy(g->dl_rd);
+	conf_free(&g->own);
+	free(g);
+}
+
+/* A new group from src: NULL + errstr when it cannot start (stream not open, ...). */
+grp_t *grp_new(mqb_coord_t *c, const mqb_group_conf_t *src, int64_t now,
+			char *errstr, size_t errstr_size)
+{
+	grp_t *g = calloc(1, sizeof(*g));
+
+	if (!g) {
+		mqb_errstr_set(errstr, errstr_size, "group %s: out of memory", src->name);
+		return NULL;
+	}
+	if (group_init(c, g, src, now, errstr, errstr_size) != MQB_OK) {
+		grp_free(g);
+		return NULL;
+	}
+	return g;
 }
 
 mqb_coord_t *mqb_coord_new(const mqb_coord_opts_t *o, char *errstr, size_t errstr_size)
@@ -130,7 +182,10 @@ mqb_coord_t *mqb_coord_new(const mqb_coord_opts_t *o, char *errstr, size_t errst
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		goto nomem;
-	c->cfg = o->cfg;
+	c->data_dir = strdup(o->cfg->data_dir);
+	c->cfg_path = o->cfg->path ? strdup(o->cfg->path) : NULL;
+	if (!c->data_dir || (o->cfg->path && !c->cfg_path))
+		goto nomem;
 	c->store = o->store;
 	c->commit_interval_ms = o->commit_interval_ms > 0 ? o->commit_interval_ms : 100;
 	c->next_token = 1;
@@ -140,10 +195,10 @@ mqb_coord_t *mqb_coord_new(const mqb_coord_opts_t *o, char *errstr, size_t errst
 			goto nomem;
 	}
 	for (size_t i = 0; i < o->cfg->groups_count; i++) {
-		c->n_groups = i + 1;
-		if (group_init(c, &c->groups[i], &o->cfg->groups[i], o->now_ms,
-			       errstr, errstr_size) != MQB_OK)
+		c->groups[i] = grp_new(c, &o->cfg->groups[i], o->now_ms, errstr, errstr_size);
+		if (!c->groups[i])
 			goto error;
+		c->n_groups = i + 1;
 	}
 	if (o->async_save && grp_saver_start(c) != MQB_OK)
 		goto nomem;
@@ -153,8 +208,10 @@ nomem:
 error:
 	if (c) {
 		for (size_t i = 0; i < c->n_groups; i++)
-			group_fini(&c->groups[i]);
+			grp_free(c->groups[i]);
 		free(c->groups);
+		free(c->data_dir);
+		free(c->cfg_path);
 		free(c);
 	}
 	return NULL;
@@ -167,8 +224,10 @@ void mqb_coord_destroy(mqb_coord_t *c)
 	mqb_coord_flush(c);
 	grp_saver_stop(c);
 	for (size_t i = 0; i < c->n_groups; i++)
-		group_fini(&c->groups[i]);
+		grp_free(c->groups[i]);
 	free(c->groups);
+	free(c->data_dir);
+	free(c->cfg_path);
 	free(c);
 }
 
@@ -177,7 +236,7 @@ int mqb_coord_flush(mqb_coord_t *c)
 	int rc = MQB_OK;
 
 	for (size_t i = 0; c && i < c->n_groups; i++) {
-		grp_t *g = &c->groups[i];
+		grp_t *g = c->groups[i];
 		if (g->failed)
 			continue;
 		grp_process_dead(g, 0);
@@ -374,7 +433,7 @@ int mqb_coord_tick(mqb_coord_t *c, int64_t now)
 	int delivered = 0;
 
 	for (size_t i = 0; i < c->n_groups; i++) {
-		grp_t *g = &c->groups[i];
+		grp_t *g = c->groups[i];
 
 		if (g->failed)
 			continue;   /* no members, nothing to deliver, never save over the evidence */
@@ -410,7 +469,7 @@ int mqb_coord_reset(mqb_coord_t *c, const char *group, const char *to, int64_t n
 		return rc;
 	if (g->failed) {
 		/* The corrupt slots go: the new position becomes the only state. */
-		rc = mqb_group_state_remove(c->cfg->data_dir, group, errstr, errstr_size);
+		rc = mqb_group_state_remove(c->data_dir, group, errstr, errstr_size);
 		if (rc != MQB_OK)
 			return rc;
 		mqb_notice(GRP_LOG, "group %s: corrupt saved state removed by an operator reset",

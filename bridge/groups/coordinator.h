@@ -26,7 +26,8 @@
  * requests and the tick. The only other thread is the coordinator's own saver (with
  * opts.async_save), which writes exported copies of the state.
  *
- * Ownership: opts->cfg and opts->store are borrowed and must outlive the coordinator;
+ * Ownership: opts->cfg is read during mqb_coord_new only (each group copies its
+ * settings); opts->store is borrowed and must outlive the coordinator;
  * a member's transport arg must outlive its membership (until the coordinator is
  * destroyed). Strings and arrays passed in are copied where kept.
  */
@@ -46,7 +47,7 @@ typedef struct mqb_coord mqb_coord_t;
 typedef struct cJSON cJSON;
 
 typedef struct mqb_coord_opts {
-	const mqb_config_t *cfg;         /* groups, data_dir (borrowed) */
+	const mqb_config_t *cfg;         /* groups, data_dir (read during new only) */
 	mqb_store_t *store;              /* streams of every group already opened */
 	int64_t commit_interval_ms;      /* persist dirty groups at most this often (100) */
 	bool async_save;                 /* true: a saver thread does the fsyncs, so the
@@ -63,6 +64,25 @@ void mqb_coord_destroy(mqb_coord_t *c);
 
 /* true when group is configured. */
 bool mqb_coord_has_group(mqb_coord_t *c, const char *group);
+/* Groups running now (those of the configuration plus any kept by a reload). */
+size_t mqb_coord_group_count(mqb_coord_t *c);
+
+/*
+ * A configuration reload (docs/OPERATIONS.md): groups in cfg and not running start
+ * (their streams must be open; saved state is loaded as at start); running groups not
+ * in cfg are removed when they have no members (their position is saved first and
+ * stays on disk), else kept with their previous settings and an error logged; groups
+ * in both take the live settings (timeouts, max_deliveries, prefetch, dead_letter,
+ * max_members, join_*): from the next delivery, release or join on, and members'
+ * prefetch becomes min(asked, the new prefetch). stream, mode, assignor, rebalance,
+ * start and on_corrupt_state are fixed: a change refuses the reload (MQB_ERR_CONFIG).
+ * All or nothing up to the apply: a new group that cannot start refuses the reload
+ * with nothing changed. Returns the count of groups kept for having members (>= 0),
+ * or a negative mqb_err with errstr. cfg is only read during the call (settings are
+ * copied).
+ */
+int mqb_coord_reload(mqb_coord_t *c, const mqb_config_t *cfg, int64_t now_ms,
+		     char *errstr, size_t errstr_size);
 
 /* --- requests ------------------------------------------------------------------------ */
 

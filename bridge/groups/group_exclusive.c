@@ -34,6 +34,13 @@ static int ex_part_init(grp_t *g, grp_part_t *p, int64_t start, char *errstr,
 	return p->at ? MQB_OK : MQB_ERR_NOMEM;
 }
 
+/* A reload changed the group's settings: max_deliveries counts from now on. */
+static void ex_part_conf(grp_t *g, grp_part_t *p)
+{
+	mqb_acktrack_set_max_deliveries(p->at, g->conf->max_deliveries > 0 ?
+					(uint32_t)g->conf->max_deliveries : 0);
+}
+
 static void ex_part_fini(grp_part_t *p)
 {
 	mqb_acktrack_destroy(p->at);
@@ -243,6 +250,7 @@ const grp_mode_t grp_mode_exclusive = {
 	.gstate_mode = MQB_GSTATE_EXCLUSIVE,
 	.part_init = ex_part_init,
 	.part_fini = ex_part_fini,
+	.part_conf = ex_part_conf,
 	.part_committed = ex_part_committed,
 	.part_view = ex_part_view,
 	.part_reset = ex_part_reset,

@@ -125,6 +125,19 @@ int mqb_group_host_flush(mqb_group_host_t *h)
 	return rc;
 }
 
+int mqb_group_host_reload(mqb_group_host_t *h, const mqb_config_t *cfg, char *why,
+			  size_t why_size)
+{
+	int rc;
+
+	pthread_mutex_lock(&h->mu);
+	rc = mqb_coord_reload(h->coord, cfg, mqb_mono_ms(), why, why_size);
+	pthread_mutex_unlock(&h->mu);
+	if (rc >= 0)
+		mqb_group_host_wake(h);   /* new groups and prefetch: deliver soon */
+	return rc;
+}
+
 int mqb_group_host_alive(mqb_group_host_t *h, int64_t stall_ms, char *why, size_t why_size)
 {
 	int64_t last = atomic_load(&h->last_tick_ms), idle;
@@ -281,9 +294,11 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 	int rc = mqb_coord_metrics(c, &m, &n);
 	uint64_t unknown = mqb_coord_unknown_group_errors(c);
 
-	mqb_group_host_unlock(h);
-	if (rc != MQB_OK)
+	/* held while emitting: m's names point into groups a reload may remove */
+	if (rc != MQB_OK) {
+		mqb_group_host_unlock(h);
 		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const char *g = m[i].group;
 		for (size_t p = 0; p < m[i].n_parts; p++) {
@@ -328,6 +343,7 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 	mqb_metrics_emit(e, "mqbridge_group_errors_total", "Control messages refused, by error "
 			 "code", "counter", (double)unknown, "code",
 			 mqb_group_errcode_name(MQB_GROUP_E_UNKNOWN_GROUP), NULL);
+	mqb_group_host_unlock(h);
 	mqb_coord_metrics_free(m, n);
 }
 

@@ -22,7 +22,8 @@
  * must be callable from any thread while the host lock is held; a transport whose
  * library is single-threaded queues and wakes its own thread.
  *
- * Ownership: cfg, store and metrics are borrowed and must outlive the host. The host
+ * Ownership: cfg is read during new (and reload) only; store and metrics are borrowed
+ * and must outlive the host. The host
  * owns the coordinator. mqb_group_host_destroy() saves every group (final flush).
  */
 #ifndef MQB_GROUPS_GROUP_HOST_H
@@ -72,6 +73,13 @@ int mqb_group_host_start_thread(mqb_group_host_t *h, int idle_ms);
 
 /* Save every dirty group now (lock held inside). MQB_OK or the first error. */
 int mqb_group_host_flush(mqb_group_host_t *h);
+
+/* A configuration reload (mqb_coord_reload under the host lock, then a wake): groups
+ * added, removed when empty, live settings changed. cfg is only read during the call.
+ * Returns the count of groups kept for having members (>= 0: applied), or a negative
+ * mqb_err with why (nothing changed). Any thread but the ticker's own callbacks. */
+int mqb_group_host_reload(mqb_group_host_t *h, const mqb_config_t *cfg, char *why,
+			  size_t why_size);
 
 /* GET /groups and GET /groups/<g>; removed again by destroy. */
 int mqb_group_host_add_routes(mqb_group_host_t *h, mqb_http_t *http);

@@ -31,7 +31,8 @@ typedef struct grp_member {
 	char *instance_id;            /* static membership; NULL when dynamic */
 	uint64_t token;               /* unique per incarnation (acktrack/share owner) */
 	mqb_group_transport_t tp;     /* where its records, assignments, errors go */
-	int prefetch;
+	int prefetch;                 /* in use: min(asked, the group's prefetch) */
+	int prefetch_asked;           /* in its join (0: none), for a reload of prefetch */
 	int64_t joined_ms, last_seen_ms;
 	int64_t gen;                  /* generation of the last assignment sent */
 	bool departed;                /* static member gone: held until hold_until_ms */
@@ -82,7 +83,10 @@ typedef struct grp_mode grp_mode_t;
 
 typedef struct grp {
 	struct mqb_coord *c;
+	/* The group's settings: conf points at own, a deep copy (the configuration it came
+	 * from is freed after a reload); a reload updates the live fields in place. */
 	const mqb_group_conf_t *conf;
+	mqb_group_conf_t own;
 	const grp_mode_t *mode;       /* exclusive or shared, chosen at creation */
 	const mqb_assignor_t *assignor;  /* exclusive; NULL in shared mode */
 	bool cooperative;
@@ -137,6 +141,9 @@ struct grp_mode {
 	/* per-partition state */
 	int (*part_init)(grp_t *g, grp_part_t *p, int64_t start, char *errstr, size_t errstr_size);
 	void (*part_fini)(grp_part_t *p);
+	/* A reload changed g->conf: apply its delivery limits (max_deliveries, ack
+	 * timeout) to p's state from now on. */
+	void (*part_conf)(grp_t *g, grp_part_t *p);
 	int64_t (*part_committed)(const grp_part_t *p);
 	void (*part_view)(const grp_part_t *p, int64_t now, grp_part_view_t *v);
 	/* The log lost what p was positioned on, or an operator reset: continue at offset. */
@@ -172,11 +179,12 @@ extern const grp_mode_t grp_mode_exclusive;   /* group_exclusive.c */
 extern const grp_mode_t grp_mode_shared;      /* group_shared.c */
 
 struct mqb_coord {
-	const mqb_config_t *cfg;
+	char *data_dir;               /* copied from the configuration (fixed until exit) */
+	char *cfg_path;               /* the configuration file, for messages */
 	mqb_store_t *store;
 	int64_t commit_interval_ms;
 	uint64_t next_token;
-	grp_t *groups;
+	grp_t **groups;               /* each allocated alone: pointers stay across reloads */
 	size_t n_groups;
 	grp_saver_t *saver;           /* NULL: saves are synchronous */
 	uint64_t unknown_group_errors;   /* requests naming a group not configured */
@@ -184,6 +192,11 @@ struct mqb_coord {
 
 /* coordinator.c */
 grp_t *grp_find(mqb_coord_t *c, const char *name);
+/* A group built from src (copied) with its saved state loaded; NULL + errstr. */
+grp_t *grp_new(mqb_coord_t *c, const mqb_group_conf_t *src, int64_t now, char *errstr,
+	       size_t errstr_size);
+/* Free g, its members and partitions (no save). NULL-safe. */
+void grp_free(grp_t *g);
 /* Count, log (rate-limited) and, when via and a member are given, reply through via. */
 void grp_error(grp_t *g, const mqb_group_transport_t *via, const char *member,
 	       mqb_group_errcode_t code, const char *request, const char *fmt, ...)
@@ -234,6 +247,9 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size);
 int grp_state_save(grp_t *g, int64_t now);
 int grp_reset_to(grp_t *g, const char *to, char *errstr, size_t errstr_size);
 int grp_saver_start(mqb_coord_t *c);
+/* Groups were added or removed (reload): one job per group of c again. Call with the
+ * saver idle (after grp_saver_wait) and the coordinator held. MQB_OK or NOMEM. */
+int grp_saver_regroup(mqb_coord_t *c);
 /* Wait until every queued save is on disk; the first error since the last wait. */
 int grp_saver_wait(mqb_coord_t *c);
 void grp_saver_stop(mqb_coord_t *c);

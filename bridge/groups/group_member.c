@@ -152,6 +152,7 @@ static int member_rejoin(grp_t *g, grp_member_t *mb, const mqb_group_join_t *j,
 	}
 	mb->tp = j->transport;
 	mb->prefetch = prefetch;
+	mb->prefetch_asked = j->prefetch > 0 ? j->prefetch : 0;
 	member_new_incarnation(g, mb, now);
 	mqb_info(GRP_LOG, "group %s: member %s %s (generation %lld, no rebalance)",
 		 g->conf->name, mb->id, was_departed ? "returned" : "rejoined",
@@ -194,6 +195,7 @@ static int member_add(grp_t *g, const mqb_group_join_t *j, const char *iid, int 
 	mb->token = g->c->next_token++;
 	mb->tp = j->transport;
 	mb->prefetch = prefetch;
+	mb->prefetch_asked = j->prefetch > 0 ? j->prefetch : 0;
 	mb->joined_ms = mb->last_seen_ms = now;
 	g->members[g->n_members++] = mb;
 	mqb_info(GRP_LOG, "group %s: member %s joined%s%s (prefetch %d, %s)", g->conf->name, id,

@@ -47,7 +47,7 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 
 	memset(&gs, 0, sizeof(gs));
 	memset(&info, 0, sizeof(info));
-	rc = mqb_group_state_load(g->c->cfg->data_dir, g->conf->name, &gs, &info, why, sizeof(why));
+	rc = mqb_group_state_load(g->c->data_dir, g->conf->name, &gs, &info, why, sizeof(why));
 	if (rc == MQB_ERR_NOTFOUND) {
 		mqb_info(GRP_LOG, "group %s: no saved position; starting at the %s of each partition",
 			 g->conf->name, g->conf->start_latest ? "end" : "start");
@@ -69,8 +69,8 @@ int grp_state_load(grp_t *g, char *errstr, size_t errstr_size)
 			 "the group is not started. To start it anew stop mqbridged and run "
 			 "`mqbridge groups reset -c %s --group %s --to earliest|latest|offset:N|"
 			 "timestamp:MS`, or move %s/__groups/%s.state and %s.state.alt away, or set "
-			 "on_corrupt_state = \"start\". Found: %s", g->c->cfg->path ?
-			 g->c->cfg->path : "CONFIG", g->conf->name, g->c->cfg->data_dir,
+			 "on_corrupt_state = \"start\". Found: %s", g->c->cfg_path ?
+			 g->c->cfg_path : "CONFIG", g->conf->name, g->c->data_dir,
 			 g->conf->name, g->conf->name, why);
 		(void)n;   /* a cut message still names the file and the command */
 		mqb_error(GRP_LOG, "group %s: %s", g->conf->name, g->failed_why);
@@ -160,7 +160,7 @@ static void *saver_main(void *arg)
 		s->busy++;
 		gs.seq = j->seq;
 		pthread_mutex_unlock(&s->mu);
-		int rc = mqb_group_state_save(j->g->c->cfg->data_dir, j->g->conf->name, &gs,
+		int rc = mqb_group_state_save(j->g->c->data_dir, j->g->conf->name, &gs,
 					      why, sizeof(why));
 		if (rc != MQB_OK)
 			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, GRP_LOG, 5000, "group %s: saving offsets "
@@ -182,6 +182,33 @@ static void *saver_main(void *arg)
 	return NULL;
 }
 
+int grp_saver_regroup(mqb_coord_t *c)
+{
+	grp_saver_t *s = c->saver;
+	saver_job_t *jobs;
+
+	if (!s)
+		return MQB_OK;
+	jobs = calloc(c->n_groups ? c->n_groups : 1, sizeof(*jobs));
+	if (!jobs)
+		return MQB_ERR_NOMEM;
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < c->n_groups; i++) {
+		saver_job_t *old = job_of(s, c->groups[i]);
+
+		jobs[i].g = c->groups[i];
+		jobs[i].seq = old ? old->seq : c->groups[i]->seq;
+		atomic_init(&jobs[i].failed, old ? atomic_load(&old->failed) : false);
+	}
+	for (size_t i = 0; i < s->n; i++)   /* idle: nothing pending, nothing to keep */
+		mqb_group_state_free(&s->jobs[i].gs);
+	free(s->jobs);
+	s->jobs = jobs;
+	s->n = c->n_groups;
+	pthread_mutex_unlock(&s->mu);
+	return MQB_OK;
+}
+
 int grp_saver_start(mqb_coord_t *c)
 {
 	grp_saver_t *s = calloc(1, sizeof(*s));
@@ -195,8 +222,8 @@ int grp_saver_start(mqb_coord_t *c)
 	}
 	s->n = c->n_groups;
 	for (size_t i = 0; i < s->n; i++) {
-		s->jobs[i].g = &c->groups[i];
-		s->jobs[i].seq = c->groups[i].seq;
+		s->jobs[i].g = c->groups[i];
+		s->jobs[i].seq = c->groups[i]->seq;
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
@@ -298,7 +325,7 @@ int grp_state_save(grp_t *g, int64_t now)
 		g->last_save_ms = now;
 		goto out;
 	}
-	rc = mqb_group_state_save(g->c->cfg->data_dir, g->conf->name, &gs, why, sizeof(why));
+	rc = mqb_group_state_save(g->c->data_dir, g->conf->name, &gs, why, sizeof(why));
 	if (rc != MQB_OK) {
 		MQB_LOG_RATELIMITED(MQB_LOG_ERROR, GRP_LOG, 5000, "group %s: saving offsets failed: "
 				    "%s (will retry)", g->conf->name, why);

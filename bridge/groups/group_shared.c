@@ -67,6 +67,14 @@ static int sh_part_init(grp_t *g, grp_part_t *p, int64_t start, char *errstr,
 	return p->sh ? MQB_OK : MQB_ERR_NOMEM;
 }
 
+/* A reload changed the group's settings: the next releases and acquisitions use them. */
+static void sh_part_conf(grp_t *g, grp_part_t *p)
+{
+	mqb_share_set_limits(p->sh, g->conf->max_deliveries > 0 ?
+			     (uint32_t)g->conf->max_deliveries : 5,
+			     g->conf->ack_timeout_ms > 0 ? g->conf->ack_timeout_ms : 30000);
+}
+
 static void sh_part_fini(grp_part_t *p)
 {
 	mqb_share_destroy(p->sh);
@@ -247,6 +255,7 @@ const grp_mode_t grp_mode_shared = {
 	.gstate_mode = MQB_GSTATE_SHARED,
 	.part_init = sh_part_init,
 	.part_fini = sh_part_fini,
+	.part_conf = sh_part_conf,
 	.part_committed = sh_part_committed,
 	.part_view = sh_part_view,
 	.part_reset = sh_part_reset,

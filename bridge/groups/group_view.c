@@ -56,7 +56,7 @@ cJSON *mqb_coord_list(mqb_coord_t *c, int64_t now)
 	cJSON *arr = root ? cJSON_AddArrayToObject(root, "groups") : NULL;
 
 	for (size_t i = 0; arr && i < c->n_groups; i++) {
-		grp_t *g = &c->groups[i];
+		grp_t *g = c->groups[i];
 		cJSON *o = cJSON_CreateObject();
 		if (!o)
 			break;
@@ -108,6 +108,11 @@ cJSON *mqb_coord_describe(mqb_coord_t *c, const char *group, int64_t now)
 	cJSON_AddNumberToObject(o, "generation", (double)g->generation);
 	cJSON_AddNumberToObject(o, "rebalances", (double)g->rebalances);
 	cJSON_AddNumberToObject(o, "max_members", (double)grp_max_members(g));
+	/* the settings a reload changes live, to see that it did */
+	cJSON_AddNumberToObject(o, "prefetch", g->conf->prefetch > 0 ? g->conf->prefetch : 100);
+	cJSON_AddNumberToObject(o, "session_timeout_ms", (double)g->conf->session_timeout_ms);
+	cJSON_AddNumberToObject(o, "ack_timeout_ms", (double)g->conf->ack_timeout_ms);
+	cJSON_AddNumberToObject(o, "max_deliveries", g->conf->max_deliveries);
 	cJSON_AddNumberToObject(o, "join_deadline_ms", (double)grp_join_deadline(g));
 	cJSON_AddNumberToObject(o, "join_deadline_removed", (double)g->join_deadline_removed);
 	cJSON_AddNumberToObject(o, "lag", (double)group_lag(g, now));
@@ -180,7 +185,7 @@ int mqb_coord_metrics(mqb_coord_t *c, mqb_coord_group_metrics_t **out, size_t *n
 	if (!m)
 		return MQB_ERR_NOMEM;
 	for (size_t i = 0; i < c->n_groups; i++) {
-		grp_t *g = &c->groups[i];
+		grp_t *g = c->groups[i];
 		mqb_coord_group_metrics_t *gm = &m[i];
 		gm->group = g->conf->name;
 		gm->stream = g->conf->stream;

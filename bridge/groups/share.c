@@ -36,6 +36,15 @@ void mqb_share_opts_defaults(mqb_share_opts_t *o)
 	o->lock_ms = 30000;
 }
 
+int mqb_share_set_limits(mqb_share_t *s, uint32_t max_deliveries, int64_t lock_ms)
+{
+	if (max_deliveries < 1 || lock_ms < 1)
+		return MQB_ERR_INVAL;
+	s->opts.max_deliveries = max_deliveries;
+	s->opts.lock_ms = lock_ms;
+	return MQB_OK;
+}
+
 mqb_share_t *mqb_share_new(const mqb_share_opts_t *o, char *errstr, size_t errstr_size)
 {
 	mqb_share_t *s;

@@ -62,6 +62,10 @@ void mqb_share_opts_defaults(mqb_share_opts_t *o);
 
 mqb_share_t *mqb_share_new(const mqb_share_opts_t *o, char *errstr, size_t errstr_size);
 void mqb_share_destroy(mqb_share_t *s);  /* NULL-safe */
+/* A configuration reload: max_deliveries (>= 1) applies from the next release or
+ * expiry on, lock_ms (>= 1) to the next acquisitions (held locks keep their deadline).
+ * MQB_ERR_INVAL (nothing changed) when out of range. */
+int mqb_share_set_limits(mqb_share_t *s, uint32_t max_deliveries, int64_t lock_ms);
 
 /* One acquired record, as handed out by acquire. */
 typedef struct mqb_share_acquired {

@@ -47,6 +47,7 @@ struct mqb_http {
 	struct MHD_Daemon *mhd;
 	mqb_metrics_t *reg;
 	int port;
+	pthread_mutex_t token_mu;     /* token: checked by the HTTP thread, set by a reload */
 	char *token;                  /* NULL: no auth */
 	size_t token_len;
 	_Atomic int64_t last_tick_ms; /* 0: the loop never ticked */
@@ -253,6 +254,17 @@ static bool token_ok(const mqb_http_t *http, struct MHD_Connection *conn, const 
 	return token_eq(http, h, n);
 }
 
+/* No token configured, or the request carries it. */
+static bool auth_ok(mqb_http_t *http, struct MHD_Connection *conn, const char *path)
+{
+	bool ok;
+
+	pthread_mutex_lock(&http->token_mu);
+	ok = !http->token || token_ok(http, conn, path);
+	pthread_mutex_unlock(&http->token_mu);
+	return ok;
+}
+
 static bool has_body(struct MHD_Connection *conn)
 {
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -366,7 +378,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (get && *con_cls == NULL) {
 		/* A body on a GET: refused at once rather than read (it could be endless). */
 		mqb_http_resp_text(&resp, 400, "a %s request takes no body\n", method);
-	} else if (http->token && !token_ok(http, conn, url ? url : "/")) {
+	} else if (!auth_ok(http, conn, url ? url : "/")) {
 		auth_fail = true;
 		mqb_http_resp_text(&resp, 401, "unauthorized: send Authorization: Bearer <token>\n");
 	} else {
@@ -411,7 +423,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* --- start / stop ------------------------------------------------------------------ */
 
-static int read_token(mqb_http_t *http, const char *path, char *errstr, size_t errstr_size)
+/* The token in path's first line: *out malloc'd (the caller wipes and frees it). */
+static int read_token(const char *path, char **out, size_t *out_len, char *errstr,
+		      size_t errstr_size)
 {
 	char buf[MAX_TOKEN + 2];
 	struct stat sb;
@@ -447,11 +461,48 @@ static int read_token(mqb_http_t *http, const char *path, char *errstr, size_t e
 			       "(the first line must hold it)", path);
 		return MQB_ERR_CONFIG;
 	}
-	http->token = strdup(s);
-	http->token_len = n;
+	*out = strdup(s);
+	*out_len = n;
 	memset(buf, 0, sizeof(buf));
-	return http->token ? MQB_OK : MQB_ERR_NOMEM;
+	return *out ? MQB_OK : MQB_ERR_NOMEM;
 }
+
+static void token_free(char *t, size_t n)
+{
+	if (t)
+		memset(t, 0, n);
+	free(t);
+}
+
+int mqb_http_set_token_file(mqb_http_t *http, const char *path, bool check_only,
+			    char *errstr, size_t errstr_size)
+{
+	char *t = NULL;
+	size_t n = 0;
+	int changed;
+
+	if (path && *path) {
+		int rc = read_token(path, &t, &n, errstr, errstr_size);
+		if (rc != MQB_OK)
+			return rc;
+	}
+	pthread_mutex_lock(&http->token_mu);
+	changed = (!t) != (!http->token) || n != http->token_len ||
+		  (t && memcmp(t, http->token, n) != 0);
+	if (!check_only && changed) {
+		char *old = http->token;
+		size_t old_len = http->token_len;
+
+		http->token = t;
+		http->token_len = n;
+		t = old;
+		n = old_len;
+	}
+	pthread_mutex_unlock(&http->token_mu);
+	token_free(t, n);
+	return changed;
+}
+
 
 bool mqb_http_listen_disabled(const char *listen)
 {
@@ -527,8 +578,10 @@ mqb_http_t *mqb_http_start_limits(const mqb_stats_conf_t *conf, mqb_metrics_t *r
 	atomic_store(&http->stall_ms, 30000);
 	if (limits && limits->initial_check)
 		mqb_http_add_ready_check(http, limits->initial_check, limits->initial_check_arg);
+	pthread_mutex_init(&http->token_mu, NULL);
 	if (conf && conf->token_file && *conf->token_file &&
-	    read_token(http, conf->token_file, errstr, errstr_size) != MQB_OK)
+	    read_token(conf->token_file, &http->token, &http->token_len, errstr,
+		       errstr_size) != MQB_OK)
 		goto error;
 	fd = mqb_listen_open(listen, &loopback, &http->port, errstr, errstr_size);
 	if (fd < 0)
@@ -571,6 +624,7 @@ error:
 		memset(http->token, 0, http->token_len);
 	free(http->token);
 	free(http->checks);
+	pthread_mutex_destroy(&http->token_mu);
 	pthread_mutex_destroy(&http->lock);
 	free(http);
 	return NULL;
@@ -588,6 +642,7 @@ void mqb_http_stop(mqb_http_t *http)
 	if (http->token)
 		memset(http->token, 0, http->token_len);
 	free(http->token);
+	pthread_mutex_destroy(&http->token_mu);
 	pthread_mutex_destroy(&http->lock);
 	free(http);
 }

@@ -64,6 +64,13 @@ mqb_http_t *mqb_http_start(const mqb_stats_conf_t *conf, mqb_metrics_t *reg,
 mqb_http_t *mqb_http_start_limits(const mqb_stats_conf_t *conf, mqb_metrics_t *reg,
 				  const mqb_http_limits_t *limits,
 				  char *errstr, size_t errstr_size);
+
+/* A reload's stats.token_file (NULL or "": no auth): read as at start (same errors,
+ * nothing changes on one); unless check_only, requests from now on need the new token.
+ * Returns 1 when the token differs from the one in force, 0 when the same, or a
+ * negative mqb_err with errstr. Any thread. */
+int mqb_http_set_token_file(mqb_http_t *http, const char *path, bool check_only,
+			    char *errstr, size_t errstr_size);
 /* Stop the thread, close every connection, free. NULL-safe. */
 void mqb_http_stop(mqb_http_t *http);
 

@@ -338,6 +338,28 @@ static store_stream_t *find_stream(mqb_store_t *st, const char *name)
 	return NULL;
 }
 
+/* Partitions from..to-1 of opts' stream, created or recovered, into parts[0..]. On an
+ * error the ones opened stay in parts (the caller closes every non-NULL entry). */
+static int open_parts(mqb_store_t *st, const mqb_stream_opts_t *opts, int32_t from,
+		      int32_t to, bool rdonly, mqb_partition_t **parts, char *errstr,
+		      size_t errstr_size)
+{
+	for (int32_t i = from; i < to; i++) {
+		mqb_partition_t *p = mqb_partition__new(st, st->dir, opts, i, rdonly, errstr,
+							errstr_size);
+		int rc;
+
+		if (!p)
+			return MQB_ERR_IO;
+		parts[i - from] = p;
+		rc = mqb_partition__recover(p, st->flags & MQB_STORE_FULL_SCAN, errstr,
+					    errstr_size);
+		if (rc)
+			return rc;
+	}
+	return MQB_OK;
+}
+
 static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr,
 		    size_t errstr_size)
 {
@@ -365,17 +387,9 @@ static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		return MQB_ERR_NOMEM;
 	}
-	for (int32_t i = 0; i < n; i++) {
-		parts[i] = mqb_partition__new(st, st->dir, opts, i, rdonly, errstr, errstr_size);
-		if (!parts[i]) {
-			rc = MQB_ERR_IO;
-			goto error;
-		}
-		rc = mqb_partition__recover(parts[i], st->flags & MQB_STORE_FULL_SCAN, errstr,
-					    errstr_size);
-		if (rc)
-			goto error;
-	}
+	rc = open_parts(st, opts, 0, n, rdonly, parts, errstr, errstr_size);
+	if (rc)
+		goto error;
 	pthread_mutex_lock(&st->mu);
 	ss = realloc(st->streams, (st->nstreams + 1) * sizeof(*ss));
 	if (ss)
@@ -484,6 +498,66 @@ int mqb_store_stream_open(mqb_store_t *st, const mqb_stream_opts_t *opts,
 		return MQB_ERR_EXISTS;
 	}
 	return open_one(st, opts, errstr, errstr_size);
+}
+
+int mqb_store_stream_grow(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr,
+			  size_t errstr_size)
+{
+	mqb_partition_t **parts = NULL, **grown;
+	store_stream_t *ss;
+	int32_t have, n, i;
+	int rc = MQB_OK;
+
+	if (!st || !opts || !opts->name || (st->flags & MQB_STORE_RDONLY))
+		return MQB_ERR_INVAL;
+	have = mqb_store_partition_count(st, opts->name);
+	n = opts->partitions;
+	if (have < 1) {
+		mqb_errstr_set(errstr, errstr_size, "stream %s is not open", opts->name);
+		return MQB_ERR_NOTFOUND;
+	}
+	if (n < have) {
+		mqb_errstr_set(errstr, errstr_size, "stream %s: %d partitions configured but %d "
+			       "exist; a stream cannot shrink", opts->name, n, have);
+		return MQB_ERR_CONFIG;
+	}
+	if (n == have)
+		return MQB_OK;
+	parts = calloc((size_t)(n - have), sizeof(*parts));
+	if (!parts) {
+		mqb_errstr_set(errstr, errstr_size, "out of memory");
+		return MQB_ERR_NOMEM;
+	}
+	rc = open_parts(st, opts, have, n, false, parts, errstr, errstr_size);
+	if (rc)
+		goto error;
+	/* parts is read only under st->mu (mqb_store_partition, all_partitions) */
+	pthread_mutex_lock(&st->mu);
+	ss = find_stream(st, opts->name);
+	bool raced = !ss || ss->n != have;
+	grown = !raced ? realloc(ss->parts, (size_t)n * sizeof(*grown)) : NULL;
+	if (grown) {
+		memcpy(grown + have, parts, (size_t)(n - have) * sizeof(*grown));
+		ss->parts = grown;
+		ss->n = n;
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (!grown) {
+		mqb_errstr_set(errstr, errstr_size, raced ? "stream %s changed meanwhile" :
+			       "stream %s: out of memory", opts->name);
+		rc = MQB_ERR_NOMEM;
+		goto error;
+	}
+	free(parts);
+	if (st->flusher_running)
+		mqb_store__wake_flusher(st);
+	return MQB_OK;
+error:
+	for (i = 0; i < n - have; i++)
+		if (parts[i])
+			mqb_partition__close(parts[i], false);
+	free(parts);
+	return rc;
 }
 
 const char *const *mqb_store_streams(mqb_store_t *st)

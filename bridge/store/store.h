@@ -94,6 +94,18 @@ mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_
 int mqb_store_stream_open(mqb_store_t *st, const mqb_stream_opts_t *opts,
 			  char *errstr, size_t errstr_size);
 
+/*
+ * More partitions for an open stream (a configuration reload): partitions N..
+ * opts->partitions-1 are created (or recovered, when their directories exist) and
+ * from then on mqb_store_partition() and mqb_store_partition_count() see them; the
+ * existing ones are untouched. The stream's other options stay those it was opened
+ * with. MQB_OK (also when the count is the same), MQB_ERR_CONFIG for fewer partitions,
+ * MQB_ERR_NOTFOUND when not open, MQB_ERR_INVAL in RDONLY, MQB_ERR_IO / NOMEM with
+ * nothing changed. Any thread.
+ */
+int mqb_store_stream_grow(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr,
+			  size_t errstr_size);
+
 /* Names of the streams opened (or discovered in RDONLY); NULL-terminated, owned by
  * the store, valid until mqb_store_close() (a stream opened later makes a new array;
  * the earlier ones stay valid). Any thread. */

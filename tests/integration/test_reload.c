@@ -5,7 +5,9 @@
  * A publisher thread sends QoS 1 messages on load/<dev>/m (~3000/s) the whole time
  * while the test rewrites the file and sends SIGHUP 20 times: even reloads add the
  * route extra/# (stream "extra", opened live by the first one), odd ones remove it,
- * and every reload flips the load route's key template between "{1}" and "k-{1}".
+ * and every reload flips the load route's key template between "{1}" and "k-{1}";
+ * group g1's prefetch changes on every reload, group g2 comes and goes with extra,
+ * and the 10th reload grows stream load from 4 to 6 partitions.
  * Then: an invalid file (refused with file:line, the old routes keep working), a
  * restart-only change (data_dir: "needs a restart" naming it, nothing applied), and
  * log_level changed live (warn hides the reload's notices, info brings them back),
@@ -25,7 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "tests/integration/ingest_util.h"
 
@@ -43,7 +48,7 @@ struct load {
 	iu_pub_t pub;
 	pthread_t th;
 	atomic_bool stop;
-	long sent;              /* messages published (payload "L<seq>", seq 0..sent-1) */
+	atomic_long sent;       /* messages published (payload "L<seq>", seq 0..sent-1) */
 	atomic_long marker;     /* first seq published after the test's last reload */
 };
 
@@ -70,26 +75,34 @@ static void *load_thread(void *arg)
 
 /* Write the daemon's file atomically (the daemon may read it at any time). */
 static int extra_qos = 1;   /* the extra route's QoS in the files written */
+static int g1_prefetch = 10;  /* group g1's prefetch in the files written */
+static bool g2_present;       /* group g2 in the files written */
+static char token_path[420];  /* stats.token_file ("" none) */
+static int load_parts = LOAD_PARTS;  /* stream load's partitions in the files written */
 
 static void write_conf(const char *data_dir, const char *log_level, bool extra_stream,
 		       bool extra_route, const char *key, const char *tail)
 {
-	char text[4096], tmp[400];
+	char text[4096], tmp[400], tok[500] = "";
 
+	if (token_path[0])
+		snprintf(tok, sizeof tok, " token_file = \"%s\";", token_path);
 	snprintf(text, sizeof text,
 		 "data_dir = \"%s\";\n"
 		 "log_level = \"%s\";\n"
 		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"reload\"; "
 		 "reconnect_min_ms = 50; reconnect_max_ms = 500; };\n"
-		 "stats = { listen = \"127.0.0.1:%d\"; };\n"
+		 "stats = { listen = \"127.0.0.1:%d\";%s };\n"
 		 "streams = ( { name = \"load\"; partitions = %d; }%s );\n"
 		 "routes = ( { name = \"load\"; filter = \"load/+/m\"; stream = \"load\"; "
-		 "key = \"%s\"; qos = 1; }%s%s );\n%s",
-		 data_dir, log_level, b.port, d.stats_port, LOAD_PARTS,
+		 "key = \"%s\"; qos = 1; }%s%s );\n"
+		 "groups = ( { name = \"g1\"; stream = \"load\"; prefetch = %d; }%s );\n%s",
+		 data_dir, log_level, b.port, d.stats_port, tok, load_parts,
 		 extra_stream ? ", { name = \"extra\"; partitions = 1; }" : "", key,
 		 extra_route ? ", { name = \"extra\"; filter = \"extra/#\"; stream = \"extra\"; "
 			       "qos = " : "", extra_route ? (extra_qos ? "1; }" : "0; }") : "",
-		 tail ? tail : "");
+		 g1_prefetch, g2_present ? ", { name = \"g2\"; stream = \"load\"; "
+		 "mode = \"shared\"; ack_timeout_ms = 5000; }" : "", tail ? tail : "");
 	snprintf(tmp, sizeof tmp, "%s.tmp", d.conf);
 	assert_int_equal(mqbt_write_file(tmp, text), 0);
 	assert_int_equal(rename(tmp, d.conf), 0);
@@ -97,29 +110,25 @@ static void write_conf(const char *data_dir, const char *log_level, bool extra_s
 
 static int count_in_log(const char *needle)
 {
-	char *log = mqbt_read_file(d.log, NULL);
-	int n = 0;
-
-	for (const char *p = log; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
-		n++;
-	free(log);
-	return n;
+	return mqbt_count_in_file(d.log, needle);
 }
 
 /* SIGHUP and wait until the log has one more line containing done_marker. */
+static int64_t hup_max_ms, hup_total_ms, hup_n;   /* SIGHUP to done line, as seen here */
+
 static void hup_and_wait(const char *done_marker)
 {
-	int before = count_in_log(done_marker);
-	int64_t dl = mqbt_now_ms() + 30000;
+	int64_t t0 = mqbt_now_ms(), dt;
 
-	mqbt_kill(d.pid, SIGHUP);
-	while (count_in_log(done_marker) <= before) {
-		if (mqbt_now_ms() > dl) {
-			iu_daemon_dump_log(&d);
-			fail_msg("no \"%s\" after SIGHUP", done_marker);
-		}
-		mqbt_sleep_ms(20);
+	if (mqbt_signal_wait_log(d.pid, SIGHUP, d.log, done_marker, 30000) != 0) {
+		iu_daemon_dump_log(&d);
+		fail_msg("no \"%s\" after SIGHUP", done_marker);
 	}
+	dt = mqbt_now_ms() - t0;
+	hup_total_ms += dt;
+	hup_n++;
+	if (dt > hup_max_ms)
+		hup_max_ms = dt;
 }
 
 /* GET /readyz == 200 (every route's subscription acknowledged) within 10 s */
@@ -218,6 +227,11 @@ static void test_reload_under_load(void **state)
 	for (i = 1; i <= NRELOADS; i++) {
 		bool present = i % 2 == 1;
 
+		/* groups too: g1's prefetch every time, g2 added and removed with extra */
+		g1_prefetch = 10 + i;
+		g2_present = present;
+		if (i == NRELOADS / 2)
+			load_parts = LOAD_PARTS + 2;   /* more partitions, under load */
 		write_conf(d.data, "info", true, present, key_for(i), NULL);
 		hup_and_wait("configuration reloaded from");
 		if (present) {
@@ -232,6 +246,27 @@ static void test_reload_under_load(void **state)
 		mqbt_sleep_ms(100);
 	}
 	/* 20 reloads ends with the route removed: no "no_route" noise from subscriptions */
+	assert_int_equal(count_in_log("reload: stream load now has 6 partitions"), 1);
+	assert_int_equal(count_in_log("group g1: reloaded: prefetch"), NRELOADS);
+	assert_int_equal(count_in_log("group g2: added on stream load"), NRELOADS / 2);
+	assert_int_equal(count_in_log("group g2: removed (no members)"), NRELOADS / 2);
+	{
+		char *body = NULL;
+		int st = 0;
+		cJSON *doc;
+
+		assert_int_equal(mqbt_http_get(d.stats_port, "/groups/g1", &st, &body), 0);
+		assert_int_equal(st, 200);
+		doc = cJSON_Parse(body);
+		assert_non_null(doc);
+		assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "prefetch")),
+				 10 + NRELOADS);
+		cJSON_Delete(doc);
+		free(body);
+		assert_int_equal(mqbt_http_get(d.stats_port, "/groups/g2", &st, &body), 0);
+		assert_int_equal(st, 404);
+		free(body);
+	}
 
 	/* an invalid file is refused with file:line, the running configuration stays */
 	write_conf(d.data, "info", true, true, key_for(NRELOADS), NULL);
@@ -249,7 +284,7 @@ static void test_reload_under_load(void **state)
 	{
 		char *log = mqbt_read_file(d.log, NULL), needle[400];
 
-		snprintf(needle, sizeof needle, "%s:7: bogus_key", d.conf);
+		snprintf(needle, sizeof needle, "%s:8: bogus_key", d.conf);
 		assert_non_null(log);
 		if (!strstr(log, needle)) {
 			iu_daemon_dump_log(&d);
@@ -302,6 +337,30 @@ static void test_reload_under_load(void **state)
 	extra_expected += EXTRA_PER_PHASE;
 	present_phase[NRELOADS + 2] = true;
 	wait_route_received("extra", extra_expected);
+	/* /stats routes[] lists the routes in force, not those of the start */
+	{
+		char *body = NULL;
+		int st = 0;
+		cJSON *doc, *r;
+		bool seen = false;
+
+		assert_int_equal(mqbt_http_get(d.stats_port, "/stats", &st, &body), 0);
+		assert_int_equal(st, 200);
+		doc = cJSON_Parse(body);
+		assert_non_null(doc);
+		assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "routes")), 2);
+		cJSON_ArrayForEach(r, cJSON_GetObjectItem(doc, "routes"))
+			if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(r, "name")), "extra")) {
+				assert_int_equal((int)cJSON_GetNumberValue(
+						 cJSON_GetObjectItem(r, "qos")), 0);
+				assert_int_equal((long long)cJSON_GetNumberValue(
+						 cJSON_GetObjectItem(r, "received")), extra_expected);
+				seen = true;
+			}
+		assert_true(seen);
+		cJSON_Delete(doc);
+		free(body);
+	}
 
 	/* from here on, every load record carries key_for(NRELOADS + 1) */
 	atomic_store(&l.marker, l.sent);
@@ -321,7 +380,7 @@ static void test_reload_under_load(void **state)
 	d.pid = 0;
 
 	/* load: each acknowledged message exactly once, keyed by one of the templates */
-	assert_int_equal(iu_read_stream(d.data, "load", LOAD_PARTS, &rs), 0);
+	assert_int_equal(iu_read_stream(d.data, "load", load_parts, &rs), 0);
 	{
 		unsigned char *seen = calloc((size_t)l.sent + 1, 1);
 		long dup = 0, missing = 0, late_wrong = 0;
@@ -348,8 +407,11 @@ static void test_reload_under_load(void **state)
 			if (!seen[s])
 				missing++;
 		fprintf(stderr, "reload test: %ld load messages published and acknowledged, "
-			"%zu records, %ld missing, %ld duplicates, %lld extra expected\n",
-			l.sent, rs.n, missing, dup, extra_expected);
+			"%zu records, %ld missing, %ld duplicates, %lld extra expected; %lld reloads "
+			"took %lld ms on average, %lld ms at most (SIGHUP to the log line, polled "
+			"every 20 ms)\n", (long)l.sent, rs.n, missing, dup, extra_expected,
+			(long long)hup_n, (long long)(hup_n ? hup_total_ms / hup_n : 0),
+			(long long)hup_max_ms);
 		assert_int_equal(missing, 0);
 		assert_int_equal(dup, 0);        /* no reconnect here: no QoS 1 redelivery */
 		assert_int_equal(late_wrong, 0);
@@ -371,10 +433,100 @@ static void test_reload_under_load(void **state)
 	iu_records_free(&rs);
 }
 
+/* GET /stats with "Authorization: Bearer tok" (tok NULL: none): the status. */
+static int stats_status(const char *tok)
+{
+	char hdr[128] = "", *body = NULL;
+	int st = 0;
+
+	if (tok)
+		snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok);
+	if (mqbt_http_request(d.stats_port, "GET", "/stats", tok ? hdr : NULL, &st, &body,
+			      5000) != 0)
+		st = -1;
+	free(body);
+	return st;
+}
+
+/* A forward entry to a Kafka nobody answers: the forwarder runs, never connects. */
+#define KAFKA "kafka = { bootstrap_servers = \"127.0.0.1:1\"; " \
+	"forward = ( { stream = \"load\"; topic = \"load\"; } ); };\n"
+
+/* stats.token_file live: a rotated token (same file, new content), a bad file refused
+ * (the token in force stays), the key removed (no token needed any more). Then more
+ * partitions for a stream Kafka forwards: refused as "needs a restart". */
+static void test_reload_stats_token(void **state)
+{
+	char bad[420];
+
+	(void)state;
+	memset(&d, 0, sizeof d);
+	memset(&b, 0, sizeof b);
+	load_parts = LOAD_PARTS;
+	iu_track_broker(&b);
+	iu_track_daemon(&d);
+	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
+	assert_int_equal(mqbt_tmpdir(d.dir, sizeof d.dir), 0);
+	d.stats_port = mqbt_free_port();
+	assert_int_equal(iu_daemon_config(&d, b.port, "reload", NULL, ""), 0);
+	snprintf(token_path, sizeof token_path, "%s/token", d.dir);
+	assert_int_equal(mqbt_write_file(token_path, "first-token\n"), 0);
+	chmod(token_path, 0600);
+	g2_present = false;
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
+	assert_int_equal(iu_daemon_start(&d, NULL), 0);
+	if (iu_daemon_wait_ready(&d, 30000) != 0) {   /* SIGHUP is read once it runs */
+		iu_daemon_dump_log(&d);
+		fail_msg("mqbridged not ready");
+	}
+	assert_int_equal(stats_status("first-token"), 200);
+	assert_int_equal(stats_status(NULL), 401);
+
+	/* rotated: the file is the same, its content new */
+	assert_int_equal(mqbt_write_file(token_path, "second-token\n"), 0);
+	hup_and_wait("configuration reloaded from");
+	assert_int_equal(count_in_log("reload: stats endpoint token replaced"), 1);
+	assert_int_equal(stats_status("first-token"), 401);
+	assert_int_equal(stats_status("second-token"), 200);
+
+	/* an empty token file: refused, the token in force stays */
+	snprintf(bad, sizeof bad, "%s/empty", d.dir);
+	assert_int_equal(mqbt_write_file(bad, "\n"), 0);
+	snprintf(token_path, sizeof token_path, "%s", bad);
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
+	hup_and_wait("reload refused, the running configuration stays");
+	assert_true(count_in_log("empty token (the first line must hold it)") >= 1);
+	assert_int_equal(stats_status("second-token"), 200);
+	/* a missing one: the same */
+	snprintf(token_path, sizeof token_path, "%s/missing", d.dir);
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
+	hup_and_wait("reload refused, the running configuration stays");
+	assert_int_equal(stats_status("second-token"), 200);
+
+	/* removed: no token needed, said at warning level */
+	token_path[0] = '\0';
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
+	hup_and_wait("configuration reloaded from");
+	assert_int_equal(count_in_log("the stats endpoint answers without a token now"), 1);
+	assert_int_equal(stats_status(NULL), 200);
+
+	/* more partitions for a stream the Kafka forwarder reads: needs a restart, named */
+	load_parts = LOAD_PARTS + 2;
+	write_conf(d.data, "info", false, false, "{1}", KAFKA);
+	hup_and_wait("change(s) need a restart");
+	assert_int_equal(count_in_log("reload: streams.load.partitions changed: needs a restart "
+				      "(kafka.forward reads stream load"), 1);
+	load_parts = LOAD_PARTS;
+	mqbt_kill(d.pid, SIGTERM);
+	assert_int_equal(mqbt_wait(d.pid, 20000), 0);
+	d.pid = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_reload_under_load, iu_teardown),
+		cmocka_unit_test_teardown(test_reload_stats_token, iu_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -546,3 +546,29 @@ int64_t mqbt_cpu_ms(pid_t pid)
 		return -1;
 	return (int64_t)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
 }
+
+int mqbt_count_in_file(const char *path, const char *needle)
+{
+	char *text = mqbt_read_file(path, NULL);
+	int n = 0;
+
+	for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	free(text);
+	return n;
+}
+
+int mqbt_signal_wait_log(pid_t pid, int sig, const char *log_path, const char *needle,
+			 int timeout_ms)
+{
+	int before = mqbt_count_in_file(log_path, needle);
+	int64_t dl = mqbt_now_ms() + timeout_ms;
+
+	mqbt_kill(pid, sig);
+	while (mqbt_count_in_file(log_path, needle) <= before) {
+		if (mqbt_now_ms() > dl)
+			return -1;
+		mqbt_sleep_ms(20);
+	}
+	return 0;
+}

@@ -25,6 +25,12 @@ int mqbt_rmrf(const char *path);
 int mqbt_write_file(const char *path, const char *text);
 /* Read a whole file; malloc'd, NUL-terminated; NULL on error. */
 char *mqbt_read_file(const char *path, size_t *len);
+/* Occurrences of needle in the file at path (0 when it cannot be read). */
+int mqbt_count_in_file(const char *path, const char *needle);
+/* Send sig to pid and wait until the file at log_path holds one more occurrence of
+ * needle than before (a daemon's reload done line). 0, or -1 after timeout_ms. */
+int mqbt_signal_wait_log(pid_t pid, int sig, const char *log_path, const char *needle,
+			 int timeout_ms);
 
 /* Wait until something accepts TCP connections on 127.0.0.1:port. 0 ok, -1 timeout. */
 int mqbt_wait_port(int port, int timeout_ms);

@@ -1193,6 +1193,148 @@ static void test_mixed_transports(void **state)
 	cJSON_Delete(d);
 }
 
+/* A reload's configuration: CONF's streams plus "late" (declared, not opened). */
+static mqb_config_t *reload_cfg(world_t *w, const char *groups)
+{
+	char errstr[512], text[4096];
+	mqb_config_t *cfg;
+
+	snprintf(text, sizeof(text), "data_dir = \"%s\";\n"
+		 "streams = ( { name = \"s\"; partitions = 4; },\n"
+		 "            { name = \"one\"; partitions = 1; },\n"
+		 "            { name = \"dlq\"; partitions = 1; },\n"
+		 "            { name = \"late\"; partitions = 1; } );\n"
+		 "routes = ( { filter = \"x/#\"; stream = \"s\"; } );\n"
+		 "groups = ( %s );\n", w->dir, groups);
+	cfg = mqb_config_load_string(text, "reload.conf", NULL, errstr, sizeof(errstr));
+	if (!cfg)
+		fail_msg("config: %s", errstr);
+	return cfg;
+}
+
+#define Q_GROUP(extra) "{ name = \"q\"; stream = \"one\"; assignor = \"range\"; " \
+	"session_timeout_ms = 1000; heartbeat_interval_ms = 200; max_deliveries = 3; " extra " }"
+#define EG_GROUP "{ name = \"eg\"; stream = \"s\"; assignor = \"range\"; " \
+	"rebalance = \"eager\"; session_timeout_ms = 1000; heartbeat_interval_ms = 200; }"
+
+/* mqb_coord_reload: groups added, removed only when empty (kept with members, then
+ * removed by the next reload), live settings applied (prefetch from the next
+ * delivery), fixed settings and new groups that cannot start refused with nothing
+ * changed. The running configuration is freed after each reload: the coordinator
+ * must not borrow it. */
+static void test_reload(void **state)
+{
+	world_t *w = *state;
+	char errstr[512];
+	int64_t offs[64];
+	mqb_config_t *ncfg;
+
+	append_n(w, "one", 0, 10);
+	assert_int_equal(join(w, "q", "m1", NULL, 0), MQB_OK);
+	assert_int_equal(join(w, "eg", "e1", NULL, 0), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 4);   /* prefetch 4 */
+
+	/* q: prefetch 4 -> 6; sh, cg removed (empty); eg removed but has e1: kept;
+	 * "new" added on stream s */
+	ncfg = reload_cfg(w, Q_GROUP("prefetch = 6;") ",\n"
+			  "{ name = \"new\"; stream = \"s\"; mode = \"shared\"; }");
+	assert_int_equal(mqb_coord_reload(w->c, ncfg, w->now, errstr, sizeof(errstr)), 1);
+	mqb_config_free(w->cfg);
+	w->cfg = ncfg;
+	assert_true(mqb_coord_has_group(w->c, "new"));
+	assert_true(mqb_coord_has_group(w->c, "eg"));      /* kept: it has a member */
+	assert_false(mqb_coord_has_group(w->c, "sh"));
+	assert_false(mqb_coord_has_group(w->c, "cg"));
+	assert_int_equal(mqb_coord_group_count(w->c), 3);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 6);   /* 2 more */
+	assert_int_equal(offs[5], 5);
+	assert_int_equal(join(w, "new", "n1", NULL, 0), MQB_OK);
+	assert_int_equal(join(w, "sh", "s1", NULL, 0), MQB_ERR_NOTFOUND);
+	assert_string_equal(last_error(w, "sh", "s1"), "unknown_group");
+	/* the views and metrics read the copies, not the freed configuration */
+	cJSON *doc = mqb_coord_list(w->c, w->now);
+	assert_non_null(doc);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "groups")), 3);
+	cJSON_Delete(doc);
+
+	/* a fixed setting changed: refused, nothing changes (prefetch stays 6) */
+	ncfg = reload_cfg(w, "{ name = \"q\"; stream = \"one\"; mode = \"shared\"; prefetch = 8; }");
+	errstr[0] = '\0';
+	assert_int_equal(mqb_coord_reload(w->c, ncfg, w->now, errstr, sizeof(errstr)),
+			 MQB_ERR_CONFIG);
+	assert_non_null(strstr(errstr, "q.mode changed: needs a restart"));
+	mqb_config_free(ncfg);
+	assert_int_equal(mqb_coord_group_count(w->c), 3);
+	/* a new group whose stream is not open: refused, nothing changes */
+	ncfg = reload_cfg(w, Q_GROUP("prefetch = 8;") ",\n{ name = \"lg\"; stream = \"late\"; }");
+	errstr[0] = '\0';
+	assert_int_equal(mqb_coord_reload(w->c, ncfg, w->now, errstr, sizeof(errstr)),
+			 MQB_ERR_CONFIG);
+	assert_non_null(strstr(errstr, "new group lg: group lg: stream late is not open"));
+	mqb_config_free(ncfg);
+	assert_false(mqb_coord_has_group(w->c, "lg"));
+	assert_true(mqb_coord_has_group(w->c, "new"));
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 0, 5, "accept"), MQB_OK);
+	mqb_coord_tick(w->c, w->now);
+	assert_int_equal(records_to(w, "q", "m1", offs, NULL, 64), 10);  /* 6 + 4 left */
+
+	/* e1 leaves: the next reload (same file) removes eg; "new" has n1: kept */
+	assert_int_equal(leave(w, "eg", "e1"), MQB_OK);
+	ncfg = reload_cfg(w, Q_GROUP("prefetch = 6;"));
+	assert_int_equal(mqb_coord_reload(w->c, ncfg, w->now, errstr, sizeof(errstr)), 1);
+	mqb_config_free(w->cfg);
+	w->cfg = ncfg;
+	assert_false(mqb_coord_has_group(w->c, "eg"));
+	assert_true(mqb_coord_has_group(w->c, "new"));
+	assert_int_equal(leave(w, "new", "n1"), MQB_OK);
+
+	/* eg added back: it resumes from its saved state; q keeps its position */
+	ncfg = reload_cfg(w, Q_GROUP("prefetch = 6;") ",\n" EG_GROUP);
+	assert_int_equal(mqb_coord_reload(w->c, ncfg, w->now, errstr, sizeof(errstr)), 0);
+	mqb_config_free(w->cfg);
+	w->cfg = ncfg;
+	assert_false(mqb_coord_has_group(w->c, "new"));
+	assert_true(mqb_coord_has_group(w->c, "eg"));
+	assert_int_equal(mqb_coord_committed(w->c, "q", 0), 6);
+	assert_int_equal(ack(w, "q", "m1", 1, "one", 0, 6, 9, "accept"), MQB_OK);
+
+	/* stream "one" grows to 2 partitions: q (exclusive) rebalances and its member gets
+	 * both, records of the new partition are delivered */
+	{
+		mqb_stream_opts_t o = w->cfg->streams[1].opts;
+		unsigned as = 0, rv = 0;
+		int parts[64];
+		size_t n;
+
+		assert_string_equal(o.name, "one");
+		o.partitions = 2;
+		assert_int_equal(mqb_store_stream_grow(w->st, &o, errstr, sizeof(errstr)), MQB_OK);
+		append_n(w, "one", 1, 3);
+		ncfg = reload_cfg(w, Q_GROUP("prefetch = 6;") ",\n" EG_GROUP);
+		assert_int_equal(mqb_coord_reload(w->c, ncfg, w->now, errstr, sizeof(errstr)), 0);
+		mqb_config_free(w->cfg);
+		w->cfg = ncfg;
+		mqb_coord_tick(w->c, w->now);
+		/* eager: partition 0 is revoked first, then both are assigned */
+		int64_t gen = assignment(w, "q", "m1", &as, &rv);
+		assert_int_equal(rv, 1u);
+		int32_t p0 = 0;
+		assert_int_equal(revoked(w, "q", "m1", gen, &p0, 1), MQB_OK);
+		mqb_coord_tick(w->c, w->now);
+		assert_true(assignment(w, "q", "m1", &as, &rv) > gen);
+		assert_int_equal(as, 3u);                 /* partitions 0 and 1 */
+		mqb_coord_tick(w->c, w->now);
+		n = records_to(w, "q", "m1", offs, parts, 64);
+		int in_p1 = 0;
+		for (size_t k = 0; k < n; k++)
+			in_p1 += parts[k] == 1;
+		assert_int_equal(in_p1, 3);
+	}
+	assert_int_equal(mqb_coord_flush(w->c), MQB_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1215,6 +1357,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_dead_letter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mixed_transports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

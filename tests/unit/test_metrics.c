@@ -420,13 +420,14 @@ static void test_route_stats(void **state)
 	mqb_config_t *cfg = mqb_config_load_string(conf, "test.conf", NULL, err, sizeof(err));
 	mqb_metrics_t *reg = mqb_metrics_new();
 	cJSON *doc, *routes, *r0, *r1;
+	mqb_route_stats_t *rs = NULL;
 	char *out;
 
 	if (!cfg)
 		print_message("config: %s\n", err);
 	assert_non_null(cfg);
-	assert_int_equal(mqb_route_stats_add(reg, cfg), 0);
-	assert_int_equal(mqb_route_stats_add(NULL, cfg), MQB_ERR_INVAL);
+	assert_int_equal(mqb_route_stats_add(reg, cfg, &rs), 0);
+	assert_int_equal(mqb_route_stats_add(NULL, cfg, NULL), MQB_ERR_INVAL);
 	/* What ingest does: the same name+labels gives the same counter. */
 	mqb_counter_add(mqb_metrics_counter(reg, "mqbridge_messages_received_total", "r",
 					    "route", "sensors", NULL), 7);
@@ -452,8 +453,37 @@ static void test_route_stats(void **state)
 	assert_int_equal(cJSON_GetObjectItem(r1, "qos")->valueint, 0);
 	cJSON_Delete(doc);
 	free(out);
-	mqb_metrics_destroy(reg);      /* frees the section's state (valgrind-clean) */
+
+	/* a reload: the routes in force from now on (sensors kept with its count, x/#
+	 * gone, a new one), read from copies: the old configuration is freed first */
+	mqb_config_t *cfg2 = mqb_config_load_string(
+		"data_dir = \"/tmp/unused\";\n"
+		"streams = ( { name = \"t\"; partitions = 2; } );\n"
+		"routes = ( { name = \"new\"; filter = \"n/#\"; stream = \"t\"; qos = 2; },\n"
+		"           { name = \"sensors\"; filter = \"s/+/u\"; stream = \"t\"; } );\n",
+		"test2.conf", NULL, err, sizeof(err));
+	assert_non_null(cfg2);
+	assert_non_null(rs);
+	assert_int_equal(mqb_route_stats_set(rs, cfg2), MQB_OK);
+	assert_int_equal(mqb_route_stats_set(NULL, cfg2), MQB_ERR_INVAL);
 	mqb_config_free(cfg);
+	mqb_config_free(cfg2);
+	out = mqb_metrics_render_json(reg, NULL);
+	assert_non_null(out);
+	doc = cJSON_Parse(out);
+	assert_non_null(doc);
+	routes = cJSON_GetObjectItem(doc, "routes");
+	assert_int_equal(cJSON_GetArraySize(routes), 2);
+	r0 = cJSON_GetArrayItem(routes, 0);
+	r1 = cJSON_GetArrayItem(routes, 1);
+	assert_string_equal(cJSON_GetObjectItem(r0, "name")->valuestring, "new");
+	assert_int_equal(cJSON_GetObjectItem(r0, "qos")->valueint, 2);
+	assert_int_equal(cJSON_GetObjectItem(r0, "received")->valueint, 0);
+	assert_string_equal(cJSON_GetObjectItem(r1, "filter")->valuestring, "s/+/u");
+	assert_int_equal(cJSON_GetObjectItem(r1, "received")->valueint, 7);
+	cJSON_Delete(doc);
+	free(out);
+	mqb_metrics_destroy(reg);      /* frees the section's state (valgrind-clean) */
 }
 
 /* --- store collector against a real store ---------------------------------------- */

@@ -90,10 +90,13 @@ static void test_restart(void **state)
 	assert_true(has(&d, "data_dir"));
 	assert_true(has(&d, "mqtt.port"));
 	assert_true(has(&d, "mqtt.keepalive"));            /* added */
-	assert_true(has(&d, "streams.a.partitions"));      /* more partitions */
-	assert_true(has(&d, "groups"));                    /* removed */
+	assert_false(has(&d, "streams.a.partitions"));     /* more partitions: live */
+	assert_int_equal(d.ngrown_streams, 1);
+	assert_string_equal(d.grown_streams[0], "a");
+	assert_false(has(&d, "groups"));                   /* removed: live */
+	assert_true(d.groups);
 	assert_true(has(&d, "kafka"));                     /* added */
-	assert_int_equal(d.nrestart, 6);
+	assert_int_equal(d.nrestart, 4);
 	assert_false(d.routes);
 	mqb_reload_diff_free(&d);
 
@@ -105,6 +108,80 @@ static void test_restart(void **state)
 	assert_true(has(&d, "streams.a"));
 	assert_int_equal(d.nrestart, 1);
 	mqb_reload_diff_free(&d);
+
+	/* fewer partitions need a restart (the store cannot shrink a stream); more
+	 * partitions with another change of the same stream: only that change does; the
+	 * key added with more than the default 1 is more partitions */
+	d = diff(BASE, "data_dir = \"/tmp/x\"; log_level = \"info\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = 1883; };\n"
+		 "streams = ( { name = \"a\"; partitions = 1; } );\n"
+		 "routes = ( { filter = \"a/#\"; stream = \"a\"; key = \"{1}\"; } );\n");
+	assert_true(has(&d, "streams.a.partitions"));
+	assert_int_equal(d.ngrown_streams, 0);
+	mqb_reload_diff_free(&d);
+	d = diff(BASE, "data_dir = \"/tmp/x\"; log_level = \"info\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = 1883; };\n"
+		 "streams = ( { name = \"a\"; partitions = 3L; retention_ms = 5; } );\n"
+		 "routes = ( { filter = \"a/#\"; stream = \"a\"; key = \"{1}\"; } );\n");
+	assert_true(has(&d, "streams.a.retention_ms"));
+	assert_int_equal(d.nrestart, 1);
+	assert_int_equal(d.ngrown_streams, 1);
+	mqb_reload_diff_free(&d);
+	d = diff("streams = ( { name = \"b\"; } );\n",
+		 "streams = ( { name = \"b\"; partitions = 2; } );\n");
+	assert_int_equal(d.nrestart, 0);
+	assert_int_equal(d.ngrown_streams, 1);
+	mqb_reload_diff_free(&d);
+}
+
+#define GROUPS(body) BASE "groups = ( " body " );\n"
+
+static void test_groups(void **state)
+{
+	mqb_reload_diff_t d;
+
+	(void)state;
+	/* added, removed: live */
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; }"), BASE);
+	assert_true(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	d = diff(BASE, GROUPS("{ name = \"g\"; stream = \"a\"; }"));
+	assert_true(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	/* the same group listed in another order: no change */
+	d = diff(GROUPS("{ name = \"h\"; stream = \"a\"; }, { name = \"g\"; stream = \"a\"; }"),
+		 GROUPS("{ name = \"g\"; stream = \"a\"; }, { name = \"h\"; stream = \"a\"; }"));
+	assert_false(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	/* live keys changed, added or dropped back to their default */
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; prefetch = 10; }"),
+		 GROUPS("{ name = \"g\"; stream = \"a\"; prefetch = 20; ack_timeout_ms = 500; "
+			"session_timeout_ms = 3000; max_deliveries = 2; }"));
+	assert_true(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; prefetch = 10; }"),
+		 GROUPS("{ name = \"g\"; stream = \"a\"; }"));
+	assert_true(d.groups);
+	assert_int_equal(d.nrestart, 0);
+	mqb_reload_diff_free(&d);
+	/* the keys fixed at build: named per group */
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; prefetch = 10; }"),
+		 GROUPS("{ name = \"g\"; stream = \"b\"; mode = \"shared\"; prefetch = 10; }"));
+	assert_true(has(&d, "groups.g.stream"));
+	assert_true(has(&d, "groups.g.mode"));
+	assert_int_equal(d.nrestart, 2);
+	assert_false(d.groups);
+	mqb_reload_diff_free(&d);
+	d = diff(GROUPS("{ name = \"g\"; stream = \"a\"; assignor = \"range\"; }"),
+		 GROUPS("{ name = \"g\"; stream = \"a\"; start = \"latest\"; }"));
+	assert_true(has(&d, "groups.g.assignor"));         /* dropped */
+	assert_true(has(&d, "groups.g.start"));            /* added */
+	assert_int_equal(d.nrestart, 2);
+	mqb_reload_diff_free(&d);
 }
 
 int main(void)
@@ -113,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_same),
 		cmocka_unit_test(test_live),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_groups),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -822,10 +822,53 @@ static void test_rdonly(void **state)
 				   sizeof(err)));
 }
 
+/* mqb_store_stream_grow (a reload with more partitions): the existing partition and
+ * its records stay, the new ones take appends, fewer partitions and unknown streams
+ * are refused, and a reopen with the new count finds everything. */
+static void test_stream_grow(void **state)
+{
+	fx_t *f = *state;
+	char err[256] = "";
+	mqb_partition_t *p0;
+
+	fx_open(f, 0);
+	assert_int_equal(append_n(f->p, 20, 1000, 0), 0);
+	p0 = f->p;
+	f->o.partitions = 3;
+	assert_int_equal(mqb_store_stream_grow(f->st, &f->o, err, sizeof(err)), MQB_OK);
+	assert_int_equal(mqb_store_partition_count(f->st, "s"), 3);
+	assert_ptr_equal(mqb_store_partition(f->st, "s", 0), p0);   /* untouched */
+	assert_int_equal(read_all(p0, 0), 20);
+	assert_non_null(mqb_store_partition(f->st, "s", 2));
+	assert_int_equal(append_n(mqb_store_partition(f->st, "s", 2), 5, 1000, 0), 0);
+	/* the same count again: nothing to do */
+	assert_int_equal(mqb_store_stream_grow(f->st, &f->o, err, sizeof(err)), MQB_OK);
+	/* fewer: refused, nothing changes */
+	f->o.partitions = 2;
+	assert_int_equal(mqb_store_stream_grow(f->st, &f->o, err, sizeof(err)), MQB_ERR_CONFIG);
+	assert_non_null(strstr(err, "cannot shrink"));
+	assert_int_equal(mqb_store_partition_count(f->st, "s"), 3);
+	{
+		mqb_stream_opts_t o = f->o;
+		o.name = "nope";
+		o.partitions = 4;
+		assert_int_equal(mqb_store_stream_grow(f->st, &o, err, sizeof(err)),
+				 MQB_ERR_NOTFOUND);
+		assert_int_equal(mqb_store_stream_grow(NULL, &o, err, sizeof(err)), MQB_ERR_INVAL);
+	}
+	f->o.partitions = 3;
+	fx_reopen(f, 0);
+	assert_int_equal(mqb_store_partition_count(f->st, "s"), 3);
+	assert_int_equal(read_all(f->p, 0), 20);
+	assert_int_equal(read_all(mqb_store_partition(f->st, "s", 2), 0), 5);
+	assert_int_equal(read_all(mqb_store_partition(f->st, "s", 1), 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_append_read_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_grow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_toobig, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nospc_leaves_log_unchanged, setup, teardown),
