@@ -405,7 +405,7 @@ int mqb_coord_member_gone(mqb_coord_t *c, const char *member_id, int64_t now)
 	int left = 0;
 
 	for (size_t i = 0; member_id && i < c->n_groups; i++) {
-		grp_t *g = &c->groups[i];
+		grp_t *g = c->groups[i];
 		grp_member_t *mb = g->failed ? NULL : grp_member_find(g, member_id);
 
 		if (mb && !mb->departed && grp_on_leave(g, member_id, NULL, now) == MQB_OK)
