@@ -46,6 +46,9 @@
 #include "connectors/mqtt/groups_runtime.h"
 #include "bridge/groups/group_host.h"
 #include "connectors/connector.h"
+#ifdef MQB_HAVE_AMQP
+#include "connectors/amqp/amqp_connector.h"
+#endif
 #include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_connector.h"
 #include "connectors/kafka_api/kafka_api_connector.h"
@@ -75,6 +78,9 @@ static const struct component components[] = {
 	{ &mqb_connector_downlink, mqb_downlink_enabled, NULL },   /* Kafka -> MQTT */
 	{ &mqb_connector_groups, mqb_groups_enabled, NULL },   /* MQTT members */
 	{ &mqb_connector_kafka_api, mqb_kafka_api_enabled, NULL },
+#ifdef MQB_HAVE_AMQP
+	{ &mqb_connector_amqp, mqb_amqp_enabled, NULL },        /* AMQP 1.0 (Proton) */
+#endif
 	{ &mqb_connector_mqtt, always, NULL },
 };
 #define NCOMPONENTS (sizeof components / sizeof components[0])
