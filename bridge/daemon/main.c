@@ -166,6 +166,13 @@ static int check_components(const mqb_config_t *cfg, char *err, size_t err_size)
 {
 	size_t i;
 
+#ifndef MQB_HAVE_AMQP
+	if (mqb_config_section_present(cfg, "amqp")) {
+		snprintf(err, err_size, "%s: amqp: this mqbridged was built without Qpid Proton "
+			 "(no AMQP connector): remove the section", cfg->path);
+		return -1;
+	}
+#endif
 	for (i = 0; i < NCOMPONENTS; i++) {
 		const struct component *c = &components[i];
 

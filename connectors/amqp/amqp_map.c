@@ -294,7 +294,8 @@ int mqb_amqp_map_in(mqb_amqp_mapper_t *m, const void *bytes, size_t len, mqb_amq
 	arena_reset(m);
 	pn_message_clear(m->msg);
 	memset(out, 0, sizeof *out);
-	if (pn_message_decode(m->msg, bytes, len) != 0) {
+	/* Proton asserts on an empty buffer (it would abort the daemon): refuse it here */
+	if (!bytes || len == 0 || pn_message_decode(m->msg, bytes, len) != 0) {
 		mqb_errstr_set(why, why_size, "not a decodable AMQP message");
 		return MQB_ERR_PROTO;
 	}
