@@ -8,7 +8,8 @@
  *   bad_input     garbage bytes, a wrong SASL password, an oversized message, an unknown
  *                 address, a link flood, a receiver that never grants credit: each
  *                 refused with its condition; the daemon keeps running, nothing stored
- *   shared_group  three AMQP receivers share a group: every record accepted once; a
+ *   shared_group  three AMQP receivers and one `mqbridge consume` (MQTT) member share a
+ *                 group: every record accepted once, by one of them; a
  *                 receiver that releases everything fills the dead-letter stream with
  *                 exactly the records that reached max_deliveries (counts 0 then 1)
  *   durable_kill  settle = "durable": kill -9 while a sender runs, 10 times; every
@@ -236,8 +237,33 @@ static void test_bad_input(void **state)
 	mqbt_rmrf(pw);
 }
 
-/* Lines of a recv --out file: values counted into seen[]; returns the line count. */
-static int count_out(const char *path, int *seen, int n, int *count0, int *count1)
+/* Records a `mqbridge consume --trace` member received ("<ms> R <gen> <p> <off> <n>"):
+ * counted into byoff[p][off]; returns how many. */
+static int count_trace(const char *path, int byoff[4][1000])
+{
+	char *text = mqbt_read_file(path, NULL), *save = NULL;
+	int k = 0;
+
+	if (!text)
+		return 0;
+	for (char *ln = strtok_r(text, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+		long long ms, gen, off;
+		int p, d;
+
+		if (sscanf(ln, "%lld R %lld %d %lld %d", &ms, &gen, &p, &off, &d) == 5 &&
+		    p >= 0 && p < 4 && off >= 0 && off < 1000) {
+			byoff[p][off]++;
+			k++;
+		}
+	}
+	free(text);
+	return k;
+}
+
+/* Lines of a recv --out file: values counted into seen[] (and (partition, offset) into
+ * byoff when not NULL); returns the line count. */
+static int count_out(const char *path, int *seen, int n, int *count0, int *count1,
+		     int byoff[4][1000])
 {
 	char *text = mqbt_read_file(path, NULL), *save = NULL;
 	int lines = 0;
@@ -251,6 +277,13 @@ static int count_out(const char *path, int *seen, int n, int *count0, int *count
 		if (sscanf(ln, "%31s %31s %d %31s", part, off, &dc, val) != 4)
 			continue;
 		lines++;
+		if (byoff) {
+			const char *pd = strpbrk(part, "0123456789");
+			int p = pd ? atoi(pd) : -1, o = atoi(off);
+
+			if (p >= 0 && p < 4 && o >= 0 && o < 1000)
+				byoff[p][o]++;
+		}
 		if (val[0] == 'v' && atoi(val + 1) < n)
 			seen[atoi(val + 1)]++;
 		if (dc == 0 && count0)
@@ -266,8 +299,10 @@ static void test_shared_group(void **state)
 {
 	const int n = 600, nd = 50;
 	pid_t pids[3];
-	char outs[3][400], rel[400];
-	int seen[600] = { 0 }, c0 = 0, c1 = 0, lines = 0;
+	char outs[3][400], rel[400], trace[400];
+	int seen[600] = { 0 }, c0 = 0, c1 = 0, lines = 0, k_mqtt;
+	static int byoff[4][1000];
+	pid_t consume;
 	char *out = NULL;
 	iu_records_t rs;
 
@@ -284,22 +319,40 @@ static void test_shared_group(void **state)
 		snprintf(outs[i], sizeof outs[i], "%s/recv%d.txt", daemon_.dir, i);
 		assert_int_equal(mqbt_spawn(&pids[i], argv, NULL), 0);
 	}
+	/* and one MQTT member: the reference client, same group */
+	{
+		char port[16];
+		const char *argv[] = { mqbt_bin("mqbridge"), "consume", "--group", "g", "-p", port,
+				       "-i", "mqtt-member", "--trace", trace, "--quiet", NULL };
+
+		snprintf(port, sizeof port, "%d", broker.port);
+		snprintf(trace, sizeof trace, "%s/consume.trace", daemon_.dir);
+		assert_int_equal(mqbt_spawn(&consume, argv, NULL), 0);
+	}
 	mqbt_sleep_ms(1500);
 	assert_int_equal(run_client(&out, 60000, "send", url, "t", "600", NULL), 0);
 	assert_non_null(strstr(out, "accepted 600"));
 	free(out);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(mqbt_wait(pids[i], 60000), 0);
+	mqbt_stop(consume, 10000);
 	for (int i = 0; i < 3; i++) {
-		int k = count_out(outs[i], seen, n, NULL, NULL);
+		int k = count_out(outs[i], seen, n, NULL, NULL, byoff);
 
-		fprintf(stderr, "receiver %d: %d records\n", i, k);
+		fprintf(stderr, "amqp receiver %d: %d records\n", i, k);
 		assert_true(k > 0);   /* each member got a share */
 		lines += k;
 	}
-	assert_int_equal(lines, n);
+	k_mqtt = count_trace(trace, byoff);
+	fprintf(stderr, "mqtt member: %d records\n", k_mqtt);
+	assert_true(k_mqtt > 0);
+	assert_int_equal(lines + k_mqtt, n);
+	/* every record accepted once, by exactly one member */
+	for (int p = 0; p < 4; p++)
+		for (int o = 0; o < 1000; o++)
+			assert_true(byoff[p][o] <= 1);
 	for (int i = 0; i < n; i++)
-		assert_int_equal(seen[i], 1);
+		assert_true(seen[i] <= 1);
 
 	/* release everything: after max_deliveries (2) each record is dead-lettered */
 	snprintf(rel, sizeof rel, "%s/release.txt", daemon_.dir);
@@ -309,7 +362,7 @@ static void test_shared_group(void **state)
 				    "--idle", "2", "--out", rel, NULL), 0);
 	free(out);
 	memset(seen, 0, sizeof seen);
-	assert_int_equal(count_out(rel, seen, nd, &c0, &c1), 2 * nd);
+	assert_int_equal(count_out(rel, seen, nd, &c0, &c1, NULL), 2 * nd);
 	assert_int_equal(c0, nd);
 	assert_int_equal(c1, nd);
 	stop_env();
