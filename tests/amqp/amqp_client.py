@@ -7,6 +7,7 @@ Debian's python3-qpid-proton (run it with /usr/bin/python3).
       message id, x-opt-partition-key "k<i mod 97>"); prints "accepted A rejected R";
       with --accepted, appends "<i>" for each message settled accepted (flushed at once).
   recv URL ADDR --mode accept|release|reject|modified [--idle S] [--credit C] [--out FILE]
+       [--delay S]  (sleep S seconds before settling each message)
       receive until nothing came for S seconds; --out gets "<partition> <offset>
       <delivery-count> <value>" per message; prints "received N".
   probe URL ADDR [--user U --password P] [--credit C] [--send] [--links K]
@@ -15,6 +16,7 @@ Debian's python3-qpid-proton (run it with /usr/bin/python3).
   send ... --size B pads each value to B bytes (oversized-message checks).
 """
 import sys
+import time
 import argparse
 from proton import Message, Condition
 from proton.handlers import MessagingHandler
@@ -70,8 +72,9 @@ class Sender(MessagingHandler):
 
 
 class Receiver(MessagingHandler):
-    def __init__(self, url, addr, mode, idle, credit, out):
+    def __init__(self, url, addr, mode, idle, credit, out, delay=0.0):
         super().__init__(prefetch=credit, auto_accept=False)
+        self.delay = delay
         self.url, self.addr, self.mode, self.idle = url, addr, mode, idle
         self.out = open(out, "w") if out else None
         self.n = 0
@@ -96,9 +99,14 @@ class Receiver(MessagingHandler):
         m = event.message
         a = m.annotations or {}
         if self.out:
-            self.out.write("%s %s %d %s\n" % (a.get("x-opt-partition"), a.get("x-opt-offset"),
-                                              m.delivery_count, m.body.decode()))
+            self.out.write("%d %s %d %s\n" % (int(a.get("x-opt-partition", -1)),
+                                              a.get("x-opt-offset"), m.delivery_count,
+                                              m.body.decode()))
         self.n += 1
+        if self.out:
+            self.out.flush()
+        if self.delay:
+            time.sleep(self.delay)
         if self.mode == "accept":
             self.accept(event.delivery)
         elif self.mode == "release":
@@ -174,13 +182,14 @@ def main():
     ap.add_argument("--send", action="store_true")
     ap.add_argument("--size", type=int, default=0)
     ap.add_argument("--links", type=int, default=1)
+    ap.add_argument("--delay", type=float, default=0.0)
     a = ap.parse_args()
     if a.cmd == "send":
         h = Sender(a.url, a.addr, a.n, a.start, a.accepted, a.size)
         Container(h).run()
         print("accepted %d rejected %d" % (h.accepted, h.rejected))
     elif a.cmd == "recv":
-        h = Receiver(a.url, a.addr, a.mode, a.idle, a.credit, a.out)
+        h = Receiver(a.url, a.addr, a.mode, a.idle, a.credit, a.out, a.delay)
         Container(h).run()
         if h.out:
             h.out.close()
