@@ -14,6 +14,8 @@
  *                 exactly the records that reached max_deliveries (counts 0 then 1)
  *   exclusive_group  two receivers split the partitions; one is killed, its partitions
  *                 move to the other; every record arrives, offset order per partition
+ *   rhea          rhea (Node, tests/js/node_modules) sends 500 and reads them back from a
+ *                 shared group; the store holds each once in its murmur2 partition
  *   durable_kill  settle = "durable": kill -9 while a sender runs, 10 times; every
  *                 message the client saw accepted is in the store after restart
  *                 (resends are not needed for the check: each round sends new values)
@@ -448,6 +450,56 @@ static void test_exclusive_group(void **state)
 	stop_env();
 }
 
+/* rhea (Node): 500 messages in, read back from a shared group by rhea, and the store. */
+static void test_rhea(void **state)
+{
+	char js[512], port[16], *out = NULL;
+	const char *src = getenv("MQB_SOURCE_DIR") ? getenv("MQB_SOURCE_DIR") : ".";
+	iu_records_t rs;
+	static char seen[500];
+
+	(void)state;
+	snprintf(js, sizeof js, "%s/tests/js/node_modules/rhea/package.json", src);
+	if (access("/usr/bin/node", X_OK) != 0 || access(js, R_OK) != 0) {
+		fprintf(stderr, "test_rhea: skipped (no node, or no tests/js/node_modules: npm ci)\n");
+		return;
+	}
+	snprintf(js, sizeof js, "%s/tests/amqp/rhea_client.js", src);
+	start_env("settle = \"stored\";",
+		  "groups = ( { name = \"g\"; stream = \"t\"; mode = \"shared\"; } );");
+	snprintf(port, sizeof port, "%d", amqp_port);
+	{
+		const char *argv[] = { "/usr/bin/node", js, port, "send", "t", "500", NULL };
+
+		assert_int_equal(mqbt_run(argv, &out, NULL, 60000), 0);
+		assert_non_null(strstr(out, "accepted 500 rejected 0"));
+		free(out);
+	}
+	{
+		const char *argv[] = { "/usr/bin/node", js, port, "recv", "t/groups/g", "2000", NULL };
+
+		assert_int_equal(mqbt_run(argv, &out, NULL, 60000), 0);
+		assert_non_null(strstr(out, "received 500"));
+		free(out);
+	}
+	stop_env();
+	assert_int_equal(iu_read_stream(daemon_.data, "t", 4, &rs), 0);
+	assert_int_equal(rs.n, 500);
+	for (size_t i = 0; i < rs.n; i++) {
+		const iu_rec_t *r = &rs.v[i];
+		int v = atoi(r->value + 1);
+		char key[16];
+
+		assert_true(r->value[0] == 'r' && v >= 0 && v < 500 && !seen[v]);
+		seen[v] = 1;
+		snprintf(key, sizeof key, "k%d", v);
+		assert_string_equal(r->key, key);
+		assert_int_equal(r->partition, mqb_partition_for_key(key, strlen(key), 4));
+		assert_string_equal(iu_hdr(r, "src"), "rhea");
+	}
+	iu_records_free(&rs);
+}
+
 /* settle = "durable": kill -9 while a sender runs; what it saw accepted survives. */
 static void test_durable_kill(void **state)
 {
@@ -522,6 +574,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bad_input, iu_teardown),
 		cmocka_unit_test_teardown(test_shared_group, iu_teardown),
 		cmocka_unit_test_teardown(test_exclusive_group, iu_teardown),
+		cmocka_unit_test_teardown(test_rhea, iu_teardown),
 		cmocka_unit_test_teardown(test_durable_kill, iu_teardown),
 	};
 
