@@ -413,6 +413,7 @@ static void on_event(amqp_srv_t *s, pn_event_t *e)
 		break;
 	case PN_PROACTOR_INTERRUPT:
 		if (atomic_load(&s->stopping)) {
+			pn_proactor_cancel_timeout(s->proactor);
 			amqp_in_flush(s);
 			if (s->listener)
 				pn_listener_close(s->listener);
