@@ -14,13 +14,23 @@ Debian's python3-qpid-proton (run it with /usr/bin/python3).
       attach a receiver (or sender with --send) and print the outcome: "ok" or the
       error condition's name; with K > 1 links on one connection "opened O refused R".
   send ... --size B pads each value to B bytes (oversized-message checks).
+  --tls (send, probe): amqps with a client that accepts any server certificate.
 """
 import sys
 import time
 import argparse
-from proton import Message, Condition
+from proton import Message, Condition, SSLDomain
 from proton.handlers import MessagingHandler
 from proton.reactor import Container
+
+
+TLS = None   # --tls: an SSLDomain that accepts the test's self-signed certificate
+
+
+def conn_opts(**kw):
+    if TLS:
+        kw["ssl_domain"] = TLS
+    return kw
 
 
 class Sender(MessagingHandler):
@@ -34,7 +44,8 @@ class Sender(MessagingHandler):
         self.tags = {}
 
     def on_start(self, event):
-        conn = event.container.connect(self.url, allowed_mechs="ANONYMOUS", reconnect=False)
+        conn = event.container.connect(self.url, **conn_opts(allowed_mechs="ANONYMOUS",
+                                                              reconnect=False))
         event.container.create_sender(conn, self.addr)
 
     def on_sendable(self, event):
@@ -137,7 +148,7 @@ class Probe(MessagingHandler):
                       allow_insecure_mechs=True)
         else:
             kw.update(allowed_mechs="ANONYMOUS")
-        self.conn = event.container.connect(self.url, **kw)
+        self.conn = event.container.connect(self.url, **conn_opts(**kw))
         for i in range(self.links):
             if self.send:
                 event.container.create_sender(self.conn, self.addr, name="l%d" % i)
@@ -183,7 +194,12 @@ def main():
     ap.add_argument("--size", type=int, default=0)
     ap.add_argument("--links", type=int, default=1)
     ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--tls", action="store_true")
     a = ap.parse_args()
+    if a.tls:
+        global TLS
+        TLS = SSLDomain(SSLDomain.MODE_CLIENT)
+        TLS.set_peer_authentication(SSLDomain.ANONYMOUS_PEER)
     if a.cmd == "send":
         h = Sender(a.url, a.addr, a.n, a.start, a.accepted, a.size)
         Container(h).run()

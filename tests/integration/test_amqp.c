@@ -8,6 +8,8 @@
  *   bad_input     garbage bytes, a wrong SASL password, an oversized message, an unknown
  *                 address, a link flood, a receiver that never grants credit: each
  *                 refused with its condition; the daemon keeps running, nothing stored
+ *   tls           tls_cert + tls_key: amqps with a self-signed certificate works; plain
+ *                 AMQP to that listener is refused
  *   shared_group  three AMQP receivers and one `mqbridge consume` (MQTT) member share a
  *                 group: every record accepted once, by one of them; a
  *                 receiver that releases everything fills the dead-letter stream with
@@ -239,6 +241,40 @@ static void test_bad_input(void **state)
 	assert_int_equal(rs.n, 0);
 	iu_records_free(&rs);
 	mqbt_rmrf(pw);
+}
+
+/* TLS (tls_cert + tls_key): amqps works, plain AMQP to the TLS listener is refused. */
+static void test_tls(void **state)
+{
+	char dir[300], crt[400], key[400], extra[1000], *out = NULL, surl[64];
+	iu_records_t rs;
+
+	(void)state;
+	assert_int_equal(mqbt_tmpdir(dir, sizeof dir), 0);
+	snprintf(crt, sizeof crt, "%s/amqp.crt", dir);
+	snprintf(key, sizeof key, "%s/amqp.key", dir);
+	{
+		const char *argv[] = { "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048",
+				       "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout",
+				       key, "-out", crt, NULL };
+
+		assert_int_equal(mqbt_run(argv, NULL, NULL, 60000), 0);
+	}
+	snprintf(extra, sizeof extra, "settle = \"stored\"; tls_cert = \"%s\"; "
+		 "tls_key = \"%s\";", crt, key);
+	start_env(extra, NULL);
+	snprintf(surl, sizeof surl, "amqps://127.0.0.1:%d", amqp_port);
+	assert_int_equal(run_client(&out, 30000, "send", surl, "t", "20", "--tls", NULL), 0);
+	assert_non_null(strstr(out, "accepted 20 rejected 0"));
+	free(out);
+	assert_int_equal(run_client(&out, 30000, "probe", url, "t", "--send", NULL), 0);
+	assert_null(strstr(out, "ok"));
+	free(out);
+	stop_env();
+	assert_int_equal(iu_read_stream(daemon_.data, "t", 4, &rs), 0);
+	assert_int_equal(rs.n, 20);
+	iu_records_free(&rs);
+	mqbt_rmrf(dir);
 }
 
 /* Records a `mqbridge consume --trace` member received ("<ms> R <gen> <p> <off> <n>"):
@@ -572,6 +608,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_send_mapping, iu_teardown),
 		cmocka_unit_test_teardown(test_bad_input, iu_teardown),
+		cmocka_unit_test_teardown(test_tls, iu_teardown),
 		cmocka_unit_test_teardown(test_shared_group, iu_teardown),
 		cmocka_unit_test_teardown(test_exclusive_group, iu_teardown),
 		cmocka_unit_test_teardown(test_rhea, iu_teardown),
