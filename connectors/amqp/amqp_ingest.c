@@ -83,7 +83,10 @@ void amqp_in_credit(amqp_link_t *l)
 	if (credit > window / 2 || room <= 0)
 		return;
 	if (s->store_paused) {
-		mqb_counter_inc(s->stats->credit_stalls);
+		if (!l->stalled) {
+			l->stalled = true;
+			mqb_counter_inc(s->stats->credit_stalls);
+		}
 		return;
 	}
 	pn_link_flow(l->pn, room);
@@ -385,6 +388,14 @@ void amqp_in_flush(amqp_srv_t *s)
 				s->retry_backoff_ms = RETRY_MAX_MS;
 			s->retry_at_ms = now + s->retry_backoff_ms;
 			s->store_paused = true;
+			/* every sender with messages waiting is now held without new credit */
+			for (amqp_conn_t *c = s->conns; c; c = c->next)
+				for (amqp_link_t *l = c->links; l; l = l->next)
+					if (l->kind == AMQP_LINK_IN && l->outstanding > 0 &&
+					    !l->stalled) {
+						l->stalled = true;
+						mqb_counter_inc(s->stats->credit_stalls);
+					}
 			MQB_LOG_RATELIMITED(MQB_LOG_WARN, AMQP_LOG, 5000, "append to %s-%d "
 					    "refused (%s): %zu messages wait, no credit until it "
 					    "succeeds", mqb_partition_stream(q->part),
@@ -398,8 +409,10 @@ void amqp_in_flush(amqp_srv_t *s)
 			mqb_notice(AMQP_LOG, "appends succeed again: credit resumes");
 			for (amqp_conn_t *c = s->conns; c; c = c->next)
 				for (amqp_link_t *l = c->links; l; l = l->next)
-					if (l->kind == AMQP_LINK_IN)
+					if (l->kind == AMQP_LINK_IN) {
+						l->stalled = false;
 						amqp_in_credit(l);
+					}
 		}
 	}
 	for (amqp_conn_t *c = s->conns; c; c = c->next)

@@ -109,6 +109,7 @@ struct amqp_link {
 	int outstanding;             /* IN: received, not settled */
 	char *buf; size_t buf_cap, buf_len;  /* IN: the message being received */
 	bool sticky_used;            /* IN: a keyless record since the last append */
+	bool stalled;                /* IN: held without credit by a refused append */
 	bool oversize;               /* IN: this delivery passed max_message_bytes */
 	amqp_member_t *member;       /* GROUP */
 	mqb_reader_t *reader;        /* READER */

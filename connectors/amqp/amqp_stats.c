@@ -84,8 +84,9 @@ void mqb_amqp_stats_init(mqb_amqp_stats_t *s, mqb_metrics_t *reg, atomic_ulong *
 						     "outcomes received from AMQP group members, "
 						     "by kind", "outcome", out_names[i], NULL);
 	s->credit_stalls = mqb_metrics_counter(reg, "mqbridge_amqp_credit_stalls_total",
-					       "credit refills withheld while the store "
-					       "refuses appends", NULL);
+					       "sender links held without new credit "
+					       "because the store refused appends (once per "
+					       "link per stall)", NULL);
 	mqb_metrics_add_collector(reg, collect, s);
 	mqb_metrics_add_json(reg, "amqp", stats_json, s);
 }

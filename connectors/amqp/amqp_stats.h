@@ -22,7 +22,7 @@ typedef struct mqb_amqp_stats {
 	mqb_counter_t *rejected[AMQP_REJ_COUNT];      /* messages in refused, by reason */
 	mqb_counter_t *delivered;             /* records sent to receivers */
 	mqb_counter_t *outcomes[AMQP_OUT_COUNT];      /* outcomes received from receivers */
-	mqb_counter_t *credit_stalls;         /* credit refills withheld (store refusing) */
+	mqb_counter_t *credit_stalls;         /* links held without credit (store refusing) */
 	atomic_ulong *auth_failures_src;      /* mqb_amqp_auth_t.failures */
 } mqb_amqp_stats_t;
 

@@ -8,6 +8,9 @@
  *   bad_input     garbage bytes, a wrong SASL password, an oversized message, an unknown
  *                 address, a link flood, a receiver that never grants credit: each
  *                 refused with its condition; the daemon keeps running, nothing stored
+ *   store_full    data_dir on a nearly full tmpfs: no credit while appends fail, nothing
+ *                 rejected; space back: all 600 accepted and stored once (skips without
+ *                 the right to mount a tmpfs)
  *   tls           tls_cert + tls_key: amqps with a self-signed certificate works; plain
  *                 AMQP to that listener is refused
  *   shared_group  three AMQP receivers and one `mqbridge consume` (MQTT) member share a
@@ -30,7 +33,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,7 +82,8 @@ static void start_env(const char *amqp_extra, const char *rest)
 	iu_track_broker(&broker);
 	iu_track_daemon(&daemon_);
 	assert_int_equal(mqbt_mosquitto_start(&broker, NULL), 0);
-	assert_int_equal(mqbt_tmpdir(daemon_.dir, sizeof daemon_.dir), 0);
+	if (!daemon_.dir[0])
+		assert_int_equal(mqbt_tmpdir(daemon_.dir, sizeof daemon_.dir), 0);
 	daemon_.stats_port = mqbt_free_port();
 	amqp_port = mqbt_free_port();
 	snprintf(url, sizeof url, "amqp://127.0.0.1:%d", amqp_port);
@@ -275,6 +281,101 @@ static void test_tls(void **state)
 	assert_int_equal(rs.n, 20);
 	iu_records_free(&rs);
 	mqbt_rmrf(dir);
+}
+
+/* The store full: a small tmpfs under data_dir, nearly filled after the start. */
+static char g_mnt[400];
+
+static int full_teardown(void **state)
+{
+	iu_teardown(state);             /* the daemon first: it holds files there */
+	if (g_mnt[0]) {
+		umount2(g_mnt, MNT_DETACH);
+		*strrchr(g_mnt, '/') = '\0';
+		mqbt_rmrf(g_mnt);
+		g_mnt[0] = '\0';
+	}
+	return 0;
+}
+
+/* Disk full: appends fail, so no credit and nothing rejected or dropped; once space
+ * returns every message is accepted and stored once. */
+static void test_store_full(void **state)
+{
+	char filler[500], log[500], acc[500], n[16] = "600";
+	struct statvfs vfs;
+	pid_t snd;
+	char *text;
+	int status = 0;
+	long long stalls;
+	iu_records_t rs;
+	int lines = 0;
+
+	(void)state;
+	iu_track_daemon(&daemon_);
+	assert_int_equal(mqbt_tmpdir(daemon_.dir, sizeof daemon_.dir), 0);
+	snprintf(g_mnt, sizeof g_mnt, "%s/data", daemon_.dir);
+	assert_int_equal(mkdir(g_mnt, 0750), 0);
+	if (mount("tmpfs", g_mnt, "tmpfs", 0, "size=4m") != 0) {
+		fprintf(stderr, "cannot mount a tmpfs (%s): skipping the store-full test\n",
+			strerror(errno));
+		g_mnt[0] = '\0';
+		skip();
+	}
+	start_env("settle = \"stored\"; credit_window = 50;", NULL);
+	assert_int_equal(statvfs(g_mnt, &vfs), 0);
+	snprintf(filler, sizeof filler, "%s/filler", g_mnt);
+	{
+		long long freeb = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
+		char cmd[700];
+		const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+
+		snprintf(cmd, sizeof cmd, "head -c %lld /dev/zero > '%s'", freeb - 100 * 1024,
+			 filler);
+		assert_int_equal(mqbt_run(argv, NULL, NULL, 10000), 0);
+	}
+	snprintf(log, sizeof log, "%s/sender.log", daemon_.dir);
+	snprintf(acc, sizeof acc, "%s/accepted.txt", daemon_.dir);
+	{
+		const char *argv[] = { "/usr/bin/python3", client(), "send", url, "t", n, "--size",
+				       "2000", "--accepted", acc, NULL };
+
+		assert_int_equal(mqbt_spawn(&snd, argv, log), 0);
+	}
+	mqbt_sleep_ms(3000);
+	/* stalled: not all accepted, nothing rejected, credit withheld */
+	text = mqbt_read_file(acc, NULL);
+	for (char *p = text; p && *p; p++)
+		lines += *p == '\n';
+	free(text);
+	fprintf(stderr, "store_full: %d of %s accepted while full\n", lines, n);
+	assert_true(lines < 600);
+	assert_true(iu_child_running(snd));
+	{
+		char *body = NULL;
+		cJSON *doc, *a;
+
+		assert_int_equal(mqbt_http_get(daemon_.stats_port, "/stats", &status, &body), 0);
+		doc = cJSON_Parse(body);
+		a = cJSON_GetObjectItem(doc, "amqp");
+		stalls = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "credit_stalls"));
+		assert_int_equal((long long)cJSON_GetNumberValue(cJSON_GetObjectItem(
+			cJSON_GetObjectItem(a, "rejected"), "too_large")), 0);
+		cJSON_Delete(doc);
+		free(body);
+	}
+	assert_true(stalls > 0);
+	/* space again: everything goes through */
+	assert_int_equal(unlink(filler), 0);
+	assert_int_equal(mqbt_wait(snd, 60000), 0);
+	text = mqbt_read_file(log, NULL);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "accepted 600 rejected 0"));
+	free(text);
+	stop_env();
+	assert_int_equal(iu_read_stream(daemon_.data, "t", 4, &rs), 0);
+	assert_int_equal(rs.n, 600);
+	iu_records_free(&rs);
 }
 
 /* Records a `mqbridge consume --trace` member received ("<ms> R <gen> <p> <off> <n>"):
@@ -609,6 +710,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_send_mapping, iu_teardown),
 		cmocka_unit_test_teardown(test_bad_input, iu_teardown),
 		cmocka_unit_test_teardown(test_tls, iu_teardown),
+		cmocka_unit_test_teardown(test_store_full, full_teardown),
 		cmocka_unit_test_teardown(test_shared_group, iu_teardown),
 		cmocka_unit_test_teardown(test_exclusive_group, iu_teardown),
 		cmocka_unit_test_teardown(test_rhea, iu_teardown),
