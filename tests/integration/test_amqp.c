@@ -454,7 +454,7 @@ static void test_shared_group(void **state)
 	for (int i = 0; i < 3; i++) {
 		char addr[] = "t/groups/g";
 		const char *argv[] = { "/usr/bin/python3", client(), "recv", url, addr, "--mode",
-				       "accept", "--idle", "4", "--out", outs[i], NULL };
+				       "accept", "--idle", "3", "--out", outs[i], NULL };
 
 		snprintf(outs[i], sizeof outs[i], "%s/recv%d.txt", daemon_.dir, i);
 		assert_int_equal(mqbt_spawn(&pids[i], argv, NULL), 0);
@@ -559,7 +559,7 @@ static void test_exclusive_group(void **state)
 	free(out);
 	for (int i = 0; i < 2; i++) {
 		const char *argv[] = { "/usr/bin/python3", client(), "recv", url, "t/groups/ge",
-				       "--idle", "5", "--credit", "5", "--delay", "0.02",
+				       "--idle", "3", "--credit", "5", "--delay", "0.02",
 				       "--out", outs[i], NULL };
 
 		snprintf(outs[i], sizeof outs[i], "%s/excl%d.txt", daemon_.dir, i);
@@ -613,7 +613,7 @@ static void test_rhea(void **state)
 		free(out);
 	}
 	{
-		const char *argv[] = { "/usr/bin/node", js, port, "recv", "t/groups/g", "2000", NULL };
+		const char *argv[] = { "/usr/bin/node", js, port, "recv", "t/groups/g", "1500", NULL };
 
 		assert_int_equal(mqbt_run(argv, &out, NULL, 60000), 0);
 		assert_non_null(strstr(out, "received 500"));
@@ -664,7 +664,7 @@ static void test_durable_kill(void **state)
 		snprintf(start, sizeof start, "%ld", (long)r * span);
 		snprintf(n, sizeof n, "%ld", span);
 		assert_int_equal(mqbt_spawn(&snd, argv, NULL), 0);
-		mqbt_sleep_ms(700 + 100 * (r % 5));
+		mqbt_sleep_ms(450 + 60 * (r % 5));
 		mqbt_kill(daemon_.pid, SIGKILL);
 		assert_int_equal(mqbt_wait(daemon_.pid, 10000), 128 + SIGKILL);
 		daemon_.pid = 0;
