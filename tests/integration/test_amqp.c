@@ -470,6 +470,19 @@ static void test_shared_group(void **state)
 		assert_int_equal(mqbt_spawn(&consume, argv, NULL), 0);
 	}
 	mqbt_sleep_ms(1500);
+	{
+		/* the AMQP members are listed with their transport, beside the MQTT one */
+		char *body = NULL;
+		int status = 0, namqp = 0;
+		const char *p;
+
+		assert_int_equal(mqbt_http_get(daemon_.stats_port, "/groups/g", &status, &body), 0);
+		assert_int_equal(status, 200);
+		for (p = body; (p = strstr(p, "\"protocol\":\t\"amqp\"")); p++)
+			namqp++;
+		assert_int_equal(namqp, 3);
+		free(body);
+	}
 	assert_int_equal(run_client(&out, 60000, "send", url, "t", "600", NULL), 0);
 	assert_non_null(strstr(out, "accepted 600"));
 	free(out);
