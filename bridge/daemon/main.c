@@ -46,6 +46,9 @@
 #include "connectors/mqtt/groups_runtime.h"
 #include "bridge/groups/group_host.h"
 #include "connectors/connector.h"
+#ifdef MQB_HAVE_AMQP
+#include "connectors/amqp/amqp_connector.h"
+#endif
 #include "connectors/kafka/kafka_conf.h"
 #include "connectors/kafka/kafka_connector.h"
 #include "connectors/kafka_api/kafka_api_connector.h"
@@ -75,6 +78,9 @@ static const struct component components[] = {
 	{ &mqb_connector_downlink, mqb_downlink_enabled, NULL },   /* Kafka -> MQTT */
 	{ &mqb_connector_groups, mqb_groups_enabled, NULL },   /* MQTT members */
 	{ &mqb_connector_kafka_api, mqb_kafka_api_enabled, mqb_kafka_api_add_routes },
+#ifdef MQB_HAVE_AMQP
+	{ &mqb_connector_amqp, mqb_amqp_enabled, NULL },        /* AMQP 1.0 (Proton) */
+#endif
 	{ &mqb_connector_mqtt, always, NULL },
 };
 #define NCOMPONENTS (sizeof components / sizeof components[0])
@@ -160,6 +166,13 @@ static int check_components(const mqb_config_t *cfg, char *err, size_t err_size)
 {
 	size_t i;
 
+#ifndef MQB_HAVE_AMQP
+	if (mqb_config_section_present(cfg, "amqp")) {
+		snprintf(err, err_size, "%s: amqp: this mqbridged was built without Qpid Proton "
+			 "(no AMQP connector): remove the section", cfg->path);
+		return -1;
+	}
+#endif
 	for (i = 0; i < NCOMPONENTS; i++) {
 		const struct component *c = &components[i];
 
