@@ -5,12 +5,14 @@
  * drains.
  *
  *   bench_forward [--records N (1000000)] [--size BYTES (100)] [--partitions P (4)]
- *                 [--runs R (3)]
+ *                 [--runs R (3)] [--compression CODEC (gzip)]
  *
  * 1. kafka_mock (3 brokers) with topics bench.kcat and bench.fwd<r> (P partitions).
  * 2. Baseline: N lines "key:value" in a file; `kcat -P -K: -H mqtt.topic=dev/0/0000000
  *    -H n=0000000 -b .. -t bench.kcat -X ..` with mqbridge's producer defaults
- *    (idempotence, acks=all, lz4, linger.ms=5): the same two headers (of the same
+ *    (idempotence, acks=all, linger.ms=5, queue.buffering.max.messages=50000) and
+ *    compression.type CODEC (mqbridged gets the same in kafka.properties; gzip is
+ *    its default): the same two headers (of the same
  *    sizes) and keys as the stored records; timed from start to exit (kcat flushes
  *    before it exits); its CPU from getrusage(RUSAGE_CHILDREN).
  * 3. mqbridge: the same N values with a key and two headers (mqtt.topic, n) appended
@@ -67,6 +69,7 @@ struct bench {
 	char dir[256], path[512], data[300];
 	int64_t records;
 	int size, nparts;
+	const char *codec;
 	pid_t daemon;
 	int64_t first_ms;     /* last daemon run: start to first record delivered */
 	int64_t cpu_ms;       /* last run: CPU time of the measured side */
@@ -86,8 +89,9 @@ static int64_t run_kcat(struct bench *b)
 	/* one message per line: from stdin (a file argument would be one message) */
 	const char *kcat[] = { "/bin/sh", "-c", "exec kcat -P -b \"$0\" -t bench.kcat -K: "
 			       "-H mqtt.topic=dev/0/0000000 -H n=0000000 "
-			       "-X enable.idempotence=true -X acks=all -X compression.type=lz4 "
-			       "-X linger.ms=5 < \"$1\"", b->mock.bootstrap, b->path, NULL };
+			       "-X enable.idempotence=true -X acks=all -X compression.type=\"$2\" "
+			       "-X linger.ms=5 -X queue.buffering.max.messages=50000 < \"$1\"",
+			       b->mock.bootstrap, b->path, b->codec, NULL };
 	int64_t t0 = mqbt_now_ms(), c0 = children_cpu_ms();
 	int st = mqbt_run(kcat, NULL, NULL, 600000);
 	b->cpu_ms = children_cpu_ms() - c0;
@@ -115,9 +119,10 @@ static int64_t run_daemon(struct bench *b, int run, long *rss_kb)
 		 "stats = { listen = \"127.0.0.1:%d\"; };\n"
 		 "streams = ( { name = \"t\"; partitions = %d; } );\n"
 		 "routes = ( { filter = \"bench/+\"; stream = \"t\"; } );\n"
-		 "kafka = { bootstrap_servers = \"%s\";%s\n"
+		 "kafka = { bootstrap_servers = \"%s\"; properties = ( (\"compression.type\", "
+		 "\"%s\") );%s\n"
 		 "  forward = ( { stream = \"t\"; topic = \"%s\"; } ); };\n",
-		 b->data, b->broker.port, port, b->nparts, b->mock.bootstrap,
+		 b->data, b->broker.port, port, b->nparts, b->mock.bootstrap, b->codec,
 		 getenv("BENCH_KAFKA_EXTRA") ? getenv("BENCH_KAFKA_EXTRA") : "", topic);
 	snprintf(conf_path, sizeof(conf_path), "%s/bench.conf", b->dir);
 	snprintf(log_path, sizeof(log_path), "%s/mqbridged.log", b->dir);
@@ -176,6 +181,7 @@ int main(int argc, char **argv)
 	B.records = 1000000;
 	B.size = 100;
 	B.nparts = 4;
+	B.codec = "gzip";
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--records") == 0 && i + 1 < argc)
 			B.records = atoll(argv[++i]);
@@ -183,11 +189,13 @@ int main(int argc, char **argv)
 			B.size = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc)
 			B.nparts = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--compression") == 0 && i + 1 < argc)
+			B.codec = argv[++i];
 		else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
 			runs = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_forward [--records N] [--size BYTES] "
-				"[--partitions P] [--runs R]\n");
+				"[--partitions P] [--runs R] [--compression CODEC]\n");
 			return 2;
 		}
 	}
@@ -288,9 +296,9 @@ int main(int argc, char **argv)
 #define RATE(ms) (n * 1000.0 / (double)(ms))
 #define PER1K(ms) ((double)(ms) * 1000.0 / n)
 	printf("\nbench_forward: %" PRId64 " records of %d bytes (key, 2 headers), %d "
-	       "partitions, kafka_mock with 3 brokers, %d alternating rounds\n"
+	       "partitions, compression %s, kafka_mock with 3 brokers, %d alternating rounds\n"
 	       "load average before %.2f %.2f %.2f, after %.2f %.2f %.2f\n\n", B.records,
-	       B.size, B.nparts, runs, la0[0], la0[1], la0[2], la1[0], la1[1], la1[2]);
+	       B.size, B.nparts, B.codec, runs, la0[0], la0[1], la0[2], la1[0], la1[1], la1[2]);
 	printf("| producer | records/s min / median / max | CPU ms per 1000 records min / "
 	       "median / max | RSS max (MiB) |\n|---|---|---|---|\n");
 	printf("| baseline: kcat -P -K: -H -H from a file | %.0f / %.0f / %.0f | %.2f / %.2f / "
