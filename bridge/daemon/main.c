@@ -632,7 +632,9 @@ static int run_loop(struct daemon *d)
 	for (;;) {
 		struct pollfd pfd = { .fd = d->sigfd, .events = POLLIN };
 		int64_t now = mqb_mono_ms();
-		int timeout = ready_sent ? 200 : 20;
+		/* before READY: look every 5 ms in the first second (start-up is measured
+		 * to READY; the last SUBACK is typically in after 2-5 ms), then every 20 */
+		int timeout = ready_sent ? 200 : now - start < 1000 ? 5 : 20;
 
 		if (wd_every && next_wd - now < timeout)
 			timeout = next_wd - now > 0 ? (int)(next_wd - now) : 0;

@@ -376,6 +376,20 @@ static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr
 		if (rc)
 			goto error;
 	}
+	rc = mqb_partition__sync_open_all(parts, n);
+	if (rc) {
+		mqb_errstr_set(errstr, errstr_size, "stream %s: cannot sync %s: %s",
+			       opts->name, st->dir, mqb_strerror(rc));
+		goto error;
+	}
+	for (int32_t i = 0; i < n; i++) {
+		rc = mqb_partition__sync_open(parts[i]);
+		if (rc) {
+			mqb_errstr_set(errstr, errstr_size, "stream %s: cannot sync %s: %s",
+				       opts->name, parts[i]->dir, mqb_strerror(rc));
+			goto error;
+		}
+	}
 	pthread_mutex_lock(&st->mu);
 	ss = realloc(st->streams, (st->nstreams + 1) * sizeof(*ss));
 	if (ss)
