@@ -62,6 +62,16 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 		}
 	}
 	{
+		mqb_store_stats_t fs;
+		mqb_store_stats(st, &fs);
+		mqb_metrics_emit(e, "mqbridge_store_flusher_wakeups_total", "Returns of the "
+				 "store's flusher thread from its sleep (deadline-driven: near "
+				 "zero when idle)", "counter", (double)fs.flusher_wakeups, NULL);
+		mqb_metrics_emit(e, "mqbridge_store_flusher_passes_total", "Passes of the "
+				 "flusher over every partition", "counter",
+				 (double)fs.flusher_passes, NULL);
+	}
+	{
 		mqb_scrub_stats_t ss;
 		mqb_store_scrub_stats(st, &ss);
 		mqb_metrics_emit(e, "mqbridge_scrub_passes_total", "Complete scrub passes over "
