@@ -43,20 +43,17 @@ static int64_t backlog_of(int port, int64_t *forwarded)
 	int status = 0;
 	int64_t backlog = -1;
 	*forwarded = 0;
-	if (mqbt_http_get(port, "/stats", &status, &body) != 0 || status != 200) {
+	if (mqbt_http_get(port, "/stats?partitions=0", &status, &body) != 0 || status != 200) {
 		free(body);
 		return -1;
 	}
 	cJSON *doc = cJSON_Parse(body);
 	cJSON *fw = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "kafka"),
 							   "forward"), 0);
-	cJSON *parts = cJSON_GetObjectItem(fw, "partitions"), *p;
-	if (parts) {
-		backlog = 0;
-		cJSON_ArrayForEach(p, parts) {
-			backlog += (int64_t)cJSON_GetObjectItem(p, "backlog_records")->valuedouble;
-			*forwarded += (int64_t)cJSON_GetObjectItem(p, "forwarded_offset")->valuedouble;
-		}
+	cJSON *tot = cJSON_GetObjectItem(fw, "totals");
+	if (tot) {
+		backlog = (int64_t)cJSON_GetObjectItem(tot, "backlog_records")->valuedouble;
+		*forwarded = (int64_t)cJSON_GetObjectItem(tot, "forwarded")->valuedouble;
 	}
 	cJSON_Delete(doc);
 	free(body);

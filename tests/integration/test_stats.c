@@ -252,7 +252,32 @@ static void check_counts(double total, const int64_t per[NPART])
 			assert_true(jnum(po, "size_bytes", NULL) > 0 || per[p] == 0);
 		}
 	}
+	{
+		cJSON *so = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "streams"), "t");
+		assert_true(jnum(so, "partition_count", NULL) == NPART);
+		assert_true(jnum(cJSON_GetObjectItem(so, "totals"), "log_end_offset_sum", NULL) ==
+			    total);
+		assert_null(cJSON_GetObjectItem(so, "partitions_omitted"));
+	}
 	cJSON_Delete(doc);
+
+	/* ?partitions=0: the totals without the detail; a bad value is refused */
+	assert_int_equal(get("/stats?partitions=0", &st, &text), 0);
+	assert_int_equal(st, 200);
+	doc = cJSON_Parse(text);
+	free(text);
+	{
+		cJSON *so = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "streams"), "t");
+		assert_null(cJSON_GetObjectItem(so, "partitions"));
+		assert_true(cJSON_IsTrue(cJSON_GetObjectItem(so, "partitions_omitted")));
+		assert_true(jnum(cJSON_GetObjectItem(so, "totals"), "log_end_offset_sum", NULL) ==
+			    total);
+	}
+	cJSON_Delete(doc);
+	assert_int_equal(get("/stats?partitions=all", &st, &text), 0);
+	assert_int_equal(st, 400);
+	assert_non_null(strstr(text, "expected 1 or 0"));
+	free(text);
 
 	/* /metrics: the same facts. */
 	assert_int_equal(get("/metrics", &st, &text), 0);
