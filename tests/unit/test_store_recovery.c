@@ -296,8 +296,9 @@ static void test_flip_in_header_fields(void **state)
  * their (rightly empty or sparse) indexes and rebuilds nothing; a lost index of such
  * a segment that must have entries is still caught. */
 /* A clean reopen removes every partition's marker and writes nothing else: the
- * checkpoint from the clean stop stays (same inode: not rewritten by rename), with 3
- * partitions (a directory fsync each) and with 20 (one syncfs for the stream). */
+ * checkpoint from the clean stop stays (same inode and modification time: not
+ * written again), with 3 partitions (a directory fsync each) and with 20 (one
+ * syncfs for the stream). */
 static void test_clean_reopen_of_many_partitions(void **state)
 {
 	fx_t *f = *state;
@@ -306,6 +307,7 @@ static void test_clean_reopen_of_many_partitions(void **state)
 	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
 		int n = counts[c];
 		ino_t ino[20];
+		struct timespec mt[20];
 		char path[400];
 		struct stat sb;
 
@@ -320,6 +322,7 @@ static void test_clean_reopen_of_many_partitions(void **state)
 			snprintf(path, sizeof(path), "%s/s-%d/recovery-point", f->dir, i);
 			assert_int_equal(stat(path, &sb), 0);
 			ino[i] = sb.st_ino;
+			mt[i] = sb.st_mtim;
 		}
 		fx_open(f, 0);
 		for (int i = 0; i < n; i++) {
@@ -331,6 +334,8 @@ static void test_clean_reopen_of_many_partitions(void **state)
 			snprintf(path, sizeof(path), "%s/s-%d/recovery-point", f->dir, i);
 			assert_int_equal(stat(path, &sb), 0);
 			assert_true(sb.st_ino == ino[i]);
+			assert_true(sb.st_mtim.tv_sec == mt[i].tv_sec &&
+				    sb.st_mtim.tv_nsec == mt[i].tv_nsec);
 		}
 		/* and the stream takes appends after it */
 		append_batches(mqb_store_partition(f->st, "s", n - 1), 1);
