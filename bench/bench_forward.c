@@ -1,26 +1,35 @@
 /*
- * bench_forward.c — Kafka forwarding throughput from a stored backlog, against the
- * baseline of `kcat -P` producing the same records to the same mock cluster in the
- * same run, and mqbridged's RSS while it drains.
+ * bench_forward.c — Kafka forwarding throughput and CPU cost from a stored backlog,
+ * against the baseline of `kcat -P` producing the same records (same values, keys
+ * and headers) to the same mock cluster in the same run, and mqbridged's RSS while it
+ * drains.
  *
  *   bench_forward [--records N (1000000)] [--size BYTES (100)] [--partitions P (4)]
+ *                 [--runs R (3)] [--compression CODEC (gzip)]
  *
- * 1. kafka_mock (3 brokers) with topics bench.kcat and bench.fwd (P partitions each).
- * 2. Baseline: N lines of BYTES bytes in a file; `kcat -P -b .. -t bench.kcat -X ..`
- *    with mqbridge's producer defaults (idempotence, acks=all, lz4, linger.ms=5);
- *    timed from start to exit (kcat flushes before it exits).
- * 3. mqbridge: the same N values (plus a key and an mqtt.topic header, as ingest
- *    stores them) appended to a store (P partitions), store closed; mosquitto started;
- *    mqbridged started on that data_dir forwarding to a fresh topic with a fresh
- *    cursor; timed from process start until GET /stats shows no backlog; its VmRSS
- *    sampled every 50 ms.
- * The two alternate R times (--runs, default 3) because the machine is shared: the
- * table shows each side's best and median run, the ratio of the bests (target >=
- * 0.8) and the largest RSS seen (target < 64 MiB).
+ * 1. kafka_mock (3 brokers) with topics bench.kcat and bench.fwd<r> (P partitions).
+ * 2. Baseline: N lines "key:value" in a file; `kcat -P -K: -H mqtt.topic=dev/0/0000000
+ *    -H n=0000000 -b .. -t bench.kcat -X ..` with mqbridge's producer defaults
+ *    (idempotence, acks=all, linger.ms=5, queue.buffering.max.messages=50000) and
+ *    compression.type CODEC (mqbridged gets the same in kafka.properties; gzip is
+ *    its default): the same two headers (of the same
+ *    sizes) and keys as the stored records; timed from start to exit (kcat flushes
+ *    before it exits); its CPU from getrusage(RUSAGE_CHILDREN).
+ * 3. mqbridge: the same N values with a key and two headers (mqtt.topic, n) appended
+ *    to a store (P partitions), store closed; mosquitto started; mqbridged started on
+ *    that data_dir forwarding to a fresh topic with a fresh cursor; timed from process
+ *    start until GET /stats shows no backlog; its CPU (/proc/<pid>/stat) read then;
+ *    its VmRSS sampled every 20 ms.
+ * The two alternate R times (--runs), the first of each pair switching sides every
+ * round, because the machine is shared: the table shows min / median / max of each
+ * side's rate and CPU time per 1000 records, the median of the per-round ratios
+ * (target >= 1.0 by rate, <= 1.0 by CPU), the largest RSS (target < 64 MiB) and the
+ * load average before and after.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cjson/cJSON.h>
 
@@ -34,20 +43,17 @@ static int64_t backlog_of(int port, int64_t *forwarded)
 	int status = 0;
 	int64_t backlog = -1;
 	*forwarded = 0;
-	if (mqbt_http_get(port, "/stats", &status, &body) != 0 || status != 200) {
+	if (mqbt_http_get(port, "/stats?partitions=0", &status, &body) != 0 || status != 200) {
 		free(body);
 		return -1;
 	}
 	cJSON *doc = cJSON_Parse(body);
 	cJSON *fw = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "kafka"),
 							   "forward"), 0);
-	cJSON *parts = cJSON_GetObjectItem(fw, "partitions"), *p;
-	if (parts) {
-		backlog = 0;
-		cJSON_ArrayForEach(p, parts) {
-			backlog += (int64_t)cJSON_GetObjectItem(p, "backlog_records")->valuedouble;
-			*forwarded += (int64_t)cJSON_GetObjectItem(p, "forwarded_offset")->valuedouble;
-		}
+	cJSON *tot = cJSON_GetObjectItem(fw, "totals");
+	if (tot) {
+		backlog = (int64_t)cJSON_GetObjectItem(tot, "backlog_records")->valuedouble;
+		*forwarded = (int64_t)cJSON_GetObjectItem(tot, "forwarded")->valuedouble;
 	}
 	cJSON_Delete(doc);
 	free(body);
@@ -60,19 +66,32 @@ struct bench {
 	char dir[256], path[512], data[300];
 	int64_t records;
 	int size, nparts;
+	const char *codec;
 	pid_t daemon;
 	int64_t first_ms;     /* last daemon run: start to first record delivered */
+	int64_t cpu_ms;       /* last run: CPU time of the measured side */
 };
+
+static int64_t children_cpu_ms(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
+	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
 
 /* kcat -P of the records file to bench.kcat; returns ms or -1. */
 static int64_t run_kcat(struct bench *b)
 {
 	/* one message per line: from stdin (a file argument would be one message) */
-	const char *kcat[] = { "/bin/sh", "-c", "exec kcat -P -b \"$0\" -t bench.kcat "
-			       "-X enable.idempotence=true -X acks=all -X compression.type=lz4 "
-			       "-X linger.ms=5 < \"$1\"", b->mock.bootstrap, b->path, NULL };
-	int64_t t0 = mqbt_now_ms();
+	const char *kcat[] = { "/bin/sh", "-c", "exec kcat -P -b \"$0\" -t bench.kcat -K: "
+			       "-H mqtt.topic=dev/0/0000000 -H n=0000000 "
+			       "-X enable.idempotence=true -X acks=all -X compression.type=\"$2\" "
+			       "-X linger.ms=5 -X queue.buffering.max.messages=50000 < \"$1\"",
+			       b->mock.bootstrap, b->path, b->codec, NULL };
+	int64_t t0 = mqbt_now_ms(), c0 = children_cpu_ms();
 	int st = mqbt_run(kcat, NULL, NULL, 600000);
+	b->cpu_ms = children_cpu_ms() - c0;
 	if (st != 0) {
 		fprintf(stderr, "kcat failed (%d)\n", st);
 		return -1;
@@ -97,9 +116,10 @@ static int64_t run_daemon(struct bench *b, int run, long *rss_kb)
 		 "stats = { listen = \"127.0.0.1:%d\"; };\n"
 		 "streams = ( { name = \"t\"; partitions = %d; } );\n"
 		 "routes = ( { filter = \"bench/+\"; stream = \"t\"; } );\n"
-		 "kafka = { bootstrap_servers = \"%s\";%s\n"
+		 "kafka = { bootstrap_servers = \"%s\"; properties = ( (\"compression.type\", "
+		 "\"%s\") );%s\n"
 		 "  forward = ( { stream = \"t\"; topic = \"%s\"; } ); };\n",
-		 b->data, b->broker.port, port, b->nparts, b->mock.bootstrap,
+		 b->data, b->broker.port, port, b->nparts, b->mock.bootstrap, b->codec,
 		 getenv("BENCH_KAFKA_EXTRA") ? getenv("BENCH_KAFKA_EXTRA") : "", topic);
 	snprintf(conf_path, sizeof(conf_path), "%s/bench.conf", b->dir);
 	snprintf(log_path, sizeof(log_path), "%s/mqbridged.log", b->dir);
@@ -119,8 +139,10 @@ static int64_t run_daemon(struct bench *b, int run, long *rss_kb)
 		int64_t bl = backlog_of(port, &fwd);
 		if (fwd > 0 && t_first < 0)
 			t_first = mqbt_now_ms();
-		if (bl == 0 && fwd >= b->records)
+		if (bl == 0 && fwd >= b->records) {
+			b->cpu_ms = mqbt_cpu_ms(b->daemon);
 			break;
+		}
 		if (mqbt_now_ms() > deadline || mqbt_wait(b->daemon, 0) >= 0) {
 			fprintf(stderr, "mqbridged did not drain (forwarded %" PRId64 "); log: %s\n",
 				fwd, log_path);
@@ -133,6 +155,12 @@ static int64_t run_daemon(struct bench *b, int run, long *rss_kb)
 	mqbt_stop(b->daemon, 15000);
 	b->daemon = 0;
 	return ms;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -150,6 +178,7 @@ int main(int argc, char **argv)
 	B.records = 1000000;
 	B.size = 100;
 	B.nparts = 4;
+	B.codec = "gzip";
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--records") == 0 && i + 1 < argc)
 			B.records = atoll(argv[++i]);
@@ -157,11 +186,13 @@ int main(int argc, char **argv)
 			B.size = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc)
 			B.nparts = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--compression") == 0 && i + 1 < argc)
+			B.codec = argv[++i];
 		else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
 			runs = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_forward [--records N] [--size BYTES] "
-				"[--partitions P] [--runs R]\n");
+				"[--partitions P] [--runs R] [--compression CODEC]\n");
 			return 2;
 		}
 	}
@@ -186,16 +217,18 @@ int main(int argc, char **argv)
 		goto out;
 	char *line = malloc((size_t)B.size + 64);
 	for (int64_t i = 0; i < B.records; i++) {
-		int n = snprintf(line, (size_t)B.size + 64, "v%d-%" PRId64 "-", (int)(i % B.nparts), i);
-		while (n < B.size)
+		int k = snprintf(line, (size_t)B.size + 64, "k%d-%" PRId64 ":", (int)(i % B.nparts), i);
+		int n = k + snprintf(line + k, (size_t)B.size + 64 - (size_t)k, "v%d-%" PRId64 "-",
+				     (int)(i % B.nparts), i);
+		while (n - k < B.size)
 			line[n++] = 'x';
 		line[n++] = '\n';
 		fwrite(line, 1, (size_t)n, f);
 	}
 	free(line);
 	fclose(f);
-	/* mqbridge's input: the same values stored as ingest stores them (a key and the
-	 * mqtt.topic header) */
+	/* mqbridge's input: the same values stored as ingest stores them (a key and two
+	 * headers) */
 	snprintf(B.data, sizeof(B.data), "%s/data", B.dir);
 	mqb_store_t *store = mqb_store_open(B.data, 0, err, sizeof(err));
 	mqb_stream_opts_t o;
@@ -209,7 +242,7 @@ int main(int argc, char **argv)
 	for (int p = 0; p < B.nparts; p++) {
 		int64_t n = B.records / B.nparts + (p < B.records % B.nparts ? 1 : 0);
 		if (kfill_h(mqb_store_partition(store, "t", p), p, 0, n, (size_t)B.size,
-			    1700000000000LL, 100, 1)) {
+			    1700000000000LL, 100, 2)) {
 			fprintf(stderr, "append failed\n");
 			goto out;
 		}
@@ -220,50 +253,67 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	int64_t kcat_ms[10], fwd_ms[10], first_ms[10], drain_ms[10];
+	int64_t kcat_ms[10], fwd_ms[10], first_ms[10], kcpu[10], fcpu[10];
+	double ratio[10], cratio[10], la0[3] = { 0 }, la1[3] = { 0 };
 	long rss_max = 0;
+	getloadavg(la0, 3);
 	for (int r = 0; r < runs; r++) {
 		long rss = 0;
-		kcat_ms[r] = run_kcat(&B);
-		fwd_ms[r] = run_daemon(&B, r, &rss);
+		for (int side = 0; side < 2; side++) {
+			if ((side ^ (r & 1)) == 0) {
+				kcat_ms[r] = run_kcat(&B);
+				kcpu[r] = B.cpu_ms;
+			} else {
+				fwd_ms[r] = run_daemon(&B, r, &rss);
+				fcpu[r] = B.cpu_ms;
+				first_ms[r] = B.first_ms;
+			}
+		}
 		if (kcat_ms[r] < 0 || fwd_ms[r] < 0)
 			goto out;
 		if (rss > rss_max)
 			rss_max = rss;
-		first_ms[r] = B.first_ms;
-		fprintf(stderr, "run %d: kcat %.2f s, mqbridged %.2f s (first record delivered "
-			"after %.2f s), RSS %.1f MiB\n", r + 1, kcat_ms[r] / 1000.0,
-			fwd_ms[r] / 1000.0, B.first_ms / 1000.0, rss / 1024.0);
+		ratio[r] = (double)kcat_ms[r] / (double)fwd_ms[r];
+		cratio[r] = (double)fcpu[r] / (double)(kcpu[r] ? kcpu[r] : 1);
+		fprintf(stderr, "run %d (%s first): kcat %.2f s %.1f ms CPU/1k, mqbridged %.2f s "
+			"%.1f ms CPU/1k (first record delivered after %.2f s), RSS %.1f MiB; "
+			"ratio %.2f, CPU ratio %.2f\n", r + 1, r & 1 ? "mqbridged" : "kcat",
+			kcat_ms[r] / 1000.0, kcpu[r] * 1000.0 / (double)B.records,
+			fwd_ms[r] / 1000.0, fcpu[r] * 1000.0 / (double)B.records,
+			first_ms[r] / 1000.0, rss / 1024.0, ratio[r], cratio[r]);
 	}
-	for (int r = 0; r < runs; r++)
-		drain_ms[r] = fwd_ms[r] - first_ms[r];
-	qsort(drain_ms, (size_t)runs, sizeof(int64_t), cmp_i64);
+	getloadavg(la1, 3);
 	qsort(kcat_ms, (size_t)runs, sizeof(int64_t), cmp_i64);
 	qsort(fwd_ms, (size_t)runs, sizeof(int64_t), cmp_i64);
-	double kbest = B.records * 1000.0 / (double)kcat_ms[0];
-	double kmed = B.records * 1000.0 / (double)kcat_ms[runs / 2];
-	double fbest = B.records * 1000.0 / (double)fwd_ms[0];
-	double fmed = B.records * 1000.0 / (double)fwd_ms[runs / 2];
-	printf("\nbench_forward: %" PRId64 " records of %d bytes, %d partitions, kafka_mock "
-	       "with 3 brokers, %d alternating runs each (same run)\n\n", B.records, B.size,
-	       B.nparts, runs);
-	printf("| producer | best records/s | median records/s | best MB/s (values) | RSS max (MiB) |\n");
-	printf("|---|---|---|---|---|\n");
-	printf("| baseline: kcat -P from a file | %.0f | %.0f | %.1f | - |\n", kbest, kmed,
-	       kbest * B.size / 1e6);
-	printf("| mqbridged forwarding the stored backlog | %.0f | %.0f | %.1f | %.1f |\n",
-	       fbest, fmed, fbest * B.size / 1e6, rss_max / 1024.0);
-	double dbest = B.records * 1000.0 / (double)drain_ms[0];
-	double dmed = B.records * 1000.0 / (double)drain_ms[runs / 2];
-	printf("| mqbridged, drain only (first delivery to empty backlog) | %.0f | %.0f | %.1f | - |\n",
-	       dbest, dmed, dbest * B.size / 1e6);
-	printf("\nratio mqbridged / kcat (both from process start): best %.2f, median %.2f "
-	       "(target >= 0.8); drain only: best %.2f, median %.2f\n", fbest / kbest,
-	       fmed / kmed, dbest / kbest, dmed / kmed);
+	qsort(kcpu, (size_t)runs, sizeof(int64_t), cmp_i64);
+	qsort(fcpu, (size_t)runs, sizeof(int64_t), cmp_i64);
+	qsort(ratio, (size_t)runs, sizeof(double), cmp_dbl);
+	qsort(cratio, (size_t)runs, sizeof(double), cmp_dbl);
+	double n = (double)B.records;
+#define RATE(ms) (n * 1000.0 / (double)(ms))
+#define PER1K(ms) ((double)(ms) * 1000.0 / n)
+	printf("\nbench_forward: %" PRId64 " records of %d bytes (key, 2 headers), %d "
+	       "partitions, compression %s, kafka_mock with 3 brokers, %d alternating rounds\n"
+	       "load average before %.2f %.2f %.2f, after %.2f %.2f %.2f\n\n", B.records,
+	       B.size, B.nparts, B.codec, runs, la0[0], la0[1], la0[2], la1[0], la1[1], la1[2]);
+	printf("| producer | records/s min / median / max | CPU ms per 1000 records min / "
+	       "median / max | RSS max (MiB) |\n|---|---|---|---|\n");
+	printf("| baseline: kcat -P -K: -H -H from a file | %.0f / %.0f / %.0f | %.2f / %.2f / "
+	       "%.2f | - |\n", RATE(kcat_ms[runs - 1]), RATE(kcat_ms[runs / 2]),
+	       RATE(kcat_ms[0]), PER1K(kcpu[0]), PER1K(kcpu[runs / 2]), PER1K(kcpu[runs - 1]));
+	printf("| mqbridged forwarding the stored backlog | %.0f / %.0f / %.0f | %.2f / %.2f / "
+	       "%.2f | %.1f |\n", RATE(fwd_ms[runs - 1]), RATE(fwd_ms[runs / 2]),
+	       RATE(fwd_ms[0]), PER1K(fcpu[0]), PER1K(fcpu[runs / 2]), PER1K(fcpu[runs - 1]),
+	       rss_max / 1024.0);
+	printf("\nrate ratio mqbridged / kcat per round: min %.2f, median %.2f, max %.2f "
+	       "(target >= 1.0)\n", ratio[0], ratio[runs / 2], ratio[runs - 1]);
+	printf("CPU ratio mqbridged / kcat per round: min %.2f, median %.2f, max %.2f "
+	       "(target <= 1.0)\n", cratio[0], cratio[runs / 2], cratio[runs - 1]);
 	printf("RSS of mqbridged while draining: %.1f MiB max (target < 64 MiB)\n",
 	       rss_max / 1024.0);
 	printf("(mqbridged from process start includes store open, MQTT and Kafka connection "
-	       "and the topic's metadata check; the stats endpoint is polled every 20 ms)\n");
+	       "and the topic's metadata check, ~%.2f s to the first delivery; the stats "
+	       "endpoint is polled every 20 ms)\n", first_ms[0] / 1000.0);
 	rc = 0;
 out:
 	if (B.daemon > 0)

@@ -33,8 +33,6 @@ static const char *CONF =
 	"           { name = \"fo\"; stream = \"live\"; assignor = \"cooperative-sticky\";\n"
 	"             session_timeout_ms = 3000; heartbeat_interval_ms = 500; prefetch = 100; } );\n";
 
-#define cpu_ms mqbt_cpu_ms
-
 static int64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -159,7 +157,7 @@ int main(int argc, char **argv)
 
 	/* 2. delivery to 4 members with acks */
 	gt_member_t m[4];
-	int64_t cpu_d0 = cpu_ms(e.daemon), cpu_b0 = cpu_ms(e.broker.pid), cpu_m = 0;
+	int64_t cpu_d0 = mqbt_cpu_ms(e.daemon), cpu_b0 = mqbt_cpu_ms(e.broker.pid), cpu_m = 0;
 	int64_t t2 = mqbt_now_ms();
 	for (int i = 0; i < 4; i++) {
 		char id[16];
@@ -168,9 +166,9 @@ int main(int argc, char **argv)
 	}
 	int64_t committed = gt_wait_sum(&e, "bench", "committed", stored, 600000);
 	int64_t t3 = mqbt_now_ms();
-	int64_t cpu_d = cpu_ms(e.daemon) - cpu_d0, cpu_b = cpu_ms(e.broker.pid) - cpu_b0;
+	int64_t cpu_d = mqbt_cpu_ms(e.daemon) - cpu_d0, cpu_b = mqbt_cpu_ms(e.broker.pid) - cpu_b0;
 	for (int i = 0; i < 4; i++)
-		cpu_m += cpu_ms(m[i].pid);
+		cpu_m += mqbt_cpu_ms(m[i].pid);
 	for (int i = 0; i < 4; i++) {
 		mqbt_kill(m[i].pid, SIGTERM);
 		mqbt_wait(m[i].pid, 10000);

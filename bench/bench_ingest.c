@@ -2,14 +2,18 @@
  * bench_ingest.c — MQTT ingest throughput, latency and memory, with its baseline.
  *
  *   bench_ingest [--messages N] [--topics T] [--rate R] [--seconds S]
- *                [--only throughput|latency]
+ *                [--partitions P (8)] [--only throughput|latency]
  *
  * A libmosquitto load generator publishes N (500,000) messages of 100 bytes to T
  * (1,000) topics on a local mosquitto (free loopback port), at QoS 0 and then QoS 1:
  *   baseline   the rate at which `mosquitto_sub -t 'bench/#' -q Q -C N > /dev/null`
  *              receives them from the same broker (first publish -> its exit);
  *   mqbridged  the rate at which mqbridged stores them (first publish -> /stats
- *              "stored" = N), and the ratio to the baseline (target >= 0.9).
+ *              "stored" = N) into a stream of P partitions, its CPU time per 1000
+ *              messages (/proc/<pid>/stat over the same span), and the ratio to
+ *              the baseline (target >= 0.9). QoS 0 runs the baseline first, QoS 1
+ *              mqbridged first (the publisher's pace and the cache favour the
+ *              second). The load average is printed at the end.
  * Latency: publish -> stored (append returned) p50/p99 at a steady R (10,000) msg/s
  * for S (5) seconds with flush.interval_ms = 50, measured in-process on the same
  * ingest code mqbridged runs (its stored-callback gives the exact moment; the
@@ -35,6 +39,7 @@ static long opt_messages = 500000;
 static int opt_topics = 1000;
 static int opt_rate = 10000;
 static int opt_seconds = 5;
+static int opt_partitions = 8;
 
 static int64_t wall_us(void)
 {
@@ -112,7 +117,7 @@ static double run_baseline(const mqbt_broker_t *b, int qos)
 }
 
 struct daemon_result {
-	double rate;
+	double rate, cpu_per_1k;
 	long rss_idle_kb, rss_peak_kb;
 	long long stored;
 };
@@ -122,7 +127,7 @@ static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *re
 	iu_daemon_t d = { 0 };
 	iu_pub_t pub;
 	char routes[512];
-	int64_t t0, t1 = 0;
+	int64_t t0, t1 = 0, cpu0;
 	long long stored = 0;
 
 	memset(res, 0, sizeof *res);
@@ -131,9 +136,9 @@ static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *re
 		return;
 	d.stats_port = mqbt_free_port();
 	snprintf(routes, sizeof routes,
-		 "streams = ( { name = \"bench\"; partitions = 8; flush = { interval_ms = 50; }; } );\n"
+		 "streams = ( { name = \"bench\"; partitions = %d; flush = { interval_ms = 50; }; } );\n"
 		 "routes = ( { filter = \"bench/+\"; stream = \"bench\"; key = \"{1}\"; qos = %d; } );",
-		 qos);
+		 opt_partitions, qos);
 	if (iu_daemon_config(&d, b->port, "bench-mqbridged", "clean_start = true;", routes) != 0 ||
 	    iu_daemon_start(&d, NULL) != 0 || iu_daemon_wait_ready(&d, 15000) != 0) {
 		iu_daemon_dump_log(&d);
@@ -144,11 +149,14 @@ static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *re
 	if (iu_pub_start(&pub, b->port, "bench-pub-daemon", true) != 0)
 		goto out;
 	t0 = mqbt_now_ms();
+	cpu0 = mqbt_cpu_ms(d.pid);
 	publish_all(&pub, opt_messages, qos);
 	for (int i = 0; i < 6000; i++) {   /* up to 5 min; polling /stats costs the daemon */
 		stored = iu_daemon_stat(&d, "stored");
 		if (stored >= opt_messages) {
 			t1 = mqbt_now_ms();
+			res->cpu_per_1k = (double)(mqbt_cpu_ms(d.pid) - cpu0) * 1000.0 /
+					  (double)opt_messages;
 			break;
 		}
 		mqbt_sleep_ms(50);
@@ -302,16 +310,19 @@ int main(int argc, char **argv)
 			opt_rate = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
 			opt_seconds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
+			opt_partitions = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
 		else {
 			fprintf(stderr, "usage: bench_ingest [--messages N] [--topics T] [--rate R] "
-				"[--seconds S] [--only throughput|latency]\n");
+				"[--seconds S] [--partitions P] [--only throughput|latency]\n");
 			return 2;
 		}
 	}
-	if (opt_messages < 1 || opt_topics < 1 || opt_rate < 1 || opt_seconds < 1) {
-		fprintf(stderr, "bench_ingest: every number must be >= 1\n");
+	if (opt_messages < 1 || opt_topics < 1 || opt_rate < 1 || opt_seconds < 1 ||
+	    opt_partitions < 1 || opt_partitions > 4096) {
+		fprintf(stderr, "bench_ingest: every number must be >= 1 (partitions 1..4096)\n");
 		return 2;
 	}
 	if (!getenv("MQB_BUILD_DIR"))
@@ -327,10 +338,15 @@ int main(int argc, char **argv)
 	}
 	memset(dr, 0, sizeof dr);
 	for (q = 0; q < 2 && !(only && !strcmp(only, "latency")); q++) {
-		fprintf(stderr, "QoS %d: baseline (mosquitto_sub)...\n", q);
-		base[q] = run_baseline(&b, q);
-		fprintf(stderr, "QoS %d: mqbridged...\n", q);
-		run_daemon(&b, q, &dr[q]);
+		for (int side = 0; side < 2; side++) {
+			if ((side ^ q) == 0) {
+				fprintf(stderr, "QoS %d: baseline (mosquitto_sub)...\n", q);
+				base[q] = run_baseline(&b, q);
+			} else {
+				fprintf(stderr, "QoS %d: mqbridged...\n", q);
+				run_daemon(&b, q, &dr[q]);
+			}
+		}
 	}
 	if (!(only && !strcmp(only, "throughput"))) {
 		fprintf(stderr, "latency at %d msg/s for %d s...\n", opt_rate, opt_seconds);
@@ -342,15 +358,23 @@ int main(int argc, char **argv)
 	printf("\nbench_ingest: %ld messages of 100 bytes to %d topics, one mosquitto on "
 	       "127.0.0.1\n\n", opt_messages, opt_topics);
 	if (!(only && !strcmp(only, "latency"))) {
-		printf("| QoS | mosquitto_sub msgs/s (baseline) | mqbridged stored msgs/s | ratio | target |\n");
-		printf("|-----|------------------:|------------------:|------:|-------:|\n");
+		printf("| QoS | mosquitto_sub msgs/s (baseline) | mqbridged stored msgs/s (%d "
+		       "partitions) | ratio | target | mqbridged CPU ms / 1000 msgs |\n",
+		       opt_partitions);
+		printf("|-----|------------------:|------------------:|------:|-------:|------:|\n");
 		for (q = 0; q < 2; q++)
-			printf("| %d   | %17.0f | %17.0f | %5.2f | >= 0.9 |\n", q, base[q], dr[q].rate,
-			       base[q] > 0 && dr[q].rate > 0 ? dr[q].rate / base[q] : 0.0);
+			printf("| %d   | %17.0f | %17.0f | %5.2f | >= 0.9 | %.2f |\n", q, base[q],
+			       dr[q].rate, base[q] > 0 && dr[q].rate > 0 ? dr[q].rate / base[q] : 0.0,
+			       dr[q].cpu_per_1k);
 		printf("\n| mqbridged RSS | KiB |\n|---|---:|\n");
 		printf("| idle (QoS 0 run, ready) | %ld |\n| peak, QoS 0 run (VmHWM) | %ld |\n"
 		       "| peak, QoS 1 run (VmHWM) | %ld |\n| target | < 32768 |\n",
 		       dr[0].rss_idle_kb, dr[0].rss_peak_kb, dr[1].rss_peak_kb);
+	}
+	{
+		double la[3];
+		if (getloadavg(la, 3) == 3)
+			printf("\nload average at the end: %.2f %.2f %.2f\n", la[0], la[1], la[2]);
 	}
 	if (only && !strcmp(only, "throughput"))
 		return 0;

@@ -162,11 +162,25 @@ static void h_metrics(mqb_http_t *http, mqb_http_resp_t *resp)
 	resp_set(resp, 200, PROM_CT, s, len);
 }
 
-static void h_stats(mqb_http_t *http, mqb_http_resp_t *resp)
+/* ?partitions=1 lists every partition, ?partitions=0 none; without it, sections list
+ * them up to MQB_JSON_DETAIL_MAX per stream (metrics.h). */
+static void h_stats(mqb_http_t *http, const mqb_http_req_t *req, mqb_http_resp_t *resp)
 {
+	const char *q = mqb_http_req_query(req, "partitions");
+	enum mqb_json_detail d = MQB_JSON_DETAIL_AUTO;
 	size_t len = 0;
-	char *s = mqb_metrics_render_json(http->reg, &len);
+	char *s;
 
+	if (q && (strcmp(q, "1") == 0 || strcmp(q, "true") == 0)) {
+		d = MQB_JSON_DETAIL_ON;
+	} else if (q && (strcmp(q, "0") == 0 || strcmp(q, "false") == 0)) {
+		d = MQB_JSON_DETAIL_OFF;
+	} else if (q) {
+		mqb_http_resp_text(resp, 400, "partitions=%.64s: expected 1 or 0 (true or false)\n",
+				   q);
+		return;
+	}
+	s = mqb_metrics_render_json_detail(http->reg, &len, d);
 	resp_set(resp, 200, JSON_CT, s, len);
 }
 
@@ -320,7 +334,7 @@ static void dispatch(mqb_http_t *http, struct MHD_Connection *conn, const char *
 	}
 	switch (which) {
 	case 0: h_metrics(http, resp); break;
-	case 1: h_stats(http, resp); break;
+	case 1: h_stats(http, &req, resp); break;
 	case 2: h_healthz(http, resp); break;
 	case 3: h_readyz(http, resp); break;
 	case 4: h_status_page(resp); break;

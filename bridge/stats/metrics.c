@@ -738,6 +738,25 @@ out:
 
 /* --- JSON rendering ------------------------------------------------------------------ */
 
+static _Thread_local enum mqb_json_detail json_detail = MQB_JSON_DETAIL_AUTO;
+
+bool mqb_metrics_json_detail(size_t n)
+{
+	return json_detail == MQB_JSON_DETAIL_ON ||
+	       (json_detail == MQB_JSON_DETAIL_AUTO && n <= MQB_JSON_DETAIL_MAX);
+}
+
+char *mqb_metrics_render_json_detail(mqb_metrics_t *reg, size_t *len,
+				     enum mqb_json_detail detail)
+{
+	char *res;
+
+	json_detail = detail;
+	res = mqb_metrics_render_json(reg, len);
+	json_detail = MQB_JSON_DETAIL_AUTO;
+	return res;
+}
+
 char *mqb_metrics_render_json(mqb_metrics_t *reg, size_t *len)
 {
 	cJSON *root = NULL;

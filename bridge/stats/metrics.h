@@ -37,6 +37,7 @@
 #define MQB_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,5 +95,16 @@ int mqb_metrics_on_destroy(mqb_metrics_t *reg, void (*fn)(void *arg), void *arg)
 /* Render. Returned strings are malloc'd; the caller frees them. */
 char *mqb_metrics_render_prometheus(mqb_metrics_t *reg, size_t *len);
 char *mqb_metrics_render_json(mqb_metrics_t *reg, size_t *len);
+
+/* Per-partition detail in /stats. A section always gives aggregates (counts, totals);
+ * it lists its n partitions one by one only when mqb_metrics_json_detail(n) says so,
+ * which a section function asks while it runs (the answer is for the document being
+ * rendered, by the rendering thread): with MQB_JSON_DETAIL_AUTO, when n is at most
+ * MQB_JSON_DETAIL_MAX (a 1024-partition document cost 288 KB and 17.9 ms of CPU). */
+enum mqb_json_detail { MQB_JSON_DETAIL_AUTO, MQB_JSON_DETAIL_ON, MQB_JSON_DETAIL_OFF };
+#define MQB_JSON_DETAIL_MAX 64
+char *mqb_metrics_render_json_detail(mqb_metrics_t *reg, size_t *len,
+				     enum mqb_json_detail detail);
+bool mqb_metrics_json_detail(size_t n);
 
 #endif

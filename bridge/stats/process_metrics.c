@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,12 +30,20 @@ int64_t mqb_process_rss_bytes(void)
 	return (int64_t)resident * sysconf(_SC_PAGESIZE);
 }
 
+/* Linux 6.2 and later give the count of open fds as the size of /proc/<pid>/fd: one
+ * stat instead of a readdir that made the kernel look up a dentry per fd (75 % of a
+ * /stats request's CPU at 1024 partitions, ~4100 fds). Older kernels say 0 there:
+ * then the directory is read. */
 int64_t mqb_process_open_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
+	struct stat sb;
+	DIR *d;
 	struct dirent *de;
 	int64_t n = 0;
 
+	if (stat("/proc/self/fd", &sb) == 0 && sb.st_size > 0)
+		return (int64_t)sb.st_size;
+	d = opendir("/proc/self/fd");
 	if (!d)
 		return -1;
 	while ((de = readdir(d)) != NULL)

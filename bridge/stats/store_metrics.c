@@ -62,6 +62,16 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 		}
 	}
 	{
+		mqb_store_stats_t fs;
+		mqb_store_stats(st, &fs);
+		mqb_metrics_emit(e, "mqbridge_store_flusher_wakeups_total", "Returns of the "
+				 "store's flusher thread from its sleep (deadline-driven: near "
+				 "zero when idle)", "counter", (double)fs.flusher_wakeups, NULL);
+		mqb_metrics_emit(e, "mqbridge_store_flusher_passes_total", "Passes of the "
+				 "flusher over every partition", "counter",
+				 (double)fs.flusher_passes, NULL);
+	}
+	{
 		mqb_scrub_stats_t ss;
 		mqb_store_scrub_stats(st, &ss);
 		mqb_metrics_emit(e, "mqbridge_scrub_passes_total", "Complete scrub passes over "
@@ -95,6 +105,32 @@ static void add_corrupt(cJSON *po, mqb_partition_t *p)
 	cJSON_AddStringToObject(co, "found_by", ci.found_by);
 }
 
+/* One partition's object in "partitions" (only with detail, metrics.h). */
+static void json_partition(cJSON *arr, mqb_partition_t *p, int32_t i,
+			   const mqb_watermarks_t *w, const mqb_partition_counters_t *c)
+{
+	cJSON *po = cJSON_CreateObject();
+
+	if (!po)
+		return;
+	cJSON_AddItemToArray(arr, po);
+	cJSON_AddNumberToObject(po, "partition", i);
+	cJSON_AddNumberToObject(po, "log_start_offset", (double)w->log_start);
+	cJSON_AddNumberToObject(po, "log_end_offset", (double)w->stored);
+	cJSON_AddNumberToObject(po, "durable_offset", (double)w->durable);
+	cJSON_AddNumberToObject(po, "size_bytes", (double)w->size_bytes);
+	cJSON_AddNumberToObject(po, "segments", w->segments);
+	cJSON_AddNumberToObject(po, "records_appended", (double)c->records);
+	cJSON_AddNumberToObject(po, "bytes_appended", (double)c->bytes);
+	cJSON_AddNumberToObject(po, "append_errors", (double)c->append_errors);
+	cJSON_AddNumberToObject(po, "fsyncs", (double)c->fsyncs);
+	cJSON_AddNumberToObject(po, "fsync_seconds_total", (double)c->fsync_us_total / 1e6);
+	cJSON_AddNumberToObject(po, "corrupt_batches", (double)c->corrupt_batches);
+	add_corrupt(po, p);
+}
+
+/* Per stream: "partition_count", "totals" (sums over its partitions) and, with
+ * detail, "partitions"; without, "partitions_omitted": true. */
 static void json(cJSON *sec, void *arg)
 {
 	mqb_store_t *st = arg;
@@ -102,40 +138,57 @@ static void json(cJSON *sec, void *arg)
 
 	for (size_t s = 0; streams && streams[s]; s++) {
 		int32_t n = mqb_store_partition_count(st, streams[s]);
+		bool detail = mqb_metrics_json_detail(n > 0 ? (size_t)n : 0);
 		cJSON *so = cJSON_AddObjectToObject(sec, streams[s]);
-		cJSON *arr = so ? cJSON_AddArrayToObject(so, "partitions") : NULL;
+		cJSON *arr = so && detail ? cJSON_AddArrayToObject(so, "partitions") : NULL;
+		double t_end = 0, t_rec = 0, t_nd = 0, t_size = 0, t_segs = 0, t_app = 0,
+		       t_bytes = 0, t_err = 0, t_fs = 0, t_fss = 0, t_corrupt = 0, t_cparts = 0;
+		cJSON *to;
 
-		if (!arr)
+		if (!so || (detail && !arr))
 			return;
 		for (int32_t i = 0; i < n; i++) {
 			mqb_partition_t *p = mqb_store_partition(st, streams[s], i);
 			mqb_watermarks_t w;
 			mqb_partition_counters_t c;
-			cJSON *po;
 
 			if (!p)
 				continue;
 			mqb_partition_watermarks(p, &w);
 			mqb_partition_counters(p, &c);
-			po = cJSON_CreateObject();
-			if (!po)
-				return;
-			cJSON_AddItemToArray(arr, po);
-			cJSON_AddNumberToObject(po, "partition", i);
-			cJSON_AddNumberToObject(po, "log_start_offset", (double)w.log_start);
-			cJSON_AddNumberToObject(po, "log_end_offset", (double)w.stored);
-			cJSON_AddNumberToObject(po, "durable_offset", (double)w.durable);
-			cJSON_AddNumberToObject(po, "size_bytes", (double)w.size_bytes);
-			cJSON_AddNumberToObject(po, "segments", w.segments);
-			cJSON_AddNumberToObject(po, "records_appended", (double)c.records);
-			cJSON_AddNumberToObject(po, "bytes_appended", (double)c.bytes);
-			cJSON_AddNumberToObject(po, "append_errors", (double)c.append_errors);
-			cJSON_AddNumberToObject(po, "fsyncs", (double)c.fsyncs);
-			cJSON_AddNumberToObject(po, "fsync_seconds_total",
-						(double)c.fsync_us_total / 1e6);
-			cJSON_AddNumberToObject(po, "corrupt_batches", (double)c.corrupt_batches);
-			add_corrupt(po, p);
+			t_end += (double)w.stored;
+			t_rec += (double)(w.stored - w.log_start);
+			t_nd += (double)(w.stored - w.durable);
+			t_size += (double)w.size_bytes;
+			t_segs += w.segments;
+			t_app += (double)c.records;
+			t_bytes += (double)c.bytes;
+			t_err += (double)c.append_errors;
+			t_fs += (double)c.fsyncs;
+			t_fss += (double)c.fsync_us_total / 1e6;
+			t_corrupt += (double)c.corrupt_batches;
+			t_cparts += mqb_partition_corrupt_info(p, NULL) ? 1 : 0;
+			if (arr)
+				json_partition(arr, p, i, &w, &c);
 		}
+		cJSON_AddNumberToObject(so, "partition_count", n);
+		if (!detail)
+			cJSON_AddBoolToObject(so, "partitions_omitted", true);
+		to = cJSON_AddObjectToObject(so, "totals");
+		if (!to)
+			return;
+		cJSON_AddNumberToObject(to, "log_end_offset_sum", t_end);
+		cJSON_AddNumberToObject(to, "records", t_rec);
+		cJSON_AddNumberToObject(to, "not_durable", t_nd);
+		cJSON_AddNumberToObject(to, "size_bytes", t_size);
+		cJSON_AddNumberToObject(to, "segments", t_segs);
+		cJSON_AddNumberToObject(to, "records_appended", t_app);
+		cJSON_AddNumberToObject(to, "bytes_appended", t_bytes);
+		cJSON_AddNumberToObject(to, "append_errors", t_err);
+		cJSON_AddNumberToObject(to, "fsyncs", t_fs);
+		cJSON_AddNumberToObject(to, "fsync_seconds_total", t_fss);
+		cJSON_AddNumberToObject(to, "corrupt_batches", t_corrupt);
+		cJSON_AddNumberToObject(to, "corrupt_partitions", t_cparts);
 	}
 }
 

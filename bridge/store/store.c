@@ -357,6 +357,22 @@ static int open_parts(mqb_store_t *st, const mqb_stream_opts_t *opts, int32_t fr
 		if (rc)
 			return rc;
 	}
+	/* the clean-shutdown markers' removal made durable once for the stream */
+	int rc = mqb_partition__sync_open_all(parts, to - from);
+
+	if (rc) {
+		mqb_errstr_set(errstr, errstr_size, "stream %s: cannot sync %s: %s",
+			       opts->name, st->dir, mqb_strerror(rc));
+		return rc;
+	}
+	for (int32_t i = 0; i < to - from; i++) {
+		rc = mqb_partition__sync_open(parts[i]);
+		if (rc) {
+			mqb_errstr_set(errstr, errstr_size, "stream %s: cannot sync %s: %s",
+				       opts->name, parts[i]->dir, mqb_strerror(rc));
+			return rc;
+		}
+	}
 	return MQB_OK;
 }
 

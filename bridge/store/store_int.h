@@ -69,6 +69,7 @@ struct mqb_partition {
 	mqb_dirty_t *dirty;            /* referenced segments written since last fsync */
 	size_t ndirty, dirtycap;
 	bool dir_dirty;                /* a segment file was created: fsync the dir */
+	bool open_sync_due;            /* recovery removed the clean marker: fsync the dir */
 	size_t sealed_dirty;           /* dirty entries of segments no longer active */
 	atomic_int flush_now;          /* a roll asks the flusher for an fsync */
 	bool closed;
@@ -150,6 +151,12 @@ void mqb_scrub__stop(mqb_scrub_t *sc);   /* NULL-safe: joins and frees */
 mqb_partition_t **mqb_store__partitions(mqb_store_t *st, size_t *n);
 
 /* recovery.c */
+/* Make what recovery changed without an fsync (the clean marker's removal) durable;
+ * the store calls it for every partition of a stream once all are recovered. */
+int  mqb_partition__sync_open(mqb_partition_t *p);
+/* The same for n partitions of one file system: more than a few are synced with one
+ * syncfs() instead of a directory fsync each. */
+int  mqb_partition__sync_open_all(mqb_partition_t **parts, int32_t n);
 int  mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 			    size_t errstr_size);
 int  mqb_ckpt_write(mqb_partition_t *p, const mqb_ckpt_t *c);

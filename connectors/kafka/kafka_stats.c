@@ -90,13 +90,24 @@ void mqb_kafka__json_section(cJSON *sec, void *arg)
 		pthread_mutex_lock(&f->lock);
 		cJSON_AddStringToObject(o, "reason", ks->why);
 		pthread_mutex_unlock(&f->lock);
-		cJSON *parts = cJSON_AddArrayToObject(o, "partitions");
+		/* totals always; the partitions one by one only with detail (metrics.h) */
+		bool detail = mqb_metrics_json_detail(ks->nparts > 0 ? (size_t)ks->nparts : 0);
+		cJSON *parts = detail ? cJSON_AddArrayToObject(o, "partitions") : NULL;
+		double t_backlog = 0, t_bbytes = 0, t_inflight = 0, t_fw = 0, t_err = 0, t_lost = 0;
 		for (int32_t p = 0; p < ks->nparts; p++) {
 			mqb_kafka_part_status_t s;
 			mqb_kafka_fwd_status(f, ks->stream, ks->topic, p, &s);
 			mqb_watermarks_t wm;
 			mqb_partition_watermarks(ks->parts[p].p, &wm);
 			int64_t backlog = s.stored > s.cursor ? s.stored - s.cursor : 0;
+			t_backlog += (double)backlog;
+			t_bbytes += (double)backlog_bytes(&wm, backlog);
+			t_inflight += (double)s.inflight;
+			t_fw += (double)s.forwarded;
+			t_err += (double)s.delivery_errors;
+			t_lost += (double)s.lost;
+			if (!parts)
+				continue;
 			cJSON *po = cJSON_CreateObject();
 			cJSON_AddItemToArray(parts, po);
 			cJSON_AddNumberToObject(po, "partition", p);
@@ -119,5 +130,15 @@ void mqb_kafka__json_section(cJSON *sec, void *arg)
 			}
 			pthread_mutex_unlock(&f->lock);
 		}
+		cJSON_AddNumberToObject(o, "partition_count", ks->nparts);
+		if (!parts)
+			cJSON_AddBoolToObject(o, "partitions_omitted", true);
+		cJSON *to = cJSON_AddObjectToObject(o, "totals");
+		cJSON_AddNumberToObject(to, "backlog_records", t_backlog);
+		cJSON_AddNumberToObject(to, "backlog_bytes", t_bbytes);
+		cJSON_AddNumberToObject(to, "inflight", t_inflight);
+		cJSON_AddNumberToObject(to, "forwarded", t_fw);
+		cJSON_AddNumberToObject(to, "delivery_errors", t_err);
+		cJSON_AddNumberToObject(to, "records_lost", t_lost);
 	}
 }

@@ -166,7 +166,10 @@ static void *src_thread(void *arg)
 	mqb_mqtt_session_connect(src->session);
 	while (!atomic_load(&src->stop)) {
 		int64_t now = mqb_mono_ms(), wait;
-		int timeout = 200;
+		/* idle: once a second (the session's keepalive step); a reload request
+		 * and the broker's packets end the wait at once (was 200 ms: 5 of the
+		 * idle daemon's wakeups/s, bench_idle) */
+		int timeout = 1000;
 
 		atomic_store(&src->last_turn_ms, now);
 		mqb_mqtt_source__reload_poll(src);   /* between bursts: nothing half-routed */

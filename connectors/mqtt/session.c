@@ -652,6 +652,26 @@ static void session_write(mqb_mqtt_session_t *s)
 		session_handle_rc(s, mosquitto_loop_write(s->mosq, 1), "write");
 }
 
+/* While SUBACKs are due, acknowledge what the broker sends at once.
+ * Mosquitto leaves Nagle on by default (set_tcp_nodelay false): after the first
+ * SUBACK of a burst of SUBSCRIBEs it holds the next small SUBACKs until that one is
+ * acknowledged, and our kernel, having just sent data, delays that ACK up to 40 ms
+ * (start-up at the shipped config waited 41 ms for the third SUBACK, 2026-12).
+ * TCP_QUICKACK is not permanent on Linux (the kernel may go back to delayed ACKs),
+ * hence set again after every burst while something is awaited. */
+static void session_quickack_if_waiting(mqb_mqtt_session_t *s)
+{
+	int sock = mosquitto_socket(s->mosq), one = 1;
+
+	if (sock < 0)
+		return;
+	for (size_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i].mid != 0) {
+			setsockopt(sock, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+			return;
+		}
+}
+
 /* A read burst and the writes it caused, corked when asked (opts.cork_reads): the
  * PUBACKs libmosquitto writes per message and what the owner published from its
  * callbacks leave together when the burst ends. */
@@ -730,6 +750,7 @@ int mqb_mqtt_session_run(mqb_mqtt_session_t *s, int timeout_ms)
 	}
 
 	session_write(s);
+	session_quickack_if_waiting(s);
 	if (mosquitto_socket(s->mosq) >= 0)
 		mosquitto_loop_misc(s->mosq);
 	session_check_socket(s);

@@ -25,6 +25,27 @@ int64_t mqbt_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t mqbt_cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');   /* comm may hold spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			 &ut, &st) != 2)
+		return -1;
+	return (int64_t)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
+}
+
 void mqbt_sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -524,27 +545,6 @@ fail:
 int mqbt_http_get(int port, const char *path, int *status, char **body)
 {
 	return mqbt_http_request(port, "GET", path, NULL, status, body, 5000);
-}
-
-int64_t mqbt_cpu_ms(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long ut, st;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');   /* comm may hold spaces */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			 &ut, &st) != 2)
-		return -1;
-	return (int64_t)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
 }
 
 int mqbt_count_in_file(const char *path, const char *needle)

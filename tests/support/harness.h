@@ -84,7 +84,7 @@ int mqbt_http_request(int port, const char *method, const char *path,
 		      const char *extra_headers, int *status, char **body, int timeout_ms);
 int mqbt_http_get(int port, const char *path, int *status, char **body);
 
-/* CPU time (user + system) of a running pid in ms (/proc/<pid>/stat), -1 when
+/* CPU time (user + system) of pid in ms from /proc/<pid>/stat (10 ms ticks), -1 when
  * unreadable. */
 int64_t mqbt_cpu_ms(pid_t pid);
 

@@ -295,6 +295,54 @@ static void test_flip_in_header_fields(void **state)
 /* Segments whose batches are larger than the index interval: a clean reopen trusts
  * their (rightly empty or sparse) indexes and rebuilds nothing; a lost index of such
  * a segment that must have entries is still caught. */
+/* A clean reopen removes every partition's marker and writes nothing else: the
+ * checkpoint from the clean stop stays (same inode and modification time: not
+ * written again), with 3 partitions (a directory fsync each) and with 20 (one
+ * syncfs for the stream). */
+static void test_clean_reopen_of_many_partitions(void **state)
+{
+	fx_t *f = *state;
+	static const int counts[] = { 3, 20 };
+
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		int n = counts[c];
+		ino_t ino[20];
+		struct timespec mt[20];
+		char path[400];
+		struct stat sb;
+
+		mqbt_rmrf(f->dir);
+		assert_int_equal(mkdir(f->dir, 0700), 0);
+		f->o.partitions = n;
+		fx_open(f, 0);
+		for (int i = 0; i < n; i++)
+			append_batches(mqb_store_partition(f->st, "s", i), 1 + i % 3);
+		fx_close(f);
+		for (int i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%s/s-%d/recovery-point", f->dir, i);
+			assert_int_equal(stat(path, &sb), 0);
+			ino[i] = sb.st_ino;
+			mt[i] = sb.st_mtim;
+		}
+		fx_open(f, 0);
+		for (int i = 0; i < n; i++) {
+			mqb_partition_t *p = mqb_store_partition(f->st, "s", i);
+			assert_true(mqb_partition_recovery_report(p)->clean);
+			assert_int_equal(check_all(p), 10 * (1 + i % 3));
+			snprintf(path, sizeof(path), "%s/s-%d/.clean-shutdown", f->dir, i);
+			assert_int_equal(access(path, F_OK), -1);
+			snprintf(path, sizeof(path), "%s/s-%d/recovery-point", f->dir, i);
+			assert_int_equal(stat(path, &sb), 0);
+			assert_true(sb.st_ino == ino[i]);
+			assert_true(sb.st_mtim.tv_sec == mt[i].tv_sec &&
+				    sb.st_mtim.tv_nsec == mt[i].tv_nsec);
+		}
+		/* and the stream takes appends after it */
+		append_batches(mqb_store_partition(f->st, "s", n - 1), 1);
+		fx_close(f);
+	}
+}
+
 static void test_large_batches_clean_reopen(void **state)
 {
 	fx_t *f = *state;
@@ -625,6 +673,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rdonly_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_stop_with_checkpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_stop_without_fsync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean_reopen_of_many_partitions, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
