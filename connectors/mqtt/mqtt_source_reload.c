@@ -144,6 +144,9 @@ void mqb_mqtt_source__reload_poll(mqb_mqtt_source_t *src)
 	rq->sub_ids = ids;           /* the old array goes back to be freed */
 	rq->nroutes = n;
 	resubscribe(src, old, src->cfg);
+	/* a new subscription is pending from here: /readyz must not answer from the
+	 * last turn's state before the reload is reported done (its SUBACK sets it) */
+	atomic_store(&src->subscribed, mqb_mqtt_session_subscribed(src->session));
 	atomic_store(&rq->done, 1);
 }
 
