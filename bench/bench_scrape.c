@@ -88,26 +88,12 @@ static double stored_total(void)
 	return v;
 }
 
-/* utime + stime of pid, seconds. */
+/* utime + stime of pid, seconds (the harness's reader). */
 static double cpu_s(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long ut = 0, st = 0;
-	FILE *f;
-	size_t n;
+	int64_t ms = mqbt_cpu_ms(pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-			 &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	return ms < 0 ? -1 : (double)ms / 1000.0;
 }
 
 static void *publisher(void *arg)
