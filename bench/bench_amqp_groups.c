@@ -21,6 +21,7 @@
  * Run it from a build directory, or with MQB_BUILD_DIR set.
  */
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <proton/connection.h>
 #include <proton/delivery.h>
@@ -145,24 +146,35 @@ static int amqp_round(gt_env_t *e, int amqp_port, const char *group, int links, 
 	int64_t t0 = mqbt_now_ms();
 	if (mqbt_spawn(&pid, av, log) != 0)
 		return -1;
-	r->committed = gt_wait_sum(e, group, "committed", want, 600000);
+	/* until committed, or the client ended on its own (it logged why) */
+	bool gone = false;
+	int64_t end = t0 + 600000;
+	do {
+		r->committed = gt_wait_sum(e, group, "committed", want, 1000);
+		gone = waitpid(pid, NULL, WNOHANG) == pid;
+	} while (r->committed < want && !gone && mqbt_now_ms() < end);
 	r->ms = mqbt_now_ms() - t0;
 	r->cpu_daemon = mqbt_cpu_ms(e->daemon) - cpu_d0;
 	r->cpu_broker = mqbt_cpu_ms(e->broker.pid) - cpu_b0;
+	if (gone) {
+		fprintf(stderr, "bench_amqp_groups: the AMQP client ended early (see %s)\n", log);
+		return -1;
+	}
 	r->cpu_clients = mqbt_cpu_ms(pid);
 	mqbt_kill(pid, SIGTERM);
 	mqbt_wait(pid, 10000);
 	return 0;
 }
 
-static void print_row(int round, const char *side, const bg_result_t *r)
+static void print_row(int round, const char *side, const bg_result_t *r, int rc, int64_t want)
 {
 	double k = r->committed > 0 ? 1000.0 / (double)r->committed : 0;
 
-	printf("%-6d %-5s %10" PRId64 " %12.0f %9.2f %9.2f %9.2f %9.2f\n", round, side,
+	printf("%-6d %-5s %10" PRId64 " %12.0f %9.2f %9.2f %9.2f %9.2f%s\n", round, side,
 	       r->committed, bg_rate(r), (double)r->cpu_daemon * k, (double)r->cpu_broker * k,
 	       (double)r->cpu_clients * k,
-	       (double)(r->cpu_daemon + r->cpu_broker + r->cpu_clients) * k);
+	       (double)(r->cpu_daemon + r->cpu_broker + r->cpu_clients) * k,
+	       rc != 0 || r->committed < want ? "  (FAILED)" : "");
 	fflush(stdout);
 }
 
@@ -251,14 +263,15 @@ int main(int argc, char **argv)
 	for (int r = 0; r < rounds; r++) {
 		bg_result_t res;
 		char g[16];
+		int rc;
 
 		snprintf(g, sizeof g, "m%d", r);
-		bg_mqtt_round(&e, g, 4, stored, 600000, &res);
-		print_row(r + 1, "mqtt", &res);
+		rc = bg_mqtt_round(&e, g, 4, stored, 600000, &res);
+		print_row(r + 1, "mqtt", &res, rc, stored);
 		sum[0] += bg_rate(&res);
 		snprintf(g, sizeof g, "a%d", r);
-		amqp_round(&e, amqp_port, g, links, credit, stored, &res);
-		print_row(r + 1, "amqp", &res);
+		rc = amqp_round(&e, amqp_port, g, links, credit, stored, &res);
+		print_row(r + 1, "amqp", &res, rc, stored);
 		sum[1] += bg_rate(&res);
 	}
 	printf("mean records/s: mqtt %.0f, amqp %.0f, amqp / mqtt %.2fx (target >= 2x and "
