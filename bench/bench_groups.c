@@ -19,7 +19,7 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "tests/integration/test_groups_util.h"
+#include "bench/bench_groups_util.h"
 
 #define SESSION_MS 3000
 
@@ -156,25 +156,11 @@ int main(int argc, char **argv)
 	double ingest = (double)stored * 1000.0 / (double)(t1 - t0 ? t1 - t0 : 1);
 
 	/* 2. delivery to 4 members with acks */
-	gt_member_t m[4];
-	int64_t cpu_d0 = mqbt_cpu_ms(e.daemon), cpu_b0 = mqbt_cpu_ms(e.broker.pid), cpu_m = 0;
-	int64_t t2 = mqbt_now_ms();
-	for (int i = 0; i < 4; i++) {
-		char id[16];
-		snprintf(id, sizeof(id), "b%d", i);
-		gt_member_start(&e, &m[i], "bench", id, NULL);
-	}
-	int64_t committed = gt_wait_sum(&e, "bench", "committed", stored, 600000);
-	int64_t t3 = mqbt_now_ms();
-	int64_t cpu_d = mqbt_cpu_ms(e.daemon) - cpu_d0, cpu_b = mqbt_cpu_ms(e.broker.pid) - cpu_b0;
-	for (int i = 0; i < 4; i++)
-		cpu_m += mqbt_cpu_ms(m[i].pid);
-	for (int i = 0; i < 4; i++) {
-		mqbt_kill(m[i].pid, SIGTERM);
-		mqbt_wait(m[i].pid, 10000);
-		unlink(m[i].trace);
-	}
-	double deliver = (double)committed * 1000.0 / (double)(t3 - t2 ? t3 - t2 : 1);
+	bg_result_t dr;
+	bg_mqtt_round(&e, "bench", 4, stored, 600000, &dr);
+	int64_t committed = dr.committed;
+	int64_t cpu_d = dr.cpu_daemon, cpu_b = dr.cpu_broker, cpu_m = dr.cpu_clients;
+	double deliver = bg_rate(&dr);
 
 	/* 3. fail-over */
 	live_t live = { &e, 0 };

@@ -10,7 +10,10 @@
  * connection; this thread sends it (records only while the link has credit).
  * Outcomes: accepted -> accept, released and modified -> release (the coordinator
  * counts every delivery, so the count the next delivery carries is raised either way),
- * rejected -> reject.
+ * rejected -> reject. Accepts are gathered per member during a Proton event batch and
+ * acked after it (amqp_group_flush_acks): sorted into offset ranges per partition, one
+ * mqb_coord_ack under one host lock and one ticker wake, instead of one of each per
+ * delivery; any other outcome first flushes the member's pending accepts (order kept).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -151,6 +154,8 @@ static mqb_group_transport_t transport_of(amqp_member_t *m)
 
 /* --- the AMQP thread ---------------------------------------------------------------- */
 
+static void flush_one(amqp_link_t *l);
+
 static const mqb_group_conf_t *group_conf(const mqb_config_t *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->groups_count; i++)
@@ -266,7 +271,10 @@ void amqp_group_flow(amqp_link_t *l)
 			send_record(l, q);
 		} else if (q->kind == 1) {
 			mqb_group_transport_t tr = transport_of(m);
-			mqb_coord_t *c = mqb_group_host_lock(s->groups);
+			mqb_coord_t *c;
+
+			flush_one(l);   /* accepts of revoked partitions count first */
+			c = mqb_group_host_lock(s->groups);
 
 			mqb_coord_revoked(c, m->group, m->id, q->generation, q->revoked,
 					  q->n_revoked, &tr, mqb_mono_ms());
@@ -278,6 +286,127 @@ void amqp_group_flow(amqp_link_t *l)
 		}
 		free(q);
 	}
+}
+
+static int pend_cmp(const void *a, const void *b)
+{
+	const struct amqp_pend *x = a, *y = b;
+
+	if (x->partition != y->partition)
+		return x->partition < y->partition ? -1 : 1;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Ack the member's pending accepts: one entry per partition, consecutive offsets as one
+ * range. The coordinator takes acks all-or-nothing; if the batch is refused (one record
+ * whose lock moved on, say), each partition's entry is retried alone so the others
+ * still count. Returns true if something was acked (the caller wakes the ticker). */
+static bool flush_member(amqp_member_t *m, const char *stream, mqb_coord_t **c)
+{
+	amqp_srv_t *s = m->srv;
+	size_t n = m->npend, ne = 0, nr = 0;
+	mqb_group_ack_entry_t *e;
+	mqb_offset_range_t *r;
+	mqb_group_transport_t tr = transport_of(m);
+	int64_t now = mqb_mono_ms();
+
+	if (!n)
+		return false;
+	qsort(m->pend, n, sizeof *m->pend, pend_cmp);
+	e = malloc(n * sizeof *e);
+	r = malloc(n * sizeof *r);
+	if (!e || !r) {
+		/* no memory for ranges: ack one at a time */
+		free(e);
+		free(r);
+		if (!*c)
+			*c = mqb_group_host_lock(s->groups);
+		for (size_t i = 0; i < n; i++) {
+			mqb_offset_range_t one = { m->pend[i].offset, m->pend[i].offset };
+			mqb_group_ack_entry_t a = { .stream = stream, .partition = m->pend[i].partition,
+						    .type = MQB_ACK_ACCEPT, .ranges = &one,
+						    .n_ranges = 1 };
+
+			mqb_coord_ack(*c, m->group, m->id, m->generation, &a, 1, &tr, now);
+		}
+		m->npend = 0;
+		return true;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct amqp_pend *p = &m->pend[i];
+
+		if (ne && e[ne - 1].partition == p->partition &&
+		    r[nr - 1].last + 1 == p->offset) {
+			r[nr - 1].last = p->offset;
+			continue;
+		}
+		if (ne && e[ne - 1].partition == p->partition && r[nr - 1].last == p->offset)
+			continue;   /* the same record twice: once is enough */
+		r[nr].first = r[nr].last = p->offset;
+		if (!ne || e[ne - 1].partition != p->partition) {
+			e[ne] = (mqb_group_ack_entry_t){ .stream = stream, .partition = p->partition,
+							 .type = MQB_ACK_ACCEPT, .ranges = &r[nr],
+							 .n_ranges = 0 };
+			ne++;
+		}
+		e[ne - 1].n_ranges++;
+		nr++;
+	}
+	if (!*c)
+		*c = mqb_group_host_lock(s->groups);
+	if (mqb_coord_ack(*c, m->group, m->id, m->generation, e, ne, &tr, now) != MQB_OK &&
+	    ne > 1)
+		for (size_t i = 0; i < ne; i++)
+			mqb_coord_ack(*c, m->group, m->id, m->generation, &e[i], 1, &tr, now);
+	free(e);
+	free(r);
+	m->npend = 0;
+	return true;
+}
+
+void amqp_group_flush_acks(amqp_srv_t *s)
+{
+	mqb_coord_t *c = NULL;
+	bool acked = false;
+
+	if (!s->groups)
+		return;
+	for (amqp_conn_t *cn = s->conns; cn; cn = cn->next)
+		for (amqp_link_t *l = cn->links; l; l = l->next)
+			if (l->kind == AMQP_LINK_GROUP && l->member && l->member->npend)
+				acked |= flush_member(l->member, l->addr.stream, &c);
+	if (c)
+		mqb_group_host_unlock(s->groups);
+	if (acked)
+		mqb_group_host_wake(s->groups);
+}
+
+static void flush_one(amqp_link_t *l)
+{
+	mqb_coord_t *c = NULL;
+
+	if (flush_member(l->member, l->addr.stream, &c)) {
+		mqb_group_host_unlock(l->member->srv->groups);
+		mqb_group_host_wake(l->member->srv->groups);
+	}
+}
+
+/* Remember an accept for the flush; false if there is no room (ack it now). */
+static bool pend_add(amqp_member_t *m, int32_t partition, int64_t offset)
+{
+	if (m->npend == m->pend_cap) {
+		size_t cap = m->pend_cap ? m->pend_cap * 2 : 256;
+		struct amqp_pend *p = realloc(m->pend, cap * sizeof *p);
+
+		if (!p)
+			return false;
+		m->pend = p;
+		m->pend_cap = cap;
+	}
+	m->pend[m->npend].partition = partition;
+	m->pend[m->npend].offset = offset;
+	m->npend++;
+	return true;
 }
 
 void amqp_group_delivery(amqp_link_t *l, pn_delivery_t *d)
@@ -301,15 +430,18 @@ void amqp_group_delivery(amqp_link_t *l, pn_delivery_t *d)
 	default: e.type = MQB_ACK_RELEASE; out = AMQP_OUT_RELEASED; break;
 	}
 	mqb_counter_inc(s->stats->outcomes[out]);
-	r.first = r.last = dc->offset;
-	e.stream = l->addr.stream;
-	e.partition = dc->partition;
-	e.ranges = &r;
-	e.n_ranges = 1;
-	c = mqb_group_host_lock(s->groups);
-	mqb_coord_ack(c, m->group, m->id, m->generation, &e, 1, &tr, mqb_mono_ms());
-	mqb_group_host_unlock(s->groups);
-	mqb_group_host_wake(s->groups);
+	if (e.type != MQB_ACK_ACCEPT || !pend_add(m, dc->partition, dc->offset)) {
+		flush_one(l);   /* what was accepted before this outcome goes first */
+		r.first = r.last = dc->offset;
+		e.stream = l->addr.stream;
+		e.partition = dc->partition;
+		e.ranges = &r;
+		e.n_ranges = 1;
+		c = mqb_group_host_lock(s->groups);
+		mqb_coord_ack(c, m->group, m->id, m->generation, &e, 1, &tr, mqb_mono_ms());
+		mqb_group_host_unlock(s->groups);
+		mqb_group_host_wake(s->groups);
+	}
 	pn_delivery_set_context(d, NULL);
 	free(dc);
 	pn_delivery_settle(d);
@@ -327,7 +459,10 @@ void amqp_group_detach(amqp_link_t *l)
 	s = m->srv;
 	if (m->joined) {
 		mqb_group_transport_t tr = transport_of(m);
-		mqb_coord_t *c = mqb_group_host_lock(s->groups);
+		mqb_coord_t *c;
+
+		flush_one(l);   /* accepted before the detach: counted */
+		c = mqb_group_host_lock(s->groups);
 
 		mqb_coord_leave(c, m->group, m->id, &tr, mqb_mono_ms());
 		/* no op reaches m after this: it is no member any more */
@@ -352,6 +487,7 @@ void amqp_group_detach(amqp_link_t *l)
 		free(q);
 	}
 	pthread_mutex_destroy(&m->mu);
+	free(m->pend);
 	free(m);
 	l->member = NULL;
 }

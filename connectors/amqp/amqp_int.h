@@ -90,6 +90,10 @@ struct amqp_member {
 	bool joined;                 /* AMQP thread */
 	amqp_qitem_t *held, **held_tail;   /* AMQP thread: waiting for credit */
 	int64_t unacked;             /* AMQP thread: sent, no outcome yet */
+	/* AMQP thread: accepted outcomes of this batch, acked together by
+	 * amqp_group_flush_acks (sorted into offset ranges, one host lock) */
+	struct amqp_pend { int32_t partition; int64_t offset; } *pend;
+	size_t npend, pend_cap;
 };
 
 /* What a group delivery remembers (pn_delivery context). */
@@ -170,6 +174,7 @@ void amqp_group_flow(amqp_link_t *l);         /* credit changed, or queue woken 
 void amqp_group_delivery(amqp_link_t *l, pn_delivery_t *d);  /* an outcome */
 void amqp_group_detach(amqp_link_t *l);       /* leave */
 void amqp_group_heartbeats(amqp_srv_t *s);
+void amqp_group_flush_acks(amqp_srv_t *s);    /* after a batch: pending accepts */
 
 /* amqp_reader.c */
 int amqp_reader_attach(amqp_link_t *l, const mqb_amqp_start_t *start, char *why,

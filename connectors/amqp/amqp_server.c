@@ -435,6 +435,7 @@ static void after_batch(amqp_srv_t *s)
 
 	amqp_in_flush(s);
 	amqp_in_check_durable(s);
+	amqp_group_flush_acks(s);
 	for (amqp_conn_t *c = s->conns; c; c = c->next)
 		for (amqp_link_t *l = c->links; l; l = l->next)
 			if (l->kind == AMQP_LINK_READER && l->reader_wait)
