@@ -70,7 +70,7 @@ static int count_fds(void)
 static int count_fds_settled(int want)
 {
 	int n = count_fds();
-	for (int i = 0; i < 200 && n != want; i++) {
+	for (int i = 0; i < 1000 && n != want; i++) {   /* 10 s: fsyncs crawl on a loaded box */
 		mqbt_sleep_ms(10);
 		n = count_fds();
 	}
