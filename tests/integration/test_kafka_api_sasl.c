@@ -1,7 +1,8 @@
 /*
  * test_kafka_api_sasl.c — SASL/PLAIN on the Kafka listener (kafka_api.sasl_password_file)
  * with a real Kafka client (kcat, librdkafka): kcat with SASL_PLAINTEXT/PLAIN produces
- * (-P), lists (-L) and consumes (-C) the streams; a wrong password fails with
+ * (-P), lists (-L) and consumes (-C) the streams, kafkajs produces and consumes in a
+ * group; a wrong password fails with
  * librdkafka's "Authentication failed" and the daemon keeps serving; raw requests show
  * the rules (only ApiVersions and SaslHandshake before authentication, anything else
  * closes the connection; an unknown mechanism gets UNSUPPORTED_SASL_MECHANISM with
@@ -137,6 +138,35 @@ static void test_kcat_produce_list_consume(void **state)
 		lines++;
 	assert_int_equal(lines, N_RECORDS);
 	assert_non_null(strstr(out, "rec-19\n"));
+	free(out);
+}
+
+/* kafkajs (tests/js/kafka_group.js) with SASL/PLAIN: produces 5 and consumes all in a
+ * group */
+static void test_kafkajs_sasl(void **state)
+{
+	char script[600], env_b[96], env_e[64], *out = NULL;
+	size_t len = 0;
+	int st;
+
+	(void)state;
+	snprintf(script, sizeof script, "%s", __FILE__);
+	char *cut = strstr(script, "tests/integration/");
+	assert_non_null(cut);
+	snprintf(cut, sizeof script - (size_t)(cut - script), "tests/js/kafka_group.js");
+	if (access(script, R_OK) != 0 || access("/usr/bin/node", X_OK) != 0)
+		fail_msg("node or %s missing (scripts/deps.sh)", script);
+	snprintf(env_b, sizeof env_b, "BROKER=%s", bootstrap);
+	snprintf(env_e, sizeof env_e, "EXPECT=%d", N_RECORDS + 5);
+	const char *argv[] = { "/usr/bin/env", env_b, "TOPIC=" STREAM, "GROUP=js", "PRODUCE=5",
+			       env_e, "TIMEOUT_MS=20000", "KAFKAJS_NO_PARTITIONER_WARNING=1",
+			       "SASL_USER=bob", "SASL_PASSWORD=other", "/usr/bin/node", script,
+			       NULL };
+	st = mqbt_run(argv, &out, &len, 40000);
+	if (st != 0)
+		fail_msg("kafkajs with SASL exited %d: %s", st, out ? out : "");
+	assert_non_null(strstr(out, "\"v\":\"js-4\""));
+	assert_non_null(strstr(out, "\"v\":\"rec-19\""));
 	free(out);
 }
 
@@ -365,6 +395,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kcat_produce_list_consume),
+		cmocka_unit_test(test_kafkajs_sasl),
 		cmocka_unit_test(test_wrong_password),
 		cmocka_unit_test(test_raw_rules),
 		cmocka_unit_test(test_stats),
