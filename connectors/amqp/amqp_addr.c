@@ -232,29 +232,3 @@ int mqb_amqp_addr_parse(const char *s, size_t len, mqb_amqp_addr_t *out, char *w
 	}
 	return MQB_OK;
 }
-
-int mqb_amqp_plain_parse(const void *buf, size_t len, char *user, size_t user_size,
-			 char *pass, size_t pass_size)
-{
-	const char *b = buf, *n1, *n2;
-	size_t ulen, plen;
-
-	if (!b || len < 2)
-		return MQB_ERR_INVAL;
-	n1 = memchr(b, '\0', len);
-	if (!n1)
-		return MQB_ERR_INVAL;
-	n2 = memchr(n1 + 1, '\0', len - (size_t)(n1 + 1 - b));
-	if (!n2)
-		return MQB_ERR_INVAL;
-	ulen = (size_t)(n2 - n1 - 1);
-	plen = len - (size_t)(n2 + 1 - b);
-	if (ulen == 0 || ulen >= user_size || plen >= pass_size ||
-	    memchr(n2 + 1, '\0', plen))
-		return MQB_ERR_INVAL;
-	memcpy(user, n1 + 1, ulen);
-	user[ulen] = '\0';
-	memcpy(pass, n2 + 1, plen);
-	pass[plen] = '\0';
-	return MQB_OK;
-}

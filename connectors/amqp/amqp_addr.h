@@ -65,10 +65,4 @@ int mqb_amqp_addr_parse(const char *s, size_t len, mqb_amqp_addr_t *out, char *w
 int mqb_amqp_start_parse(const char *s, size_t len, mqb_amqp_start_t *out, char *why,
 			 size_t why_size);
 
-/* SASL PLAIN: "[authzid] NUL authcid NUL passwd" into NUL-terminated user and pass.
- * MQB_OK, or MQB_ERR_INVAL (wrong shape, a NUL inside, a field longer than the
- * buffer). */
-int mqb_amqp_plain_parse(const void *buf, size_t len, char *user, size_t user_size,
-			 char *pass, size_t pass_size);
-
 #endif

@@ -1,143 +1,22 @@
 /*
- * amqp_auth.c — password file and SASL server (amqp_auth.h).
+ * amqp_auth.c — the SASL server (amqp_auth.h); the password file is bridge/passwd.c.
  */
 #include "connectors/amqp/amqp_auth.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <proton/netaddr.h>
 #include <proton/sasl.h>
 #include <proton/sasl_plugin.h>
 
 #include "bridge/err.h"
+#include "bridge/passwd.h"
 #include "bridge/logging.h"
 #include "bridge/stats/listen.h"
 #include "connectors/amqp/amqp_addr.h"
 
 #define AUTH_LOG "amqp"
-#define USER_MAX 256
-
-struct mqb_amqp_users {
-	size_t n;
-	char **user, **pass;
-};
-
-void mqb_amqp_users_free(mqb_amqp_users_t *u)
-{
-	if (!u)
-		return;
-	for (size_t i = 0; i < u->n; i++) {
-		free(u->user[i]);
-		if (u->pass[i])
-			memset(u->pass[i], 0, strlen(u->pass[i]));
-		free(u->pass[i]);
-	}
-	free(u->user);
-	free(u->pass);
-	free(u);
-}
-
-static int users_add(mqb_amqp_users_t *u, const char *user, size_t ulen, const char *pass)
-{
-	char **nu = realloc(u->user, (u->n + 1) * sizeof *nu), **np;
-
-	if (!nu)
-		return -1;
-	u->user = nu;
-	np = realloc(u->pass, (u->n + 1) * sizeof *np);
-	if (!np)
-		return -1;
-	u->pass = np;
-	u->user[u->n] = strndup(user, ulen);
-	u->pass[u->n] = strdup(pass);
-	if (!u->user[u->n] || !u->pass[u->n]) {
-		free(u->user[u->n]);
-		free(u->pass[u->n]);
-		return -1;
-	}
-	u->n++;
-	return 0;
-}
-
-mqb_amqp_users_t *mqb_amqp_users_load(const char *path, char *errstr, size_t errstr_size)
-{
-	mqb_amqp_users_t *u = calloc(1, sizeof *u);
-	char line[1024];
-	struct stat st;
-	int lineno = 0;
-	FILE *f;
-
-	if (!u)
-		return NULL;
-	f = fopen(path, "re");
-	if (!f || fstat(fileno(f), &st) != 0) {
-		mqb_errstr_set(errstr, errstr_size, "%s: cannot read: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (st.st_mode & 007) {
-		mqb_errstr_set(errstr, errstr_size, "%s: readable or writable by others (mode "
-			       "%03o): chmod o-rwx it", path, (unsigned)(st.st_mode & 0777));
-		goto fail;
-	}
-	while (fgets(line, sizeof line, f)) {
-		size_t len = strlen(line);
-		char *colon;
-
-		lineno++;
-		if (len == sizeof line - 1 && line[len - 1] != '\n') {
-			mqb_errstr_set(errstr, errstr_size, "%s:%d: line too long", path, lineno);
-			goto fail;
-		}
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = '\0';
-		if (len == 0 || line[0] == '#')
-			continue;
-		colon = strchr(line, ':');
-		if (!colon || colon == line || colon - line >= USER_MAX) {
-			mqb_errstr_set(errstr, errstr_size, "%s:%d: expected user:password", path,
-				       lineno);
-			goto fail;
-		}
-		if (users_add(u, line, (size_t)(colon - line), colon + 1) != 0) {
-			mqb_errstr_set(errstr, errstr_size, "out of memory");
-			goto fail;
-		}
-	}
-	memset(line, 0, sizeof line);
-	fclose(f);
-	return u;
-fail:
-	if (f)
-		fclose(f);
-	mqb_amqp_users_free(u);
-	return NULL;
-}
-
-static bool ct_equal(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char d = la != lb;
-
-	for (size_t i = 0; i < la; i++)
-		d |= (unsigned char)a[i] ^ (unsigned char)b[i < lb ? i : 0];
-	return d == 0;
-}
-
-bool mqb_amqp_users_check(const mqb_amqp_users_t *u, const char *user, const char *pass)
-{
-	bool ok = false;
-
-	if (!u)
-		return false;
-	for (size_t i = 0; i < u->n; i++)
-		if (strcmp(u->user[i], user) == 0)
-			ok = ct_equal(u->pass[i], pass);
-	return ok;
-}
 
 /* --- the SASL server ----------------------------------------------------------- */
 
@@ -194,7 +73,7 @@ static void s_fail(pn_transport_t *t, mqb_amqp_auth_t *a, const char *mech, cons
 static void s_process_init(pn_transport_t *t, const char *mech, const pn_bytes_t *recv)
 {
 	mqb_amqp_auth_t *a = pnx_sasl_get_context(t);
-	char user[USER_MAX], pass[1024];
+	char user[MQB_PASSWD_USER_MAX], pass[MQB_PASSWD_PASS_MAX];
 
 	if (strcmp(mech, "ANONYMOUS") == 0) {
 		if (!anonymous_ok(t)) {
@@ -210,12 +89,12 @@ static void s_process_init(pn_transport_t *t, const char *mech, const pn_bytes_t
 		s_fail(t, a, mech, "mechanism not offered");
 		return;
 	}
-	if (mqb_amqp_plain_parse(recv ? recv->start : NULL, recv ? recv->size : 0, user,
+	if (mqb_sasl_plain_parse(recv ? recv->start : NULL, recv ? recv->size : 0, user,
 				 sizeof user, pass, sizeof pass) != MQB_OK) {
 		s_fail(t, a, mech, "malformed PLAIN response");
 		return;
 	}
-	if (!mqb_amqp_users_check(a->users, user, pass)) {
+	if (!mqb_passwd_check(a->users, user, pass)) {
 		memset(pass, 0, sizeof pass);
 		s_fail(t, a, mech, "wrong user or password");
 		return;

@@ -3,10 +3,7 @@
  * SASL implementation, proton/sasl_plugin.h), so PLAIN is checked against our file
  * without Cyrus SASL, and ANONYMOUS is offered per peer address.
  *
- * Password file: one "user:password" a line (the password is everything after the
- * first ':'), '#' comments and blank lines ignored; the file must not be readable or
- * writable by others (mode & 007 == 0). Passwords are stored in plain text (no
- * hashing yet): protect the file like a private key (docs/AMQP.md says so).
+ * Password file: bridge/passwd.h (shared with kafka_api).
  *
  * Threads: the table is read-only after load (any thread); SASL callbacks run on the
  * AMQP thread. Ownership: mqb_amqp_auth_t borrows users (may be NULL) and outlives
@@ -21,16 +18,10 @@
 
 #include <proton/transport.h>
 
-typedef struct mqb_amqp_users mqb_amqp_users_t;
-
-/* Load path. NULL + errstr "path:line: problem" on a bad file. */
-mqb_amqp_users_t *mqb_amqp_users_load(const char *path, char *errstr, size_t errstr_size);
-void mqb_amqp_users_free(mqb_amqp_users_t *u);   /* NULL-safe */
-/* true when user exists with password pass (compared in constant time). */
-bool mqb_amqp_users_check(const mqb_amqp_users_t *u, const char *user, const char *pass);
+#include "bridge/passwd.h"
 
 typedef struct mqb_amqp_auth {
-	const mqb_amqp_users_t *users;   /* NULL: no PLAIN */
+	const mqb_passwd_t *users;       /* NULL: no PLAIN */
 	bool allow_anonymous;            /* ANONYMOUS for non-loopback peers too */
 	atomic_ulong failures;           /* refused authentications */
 } mqb_amqp_auth_t;

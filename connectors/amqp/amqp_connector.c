@@ -37,14 +37,14 @@ static int amqp_check_config(const mqb_config_t *cfg, char *errstr, size_t errst
 		return MQB_ERR_CONFIG;
 	}
 	if (a->password_file) {
-		mqb_amqp_users_t *u = mqb_amqp_users_load(a->password_file, why, sizeof why);
+		mqb_passwd_t *u = mqb_passwd_load(a->password_file, why, sizeof why);
 
 		if (!u) {
 			mqb_errstr_set(errstr, errstr_size, "%s:%d: amqp.password_file: %s",
 				       cfg->path, a->line, why);
 			return MQB_ERR_CONFIG;
 		}
-		mqb_amqp_users_free(u);
+		mqb_passwd_free(u);
 	}
 	return MQB_OK;
 }

@@ -137,7 +137,7 @@ struct amqp_srv {
 	mqb_group_host_t *groups;    /* may be NULL */
 	mqb_amqp_stats_t *stats;
 	mqb_amqp_auth_t auth;
-	mqb_amqp_users_t *users;
+	mqb_passwd_t *users;
 	pn_ssl_domain_t *ssl;        /* NULL: no TLS */
 	pn_proactor_t *proactor;
 	pn_listener_t *listener;

@@ -506,7 +506,7 @@ mqb_amqp_server_t *mqb_amqp_server_new(const mqb_config_t *cfg, mqb_store_t *sto
 	}
 	snprintf(s->listen_addr, sizeof s->listen_addr, "%s:%d", host, port);
 	if (a->password_file) {
-		s->users = mqb_amqp_users_load(a->password_file, why, sizeof why);
+		s->users = mqb_passwd_load(a->password_file, why, sizeof why);
 		if (!s->users) {
 			mqb_errstr_set(errstr, errstr_size, "%s:%d: amqp.password_file: %s",
 				       cfg->path, a->line, why);
@@ -606,7 +606,7 @@ void mqb_amqp_server_destroy(mqb_amqp_server_t *s)
 	amqp_in_free(s);
 	if (s->ssl)
 		pn_ssl_domain_free(s->ssl);
-	mqb_amqp_users_free(s->users);
+	mqb_passwd_free(s->users);
 	mqb_amqp_mapper_free(s->mapper);
 	free(s);
 }

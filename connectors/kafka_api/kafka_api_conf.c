@@ -55,6 +55,12 @@ static const mqb_cfgt_key_t keys[] = {
 	  .def_int = 1800000,
 	  .desc = "longest session timeout a Kafka member may ask for "
 		  "(group.max.session.timeout.ms)" },
+	{ .name = "sasl_password_file", .type = MQB_CFGT_STRING, .off = OFF(sasl_password_file),
+	  .flags = MQB_CFGF_NONEMPTY, .def_doc = "none: no authentication",
+	  .desc = "SASL/PLAIN users, one \"user:password\" a line (# comments); must not "
+		  "be readable or writable by others. Set: clients must authenticate "
+		  "(security.protocol=SASL_PLAINTEXT, sasl.mechanism=PLAIN) and any other "
+		  "request before that closes the connection" },
 	{ .name = NULL },
 };
 

@@ -3,7 +3,8 @@
  * by mqbridged): its struct and key table. Absent section: off.
  *
  *   kafka_api = { listen = "127.0.0.1:9092"; advertised = "edge1:9092";
- *                 max_connections = 64; max_request_bytes = 104857600; };
+ *                 max_connections = 64; max_request_bytes = 104857600;
+ *                 sasl_password_file = "/etc/mqbridge/kafka.passwd"; };
  *
  * The section is registered by the connector (connector ops .config): the daemon, the
  * CLI and the tests pass mqb_kafka_api_conf_section to mqb_config_load().
@@ -30,6 +31,7 @@ typedef struct mqb_kafka_api_conf {
 	int max_group_members;       /* members (and pending member ids) per group */
 	int group_initial_rebalance_delay_ms;  /* an empty group waits this long for more */
 	int group_min_session_timeout_ms, group_max_session_timeout_ms;
+	char *sasl_password_file;    /* SASL/PLAIN users (bridge/passwd.h); NULL: no SASL */
 	int line;
 } mqb_kafka_api_conf_t;
 

@@ -10,6 +10,7 @@
 
 #include "bridge/clock.h"
 #include "bridge/err.h"
+#include "bridge/passwd.h"
 #include "bridge/stats/listen.h"
 #include "bridge/groups/group_host.h"
 #include "bridge/stats/http.h"
@@ -21,6 +22,7 @@ struct kapi_inst {
 	mqb_kapi_stats_t stats;
 	mqb_kapi_server_t *srv;
 	mqb_kgroups_t *groups;
+	mqb_passwd_t *users;         /* SASL/PLAIN users, or NULL */
 	mqb_group_host_t *host;      /* mqbridge's groups (views added there), or NULL */
 	mqb_group_view_t view;
 	bool view_added;
@@ -94,6 +96,19 @@ bool mqb_kafka_api_enabled(const mqb_config_t *cfg)
 	return mqb_kafka_api_conf(cfg)->enabled;
 }
 
+/* The password file; NULL with errstr "cfg:line: kafka_api.sasl_password_file: ...". */
+static mqb_passwd_t *load_users(const mqb_config_t *cfg, const mqb_kafka_api_conf_t *k,
+				char *errstr, size_t errstr_size)
+{
+	char why[512];
+	mqb_passwd_t *u = mqb_passwd_load(k->sasl_password_file, why, sizeof why);
+
+	if (!u)
+		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka_api.sasl_password_file: %s",
+			       cfg->path, k->line, why);
+	return u;
+}
+
 static int kapi_check_config(const mqb_config_t *cfg, char *errstr, size_t errstr_size)
 {
 	const mqb_kafka_api_conf_t *k = mqb_kafka_api_conf(cfg);
@@ -118,6 +133,13 @@ static int kapi_check_config(const mqb_config_t *cfg, char *errstr, size_t errst
 			return MQB_ERR_CONFIG;
 		}
 	}
+	if (k->sasl_password_file) {
+		mqb_passwd_t *u = load_users(cfg, k, errstr, errstr_size);
+
+		if (!u)
+			return MQB_ERR_CONFIG;
+		mqb_passwd_free(u);
+	}
 	return MQB_OK;
 }
 
@@ -134,6 +156,13 @@ static void *kapi_init(const mqb_connector_env_t *env, char *errstr, size_t errs
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		return NULL;
 	}
+	if (k->sasl_password_file) {
+		ki->users = load_users(env->cfg, k, errstr, errstr_size);
+		if (!ki->users) {
+			free(ki);
+			return NULL;
+		}
+	}
 	mqb_kapi_stats_init(&ki->stats, env->metrics);
 	if (k->max_groups > 0) {
 		mqb_kgroups_opts_t go = {
@@ -146,6 +175,7 @@ static void *kapi_init(const mqb_connector_env_t *env, char *errstr, size_t errs
 		};
 		ki->groups = mqb_kgroups_new(&go);
 		if (!ki->groups) {
+			mqb_passwd_free(ki->users);
 			free(ki);
 			mqb_errstr_set(errstr, errstr_size, "out of memory");
 			return NULL;
@@ -155,11 +185,12 @@ static void *kapi_init(const mqb_connector_env_t *env, char *errstr, size_t errs
 		ki->host = env->groups;
 	}
 	ctx = (mqb_kapi_ctx_t){ .store = env->store, .max_request_bytes = k->max_request_bytes,
-				.stats = &ki->stats, .groups = ki->groups };
+				.stats = &ki->stats, .groups = ki->groups, .users = ki->users };
 	ki->srv = mqb_kapi_server_new(&ctx, k->listen, k->advertised, k->max_connections,
 				      errstr, errstr_size);
 	if (!ki->srv) {
 		mqb_kgroups_destroy(ki->groups);   /* metrics registry: see kapi_destroy */
+		mqb_passwd_free(ki->users);
 		free(ki);
 		return NULL;
 	}
@@ -186,6 +217,7 @@ static void kapi_destroy(void *inst)
 	remove_routes(ki);
 	mqb_kapi_server_destroy(ki->srv);
 	mqb_kgroups_destroy(ki->groups);
+	mqb_passwd_free(ki->users);
 	free(ki);
 }
 

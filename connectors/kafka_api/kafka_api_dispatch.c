@@ -25,8 +25,10 @@ const mqb_kapi_api_t mqb_kapi_apis[] = {
 	{ KAPI_SYNC_GROUP,    "SyncGroup",    0, 5, 4,  mqb_kapi_sync_group },
 	{ KAPI_DESCRIBE_GROUPS, "DescribeGroups", 0, 5, 5, mqb_kapi_describe_groups },
 	{ KAPI_LIST_GROUPS,   "ListGroups",   0, 4, 3,  mqb_kapi_list_groups },
+	{ KAPI_SASL_HANDSHAKE, "SaslHandshake", 0, 1, 2, mqb_kapi_sasl_handshake },
 	{ KAPI_API_VERSIONS,  "ApiVersions",  0, 3, 3,  mqb_kapi_api_versions },
 	{ KAPI_CREATE_TOPICS, "CreateTopics", 0, 4, 5,  mqb_kapi_create_topics },
+	{ KAPI_SASL_AUTHENTICATE, "SaslAuthenticate", 0, 2, 2, mqb_kapi_sasl_authenticate },
 };
 const size_t mqb_kapi_api_count = sizeof mqb_kapi_apis / sizeof mqb_kapi_apis[0];
 
@@ -124,6 +126,10 @@ mqb_kapi_verdict_t mqb_kapi_dispatch(const mqb_kapi_ctx_t *ctx, const uint8_t *f
 	if ((h.api_version < a->min || h.api_version > a->max) &&
 	    h.api_key != KAPI_API_VERSIONS)
 		return KAPI_CLOSE;          /* the client ignored our ApiVersions answer */
+	if (!mqb_kapi_sasl_allows(ctx, call, h.api_key)) {
+		call->close_why = "request before SASL authentication";
+		return KAPI_CLOSE;
+	}
 	size_at = mqb_kw_reserve32(&w);
 	mqb_kw_i32(&w, h.correlation_id);
 	/* response header v1 (tagged fields) for a flexible request, except ApiVersions,
@@ -131,12 +137,12 @@ mqb_kapi_verdict_t mqb_kapi_dispatch(const mqb_kapi_ctx_t *ctx, const uint8_t *f
 	if (h.flexible && h.api_key != KAPI_API_VERSIONS)
 		mqb_kw_tags_empty(&w);
 	v = a->fn(ctx, &h, &r, &w, call);
-	if (r.err || (v == KAPI_RESPOND && w.err))
+	if (r.err || ((v == KAPI_RESPOND || v == KAPI_RESPOND_CLOSE) && w.err))
 		v = KAPI_CLOSE;
-	if (v != KAPI_RESPOND) {
+	if (v != KAPI_RESPOND && v != KAPI_RESPOND_CLOSE) {
 		out->len = start;
 		return v;
 	}
 	mqb_kw_patch_i32(&w, size_at, (int32_t)(out->len - size_at - 4));
-	return KAPI_RESPOND;
+	return v;
 }

@@ -25,7 +25,8 @@ enum {
 	KAPI_OFFSET_COMMIT = 8, KAPI_OFFSET_FETCH = 9, KAPI_FIND_COORDINATOR = 10,
 	KAPI_JOIN_GROUP = 11, KAPI_HEARTBEAT = 12, KAPI_LEAVE_GROUP = 13, KAPI_SYNC_GROUP = 14,
 	KAPI_DESCRIBE_GROUPS = 15, KAPI_LIST_GROUPS = 16,
-	KAPI_API_VERSIONS = 18, KAPI_CREATE_TOPICS = 19,
+	KAPI_SASL_HANDSHAKE = 17, KAPI_API_VERSIONS = 18, KAPI_CREATE_TOPICS = 19,
+	KAPI_SASL_AUTHENTICATE = 36,
 };
 
 /* Kafka error codes used here. */
@@ -33,8 +34,10 @@ enum {
 	KERR_UNKNOWN_SERVER = -1, KERR_NONE = 0, KERR_OFFSET_OUT_OF_RANGE = 1,
 	KERR_CORRUPT_MESSAGE = 2, KERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
 	KERR_MESSAGE_TOO_LARGE = 10, KERR_INVALID_TOPIC = 17, KERR_RECORD_LIST_TOO_LARGE = 18,
-	KERR_INVALID_REQUIRED_ACKS = 21, KERR_UNSUPPORTED_VERSION = 35,
+	KERR_INVALID_REQUIRED_ACKS = 21, KERR_UNSUPPORTED_SASL_MECHANISM = 33,
+	KERR_ILLEGAL_SASL_STATE = 34, KERR_UNSUPPORTED_VERSION = 35,
 	KERR_INVALID_REQUEST = 42, KERR_POLICY_VIOLATION = 44, KERR_KAFKA_STORAGE = 56,
+	KERR_SASL_AUTHENTICATION_FAILED = 58,
 	KERR_UNSUPPORTED_COMPRESSION = 76,
 };
 
@@ -47,6 +50,7 @@ typedef enum {
 	KAPI_NO_RESPONSE,       /* send nothing (Produce acks=0) */
 	KAPI_PARK,              /* Fetch below min_bytes: call again later (w is discarded) */
 	KAPI_CLOSE,             /* malformed or unsupported: close the connection */
+	KAPI_RESPOND_CLOSE,     /* send the response in w, then close (failed SASL) */
 } mqb_kapi_verdict_t;
 
 /* One reader per (partition) a connection fetches from, reused across fetches. */
@@ -63,11 +67,20 @@ mqb_reader_t *mqb_kapi_reader_at(mqb_kapi_readers_t *rc, mqb_partition_t *p,
 void mqb_kapi_readers_clear(mqb_kapi_readers_t *rc);
 
 struct mqb_kgroups;
+struct mqb_passwd;
+
+/* A connection's SASL state (kafka_api_sasl.c). */
+typedef struct mqb_kapi_sasl {
+	bool handshaken;             /* SaslHandshake chose PLAIN */
+	bool authed;                 /* SaslAuthenticate succeeded */
+} mqb_kapi_sasl_t;
 
 typedef struct mqb_kapi_ctx {
 	mqb_store_t *store;
 	struct mqb_kgroups *groups;  /* Kafka consumer groups (kafka_api_group.h); NULL:
 				      * the group APIs answer COORDINATOR_NOT_AVAILABLE */
+	const struct mqb_passwd *users; /* SASL/PLAIN users (bridge/passwd.h); NULL: no
+				      * SASL, every request is served */
 	const char *adv_host;        /* Metadata's broker address */
 	int adv_port;
 	int64_t max_request_bytes;
@@ -79,6 +92,8 @@ typedef struct mqb_kapi_ctx {
 /* One request being handled (the server keeps it while a Fetch is parked). */
 typedef struct mqb_kapi_call {
 	mqb_kapi_readers_t *readers; /* the connection's */
+	mqb_kapi_sasl_t *sasl;       /* the connection's; NULL counts as unauthenticated */
+	const char *close_why;       /* KAPI_CLOSE / KAPI_RESPOND_CLOSE: why, for the log */
 	bool final;                  /* Fetch: the wait is over, answer with what there is */
 	int32_t wait_ms;             /* Fetch: set by the handler when it parks */
 	int16_t error;               /* first error code put in the response (stats) */
@@ -126,7 +141,14 @@ mqb_kapi_handler_fn mqb_kapi_api_versions, mqb_kapi_metadata, mqb_kapi_create_to
 	mqb_kapi_list_offsets, mqb_kapi_fetch, mqb_kapi_produce,
 	mqb_kapi_find_coordinator, mqb_kapi_join_group, mqb_kapi_sync_group,
 	mqb_kapi_heartbeat, mqb_kapi_leave_group, mqb_kapi_offset_commit,
-	mqb_kapi_offset_fetch, mqb_kapi_list_groups, mqb_kapi_describe_groups;
+	mqb_kapi_offset_fetch, mqb_kapi_list_groups, mqb_kapi_describe_groups,
+	mqb_kapi_sasl_handshake, mqb_kapi_sasl_authenticate;
+
+/* With SASL on, whether a request of api_key may be served on this connection yet
+ * (as Kafka: before authentication only ApiVersions, SaslHandshake and, after the
+ * handshake, SaslAuthenticate). */
+bool mqb_kapi_sasl_allows(const mqb_kapi_ctx_t *ctx, const mqb_kapi_call_t *call,
+			  int16_t api_key);
 
 /* The supported versions (ApiVersions lists them). */
 typedef struct mqb_kapi_api {

@@ -43,6 +43,7 @@ typedef struct conn {
 	int64_t park_deadline, req_start_us;
 	mqb_kapi_call_t call;
 	mqb_kapi_readers_t readers;
+	mqb_kapi_sasl_t sasl;
 	uint32_t events;             /* registered with epoll */
 	int64_t last_active;         /* monotonic ms of the last byte read or written */
 	char host[64];               /* the peer's address */
@@ -144,6 +145,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 	if (!c->parked) {
 		memset(&c->call, 0, sizeof c->call);
 		c->call.readers = &c->readers;
+		c->call.sasl = &c->sasl;
 		c->call.client_host = c->host;
 		c->req_start_us = mqb_mono_us();
 	} else {
@@ -157,6 +159,13 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 	case KAPI_NO_RESPONSE:
 		frame_done(s, c, api_key, size);
 		return 1;
+	case KAPI_RESPOND_CLOSE:            /* e.g. failed SASL: the answer, then close */
+		frame_done(s, c, api_key, size);
+		MQB_LOG_RATELIMITED(MQB_LOG_NOTICE, KAPI_MOD, 5000, "closing a client "
+				    "connection from %s: %s", c->host,
+				    c->call.close_why ? c->call.close_why : "refused");
+		(void)conn_flush(c);        /* a small answer on an idle socket: best effort */
+		return -1;
 	case KAPI_PARK:
 		if (!c->parked) {
 			int32_t w = c->call.wait_ms > KAPI_MAX_WAIT_CAP_MS ? KAPI_MAX_WAIT_CAP_MS
@@ -169,8 +178,10 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 	default:
 		mqb_kapi_stats_request(s->ctx.stats, api_key, 0, 0);
 		MQB_LOG_RATELIMITED(MQB_LOG_NOTICE, KAPI_MOD, 5000, "closing a client "
-				    "connection: malformed or unsupported request (api key %d, "
-				    "version %d)", api_key, (int16_t)mqb_be16_get(frame + 2));
+				    "connection from %s: %s (api key %d, version %d)", c->host,
+				    c->call.close_why ? c->call.close_why :
+				    "malformed or unsupported request", api_key,
+				    (int16_t)mqb_be16_get(frame + 2));
 		return -1;
 	}
 }

@@ -12,7 +12,8 @@ static const struct { int16_t key; const char *name; } api_names[KAPI_STATS_APIS
 	{ 18, "ApiVersions" }, { 19, "CreateTopics" }, { 8, "OffsetCommit" },
 	{ 9, "OffsetFetch" }, { 10, "FindCoordinator" }, { 11, "JoinGroup" },
 	{ 12, "Heartbeat" }, { 13, "LeaveGroup" }, { 14, "SyncGroup" },
-	{ 15, "DescribeGroups" }, { 16, "ListGroups" },
+	{ 15, "DescribeGroups" }, { 16, "ListGroups" }, { 17, "SaslHandshake" },
+	{ 36, "SaslAuthenticate" },
 };
 
 /* Kafka's names; the last slot counts any other code. */
@@ -28,7 +29,8 @@ static const struct { int16_t code; const char *name; } code_names[KAPI_STATS_CO
 	{ 25, "UNKNOWN_MEMBER_ID" }, { 26, "INVALID_SESSION_TIMEOUT" },
 	{ 27, "REBALANCE_IN_PROGRESS" }, { 30, "GROUP_AUTHORIZATION_FAILED" },
 	{ 79, "MEMBER_ID_REQUIRED" }, { 81, "GROUP_MAX_SIZE_REACHED" },
-	{ 82, "FENCED_INSTANCE_ID" }, { 0, "other" },
+	{ 82, "FENCED_INSTANCE_ID" }, { 33, "UNSUPPORTED_SASL_MECHANISM" },
+	{ 34, "ILLEGAL_SASL_STATE" }, { 58, "SASL_AUTHENTICATION_FAILED" }, { 0, "other" },
 };
 
 static int code_slot(int16_t code)
@@ -59,6 +61,7 @@ static void stats_json(cJSON *o, void *arg)
 	cJSON_AddNumberToObject(o, "connections_total", (double)mqb_counter_get(s->accepted));
 	cJSON_AddNumberToObject(o, "connections_refused", (double)mqb_counter_get(s->refused));
 	cJSON_AddNumberToObject(o, "protocol_errors", (double)mqb_counter_get(s->closed_bad));
+	cJSON_AddNumberToObject(o, "auth_failures", (double)mqb_counter_get(s->auth_failures));
 	for (int i = 0; i <= KAPI_STATS_APIS && req && err; i++) {
 		const char *n = i < KAPI_STATS_APIS ? api_names[i].name : "other";
 
@@ -94,6 +97,8 @@ void mqb_kapi_stats_init(mqb_kapi_stats_t *s, mqb_metrics_t *reg)
 	s->closed_bad = mqb_metrics_counter(reg, "mqbridge_kafka_api_protocol_errors_total",
 					    "Kafka API connections closed for malformed or "
 					    "unsupported requests", NULL);
+	s->auth_failures = mqb_metrics_counter(reg, "mqbridge_kafka_api_auth_failures_total",
+					       "Kafka API SASL authentications refused", NULL);
 	for (int i = 0; i <= KAPI_STATS_APIS; i++) {
 		const char *n = i < KAPI_STATS_APIS ? api_names[i].name : "other";
 

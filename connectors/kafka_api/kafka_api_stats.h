@@ -15,13 +15,14 @@
 
 #include "bridge/stats/metrics.h"
 
-#define KAPI_STATS_APIS 15    /* every API served (kafka_api_stats.c lists them) */
-#define KAPI_STATS_CODES 27   /* the Kafka error codes this connector answers, + other */
+#define KAPI_STATS_APIS 17    /* every API served (kafka_api_stats.c lists them) */
+#define KAPI_STATS_CODES 30   /* the Kafka error codes this connector answers, + other */
 
 typedef struct mqb_kapi_stats {
 	mqb_gauge_t *connections;             /* open now */
 	mqb_counter_t *accepted, *refused;    /* connections accepted / refused (limit) */
 	mqb_counter_t *closed_bad;            /* closed for a protocol violation */
+	mqb_counter_t *auth_failures;         /* SASL authentications refused */
 	mqb_counter_t *requests[KAPI_STATS_APIS + 1];   /* by API; last: any other key */
 	mqb_counter_t *errors[KAPI_STATS_APIS + 1];     /* responses carrying an error */
 	mqb_counter_t *codes[KAPI_STATS_CODES];          /* ... by (first) error code */

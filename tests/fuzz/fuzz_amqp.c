@@ -13,6 +13,7 @@
 #ifdef MQB_HAVE_AMQP
 #include "bridge/err.h"
 #include "bridge/store/store.h"
+#include "bridge/passwd.h"
 #include "connectors/amqp/amqp_addr.h"
 #include "connectors/amqp/amqp_map.h"
 #endif
@@ -82,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mqb_amqp_start_parse((const char *)data + 1, size - 1, &st, why, sizeof why);
 		break;
 	case 2:
-		if (mqb_amqp_plain_parse(data + 1, size - 1, user, sizeof user, pass, sizeof pass) ==
+		if (mqb_sasl_plain_parse(data + 1, size - 1, user, sizeof user, pass, sizeof pass) ==
 		    MQB_OK && (strlen(user) >= sizeof user || strlen(pass) >= sizeof pass))
 			abort();
 		break;

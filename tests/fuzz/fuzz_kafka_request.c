@@ -3,7 +3,10 @@
  * a scratch store with one stream "s" of 2 partitions: header, version check and
  * every served API (ApiVersions, Metadata, ListOffsets, Fetch, Produce, CreateTopics,
  * and the group APIs against a group registry kept across inputs, without persistence,
- * so that joins, syncs and commits of one input meet the groups of earlier ones).
+ * so that joins, syncs and commits of one input meet the groups of earlier ones),
+ * and SaslHandshake / SaslAuthenticate. The low two bits of the correlation id's top
+ * byte pick the SASL setting: 0 off, 1 on and not yet authenticated, 2 on after a
+ * PLAIN handshake (SaslAuthenticate checks user "u" password "p"), 3 authenticated.
  * A response must be framed exactly (its size prefix matches the bytes written);
  * a parked Fetch is re-run as final, as the server does at max_wait_ms. */
 #define _XOPEN_SOURCE 700
@@ -18,6 +21,7 @@
 
 #include "bridge/err.h"
 #include "bridge/logging.h"
+#include "bridge/passwd.h"
 #include "bridge/store/store.h"
 #include "connectors/kafka_api/kafka_api_group.h"
 #include "connectors/kafka_api/kafka_api_int.h"
@@ -27,6 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static mqb_store_t *store;
 static mqb_kgroups_t *groups;
+static mqb_passwd_t *users;
 static mqb_kapi_readers_t readers;
 static mqb_buf_t out;
 static char root[64];
@@ -43,6 +48,8 @@ static void cleanup(void)
 	mqb_kapi_readers_clear(&readers);
 	mqb_kgroups_destroy(groups);
 	groups = NULL;
+	mqb_passwd_free(users);
+	users = NULL;
 	mqb_store_close(store);
 	store = NULL;
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
@@ -50,8 +57,9 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char err[256];
+	char err[256], path[128];
 	mqb_stream_opts_t o;
+	FILE *f;
 
 	(void)argc; (void)argv;
 	mqb_log_set_level(0);
@@ -74,6 +82,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		.max_member_bytes = 4096 });
 	if (!groups)
 		abort();
+	snprintf(path, sizeof path, "%s/users", root);
+	f = fopen(path, "we");
+	if (!f || fputs("u:p\n", f) < 0 || fclose(f) != 0 || chmod(path, 0600) != 0)
+		abort();
+	users = mqb_passwd_load(path, err, sizeof err);
+	if (!users)
+		abort();
 	atexit(cleanup);
 	return 0;
 }
@@ -81,7 +96,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	mqb_kapi_ctx_t ctx;
-	mqb_kapi_call_t call = { .readers = &readers };
+	mqb_kapi_sasl_t sasl = { 0 };
+	mqb_kapi_call_t call = { .readers = &readers, .sasl = &sasl };
+	int mode = size >= 8 ? data[4] & 3 : 0;   /* correlation id, top byte */
 	uint8_t *copy;
 	mqb_kapi_verdict_t v;
 
@@ -90,7 +107,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (runs % 1000 == 0)                /* expire every member: groups stay bounded */
 		mqb_kgroups_tick(groups, INT64_MAX / 2);
 	ctx = (mqb_kapi_ctx_t){ .store = store, .adv_host = "127.0.0.1", .adv_port = 9092,
-				.max_request_bytes = 1 << 20, .groups = groups };
+				.max_request_bytes = 1 << 20, .groups = groups,
+				.users = mode ? users : NULL };
+	sasl.handshaken = mode >= 2;
+	sasl.authed = mode == 3;
 	copy = malloc(size ? size : 1);      /* exact-size heap copy: overreads are caught */
 	memcpy(copy, data, size);
 	out.len = 0;
@@ -103,10 +123,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (v == KAPI_PARK)
 			abort();                     /* a final Fetch / group call always answers */
 	}
-	if (v == KAPI_RESPOND &&
+	if ((v == KAPI_RESPOND || v == KAPI_RESPOND_CLOSE) &&
 	    (out.len < 8 || mqb_be32_get(out.data) != out.len - 4))
 		abort();
-	if (v != KAPI_RESPOND && out.len != 0)
+	if (v != KAPI_RESPOND && v != KAPI_RESPOND_CLOSE && out.len != 0)
 		abort();
 	free(copy);
 	return 0;

@@ -3,7 +3,8 @@
 // TOPIC from the beginning in consumer group GROUP until EXPECT records were seen,
 // committing as it goes; print each record as one JSON line (p, o, k, v) and exit 0.
 // Used by tests/integration/test_kafka_api_groups.c. Env: BROKER, TOPIC, GROUP,
-// PRODUCE, EXPECT, TIMEOUT_MS.
+// PRODUCE, EXPECT, TIMEOUT_MS; SASL_USER and SASL_PASSWORD: authenticate with SASL/PLAIN
+// (test_kafka_api_sasl.c).
 'use strict';
 const { Kafka, logLevel } = require('kafkajs');
 
@@ -16,8 +17,10 @@ const expect = parseInt(env('EXPECT', '0'), 10);
 const timeoutMs = parseInt(env('TIMEOUT_MS', '30000'), 10);
 
 async function main() {
+  const sasl = process.env.SASL_USER ? { mechanism: 'plain', username: process.env.SASL_USER,
+                                         password: env('SASL_PASSWORD', '') } : undefined;
   const kafka = new Kafka({ clientId: 'mqb-js', brokers: [broker], logLevel: logLevel.WARN,
-                            retry: { retries: 3 } });
+                            retry: { retries: 3 }, sasl });
   if (produce > 0) {
     const p = kafka.producer({ allowAutoTopicCreation: false });
     await p.connect();
