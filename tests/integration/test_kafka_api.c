@@ -737,6 +737,50 @@ static void test_fetch_woken_by_append(void **state)
 			 sw1 - sw0);
 }
 
+/* A parked Fetch naming more partitions than the listener remembers (18 entries of
+ * stream "other", which no earlier test waited on: the watch is armed for every
+ * partition) is still woken by an append (kcat -P), not answered at its 5 s
+ * max_wait_ms. */
+static void test_fetch_many_partitions_woken(void **state)
+{
+	char path[400];
+	const char *argv[] = { kcat(), "-b", bootstrap, "-P", "-t", "other", "-p", "0",
+			       "-l", path, NULL };
+	int fd = raw_connect();
+	int64_t t0, took;
+	uint8_t *resp;
+	size_t len;
+	rawreq_t q;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/many.txt", daemon_.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("many\n", f);
+	fclose(f);
+	rq_start(&q, 1, 4, 8);                         /* Fetch v4 at the end (0), 18 entries */
+	rq_i32(&q, -1); rq_i32(&q, 5000); rq_i32(&q, 1); rq_i32(&q, 1 << 20); rq_i8(&q, 0);
+	rq_i32(&q, 1);
+	rq_str(&q, "other");
+	rq_i32(&q, 18);
+	for (int i = 0; i < 18; i++) {
+		rq_i32(&q, 0); rq_i64(&q, 0); rq_i32(&q, 1 << 20);
+	}
+	rq_send(fd, &q);
+	mqbt_sleep_ms(300);                            /* parked */
+	t0 = mqb_mono_ms();
+	free(run(argv, 0));
+	resp = rq_recv(fd, &len);
+	took = mqb_mono_ms() - t0;
+	free(resp);
+	close(fd);
+	fprintf(stderr, "18-entry Fetch parked at the end answered %lld ms after kcat -P "
+		"started\n", (long long)took);
+	if (took > 2500)
+		fail_msg("answered after %lld ms: not woken by the append", (long long)took);
+}
+
 /* /stats "kafka_api" counts what the tests above did */
 static void test_stats(void **state)
 {
@@ -755,7 +799,8 @@ static void test_stats(void **state)
 	assert_true(cJSON_GetObjectItem(req, "Fetch")->valuedouble > 0);
 	assert_true(cJSON_GetObjectItem(req, "Metadata")->valuedouble > 0);
 	assert_true(cJSON_GetObjectItem(req, "other")->valuedouble >= 1);   /* key 999 */
-	assert_int_equal((int)cJSON_GetObjectItem(k, "produce_records")->valuedouble, 8 + 4);
+	/* test_produce: 8 + 4; test_fetch_many_partitions_woken: 1 */
+	assert_int_equal((int)cJSON_GetObjectItem(k, "produce_records")->valuedouble, 8 + 4 + 1);
 	assert_true(cJSON_GetObjectItem(k, "protocol_errors")->valuedouble >= 3);
 	assert_true(cJSON_GetObjectItem(k, "connections_refused")->valuedouble >= 40 - 16);
 	assert_true(cJSON_GetObjectItem(k, "fetch_bytes")->valuedouble > 0);
@@ -781,6 +826,7 @@ int main(void)
 		cmocka_unit_test(test_connection_flood),
 		cmocka_unit_test(test_client_never_reads),
 		cmocka_unit_test(test_fetch_woken_by_append),
+		cmocka_unit_test(test_fetch_many_partitions_woken),
 		cmocka_unit_test(test_stats),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
