@@ -407,7 +407,7 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 	mqb_segment_t *seg;
 	mqb_batch_hdr_t hdr;
 	int64_t base, pos, len;
-	bool first;
+	bool first, stored = false;
 	int rc;
 
 	if (!p || !recs || n == 0)
@@ -474,7 +474,9 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 	mark_dirty(p, seg);
 	atomic_store_explicit(&seg->size, pos + len, memory_order_release);
 	atomic_fetch_add(&p->size_bytes, len);
-	atomic_store_explicit(&p->stored, base + (int64_t)n, memory_order_release);
+	/* seq_cst: ordered before the watch-mask load below (append_watch.h) */
+	atomic_store(&p->stored, base + (int64_t)n);
+	stored = true;
 	atomic_fetch_add_explicit(&p->c_appends, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->c_records, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->c_bytes, (uint64_t)len, memory_order_relaxed);
@@ -496,6 +498,8 @@ out:
 	if (rc && rc != MQB_ERR_TOOBIG && rc != MQB_ERR_INVAL)
 		atomic_fetch_add(&p->c_errors, 1);
 	pthread_mutex_unlock(&p->wlock);
+	if (stored)
+		mqb_append_watchers__appended(mqb_store__watchers(p->st), &p->watch_mask);
 	return rc;
 }
 

@@ -49,7 +49,10 @@ struct mqb_store {
 	mqb_fsync_cb_t *fsync_cb;
 	void *fsync_arg;
 	mqb_scrub_t *scrub;               /* scrub.c, NULL until mqb_store_set_scrub() */
+	mqb_append_watchers_t watchers;   /* append_watch.c */
 };
+
+mqb_append_watchers_t *mqb_store__watchers(mqb_store_t *st) { return &st->watchers; }
 
 mqb_fsync_cb_t *mqb_store__fsync_cb(mqb_store_t *st, void **arg)
 {
@@ -242,6 +245,7 @@ mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_
 	st->flags = flags;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_mutex_init(&st->fmu, NULL);
+	mqb_append_watchers__init(&st->watchers);
 	{
 		pthread_condattr_t ca;
 		pthread_condattr_init(&ca);
@@ -663,6 +667,7 @@ void mqb_store_close(mqb_store_t *st)
 	pthread_mutex_destroy(&st->mu);
 	pthread_mutex_destroy(&st->fmu);
 	pthread_cond_destroy(&st->fcond);
+	mqb_append_watchers__fini(&st->watchers);
 	free(st->dir);
 	free(st);
 }

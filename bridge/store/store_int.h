@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bridge/store/append_watch.h"
 #include "bridge/store/batch.h"
 #include "bridge/store/recovery.h"
 #include "bridge/store/segment.h"
@@ -47,6 +48,20 @@ typedef struct mqb_dirty {
 	mqb_segment_t *seg;
 	mqb_segfd_t *fh;
 } mqb_dirty_t;
+
+/* append_watch.c: the store's table of append watches. */
+typedef struct mqb_append_watchers {
+	pthread_mutex_t mu;            /* used (slot allocation) */
+	uint32_t used;
+	_Atomic int efd[MQB_APPEND_WATCH_MAX];   /* -1 until first used; closed at fini */
+	_Atomic uint32_t all_mask;     /* bits armed for every partition */
+} mqb_append_watchers_t;
+void mqb_append_watchers__init(mqb_append_watchers_t *t);
+void mqb_append_watchers__fini(mqb_append_watchers_t *t);
+/* After an append moved a partition's stored watermark (seq_cst store): fire and
+ * disarm the watches in *pmask (the partition's watch_mask) and all_mask. Lock-free. */
+void mqb_append_watchers__appended(mqb_append_watchers_t *t, _Atomic uint32_t *pmask);
+mqb_append_watchers_t *mqb_store__watchers(mqb_store_t *st);   /* store.c */
 
 struct mqb_partition {
 	mqb_store_t *st;
@@ -83,6 +98,7 @@ struct mqb_partition {
 
 	/* watermarks */
 	_Atomic int64_t log_start, stored, durable, size_bytes;
+	_Atomic uint32_t watch_mask;   /* append watches armed on this partition */
 	atomic_int nsegs_pub;
 
 	/* counters */

@@ -6,9 +6,9 @@
  * whole batches up to partition_max_bytes and the response up to max_bytes, except
  * that the first batch of a response is always sent whole (KIP-74), so a consumer
  * never stalls behind one large batch. Below min_bytes the handler parks
- * (KAPI_PARK) unless call->final: the server checks the watermarks of the partitions
- * read (call->watch) on its re-check timer, calls it again when one moved, and once
- * more, final, at max_wait_ms. Fetch sessions (KIP-227) are not kept:
+ * (KAPI_PARK) unless call->final: the server arms the store's append watch for the
+ * partitions read (call->watch), calls it again when one of their stored watermarks
+ * moved, and once more, final, at max_wait_ms. Fetch sessions (KIP-227) are not kept:
  * session_id 0 in every answer makes clients send full requests.
  */
 #include <string.h>

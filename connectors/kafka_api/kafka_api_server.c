@@ -23,14 +23,16 @@
 #include "bridge/err.h"
 #include "bridge/logging.h"
 #include "bridge/stats/listen.h"
+#include "bridge/store/append_watch.h"
 #include "connectors/kafka_api/kafka_api_group.h"
 
 #define KAPI_MOD "kafka_api"
 #define KAPI_OUT_HIGH (4 << 20)      /* stop reading requests above this much unsent */
 #define KAPI_READ_CHUNK (64 << 10)
 #define KAPI_KEEP_BUF (1 << 20)      /* larger idle buffers are freed */
-#define KAPI_RECHECK_MS 10           /* parked Fetch re-check period */
 #define KAPI_IDLE_TICK_MS 200
+#define KAPI_GROUP_RECHECK_MS 10     /* parked JoinGroup/SyncGroup re-check period */
+#define KAPI_FETCH_KEY 1
 #define KAPI_MAX_WAIT_CAP_MS 60000   /* longest a Fetch may be parked */
 #define KAPI_MIN_FRAME 8             /* api key, version, correlation id */
 #define KAPI_IDLE_CLOSE_MS 600000    /* Kafka's connections.max.idle.ms default */
@@ -44,6 +46,9 @@ typedef struct conn {
 	mqb_kapi_call_t call;
 	mqb_kapi_readers_t readers;
 	mqb_kapi_sasl_t sasl;
+	bool polled;                 /* parked, not a Fetch (groups): re-run on a timer */
+	uint64_t run_fires;          /* s->fires when the handler last ran */
+	bool run_armed;              /* ... and whether s->watch was armed for all then */
 	uint32_t events;             /* registered with epoll */
 	int64_t last_active;         /* monotonic ms of the last byte read or written */
 	char host[64];               /* the peer's address */
@@ -54,6 +59,10 @@ struct mqb_kapi_server {
 	mqb_kapi_ctx_t ctx;
 	char adv_host[256];
 	int lfd, efd, wakefd, port, max_conn, nconn;
+	mqb_append_watch_t *watch;   /* fires when a partition a parked Fetch reads grows */
+	bool rerun_soon;             /* a watched partition moved before its watch was armed */
+	bool all_armed;              /* watch armed for every partition, not fired since */
+	uint64_t fires;              /* watch fires drained */
 	conn_t *conns;
 	pthread_t thr;
 	bool started;
@@ -142,6 +151,8 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 	int16_t api_key = (int16_t)mqb_be16_get(frame);
 	mqb_kapi_verdict_t v;
 
+	c->run_fires = s->fires;
+	c->run_armed = s->all_armed;
 	if (!c->parked) {
 		memset(&c->call, 0, sizeof c->call);
 		c->call.readers = &c->readers;
@@ -172,6 +183,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 									  : c->call.wait_ms;
 			c->park_deadline = mqb_mono_ms() + w;
 			c->parked = true;
+			c->polled = api_key != KAPI_FETCH_KEY;
 		}
 		return 0;
 	case KAPI_CLOSE:
@@ -331,30 +343,86 @@ static void accept_all(mqb_kapi_server_t *s)
 	}
 }
 
-/* Re-run every parked Fetch (answered when data came or its wait is over). */
-static bool recheck_parked(mqb_kapi_server_t *s)
+/* Ask the store to fire s->watch at the next append to a partition c's parked Fetch
+ * reads (every partition when it reads more than the call remembers). */
+static void conn_arm(mqb_kapi_server_t *s, conn_t *c)
 {
-	bool any = false;
+	if (!s->watch)
+		return;
+	if (c->call.nwatch > KAPI_WATCH_MAX) {
+		mqb_append_watch_arm_all(s->watch);
+		s->all_armed = true;
+		return;
+	}
+	for (int i = 0; i < c->call.nwatch; i++)
+		mqb_append_watch_arm(s->watch, c->call.watch[i].p);
+}
+
+/* Did a partition c's parked Fetch reads get records since it ran? Too many to
+ * remember: any fire since, or it ran before the watch was armed for all. A parked
+ * group request (JoinGroup, SyncGroup: nothing in the store to watch) always. */
+static bool conn_moved(const mqb_kapi_server_t *s, const conn_t *c)
+{
+	if (c->polled)
+		return true;
+	if (c->call.nwatch > KAPI_WATCH_MAX)
+		return s->watch && (c->run_fires != s->fires || !c->run_armed);
+	return mqb_kapi_watch_moved(&c->call);
+}
+
+/* Re-run every parked Fetch whose wait is over or whose partitions got records, arm
+ * the watch for those still parked, and return the earliest parked deadline
+ * (INT64_MAX: none). Without a watch (no store) they wait for their deadline.
+ * Parked group requests re-run every turn and at least every 10 ms, as before. */
+static int64_t recheck_parked(mqb_kapi_server_t *s)
+{
+	int64_t next_deadline = INT64_MAX;
 	conn_t *c = s->conns, *next;
 
+	s->rerun_soon = false;
 	for (; c; c = next) {
 		next = c->next;
 		if (!c->parked)
 			continue;
-		if (mqb_mono_ms() < c->park_deadline && !mqb_kapi_watch_moved(&c->call)) {
-			any = true;
+		if (mqb_mono_ms() >= c->park_deadline || conn_moved(s, c)) {
+			if (conn_run_request(s, c, c->in.data + c->in_off + 4,
+					     mqb_be32_get(c->in.data + c->in_off)) < 0 ||
+			    conn_process(s, c) != 0 || conn_flush(c) != 0 ||
+			    conn_update_events(s, c) != 0) {
+				conn_close(s, c, false);
+				continue;
+			}
+			if (!c->parked)
+				continue;
+		}
+		if (c->polled) {
+			/* group state is not in the store: the old re-check timer */
+			int64_t t = mqb_mono_ms() + KAPI_GROUP_RECHECK_MS;
+			if (t < next_deadline)
+				next_deadline = t;
 			continue;
 		}
-		if (conn_run_request(s, c, c->in.data + c->in_off + 4,
-				     mqb_be32_get(c->in.data + c->in_off)) < 0 ||
-		    conn_process(s, c) != 0 || conn_flush(c) != 0 ||
-		    conn_update_events(s, c) != 0) {
-			conn_close(s, c, false);
-			continue;
-		}
-		any |= c->parked;
+		/* arm, then look again: an append between the handler's read of the
+		 * watermarks and the arm did not fire the watch */
+		conn_arm(s, c);
+		if (conn_moved(s, c))
+			s->rerun_soon = true;
+		if (c->park_deadline < next_deadline)
+			next_deadline = c->park_deadline;
 	}
-	return any;
+	return next_deadline;
+}
+
+/* epoll_wait's timeout: until the earliest parked deadline, at most the idle tick. */
+static int loop_timeout(const mqb_kapi_server_t *s, int64_t next_deadline)
+{
+	int64_t now = mqb_mono_ms();
+
+	if (s->rerun_soon || next_deadline <= now)
+		return 0;
+	if (next_deadline - now < KAPI_IDLE_TICK_MS)
+		return (int)(next_deadline - now);
+	return KAPI_IDLE_TICK_MS;
 }
 
 /* Close connections silent for KAPI_IDLE_CLOSE_MS (as a Kafka broker does; clients
@@ -377,21 +445,25 @@ static void *server_thread(void *arg)
 {
 	mqb_kapi_server_t *s = arg;
 	struct epoll_event ev[64];
-	bool parked = false;
+	int64_t next_deadline = INT64_MAX;
 
 	while (!atomic_load(&s->stopping)) {
-		int n = epoll_wait(s->efd, ev, 64, parked ? KAPI_RECHECK_MS : KAPI_IDLE_TICK_MS);
+		int n = epoll_wait(s->efd, ev, 64, loop_timeout(s, next_deadline));
 
 		atomic_store(&s->last_turn, mqb_mono_ms());
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &s->lfd)
 				accept_all(s);
+			else if (ev[i].data.ptr == &s->watch) {
+				s->fires += mqb_append_watch_drain(s->watch);
+				s->all_armed = false;   /* a fire disarms every bit */
+			}
 			else if (ev[i].data.ptr != &s->wakefd)
 				conn_event(s, ev[i].data.ptr, ev[i].events);
 		}
 		if (s->ctx.groups)
 			mqb_kgroups_tick(s->ctx.groups, mqb_mono_ms());
-		parked = recheck_parked(s);
+		next_deadline = recheck_parked(s);
 		close_idle(s, mqb_mono_ms());
 	}
 	while (s->conns)
@@ -460,6 +532,13 @@ mqb_kapi_server_t *mqb_kapi_server_new(const mqb_kapi_ctx_t *ctx, const char *li
 	epoll_ctl(s->efd, EPOLL_CTL_ADD, s->lfd, &e);
 	e.data.ptr = &s->wakefd;
 	epoll_ctl(s->efd, EPOLL_CTL_ADD, s->wakefd, &e);
+	if (s->ctx.store) {
+		s->watch = mqb_append_watch_new(s->ctx.store, errstr, errstr_size);
+		if (!s->watch)
+			goto fail;
+		e.data.ptr = &s->watch;
+		epoll_ctl(s->efd, EPOLL_CTL_ADD, mqb_append_watch_fd(s->watch), &e);
+	}
 	atomic_init(&s->stopping, false);
 	atomic_init(&s->last_turn, 0);
 	return s;
@@ -478,6 +557,7 @@ int mqb_kapi_server_start(mqb_kapi_server_t *s)
 	atomic_store(&s->last_turn, mqb_mono_ms());
 	if (pthread_create(&s->thr, NULL, server_thread, s) != 0)
 		return MQB_ERR_NOMEM;
+	pthread_setname_np(s->thr, "mqb-kafka-api");   /* for per-thread accounting */
 	s->started = true;
 	mqb_info(KAPI_MOD, "serving the Kafka protocol on port %d (advertised %s:%d)",
 		 s->port, s->ctx.adv_host, s->ctx.adv_port);
@@ -507,6 +587,7 @@ void mqb_kapi_server_destroy(mqb_kapi_server_t *s)
 	close(s->lfd);
 	close(s->efd);
 	close(s->wakefd);
+	mqb_append_watch_free(s->watch);     /* its fd belongs to the store */
 	free(s);
 }
 

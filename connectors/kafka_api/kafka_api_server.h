@@ -10,8 +10,11 @@
  * connection, and a connection whose unsent responses pass 4 MiB is not read until
  * the client reads them (a client that never reads its Fetch responses costs a
  * bounded buffer, not the daemon). A parked Fetch (below min_bytes) is re-run when the
- * stored watermark of a partition it reads moved, checked every 10 ms (a re-check
- * timer, not an append notification), and answered at max_wait_ms at the latest.
+ * stored watermark of a partition it reads moved, woken by the store's append watch
+ * (bridge/store/append_watch.h; the loop sleeps until the earliest deadline, no
+ * polling), and answered at max_wait_ms at the latest. Parked JoinGroup/SyncGroup
+ * requests are re-checked every 10 ms. The server holds one append watch of the
+ * store (freed at destroy; the store must outlive the server).
  *
  * Threads: new/destroy from the daemon's thread; start creates the server thread;
  * stop wakes it (eventfd) and joins it. last_turn/port may be read from any thread.

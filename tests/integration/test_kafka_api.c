@@ -7,6 +7,9 @@
  * field, an unknown API key, an unknown topic, a connection flood, a client that never
  * reads its Fetch answers) gets a protocol
  * error or a closed connection while the daemon keeps serving kcat; /stats counts it.
+ * A kcat consumer waiting at the end of the log (fetch.wait.max.ms=1000) gets a record
+ * published over MQTT long before its wait ends (the store's append watch wakes the
+ * parked Fetch), and while it waits the listener thread sleeps (no re-check timer).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,9 +21,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "bridge/clock.h"
 #include "bridge/store/batch.h"
 #include "tests/integration/ingest_util.h"
 #include "tests/integration/kafka_raw.h"
@@ -613,6 +619,168 @@ static void test_client_never_reads(void **state)
 	close(fd);
 }
 
+/* voluntary + involuntary context switches of the daemon's Kafka listener thread
+ * ("mqb-kafka-api"), -1 when not found */
+static long listener_switches(pid_t pid)
+{
+	char path[400], comm[32] = "", line[128];
+	DIR *d;
+	struct dirent *e;
+	long n = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while (n < 0 && (e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof comm, f) || strncmp(comm, "mqb-kafka-api", 13)) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof path, "/proc/%d/task/%s/status", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		n = 0;
+		while (fgets(line, sizeof line, f)) {
+			long v;
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+				n += v;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* true when the file at path contains needle */
+static bool file_has(const char *path, const char *needle)
+{
+	char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+#define WAKE_ROUNDS 7
+#define WAKE_FAST_MS 250   /* far below the 1000 ms wait; a loaded CI box stays under */
+
+/* A consumer parked at the end of the log is answered when a record is stored, not
+ * when its fetch.wait.max.ms (1000) runs out: of WAKE_ROUNDS records published over
+ * MQTT at moments unrelated to its fetch cycle, all but one reach kcat's output in
+ * under WAKE_FAST_MS (answered only at the deadline they would take 500 ms on
+ * average). Between records the listener thread sleeps: over 2 s with the consumer
+ * parked it switches in well under the 200 times a 10 ms re-check would cost. */
+static void test_fetch_woken_by_append(void **state)
+{
+	char log[512], val[64];
+	const char *argv[] = { kcat(), "-b", bootstrap, "-C", "-t", STREAM, "-o", "end", "-u",
+			       "-q", "-f", "%s\n", "-X", "fetch.wait.max.ms=1000", NULL };
+	int64_t lat[WAKE_ROUNDS];
+	long sw0, sw1;
+	int fast = 0;
+	pid_t pid = 0;
+	iu_pub_t pub;
+
+	(void)state;
+	snprintf(log, sizeof log, "%s/kcat-wake.out", daemon_.dir);
+	assert_int_equal(iu_pub_start(&pub, broker.port, "kapi-wake", true), 0);
+	assert_int_equal(mqbt_spawn(&pid, argv, log), 0);
+	mqbt_sleep_ms(2000);                 /* connected, at the end, parked */
+	sw0 = listener_switches(daemon_.pid);
+	mqbt_sleep_ms(2000);
+	sw1 = listener_switches(daemon_.pid);
+	for (int i = 0; i < WAKE_ROUNDS; i++) {
+		int64_t t0;
+
+		mqbt_sleep_ms(150 + 110 * i);   /* land at different points of the wait */
+		snprintf(val, sizeof val, "wake-%d-x", i);
+		t0 = mqb_mono_ms();
+		assert_int_equal(iu_pub_send(&pub, "t/wake/v", val, strlen(val), 1, NULL), 0);
+		while (!file_has(log, val) && mqb_mono_ms() - t0 < 5000)
+			mqbt_sleep_ms(1);
+		lat[i] = mqb_mono_ms() - t0;
+		fast += lat[i] < WAKE_FAST_MS;
+	}
+	mqbt_kill(pid, SIGTERM);
+	assert_int_equal(mqbt_stop(pid, 10000), 0);
+	iu_pub_stop(&pub);
+	fprintf(stderr, "kcat waiting at the end: record latency ms");
+	for (int i = 0; i < WAKE_ROUNDS; i++)
+		fprintf(stderr, " %lld", (long long)lat[i]);
+	fprintf(stderr, "; listener thread switches over 2 s parked: %ld\n", sw1 - sw0);
+	for (int i = 0; i < WAKE_ROUNDS; i++)
+		if (lat[i] >= 5000)
+			fail_msg("record %d never reached kcat", i);
+	if (fast < WAKE_ROUNDS - 1)
+		fail_msg("only %d of %d records reached the parked consumer in < %d ms", fast,
+			 WAKE_ROUNDS, WAKE_FAST_MS);
+	assert_true(sw0 >= 0 && sw1 >= sw0);
+	if (sw1 - sw0 > 60)
+		fail_msg("listener thread switched %ld times in 2 s with one parked consumer",
+			 sw1 - sw0);
+}
+
+/* A parked Fetch naming more partitions than the listener remembers (18 entries of
+ * stream "other", which no earlier test waited on: the watch is armed for every
+ * partition) is still woken by an append (kcat -P), not answered at its 5 s
+ * max_wait_ms. */
+static void test_fetch_many_partitions_woken(void **state)
+{
+	char path[400];
+	const char *argv[] = { kcat(), "-b", bootstrap, "-P", "-t", "other", "-p", "0",
+			       "-l", path, NULL };
+	int fd = raw_connect();
+	int64_t t0, took;
+	uint8_t *resp;
+	size_t len;
+	rawreq_t q;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/many.txt", daemon_.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("many\n", f);
+	fclose(f);
+	rq_start(&q, 1, 4, 8);                         /* Fetch v4 at the end (0), 18 entries */
+	rq_i32(&q, -1); rq_i32(&q, 5000); rq_i32(&q, 1); rq_i32(&q, 1 << 20); rq_i8(&q, 0);
+	rq_i32(&q, 1);
+	rq_str(&q, "other");
+	rq_i32(&q, 18);
+	for (int i = 0; i < 18; i++) {
+		rq_i32(&q, 0); rq_i64(&q, 0); rq_i32(&q, 1 << 20);
+	}
+	rq_send(fd, &q);
+	mqbt_sleep_ms(300);                            /* parked */
+	t0 = mqb_mono_ms();
+	free(run(argv, 0));
+	resp = rq_recv(fd, &len);
+	took = mqb_mono_ms() - t0;
+	free(resp);
+	close(fd);
+	fprintf(stderr, "18-entry Fetch parked at the end answered %lld ms after kcat -P "
+		"started\n", (long long)took);
+	if (took > 2500)
+		fail_msg("answered after %lld ms: not woken by the append", (long long)took);
+}
+
 /* /stats "kafka_api" counts what the tests above did */
 static void test_stats(void **state)
 {
@@ -631,7 +799,8 @@ static void test_stats(void **state)
 	assert_true(cJSON_GetObjectItem(req, "Fetch")->valuedouble > 0);
 	assert_true(cJSON_GetObjectItem(req, "Metadata")->valuedouble > 0);
 	assert_true(cJSON_GetObjectItem(req, "other")->valuedouble >= 1);   /* key 999 */
-	assert_int_equal((int)cJSON_GetObjectItem(k, "produce_records")->valuedouble, 8 + 4);
+	/* test_produce: 8 + 4; test_fetch_many_partitions_woken: 1 */
+	assert_int_equal((int)cJSON_GetObjectItem(k, "produce_records")->valuedouble, 8 + 4 + 1);
 	assert_true(cJSON_GetObjectItem(k, "protocol_errors")->valuedouble >= 3);
 	assert_true(cJSON_GetObjectItem(k, "connections_refused")->valuedouble >= 40 - 16);
 	assert_true(cJSON_GetObjectItem(k, "fetch_bytes")->valuedouble > 0);
@@ -656,6 +825,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_topic),
 		cmocka_unit_test(test_connection_flood),
 		cmocka_unit_test(test_client_never_reads),
+		cmocka_unit_test(test_fetch_woken_by_append),
+		cmocka_unit_test(test_fetch_many_partitions_woken),
 		cmocka_unit_test(test_stats),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
