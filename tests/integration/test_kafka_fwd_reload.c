@@ -9,6 +9,8 @@
  *  - a reload changes b's topic: records after the change go to the new topic only,
  *    none resent or skipped (old topic + new topic = every record once);
  *  - a reload naming a stream the store does not have is refused, nothing changes;
+ *  - Kafka down with records of b in flight: a topic change is refused after the
+ *    drain wait (nothing changes), b goes on once Kafka is back;
  *  - more partitions for a forwarded stream: the new partition is forwarded.
  */
 #include <setjmp.h>
@@ -215,7 +217,7 @@ static void test_forward_entries_live(void **state)
 	assert_once(&s, 0, a_sent, "ta up to the removal");
 	fill(0, 0, 100);             /* stored, not forwarded now */
 	usleep(500 * 1000);
-	read_topic_t("ta", 1, 0, a_sent + 1, 1500, &s);
+	read_topic_t("ta", 1, 0, a_sent + 1, 1000, &s);
 	assert_int_equal(s.total, a_sent);
 
 	/* change b's topic mid-stream: the cursor stays, only the destination changes */
@@ -224,7 +226,7 @@ static void test_forward_entries_live(void **state)
 	fill(1, 0, 200);
 	wait_cursor("b", "tb2", 0, 700);
 	struct seen old;
-	read_topic("tb", 2, 0, 500, &old);
+	read_topic_t("tb", 2, 0, 500, 2000, &old);   /* up to 500: what went there */
 	read_topic("tb2", 2, 0, 700 - old.total, &s);
 	assert_true(old.total >= 200 && s.total > 0);
 	for (int64_t i = 0; i < 700; i++)
@@ -250,6 +252,18 @@ static void test_forward_entries_live(void **state)
 	fill(1, 0, 50);
 	wait_cursor("b", "tb2", 0, 750);
 
+	/* Kafka down with b's records in flight: a topic change is refused after the 5 s
+	 * drain, nothing changes; they go to tb2 once Kafka is back */
+	assert_int_equal(kmock_cmd(&E.mock, "down all"), 0);
+	fill(1, 0, 20);
+	usleep(300 * 1000);
+	reload(conf(1, 1, "{ stream = \"b\"; topic = \"tb\"; }, { stream = \"a\"; topic = \"ta\"; }"),
+	       MQB_ERR_AGAIN);
+	assert_int_equal(mqb_kafka_fwd_status(E.f, "b", "tb", 0, &(mqb_kafka_part_status_t){0}),
+			 MQB_ERR_NOTFOUND);
+	assert_int_equal(kmock_cmd(&E.mock, "up all"), 0);
+	wait_cursor("b", "tb2", 0, 770);
+
 	/* more partitions for forwarded stream b (the daemon grows the store first) */
 	char err[512];
 	mqb_config_t *grown = conf(1, 2, "{ stream = \"b\"; topic = \"tb2\"; }, "
@@ -262,7 +276,7 @@ static void test_forward_entries_live(void **state)
 	fill(1, 1, 120);
 	fill(1, 0, 30);
 	wait_cursor("b", "tb2", 1, 120);
-	wait_cursor("b", "tb2", 0, 780);
+	wait_cursor("b", "tb2", 0, 800);
 	read_topic("tb2", 2, 1, E.n[1][0] - in_old + 120, &s);
 	assert_once(&s, 0, 120, "tb2 partition 1 after growing b");
 }
