@@ -114,7 +114,7 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: SIGTERM/SIGINT stop cleanly (flush, fsync, clean-shutdown marker);\n"
 		"exit 3 when acknowledged records could not be stored before stopping.\n"
-		"SIGHUP reloads FILE (routes, new streams, groups, log_level live; docs/OPERATIONS.md).\n"
+		"SIGHUP reloads FILE (routes, new streams, groups, kafka.forward, log_level live; docs/OPERATIONS.md).\n"
 		"Environment: MQB_LOG_LEVEL=error|warn|notice|info|debug overrides log_level.\n");
 }
 
@@ -509,13 +509,13 @@ static int open_new_streams(struct daemon *d, const mqb_config_t *cfg,
 	return 0;
 }
 
-/* More partitions for the streams in df (existing records stay where they are). A
- * stream the Kafka forwarder reads is refused before anything changed: its partitions
- * are fixed while it runs. 0, or -1 refused. */
+/* More partitions for the streams in df (existing records stay where they are; the
+ * Kafka forwarder forwards the new ones from their start, kafka_forwarder_reload.c).
+ * check_only: nothing to check before (kept for the caller's two phases). 0, or -1
+ * refused. */
 static int grow_streams(struct daemon *d, const mqb_config_t *ncfg,
 			const mqb_reload_diff_t *df, bool check_only)
 {
-	const mqb_kafka_conf_t *kc = mqb_kafka_conf(d->cfg);
 	char err[512];
 
 	for (size_t i = 0; i < df->ngrown_streams; i++) {
@@ -524,19 +524,8 @@ static int grow_streams(struct daemon *d, const mqb_config_t *ncfg,
 
 		if (idx < 0)
 			continue;
-		if (check_only) {
-			for (size_t k = 0; kc && kc->enabled && k < kc->forward_count; k++)
-				if (strcmp(kc->forward[k].stream, name) == 0) {
-					mqb_warn(MAIN_MOD, "reload: streams.%s.partitions changed: needs "
-						 "a restart (kafka.forward reads stream %s; the forwarder "
-						 "takes new partitions only at start)", name, name);
-					mqb_error(MAIN_MOD, "reload refused: 1 change(s) need a restart "
-						  "(listed above); nothing changed, the running "
-						  "configuration stays");
-					return -1;
-				}
+		if (check_only)
 			continue;
-		}
 		err[0] = '\0';
 		if (mqb_store_stream_grow(d->store, &ncfg->streams[idx].opts, err, sizeof err)
 		    != MQB_OK) {
@@ -700,7 +689,7 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 		return -1;
 	}
 	if (!df.routes && !df.nnew_streams && !df.ngrown_streams && !df.log_level && !df.groups &&
-	    !df.stats_token) {
+	    !df.stats_token && !df.kafka_forward) {
 		mqb_notice(MAIN_MOD, "reload: no change");
 		mqb_reload_diff_free(&df);
 		return 0;
@@ -730,10 +719,11 @@ static int reload_apply(struct daemon *d, mqb_config_t *ncfg, config_t *tree)
 	if (df.stats_token)
 		apply_stats_token(d, ncfg);
 	mqb_notice(MAIN_MOD, "configuration reloaded from %s: %zu route(s)%s, %zu new "
-		   "stream(s), %zu grown%s%s%s", d->path, ncfg->routes_count,
+		   "stream(s), %zu grown%s%s%s%s", d->path, ncfg->routes_count,
 		   df.routes ? " (changed)" : "", df.nnew_streams, df.ngrown_streams,
 		   df.log_level ? ", log_level changed" : "", df.groups ? ", groups changed" : "",
-		   df.stats_token ? ", stats token changed" : "");
+		   df.stats_token ? ", stats token changed" : "",
+		   df.kafka_forward ? ", kafka.forward changed" : "");
 	mqb_reload_diff_free(&df);
 	return 1;
 }

@@ -188,6 +188,30 @@ static int diff_streams(mqb_reload_diff_t *d, const config_setting_t *a,
 	return 0;
 }
 
+/* kafka.forward (the list or any key of its entries) is live: drop those restart
+ * keys added since index from; true if there was one. */
+static bool drop_forward(mqb_reload_diff_t *d, size_t from)
+{
+	static const char pre[] = "kafka.forward";
+	bool any = false;
+
+	for (size_t i = from; i < d->nrestart;) {
+		const char *k = d->restart[i];
+
+		if (strncmp(k, pre, sizeof pre - 1) == 0 &&
+		    (k[sizeof pre - 1] == '\0' || k[sizeof pre - 1] == '[')) {
+			free(d->restart[i]);
+			memmove(&d->restart[i], &d->restart[i + 1],
+				(d->nrestart - i - 1) * sizeof(d->restart[0]));
+			d->nrestart--;
+			any = true;
+		} else {
+			i++;
+		}
+	}
+	return any;
+}
+
 static bool same(const config_setting_t *a, const config_setting_t *b);
 
 /* A group's keys fixed when it is built (mqb_coord_reload refuses them too). */
@@ -301,8 +325,13 @@ int mqb_reload_diff(const config_t *old, const config_t *new, mqb_reload_diff_t 
 			if (!sy) {
 				if (restart(out, name))
 					goto nomem;
-			} else if (!pass && diff_setting(out, sx, sy, name)) {
-				goto nomem;
+			} else if (!pass) {
+				size_t before = out->nrestart;
+
+				if (diff_setting(out, sx, sy, name))
+					goto nomem;
+				if (!strcmp(name, "kafka") && drop_forward(out, before))
+					out->kafka_forward = true;
 			}
 		}
 	}

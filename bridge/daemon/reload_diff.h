@@ -32,6 +32,7 @@ typedef struct mqb_reload_diff {
 	bool log_level, routes;      /* changed (live) */
 	bool groups;                 /* a group added, removed or a live key changed */
 	bool stats_token;            /* stats.token_file set, changed or removed */
+	bool kafka_forward;          /* kafka.forward entries added, removed or changed */
 	char *new_streams[MQB_RELOAD_MAX_KEYS];  /* names of streams to open */
 	size_t nnew_streams;
 	char *grown_streams[MQB_RELOAD_MAX_KEYS];  /* streams with more partitions */

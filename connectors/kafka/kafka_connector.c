@@ -83,6 +83,14 @@ static int kafka_ready(void *inst, char *why, size_t why_size)
 	return 1;
 }
 
+/* kafka.forward entries follow the new file (the daemon refuses changes to any other
+ * kafka key). The checkpointer keeps the boot configuration (never freed). */
+static int kafka_reload(void *inst, const mqb_config_t *new_cfg, char *why, size_t why_size)
+{
+	struct kafka_inst *ki = inst;
+	return ki->f ? mqb_kafka_fwd_reload(ki->f, new_cfg, 10000, why, why_size) : MQB_OK;
+}
+
 int mqb_kafka_connector_add_routes(void *inst, mqb_http_t *http)
 {
 	struct kafka_inst *ki = inst;
@@ -104,4 +112,5 @@ const struct mqb_connector_ops mqb_connector_kafka = {
 	.stop = kafka_stop,
 	.destroy = kafka_destroy,
 	.ready = kafka_ready,
+	.reload = kafka_reload,
 };

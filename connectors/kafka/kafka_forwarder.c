@@ -32,7 +32,7 @@
 static struct kstream *find_stream(mqb_kafka_fwd_t *f, const char *stream, const char *topic)
 {
 	for (size_t i = 0; i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
+		struct kstream *ks = f->streams[i];
 		if (strcmp(ks->stream, stream) == 0 && (!topic || strcmp(ks->topic, topic) == 0))
 			return ks;
 	}
@@ -54,8 +54,15 @@ static int replay_line(const mqb_fwd_state_line_t *ln, void *arg)
 {
 	mqb_kafka_fwd_t *f = arg;
 	struct kpart *kp = find_part(f, ln->stream, ln->topic, ln->partition);
-	if (!kp)
-		return MQB_OK;  /* a forward entry no longer configured: dropped at compaction */
+	if (!kp) {
+		/* an entry not configured now: its cursor is kept for a later reload */
+		if (ln->kind != 'C')
+			return MQB_OK;
+		pthread_mutex_lock(&f->lock);
+		int rc = mqb_kafka__saved_put(f, ln->stream, ln->topic, ln->partition, ln->a);
+		pthread_mutex_unlock(&f->lock);
+		return rc;
+	}
 	if (ln->kind == 'C')
 		kp->win.cursor = kp->persisted = ln->a;
 	else if (mqb_fwd_syncs_add(&kp->syncs, ln->a, ln->b) != MQB_OK)
@@ -78,7 +85,7 @@ static void state_serialise(mqb_kafka_fwd_t *f, mqb_sbuf_t *b)
 {
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
+		struct kstream *ks = f->streams[i];
 		for (int32_t p = 0; p < ks->nparts; p++) {
 			struct kpart *kp = &ks->parts[p];
 			for (size_t j = 0; j < kp->syncs.n; j++)
@@ -89,6 +96,9 @@ static void state_serialise(mqb_kafka_fwd_t *f, mqb_sbuf_t *b)
 						ks->topic, p, kp->win.cursor);
 		}
 	}
+	for (size_t i = 0; i < f->nsaved; i++)
+		mqb_sbuf_printf(b, "C %s %s %d %" PRId64 "\n", f->saved[i].stream,
+				f->saved[i].topic, f->saved[i].partition, f->saved[i].cursor);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -117,7 +127,7 @@ static void state_flush(mqb_kafka_fwd_t *f, bool force)
 	f->last_append_ms = now;
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
+		struct kstream *ks = f->streams[i];
 		for (int32_t p = 0; p < ks->nparts; p++) {
 			struct kpart *kp = &ks->parts[p];
 			if (kp->win.cursor == kp->persisted)
@@ -139,8 +149,8 @@ static void state_flush(mqb_kafka_fwd_t *f, bool force)
 					    mqb_strerror(rc));
 			pthread_mutex_lock(&f->lock);
 			for (size_t i = 0; i < f->nstreams; i++)
-				for (int32_t p = 0; p < f->streams[i].nparts; p++)
-					f->streams[i].parts[p].persisted = -1;
+				for (int32_t p = 0; p < f->streams[i]->nparts; p++)
+					f->streams[i]->parts[p].persisted = -1;
 			pthread_mutex_unlock(&f->lock);
 		} else {
 			f->unsynced = true;
@@ -180,7 +190,7 @@ static void floor_update(mqb_kafka_fwd_t *f, struct kpart *kp)
 {
 	int64_t floor = kp->win.cursor;
 	for (size_t i = 0; i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
+		struct kstream *ks = f->streams[i];
 		if (ks != kp->ks && strcmp(ks->stream, kp->ks->stream) == 0 &&
 		    kp->id < ks->nparts && ks->parts[kp->id].win.cursor < floor)
 			floor = ks->parts[kp->id].win.cursor;
@@ -193,8 +203,8 @@ static void floor_update(mqb_kafka_fwd_t *f, struct kpart *kp)
 static void publish_state(mqb_kafka_fwd_t *f)
 {
 	for (size_t i = 0; i < f->nstreams; i++) {
-		for (int32_t p = 0; p < f->streams[i].nparts; p++) {
-			struct kpart *kp = &f->streams[i].parts[p];
+		for (int32_t p = 0; p < f->streams[i]->nparts; p++) {
+			struct kpart *kp = &f->streams[i]->parts[p];
 			if (f->kc->block_on_backlog &&
 			    atomic_load_explicit(&kp->a_cursor, memory_order_relaxed) != kp->win.cursor)
 				floor_update(f, kp);
@@ -215,7 +225,8 @@ static void publish_state(mqb_kafka_fwd_t *f)
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
 	mqb_kafka_fwd_t *f = opaque;
-	struct kstream *ks = rd_kafka_topic_opaque(m->rkt);
+	struct ktopic *kt = rd_kafka_topic_opaque(m->rkt);
+	struct kstream *ks = kt ? kt->ks : NULL;
 	if (!ks || m->partition < 0 || m->partition >= ks->nparts)
 		return;
 	struct kpart *kp = &ks->parts[m->partition];
@@ -317,9 +328,9 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 static void producer_destroy(mqb_kafka_fwd_t *f)
 {
 	for (size_t i = 0; i < f->nstreams; i++) {
-		if (f->streams[i].rkt)
-			rd_kafka_topic_destroy(f->streams[i].rkt);
-		f->streams[i].rkt = NULL;
+		if (f->streams[i]->rkt)
+			rd_kafka_topic_destroy(f->streams[i]->rkt);
+		f->streams[i]->rkt = NULL;
 	}
 	if (f->rk)
 		rd_kafka_destroy(f->rk);
@@ -345,12 +356,15 @@ static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
 	}
 	for (size_t i = 0; i < f->nstreams; i++) {
 		rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(f->rk);
+		struct ktopic *kt = mqb_kafka__topic_slot(f, f->streams[i]->topic);
+		if (kt)
+			kt->ks = f->streams[i];
 		if (tc)
-			rd_kafka_topic_conf_set_opaque(tc, &f->streams[i]);
-		f->streams[i].rkt = rd_kafka_topic_new(f->rk, f->streams[i].topic, tc);
-		if (!f->streams[i].rkt) {
+			rd_kafka_topic_conf_set_opaque(tc, kt);
+		f->streams[i]->rkt = rd_kafka_topic_new(f->rk, f->streams[i]->topic, tc);
+		if (!f->streams[i]->rkt) {
 			mqb_errstr_set(errstr, errstr_size, "kafka topic %s: %s",
-				       f->streams[i].topic,
+				       f->streams[i]->topic,
 				       rd_kafka_err2str(rd_kafka_last_error()));
 			producer_destroy(f);
 			return MQB_ERR_CONFIG;
@@ -383,8 +397,8 @@ static void handle_fatal(mqb_kafka_fwd_t *f)
 	producer_destroy(f);
 	f->inflight_n = 0;
 	for (size_t i = 0; i < f->nstreams; i++)
-		for (int32_t p = 0; p < f->streams[i].nparts; p++)
-			part_rewind(&f->streams[i].parts[p]);
+		for (int32_t p = 0; p < f->streams[i]->nparts; p++)
+			part_rewind(&f->streams[i]->parts[p]);
 	atomic_store(&f->fatal, 0);
 	atomic_fetch_add(&f->restarts, 1);
 	mqb_counter_inc(f->m_restarts);
@@ -612,8 +626,9 @@ static void *forwarder_main(void *arg)
 			handle_fatal(f);
 		if (!f->rk)
 			break;
+		mqb_kafka__reload_poll(f);   /* between rounds: nothing half-produced */
 		for (size_t i = 0; i < f->nstreams; i++) {
-			struct kstream *ks = &f->streams[i];
+			struct kstream *ks = f->streams[i];
 			int state = atomic_load(&ks->state);
 			if (state != MQB_KAFKA_STREAM_FORWARDING) {
 				if (now >= ks->next_check_ms)
@@ -718,6 +733,7 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 		return NULL;
 	}
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_rwlock_init(&f->slock, NULL);
 	f->cfg = cfg;
 	f->kc = mqb_kafka_conf(cfg);
 	f->st = store;
@@ -736,10 +752,13 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 		goto error;
 	}
 	for (size_t i = 0; i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
+		struct kstream *ks = f->streams[i] = calloc(1, sizeof(*ks));
+		if (!ks || !(ks->stream = strdup(f->kc->forward[i].stream)) ||
+		    !(ks->topic = strdup(f->kc->forward[i].topic))) {
+			mqb_errstr_set(errstr, errstr_size, "out of memory");
+			goto error;
+		}
 		ks->f = f;
-		ks->stream = f->kc->forward[i].stream;
-		ks->topic = f->kc->forward[i].topic;
 		ks->kafka_parts = -1;
 		snprintf(ks->why, sizeof(ks->why), "waiting for the topic's metadata");
 		ks->nparts = mqb_store_partition_count(store, ks->stream);
@@ -785,12 +804,12 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 		goto error;
 	}
 	for (size_t i = 0; i < f->nstreams; i++)
-		for (int32_t p = 0; p < f->streams[i].nparts; p++)
-			if (part_position(f, &f->streams[i].parts[p], errstr, errstr_size))
+		for (int32_t p = 0; p < f->streams[i]->nparts; p++)
+			if (part_position(f, &f->streams[i]->parts[p], errstr, errstr_size))
 				goto error;
 	for (size_t i = 0; f->kc->block_on_backlog && i < f->nstreams; i++)
-		for (int32_t p = 0; p < f->streams[i].nparts; p++)
-			floor_update(f, &f->streams[i].parts[p]);
+		for (int32_t p = 0; p < f->streams[i]->nparts; p++)
+			floor_update(f, &f->streams[i]->parts[p]);
 
 	if (producer_create(f, errstr, errstr_size) != MQB_OK)
 		goto error;
@@ -854,22 +873,37 @@ void mqb_kafka_fwd_destroy(mqb_kafka_fwd_t *f)
 		mqb_journal_close(f->journal);
 	}
 	for (size_t i = 0; f->streams && i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
-		for (int32_t p = 0; ks->parts && p < ks->nparts; p++) {
+		struct kstream *ks = f->streams[i];
+		for (int32_t p = 0; ks && ks->parts && p < ks->nparts; p++) {
 			if (ks->parts[p].p && f->kc->block_on_backlog)
 				mqb_partition_set_retention_floor(ks->parts[p].p, -1);
-			mqb_reader_destroy(ks->parts[p].r);
-			mqb_fwd_window_free(&ks->parts[p].win);
-			mqb_fwd_syncs_free(&ks->parts[p].syncs);
+			mqb_kafka__part_free(f, &ks->parts[p]);
 		}
-		free(ks->parts);
+		mqb_kafka__stream_free(ks);
 	}
 	free(f->streams);
+	for (size_t i = 0; i < f->nretired; i++) {
+		for (int32_t p = 0; p < f->retired[i]->nparts; p++)
+			mqb_kafka__part_free(f, &f->retired[i]->parts[p]);
+		mqb_kafka__stream_free(f->retired[i]);
+	}
+	free(f->retired);
+	for (size_t i = 0; i < f->ngarbage; i++)
+		free(f->garbage[i]);
+	free(f->garbage);
+	mqb_kafka__saved_free(f);
+	while (f->topics) {
+		struct ktopic *kt = f->topics;
+		f->topics = kt->next;
+		free(kt->name);
+		free(kt);
+	}
 	if (f->conf_tmpl)
 		rd_kafka_conf_destroy(f->conf_tmpl);
 	mqb_sbuf_free(&f->pending);
 	free(f->journal_path);
 	pthread_mutex_destroy(&f->lock);
+	pthread_rwlock_destroy(&f->slock);
 	free(f);
 }
 
@@ -877,23 +911,34 @@ int mqb_kafka_fwd_translate(mqb_kafka_fwd_t *f, const char *stream, const char *
 			    int32_t partition, int64_t offset, int64_t *kafka_offset,
 			    const char **topic_out)
 {
+	pthread_rwlock_rdlock(&f->slock);
 	struct kpart *kp = find_part(f, stream, topic, partition);
-	if (!kp)
+	if (!kp) {
+		pthread_rwlock_unlock(&f->slock);
 		return MQB_ERR_NOTFOUND;
+	}
 	if (topic_out)
-		*topic_out = kp->ks->topic;
+		*topic_out = kp->ks->topic;   /* kept until destroy even if a reload changes it */
 	pthread_mutex_lock(&f->lock);
 	int rc = mqb_fwd_syncs_translate(&kp->syncs, offset, kafka_offset, NULL);
 	pthread_mutex_unlock(&f->lock);
+	pthread_rwlock_unlock(&f->slock);
 	return rc;
 }
 
 int mqb_kafka_fwd_status(mqb_kafka_fwd_t *f, const char *stream, const char *topic,
 			 int32_t partition, mqb_kafka_part_status_t *out)
 {
+	pthread_rwlock_rdlock(&f->slock);
 	struct kpart *kp = find_part(f, stream, topic, partition);
-	if (!kp)
-		return MQB_ERR_NOTFOUND;
+	if (kp)
+		mqb_kafka__part_status(kp, out);
+	pthread_rwlock_unlock(&f->slock);
+	return kp ? MQB_OK : MQB_ERR_NOTFOUND;
+}
+
+void mqb_kafka__part_status(struct kpart *kp, mqb_kafka_part_status_t *out)
+{
 	mqb_watermarks_t wm;
 	mqb_partition_watermarks(kp->p, &wm);
 	out->state = atomic_load(&kp->ks->state);
@@ -906,7 +951,6 @@ int mqb_kafka_fwd_status(mqb_kafka_fwd_t *f, const char *stream, const char *top
 	out->forwarded = atomic_load(&kp->a_forwarded);
 	out->lost = atomic_load(&kp->a_lost);
 	out->delivery_errors = atomic_load(&kp->a_errors);
-	return MQB_OK;
 }
 
 bool mqb_kafka_fwd_connected(mqb_kafka_fwd_t *f)
@@ -926,4 +970,62 @@ int mqb_kafka_fwd_test_fatal(mqb_kafka_fwd_t *f)
 	return rd_kafka_test_fatal_error(f->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
 					 "mqbridge test: injected fatal error") ?
 	       MQB_ERR_STATE : MQB_OK;
+}
+
+/* --- for kafka_forwarder_reload.c ------------------------------------------------------ */
+
+int mqb_kafka__part_init(mqb_kafka_fwd_t *f, struct kstream *ks, int32_t p, char *errstr,
+			 size_t errstr_size)
+{
+	return part_init(f, ks, p, errstr, errstr_size);
+}
+
+int mqb_kafka__part_position(mqb_kafka_fwd_t *f, struct kpart *kp, char *errstr,
+			     size_t errstr_size)
+{
+	return part_position(f, kp, errstr, errstr_size);
+}
+
+void mqb_kafka__floor_update(mqb_kafka_fwd_t *f, struct kpart *kp)
+{
+	floor_update(f, kp);
+}
+
+void mqb_kafka__state_flush(mqb_kafka_fwd_t *f, bool force)
+{
+	state_flush(f, force);
+}
+
+void mqb_kafka__part_free(mqb_kafka_fwd_t *f, struct kpart *kp)
+{
+	(void)f;
+	mqb_reader_destroy(kp->r);
+	mqb_fwd_window_free(&kp->win);
+	mqb_fwd_syncs_free(&kp->syncs);
+}
+
+void mqb_kafka__stream_free(struct kstream *ks)
+{
+	if (!ks)
+		return;
+	free(ks->parts);
+	free(ks->stream);
+	free(ks->topic);
+	free(ks);
+}
+
+struct ktopic *mqb_kafka__topic_slot(mqb_kafka_fwd_t *f, const char *name)
+{
+	struct ktopic *kt;
+	for (kt = f->topics; kt; kt = kt->next)
+		if (strcmp(kt->name, name) == 0)
+			return kt;
+	kt = calloc(1, sizeof(*kt));
+	if (!kt || !(kt->name = strdup(name))) {
+		free(kt);
+		return NULL;
+	}
+	kt->next = f->topics;
+	f->topics = kt;
+	return kt;
 }

@@ -17,6 +17,7 @@
  *
  * Ownership: mqb_kafka_fwd_new() borrows cfg, store and metrics (they must outlive the
  * forwarder) and returns a forwarder the caller frees with mqb_kafka_fwd_destroy().
+ * Metrics series of an entry a reload removed stay at their last value.
  * The registry has no way to remove a collector: stop the HTTP endpoint (and render
  * nothing from metrics) before destroying the forwarder, or use a fresh registry
  * for a new forwarder.
@@ -51,6 +52,22 @@ enum mqb_kafka_stream_state {
 mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 				   mqb_metrics_t *metrics, const char *state_dir,
 				   char *errstr, size_t errstr_size);
+/*
+ * Follow new_cfg's kafka.forward entries (SIGHUP reload; kafka_forwarder_reload.c):
+ * entries matched by (stream, topic) stay; an old and a new entry of the same stream
+ * left over are a topic change (the cursor stays, only the destination changes:
+ * nothing resent, nothing skipped); others are removed (cursor journaled and kept for
+ * a later re-add, retention hold released) or added (cursor as at start); partitions
+ * a reload added to a forwarded stream are forwarded from their start. Every other
+ * kafka key must be unchanged (the daemon classes them as restart keys). Applied by
+ * the forwarder thread between produce rounds (directly when it is not running);
+ * waits up to timeout_ms for it to take the request. Nothing of new_cfg is borrowed.
+ * MQB_OK; MQB_ERR_AGAIN (records of a removed or changed entry still undelivered
+ * after 5 s, or the thread did not answer) or MQB_ERR_CONFIG / MQB_ERR_NOMEM with why:
+ * the entries are unchanged.
+ */
+int mqb_kafka_fwd_reload(mqb_kafka_fwd_t *f, const mqb_config_t *new_cfg, int timeout_ms,
+			 char *why, size_t why_size);
 /* Start the forwarder thread. MQB_OK, MQB_ERR_STATE if already started. */
 int mqb_kafka_fwd_start(mqb_kafka_fwd_t *f);
 /* Stop producing, wait up to flush_ms for outstanding deliveries, persist cursors,

@@ -7,6 +7,12 @@
  * forwarder thread alone; a_* atomics are published once per turn for other threads;
  * "under lock" fields are guarded by mqb_kafka_fwd.lock. Everything is owned by the
  * mqb_kafka_fwd_t and freed by mqb_kafka_fwd_destroy().
+ *
+ * Forward entries change at reload (kafka_forwarder_reload.c): the forwarder thread
+ * alone changes the streams array, an entry's parts array and its names, holding
+ * slock for writing; other threads (stats, translate, status) read them holding slock
+ * for reading. A kstream never moves and is freed only at destroy (a removed one goes
+ * to retired), so a late delivery report's opaque stays valid.
  */
 #ifndef MQB_KAFKA_FWD_INT_H
 #define MQB_KAFKA_FWD_INT_H
@@ -58,7 +64,7 @@ struct kpart {
 
 struct kstream {
 	struct mqb_kafka_fwd *f;
-	const char *stream, *topic;  /* borrowed from cfg */
+	char *stream, *topic;        /* owned; a replaced topic goes to f->garbage */
 	int32_t nparts;
 	struct kpart *parts;
 	rd_kafka_topic_t *rkt;
@@ -83,8 +89,17 @@ struct mqb_kafka_fwd {
 	mqb_journal_t *journal;
 	rd_kafka_conf_t *conf_tmpl;  /* dup'ed for each producer */
 	rd_kafka_t *rk;
-	struct kstream *streams;
+	struct kstream **streams;    /* the configured entries; see slock */
 	size_t nstreams;
+	pthread_rwlock_t slock;
+	struct kstream **retired;    /* removed by a reload, freed at destroy */
+	size_t nretired;
+	char **garbage;              /* replaced topic names (translate hands them out) */
+	size_t ngarbage;
+	struct ksaved *saved;        /* cursors of entries not configured now (under lock) */
+	size_t nsaved;
+	_Atomic(struct kfwd_reload *) reload_req;  /* kafka_forwarder_reload.c */
+	struct ktopic *topics;       /* rkt opaques, one per topic name (forwarder thread) */
 	pthread_t thread;
 	bool started, joined;
 	_Atomic bool stopping;
@@ -102,6 +117,51 @@ struct mqb_kafka_fwd {
 	mqb_histogram_t *m_latency;
 	mqb_counter_t *m_restarts;
 };
+
+/* A cursor kept for a (stream, topic, partition) not configured now: read from the
+ * journal at start or saved by a reload that removed the entry; an entry added later
+ * continues from it, and every snapshot of the journal keeps it. */
+struct ksaved {
+	char *stream, *topic;
+	int32_t partition;
+	int64_t cursor;
+};
+
+/* The opaque of every topic handle: librdkafka hands out the same handle (with the
+ * first opaque) for a topic name created again, so the entry a delivery report
+ * belongs to is looked up through this slot, which a reload re-points (NULL: no entry
+ * feeds the topic now). Forwarder thread only; freed at destroy. */
+struct ktopic {
+	char *name;
+	struct kstream *ks;
+	struct ktopic *next;
+};
+
+/* The slot of topic name, created (ks NULL) when missing; NULL when out of memory. */
+struct ktopic *mqb_kafka__topic_slot(mqb_kafka_fwd_t *f, const char *name);
+
+/* kafka_forwarder.c, for kafka_forwarder_reload.c (forwarder thread, or before start). */
+int mqb_kafka__part_init(mqb_kafka_fwd_t *f, struct kstream *ks, int32_t p, char *errstr,
+			 size_t errstr_size);
+int mqb_kafka__part_position(mqb_kafka_fwd_t *f, struct kpart *kp, char *errstr,
+			     size_t errstr_size);
+void mqb_kafka__floor_update(mqb_kafka_fwd_t *f, struct kpart *kp);
+void mqb_kafka__state_flush(mqb_kafka_fwd_t *f, bool force);
+void mqb_kafka__part_free(mqb_kafka_fwd_t *f, struct kpart *kp);
+void mqb_kafka__stream_free(struct kstream *ks);
+/* Fill out from kp (caller holds slock for reading, or is the forwarder thread). */
+void mqb_kafka__part_status(struct kpart *kp, mqb_kafka_part_status_t *out);
+
+/* kafka_forwarder_reload.c */
+/* Forwarder thread, once per turn between produce rounds: apply a posted reload. */
+void mqb_kafka__reload_poll(mqb_kafka_fwd_t *f);
+/* Saved cursors (f->lock held by the caller). put replaces; take removes and returns
+ * true when found. */
+int mqb_kafka__saved_put(mqb_kafka_fwd_t *f, const char *stream, const char *topic,
+			 int32_t partition, int64_t cursor);
+bool mqb_kafka__saved_take(mqb_kafka_fwd_t *f, const char *stream, const char *topic,
+			   int32_t partition, int64_t *cursor);
+void mqb_kafka__saved_free(mqb_kafka_fwd_t *f);
 
 /* kafka_stats.c: the collector and the /stats "kafka" section (HTTP thread). */
 void mqb_kafka__metrics_collect(mqb_metrics_emit_t *e, void *arg);

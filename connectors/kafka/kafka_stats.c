@@ -1,7 +1,8 @@
 /*
  * kafka_stats.c — the forwarder's metrics (a scrape-time collector) and its /stats
  * "kafka" section. Both run in the HTTP thread: they read the atomics the forwarder
- * thread publishes once per turn and copy reasons and sync pairs under its brief lock.
+ * thread publishes once per turn and copy reasons and sync pairs under its brief lock,
+ * holding slock for reading while they walk the forward entries (a reload changes them).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,8 +39,9 @@ void mqb_kafka__metrics_collect(mqb_metrics_emit_t *e, void *arg)
 	mqb_metrics_emit(e, "mqbridge_kafka_queue_full_total", "Produce attempts refused "
 			 "because librdkafka's queue was full (retried)", "counter",
 			 (double)atomic_load(&f->queue_full), NULL);
+	pthread_rwlock_rdlock(&f->slock);   /* a reload may change the entries */
 	for (size_t i = 0; i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
+		struct kstream *ks = f->streams[i];
 		mqb_metrics_emit(e, "mqbridge_kafka_stream_forwarding", "1 when the stream is "
 				 "forwarded, 0 while waiting for metadata or refused", "gauge",
 				 atomic_load(&ks->state) == MQB_KAFKA_STREAM_FORWARDING ? 1.0 : 0.0,
@@ -62,6 +64,7 @@ void mqb_kafka__metrics_collect(mqb_metrics_emit_t *e, void *arg)
 					 "stream", ks->stream, "partition", kp->id_str, NULL);
 		}
 	}
+	pthread_rwlock_unlock(&f->slock);
 }
 
 void mqb_kafka__json_section(cJSON *sec, void *arg)
@@ -79,8 +82,9 @@ void mqb_kafka__json_section(cJSON *sec, void *arg)
 		cJSON_AddNumberToObject(errs, rd_kafka_err2name(f->codes[i].code),
 					(double)atomic_load(&f->codes[i].n));
 	cJSON *arr = cJSON_AddArrayToObject(sec, "forward");
+	pthread_rwlock_rdlock(&f->slock);   /* a reload may change the entries */
 	for (size_t i = 0; i < f->nstreams; i++) {
-		struct kstream *ks = &f->streams[i];
+		struct kstream *ks = f->streams[i];
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddItemToArray(arr, o);
 		cJSON_AddStringToObject(o, "stream", ks->stream);
@@ -96,7 +100,7 @@ void mqb_kafka__json_section(cJSON *sec, void *arg)
 		double t_backlog = 0, t_bbytes = 0, t_inflight = 0, t_fw = 0, t_err = 0, t_lost = 0;
 		for (int32_t p = 0; p < ks->nparts; p++) {
 			mqb_kafka_part_status_t s;
-			mqb_kafka_fwd_status(f, ks->stream, ks->topic, p, &s);
+			mqb_kafka__part_status(&ks->parts[p], &s);
 			mqb_watermarks_t wm;
 			mqb_partition_watermarks(ks->parts[p].p, &wm);
 			int64_t backlog = s.stored > s.cursor ? s.stored - s.cursor : 0;
@@ -141,4 +145,5 @@ void mqb_kafka__json_section(cJSON *sec, void *arg)
 		cJSON_AddNumberToObject(to, "delivery_errors", t_err);
 		cJSON_AddNumberToObject(to, "records_lost", t_lost);
 	}
+	pthread_rwlock_unlock(&f->slock);
 }

@@ -451,10 +451,16 @@ static int stats_status(const char *tok)
 /* A forward entry to a Kafka nobody answers: the forwarder runs, never connects. */
 #define KAFKA "kafka = { bootstrap_servers = \"127.0.0.1:1\"; " \
 	"forward = ( { stream = \"load\"; topic = \"load\"; } ); };\n"
+#define KAFKA2 "kafka = { bootstrap_servers = \"127.0.0.1:1\"; " \
+	"forward = ( { stream = \"load\"; topic = \"load2\"; } ); };\n"
+#define KAFKA_PROPS "kafka = { bootstrap_servers = \"127.0.0.1:1\"; " \
+	"properties = ( (\"linger.ms\", \"50\") ); " \
+	"forward = ( { stream = \"load\"; topic = \"load\"; } ); };\n"
 
 /* stats.token_file live: a rotated token (same file, new content), a bad file refused
  * (the token in force stays), the key removed (no token needed any more). Then more
- * partitions for a stream Kafka forwards: refused as "needs a restart". */
+ * partitions for a stream Kafka forwards and its forward topic, live; a producer
+ * property, refused as "needs a restart". */
 static void test_reload_stats_token(void **state)
 {
 	char bad[420];
@@ -510,12 +516,21 @@ static void test_reload_stats_token(void **state)
 	assert_int_equal(count_in_log("the stats endpoint answers without a token now"), 1);
 	assert_int_equal(stats_status(NULL), 200);
 
-	/* more partitions for a stream the Kafka forwarder reads: needs a restart, named */
+	/* more partitions for a stream the Kafka forwarder reads: live, the forwarder
+	 * takes them from their start */
 	load_parts = LOAD_PARTS + 2;
 	write_conf(d.data, "info", false, false, "{1}", KAFKA);
+	hup_and_wait("configuration reloaded from");
+	assert_int_equal(count_in_log("reload: forwarding stream load partitions"), 1);
+	/* the forward entry's topic: live (nothing in flight to wait for) */
+	write_conf(d.data, "info", false, false, "{1}", KAFKA2);
+	hup_and_wait("kafka.forward changed");
+	assert_int_equal(count_in_log("reload: stream load now forwarded to topic load2 "
+				      "(was load)"), 1);
+	/* a producer property beside it: needs a restart, named; the topic stays */
+	write_conf(d.data, "info", false, false, "{1}", KAFKA_PROPS);
 	hup_and_wait("change(s) need a restart");
-	assert_int_equal(count_in_log("reload: streams.load.partitions changed: needs a restart "
-				      "(kafka.forward reads stream load"), 1);
+	assert_int_equal(count_in_log("reload: kafka.properties changed: needs a restart"), 1);
 	load_parts = LOAD_PARTS;
 	mqbt_kill(d.pid, SIGTERM);
 	assert_int_equal(mqbt_wait(d.pid, 20000), 0);

@@ -184,6 +184,47 @@ static void test_groups(void **state)
 	mqb_reload_diff_free(&d);
 }
 
+#define KAFKA(props, fwd) \
+	BASE "kafka = { bootstrap_servers = \"k:9092\"; " props " forward = ( " fwd " ); };\n"
+
+/* kafka.forward (entries added, removed, a topic changed) is live; every other kafka
+ * key (connection, producer properties) and removing the section need a restart */
+static void test_kafka_forward(void **state)
+{
+	const char *one = KAFKA("", "{ stream = \"a\"; topic = \"t\"; }");
+	mqb_reload_diff_t d;
+
+	(void)state;
+	d = diff(one, KAFKA("", "{ stream = \"a\"; topic = \"t\"; }, { stream = \"b\"; topic = \"u\"; }"));
+	assert_int_equal(d.nrestart, 0);
+	assert_true(d.kafka_forward);
+	mqb_reload_diff_free(&d);
+	d = diff(one, KAFKA("", "{ stream = \"a\"; topic = \"t2\"; }"));
+	assert_int_equal(d.nrestart, 0);
+	assert_true(d.kafka_forward);
+	mqb_reload_diff_free(&d);
+	d = diff(one, BASE "kafka = { bootstrap_servers = \"k:9092\"; };\n");   /* list gone */
+	assert_int_equal(d.nrestart, 0);
+	assert_true(d.kafka_forward);
+	mqb_reload_diff_free(&d);
+	d = diff(one, one);
+	assert_false(d.kafka_forward);
+	mqb_reload_diff_free(&d);
+	/* a topic change beside a producer property: only the property needs a restart */
+	d = diff(one, KAFKA("properties = ( (\"linger.ms\", \"50\") );",
+			    "{ stream = \"a\"; topic = \"t2\"; }"));
+	assert_int_equal(d.nrestart, 1);
+	assert_true(has(&d, "kafka.properties"));
+	mqb_reload_diff_free(&d);
+	d = diff(one, BASE);
+	assert_true(has(&d, "kafka"));
+	mqb_reload_diff_free(&d);
+	d = diff(KAFKA("block_on_backlog = true;", "{ stream = \"a\"; topic = \"t\"; }"), one);
+	assert_true(has(&d, "kafka.block_on_backlog"));
+	assert_false(d.kafka_forward);
+	mqb_reload_diff_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_live),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_groups),
+		cmocka_unit_test(test_kafka_forward),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
