@@ -1,7 +1,8 @@
 /*
  * fuzz_config.c — libFuzzer target over the config loader: any text either loads (and
  * then every route names a stream and compiles) or fails with "fuzz.conf..." in the
- * message; never a crash or a leak.
+ * message (or "FILE:..." for an error inside a file it @includes); never a crash or a
+ * leak.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -43,7 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		mqb_router_destroy(r);
 		mqb_config_free(cfg);
-	} else if (strncmp(err, "fuzz.conf", 9) != 0) {
+	} else if (strncmp(err, "fuzz.conf", 9) != 0 &&
+		   /* an error inside a file the text @includes (one the fuzzer found on
+		    * this machine) names that file instead */
+		   !(strstr(text, "@include") && strstr(err, ": "))) {
 		fprintf(stderr, "error does not name the file: %s\n", err);
 		abort();
 	}
