@@ -472,7 +472,14 @@ static void test_retention_deletes_segment_under_reader(void **state)
 	assert_non_null(r);
 	assert_int_equal(mqb_reader_next_record(r, &rec), MQB_OK);
 	assert_int_equal(rec.offset, 10 * seg_recs + 3);
-	assert_int_equal(count_fds_settled(fds + 1), fds + 1);
+	{
+		/* one more (the reader's), or even: the flusher may close the segment it
+		 * had pending when fds was sampled; that the reader holds its segment is
+		 * checked below (the deleted-but-open fd) */
+		int n = count_fds_settled(fds + 1);
+
+		assert_true(n == fds + 1 || n == fds);
+	}
 	assert_int_equal(count_deleted_fds(f->dir), 0);
 
 	mqb_store_maintain(f->st);
@@ -492,7 +499,9 @@ static void test_retention_deletes_segment_under_reader(void **state)
 	assert_int_equal(rec.offset, w.log_start);
 	mqb_reader_destroy(r);
 	assert_int_equal(read_all(f->p, w.log_start), w.stored - w.log_start);
-	assert_int_equal(count_fds_settled(fds), fds);
+	/* no leak: the sample after the flush may include a segment the flusher closes
+	 * later (the arm64 run under qemu saw 11 for 12), so the count must not grow */
+	assert_true(count_fds_settled(fds) <= fds);
 	fx_close(f);
 	assert_int_equal(count_fds_settled(fds0), fds0);
 }
