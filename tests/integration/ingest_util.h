@@ -176,6 +176,27 @@ static inline int iu_daemon_config(iu_daemon_t *d, int port, const char *client_
 	return mqbt_write_file(d->conf, text);
 }
 
+/* Point d's config (written by iu_daemon_config) at another data_dir, e.g. a tmpfs. */
+static inline int iu_daemon_set_data_dir(iu_daemon_t *d, const char *data)
+{
+	char *text = mqbt_read_file(d->conf, NULL), *p, out[8192];
+	int rc;
+
+	if (!text)
+		return -1;
+	p = strstr(text, "data_dir = ");
+	p = p ? strchr(p, '\n') : NULL;
+	if (!p) {
+		free(text);
+		return -1;
+	}
+	snprintf(d->data, sizeof d->data, "%s", data);
+	snprintf(out, sizeof out, "data_dir = \"%s\";%s", d->data, p);
+	free(text);
+	rc = mqbt_write_file(d->conf, out);
+	return rc;
+}
+
 /* Start mqbridged -c conf (log appended to d->log). 0 ok. */
 static inline int iu_daemon_start(iu_daemon_t *d, const char *const env_extra[])
 {

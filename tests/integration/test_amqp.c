@@ -35,7 +35,6 @@
 #include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
-#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -303,7 +302,6 @@ static int full_teardown(void **state)
 static void test_store_full(void **state)
 {
 	char filler[500], log[500], acc[500], n[16] = "600";
-	struct statvfs vfs;
 	pid_t snd;
 	char *text;
 	int status = 0;
@@ -315,25 +313,14 @@ static void test_store_full(void **state)
 	iu_track_daemon(&daemon_);
 	assert_int_equal(mqbt_tmpdir(daemon_.dir, sizeof daemon_.dir), 0);
 	snprintf(g_mnt, sizeof g_mnt, "%s/data", daemon_.dir);
-	assert_int_equal(mkdir(g_mnt, 0750), 0);
-	if (mount("tmpfs", g_mnt, "tmpfs", 0, "size=4m") != 0) {
+	if (mqbt_tmpfs_mount(g_mnt, "4m") != 0) {
 		fprintf(stderr, "cannot mount a tmpfs (%s): skipping the store-full test\n",
 			strerror(errno));
 		g_mnt[0] = '\0';
 		skip();
 	}
 	start_env("settle = \"stored\"; credit_window = 50;", NULL);
-	assert_int_equal(statvfs(g_mnt, &vfs), 0);
-	snprintf(filler, sizeof filler, "%s/filler", g_mnt);
-	{
-		long long freeb = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
-		char cmd[700];
-		const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-
-		snprintf(cmd, sizeof cmd, "head -c %lld /dev/zero > '%s'", freeb - 100 * 1024,
-			 filler);
-		assert_int_equal(mqbt_run(argv, NULL, NULL, 10000), 0);
-	}
+	assert_int_equal(mqbt_fill_fs(g_mnt, 100 * 1024, filler, sizeof filler), 0);
 	snprintf(log, sizeof log, "%s/sender.log", daemon_.dir);
 	snprintf(acc, sizeof acc, "%s/accepted.txt", daemon_.dir);
 	{

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
 #include "tests/integration/ingest_util.h"
 
@@ -46,7 +45,6 @@ static void test_disk_full(void **state)
 	static iu_daemon_t d;
 	iu_pub_t pub;
 	iu_records_t rs;
-	struct statvfs vfs;
 	char routes[512], filler[400], payload[256], topic[32], *log;
 	long long stored_while_full;
 	bool saw_paused = false;
@@ -58,25 +56,14 @@ static void test_disk_full(void **state)
 	g_d = &d;
 	assert_int_equal(mqbt_tmpdir(d.dir, sizeof d.dir), 0);
 	snprintf(g_mnt, sizeof g_mnt, "%s/mnt", d.dir);
-	assert_int_equal(mkdir(g_mnt, 0755), 0);
-	if (mount("tmpfs", g_mnt, "tmpfs", 0, "size=2m") != 0) {
+	if (mqbt_tmpfs_mount(g_mnt, "2m") != 0) {
 		fprintf(stderr, "cannot mount a tmpfs (%s): skipping the disk-full test\n",
 			strerror(errno));
 		g_mnt[0] = '\0';
 		skip();
 	}
 	/* leave about 200 KiB free */
-	assert_int_equal(statvfs(g_mnt, &vfs), 0);
-	snprintf(filler, sizeof filler, "%s/filler", g_mnt);
-	{
-		long long freeb = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
-		char cmd[600];
-		const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-
-		snprintf(cmd, sizeof cmd, "head -c %lld /dev/zero > '%s'", freeb - 200 * 1024,
-			 filler);
-		assert_int_equal(mqbt_run(argv, NULL, NULL, 10000), 0);
-	}
+	assert_int_equal(mqbt_fill_fs(g_mnt, 200 * 1024, filler, sizeof filler), 0);
 
 	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
 	d.stats_port = mqbt_free_port();
@@ -85,17 +72,11 @@ static void test_disk_full(void **state)
 		 "routes = ( { filter = \"fill/+\"; stream = \"fill\"; key = \"{1}\"; qos = 1; } );");
 	assert_int_equal(iu_daemon_config(&d, b.port, "diskfull", NULL, routes), 0);
 	/* data_dir on the tmpfs */
-	snprintf(d.data, sizeof d.data, "%s/data", g_mnt);
 	{
-		char *text = mqbt_read_file(d.conf, NULL), *p, out[8192];
+		char data[300];
 
-		assert_non_null(text);
-		p = strstr(text, "data_dir = ");
-		assert_non_null(p);
-		p = strchr(p, '\n');
-		snprintf(out, sizeof out, "data_dir = \"%s\";%s", d.data, p);
-		free(text);
-		assert_int_equal(mqbt_write_file(d.conf, out), 0);
+		snprintf(data, sizeof data, "%s/data", g_mnt);
+		assert_int_equal(iu_daemon_set_data_dir(&d, data), 0);
 	}
 	assert_int_equal(iu_daemon_start(&d, NULL), 0);
 	if (iu_daemon_wait_ready(&d, 10000) != 0) {

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
 #include "tests/integration/ingest_util.h"
 
@@ -46,7 +45,6 @@ static void test_stop_full(void **state)
 	static iu_daemon_t d;
 	iu_pub_t pub;
 	iu_records_t rs;
-	struct statvfs vfs;
 	char routes[512], filler[400], payload[256], *log, *p;
 	long long pending = 0, lost, on_disk;
 	int64_t t0, stop_ms;
@@ -59,24 +57,13 @@ static void test_stop_full(void **state)
 	g_d = &d;
 	assert_int_equal(mqbt_tmpdir(d.dir, sizeof d.dir), 0);
 	snprintf(g_mnt, sizeof g_mnt, "%s/mnt", d.dir);
-	assert_int_equal(mkdir(g_mnt, 0755), 0);
-	if (mount("tmpfs", g_mnt, "tmpfs", 0, "size=2m") != 0) {
+	if (mqbt_tmpfs_mount(g_mnt, "2m") != 0) {
 		fprintf(stderr, "cannot mount a tmpfs (%s): skipping the stop-on-full-disk test\n",
 			strerror(errno));
 		g_mnt[0] = '\0';
 		skip();
 	}
-	assert_int_equal(statvfs(g_mnt, &vfs), 0);
-	snprintf(filler, sizeof filler, "%s/filler", g_mnt);
-	{
-		long long freeb = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
-		char cmd[600];
-		const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-
-		snprintf(cmd, sizeof cmd, "head -c %lld /dev/zero > '%s'", freeb - 200 * 1024,
-			 filler);
-		assert_int_equal(mqbt_run(argv, NULL, NULL, 10000), 0);
-	}
+	assert_int_equal(mqbt_fill_fs(g_mnt, 200 * 1024, filler, sizeof filler), 0);
 
 	assert_int_equal(mqbt_mosquitto_start(&b, NULL), 0);
 	d.stats_port = mqbt_free_port();
@@ -84,17 +71,11 @@ static void test_stop_full(void **state)
 		 "streams = ( { name = \"fill\"; partitions = 1; } );\n"
 		 "routes = ( { filter = \"fill/+\"; stream = \"fill\"; key = \"{1}\"; qos = 1; } );");
 	assert_int_equal(iu_daemon_config(&d, b.port, "stopfull", NULL, routes), 0);
-	snprintf(d.data, sizeof d.data, "%s/data", g_mnt);
 	{
-		char *text = mqbt_read_file(d.conf, NULL), *q, out[8192];
+		char data[300];
 
-		assert_non_null(text);
-		q = strstr(text, "data_dir = ");
-		assert_non_null(q);
-		q = strchr(q, '\n');
-		snprintf(out, sizeof out, "data_dir = \"%s\";%s", d.data, q);
-		free(text);
-		assert_int_equal(mqbt_write_file(d.conf, out), 0);
+		snprintf(data, sizeof data, "%s/data", g_mnt);
+		assert_int_equal(iu_daemon_set_data_dir(&d, data), 0);
 	}
 	assert_int_equal(iu_daemon_start(&d, NULL), 0);
 	if (iu_daemon_wait_ready(&d, 10000) != 0) {

@@ -20,7 +20,6 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
 #include "tests/integration/ingest_util.h"
 #include "tests/support/plugin_fx.h"
@@ -65,7 +64,6 @@ static void store_full(const char *conf_prefix)
 	pf_pub_t *q0;
 	pthread_t th;
 	iu_records_t rs;
-	struct statvfs vfs;
 	char conf[1024], filler[400], *body = NULL;
 	unsigned char *count;
 	int status = 0, n, missing = 0, dup = 0, acked = 0;
@@ -74,24 +72,13 @@ static void store_full(const char *conf_prefix)
 
 	assert_int_equal(mqbt_tmpdir(pb.dir, sizeof pb.dir), 0);
 	snprintf(g_mnt, sizeof g_mnt, "%s/mnt", pb.dir);
-	assert_int_equal(mkdir(g_mnt, 0755), 0);
-	if (mount("tmpfs", g_mnt, "tmpfs", 0, "size=2m") != 0) {
+	if (mqbt_tmpfs_mount(g_mnt, "2m") != 0) {
 		fprintf(stderr, "cannot mount a tmpfs (%s): skipping the disk-full test\n",
 			strerror(errno));
 		g_mnt[0] = '\0';
 		skip();
 	}
-	assert_int_equal(statvfs(g_mnt, &vfs), 0);
-	snprintf(filler, sizeof filler, "%s/filler", g_mnt);
-	{
-		long long freeb = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
-		char cmd[600];
-		const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-
-		snprintf(cmd, sizeof cmd, "head -c %lld /dev/zero > '%s'", freeb - 200 * 1024,
-			 filler);
-		assert_int_equal(mqbt_run(argv, NULL, NULL, 10000), 0);
-	}
+	assert_int_equal(mqbt_fill_fs(g_mnt, 200 * 1024, filler, sizeof filler), 0);
 	assert_int_equal(pf_config(&pb, "streams = ( { name = \"fill\"; partitions = 2; } );\n"
 				   "routes = ( { filter = \"fill/+\"; stream = \"fill\"; "
 				   "key = \"{1}\"; } );"), 0);

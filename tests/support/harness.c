@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -571,4 +573,28 @@ int mqbt_signal_wait_log(pid_t pid, int sig, const char *log_path, const char *n
 		mqbt_sleep_ms(20);
 	}
 	return 0;
+}
+
+int mqbt_tmpfs_mount(const char *mnt, const char *size)
+{
+	char opts[64];
+
+	snprintf(opts, sizeof opts, "size=%s", size);
+	if (mkdir(mnt, 0755) != 0)
+		return -1;
+	return mount("tmpfs", mnt, "tmpfs", 0, opts);
+}
+
+int mqbt_fill_fs(const char *dir, long long leave_bytes, char *filler, size_t filler_size)
+{
+	struct statvfs vfs;
+	char cmd[700];
+	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+
+	if (statvfs(dir, &vfs) != 0)
+		return -1;
+	snprintf(filler, filler_size, "%s/filler", dir);
+	snprintf(cmd, sizeof cmd, "head -c %lld /dev/zero > '%s'",
+		 (long long)vfs.f_bavail * (long long)vfs.f_frsize - leave_bytes, filler);
+	return mqbt_run(argv, NULL, NULL, 10000) == 0 ? 0 : -1;
 }

@@ -58,6 +58,13 @@ int mqbt_stop(pid_t pid, int timeout_ms);
  * Returns the exit status as mqbt_wait, -1 on timeout (child killed). */
 int mqbt_run(const char *const argv[], char **out, size_t *out_len, int timeout_ms);
 
+/* Create the directory mnt and mount a tmpfs of size ("2m") on it, for disk-full tests.
+ * 0, or -1 with errno set (no CAP_SYS_ADMIN: the caller skips with the reason). */
+int mqbt_tmpfs_mount(const char *mnt, const char *size);
+/* Fill the file system of dir with the file dir/filler (its path into filler) until
+ * about leave_bytes stay free. 0 or -1. */
+int mqbt_fill_fs(const char *dir, long long leave_bytes, char *filler, size_t filler_size);
+
 /* A real mosquitto broker. */
 typedef struct mqbt_broker {
 	int port;
