@@ -30,6 +30,7 @@
 #include "bridge/store/batch.h"
 #include "tests/integration/ingest_util.h"
 #include "tests/integration/kafka_raw.h"
+#include "tests/integration/kafka_api_fx.h"
 
 #define N_RECORDS 3000
 #define STREAM "tel"
@@ -41,12 +42,6 @@ static int kport;
 static char bootstrap[64];
 
 /* kcat (Debian package kcat): $KCAT or /usr/bin/kcat (mqbt_run takes a path). */
-static const char *kcat(void)
-{
-	const char *k = getenv("KCAT");
-	return k && *k ? k : "/usr/bin/kcat";
-}
-
 /* One record as both tools print it, for comparison. */
 typedef struct line_rec {
 	int partition;
@@ -60,29 +55,15 @@ static int group_setup(void **state)
 	iu_pub_t pub;
 
 	(void)state;
-	if (access(kcat(), X_OK) != 0) {
-		fprintf(stderr, "kcat not found at %s (apt install kcat, or set KCAT)\n", kcat());
+	if (kapi_env_begin(&broker, &daemon_, &kport, bootstrap, sizeof bootstrap) != 0)
 		return -1;
-	}
-	iu_track_broker(&broker);
-	iu_track_daemon(&daemon_);
-	assert_int_equal(mqbt_mosquitto_start(&broker, NULL), 0);
-	assert_int_equal(mqbt_tmpdir(daemon_.dir, sizeof daemon_.dir), 0);
-	daemon_.stats_port = mqbt_free_port();
-	kport = mqbt_free_port();
-	snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d", kport);
 	snprintf(rest, sizeof rest,
 		 "streams = ( { name = \"%s\"; partitions = %d; }, { name = \"other\"; } );\n"
 		 "routes = ( { filter = \"t/+/v\"; stream = \"%s\"; key = \"{1}\"; } );\n"
 		 "kafka_api = { listen = \"127.0.0.1:%d\"; max_connections = 16; "
 		 "max_request_bytes = 1048576; };\n", STREAM, PARTS, STREAM, kport);
 	assert_int_equal(iu_daemon_config(&daemon_, broker.port, "kapi-test", NULL, rest), 0);
-	assert_int_equal(iu_daemon_start(&daemon_, NULL), 0);
-	if (iu_daemon_wait_ready(&daemon_, 30000) != 0) {
-		iu_daemon_dump_log(&daemon_);
-		fail_msg("mqbridged not ready");
-	}
-	assert_int_equal(mqbt_wait_port(kport, 10000), 0);
+	kapi_daemon_start(&daemon_, kport);
 	assert_int_equal(iu_pub_start(&pub, broker.port, "kapi-pub", true), 0);
 	for (int i = 0; i < N_RECORDS; i++) {
 		char topic[64], val[64], seq[16];

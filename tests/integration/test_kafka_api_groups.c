@@ -30,6 +30,7 @@
 
 #include "tests/integration/ingest_util.h"
 #include "tests/integration/kafka_raw.h"
+#include "tests/integration/kafka_api_fx.h"
 
 #define STREAM "kg"
 #define PARTS 4
@@ -43,38 +44,13 @@ static int kport;
 static char bootstrap[64];
 static int64_t produced[PARTS];    /* records per partition so far */
 
-static const char *kcat(void)
-{
-	const char *k = getenv("KCAT");
-	return k && *k ? k : "/usr/bin/kcat";
-}
-
-static void start_daemon(void)
-{
-	assert_int_equal(iu_daemon_start(&daemon_, NULL), 0);
-	if (iu_daemon_wait_ready(&daemon_, 30000) != 0) {
-		iu_daemon_dump_log(&daemon_);
-		fail_msg("mqbridged not ready");
-	}
-	assert_int_equal(mqbt_wait_port(kport, 10000), 0);
-}
-
 static int group_setup(void **state)
 {
 	char rest[1536];
 
 	(void)state;
-	if (access(kcat(), X_OK) != 0) {
-		fprintf(stderr, "kcat not found at %s (apt install kcat, or set KCAT)\n", kcat());
+	if (kapi_env_begin(&broker, &daemon_, &kport, bootstrap, sizeof bootstrap) != 0)
 		return -1;
-	}
-	iu_track_broker(&broker);
-	iu_track_daemon(&daemon_);
-	assert_int_equal(mqbt_mosquitto_start(&broker, NULL), 0);
-	assert_int_equal(mqbt_tmpdir(daemon_.dir, sizeof daemon_.dir), 0);
-	daemon_.stats_port = mqbt_free_port();
-	kport = mqbt_free_port();
-	snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d", kport);
 	snprintf(rest, sizeof rest,
 		 "streams = ( { name = \"%s\"; partitions = %d; } );\n"
 		 "routes = ( { filter = \"t/+/v\"; stream = \"%s\"; } );\n"
@@ -84,7 +60,7 @@ static int group_setup(void **state)
 		 "group_min_session_timeout_ms = 1000; };\n",
 		 STREAM, PARTS, STREAM, STREAM, kport, MAX_GROUPS, MAX_MEMBERS);
 	assert_int_equal(iu_daemon_config(&daemon_, broker.port, "kapi-groups", NULL, rest), 0);
-	start_daemon();
+	kapi_daemon_start(&daemon_, kport);
 	return 0;
 }
 
@@ -343,7 +319,7 @@ static void test_kcat_group_and_restart(void **state)
 	mqbt_kill(daemon_.pid, SIGKILL);
 	mqbt_wait(daemon_.pid, 10000);
 	daemon_.pid = 0;
-	start_daemon();
+	kapi_daemon_start(&daemon_, kport);
 	wait_committed(GROUP, produced);
 	memcpy(mark, produced, sizeof mark);
 	produce_all(10, "c");
@@ -962,7 +938,7 @@ static void test_reset(void **state)
 	assert_int_equal(mqbt_run(argv, &out, &len, 20000), 0);
 	assert_non_null(strstr(out, "Kafka group " GROUP " reset to earliest"));
 	free(out);
-	start_daemon();
+	kapi_daemon_start(&daemon_, kport);
 	wait_committed(GROUP, zero);
 }
 

@@ -20,6 +20,7 @@
 
 #include "tests/integration/ingest_util.h"
 #include "tests/integration/kafka_raw.h"
+#include "tests/integration/kafka_api_fx.h"
 
 #define STREAM "tel"
 #define N_RECORDS 20
@@ -28,12 +29,6 @@ static mqbt_broker_t broker;
 static iu_daemon_t daemon_;
 static int kport;
 static char bootstrap[64], pwfile[400];
-
-static const char *kcat(void)
-{
-	const char *k = getenv("KCAT");
-	return k && *k ? k : "/usr/bin/kcat";
-}
 
 static void write_conf(const char *pw)
 {
@@ -75,28 +70,14 @@ static int kcat_sasl(const char *user, const char *pass, const char *args, char 
 static int group_setup(void **state)
 {
 	(void)state;
-	if (access(kcat(), X_OK) != 0) {
-		fprintf(stderr, "kcat not found at %s (apt install kcat, or set KCAT)\n", kcat());
+	if (kapi_env_begin(&broker, &daemon_, &kport, bootstrap, sizeof bootstrap) != 0)
 		return -1;
-	}
-	iu_track_broker(&broker);
-	iu_track_daemon(&daemon_);
-	assert_int_equal(mqbt_mosquitto_start(&broker, NULL), 0);
-	assert_int_equal(mqbt_tmpdir(daemon_.dir, sizeof daemon_.dir), 0);
-	daemon_.stats_port = mqbt_free_port();
-	kport = mqbt_free_port();
-	snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d", kport);
 	snprintf(pwfile, sizeof pwfile, "%s/kafka.passwd", daemon_.dir);
 	/* the password is everything after the first ':' */
 	assert_int_equal(mqbt_write_file(pwfile, "# users\n\nalice:s3cret:x\nbob:other\n"), 0);
 	assert_int_equal(chmod(pwfile, 0640), 0);
 	write_conf(pwfile);
-	assert_int_equal(iu_daemon_start(&daemon_, NULL), 0);
-	if (iu_daemon_wait_ready(&daemon_, 30000) != 0) {
-		iu_daemon_dump_log(&daemon_);
-		fail_msg("mqbridged not ready");
-	}
-	assert_int_equal(mqbt_wait_port(kport, 10000), 0);
+	kapi_daemon_start(&daemon_, kport);
 	return 0;
 }
 
