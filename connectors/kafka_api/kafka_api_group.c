@@ -233,6 +233,7 @@ void kg_prepare_rebalance(mqb_kgroups_t *kg, kg_group_t *g, int64_t now)
 	}
 	g->join_not_before = g->state == KG_EMPTY ? now + kg->o.initial_rebalance_delay_ms : 0;
 	g->state = KG_PREPARING;
+	kg->changes++;
 	g->rebalance_deadline = now + (rt > 0 ? rt : 60000);
 	g->rebalances++;
 }
@@ -311,6 +312,7 @@ void kg_maybe_complete(mqb_kgroups_t *kg, kg_group_t *g, int64_t now)
 			member_remove(g, g->members[i]);
 		}
 	g->generation++;
+	kg->changes++;
 	free(g->protocol);
 	g->protocol = NULL;
 	if (g->n == 0) {
@@ -336,11 +338,11 @@ void kg_maybe_complete(mqb_kgroups_t *kg, kg_group_t *g, int64_t now)
 	mqb_info(KG_LOG, "group %s: generation %d with %zu member(s), protocol %s, leader %s",
 		 g->name, (int)g->generation, g->n, g->protocol ? g->protocol : "?",
 		 g->leader ? g->leader : "?");
-	(void)kg;
 }
 
-void kg_stabilize(kg_group_t *g, int64_t now)
+void kg_stabilize(mqb_kgroups_t *kg, kg_group_t *g, int64_t now)
 {
+	kg->changes++;
 	g->state = KG_STABLE;
 	for (size_t i = 0; i < g->n; i++) {
 		g->members[i]->awaiting_sync = false;
@@ -490,6 +492,7 @@ int16_t kg_leave(mqb_kgroups_t *kg, kg_group_t *g, const char *member_id,
 		return KGERR_FENCED_INSTANCE_ID;
 	mqb_info(KG_LOG, "group %s: member %s left", g->name, m->id);
 	member_remove(g, m);
+	kg->changes++;
 	if (g->state == KG_PREPARING)
 		kg_maybe_complete(kg, g, now);
 	else if (g->state != KG_EMPTY)
@@ -703,6 +706,7 @@ void mqb_kgroups_tick(mqb_kgroups_t *kg, int64_t now)
 				 "(%d ms); removed", g->name, m->id, (int)m->session_ms);
 			member_remove(g, m);
 			g->expired++;
+			kg->changes++;
 			lost = true;
 		}
 		if (lost && g->state != KG_PREPARING)
@@ -711,4 +715,53 @@ void mqb_kgroups_tick(mqb_kgroups_t *kg, int64_t now)
 		kg_gc(kg, g);
 	}
 	mqb_kgroups_unlock(kg);
+}
+
+/* The earliest moment g's state can change without a request. */
+static int64_t group_deadline(const kg_group_t *g)
+{
+	int64_t d = INT64_MAX;
+	bool all = true;
+
+	for (size_t i = 0; i < g->npending; i++)
+		if (g->pending[i].expires < d)
+			d = g->pending[i].expires;
+	for (size_t i = 0; i < g->n; i++) {
+		const kg_member_t *m = g->members[i];
+		all = all && m->awaiting_join;
+		/* the tick removes a member once now - last_seen > session_ms */
+		if (!m->awaiting_join && !m->awaiting_sync && m->last_seen + m->session_ms + 1 < d)
+			d = m->last_seen + m->session_ms + 1;
+	}
+	if (g->state == KG_PREPARING) {
+		if (g->rebalance_deadline < d)
+			d = g->rebalance_deadline;
+		if (all && g->join_not_before < d)
+			d = g->join_not_before;
+	}
+	return d;
+}
+
+int64_t mqb_kgroups_next_deadline(mqb_kgroups_t *kg)
+{
+	int64_t d = INT64_MAX;
+
+	mqb_kgroups_lock(kg);
+	for (size_t i = 0; i < kg->n; i++) {
+		int64_t gd = group_deadline(kg->groups[i]);
+		if (gd < d)
+			d = gd;
+	}
+	mqb_kgroups_unlock(kg);
+	return d;
+}
+
+uint64_t mqb_kgroups_changes(mqb_kgroups_t *kg)
+{
+	uint64_t c;
+
+	mqb_kgroups_lock(kg);
+	c = kg->changes;
+	mqb_kgroups_unlock(kg);
+	return c;
 }

@@ -99,6 +99,9 @@ typedef struct mqb_kgroups {
 	size_t n, cap;
 	uint64_t next_serial;
 	uint64_t refused_groups;     /* max_groups reached */
+	uint64_t changes;            /* bumped by every change a parked JoinGroup or
+				      * SyncGroup waits for (rebalance started or done,
+				      * assignment arrived, member gone) */
 } mqb_kgroups_t;
 
 /* New registry; loads every saved group's offsets (a corrupt file marks that group
@@ -107,6 +110,12 @@ mqb_kgroups_t *mqb_kgroups_new(const mqb_kgroups_opts_t *o);
 void mqb_kgroups_destroy(mqb_kgroups_t *kg);     /* NULL-safe */
 /* Expire members and pending ids, end rebalances past their deadline. */
 void mqb_kgroups_tick(mqb_kgroups_t *kg, int64_t now);
+/* The monotonic ms at which mqb_kgroups_tick next has work (a session or pending id
+ * expiring, a rebalance deadline or the end of the initial delay), INT64_MAX: none.
+ * The server sleeps until then instead of ticking on a timer. */
+int64_t mqb_kgroups_next_deadline(mqb_kgroups_t *kg);
+/* kg->changes, read with the lock: a parked group call re-runs when it moved. */
+uint64_t mqb_kgroups_changes(mqb_kgroups_t *kg);
 
 static inline void mqb_kgroups_lock(mqb_kgroups_t *kg) { pthread_mutex_lock(&kg->mu); }
 static inline void mqb_kgroups_unlock(mqb_kgroups_t *kg) { pthread_mutex_unlock(&kg->mu); }
@@ -157,7 +166,7 @@ int16_t kg_leave(mqb_kgroups_t *kg, kg_group_t *g, const char *member_id,
 /* The leader's SyncGroup: store the assignments (copied), the group becomes Stable. */
 int16_t kg_set_assignment(kg_group_t *g, const char *member_id, const uint8_t *a,
 			  int32_t len, int32_t max_bytes);
-void kg_stabilize(kg_group_t *g, int64_t now);
+void kg_stabilize(mqb_kgroups_t *kg, kg_group_t *g, int64_t now);
 /* Start a rebalance (a member joined, left, changed its protocols or failed). */
 void kg_prepare_rebalance(mqb_kgroups_t *kg, kg_group_t *g, int64_t now);
 /* Complete the rebalance when every member rejoined (or its deadline passed). */

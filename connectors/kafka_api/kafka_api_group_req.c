@@ -3,8 +3,9 @@
  * JoinGroup, SyncGroup, Heartbeat, LeaveGroup, ListGroups, DescribeGroups (the
  * offsets APIs are in kafka_api_group_offsets.c). Each handler decodes the request,
  * calls the state machine (kafka_api_group.h) with the registry locked and writes the
- * answer. JoinGroup and a follower's SyncGroup park (KAPI_PARK, re-run every 10 ms by
- * the server) until the rebalance or the leader's assignment completes them.
+ * answer. JoinGroup and a follower's SyncGroup park (KAPI_PARK) until the rebalance or
+ * the leader's assignment completes them: the server re-runs them when the registry's
+ * change count moved (mqb_kgroups_changes) or their wait is over.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 
 static bool flexv(const mqb_kreq_hdr_t *h) { return h->flexible; }
 
-/* Park a group call: re-run on every server re-check until answered. */
+/* Park a group call: re-run when the group registry changed, until answered. */
 static mqb_kapi_verdict_t park(mqb_kapi_call_t *call)
 {
 	call->wait_ms = KG_PARK_MS;
@@ -389,7 +390,7 @@ mqb_kapi_verdict_t mqb_kapi_sync_group(const mqb_kapi_ctx_t *ctx, const mqb_kreq
 			kg_prepare_rebalance(ctx->groups, g, now);
 			goto answer;
 		}
-		kg_stabilize(g, now);
+		kg_stabilize(ctx->groups, g, now);
 		goto answer;
 	}
 	m->awaiting_sync = true;

@@ -30,8 +30,6 @@
 #define KAPI_OUT_HIGH (4 << 20)      /* stop reading requests above this much unsent */
 #define KAPI_READ_CHUNK (64 << 10)
 #define KAPI_KEEP_BUF (1 << 20)      /* larger idle buffers are freed */
-#define KAPI_IDLE_TICK_MS 200
-#define KAPI_GROUP_RECHECK_MS 10     /* parked JoinGroup/SyncGroup re-check period */
 #define KAPI_FETCH_KEY 1
 #define KAPI_MAX_WAIT_CAP_MS 60000   /* longest a Fetch may be parked */
 #define KAPI_MIN_FRAME 8             /* api key, version, correlation id */
@@ -46,7 +44,8 @@ typedef struct conn {
 	mqb_kapi_call_t call;
 	mqb_kapi_readers_t readers;
 	mqb_kapi_sasl_t sasl;
-	bool polled;                 /* parked, not a Fetch (groups): re-run on a timer */
+	bool polled;                 /* parked, not a Fetch (groups): re-run on a change */
+	uint64_t run_changes;        /* ... the group registry's change count then */
 	uint64_t run_fires;          /* s->fires when the handler last ran */
 	bool run_armed;              /* ... and whether s->watch was armed for all then */
 	uint32_t events;             /* registered with epoll */
@@ -67,8 +66,8 @@ struct mqb_kapi_server {
 	pthread_t thr;
 	bool started;
 	atomic_bool stopping;
-	_Atomic int64_t last_turn;
-	int64_t next_idle_check;
+	_Atomic int64_t busy_since;  /* monotonic ms the turn in progress began, 0: waiting */
+	int64_t next_idle_check;     /* earliest moment a connection may be idle too long */
 };
 
 /* --- connections ----------------------------------------------------------------------- */
@@ -165,6 +164,8 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 		c->call.final = mqb_mono_ms() >= c->park_deadline;
 	}
 	v = mqb_kapi_dispatch(&s->ctx, frame, size, &c->call, &c->out);
+	if (v == KAPI_PARK && api_key != KAPI_FETCH_KEY && s->ctx.groups)
+		c->run_changes = mqb_kgroups_changes(s->ctx.groups);
 	switch (v) {
 	case KAPI_RESPOND:
 	case KAPI_NO_RESPONSE:
@@ -331,6 +332,8 @@ static void accept_all(mqb_kapi_server_t *s)
 			free(c);
 			continue;
 		}
+		if (c->last_active + KAPI_IDLE_CLOSE_MS + 1 < s->next_idle_check)
+			s->next_idle_check = c->last_active + KAPI_IDLE_CLOSE_MS + 1;
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->prev = c;
@@ -360,11 +363,12 @@ static void conn_arm(mqb_kapi_server_t *s, conn_t *c)
 
 /* Did a partition c's parked Fetch reads get records since it ran? Too many to
  * remember: any fire since, or it ran before the watch was armed for all. A parked
- * group request (JoinGroup, SyncGroup: nothing in the store to watch) always. */
+ * group request (JoinGroup, SyncGroup: nothing in the store to watch): did the group
+ * registry change since it ran. */
 static bool conn_moved(const mqb_kapi_server_t *s, const conn_t *c)
 {
 	if (c->polled)
-		return true;
+		return s->ctx.groups && mqb_kgroups_changes(s->ctx.groups) != c->run_changes;
 	if (c->call.nwatch > KAPI_WATCH_MAX)
 		return s->watch && (c->run_fires != s->fires || !c->run_armed);
 	return mqb_kapi_watch_moved(&c->call);
@@ -373,7 +377,8 @@ static bool conn_moved(const mqb_kapi_server_t *s, const conn_t *c)
 /* Re-run every parked Fetch whose wait is over or whose partitions got records, arm
  * the watch for those still parked, and return the earliest parked deadline
  * (INT64_MAX: none). Without a watch (no store) they wait for their deadline.
- * Parked group requests re-run every turn and at least every 10 ms, as before. */
+ * Parked group requests re-run when the group registry changed (a rebalance started
+ * or completed, the leader's assignment arrived, a member left or expired). */
 static int64_t recheck_parked(mqb_kapi_server_t *s)
 {
 	int64_t next_deadline = INT64_MAX;
@@ -396,10 +401,10 @@ static int64_t recheck_parked(mqb_kapi_server_t *s)
 				continue;
 		}
 		if (c->polled) {
-			/* group state is not in the store: the old re-check timer */
-			int64_t t = mqb_mono_ms() + KAPI_GROUP_RECHECK_MS;
-			if (t < next_deadline)
-				next_deadline = t;
+			/* group state is not in the store: the change count, read at the
+			 * handler's run under the same lock as its decision, is the watch */
+			if (c->park_deadline < next_deadline)
+				next_deadline = c->park_deadline;
 			continue;
 		}
 		/* arm, then look again: an append between the handler's read of the
@@ -413,31 +418,41 @@ static int64_t recheck_parked(mqb_kapi_server_t *s)
 	return next_deadline;
 }
 
-/* epoll_wait's timeout: until the earliest parked deadline, at most the idle tick. */
+/* epoll_wait's timeout: until the earliest deadline (a parked request's, the group
+ * registry's, an idle connection's), -1 when there is none: an idle listener sleeps
+ * until a client, an append or a stop wakes it. */
 static int loop_timeout(const mqb_kapi_server_t *s, int64_t next_deadline)
 {
 	int64_t now = mqb_mono_ms();
 
+	if (s->next_idle_check < next_deadline)
+		next_deadline = s->next_idle_check;
 	if (s->rerun_soon || next_deadline <= now)
 		return 0;
-	if (next_deadline - now < KAPI_IDLE_TICK_MS)
-		return (int)(next_deadline - now);
-	return KAPI_IDLE_TICK_MS;
+	if (next_deadline == INT64_MAX)
+		return -1;
+	if (next_deadline - now > INT32_MAX)
+		return INT32_MAX;
+	return (int)(next_deadline - now);
 }
 
 /* Close connections silent for KAPI_IDLE_CLOSE_MS (as a Kafka broker does; clients
- * reconnect when they need to), so idle sockets cannot hold max_connections. */
+ * reconnect when they need to), so idle sockets cannot hold max_connections. Then
+ * note when the quietest one left would be due. A byte read or written only moves a
+ * connection's moment later, so a check that comes early just looks again. */
 static void close_idle(mqb_kapi_server_t *s, int64_t now)
 {
 	conn_t *c = s->conns, *next;
 
 	if (now < s->next_idle_check)
 		return;
-	s->next_idle_check = now + 1000;
+	s->next_idle_check = INT64_MAX;
 	for (; c; c = next) {
 		next = c->next;
 		if (!c->parked && now - c->last_active > KAPI_IDLE_CLOSE_MS)
 			conn_close(s, c, false);
+		else if (c->last_active + KAPI_IDLE_CLOSE_MS + 1 < s->next_idle_check)
+			s->next_idle_check = c->last_active + KAPI_IDLE_CLOSE_MS + 1;
 	}
 }
 
@@ -448,9 +463,16 @@ static void *server_thread(void *arg)
 	int64_t next_deadline = INT64_MAX;
 
 	while (!atomic_load(&s->stopping)) {
-		int n = epoll_wait(s->efd, ev, 64, loop_timeout(s, next_deadline));
+		int n;
 
-		atomic_store(&s->last_turn, mqb_mono_ms());
+		if (s->ctx.groups) {
+			int64_t gd = mqb_kgroups_next_deadline(s->ctx.groups);
+			if (gd < next_deadline)
+				next_deadline = gd;
+		}
+		atomic_store(&s->busy_since, 0);
+		n = epoll_wait(s->efd, ev, 64, loop_timeout(s, next_deadline));
+		atomic_store(&s->busy_since, mqb_mono_ms());
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &s->lfd)
 				accept_all(s);
@@ -540,7 +562,8 @@ mqb_kapi_server_t *mqb_kapi_server_new(const mqb_kapi_ctx_t *ctx, const char *li
 		epoll_ctl(s->efd, EPOLL_CTL_ADD, mqb_append_watch_fd(s->watch), &e);
 	}
 	atomic_init(&s->stopping, false);
-	atomic_init(&s->last_turn, 0);
+	atomic_init(&s->busy_since, 0);
+	s->next_idle_check = INT64_MAX;
 	return s;
 fail:
 	if (s->efd >= 0)
@@ -554,7 +577,6 @@ fail:
 
 int mqb_kapi_server_start(mqb_kapi_server_t *s)
 {
-	atomic_store(&s->last_turn, mqb_mono_ms());
 	if (pthread_create(&s->thr, NULL, server_thread, s) != 0)
 		return MQB_ERR_NOMEM;
 	pthread_setname_np(s->thr, "mqb-kafka-api");   /* for per-thread accounting */
@@ -595,5 +617,7 @@ int mqb_kapi_server_port(const mqb_kapi_server_t *s) { return s->port; }
 
 int64_t mqb_kapi_server_last_turn(mqb_kapi_server_t *s)
 {
-	return atomic_load(&s->last_turn);
+	int64_t busy = atomic_load(&s->busy_since);
+
+	return busy ? busy : mqb_mono_ms();     /* waiting in epoll_wait is not stuck */
 }

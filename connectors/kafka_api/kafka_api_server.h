@@ -13,7 +13,9 @@
  * stored watermark of a partition it reads moved, woken by the store's append watch
  * (bridge/store/append_watch.h; the loop sleeps until the earliest deadline, no
  * polling), and answered at max_wait_ms at the latest. Parked JoinGroup/SyncGroup
- * requests are re-checked every 10 ms. The server holds one append watch of the
+ * requests are re-run when the group registry changed (mqb_kgroups_changes); the
+ * registry's own deadlines (sessions, rebalances) are the loop's timeout, so an idle
+ * listener does not wake at all. The server holds one append watch of the
  * store (freed at destroy; the store must outlive the server).
  *
  * Threads: new/destroy from the daemon's thread; start creates the server thread;
@@ -41,7 +43,8 @@ int  mqb_kapi_server_start(mqb_kapi_server_t *s);
 void mqb_kapi_server_stop(mqb_kapi_server_t *s);       /* idempotent */
 void mqb_kapi_server_destroy(mqb_kapi_server_t *s);    /* stops first; NULL-safe */
 int  mqb_kapi_server_port(const mqb_kapi_server_t *s); /* the port bound */
-/* Monotonic ms of the thread's last loop turn (0 before start). */
+/* Monotonic ms the thread's turn in progress began, or now while the thread waits
+ * for events (waiting is not stalling): the daemon's liveness check. */
 int64_t mqb_kapi_server_last_turn(mqb_kapi_server_t *s);
 
 #endif

@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <dirent.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -600,50 +599,6 @@ static void test_client_never_reads(void **state)
 	close(fd);
 }
 
-/* voluntary + involuntary context switches of the daemon's Kafka listener thread
- * ("mqb-kafka-api"), -1 when not found */
-static long listener_switches(pid_t pid)
-{
-	char path[400], comm[32] = "", line[128];
-	DIR *d;
-	struct dirent *e;
-	long n = -1;
-
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while (n < 0 && (e = readdir(d))) {
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/task/%s/comm", (int)pid, e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (!fgets(comm, sizeof comm, f) || strncmp(comm, "mqb-kafka-api", 13)) {
-			fclose(f);
-			continue;
-		}
-		fclose(f);
-		snprintf(path, sizeof path, "/proc/%d/task/%s/status", (int)pid, e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		n = 0;
-		while (fgets(line, sizeof line, f)) {
-			long v;
-			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
-			    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
-				n += v;
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return n;
-}
-
 /* true when the file at path contains needle */
 static bool file_has(const char *path, const char *needle)
 {
@@ -684,9 +639,9 @@ static void test_fetch_woken_by_append(void **state)
 	assert_int_equal(iu_pub_start(&pub, broker.port, "kapi-wake", true), 0);
 	assert_int_equal(mqbt_spawn(&pid, argv, log), 0);
 	mqbt_sleep_ms(2000);                 /* connected, at the end, parked */
-	sw0 = listener_switches(daemon_.pid);
+	sw0 = mqbt_thread_switches(daemon_.pid, "mqb-kafka-api");
 	mqbt_sleep_ms(2000);
-	sw1 = listener_switches(daemon_.pid);
+	sw1 = mqbt_thread_switches(daemon_.pid, "mqb-kafka-api");
 	for (int i = 0; i < WAKE_ROUNDS; i++) {
 		int64_t t0;
 

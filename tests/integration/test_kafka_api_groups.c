@@ -920,6 +920,24 @@ static void test_bad_input(void **state)
 	assert_true(iu_child_running(daemon_.pid));
 }
 
+/* With groups in the registry (offsets saved, members gone) and no client connected,
+ * the listener thread sleeps: nothing in it is due, so it does not wake at all (a
+ * 200 ms housekeeping tick, as before, would switch at least 15 times in 3 s). */
+static void test_idle_listener_sleeps(void **state)
+{
+	long sw0, sw1;
+
+	(void)state;
+	mqbt_sleep_ms(1000);                 /* the last test's connections are gone */
+	sw0 = mqbt_thread_switches(daemon_.pid, "mqb-kafka-api");
+	mqbt_sleep_ms(3000);
+	sw1 = mqbt_thread_switches(daemon_.pid, "mqb-kafka-api");
+	fprintf(stderr, "idle Kafka listener thread: %ld switches in 3 s\n", sw1 - sw0);
+	assert_true(sw0 >= 0 && sw1 >= sw0);
+	if (sw1 - sw0 > 3)
+		fail_msg("idle listener thread switched %ld times in 3 s", sw1 - sw0);
+}
+
 /* `mqbridge groups reset` on a Kafka group: refused while mqbridged runs, then done. */
 static void test_reset(void **state)
 {
@@ -952,6 +970,7 @@ int main(void)
 		cmocka_unit_test(test_flexible_versions),
 		cmocka_unit_test(test_list_describe),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_idle_listener_sleeps),
 		cmocka_unit_test(test_reset),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -2,6 +2,7 @@
 #include "tests/support/harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -46,6 +47,48 @@ int64_t mqbt_cpu_ms(pid_t pid)
 			 &ut, &st) != 2)
 		return -1;
 	return (int64_t)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
+}
+
+long mqbt_thread_switches(pid_t pid, const char *comm)
+{
+	char path[400], name[32] = "", line[128];
+	DIR *d;
+	struct dirent *e;
+	long n = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while (n < 0 && (e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(name, sizeof name, f) || strncmp(name, comm, strlen(comm))) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof path, "/proc/%d/task/%s/status", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		n = 0;
+		while (fgets(line, sizeof line, f)) {
+			long v;
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+				n += v;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
 }
 
 void mqbt_sleep_ms(int ms)

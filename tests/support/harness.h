@@ -94,6 +94,9 @@ int mqbt_http_get(int port, const char *path, int *status, char **body);
 /* CPU time (user + system) of pid in ms from /proc/<pid>/stat (10 ms ticks), -1 when
  * unreadable. */
 int64_t mqbt_cpu_ms(pid_t pid);
+/* Voluntary + involuntary context switches of pid's first thread whose name
+ * (/proc/<pid>/task/<tid>/comm) starts with comm, -1 when there is none. */
+long mqbt_thread_switches(pid_t pid, const char *comm);
 
 /* Milliseconds, monotonic. */
 int64_t mqbt_now_ms(void);
