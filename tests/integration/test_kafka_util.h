@@ -89,7 +89,8 @@ static KUTIL_UNUSED int kmock_start(kmock_t *m, int nbrokers, const char *const 
 }
 
 /* Send one command ("down all", "produce_errors 5 6", ...); 0 when it answered OK. */
-static KUTIL_UNUSED int kmock_cmd(kmock_t *m, const char *fmt, ...)
+static KUTIL_UNUSED __attribute__((format(printf, 2, 3)))
+int kmock_cmd(kmock_t *m, const char *fmt, ...)
 {
 	va_list ap;
 	char line[256];
