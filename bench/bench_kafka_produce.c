@@ -113,7 +113,7 @@ static int write_values(const char *path)
 
 int main(int argc, char **argv)
 {
-	char dir[256], conf[600], text[2048], kb[64], values[700], logf[600];
+	char dir[256], data[300], kb[64], values[700];
 	mqbt_broker_t broker = { 0 };
 	kmock_t mock = { 0 };
 	pid_t daemon = 0;
@@ -149,21 +149,9 @@ int main(int argc, char **argv)
 	if (mqbt_mosquitto_start(&broker, NULL) != 0)
 		return 1;
 	kport = mqbt_free_port();
-	snprintf(conf, sizeof conf, "%s/mqbridged.conf", dir);
-	snprintf(text, sizeof text,
-		 "data_dir = \"%s/data\";\nlog_level = \"notice\";\n"
-		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-kprod\"; };\n"
-		 "stats = { listen = \"off\"; };\n"
-		 "streams = ( { name = \"bench\"; partitions = 1; } );\n"
-		 "routes = ( { filter = \"bench/#\"; stream = \"bench\"; } );\n"
-		 "kafka_api = { listen = \"127.0.0.1:%d\"; };\n", dir, broker.port, kport);
-	mqbt_write_file(conf, text);
-	snprintf(logf, sizeof logf, "%s/mqbridged.log", dir);
-	const char *dargv[] = { mqbt_bin("mqbridged"), "-c", conf, NULL };
-	if (mqbt_spawn(&daemon, dargv, logf) != 0 || mqbt_wait_port(kport, 20000) != 0) {
-		fprintf(stderr, "mqbridged did not start (log %s)\n", logf);
+	snprintf(data, sizeof data, "%s/data", dir);
+	if (bk_daemon_start(dir, data, broker.port, kport, &daemon) != 0)
 		goto out;
-	}
 	snprintf(kb, sizeof kb, "127.0.0.1:%d", kport);
 	if (kmock_start(&mock, 1, topics) != 0)
 		goto out;

@@ -65,4 +65,30 @@ static inline void bk_print_side(const char *name, const bk_side_t *s)
 	       s->cpu_server < 0 ? 0 : s->cpu_server * 1000.0 / (double)s->n);
 }
 
+/* mqbridged on data_dir with stream bench (1 partition), its MQTT session on
+ * broker_port and kafka_api on 127.0.0.1:kport; log and config in dir. 0 once the
+ * Kafka port listens (*daemon set), -1 with a message. */
+static inline int bk_daemon_start(const char *dir, const char *data_dir, int broker_port,
+				  int kport, pid_t *daemon)
+{
+	char conf[600], text[2048], logf[600];
+
+	snprintf(conf, sizeof conf, "%s/mqbridged.conf", dir);
+	snprintf(text, sizeof text,
+		 "data_dir = \"%s\";\nlog_level = \"notice\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-kapi\"; };\n"
+		 "stats = { listen = \"off\"; };\n"
+		 "streams = ( { name = \"bench\"; partitions = 1; } );\n"
+		 "routes = ( { filter = \"bench/#\"; stream = \"bench\"; } );\n"
+		 "kafka_api = { listen = \"127.0.0.1:%d\"; };\n", data_dir, broker_port, kport);
+	mqbt_write_file(conf, text);
+	snprintf(logf, sizeof logf, "%s/mqbridged.log", dir);
+	const char *dargv[] = { mqbt_bin("mqbridged"), "-c", conf, NULL };
+	if (mqbt_spawn(daemon, dargv, logf) != 0 || mqbt_wait_port(kport, 20000) != 0) {
+		fprintf(stderr, "mqbridged did not start (log %s)\n", logf);
+		return -1;
+	}
+	return 0;
+}
+
 #endif
