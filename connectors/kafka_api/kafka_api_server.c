@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 #define KAPI_OUT_HIGH (4 << 20)      /* stop reading requests above this much unsent */
 #define KAPI_READ_CHUNK (64 << 10)
 #define KAPI_KEEP_BUF (1 << 20)      /* larger idle buffers are freed */
+#define KAPI_SENDFILE_MAX (1 << 30)  /* per sendfile call (the kernel caps ~2 GiB) */
 #define KAPI_IDLE_TICK_MS 200
 #define KAPI_GROUP_RECHECK_MS 10     /* parked JoinGroup/SyncGroup re-check period */
 #define KAPI_FETCH_KEY 1
@@ -39,8 +41,11 @@
 
 typedef struct conn {
 	int fd;
-	mqb_buf_t in, out;
-	size_t in_off, out_off;      /* consumed input / sent output */
+	mqb_buf_t in;
+	size_t in_off;               /* consumed input */
+	mqb_kapi_outq_t out;         /* unsent answers: bytes and file ranges */
+	bool copy_files;             /* no sendfile on this connection (TLS): file ranges
+				      * are read and sent through conn_send */
 	bool parked;
 	int64_t park_deadline, req_start_us;
 	mqb_kapi_call_t call;
@@ -87,14 +92,15 @@ static void conn_close(mqb_kapi_server_t *s, conn_t *c, bool bad)
 		c->next->prev = c->prev;
 	mqb_kapi_readers_clear(&c->readers);
 	mqb_buf_free(&c->in);
-	mqb_buf_free(&c->out);
+	mqb_kapi_outq_free(&c->out);    /* releases the segments still queued */
 	free(c);
 	s->nconn--;
 	if (s->ctx.stats)
 		mqb_gauge_add(s->ctx.stats->connections, -1);
 }
 
-static size_t out_pending(const conn_t *c) { return c->out.len - c->out_off; }
+/* Unsent answer bytes, file ranges included. */
+static int64_t out_pending(const conn_t *c) { return mqb_kapi_outq_pending(&c->out); }
 
 static int conn_update_events(mqb_kapi_server_t *s, conn_t *c)
 {
@@ -113,24 +119,45 @@ static int conn_update_events(mqb_kapi_server_t *s, conn_t *c)
 	return epoll_ctl(s->efd, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-/* Send what we can. 0, or -1 when the connection broke. */
+/* The normal send path for bytes (more: the next chunk follows at once). */
+static ssize_t conn_send(conn_t *c, const void *data, size_t len, bool more)
+{
+	return send(c->fd, data, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+}
+
+/* Send what we can: buffer bytes with conn_send, file ranges with sendfile (or, with
+ * copy_files, read into the queue's staging buffer and sent with conn_send). Short
+ * writes leave the rest queued; a fully sent range is released at once. 0, or -1
+ * when the connection broke. */
 static int conn_flush(conn_t *c)
 {
-	while (out_pending(c)) {
-		ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
+	mqb_kapi_chunk_t ch;
+	int rc;
 
+	while ((rc = mqb_kapi_outq_peek(&c->out, c->copy_files, &ch)) > 0) {
+		ssize_t n;
+
+		if (ch.fd >= 0) {
+			off_t off = (off_t)ch.pos;
+
+			n = sendfile(c->fd, ch.fd, &off, ch.len > KAPI_SENDFILE_MAX ?
+				     KAPI_SENDFILE_MAX : ch.len);
+			if (n == 0) {             /* the file ends before the range */
+				MQB_LOG_RATELIMITED(MQB_LOG_ERROR, KAPI_MOD, 5000, "sendfile: "
+						    "a segment is shorter than its stored bytes");
+				return -1;
+			}
+		} else
+			n = conn_send(c, ch.data, ch.len, ch.more);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 		}
-		c->out_off += (size_t)n;
+		mqb_kapi_outq_consumed(&c->out, (size_t)n);
 		c->last_active = mqb_mono_ms();
 	}
-	c->out.len = c->out_off = 0;
-	if (c->out.cap > KAPI_KEEP_BUF)
-		mqb_buf_free(&c->out);       /* one large Fetch answer: do not keep it */
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 /* --- requests -------------------------------------------------------------------------- */
@@ -157,6 +184,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 		memset(&c->call, 0, sizeof c->call);
 		c->call.readers = &c->readers;
 		c->call.sasl = &c->sasl;
+		c->call.outq = &c->out;
 		c->call.client_host = c->host;
 		c->req_start_us = mqb_mono_us();
 	} else {
@@ -164,7 +192,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 		c->call.nwatch = 0;
 		c->call.final = mqb_mono_ms() >= c->park_deadline;
 	}
-	v = mqb_kapi_dispatch(&s->ctx, frame, size, &c->call, &c->out);
+	v = mqb_kapi_dispatch(&s->ctx, frame, size, &c->call, &c->out.buf);
 	switch (v) {
 	case KAPI_RESPOND:
 	case KAPI_NO_RESPONSE:
