@@ -15,9 +15,17 @@
 #define KEEP_BUF (1 << 20)           /* a larger buffer is freed once sent */
 #define COMPACT_AT (256 << 10)       /* move unsent bytes down past this much sent */
 
+static void release(mqb_kapi_outq_t *q, mqb_range_t *rg)
+{
+	mqb_range_release(rg);
+	if (q->shared && q->shared->held > 0)
+		q->shared->held--;
+}
+
 int mqb_kapi_outq_add_file(mqb_kapi_outq_t *q, mqb_range_t *rg)
 {
-	if (mqb_kapi_outq_nfiles(q) >= KAPI_OUTQ_MAX_FILES)
+	if (mqb_kapi_outq_nfiles(q) >= KAPI_OUTQ_MAX_FILES ||
+	    (q->shared && q->shared->held >= q->shared->max))
 		return MQB_ERR_TOOBIG;
 	if (q->n == q->cap && q->head > 0) {       /* reuse the sent slots */
 		memmove(q->files, q->files + q->head, (q->n - q->head) * sizeof(*q->files));
@@ -39,6 +47,8 @@ int mqb_kapi_outq_add_file(mqb_kapi_outq_t *q, mqb_range_t *rg)
 	q->n++;
 	q->file_bytes += rg->len;
 	q->file_added += rg->len;
+	if (q->shared)
+		q->shared->held++;
 	memset(rg, 0, sizeof(*rg));
 	rg->fd = -1;
 	return MQB_OK;
@@ -51,7 +61,7 @@ void mqb_kapi_outq_truncate(mqb_kapi_outq_t *q, size_t len, size_t nfiles_before
 
 		q->file_bytes -= f->rg.len - f->sent;
 		q->file_added -= f->rg.len;
-		mqb_range_release(&f->rg);
+		release(q, &f->rg);
 	}
 	if (len < q->buf.len)
 		q->buf.len = len;
@@ -60,7 +70,7 @@ void mqb_kapi_outq_truncate(mqb_kapi_outq_t *q, size_t len, size_t nfiles_before
 /* The head range is done: release it (the fd may close). */
 static void pop_file(mqb_kapi_outq_t *q)
 {
-	mqb_range_release(&q->files[q->head].rg);
+	release(q, &q->files[q->head].rg);
 	q->head++;
 	q->stage_len = q->stage_off = 0;
 	if (q->head == q->n)
@@ -165,10 +175,13 @@ void mqb_kapi_outq_free(mqb_kapi_outq_t *q)
 {
 	if (!q)
 		return;
+	mqb_kapi_files_budget_t *shared = q->shared;
+
 	for (size_t i = q->head; i < q->n; i++)
-		mqb_range_release(&q->files[i].rg);
+		release(q, &q->files[i].rg);
 	free(q->files);
 	free(q->stage);
 	mqb_buf_free(&q->buf);
 	memset(q, 0, sizeof(*q));
+	q->shared = shared;
 }

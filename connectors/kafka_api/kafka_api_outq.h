@@ -25,9 +25,16 @@
 #include "bridge/store/batch.h"
 #include "bridge/store/store.h"
 
-/* Ranges one connection may hold (each may hold a segment's fd open); more are read
- * into the buffer instead (same bytes, copied). */
-#define KAPI_OUTQ_MAX_FILES 128
+/* Ranges one connection may hold (each may hold a segment's fd open); more, or more
+ * than the server-wide budget (mqb_kapi_outq_t.shared), are read into the buffer
+ * instead (same bytes, copied). */
+#define KAPI_OUTQ_MAX_FILES 64
+
+/* The server's budget of ranges held by all its connections (so that many stuck
+ * clients cannot take the fds the store needs to roll segments). */
+typedef struct mqb_kapi_files_budget {
+	size_t held, max;
+} mqb_kapi_files_budget_t;
 
 typedef struct mqb_kapi_file {
 	size_t at;                   /* sent after byte `at` of buf, before the rest */
@@ -44,6 +51,7 @@ typedef struct mqb_kapi_outq {
 	int64_t file_added;          /* bytes of ranges added, ever (size fields) */
 	uint8_t *stage;              /* copy mode: bytes of files[head] read, not sent */
 	size_t stage_len, stage_off;
+	mqb_kapi_files_budget_t *shared;   /* the server's, or NULL: no shared limit */
 } mqb_kapi_outq_t;
 
 /* The next thing to send: bytes (data, len) when fd < 0, else len bytes of fd at pos.
@@ -68,7 +76,8 @@ static inline size_t mqb_kapi_outq_nfiles(const mqb_kapi_outq_t *q)
 }
 
 /* Queue *rg after the bytes in buf now; the queue takes it over (*rg is left empty).
- * MQB_ERR_NOMEM, or MQB_ERR_TOOBIG at KAPI_OUTQ_MAX_FILES, leaves *rg with the caller. */
+ * MQB_ERR_NOMEM, or MQB_ERR_TOOBIG at KAPI_OUTQ_MAX_FILES or the shared budget, leaves
+ * *rg with the caller. */
 int mqb_kapi_outq_add_file(mqb_kapi_outq_t *q, mqb_range_t *rg);
 
 /* Drop what a request added and cannot send (a parked or refused Fetch): buf back to

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -74,6 +75,7 @@ struct mqb_kapi_server {
 	atomic_bool stopping;
 	_Atomic int64_t last_turn;
 	int64_t next_idle_check;
+	mqb_kapi_files_budget_t files;   /* file ranges held by every connection */
 };
 
 /* --- connections ----------------------------------------------------------------------- */
@@ -129,7 +131,7 @@ static ssize_t conn_send(conn_t *c, const void *data, size_t len, bool more)
  * copy_files, read into the queue's staging buffer and sent with conn_send). Short
  * writes leave the rest queued; a fully sent range is released at once. 0, or -1
  * when the connection broke. */
-static int conn_flush(conn_t *c)
+static int conn_flush(mqb_kapi_server_t *s, conn_t *c)
 {
 	mqb_kapi_chunk_t ch;
 	int rc;
@@ -147,6 +149,8 @@ static int conn_flush(conn_t *c)
 						    "a segment is shorter than its stored bytes");
 				return -1;
 			}
+			if (n > 0 && s->ctx.stats)
+				mqb_counter_add(s->ctx.stats->fetch_sendfile_bytes, (uint64_t)n);
 		} else
 			n = conn_send(c, ch.data, ch.len, ch.more);
 		if (n < 0) {
@@ -203,7 +207,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 		MQB_LOG_RATELIMITED(MQB_LOG_NOTICE, KAPI_MOD, 5000, "closing a client "
 				    "connection from %s: %s", c->host,
 				    c->call.close_why ? c->call.close_why : "refused");
-		(void)conn_flush(c);        /* a small answer on an idle socket: best effort */
+		(void)conn_flush(s, c);        /* a small answer on an idle socket: best effort */
 		return -1;
 	case KAPI_PARK:
 		if (!c->parked) {
@@ -273,7 +277,7 @@ static int conn_read(mqb_kapi_server_t *s, conn_t *c)
 			return -1;
 		n = recv(c->fd, c->in.data + c->in.len, KAPI_READ_CHUNK, 0);
 		if (n == 0) {
-			(void)conn_flush(c);         /* best effort: answers already made */
+			(void)conn_flush(s, c);         /* best effort: answers already made */
 			return -1;
 		}
 		if (n < 0) {
@@ -301,7 +305,7 @@ static void conn_event(mqb_kapi_server_t *s, conn_t *c, uint32_t ev)
 		}
 	} else if (ev & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
 		goto close;
-	if (conn_flush(c) != 0 || conn_process(s, c) != 0 || conn_flush(c) != 0)
+	if (conn_flush(s, c) != 0 || conn_process(s, c) != 0 || conn_flush(s, c) != 0)
 		goto close;
 	if (conn_update_events(s, c) == 0)
 		return;
@@ -349,6 +353,7 @@ static void accept_all(mqb_kapi_server_t *s)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		c->fd = fd;
+		c->out.shared = &s->files;
 		c->last_active = mqb_mono_ms();
 		peer_name(&sa, c->host, sizeof c->host);
 		c->events = EPOLLIN | EPOLLRDHUP;
@@ -415,7 +420,7 @@ static int64_t recheck_parked(mqb_kapi_server_t *s)
 		if (mqb_mono_ms() >= c->park_deadline || conn_moved(s, c)) {
 			if (conn_run_request(s, c, c->in.data + c->in_off + 4,
 					     mqb_be32_get(c->in.data + c->in_off)) < 0 ||
-			    conn_process(s, c) != 0 || conn_flush(c) != 0 ||
+			    conn_process(s, c) != 0 || conn_flush(s, c) != 0 ||
 			    conn_update_events(s, c) != 0) {
 				conn_close(s, c, false);
 				continue;
@@ -501,6 +506,19 @@ static void *server_thread(void *arg)
 
 /* --- lifecycle ------------------------------------------------------------------------- */
 
+/* File ranges all connections may hold: each may keep a segment's fd open, so at most
+ * a quarter of RLIMIT_NOFILE (the store needs fds to roll segments), at most 4096. */
+static size_t files_budget(void)
+{
+	struct rlimit rl;
+	size_t max = 4096;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < max)
+		max = (size_t)(rl.rlim_cur / 4);
+	return max;
+}
+
 static int advertise(mqb_kapi_server_t *s, const char *listen, const char *advertised,
 		     char *errstr, size_t errstr_size)
 {
@@ -542,6 +560,7 @@ mqb_kapi_server_t *mqb_kapi_server_new(const mqb_kapi_ctx_t *ctx, const char *li
 	}
 	s->ctx = *ctx;
 	s->max_conn = max_connections;
+	s->files.max = files_budget();
 	s->efd = s->wakefd = -1;
 	s->lfd = mqb_listen_open(listen, &loopback, &s->port, errstr, errstr_size);
 	if (s->lfd < 0) {
