@@ -1,6 +1,9 @@
 /*
  * kafka_api_server.c — accept loop, per-connection buffers and request framing for
- * the Kafka protocol listener (see kafka_api_server.h).
+ * the Kafka protocol listener (see kafka_api_server.h). Answers wait in the
+ * connection's output queue (kafka_api_outq.h): bytes are sent with conn_send(), the
+ * Fetch record ranges with sendfile() from the segment files, or, on a connection
+ * with copy_files (TLS), read and sent through conn_send().
  */
 #include "connectors/kafka_api/kafka_api_server.h"
 
