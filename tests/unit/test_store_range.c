@@ -290,8 +290,8 @@ static void test_held_across_roll_and_retention(void **state)
 	/* a range in a sealed segment (its .log opened for the reader) ... */
 	r = mqb_reader_new(f->p, 0);
 	assert_int_equal(mqb_reader_next_range(r, 1 << 20, true, &old), MQB_OK);
-	mqb_reader_destroy(r);                     /* the range alone holds the fd now */
-	assert_int_equal(count_fds(), fds0 + 1);
+	mqb_reader_destroy(r);                     /* the range alone holds the fd now
+						    * (seen below: open after retention) */
 	/* ... and one at the end of the active segment */
 	mqb_partition_watermarks(f->p, &w);
 	r = mqb_reader_new(f->p, w.stored - 1);
@@ -355,6 +355,10 @@ static void test_held_across_roll_and_retention(void **state)
 	mqb_range_release(&act);
 	mqb_range_release(&act);                   /* twice: harmless */
 	assert_int_equal(count_deleted_fds(f->dir), 0);
+	/* no leak (the flusher may hold a segment it has still to fsync for a moment) */
+	for (int i = 0; i < 500 && count_fds() > fds0; i++)
+		mqbt_sleep_ms(10);
+	assert_true(count_fds() <= fds0);
 	/* below log start now */
 	r = mqb_reader_new(f->p, 0);
 	assert_int_equal(mqb_reader_next_range(r, 100, true, &old), MQB_ERR_RANGE);
