@@ -199,6 +199,26 @@ uint32_t mqb_index_lookup_offset(const mqb_index_t *ix, uint32_t rel)
 	return pos;
 }
 
+bool mqb_index_lookup_pos(const mqb_index_t *ix, uint32_t maxpos, uint32_t *rel,
+			  uint32_t *pos)
+{
+	size_t lo = 0, hi = ix->n;   /* first entry with pos' > maxpos */
+	uint32_t r, p;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		mqb_index_offset_at(ix, mid, &r, &p);
+		if (p <= maxpos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return false;
+	mqb_index_offset_at(ix, lo - 1, rel, pos);
+	return true;
+}
+
 uint32_t mqb_index_lookup_time(const mqb_index_t *ix, int64_t ts)
 {
 	size_t lo = 0, hi = ix->n;   /* first entry with ts' >= ts */

@@ -55,6 +55,10 @@ void mqb_index_time_at(const mqb_index_t *ix, size_t i, int64_t *ts, uint32_t *r
  * whose batch ends before rel (rel' < rel; the caller skips that batch and scans
  * forward), or 0 when there is none. */
 uint32_t mqb_index_lookup_offset(const mqb_index_t *ix, uint32_t rel);
+/* The last entry whose batch starts at or below position maxpos: true with *rel (its
+ * batch's last offset - base) and *pos; false when none does. */
+bool mqb_index_lookup_pos(const mqb_index_t *ix, uint32_t maxpos, uint32_t *rel,
+			  uint32_t *pos);
 /* Relative offset to start a timestamp scan from: the last entry with ts' < ts (every
  * record up to it is older than ts), or 0 when none. */
 uint32_t mqb_index_lookup_time(const mqb_index_t *ix, int64_t ts);

@@ -13,22 +13,6 @@
 
 #define READ_AHEAD (256 * 1024)
 
-struct mqb_reader {
-	mqb_partition_t *p;
-	int64_t pos;              /* next offset next_batch delivers from */
-	mqb_segment_t *seg;       /* referenced, or NULL: locate pos first */
-	mqb_segfd_t *fh;          /* seg's .log: shared with the writer while seg is
-				   * active, else opened by this reader; NULL with seg */
-	int64_t fpos;             /* byte position of the next batch in seg */
-	int64_t next_off;         /* offset after the last valid batch read in seg, or
-				   * -1 when unknown (entered in the middle by the index) */
-	uint8_t *buf;             /* read-ahead of seg bytes [buf_fpos, buf_fpos+buf_len) */
-	size_t cap, buf_len;
-	int64_t buf_fpos;
-	mqb_batch_iter_t it;      /* next_record's current batch */
-	bool it_valid;
-	int64_t rec_pos;          /* next offset next_record delivers */
-};
 
 mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *pos,
 				   mqb_segfd_t **fh)
@@ -78,12 +62,13 @@ static void drop_segment(mqb_reader_t *r)
 	r->fh = NULL;
 	r->seg = NULL;
 	r->buf_len = 0;
+	r->hwin_len = 0;
 }
 
 /* Position on the segment holding r->pos (dropping the current one). A sealed
  * segment's .log is opened here; if retention deleted it meanwhile the position is
  * below log start now: MQB_ERR_RANGE. */
-static int locate(mqb_reader_t *r)
+int mqb_reader__locate(mqb_reader_t *r)
 {
 	mqb_partition_t *p = r->p;
 	int64_t fpos = 0;
@@ -131,6 +116,7 @@ void mqb_reader_destroy(mqb_reader_t *r)
 	drop_segment(r);
 	mqb_batch_iter_destroy(&r->it);
 	free(r->buf);
+	free(r->hwin);
 	free(r);
 }
 
@@ -211,14 +197,14 @@ int mqb_reader_next_batch(mqb_reader_t *r, const uint8_t **batch, size_t *len)
 		if (r->pos >= stored)
 			return MQB_ERR_AGAIN;
 		if (!r->seg) {
-			rc = locate(r);
+			rc = mqb_reader__locate(r);
 			if (rc)
 				return rc;
 		}
 		size = atomic_load_explicit(&r->seg->size, memory_order_acquire);
 		if (r->fpos >= size) {
 			/* this segment is done: the position is in a later one */
-			rc = locate(r);
+			rc = mqb_reader__locate(r);
 			if (rc)
 				return rc;
 			continue;

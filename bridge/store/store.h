@@ -292,6 +292,53 @@ int64_t mqb_reader_position(const mqb_reader_t *r);
  */
 int mqb_reader_next_record(mqb_reader_t *r, mqb_record_t *rec);
 
+/* --- zero-copy ranges (range.c) -------------------------------------------------------- */
+
+/*
+ * A run of whole stored batches as bytes of a segment file, for sending them without
+ * copying (sendfile). The range holds a reference on its segment and on the segment's
+ * open .log descriptor: until mqb_range_release() neither a roll nor retention can
+ * close fd (retention may unlink the file; an unlinked open file still reads the same
+ * bytes). The bytes below the stored watermark never change, so they may be sent at
+ * any later time. Ownership: the caller's, one release each; any thread.
+ */
+typedef struct mqb_range {
+	int fd;                      /* the segment's .log, read-only; -1 when empty */
+	int64_t pos, len;            /* bytes [pos, pos + len) of fd: whole batches */
+	int64_t first_offset;        /* base offset of the first batch (it may start
+				      * before the reader's position, as next_batch's) */
+	int64_t next_offset;         /* the offset after the last batch */
+	void *seg_, *fh_;            /* the held references (opaque) */
+} mqb_range_t;
+
+/*
+ * The next whole batches at the reader's position as one range of one segment, up
+ * to the stored watermark (the same boundary as next_batch): the batch holding the
+ * position, then the following batches of that segment while the total stays
+ * <= max_bytes. When the first batch alone is larger than max_bytes it is returned
+ * alone if at_least_one (a Kafka Fetch's first batch, KIP-74), else MQB_ERR_TOOBIG
+ * with the reader not moved. A range never crosses a segment end: call again for the
+ * next segment. On MQB_OK the reader is positioned after the range.
+ *
+ * What is checked: every batch header walked (the first, and those near the end of
+ * the range; the middle is found through the offset index) has a sane length, magic 2
+ * and the expected base offset; the CRC is NOT computed (the bytes are not read).
+ * Bytes the store wrote were CRC-checked in memory before the write, and recovery
+ * re-validates everything past the last fsync checkpoint; bit rot on disk after that
+ * is found by the scrub, `mqbridge log verify`, or a copying reader, which put the
+ * partition in the corrupt state: a range stops before a known bad batch and
+ * MQB_ERR_CORRUPT is returned at it. See docs/FORMAT.md, "Corruption".
+ *
+ * Returns MQB_OK (out->len > 0), MQB_ERR_AGAIN at the stored watermark, MQB_ERR_TOOBIG,
+ * MQB_ERR_RANGE below log start (retention), MQB_ERR_CORRUPT, MQB_ERR_IO / NFILE /
+ * NOMEM. On any error *out is empty (nothing to release, releasing is harmless).
+ */
+int mqb_reader_next_range(mqb_reader_t *r, int64_t max_bytes, bool at_least_one,
+			  mqb_range_t *out);
+
+/* Drop the range's references (the fd may close). NULL-safe; leaves *rg empty. */
+void mqb_range_release(mqb_range_t *rg);
+
 /* TEST ONLY: the next append's write to p fails with errnum (ENOSPC, EDQUOT, EIO)
  * after writing half the batch, as a full disk would. */
 void mqb_store_test_fail_next_write(mqb_partition_t *p, int errnum);

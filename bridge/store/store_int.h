@@ -184,4 +184,30 @@ int  mqb_ckpt_read(const char *dir, mqb_ckpt_t *c);
 mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *pos,
 				   mqb_segfd_t **fh);
 
+/* reader.c: a reader's state (range.c walks it too). */
+struct mqb_reader {
+	mqb_partition_t *p;
+	int64_t pos;              /* next offset next_batch delivers from */
+	mqb_segment_t *seg;       /* referenced, or NULL: locate pos first */
+	mqb_segfd_t *fh;          /* seg's .log: shared with the writer while seg is
+				   * active, else opened by this reader; NULL with seg */
+	int64_t fpos;             /* byte position of the next batch in seg */
+	int64_t next_off;         /* offset after the last valid batch read in seg, or
+				   * -1 when unknown (entered in the middle by the index) */
+	uint8_t *buf;             /* read-ahead of seg bytes [buf_fpos, buf_fpos+buf_len) */
+	size_t cap, buf_len;
+	int64_t buf_fpos;
+	mqb_batch_iter_t it;      /* next_record's current batch */
+	bool it_valid;
+	int64_t rec_pos;          /* next offset next_record delivers */
+	uint8_t *hwin;            /* range.c: a small window of seg bytes [hwin_pos,
+				   * hwin_pos+hwin_len) for walking batch headers */
+	size_t hwin_len;
+	int64_t hwin_pos;
+};
+
+/* reader.c: position r on the segment holding r->pos (dropping the current one),
+ * opening a sealed segment's .log. MQB_ERR_RANGE when retention deleted it. */
+int mqb_reader__locate(mqb_reader_t *r);
+
 #endif

@@ -115,6 +115,8 @@ mqb_kapi_verdict_t mqb_kapi_dispatch(const mqb_kapi_ctx_t *ctx, const uint8_t *f
 	const mqb_kapi_api_t *a;
 	mqb_kw_t w = { out, false };
 	size_t start = out->len, size_at;
+	size_t files_before = call->outq ? call->outq->n : 0;
+	int64_t files_at = mqb_kapi_files_added(call);
 	mqb_kapi_verdict_t v;
 
 	mqb_kr_init(&r, frame, len);
@@ -141,8 +143,11 @@ mqb_kapi_verdict_t mqb_kapi_dispatch(const mqb_kapi_ctx_t *ctx, const uint8_t *f
 		v = KAPI_CLOSE;
 	if (v != KAPI_RESPOND && v != KAPI_RESPOND_CLOSE) {
 		out->len = start;
+		if (call->outq)              /* a parked Fetch: drop the ranges it queued */
+			mqb_kapi_outq_truncate(call->outq, start, files_before);
 		return v;
 	}
-	mqb_kw_patch_i32(&w, size_at, (int32_t)(out->len - size_at - 4));
+	mqb_kw_patch_i32(&w, size_at, (int32_t)(out->len - size_at - 4 +
+						 (size_t)(mqb_kapi_files_added(call) - files_at)));
 	return v;
 }

@@ -1,8 +1,11 @@
 /*
  * kafka_api_fetch.c — reading the streams: Fetch (v4..v11) and ListOffsets (v0..v5).
  *
- * Fetch sends the stored RecordBatch v2 bytes unchanged (copied from the segment
- * through the connection's cached readers; no sendfile yet). Limits: a partition gets
+ * Fetch sends the stored RecordBatch v2 bytes unchanged and without copying them: the
+ * connection's cached reader hands out whole batches as file ranges of the segments
+ * (mqb_reader_next_range), which go into the connection's output queue and from
+ * there to the socket by sendfile (kafka_api_outq.h). The CRCs are not recomputed
+ * here (see mqb_reader_next_range and docs/KAFKA_API.md, "Zero-copy Fetch"). Limits: a partition gets
  * whole batches up to partition_max_bytes and the response up to max_bytes, except
  * that the first batch of a response is always sent whole (KIP-74), so a consumer
  * never stalls behind one large batch. Below min_bytes the handler parks
@@ -11,9 +14,12 @@
  * moved, and once more, final, at max_wait_ms. Fetch sessions (KIP-227) are not kept:
  * session_id 0 in every answer makes clients send full requests.
  */
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bridge/err.h"
+#include "bridge/logging.h"
 #include "connectors/kafka_api/kafka_api_int.h"
 
 #define KAPI_FETCH_MAX_BYTES_CAP (64 << 20)   /* per response, whatever the client asks */
@@ -25,7 +31,40 @@ typedef struct fetch_req {
 	int64_t sent;                /* record bytes in the response so far */
 } fetch_req_t;
 
-/* Copy whole batches from offset on into w; returns the error code. */
+int mqb_kapi_put_range(mqb_kapi_call_t *call, mqb_kw_t *w, mqb_range_t *rg)
+{
+	size_t got = 0, len = (size_t)rg->len;
+
+	if (call->outq && !w->err && w->b == &call->outq->buf &&
+	    mqb_kapi_outq_add_file(call->outq, rg) == MQB_OK)
+		return MQB_OK;
+	/* no queue (fuzz target), or the connection holds KAPI_OUTQ_MAX_FILES: copy */
+	if (w->err || mqb_buf_reserve(w->b, len) != MQB_OK) {
+		w->err = true;
+		mqb_range_release(rg);
+		return MQB_ERR_NOMEM;
+	}
+	while (got < len) {
+		ssize_t n = pread(rg->fd, w->b->data + w->b->len + got, len - got,
+				  (off_t)(rg->pos + (int64_t)got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			MQB_LOG_RATELIMITED(MQB_LOG_ERROR, "kafka_api", 5000, "reading stored "
+					    "batches: %s", n < 0 ? strerror(errno) : "short file");
+			mqb_range_release(rg);
+			return MQB_ERR_IO;
+		}
+		got += (size_t)n;
+	}
+	w->b->len += len;
+	mqb_range_release(rg);
+	return MQB_OK;
+}
+
+/* Whole batches from offset on into the response (as file ranges, mqb_kapi_put_range):
+ * the first batch of the response always, then while they fit both the response's
+ * budget and part_max; returns the error code. */
 static int16_t fetch_batches(mqb_kapi_call_t *call, mqb_partition_t *p, int64_t offset,
 			     int32_t part_max, fetch_req_t *f, mqb_kw_t *w)
 {
@@ -36,26 +75,29 @@ static int16_t fetch_batches(mqb_kapi_call_t *call, mqb_partition_t *p, int64_t 
 	if (!rd)
 		return rc == MQB_ERR_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE;
 	for (;;) {
-		const uint8_t *b;
-		size_t len;
+		int64_t room = part_max - part_sent < f->budget ? part_max - part_sent : f->budget;
+		mqb_range_t rg;
 
-		rc = mqb_reader_next_batch(rd, &b, &len);
-		if (rc == MQB_ERR_AGAIN)
+		rc = mqb_reader_next_range(rd, room, f->sent == 0, &rg);
+		if (rc == MQB_ERR_AGAIN || rc == MQB_ERR_TOOBIG)
 			return KERR_NONE;
-		if (rc != MQB_OK) {
-			if (part_sent)
-				return KERR_NONE;    /* send what we have; the next fetch errs */
-			return rc == MQB_ERR_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE;
+		if (rc == MQB_OK) {
+			int64_t len = rg.len;
+
+			rc = mqb_kapi_put_range(call, w, &rg);
+			if (rc == MQB_OK) {
+				part_sent += len;
+				f->sent += len;
+				f->budget -= len;
+				if (f->budget <= 0 || part_sent >= part_max)
+					return KERR_NONE;
+				continue;
+			}
+			mqb_kapi_readers_clear(call->readers);   /* its position is past rg */
 		}
-		if (f->sent > 0 && ((int64_t)len > f->budget ||
-				    part_sent + (int64_t)len > part_max))
-			return KERR_NONE;
-		mqb_kw_raw(w, b, len);
-		part_sent += (int64_t)len;
-		f->sent += (int64_t)len;
-		f->budget -= (int64_t)len;
-		if (f->budget <= 0 || part_sent >= part_max)
-			return KERR_NONE;
+		if (part_sent)
+			return KERR_NONE;            /* send what we have; the next fetch errs */
+		return rc == MQB_ERR_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE;
 	}
 }
 
@@ -68,6 +110,7 @@ static void fetch_partition(const mqb_kapi_ctx_t *ctx, mqb_kapi_call_t *call,
 	mqb_watermarks_t wm = { -1, -1, -1, 0, 0 };
 	int16_t err = KERR_NONE;
 	size_t len_at;
+	int64_t files_at;
 
 	if (f->v >= 9)
 		(void)mqb_kr_i32(r);                 /* current_leader_epoch */
@@ -95,12 +138,14 @@ static void fetch_partition(const mqb_kapi_ctx_t *ctx, mqb_kapi_call_t *call,
 	if (f->v >= 11)
 		mqb_kw_i32(w, -1);                   /* preferred_read_replica */
 	len_at = mqb_kw_reserve32(w);
+	files_at = mqb_kapi_files_added(call);
 	if (err == KERR_NONE && offset < wm.stored && part_max > 0 && f->budget > 0) {
 		err = fetch_batches(call, p, offset, part_max, f, w);
 		if (err && !w->err)
 			mqb_be16_put(w->b->data + err_at, (uint16_t)err);
 	}
-	mqb_kw_patch_i32(w, len_at, (int32_t)(w->b->len - len_at - 4));
+	mqb_kw_patch_i32(w, len_at, (int32_t)(w->b->len - len_at - 4 +
+					      (size_t)(mqb_kapi_files_added(call) - files_at)));
 	mqb_kapi_note_error(call, err);
 }
 

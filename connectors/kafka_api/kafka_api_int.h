@@ -17,6 +17,7 @@
 #include "bridge/store/batch.h"
 #include "bridge/store/store.h"
 #include "connectors/kafka_api/kafka_api_codec.h"
+#include "connectors/kafka_api/kafka_api_outq.h"
 #include "connectors/kafka_api/kafka_api_stats.h"
 
 /* API keys served (or refused with the protocol's own error). */
@@ -93,6 +94,10 @@ typedef struct mqb_kapi_ctx {
 typedef struct mqb_kapi_call {
 	mqb_kapi_readers_t *readers; /* the connection's */
 	mqb_kapi_sasl_t *sasl;       /* the connection's; NULL counts as unauthenticated */
+	mqb_kapi_outq_t *outq;       /* the connection's output queue, whose buf is the
+				      * `out` given to dispatch: a Fetch queues its records
+				      * there as file ranges (zero-copy). NULL: records are
+				      * copied into the response (the fuzz target) */
 	const char *close_why;       /* KAPI_CLOSE / KAPI_RESPOND_CLOSE: why, for the log */
 	bool final;                  /* Fetch: the wait is over, answer with what there is */
 	int32_t wait_ms;             /* Fetch: set by the handler when it parks */
@@ -176,6 +181,18 @@ bool mqb_kapi_topic_cstr(mqb_kstr_t t, char *buf, size_t size);
 /* The partition, or NULL (unknown topic or partition). */
 mqb_partition_t *mqb_kapi_partition(const mqb_kapi_ctx_t *ctx, mqb_kstr_t topic,
 				    int32_t partition);
+
+/* Bytes of file ranges queued so far (add to a size field the buffer bytes do not
+ * cover: size = buffer bytes since X + (files_added now - files_added at X)). */
+static inline int64_t mqb_kapi_files_added(const mqb_kapi_call_t *call)
+{
+	return call->outq ? call->outq->file_added : 0;
+}
+
+/* Put the batches of *rg into the response being written to w: queued as a file
+ * range when the call has an output queue with room (zero-copy), else read into w.
+ * *rg is consumed either way. MQB_OK, or MQB_ERR_IO / NOMEM (w unchanged). */
+int mqb_kapi_put_range(mqb_kapi_call_t *call, mqb_kw_t *w, mqb_range_t *rg);
 
 static inline void mqb_kapi_note_error(mqb_kapi_call_t *call, int16_t err)
 {

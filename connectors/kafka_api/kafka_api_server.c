@@ -1,6 +1,9 @@
 /*
  * kafka_api_server.c — accept loop, per-connection buffers and request framing for
- * the Kafka protocol listener (see kafka_api_server.h).
+ * the Kafka protocol listener (see kafka_api_server.h). Answers wait in the
+ * connection's output queue (kafka_api_outq.h): bytes are sent with conn_send(), the
+ * Fetch record ranges with sendfile() from the segment files, or, on a connection
+ * with copy_files (TLS), read and sent through conn_send().
  */
 #include "connectors/kafka_api/kafka_api_server.h"
 
@@ -16,6 +19,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +35,7 @@
 #define KAPI_OUT_HIGH (4 << 20)      /* stop reading requests above this much unsent */
 #define KAPI_READ_CHUNK (64 << 10)
 #define KAPI_KEEP_BUF (1 << 20)      /* larger idle buffers are freed */
+#define KAPI_SENDFILE_MAX (1 << 30)  /* per sendfile call (the kernel caps ~2 GiB) */
 #define KAPI_FETCH_KEY 1
 #define KAPI_MAX_WAIT_CAP_MS 60000   /* longest a Fetch may be parked */
 #define KAPI_MIN_FRAME 8             /* api key, version, correlation id */
@@ -37,8 +43,11 @@
 
 typedef struct conn {
 	int fd;
-	mqb_buf_t in, out;
-	size_t in_off, out_off;      /* consumed input / sent output */
+	mqb_buf_t in;
+	size_t in_off;               /* consumed input */
+	mqb_kapi_outq_t out;         /* unsent answers: bytes and file ranges */
+	bool copy_files;             /* no sendfile on this connection (TLS): file ranges
+				      * are read and sent through conn_send */
 	bool parked;
 	int64_t park_deadline, req_start_us;
 	mqb_kapi_call_t call;
@@ -68,6 +77,7 @@ struct mqb_kapi_server {
 	atomic_bool stopping;
 	_Atomic int64_t busy_since;  /* monotonic ms the turn in progress began, 0: waiting */
 	int64_t next_idle_check;     /* earliest moment a connection may be idle too long */
+	mqb_kapi_files_budget_t files;   /* file ranges held by every connection */
 };
 
 /* --- connections ----------------------------------------------------------------------- */
@@ -86,14 +96,15 @@ static void conn_close(mqb_kapi_server_t *s, conn_t *c, bool bad)
 		c->next->prev = c->prev;
 	mqb_kapi_readers_clear(&c->readers);
 	mqb_buf_free(&c->in);
-	mqb_buf_free(&c->out);
+	mqb_kapi_outq_free(&c->out);    /* releases the segments still queued */
 	free(c);
 	s->nconn--;
 	if (s->ctx.stats)
 		mqb_gauge_add(s->ctx.stats->connections, -1);
 }
 
-static size_t out_pending(const conn_t *c) { return c->out.len - c->out_off; }
+/* Unsent answer bytes, file ranges included. */
+static int64_t out_pending(const conn_t *c) { return mqb_kapi_outq_pending(&c->out); }
 
 static int conn_update_events(mqb_kapi_server_t *s, conn_t *c)
 {
@@ -112,24 +123,47 @@ static int conn_update_events(mqb_kapi_server_t *s, conn_t *c)
 	return epoll_ctl(s->efd, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-/* Send what we can. 0, or -1 when the connection broke. */
-static int conn_flush(conn_t *c)
+/* The normal send path for bytes (more: the next chunk follows at once). */
+static ssize_t conn_send(conn_t *c, const void *data, size_t len, bool more)
 {
-	while (out_pending(c)) {
-		ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
+	return send(c->fd, data, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+}
 
+/* Send what we can: buffer bytes with conn_send, file ranges with sendfile (or, with
+ * copy_files, read into the queue's staging buffer and sent with conn_send). Short
+ * writes leave the rest queued; a fully sent range is released at once. 0, or -1
+ * when the connection broke. */
+static int conn_flush(mqb_kapi_server_t *s, conn_t *c)
+{
+	mqb_kapi_chunk_t ch;
+	int rc;
+
+	while ((rc = mqb_kapi_outq_peek(&c->out, c->copy_files, &ch)) > 0) {
+		ssize_t n;
+
+		if (ch.fd >= 0) {
+			off_t off = (off_t)ch.pos;
+
+			n = sendfile(c->fd, ch.fd, &off, ch.len > KAPI_SENDFILE_MAX ?
+				     KAPI_SENDFILE_MAX : ch.len);
+			if (n == 0) {             /* the file ends before the range */
+				MQB_LOG_RATELIMITED(MQB_LOG_ERROR, KAPI_MOD, 5000, "sendfile: "
+						    "a segment is shorter than its stored bytes");
+				return -1;
+			}
+			if (n > 0 && s->ctx.stats)
+				mqb_counter_add(s->ctx.stats->fetch_sendfile_bytes, (uint64_t)n);
+		} else
+			n = conn_send(c, ch.data, ch.len, ch.more);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 		}
-		c->out_off += (size_t)n;
+		mqb_kapi_outq_consumed(&c->out, (size_t)n);
 		c->last_active = mqb_mono_ms();
 	}
-	c->out.len = c->out_off = 0;
-	if (c->out.cap > KAPI_KEEP_BUF)
-		mqb_buf_free(&c->out);       /* one large Fetch answer: do not keep it */
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 /* --- requests -------------------------------------------------------------------------- */
@@ -156,6 +190,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 		memset(&c->call, 0, sizeof c->call);
 		c->call.readers = &c->readers;
 		c->call.sasl = &c->sasl;
+		c->call.outq = &c->out;
 		c->call.client_host = c->host;
 		c->req_start_us = mqb_mono_us();
 	} else {
@@ -163,7 +198,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 		c->call.nwatch = 0;
 		c->call.final = mqb_mono_ms() >= c->park_deadline;
 	}
-	v = mqb_kapi_dispatch(&s->ctx, frame, size, &c->call, &c->out);
+	v = mqb_kapi_dispatch(&s->ctx, frame, size, &c->call, &c->out.buf);
 	if (v == KAPI_PARK && api_key != KAPI_FETCH_KEY && s->ctx.groups)
 		c->run_changes = mqb_kgroups_changes(s->ctx.groups);
 	switch (v) {
@@ -176,7 +211,7 @@ static int conn_run_request(mqb_kapi_server_t *s, conn_t *c, const uint8_t *fram
 		MQB_LOG_RATELIMITED(MQB_LOG_NOTICE, KAPI_MOD, 5000, "closing a client "
 				    "connection from %s: %s", c->host,
 				    c->call.close_why ? c->call.close_why : "refused");
-		(void)conn_flush(c);        /* a small answer on an idle socket: best effort */
+		(void)conn_flush(s, c);        /* a small answer on an idle socket: best effort */
 		return -1;
 	case KAPI_PARK:
 		if (!c->parked) {
@@ -246,7 +281,7 @@ static int conn_read(mqb_kapi_server_t *s, conn_t *c)
 			return -1;
 		n = recv(c->fd, c->in.data + c->in.len, KAPI_READ_CHUNK, 0);
 		if (n == 0) {
-			(void)conn_flush(c);         /* best effort: answers already made */
+			(void)conn_flush(s, c);         /* best effort: answers already made */
 			return -1;
 		}
 		if (n < 0) {
@@ -274,7 +309,7 @@ static void conn_event(mqb_kapi_server_t *s, conn_t *c, uint32_t ev)
 		}
 	} else if (ev & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
 		goto close;
-	if (conn_flush(c) != 0 || conn_process(s, c) != 0 || conn_flush(c) != 0)
+	if (conn_flush(s, c) != 0 || conn_process(s, c) != 0 || conn_flush(s, c) != 0)
 		goto close;
 	if (conn_update_events(s, c) == 0)
 		return;
@@ -322,6 +357,7 @@ static void accept_all(mqb_kapi_server_t *s)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		c->fd = fd;
+		c->out.shared = &s->files;
 		c->last_active = mqb_mono_ms();
 		peer_name(&sa, c->host, sizeof c->host);
 		c->events = EPOLLIN | EPOLLRDHUP;
@@ -392,7 +428,7 @@ static int64_t recheck_parked(mqb_kapi_server_t *s)
 		if (mqb_mono_ms() >= c->park_deadline || conn_moved(s, c)) {
 			if (conn_run_request(s, c, c->in.data + c->in_off + 4,
 					     mqb_be32_get(c->in.data + c->in_off)) < 0 ||
-			    conn_process(s, c) != 0 || conn_flush(c) != 0 ||
+			    conn_process(s, c) != 0 || conn_flush(s, c) != 0 ||
 			    conn_update_events(s, c) != 0) {
 				conn_close(s, c, false);
 				continue;
@@ -495,6 +531,19 @@ static void *server_thread(void *arg)
 
 /* --- lifecycle ------------------------------------------------------------------------- */
 
+/* File ranges all connections may hold: each may keep a segment's fd open, so at most
+ * a quarter of RLIMIT_NOFILE (the store needs fds to roll segments), at most 4096. */
+static size_t files_budget(void)
+{
+	struct rlimit rl;
+	size_t max = 4096;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < max)
+		max = (size_t)(rl.rlim_cur / 4);
+	return max;
+}
+
 static int advertise(mqb_kapi_server_t *s, const char *listen, const char *advertised,
 		     char *errstr, size_t errstr_size)
 {
@@ -536,6 +585,7 @@ mqb_kapi_server_t *mqb_kapi_server_new(const mqb_kapi_ctx_t *ctx, const char *li
 	}
 	s->ctx = *ctx;
 	s->max_conn = max_connections;
+	s->files.max = files_budget();
 	s->efd = s->wakefd = -1;
 	s->lfd = mqb_listen_open(listen, &loopback, &s->port, errstr, errstr_size);
 	if (s->lfd < 0) {

@@ -77,6 +77,8 @@ static void stats_json(cJSON *o, void *arg)
 			cJSON_AddNumberToObject(codes, code_names[i].name, (double)n);
 	}
 	cJSON_AddNumberToObject(o, "fetch_bytes", (double)mqb_counter_get(s->fetch_bytes));
+	cJSON_AddNumberToObject(o, "fetch_sendfile_bytes",
+				(double)mqb_counter_get(s->fetch_sendfile_bytes));
 	cJSON_AddNumberToObject(o, "produce_records", (double)mqb_counter_get(s->produce_records));
 	cJSON_AddNumberToObject(o, "produce_batches", (double)mqb_counter_get(s->produce_batches));
 }
@@ -114,6 +116,10 @@ void mqb_kapi_stats_init(mqb_kapi_stats_t *s, mqb_metrics_t *reg)
 						  "error", code_names[i].name, NULL);
 	s->fetch_bytes = mqb_metrics_counter(reg, "mqbridge_kafka_api_fetch_bytes_total",
 					     "record batch bytes sent in Fetch responses", NULL);
+	s->fetch_sendfile_bytes = mqb_metrics_counter(reg,
+						      "mqbridge_kafka_api_fetch_sendfile_bytes_total",
+						      "of the fetch bytes, those sent from the segment "
+						      "files by sendfile (zero-copy)", NULL);
 	s->produce_records = mqb_metrics_counter(reg, "mqbridge_kafka_api_produce_records_total",
 						 "records appended from Produce requests", NULL);
 	s->produce_batches = mqb_metrics_counter(reg, "mqbridge_kafka_api_produce_batches_total",

@@ -27,6 +27,7 @@ typedef struct mqb_kapi_stats {
 	mqb_counter_t *errors[KAPI_STATS_APIS + 1];     /* responses carrying an error */
 	mqb_counter_t *codes[KAPI_STATS_CODES];          /* ... by (first) error code */
 	mqb_counter_t *fetch_bytes, *produce_records, *produce_batches;
+	mqb_counter_t *fetch_sendfile_bytes;  /* of fetch_bytes, sent by sendfile (not copied) */
 	mqb_histogram_t *latency;             /* request handling time, seconds */
 } mqb_kapi_stats_t;
 

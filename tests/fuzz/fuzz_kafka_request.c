@@ -33,7 +33,7 @@ static mqb_store_t *store;
 static mqb_kgroups_t *groups;
 static mqb_passwd_t *users;
 static mqb_kapi_readers_t readers;
-static mqb_buf_t out;
+static mqb_kapi_outq_t oq;          /* every other run: Fetch records as file ranges */
 static char root[64];
 static unsigned long runs;
 
@@ -97,7 +97,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	mqb_kapi_ctx_t ctx;
 	mqb_kapi_sasl_t sasl = { 0 };
-	mqb_kapi_call_t call = { .readers = &readers, .sasl = &sasl };
+	mqb_kapi_call_t call = { .readers = &readers, .sasl = &sasl,
+				 .outq = runs % 2 ? &oq : NULL };
+	mqb_buf_t *out = &oq.buf;
 	int mode = size >= 8 ? data[4] & 3 : 0;   /* correlation id, top byte */
 	uint8_t *copy;
 	mqb_kapi_verdict_t v;
@@ -113,20 +115,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sasl.authed = mode == 3;
 	copy = malloc(size ? size : 1);      /* exact-size heap copy: overreads are caught */
 	memcpy(copy, data, size);
-	out.len = 0;
-	v = mqb_kapi_dispatch(&ctx, copy, size, &call, &out);
+	mqb_kapi_outq_free(&oq);             /* releases the ranges of the last run */
+	v = mqb_kapi_dispatch(&ctx, copy, size, &call, out);
 	if (v == KAPI_PARK) {
-		if (out.len != 0)
-			abort();
+		if (out->len != 0 || mqb_kapi_outq_nfiles(&oq) || oq.file_added)
+			abort();                     /* a parked request queues nothing */
 		call.final = true;
-		v = mqb_kapi_dispatch(&ctx, copy, size, &call, &out);
+		v = mqb_kapi_dispatch(&ctx, copy, size, &call, out);
 		if (v == KAPI_PARK)
 			abort();                     /* a final Fetch / group call always answers */
 	}
+	/* the size prefix counts the queued ranges too */
 	if ((v == KAPI_RESPOND || v == KAPI_RESPOND_CLOSE) &&
-	    (out.len < 8 || mqb_be32_get(out.data) != out.len - 4))
+	    (out->len < 8 || mqb_be32_get(out->data) != out->len - 4 + (size_t)oq.file_added))
 		abort();
-	if (v != KAPI_RESPOND && v != KAPI_RESPOND_CLOSE && out.len != 0)
+	if (v != KAPI_RESPOND && v != KAPI_RESPOND_CLOSE &&
+	    (out->len != 0 || mqb_kapi_outq_nfiles(&oq)))
 		abort();
 	free(copy);
 	return 0;
