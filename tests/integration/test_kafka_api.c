@@ -41,18 +41,12 @@ static iu_daemon_t daemon_;
 static int kport;
 static char bootstrap[64];
 
-/* kcat (Debian package kcat): $KCAT or /usr/bin/kcat (mqbt_run takes a path). */
-/* One record as both tools print it, for comparison. */
-typedef struct line_rec {
-	int partition;
-	long long offset, ts;
-	char key[64], value[128], headers[512];
-} line_rec_t;
+/* One record as both tools print it (kafka_api_fx.h). */
+typedef kapi_rec_t line_rec_t;
 
 static int group_setup(void **state)
 {
 	char rest[1024];
-	iu_pub_t pub;
 
 	(void)state;
 	if (kapi_env_begin(&broker, &daemon_, &kport, bootstrap, sizeof bootstrap) != 0)
@@ -64,154 +58,28 @@ static int group_setup(void **state)
 		 "max_request_bytes = 1048576; };\n", STREAM, PARTS, STREAM, kport);
 	assert_int_equal(iu_daemon_config(&daemon_, broker.port, "kapi-test", NULL, rest), 0);
 	kapi_daemon_start(&daemon_, kport);
-	assert_int_equal(iu_pub_start(&pub, broker.port, "kapi-pub", true), 0);
-	for (int i = 0; i < N_RECORDS; i++) {
-		char topic[64], val[64], seq[16];
-		const char *props[] = { "seq", seq, NULL };
-
-		snprintf(topic, sizeof topic, "t/dev%d/v", i % 7);
-		snprintf(val, sizeof val, "value-%d", i);
-		snprintf(seq, sizeof seq, "%d", i);
-		assert_int_equal(iu_pub_send(&pub, topic, val, strlen(val), 1, props), 0);
-		if (i == N_RECORDS / 2)
-			mqbt_sleep_ms(50);   /* two time ranges for the -Q lookup */
-	}
-	assert_int_equal(iu_pub_wait_acked(&pub, 30000), 0);
-	iu_pub_stop(&pub);
-	assert_int_equal(iu_daemon_wait_stored(&daemon_, N_RECORDS, 30000), 0);
+	kapi_publish(&daemon_, broker.port, N_RECORDS, 7, N_RECORDS / 2);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	if (daemon_.pid > 0)
-		assert_int_equal(mqbt_stop(daemon_.pid, 15000), 0);
-	daemon_.pid = 0;
-	return iu_teardown(state);
+	return kapi_teardown(&daemon_, state);
 }
 
 static char *run(const char *const argv[], int want_status)
 {
-	char *out = NULL;
-	size_t len = 0;
-	int st = mqbt_run(argv, &out, &len, 60000);
-
-	if (st != want_status)
-		fail_msg("%s exited %d (wanted %d); output: %s", argv[0], st, want_status,
-			 out ? out : "");
-	if (!out)
-		out = strdup("");
-	return out;
+	return kapi_run(argv, want_status);
 }
-
-/* --- records as log dump --json prints them --------------------------------------- */
 
 static size_t dump_records(const char *stream, line_rec_t **out)
 {
-	const char *argv[] = { mqbt_bin("mqbridge"), "log", "dump", daemon_.data, "--stream",
-			       stream, "--json", NULL };
-	char *text = run(argv, 0), *save = NULL;
-	size_t n = 0, cap = 0;
-
-	*out = NULL;
-	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		cJSON *j = cJSON_Parse(l), *h;
-		line_rec_t *r;
-
-		assert_non_null(j);
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			*out = realloc(*out, cap * sizeof **out);
-			assert_non_null(*out);
-		}
-		r = &(*out)[n++];
-		memset(r, 0, sizeof *r);
-		r->partition = cJSON_GetObjectItem(j, "partition")->valueint;
-		r->offset = (long long)cJSON_GetObjectItem(j, "offset")->valuedouble;
-		r->ts = (long long)cJSON_GetObjectItem(j, "timestamp")->valuedouble;
-		snprintf(r->key, sizeof r->key, "%s",
-			 cJSON_IsString(cJSON_GetObjectItem(j, "key"))
-				 ? cJSON_GetObjectItem(j, "key")->valuestring : "");
-		snprintf(r->value, sizeof r->value, "%s",
-			 cJSON_GetObjectItem(j, "value")->valuestring);
-		h = cJSON_GetObjectItem(j, "headers");
-		for (int i = 0; h && i < cJSON_GetArraySize(h); i++) {
-			cJSON *e = cJSON_GetArrayItem(h, i);
-			size_t used = strlen(r->headers);
-
-			snprintf(r->headers + used, sizeof r->headers - used, "%s%s=%s",
-				 i ? "," : "", cJSON_GetObjectItem(e, "key")->valuestring,
-				 cJSON_GetObjectItem(e, "value")->valuestring);
-		}
-		cJSON_Delete(j);
-	}
-	free(text);
-	return n;
-}
-
-/* --- records as kcat -C prints them ------------------------------------------------ */
-
-static size_t kcat_records(const char *stream, line_rec_t **out)
-{
-	const char *argv[] = { kcat(), "-b", bootstrap, "-C", "-e", "-q", "-o", "beginning",
-			       "-t", stream, "-f", "%p\t%o\t%T\t%k\t%s\t%h\n", NULL };
-	char *text = run(argv, 0), *save = NULL;
-	size_t n = 0, cap = 0;
-
-	*out = NULL;
-	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		line_rec_t *r;
-		char *f[6], *fs = NULL;
-		int k = 0;
-
-		for (char *t = strtok_r(l, "\t", &fs); t && k < 6; t = strtok_r(NULL, "\t", &fs))
-			f[k++] = t;
-		assert_int_equal(k, 6);
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			*out = realloc(*out, cap * sizeof **out);
-			assert_non_null(*out);
-		}
-		r = &(*out)[n++];
-		r->partition = atoi(f[0]);
-		r->offset = atoll(f[1]);
-		r->ts = atoll(f[2]);
-		snprintf(r->key, sizeof r->key, "%s", f[3]);
-		snprintf(r->value, sizeof r->value, "%s", f[4]);
-		snprintf(r->headers, sizeof r->headers, "%s", f[5]);
-	}
-	free(text);
-	return n;
-}
-
-static int by_pos(const void *a, const void *b)
-{
-	const line_rec_t *x = a, *y = b;
-
-	if (x->partition != y->partition)
-		return x->partition - y->partition;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	return kapi_dump_records(daemon_.data, stream, out);
 }
 
 static void assert_same_records(const char *stream, size_t want_at_least)
 {
-	line_rec_t *d, *k;
-	size_t nd = dump_records(stream, &d), nk = kcat_records(stream, &k);
-
-	assert_true(nd >= want_at_least);
-	assert_int_equal(nk, nd);
-	qsort(d, nd, sizeof *d, by_pos);
-	qsort(k, nk, sizeof *k, by_pos);
-	for (size_t i = 0; i < nd; i++) {
-		assert_int_equal(k[i].partition, d[i].partition);
-		assert_int_equal(k[i].offset, d[i].offset);
-		assert_int_equal(k[i].ts, d[i].ts);
-		assert_string_equal(k[i].key, d[i].key);
-		assert_string_equal(k[i].value, d[i].value);
-		assert_string_equal(k[i].headers, d[i].headers);
-	}
-	free(d);
-	free(k);
+	kapi_assert_same_records(daemon_.data, bootstrap, NULL, stream, want_at_least);
 }
 
 /* --- tests ------------------------------------------------------------------------- */
@@ -244,7 +112,7 @@ static void test_time_lookup(void **state)
 	char spec[96], want_line[96], *out;
 
 	(void)state;
-	qsort(d, n, sizeof *d, by_pos);
+	qsort(d, n, sizeof *d, kapi_rec_by_pos);
 	/* the partition-0 record in the middle; the answer is the first with ts >= it */
 	for (size_t i = 0; i < n; i++)
 		if (d[i].partition == 0)
