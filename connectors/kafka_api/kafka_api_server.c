@@ -25,6 +25,7 @@
 #include "bridge/stats/listen.h"
 #include "bridge/store/append_watch.h"
 #include "connectors/kafka_api/kafka_api_group.h"
+#include "connectors/kafka_api/kafka_api_tls.h"
 
 #define KAPI_MOD "kafka_api"
 #define KAPI_OUT_HIGH (4 << 20)      /* stop reading requests above this much unsent */
@@ -39,6 +40,7 @@
 
 typedef struct conn {
 	int fd;
+	mqb_kapi_io_t io;            /* recv/send of fd, through TLS when on (kafka_api_tls.h) */
 	mqb_buf_t in, out;
 	size_t in_off, out_off;      /* consumed input / sent output */
 	bool parked;
@@ -66,6 +68,7 @@ struct mqb_kapi_server {
 	conn_t *conns;
 	pthread_t thr;
 	bool started;
+	bool tls_pending;            /* a connection holds decrypted input epoll won't report */
 	atomic_bool stopping;
 	_Atomic int64_t last_turn;
 	int64_t next_idle_check;
@@ -78,6 +81,7 @@ static void conn_close(mqb_kapi_server_t *s, conn_t *c, bool bad)
 	if (bad && s->ctx.stats)
 		mqb_counter_inc(s->ctx.stats->closed_bad);
 	epoll_ctl(s->efd, EPOLL_CTL_DEL, c->fd, NULL);
+	mqb_kapi_io_end(&c->io);
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -105,6 +109,7 @@ static int conn_update_events(mqb_kapi_server_t *s, conn_t *c)
 		ev |= EPOLLIN;
 	if (out_pending(c))
 		ev |= EPOLLOUT;
+	ev |= mqb_kapi_io_events(&c->io);    /* TLS: a read may need EPOLLOUT, a write EPOLLIN */
 	if (ev == c->events)
 		return 0;
 	e.events = ev;
@@ -117,7 +122,7 @@ static int conn_update_events(mqb_kapi_server_t *s, conn_t *c)
 static int conn_flush(conn_t *c)
 {
 	while (out_pending(c)) {
-		ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
+		ssize_t n = mqb_kapi_io_send(&c->io, c->out.data + c->out_off, out_pending(c));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -243,7 +248,7 @@ static int conn_read(mqb_kapi_server_t *s, conn_t *c)
 
 		if (mqb_buf_reserve(&c->in, KAPI_READ_CHUNK) != MQB_OK)
 			return -1;
-		n = recv(c->fd, c->in.data + c->in.len, KAPI_READ_CHUNK, 0);
+		n = mqb_kapi_io_recv(&c->io, c->in.data + c->in.len, KAPI_READ_CHUNK);
 		if (n == 0) {
 			(void)conn_flush(c);         /* best effort: answers already made */
 			return -1;
@@ -266,7 +271,7 @@ static void conn_event(mqb_kapi_server_t *s, conn_t *c, uint32_t ev)
 {
 	bool bad = false;
 
-	if (ev & EPOLLIN) {
+	if (mqb_kapi_io_should_read(&c->io, ev)) {
 		if (conn_read(s, c) != 0) {
 			bad = c->in.len > c->in_off;   /* closed mid-frame or on a bad one */
 			goto close;
@@ -323,10 +328,16 @@ static void accept_all(mqb_kapi_server_t *s)
 		c->fd = fd;
 		c->last_active = mqb_mono_ms();
 		peer_name(&sa, c->host, sizeof c->host);
+		if (mqb_kapi_io_init(&c->io, fd, s->ctx.tls, c->host) != 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
 		c->events = EPOLLIN | EPOLLRDHUP;
 		e.events = c->events;
 		e.data.ptr = c;
 		if (epoll_ctl(s->efd, EPOLL_CTL_ADD, fd, &e) != 0) {
+			mqb_kapi_io_end(&c->io);
 			close(fd);
 			free(c);
 			continue;
@@ -418,7 +429,7 @@ static int loop_timeout(const mqb_kapi_server_t *s, int64_t next_deadline)
 {
 	int64_t now = mqb_mono_ms();
 
-	if (s->rerun_soon || next_deadline <= now)
+	if (s->rerun_soon || s->tls_pending || next_deadline <= now)
 		return 0;
 	if (next_deadline - now < KAPI_IDLE_TICK_MS)
 		return (int)(next_deadline - now);
@@ -436,8 +447,28 @@ static void close_idle(mqb_kapi_server_t *s, int64_t now)
 	s->next_idle_check = now + 1000;
 	for (; c; c = next) {
 		next = c->next;
-		if (!c->parked && now - c->last_active > KAPI_IDLE_CLOSE_MS)
+		if (mqb_kapi_io_expired(&c->io, now))   /* TLS handshake timed out */
 			conn_close(s, c, false);
+		else if (!c->parked && now - c->last_active > KAPI_IDLE_CLOSE_MS)
+			conn_close(s, c, false);
+	}
+}
+
+/* TLS: input OpenSSL already took off the socket raises no epoll event; read it for
+ * every connection that wants input. s->tls_pending: some is left (run again soon). */
+static void drain_tls_pending(mqb_kapi_server_t *s)
+{
+	conn_t *c = s->conns, *next;
+
+	s->tls_pending = false;
+	if (!s->ctx.tls)
+		return;
+	for (; c; c = next) {
+		next = c->next;
+		if ((c->events & EPOLLIN) && mqb_kapi_io_pending(&c->io)) {
+			conn_event(s, c, EPOLLIN);       /* may close c */
+			s->tls_pending = true;
+		}
 	}
 }
 
@@ -464,6 +495,7 @@ static void *server_thread(void *arg)
 		if (s->ctx.groups)
 			mqb_kgroups_tick(s->ctx.groups, mqb_mono_ms());
 		next_deadline = recheck_parked(s);
+		drain_tls_pending(s);
 		close_idle(s, mqb_mono_ms());
 	}
 	while (s->conns)
@@ -559,8 +591,8 @@ int mqb_kapi_server_start(mqb_kapi_server_t *s)
 		return MQB_ERR_NOMEM;
 	pthread_setname_np(s->thr, "mqb-kafka-api");   /* for per-thread accounting */
 	s->started = true;
-	mqb_info(KAPI_MOD, "serving the Kafka protocol on port %d (advertised %s:%d)",
-		 s->port, s->ctx.adv_host, s->ctx.adv_port);
+	mqb_info(KAPI_MOD, "serving the Kafka protocol%s on port %d (advertised %s:%d)",
+		 s->ctx.tls ? " over TLS" : "", s->port, s->ctx.adv_host, s->ctx.adv_port);
 	return MQB_OK;
 }
 

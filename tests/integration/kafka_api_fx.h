@@ -136,6 +136,19 @@ static inline void kapi_src_path(const char *rel, char *out, size_t size)
 	snprintf(cut, size - (size_t)(cut - out), "%s", rel);
 }
 
+/* Test certificates in dir (tests/support/tls_certs.sh: ca, other-ca, server for
+ * 127.0.0.1, client, rogue from other-ca, enc.key with a passphrase). */
+static inline void kapi_make_certs(const char *dir)
+{
+	char script[600], cmd[1400], *out;
+
+	kapi_src_path("tests/support/tls_certs.sh", script, sizeof script);
+	snprintf(cmd, sizeof cmd, "/bin/sh '%s' '%s'", script, dir);
+	if (kapi_sh(cmd, &out) != 0 || !strstr(out, "certs-made"))
+		fail_msg("making test certificates with openssl failed: %s", out);
+	free(out);
+}
+
 /* tests/js/kafka_group.js (kafkajs) against bootstrap with env (NULL-terminated,
  * at most 16 "K=V": TOPIC, GROUP, PRODUCE, EXPECT, TIMEOUT_MS, SASL_*, SSL_*); its
  * exit status, its output in *out (malloc'd). */
