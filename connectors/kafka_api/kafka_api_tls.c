@@ -324,7 +324,10 @@ bool mqb_kapi_io_should_read(const mqb_kapi_io_t *io, uint32_t ev)
 
 bool mqb_kapi_io_pending(const mqb_kapi_io_t *io)
 {
-	return io->ssl && !io->dead && SSL_has_pending(io->ssl);
+	/* SSL_pending: decrypted application bytes only. Not SSL_has_pending: that is
+	 * also true for half a record in the read buffer, which needs more bytes from
+	 * the socket (epoll reports them) — the loop would spin on it. */
+	return io->ssl && !io->dead && SSL_pending(io->ssl) > 0;
 }
 
 bool mqb_kapi_io_expired(mqb_kapi_io_t *io, int64_t now_ms)

@@ -76,7 +76,7 @@ static inline bool mqb_kapi_io_is_tls(const mqb_kapi_io_t *io) { return io->ssl 
 uint32_t mqb_kapi_io_events(const mqb_kapi_io_t *io);
 /* Whether the epoll events ev mean "call mqb_kapi_io_recv again". */
 bool mqb_kapi_io_should_read(const mqb_kapi_io_t *io, uint32_t ev);
-/* Decrypted bytes (or read-ahead) held inside OpenSSL: epoll will not report them. */
+/* Decrypted input held inside OpenSSL: epoll will not report it. */
 bool mqb_kapi_io_pending(const mqb_kapi_io_t *io);
 /* True (logged and counted as a failed handshake) when io is still in its TLS
  * handshake past the timeout at now_ms: the server closes it. */
