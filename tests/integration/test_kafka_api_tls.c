@@ -366,6 +366,34 @@ static void test_client_cert_required(void **state)
 	assert_true(iu_child_running(daemon_.pid));
 }
 
+/* 4000 records of 2000 bytes (8 MB) produced and read back over TLS (with the client
+ * certificate): Produce requests of many TLS records, Fetch answers larger than the
+ * socket buffer (partial SSL_write); the values come back byte for byte. */
+static void test_bulk_over_tls(void **state)
+{
+	char path[400], cmd[6000], *out;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/bulk.txt", daemon_.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 4000; i++) {
+		fprintf(f, "bulk-%05d-", i);
+		for (int k = 0; k < 1989; k++)
+			fputc('a' + (i + k) % 26, f);
+		fputc('\n', f);
+	}
+	fclose(f);
+	snprintf(cmd, sizeof cmd, "%s -b %s %s -X %s -X %s -P -t %s -p 0 -X acks=all -l %s "
+		 "2>&1 && %s -b %s %s -X %s -X %s -C -e -q -o beginning -t %s -p 0 -f '%%s\n' "
+		 "| grep '^bulk-' | cmp - %s && echo same", kcat(), bootstrap, ssl_args(), x_cert,
+		 x_key, STREAM, path, kcat(), bootstrap, ssl_args(), x_cert, x_key, STREAM, path);
+	if (kapi_sh(cmd, &out) != 0 || !strstr(out, "same"))
+		fail_msg("8 MB over TLS did not come back the same: %s", out);
+	free(out);
+}
+
 static void test_check_config(void **state)
 {
 	char want[900];
@@ -416,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_sasl_ssl),
 		cmocka_unit_test(test_client_cert_required),
+		cmocka_unit_test(test_bulk_over_tls),
 		cmocka_unit_test(test_check_config),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
