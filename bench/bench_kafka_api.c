@@ -3,7 +3,7 @@
  * beside `kcat -C` reading the same records from librdkafka's mock cluster (in
  * memory) and beside `cat` of the segment files (the physical limit).
  *
- *   bench_kafka_api [--records N (1000000)] [--size BYTES (100)] [--rounds R (3)]
+ *   bench_kafka_api [--records N (1000000)] [--size BYTES (100)] [--rounds R (3)] [--tls]
  *
  * 1. A store with stream bench (1 partition) filled with N records of BYTES-byte
  *    values through the store API (batches of 1000), then mqbridged on it with
@@ -20,11 +20,18 @@
  *    cat: getrusage of the child) and of the server (mqbridged / the mock process:
  *    the sum of its threads' /proc/<pid>/task/<tid>/schedstat run times before and
  *    after, ns resolution). Load average printed before and after.
+ *
+ * --tls: instead of the mock and cat, kcat -C of all N records over TLS
+ * (security.protocol=ssl, certificates from tests/support/tls_certs.sh) beside kcat -C
+ * over plaintext: a second mqbridged with kafka_api.tls_cert/tls_key on a copy of the
+ * same store (one listener per daemon), R rounds alternating which goes first; CPU per
+ * 1000 records of kcat and of each mqbridged, and the TLS/plaintext ratios.
  */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +46,8 @@
 
 static int64_t records = 1000000;
 static int size = 100, rounds = 3;
+static bool tls;
+static const char *const *kcat_extra;   /* kcat_side: TLS settings, or NULL */
 
 /* Run argv; its stdout is read here and its lines counted (*lines, may be NULL).
  * Wall ms, child CPU ms (user + system). */
@@ -207,8 +216,15 @@ static int kcat_side(const char *bootstrap, pid_t server, int64_t n, side_t *s)
 	char count[32];
 	int64_t want = n ? n : records;
 	snprintf(count, sizeof count, "%" PRId64, want);
-	const char *argv[] = { "/usr/bin/kcat", "-b", bootstrap, "-C", "-t", "bench", "-p", "0",
-			       "-o", "beginning", "-e", "-q", "-c", count, "-f", "%o\n", NULL };
+	const char *argv[32] = { "/usr/bin/kcat", "-b", bootstrap };
+	const char *rest[] = { "-C", "-t", "bench", "-p", "0", "-o", "beginning", "-e", "-q",
+			       "-c", count, "-f", "%o\n", NULL };
+	int a = 3;
+	for (int i = 0; kcat_extra && kcat_extra[i] && a < 16; i++)
+		argv[a++] = kcat_extra[i];
+	for (int i = 0; rest[i]; i++)
+		argv[a++] = rest[i];
+	argv[a] = NULL;
 	int64_t c0 = server_cpu_us(server), l0 = task_cpu_us(server, "mqb-kafka-api"), lines = 0;
 	int rc = run_timed_lines(argv, &s->wall, &s->cpu_client, &lines);
 	s->cpu_server = server_cpu_us(server) - c0;
@@ -222,25 +238,112 @@ static int kcat_side(const char *bootstrap, pid_t server, int64_t n, side_t *s)
 	return rc;
 }
 
+/* --tls: R rounds of kcat -C of all records from the plaintext daemon (kb, d1) and
+ * the TLS one (kbt, d2, TLS settings in extra), alternating which goes first. */
+static int tls_rounds(const char *kb, pid_t d1, const char *kbt, pid_t d2,
+		      const char *const extra[])
+{
+	side_t best[2] = { { INT64_MAX, 0, 0, 0, 0 }, { INT64_MAX, 0, 0, 0, 0 } };
+	double la0[3], la1[3];
+
+	getloadavg(la0, 3);
+	printf("bench_kafka_api --tls: %" PRId64 " records of %d bytes, %d rounds; load average "
+	       "%.2f %.2f %.2f\n", records, size, rounds, la0[0], la0[1], la0[2]);
+	for (int r = 0; r < rounds; r++) {
+		side_t s[2];
+
+		printf("round %d\n", r + 1);
+		for (int k = 0; k < 2; k++) {
+			int which = (k + r) % 2;
+
+			kcat_extra = which ? extra : NULL;
+			if (kcat_side(which ? kbt : kb, which ? d2 : d1, records, &s[which]) != 0) {
+				fprintf(stderr, "kcat failed (%s)\n", which ? "TLS" : "plaintext");
+				return -1;
+			}
+		}
+		print_side("kcat <- mqbridged", &s[0]);
+		print_side("kcat <- mqbridged TLS", &s[1]);
+		for (int i = 0; i < 2; i++)
+			if (s[i].wall < best[i].wall)
+				best[i] = s[i];
+	}
+	printf("best of %d: plaintext %.0f rec/s, TLS %.0f rec/s (TLS/plaintext wall %.2f); "
+	       "CPU ms/1000 rec: kcat %.3f vs %.3f, mqbridged %.3f vs %.3f\n", rounds,
+	       records * 1000.0 / (double)best[0].wall, records * 1000.0 / (double)best[1].wall,
+	       (double)best[1].wall / (double)best[0].wall,
+	       best[0].cpu_client * 1000.0 / (double)records,
+	       best[1].cpu_client * 1000.0 / (double)records,
+	       best[0].cpu_server / (double)records,      /* µs per record = ms per 1000 */
+	       best[1].cpu_server / (double)records);
+	getloadavg(la1, 3);
+	printf("load average after: %.2f %.2f %.2f\n", la1[0], la1[1], la1[2]);
+	return 0;
+}
+
+/* --tls: certificates in dir/tls (tests/support/tls_certs.sh, found from this file's
+ * path), a copy of data for the second daemon, its config in conf_tls with port kport.
+ * kcat's TLS settings in extra (ca_arg holds the text). 0 ok. */
+static int tls_prepare(const char *dir, const char *data, int broker_port, int kport,
+		       char *conf_tls, size_t conf_size, char *ca_arg, size_t ca_size)
+{
+	char script[600], tdir[300], data2[600], text[2048], *out = NULL, *cut;
+	size_t len = 0;
+
+	snprintf(script, sizeof script, "%s", __FILE__);
+	cut = strstr(script, "bench/bench_kafka_api.c");
+	if (!cut)
+		return -1;
+	snprintf(cut, sizeof script - (size_t)(cut - script), "tests/support/tls_certs.sh");
+	snprintf(tdir, sizeof tdir, "%s/tls", dir);
+	snprintf(data2, sizeof data2, "%s-tls", data);
+	const char *mk[] = { "/bin/mkdir", "-p", tdir, NULL };
+	const char *certs[] = { "/bin/sh", script, tdir, NULL };
+	const char *cp[] = { "/bin/cp", "-a", data, data2, NULL };
+	if (mqbt_run(mk, NULL, NULL, 10000) != 0 || mqbt_run(certs, &out, &len, 60000) != 0 ||
+	    mqbt_run(cp, NULL, NULL, 120000) != 0) {
+		fprintf(stderr, "making certificates or copying the store failed: %s\n",
+			out ? out : "");
+		free(out);
+		return -1;
+	}
+	free(out);
+	snprintf(ca_arg, ca_size, "ssl.ca.location=%s/ca.crt", tdir);
+	snprintf(conf_tls, conf_size, "%s/mqbridged-tls.conf", dir);
+	snprintf(text, sizeof text,
+		 "data_dir = \"%s\";\nlog_level = \"notice\";\n"
+		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-kapi-tls\"; };\n"
+		 "stats = { listen = \"off\"; };\n"
+		 "streams = ( { name = \"bench\"; partitions = 1; } );\n"
+		 "routes = ( { filter = \"bench/#\"; stream = \"bench\"; } );\n"
+		 "kafka_api = { listen = \"127.0.0.1:%d\"; tls_cert = \"%s/server.crt\";\n"
+		 "  tls_key = \"%s/server.key\"; };\n", data2, broker_port, kport, tdir, tdir);
+	return mqbt_write_file(conf_tls, text);
+}
+
 int main(int argc, char **argv)
 {
 	char dir[256], data[512], conf[600], text[2048], kb[64], path[700], logf[600];
+	char conf_tls[700], ca_arg[400], kbt[64], logt[600];
 	mqbt_broker_t broker = { 0 };
 	kmock_t mock;
-	pid_t daemon = 0;
-	int kport, rc = 1;
+	pid_t daemon = 0, daemon_tls = 0;
+	int kport, kport_tls = 0, rc = 1;
 	double la0[3], la1[3];
 	const char *topics[] = { "bench:1", NULL };
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--records"))
-			records = atoll(argv[i + 1]);
-		else if (!strcmp(argv[i], "--size"))
-			size = atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--rounds"))
-			rounds = atoi(argv[i + 1]);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--tls"))
+			tls = true;
+		else if (i + 1 < argc && !strcmp(argv[i], "--records"))
+			records = atoll(argv[++i]);
+		else if (i + 1 < argc && !strcmp(argv[i], "--size"))
+			size = atoi(argv[++i]);
+		else if (i + 1 < argc && !strcmp(argv[i], "--rounds"))
+			rounds = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: bench_kafka_api [--records N] [--size B] [--rounds R]\n");
+			fprintf(stderr, "usage: bench_kafka_api [--records N] [--size B] [--rounds R] "
+				"[--tls]\n");
 			return 2;
 		}
 	}
@@ -271,6 +374,22 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(kb, sizeof kb, "127.0.0.1:%d", kport);
+	if (tls) {
+		const char *extra[] = { "-X", "security.protocol=ssl", "-X", ca_arg, NULL };
+		const char *targv[] = { mqbt_bin("mqbridged"), "-c", conf_tls, NULL };
+
+		kport_tls = mqbt_free_port();
+		snprintf(kbt, sizeof kbt, "127.0.0.1:%d", kport_tls);
+		snprintf(logt, sizeof logt, "%s/mqbridged-tls.log", dir);
+		if (tls_prepare(dir, data, broker.port, kport_tls, conf_tls, sizeof conf_tls,
+				ca_arg, sizeof ca_arg) != 0 ||
+		    mqbt_spawn(&daemon_tls, targv, logt) != 0 || mqbt_wait_port(kport_tls, 20000) != 0) {
+			fprintf(stderr, "the TLS mqbridged did not start (log %s)\n", logt);
+			goto out;
+		}
+		rc = tls_rounds(kb, daemon, kbt, daemon_tls, extra) == 0 ? 0 : 1;
+		goto out;
+	}
 
 	/* the mock cluster with the same values */
 	if (kmock_start(&mock, 1, topics) != 0)
@@ -361,6 +480,8 @@ out_mock:
 out:
 	if (daemon > 0)
 		mqbt_stop(daemon, 15000);
+	if (daemon_tls > 0)
+		mqbt_stop(daemon_tls, 15000);
 	mqbt_mosquitto_destroy(&broker);
 	mqbt_rmrf(dir);
 	return rc;

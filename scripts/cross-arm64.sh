@@ -29,7 +29,7 @@ fi
 PKGS=(crossbuild-essential-arm64 qemu-user-static dpkg-dev file cmake pkg-config
       python3 gzip
       libmosquitto-dev:arm64 librdkafka-dev:arm64 libconfig-dev:arm64 libcmocka-dev:arm64
-      libmicrohttpd-dev:arm64 libcjson-dev:arm64 libsystemd-dev:arm64)
+      libmicrohttpd-dev:arm64 libcjson-dev:arm64 libsystemd-dev:arm64 libssl-dev:arm64)
 # No libqpid-proton11-dev:arm64: Debian's Proton packages are not Multi-Arch, so the
 # arm64 one would replace the amd64 one the main build needs. The cross build is
 # configured with -DMQB_AMQP=OFF instead (no AMQP connector in the arm64 package).

@@ -12,8 +12,18 @@
 static int conf_check(mqb_cfgt_ctx_t *ctx, void *base, const config_setting_t *s,
 		      const char *path)
 {
-	(void)ctx; (void)s; (void)path;
-	((mqb_kafka_api_conf_t *)base)->enabled = true;
+	mqb_kafka_api_conf_t *k = base;
+
+	(void)path;
+	k->enabled = true;
+	if (!k->tls_cert != !k->tls_key)
+		return mqb_cfgt_error(ctx, mqb_cfgt_member(s, k->tls_cert ? "tls_cert" : "tls_key"),
+				      "kafka_api", "tls_cert and tls_key go together (got only %s)",
+				      k->tls_cert ? "tls_cert" : "tls_key");
+	if (k->tls_ca && !k->tls_cert)
+		return mqb_cfgt_error(ctx, mqb_cfgt_member(s, "tls_ca"), "kafka_api.tls_ca",
+				      "client certificates need TLS: set tls_cert and tls_key "
+				      "too");
 	return 0;
 }
 
@@ -61,6 +71,23 @@ static const mqb_cfgt_key_t keys[] = {
 		  "be readable or writable by others. Set: clients must authenticate "
 		  "(security.protocol=SASL_PLAINTEXT, sasl.mechanism=PLAIN) and any other "
 		  "request before that closes the connection" },
+	{ .name = "tls_cert", .type = MQB_CFGT_STRING, .off = OFF(tls_cert),
+	  .flags = MQB_CFGF_NONEMPTY | MQB_CFGF_PATH | MQB_CFGF_READABLE,
+	  .def_doc = "none: plaintext",
+	  .desc = "PEM certificate (chain) of the listener: it speaks TLS only (TLS 1.2 "
+		  "or newer; security.protocol=SSL, or SASL_SSL with sasl_password_file)" },
+	{ .name = "tls_key", .type = MQB_CFGT_STRING, .off = OFF(tls_key),
+	  .flags = MQB_CFGF_NONEMPTY | MQB_CFGF_PATH | MQB_CFGF_READABLE,
+	  .desc = "PEM private key of tls_cert (not passphrase-protected)" },
+	{ .name = "tls_ca", .type = MQB_CFGT_STRING, .off = OFF(tls_ca),
+	  .flags = MQB_CFGF_NONEMPTY | MQB_CFGF_PATH | MQB_CFGF_READABLE,
+	  .def_doc = "none: no client certificates",
+	  .desc = "PEM CA certificate(s): every client must present a certificate signed "
+		  "by one (Kafka's ssl.client.auth=required)" },
+	{ .name = "tls_handshake_timeout_ms", .type = MQB_CFGT_INT,
+	  .off = OFF(tls_handshake_timeout_ms), .min = 100, .max = 600000, .def_int = 10000,
+	  .desc = "a TLS connection not through its handshake after this long is closed "
+		  "(checked once a second)" },
 	{ .name = NULL },
 };
 

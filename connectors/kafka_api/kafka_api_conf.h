@@ -4,7 +4,13 @@
  *
  *   kafka_api = { listen = "127.0.0.1:9092"; advertised = "edge1:9092";
  *                 max_connections = 64; max_request_bytes = 104857600;
- *                 sasl_password_file = "/etc/mqbridge/kafka.passwd"; };
+ *                 sasl_password_file = "/etc/mqbridge/kafka.passwd";
+ *                 tls_cert = "/etc/mqbridge/kafka.crt"; tls_key = "/etc/mqbridge/kafka.key";
+ *                 tls_ca = "/etc/mqbridge/clients-ca.crt"; };
+ *
+ * The table checks tls_cert/tls_key go together and tls_ca needs them; whether the
+ * files hold a usable certificate and matching key is the connector's check_config
+ * (kafka_api_tls.c loads them).
  *
  * The section is registered by the connector (connector ops .config): the daemon, the
  * CLI and the tests pass mqb_kafka_api_conf_section to mqb_config_load().
@@ -32,6 +38,9 @@ typedef struct mqb_kafka_api_conf {
 	int group_initial_rebalance_delay_ms;  /* an empty group waits this long for more */
 	int group_min_session_timeout_ms, group_max_session_timeout_ms;
 	char *sasl_password_file;    /* SASL/PLAIN users (bridge/passwd.h); NULL: no SASL */
+	char *tls_cert, *tls_key;    /* PEM chain and key: the listener speaks TLS only */
+	char *tls_ca;                /* PEM CAs: client certificates required, verified */
+	int tls_handshake_timeout_ms; /* a connection not through its handshake is closed */
 	int line;
 } mqb_kafka_api_conf_t;
 

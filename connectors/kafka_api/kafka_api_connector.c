@@ -10,6 +10,7 @@
 
 #include "bridge/clock.h"
 #include "bridge/err.h"
+#include "bridge/logging.h"
 #include "bridge/passwd.h"
 #include "bridge/stats/listen.h"
 #include "bridge/groups/group_host.h"
@@ -17,12 +18,14 @@
 #include "connectors/kafka_api/kafka_api_conf.h"
 #include "connectors/kafka_api/kafka_api_group.h"
 #include "connectors/kafka_api/kafka_api_server.h"
+#include "connectors/kafka_api/kafka_api_tls.h"
 
 struct kapi_inst {
 	mqb_kapi_stats_t stats;
 	mqb_kapi_server_t *srv;
 	mqb_kgroups_t *groups;
 	mqb_passwd_t *users;         /* SASL/PLAIN users, or NULL */
+	mqb_kapi_tls_t *tls;         /* TLS context, or NULL: plaintext */
 	mqb_group_host_t *host;      /* mqbridge's groups (views added there), or NULL */
 	mqb_group_view_t view;
 	bool view_added;
@@ -109,6 +112,27 @@ static mqb_passwd_t *load_users(const mqb_config_t *cfg, const mqb_kafka_api_con
 	return u;
 }
 
+/* The TLS context of tls_cert/tls_key/tls_ca, or NULL (no TLS, or errstr
+ * "cfg:line: kafka_api.tls_key /path: why"). *failed tells which. */
+static mqb_kapi_tls_t *load_tls(const mqb_config_t *cfg, const mqb_kafka_api_conf_t *k,
+				bool *failed, char *errstr, size_t errstr_size)
+{
+	char why[1024];
+	mqb_kapi_tls_t *t;
+
+	*failed = false;
+	if (!k->tls_cert)
+		return NULL;
+	t = mqb_kapi_tls_new(k->tls_cert, k->tls_key, k->tls_ca, k->tls_handshake_timeout_ms,
+			     why, sizeof why);
+	if (!t) {
+		*failed = true;
+		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka_api.%s", cfg->path, k->line,
+			       why);
+	}
+	return t;
+}
+
 static int kapi_check_config(const mqb_config_t *cfg, char *errstr, size_t errstr_size)
 {
 	const mqb_kafka_api_conf_t *k = mqb_kafka_api_conf(cfg);
@@ -140,6 +164,13 @@ static int kapi_check_config(const mqb_config_t *cfg, char *errstr, size_t errst
 			return MQB_ERR_CONFIG;
 		mqb_passwd_free(u);
 	}
+	if (k->tls_cert) {
+		bool failed;
+
+		mqb_kapi_tls_free(load_tls(cfg, k, &failed, errstr, errstr_size));
+		if (failed)
+			return MQB_ERR_CONFIG;
+	}
 	return MQB_OK;
 }
 
@@ -164,6 +195,22 @@ static void *kapi_init(const mqb_connector_env_t *env, char *errstr, size_t errs
 		}
 	}
 	mqb_kapi_stats_init(&ki->stats, env->metrics);
+	if (k->tls_cert) {
+		bool failed;
+		char why[128];
+
+		ki->tls = load_tls(env->cfg, k, &failed, errstr, errstr_size);
+		if (!ki->tls) {
+			mqb_passwd_free(ki->users);
+			free(ki);
+			return NULL;
+		}
+		mqb_kapi_tls_set_stats(ki->tls, &ki->stats);
+		mqb_kapi_tls_validity(ki->tls, why, sizeof why);
+		if (why[0])
+			mqb_warn("kafka_api", "kafka_api.tls_cert %s: %s: clients will refuse "
+				 "it", k->tls_cert, why);
+	}
 	if (k->max_groups > 0) {
 		mqb_kgroups_opts_t go = {
 			.data_dir = env->cfg->data_dir, .cfg = env->cfg, .store = env->store,
@@ -175,6 +222,7 @@ static void *kapi_init(const mqb_connector_env_t *env, char *errstr, size_t errs
 		};
 		ki->groups = mqb_kgroups_new(&go);
 		if (!ki->groups) {
+			mqb_kapi_tls_free(ki->tls);
 			mqb_passwd_free(ki->users);
 			free(ki);
 			mqb_errstr_set(errstr, errstr_size, "out of memory");
@@ -185,11 +233,13 @@ static void *kapi_init(const mqb_connector_env_t *env, char *errstr, size_t errs
 		ki->host = env->groups;
 	}
 	ctx = (mqb_kapi_ctx_t){ .store = env->store, .max_request_bytes = k->max_request_bytes,
-				.stats = &ki->stats, .groups = ki->groups, .users = ki->users };
+				.stats = &ki->stats, .groups = ki->groups, .users = ki->users,
+				.tls = ki->tls };
 	ki->srv = mqb_kapi_server_new(&ctx, k->listen, k->advertised, k->max_connections,
 				      errstr, errstr_size);
 	if (!ki->srv) {
 		mqb_kgroups_destroy(ki->groups);   /* metrics registry: see kapi_destroy */
+		mqb_kapi_tls_free(ki->tls);
 		mqb_passwd_free(ki->users);
 		free(ki);
 		return NULL;
@@ -217,6 +267,7 @@ static void kapi_destroy(void *inst)
 	remove_routes(ki);
 	mqb_kapi_server_destroy(ki->srv);
 	mqb_kgroups_destroy(ki->groups);
+	mqb_kapi_tls_free(ki->tls);
 	mqb_passwd_free(ki->users);
 	free(ki);
 }

@@ -69,6 +69,7 @@ void mqb_kapi_readers_clear(mqb_kapi_readers_t *rc);
 
 struct mqb_kgroups;
 struct mqb_passwd;
+struct mqb_kapi_tls;
 
 /* A connection's SASL state (kafka_api_sasl.c). */
 typedef struct mqb_kapi_sasl {
@@ -82,6 +83,7 @@ typedef struct mqb_kapi_ctx {
 				      * the group APIs answer COORDINATOR_NOT_AVAILABLE */
 	const struct mqb_passwd *users; /* SASL/PLAIN users (bridge/passwd.h); NULL: no
 				      * SASL, every request is served */
+	struct mqb_kapi_tls *tls;    /* TLS context (kafka_api_tls.h); NULL: plaintext */
 	const char *adv_host;        /* Metadata's broker address */
 	int adv_port;
 	int64_t max_request_bytes;

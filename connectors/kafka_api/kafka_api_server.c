@@ -30,6 +30,7 @@
 #include "bridge/stats/listen.h"
 #include "bridge/store/append_watch.h"
 #include "connectors/kafka_api/kafka_api_group.h"
+#include "connectors/kafka_api/kafka_api_tls.h"
 
 #define KAPI_MOD "kafka_api"
 #define KAPI_OUT_HIGH (4 << 20)      /* stop reading requests above this much unsent */
@@ -43,6 +44,7 @@
 
 typedef struct conn {
 	int fd;
+	mqb_kapi_io_t io;            /* recv/send of fd, through TLS when on (kafka_api_tls.h) */
 	mqb_buf_t in;
 	size_t in_off;               /* consumed input */
 	mqb_kapi_outq_t out;         /* unsent answers: bytes and file ranges */
@@ -74,6 +76,7 @@ struct mqb_kapi_server {
 	conn_t *conns;
 	pthread_t thr;
 	bool started;
+	bool tls_pending;            /* a connection holds decrypted input epoll won't report */
 	atomic_bool stopping;
 	_Atomic int64_t busy_since;  /* monotonic ms the turn in progress began, 0: waiting */
 	int64_t next_idle_check;     /* earliest moment a connection may be idle too long */
@@ -87,6 +90,7 @@ static void conn_close(mqb_kapi_server_t *s, conn_t *c, bool bad)
 	if (bad && s->ctx.stats)
 		mqb_counter_inc(s->ctx.stats->closed_bad);
 	epoll_ctl(s->efd, EPOLL_CTL_DEL, c->fd, NULL);
+	mqb_kapi_io_end(&c->io);
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -115,6 +119,7 @@ static int conn_update_events(mqb_kapi_server_t *s, conn_t *c)
 		ev |= EPOLLIN;
 	if (out_pending(c))
 		ev |= EPOLLOUT;
+	ev |= mqb_kapi_io_events(&c->io);    /* TLS: a read may need EPOLLOUT, a write EPOLLIN */
 	if (ev == c->events)
 		return 0;
 	e.events = ev;
@@ -126,6 +131,9 @@ static int conn_update_events(mqb_kapi_server_t *s, conn_t *c)
 /* The normal send path for bytes (more: the next chunk follows at once). */
 static ssize_t conn_send(conn_t *c, const void *data, size_t len, bool more)
 {
+	(void)more;                  /* MSG_MORE below; TLS frames what it is given */
+	if (mqb_kapi_io_is_tls(&c->io))
+		return mqb_kapi_io_send(&c->io, data, len);
 	return send(c->fd, data, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
 }
 
@@ -279,7 +287,7 @@ static int conn_read(mqb_kapi_server_t *s, conn_t *c)
 
 		if (mqb_buf_reserve(&c->in, KAPI_READ_CHUNK) != MQB_OK)
 			return -1;
-		n = recv(c->fd, c->in.data + c->in.len, KAPI_READ_CHUNK, 0);
+		n = mqb_kapi_io_recv(&c->io, c->in.data + c->in.len, KAPI_READ_CHUNK);
 		if (n == 0) {
 			(void)conn_flush(s, c);         /* best effort: answers already made */
 			return -1;
@@ -302,7 +310,7 @@ static void conn_event(mqb_kapi_server_t *s, conn_t *c, uint32_t ev)
 {
 	bool bad = false;
 
-	if (ev & EPOLLIN) {
+	if (mqb_kapi_io_should_read(&c->io, ev)) {
 		if (conn_read(s, c) != 0) {
 			bad = c->in.len > c->in_off;   /* closed mid-frame or on a bad one */
 			goto close;
@@ -325,6 +333,17 @@ static void peer_name(const struct sockaddr_storage *sa, char *out, size_t size)
 	else if (sa->ss_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
 			  (socklen_t)size);
+}
+
+/* Bring s->next_idle_check forward to c's idle-close or TLS handshake deadline. */
+static void conn_note_deadline(mqb_kapi_server_t *s, const conn_t *c)
+{
+	int64_t d = c->last_active + KAPI_IDLE_CLOSE_MS + 1, hs = mqb_kapi_io_deadline(&c->io);
+
+	if (hs < d)
+		d = hs;
+	if (d < s->next_idle_check)
+		s->next_idle_check = d;
 }
 
 static void accept_all(mqb_kapi_server_t *s)
@@ -360,16 +379,22 @@ static void accept_all(mqb_kapi_server_t *s)
 		c->out.shared = &s->files;
 		c->last_active = mqb_mono_ms();
 		peer_name(&sa, c->host, sizeof c->host);
-		c->events = EPOLLIN | EPOLLRDHUP;
-		e.events = c->events;
-		e.data.ptr = c;
-		if (epoll_ctl(s->efd, EPOLL_CTL_ADD, fd, &e) != 0) {
+		if (mqb_kapi_io_init(&c->io, fd, s->ctx.tls, c->host) != 0) {
 			close(fd);
 			free(c);
 			continue;
 		}
-		if (c->last_active + KAPI_IDLE_CLOSE_MS + 1 < s->next_idle_check)
-			s->next_idle_check = c->last_active + KAPI_IDLE_CLOSE_MS + 1;
+		c->copy_files = mqb_kapi_io_is_tls(&c->io);   /* sendfile would bypass TLS */
+		c->events = EPOLLIN | EPOLLRDHUP;
+		e.events = c->events;
+		e.data.ptr = c;
+		if (epoll_ctl(s->efd, EPOLL_CTL_ADD, fd, &e) != 0) {
+			mqb_kapi_io_end(&c->io);
+			close(fd);
+			free(c);
+			continue;
+		}
+		conn_note_deadline(s, c);
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->prev = c;
@@ -463,7 +488,7 @@ static int loop_timeout(const mqb_kapi_server_t *s, int64_t next_deadline)
 
 	if (s->next_idle_check < next_deadline)
 		next_deadline = s->next_idle_check;
-	if (s->rerun_soon || next_deadline <= now)
+	if (s->rerun_soon || s->tls_pending || next_deadline <= now)
 		return 0;
 	if (next_deadline == INT64_MAX)
 		return -1;
@@ -485,10 +510,30 @@ static void close_idle(mqb_kapi_server_t *s, int64_t now)
 	s->next_idle_check = INT64_MAX;
 	for (; c; c = next) {
 		next = c->next;
-		if (!c->parked && now - c->last_active > KAPI_IDLE_CLOSE_MS)
+		if (mqb_kapi_io_expired(&c->io, now))   /* TLS handshake timed out */
 			conn_close(s, c, false);
-		else if (c->last_active + KAPI_IDLE_CLOSE_MS + 1 < s->next_idle_check)
-			s->next_idle_check = c->last_active + KAPI_IDLE_CLOSE_MS + 1;
+		else if (!c->parked && now - c->last_active > KAPI_IDLE_CLOSE_MS)
+			conn_close(s, c, false);
+		else
+			conn_note_deadline(s, c);
+	}
+}
+
+/* TLS: input OpenSSL already took off the socket raises no epoll event; read it for
+ * every connection that wants input. s->tls_pending: some is left (run again soon). */
+static void drain_tls_pending(mqb_kapi_server_t *s)
+{
+	conn_t *c = s->conns, *next;
+
+	s->tls_pending = false;
+	if (!s->ctx.tls)
+		return;
+	for (; c; c = next) {
+		next = c->next;
+		if ((c->events & EPOLLIN) && mqb_kapi_io_pending(&c->io)) {
+			conn_event(s, c, EPOLLIN);       /* may close c */
+			s->tls_pending = true;
+		}
 	}
 }
 
@@ -522,6 +567,7 @@ static void *server_thread(void *arg)
 		if (s->ctx.groups)
 			mqb_kgroups_tick(s->ctx.groups, mqb_mono_ms());
 		next_deadline = recheck_parked(s);
+		drain_tls_pending(s);
 		close_idle(s, mqb_mono_ms());
 	}
 	while (s->conns)
@@ -631,8 +677,8 @@ int mqb_kapi_server_start(mqb_kapi_server_t *s)
 		return MQB_ERR_NOMEM;
 	pthread_setname_np(s->thr, "mqb-kafka-api");   /* for per-thread accounting */
 	s->started = true;
-	mqb_info(KAPI_MOD, "serving the Kafka protocol on port %d (advertised %s:%d)",
-		 s->port, s->ctx.adv_host, s->ctx.adv_port);
+	mqb_info(KAPI_MOD, "serving the Kafka protocol%s on port %d (advertised %s:%d)",
+		 s->ctx.tls ? " over TLS" : "", s->port, s->ctx.adv_host, s->ctx.adv_port);
 	return MQB_OK;
 }
 

@@ -18,6 +18,11 @@
  * listener does not wake at all. The server holds one append watch of the
  * store (freed at destroy; the store must outlive the server).
  *
+ * With TLS (ctx->tls, kafka_api_tls.h) every socket read and write goes through the
+ * connection's io wrapper (SSL_read/SSL_write, the epoll events the handshake needs,
+ * decrypted input OpenSSL holds drained each turn); a connection still in its
+ * handshake after tls_handshake_timeout_ms is closed by the once-a-second idle check.
+ *
  * Threads: new/destroy from the daemon's thread; start creates the server thread;
  * stop wakes it (eventfd) and joins it. last_turn/port may be read from any thread.
  * Ownership: the server owns its sockets, connections and readers; ctx (copied) borrows

@@ -62,6 +62,9 @@ static void stats_json(cJSON *o, void *arg)
 	cJSON_AddNumberToObject(o, "connections_refused", (double)mqb_counter_get(s->refused));
 	cJSON_AddNumberToObject(o, "protocol_errors", (double)mqb_counter_get(s->closed_bad));
 	cJSON_AddNumberToObject(o, "auth_failures", (double)mqb_counter_get(s->auth_failures));
+	cJSON_AddNumberToObject(o, "tls_handshakes", (double)mqb_counter_get(s->tls_handshakes));
+	cJSON_AddNumberToObject(o, "tls_handshake_failures",
+				(double)mqb_counter_get(s->tls_failures));
 	for (int i = 0; i <= KAPI_STATS_APIS && req && err; i++) {
 		const char *n = i < KAPI_STATS_APIS ? api_names[i].name : "other";
 
@@ -101,6 +104,12 @@ void mqb_kapi_stats_init(mqb_kapi_stats_t *s, mqb_metrics_t *reg)
 					    "unsupported requests", NULL);
 	s->auth_failures = mqb_metrics_counter(reg, "mqbridge_kafka_api_auth_failures_total",
 					       "Kafka API SASL authentications refused", NULL);
+	s->tls_handshakes = mqb_metrics_counter(reg, "mqbridge_kafka_api_tls_handshakes_total",
+						"Kafka API TLS handshakes completed", NULL);
+	s->tls_failures = mqb_metrics_counter(reg,
+					      "mqbridge_kafka_api_tls_handshake_failures_total",
+					      "Kafka API TLS handshakes failed or timed out "
+					      "(kafka_api.tls_handshake_timeout_ms)", NULL);
 	for (int i = 0; i <= KAPI_STATS_APIS; i++) {
 		const char *n = i < KAPI_STATS_APIS ? api_names[i].name : "other";
 

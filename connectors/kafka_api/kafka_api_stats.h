@@ -1,6 +1,6 @@
 /*
- * kafka_api_stats.h — the kafka_api connector's metrics: connections, requests and
- * errors by API, fetch bytes, produced records, request latency.
+ * kafka_api_stats.h — the kafka_api connector's metrics: connections, TLS handshakes,
+ * requests and errors by API, fetch bytes, produced records, request latency.
  *
  * Instruments are owned by the metrics registry (created once in
  * mqb_kapi_stats_init, which also adds the /stats section "kafka_api"); updates are
@@ -23,6 +23,8 @@ typedef struct mqb_kapi_stats {
 	mqb_counter_t *accepted, *refused;    /* connections accepted / refused (limit) */
 	mqb_counter_t *closed_bad;            /* closed for a protocol violation */
 	mqb_counter_t *auth_failures;         /* SASL authentications refused */
+	mqb_counter_t *tls_handshakes;        /* TLS handshakes completed */
+	mqb_counter_t *tls_failures;          /* ... failed or timed out (kafka_api_tls.c) */
 	mqb_counter_t *requests[KAPI_STATS_APIS + 1];   /* by API; last: any other key */
 	mqb_counter_t *errors[KAPI_STATS_APIS + 1];     /* responses carrying an error */
 	mqb_counter_t *codes[KAPI_STATS_CODES];          /* ... by (first) error code */

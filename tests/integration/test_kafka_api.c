@@ -30,7 +30,6 @@
 #include "tests/integration/ingest_util.h"
 #include "tests/integration/kafka_raw.h"
 #include "tests/integration/kafka_api_fx.h"
-#include "tests/integration/kafka_api_records.h"
 
 #define N_RECORDS 3000
 #define STREAM "tel"
@@ -41,10 +40,12 @@ static iu_daemon_t daemon_;
 static int kport;
 static char bootstrap[64];
 
+/* One record as both tools print it (kafka_api_fx.h). */
+typedef kapi_rec_t line_rec_t;
+
 static int group_setup(void **state)
 {
 	char rest[1024];
-	iu_pub_t pub;
 
 	(void)state;
 	if (kapi_env_begin(&broker, &daemon_, &kport, bootstrap, sizeof bootstrap) != 0)
@@ -56,30 +57,13 @@ static int group_setup(void **state)
 		 "max_request_bytes = 1048576; };\n", STREAM, PARTS, STREAM, kport);
 	assert_int_equal(iu_daemon_config(&daemon_, broker.port, "kapi-test", NULL, rest), 0);
 	kapi_daemon_start(&daemon_, kport);
-	assert_int_equal(iu_pub_start(&pub, broker.port, "kapi-pub", true), 0);
-	for (int i = 0; i < N_RECORDS; i++) {
-		char topic[64], val[64], seq[16];
-		const char *props[] = { "seq", seq, NULL };
-
-		snprintf(topic, sizeof topic, "t/dev%d/v", i % 7);
-		snprintf(val, sizeof val, "value-%d", i);
-		snprintf(seq, sizeof seq, "%d", i);
-		assert_int_equal(iu_pub_send(&pub, topic, val, strlen(val), 1, props), 0);
-		if (i == N_RECORDS / 2)
-			mqbt_sleep_ms(50);   /* two time ranges for the -Q lookup */
-	}
-	assert_int_equal(iu_pub_wait_acked(&pub, 30000), 0);
-	iu_pub_stop(&pub);
-	assert_int_equal(iu_daemon_wait_stored(&daemon_, N_RECORDS, 30000), 0);
+	kapi_publish(&daemon_, broker.port, N_RECORDS, 7, N_RECORDS / 2);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	if (daemon_.pid > 0)
-		assert_int_equal(mqbt_stop(daemon_.pid, 15000), 0);
-	daemon_.pid = 0;
-	return iu_teardown(state);
+	return kapi_teardown(&daemon_, state);
 }
 
 static char *run(const char *const argv[], int want_status)
@@ -94,7 +78,7 @@ static size_t dump_records(const char *stream, line_rec_t **out)
 
 static void assert_same_records(const char *stream, size_t want_at_least)
 {
-	kapi_assert_same_records(daemon_.data, bootstrap, stream, want_at_least);
+	kapi_assert_same_records(daemon_.data, bootstrap, NULL, stream, want_at_least);
 }
 
 /* --- tests ------------------------------------------------------------------------- */
@@ -127,7 +111,7 @@ static void test_time_lookup(void **state)
 	char spec[96], want_line[96], *out;
 
 	(void)state;
-	qsort(d, n, sizeof *d, by_pos);
+	qsort(d, n, sizeof *d, kapi_rec_by_pos);
 	/* the partition-0 record in the middle; the answer is the first with ts >= it */
 	for (size_t i = 0; i < n; i++)
 		if (d[i].partition == 0)

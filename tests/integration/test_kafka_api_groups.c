@@ -66,10 +66,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	if (daemon_.pid > 0)
-		assert_int_equal(mqbt_stop(daemon_.pid, 15000), 0);
-	daemon_.pid = 0;
-	return iu_teardown(state);
+	return kapi_teardown(&daemon_, state);
 }
 
 /* n records "<prefix>-<p>-<i>" into partition p (kcat -P, acks all). */
@@ -389,8 +386,8 @@ static void test_static_member(void **state)
 
 static void test_kafkajs_group(void **state)
 {
-	char env_b[96], env_e[64], script[600], *out = NULL, *dump = NULL, *save = NULL;
-	size_t len = 0, dlen = 0;
+	char env_e[64], *out = NULL, *dump = NULL, *save = NULL;
+	size_t dlen = 0;
 	int64_t total = 0;
 	int matched = 0, lines = 0;
 
@@ -398,19 +395,10 @@ static void test_kafkajs_group(void **state)
 	for (int p = 0; p < PARTS; p++)
 		total += produced[p];
 	total += 100;
-	/* the source tree from this file's path (CMake compiles it by absolute path) */
-	snprintf(script, sizeof script, "%s", __FILE__);
-	char *cut = strstr(script, "tests/integration/");
-	assert_non_null(cut);
-	snprintf(cut, sizeof script - (size_t)(cut - script), "tests/js/kafka_group.js");
-	if (access(script, R_OK) != 0 || access("/usr/bin/node", X_OK) != 0)
-		fail_msg("node or %s missing (scripts/deps.sh)", script);
-	snprintf(env_b, sizeof env_b, "BROKER=%s", bootstrap);
 	snprintf(env_e, sizeof env_e, "EXPECT=%lld", (long long)total);
-	const char *argv[] = { "/usr/bin/env", env_b, "TOPIC=" STREAM, "GROUP=js", "PRODUCE=100",
-			       env_e, "TIMEOUT_MS=30000", "KAFKAJS_NO_PARTITIONER_WARNING=1",
-			       "/usr/bin/node", script, NULL };
-	int st = mqbt_run(argv, &out, &len, 60000);
+	const char *env[] = { "TOPIC=" STREAM, "GROUP=js", "PRODUCE=100", env_e,
+			      "TIMEOUT_MS=30000", NULL };
+	int st = kapi_kafkajs(bootstrap, env, &out);
 	if (st != 0)
 		fail_msg("kafkajs exited %d: %s", st, out ? out : "");
 	const char *dargv[] = { mqbt_bin("mqbridge"), "log", "dump", daemon_.data, "--stream",

@@ -42,20 +42,6 @@ static void write_conf(const char *pw)
 	assert_int_equal(iu_daemon_config(&daemon_, broker.port, "kapi-sasl", NULL, rest), 0);
 }
 
-/* Run a shell command line; its stdout and stderr in *out; the exit status. */
-static int sh(const char *cmd, char **out)
-{
-	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	size_t len = 0;
-	int st;
-
-	*out = NULL;
-	st = mqbt_run(argv, out, &len, 30000);
-	if (!*out)
-		*out = strdup("");
-	return st;
-}
-
 /* kcat with SASL/PLAIN as user:pass, then args; stderr joined to stdout. */
 static int kcat_sasl(const char *user, const char *pass, const char *args, char **out)
 {
@@ -64,7 +50,7 @@ static int kcat_sasl(const char *user, const char *pass, const char *args, char 
 	snprintf(cmd, sizeof cmd, "%s -b %s -X security.protocol=SASL_PLAINTEXT "
 		 "-X sasl.mechanisms=PLAIN -X sasl.username=%s -X sasl.password='%s' %s 2>&1",
 		 kcat(), bootstrap, user, pass, args);
-	return sh(cmd, out);
+	return kapi_sh(cmd, out);
 }
 
 static int group_setup(void **state)
@@ -83,10 +69,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	if (daemon_.pid > 0)
-		assert_int_equal(mqbt_stop(daemon_.pid, 15000), 0);
-	daemon_.pid = 0;
-	return iu_teardown(state);
+	return kapi_teardown(&daemon_, state);
 }
 
 static void test_kcat_produce_list_consume(void **state)
@@ -126,24 +109,14 @@ static void test_kcat_produce_list_consume(void **state)
  * group */
 static void test_kafkajs_sasl(void **state)
 {
-	char script[600], env_b[96], env_e[64], *out = NULL;
-	size_t len = 0;
+	char env_e[64], *out = NULL;
 	int st;
 
 	(void)state;
-	snprintf(script, sizeof script, "%s", __FILE__);
-	char *cut = strstr(script, "tests/integration/");
-	assert_non_null(cut);
-	snprintf(cut, sizeof script - (size_t)(cut - script), "tests/js/kafka_group.js");
-	if (access(script, R_OK) != 0 || access("/usr/bin/node", X_OK) != 0)
-		fail_msg("node or %s missing (scripts/deps.sh)", script);
-	snprintf(env_b, sizeof env_b, "BROKER=%s", bootstrap);
 	snprintf(env_e, sizeof env_e, "EXPECT=%d", N_RECORDS + 5);
-	const char *argv[] = { "/usr/bin/env", env_b, "TOPIC=" STREAM, "GROUP=js", "PRODUCE=5",
-			       env_e, "TIMEOUT_MS=20000", "KAFKAJS_NO_PARTITIONER_WARNING=1",
-			       "SASL_USER=bob", "SASL_PASSWORD=other", "/usr/bin/node", script,
-			       NULL };
-	st = mqbt_run(argv, &out, &len, 40000);
+	const char *env[] = { "TOPIC=" STREAM, "GROUP=js", "PRODUCE=5", env_e,
+			      "TIMEOUT_MS=20000", "SASL_USER=bob", "SASL_PASSWORD=other", NULL };
+	st = kapi_kafkajs(bootstrap, env, &out);
 	if (st != 0)
 		fail_msg("kafkajs with SASL exited %d: %s", st, out ? out : "");
 	assert_non_null(strstr(out, "\"v\":\"js-4\""));
@@ -169,7 +142,7 @@ static void test_wrong_password(void **state)
 		char cmd[512];
 
 		snprintf(cmd, sizeof cmd, "%s -b %s -L -m 2 2>&1", kcat(), bootstrap);
-		assert_int_not_equal(sh(cmd, &out), 0);
+		assert_int_not_equal(kapi_sh(cmd, &out), 0);
 		free(out);
 	}
 	/* still serving the right password */
@@ -336,19 +309,12 @@ static void test_stats(void **state)
 /* --check-config refuses a bad password file at file:line */
 static void check_refused(const char *want)
 {
-	char cmd[1024], *out;
-
-	snprintf(cmd, sizeof cmd, "%s --check-config -c %s 2>&1", mqbt_bin("mqbridged"),
-		 daemon_.conf);
-	assert_int_not_equal(sh(cmd, &out), 0);
-	if (!strstr(out, want) || !strstr(out, "mqbridged.conf:"))
-		fail_msg("--check-config: wanted \"%s\", got: %s", want, out);
-	free(out);
+	kapi_check_config_refused(daemon_.conf, want);
 }
 
 static void test_bad_password_file(void **state)
 {
-	char bad[400], *out, cmd[1024];
+	char bad[400];
 
 	(void)state;
 	snprintf(bad, sizeof bad, "%s/bad.passwd", daemon_.dir);
@@ -365,11 +331,7 @@ static void test_bad_password_file(void **state)
 	/* and the good file at 0600 passes */
 	assert_int_equal(chmod(pwfile, 0600), 0);
 	write_conf(pwfile);
-	snprintf(cmd, sizeof cmd, "%s --check-config -c %s 2>&1", mqbt_bin("mqbridged"),
-		 daemon_.conf);
-	if (sh(cmd, &out) != 0)
-		fail_msg("--check-config of a good file: %s", out);
-	free(out);
+	kapi_check_config_ok(daemon_.conf);
 }
 
 int main(void)

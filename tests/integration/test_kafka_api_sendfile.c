@@ -30,7 +30,6 @@
 #include "tests/integration/ingest_util.h"
 #include "tests/integration/kafka_raw.h"
 #include "tests/integration/kafka_api_fx.h"
-#include "tests/integration/kafka_api_records.h"
 
 #define ZC "zc"          /* 16 KiB segments, kept */
 #define ZR "zr"          /* 64 KiB segments, retention 1 MiB */
@@ -277,7 +276,7 @@ static void test_kcat_across_segments(void **state)
 
 	(void)state;
 	publish(ZC, 0, 5000);
-	kapi_assert_same_records(daemon_.data, bootstrap, ZC, 5000);
+	kapi_assert_same_records(daemon_.data, bootstrap, NULL, ZC, 5000);
 	sf = kstat("fetch_sendfile_bytes") - sf0;
 	fb = kstat("fetch_bytes") - fb0;
 	fprintf(stderr, "kcat read %lld record bytes, %lld of them by sendfile\n", fb, sf);
@@ -403,8 +402,8 @@ static void test_never_reads_no_fd_leak(void **state)
 	assert_true(kstat("fetch_sendfile_bytes") > sf0);   /* a partial sendfile happened */
 	/* another consumer is served meanwhile */
 	{
-		line_rec_t *k;
-		size_t nk = kapi_kcat_records(bootstrap, ZC, &k);
+		kapi_rec_t *k;
+		size_t nk = kapi_kcat_records(bootstrap, NULL, ZC, &k);
 
 		assert_int_equal(nk, 5000);
 		free(k);

@@ -4,8 +4,10 @@
 // committing as it goes; print each record as one JSON line (p, o, k, v) and exit 0.
 // Used by tests/integration/test_kafka_api_groups.c. Env: BROKER, TOPIC, GROUP,
 // PRODUCE, EXPECT, TIMEOUT_MS; SASL_USER and SASL_PASSWORD: authenticate with SASL/PLAIN
-// (test_kafka_api_sasl.c).
+// (test_kafka_api_sasl.c); SSL_CA (a PEM file): connect over TLS trusting that CA, with
+// SSL_CERT and SSL_KEY as the client certificate when set (test_kafka_api_tls.c).
 'use strict';
+const fs = require('fs');
 const { Kafka, logLevel } = require('kafkajs');
 
 const env = (k, d) => process.env[k] || d;
@@ -19,8 +21,13 @@ const timeoutMs = parseInt(env('TIMEOUT_MS', '30000'), 10);
 async function main() {
   const sasl = process.env.SASL_USER ? { mechanism: 'plain', username: process.env.SASL_USER,
                                          password: env('SASL_PASSWORD', '') } : undefined;
+  const ssl = process.env.SSL_CA ? {
+    ca: [fs.readFileSync(process.env.SSL_CA)],
+    cert: process.env.SSL_CERT ? fs.readFileSync(process.env.SSL_CERT) : undefined,
+    key: process.env.SSL_KEY ? fs.readFileSync(process.env.SSL_KEY) : undefined,
+  } : undefined;
   const kafka = new Kafka({ clientId: 'mqb-js', brokers: [broker], logLevel: logLevel.WARN,
-                            retry: { retries: 3 }, sasl });
+                            retry: { retries: 3 }, sasl, ssl });
   if (produce > 0) {
     const p = kafka.producer({ allowAutoTopicCreation: false });
     await p.connect();

@@ -2,14 +2,14 @@
 # check_layers.sh ROOT — the layering rule of docs/ARCHITECTURE.md, checked on the sources:
 #   1. the core (bridge/, except bridge/daemon/, the composition root) includes no
 #      connector header and no protocol library (libmosquitto, the broker plugin API,
-#      librdkafka, Qpid Proton);
+#      librdkafka, Qpid Proton, OpenSSL: kafka_api's TLS);
 #   2. a connector includes no other connector (connectors/connector.h is shared);
 #   3. nothing outside tests/ and bench/ includes a test header; the core includes no tools/.
 # Prints every offending line as FILE:LINE: text and exits 1; exits 0 when clean.
 #   check_layers.sh --self-test   builds a small tree with one violation of each rule and
 #                                 checks that each is reported (the check can fail).
 set -u
-PROTO='(mosquitto\.h|mosquitto_broker\.h|mosquitto_plugin\.h|mqtt_protocol\.h|librdkafka/|proton/)'
+PROTO='(mosquitto\.h|mosquitto_broker\.h|mosquitto_plugin\.h|mqtt_protocol\.h|librdkafka/|proton/|openssl/)'
 
 check() {
 	local root=$1 bad=0 out
@@ -44,6 +44,7 @@ self_test() {
 		   'bridge/groups/x.c:#include <mosquitto.h>' \
 		   'bridge/x.h:#  include <librdkafka/rdkafka.h>' \
 		   'bridge/store/x.c:#include <proton/proactor.h>' \
+		   'bridge/stats/x.c:#include <openssl/ssl.h>' \
 		   'connectors/kafka/x.c:#include "connectors/mqtt/session.h"' \
 		   'tools/x.c:#include "tests/support/harness.h"'; do
 		local f=${bad%%:*} line=${bad#*:}
