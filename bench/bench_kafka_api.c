@@ -39,6 +39,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench/bench_kcat_util.h"
 #include "bridge/err.h"
 #include "bridge/store/store.h"
 #include "tests/integration/test_kafka_util.h"
@@ -49,47 +50,9 @@ static int size = 100, rounds = 3;
 static bool tls;
 static const char *const *kcat_extra;   /* kcat_side: TLS settings, or NULL */
 
-/* Run argv; its stdout is read here and its lines counted (*lines, may be NULL).
- * Wall ms, child CPU ms (user + system). */
-static int run_timed_lines(const char *const argv[], int64_t *wall, int64_t *cpu,
-			   int64_t *lines)
-{
-	int64_t t0 = mqbt_now_ms(), nl = 0;
-	struct rusage ru;
-	int st, fds[2];
-	pid_t pid;
-	char buf[65536];
-	ssize_t n;
-
-	fflush(stdout);              /* the child must not flush our buffer again */
-	if (pipe(fds) != 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], STDOUT_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	while ((n = read(fds[0], buf, sizeof buf)) > 0)
-		for (ssize_t i = 0; i < n; i++)
-			nl += buf[i] == '\n';
-	close(fds[0]);
-	if (pid < 0 || wait4(pid, &st, 0, &ru) != pid)
-		return -1;
-	*wall = mqbt_now_ms() - t0;
-	*cpu = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
-	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-	if (lines)
-		*lines = nl;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static int run_timed(const char *const argv[], int64_t *wall, int64_t *cpu)
 {
-	return run_timed_lines(argv, wall, cpu, NULL);
+	return bk_run_timed_lines(argv, wall, cpu, NULL);
 }
 
 static int fill_store(const char *data)
@@ -226,7 +189,7 @@ static int kcat_side(const char *bootstrap, pid_t server, int64_t n, side_t *s)
 		argv[a++] = rest[i];
 	argv[a] = NULL;
 	int64_t c0 = server_cpu_us(server), l0 = task_cpu_us(server, "mqb-kafka-api"), lines = 0;
-	int rc = run_timed_lines(argv, &s->wall, &s->cpu_client, &lines);
+	int rc = bk_run_timed_lines(argv, &s->wall, &s->cpu_client, &lines);
 	s->cpu_server = server_cpu_us(server) - c0;
 	s->cpu_listener = l0 < 0 ? -1 : task_cpu_us(server, "mqb-kafka-api") - l0;
 	s->n = lines;
@@ -323,7 +286,7 @@ static int tls_prepare(const char *dir, const char *data, int broker_port, int k
 
 int main(int argc, char **argv)
 {
-	char dir[256], data[512], conf[600], text[2048], kb[64], path[700], logf[600];
+	char dir[256], data[512], kb[64], path[700];
 	char conf_tls[700], ca_arg[400], kbt[64], logt[600];
 	mqbt_broker_t broker = { 0 };
 	kmock_t mock;
@@ -358,21 +321,8 @@ int main(int argc, char **argv)
 	if (mqbt_mosquitto_start(&broker, NULL) != 0)
 		return 1;
 	kport = mqbt_free_port();
-	snprintf(conf, sizeof conf, "%s/mqbridged.conf", dir);
-	snprintf(text, sizeof text,
-		 "data_dir = \"%s\";\nlog_level = \"notice\";\n"
-		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-kapi\"; };\n"
-		 "stats = { listen = \"off\"; };\n"
-		 "streams = ( { name = \"bench\"; partitions = 1; } );\n"
-		 "routes = ( { filter = \"bench/#\"; stream = \"bench\"; } );\n"
-		 "kafka_api = { listen = \"127.0.0.1:%d\"; };\n", data, broker.port, kport);
-	mqbt_write_file(conf, text);
-	snprintf(logf, sizeof logf, "%s/mqbridged.log", dir);
-	const char *dargv[] = { mqbt_bin("mqbridged"), "-c", conf, NULL };
-	if (mqbt_spawn(&daemon, dargv, logf) != 0 || mqbt_wait_port(kport, 20000) != 0) {
-		fprintf(stderr, "mqbridged did not start (log %s)\n", logf);
+	if (bk_daemon_start(dir, data, broker.port, kport, &daemon) != 0)
 		goto out;
-	}
 	snprintf(kb, sizeof kb, "127.0.0.1:%d", kport);
 	if (tls) {
 		const char *extra[] = { "-X", "security.protocol=ssl", "-X", ca_arg, NULL };
