@@ -19,7 +19,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -116,30 +115,8 @@ static long long kstat(const char *name)
 /* The daemon's open fds: all of them, and those on a deleted file of its data dir. */
 static void daemon_fds(int *all, int *deleted)
 {
-	char path[128], link[600], target[600];
-	struct dirent *e;
-	DIR *d;
-
-	*all = *deleted = 0;
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)daemon_.pid);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((e = readdir(d))) {
-		ssize_t l;
-
-		if (e->d_name[0] == '.')
-			continue;
-		(*all)++;
-		snprintf(link, sizeof link, "%s/%s", path, e->d_name);
-		l = readlink(link, target, sizeof target - 1);
-		if (l <= 0)
-			continue;
-		target[l] = '\0';
-		if (!strncmp(target, daemon_.data, strlen(daemon_.data)) &&
-		    strstr(target, "(deleted)"))
-			(*deleted)++;
-	}
-	closedir(d);
+	*all = mqbt_fd_count(daemon_.pid, daemon_.data, deleted);
+	assert_true(*all >= 0);
 }
 
 /* A connection whose receive buffer is small (set before connect, so the window is

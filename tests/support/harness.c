@@ -49,6 +49,42 @@ int64_t mqbt_cpu_ms(pid_t pid)
 	return (int64_t)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
 }
 
+int mqbt_fd_count(pid_t pid, const char *dir, int *deleted)
+{
+	char path[128], link[400], target[600];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	if (deleted)
+		*deleted = 0;
+	if (pid)
+		snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	else
+		snprintf(path, sizeof path, "/proc/self/fd");
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		ssize_t l;
+
+		if (e->d_name[0] == '.')
+			continue;
+		n++;
+		if (!deleted || !dir)
+			continue;
+		snprintf(link, sizeof link, "%s/%s", path, e->d_name);
+		l = readlink(link, target, sizeof target - 1);
+		if (l <= 0)
+			continue;
+		target[l] = '\0';
+		if (!strncmp(target, dir, strlen(dir)) && strstr(target, "(deleted)"))
+			(*deleted)++;
+	}
+	closedir(d);
+	return pid ? n : n - 1;     /* the listing's own fd */
+}
+
 long mqbt_thread_switches(pid_t pid, const char *comm)
 {
 	char path[400], name[32] = "", line[128];

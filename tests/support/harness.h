@@ -97,6 +97,17 @@ int64_t mqbt_cpu_ms(pid_t pid);
 /* Voluntary + involuntary context switches of pid's first thread whose name
  * (/proc/<pid>/task/<tid>/comm) starts with comm, -1 when there is none. */
 long mqbt_thread_switches(pid_t pid, const char *comm);
+/* Open fds of pid (0: this process, not counting the one used to list them), -1 when
+ * /proc cannot be read. deleted (may be NULL): how many point at a deleted file whose
+ * path starts with dir (dir may be NULL: none counted). */
+int mqbt_fd_count(pid_t pid, const char *dir, int *deleted);
+/* This process's fds on deleted files under dir, -1 when /proc cannot be read. */
+static inline int mqbt_deleted_fds(const char *dir)
+{
+	int deleted;
+
+	return mqbt_fd_count(0, dir, &deleted) < 0 ? -1 : deleted;
+}
 
 /* Milliseconds, monotonic. */
 int64_t mqbt_now_ms(void);

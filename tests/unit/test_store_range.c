@@ -10,7 +10,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,48 +30,6 @@ typedef struct fx {
 	mqb_stream_opts_t o;
 	int64_t nbatches;
 } fx_t;
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
-/* Open fds pointing at a deleted file under dir. */
-static int count_deleted_fds(const char *dir)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	char path[300], target[512];
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		ssize_t l;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		l = readlink(path, target, sizeof(target) - 1);
-		if (l <= 0)
-			continue;
-		target[l] = 0;
-		if (!strncmp(target, dir, strlen(dir)) && strstr(target, "(deleted)"))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
 
 static int setup(void **state)
 {
@@ -286,7 +243,7 @@ static void test_held_across_roll_and_retention(void **state)
 	fx_open(f);
 	append_batches(f, 60);
 	assert_int_equal(mqb_partition_flush(f->p), MQB_OK);
-	fds0 = count_fds();
+	fds0 = mqbt_fd_count(0, NULL, NULL);
 	/* a range in a sealed segment (its .log opened for the reader) ... */
 	r = mqb_reader_new(f->p, 0);
 	assert_int_equal(mqb_reader_next_range(r, 1 << 20, true, &old), MQB_OK);
@@ -305,7 +262,7 @@ static void test_held_across_roll_and_retention(void **state)
 	mqb_store_maintain(f->st);
 	mqb_partition_watermarks(f->p, &w);
 	assert_true(w.log_start > act.next_offset);
-	assert_int_equal(count_deleted_fds(f->dir), 2);
+	assert_int_equal(mqbt_deleted_fds(f->dir), 2);
 
 	/* the bytes are still those a copying reader returned before (recomputed from
 	 * the batches' contents: offsets 0.. and the range's offsets) */
@@ -354,11 +311,11 @@ static void test_held_across_roll_and_retention(void **state)
 	mqb_range_release(&old);
 	mqb_range_release(&act);
 	mqb_range_release(&act);                   /* twice: harmless */
-	assert_int_equal(count_deleted_fds(f->dir), 0);
+	assert_int_equal(mqbt_deleted_fds(f->dir), 0);
 	/* no leak (the flusher may hold a segment it has still to fsync for a moment) */
-	for (int i = 0; i < 500 && count_fds() > fds0; i++)
+	for (int i = 0; i < 500 && mqbt_fd_count(0, NULL, NULL) > fds0; i++)
 		mqbt_sleep_ms(10);
-	assert_true(count_fds() <= fds0);
+	assert_true(mqbt_fd_count(0, NULL, NULL) <= fds0);
 	/* below log start now */
 	r = mqb_reader_new(f->p, 0);
 	assert_int_equal(mqb_reader_next_range(r, 100, true, &old), MQB_ERR_RANGE);
