@@ -23,6 +23,11 @@
 
 int mqb_ckpt_write(mqb_partition_t *p, const mqb_ckpt_t *c)
 {
+	return mqb_ckpt_write_opt(p, c, true);
+}
+
+int mqb_ckpt_write_opt(mqb_partition_t *p, const mqb_ckpt_t *c, bool sync)
+{
 	uint8_t b[CKPT_SIZE];
 	char tmp[PATH_MAX], path[PATH_MAX];
 	int fd, rc = MQB_OK;
@@ -41,23 +46,27 @@ int mqb_ckpt_write(mqb_partition_t *p, const mqb_ckpt_t *c)
 	 * 1024 partitions (inode allocation, issue 15). */
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		if (pwrite(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) || fdatasync(fd) < 0) {
+		if (pwrite(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
+		    (sync && fdatasync(fd) < 0)) {
 			rc = mqb_err_from_errno(errno);
 			MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 10000, "%s: cannot write the "
 					    "recovery checkpoint: %s", p->dir, strerror(errno));
 		}
 		close(fd);
-		return rc;
+	} else {
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, MQB_STORE_FILE_MODE);
+		if (fd < 0 || pwrite(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) ||
+		    (sync && fsync(fd) < 0) || rename(tmp, path) < 0 ||
+		    (sync && fsync(p->dirfd) < 0)) {
+			rc = mqb_err_from_errno(errno);
+			MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 10000, "%s: cannot write the "
+					    "recovery checkpoint: %s", p->dir, strerror(errno));
+		}
+		if (fd >= 0)
+			close(fd);
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, MQB_STORE_FILE_MODE);
-	if (fd < 0 || pwrite(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b) || fsync(fd) < 0 ||
-	    rename(tmp, path) < 0 || fsync(p->dirfd) < 0) {
-		rc = mqb_err_from_errno(errno);
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 10000, "%s: cannot write the recovery "
-				    "checkpoint: %s", p->dir, strerror(errno));
-	}
-	if (fd >= 0)
-		close(fd);
+	p->ckpt_disk = *c;   /* what the file holds now (durable once synced) */
+	p->ckpt_disk_known = rc == MQB_OK;
 	return rc;
 }
 
@@ -584,6 +593,13 @@ static void recover_finish(recovery_t *r)
 		atomic_store(&p->stored, p->active->next_offset);
 		atomic_store(&p->durable, p->active->next_offset);
 		atomic_store(&p->log_start, p->segs[0]->base);
+		/* a clean stop wrote exactly this checkpoint before its marker: a stop
+		 * with nothing appended since need not write it again */
+		if (r->clean) {
+			p->ckpt_disk = (mqb_ckpt_t){ p->active->next_offset, p->active->base,
+						     atomic_load(&p->active->size) };
+			p->ckpt_disk_known = true;
+		}
 	}
 	if (!p->rdonly) {
 		/* After a clean stop only the marker goes: the checkpoint written at that

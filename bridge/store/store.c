@@ -651,11 +651,28 @@ void mqb_store_close(mqb_store_t *st)
 		pthread_mutex_unlock(&st->fmu);
 		pthread_join(st->flusher, NULL);
 	}
-	for (size_t i = 0; i < st->nstreams; i++) {
-		for (int32_t j = 0; j < st->streams[i].n; j++)
-			mqb_partition__close(st->streams[i].parts[j],
-					     !(st->flags & MQB_STORE_RDONLY));
-		free(st->streams[i].parts);
+	{
+		/* every partition of every stream closed together: one file-system sync
+		 * for all their checkpoints and one for all their markers */
+		size_t total = 0, k = 0;
+		mqb_partition_t **all;
+
+		for (size_t i = 0; i < st->nstreams; i++)
+			total += (size_t)st->streams[i].n;
+		all = calloc(total ? total : 1, sizeof *all);
+		for (size_t i = 0; i < st->nstreams; i++) {
+			for (int32_t j = 0; j < st->streams[i].n; j++) {
+				if (all)
+					all[k++] = st->streams[i].parts[j];
+				else   /* no memory: one at a time */
+					mqb_partition__close(st->streams[i].parts[j],
+							     !(st->flags & MQB_STORE_RDONLY));
+			}
+			free(st->streams[i].parts);
+		}
+		if (all)
+			mqb_partition__close_all(all, k, !(st->flags & MQB_STORE_RDONLY));
+		free(all);
 	}
 	free(st->streams);
 	free(st->names);

@@ -110,6 +110,9 @@ struct mqb_partition {
 
 	/* checkpoint (flushlock) */
 	mqb_ckpt_t ckpt_next;          /* state after the last successful fsync */
+	mqb_ckpt_t ckpt_disk;          /* what the checkpoint file holds (flusher thread,
+					* then close), when ckpt_disk_known */
+	bool ckpt_disk_known;
 	bool ckpt_pending;
 	int64_t ckpt_last_ms;
 
@@ -136,6 +139,12 @@ mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
 				    const mqb_stream_opts_t *opts, int32_t id, bool rdonly,
 				    char *errstr, size_t errstr_size);
 void mqb_partition__close(mqb_partition_t *p, bool clean);  /* NULL-safe; frees */
+/* Close (and free) parts[0..n-1] (NULL entries skipped) as mqb_partition__close does,
+ * with the same guarantee (log data, then checkpoint, durable before the clean marker,
+ * which is durable on return), but with one syncfs() per file system for all the
+ * checkpoints and one for all the markers instead of three fsyncs per partition
+ * (1024 partitions took 9.8 s to stop, issue 15). */
+void mqb_partition__close_all(mqb_partition_t **parts, size_t n, bool clean);
 /* Append a created/loaded segment to the list (wlock or not yet shared); it becomes
  * the active one and the previous active segment closes its files. */
 int  mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s);
@@ -176,6 +185,9 @@ int  mqb_partition__sync_open_all(mqb_partition_t **parts, int32_t n);
 int  mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 			    size_t errstr_size);
 int  mqb_ckpt_write(mqb_partition_t *p, const mqb_ckpt_t *c);
+/* sync false: written but not fsynced (a clean stop of many partitions syncs the file
+ * system once instead, mqb_partition__close_all). */
+int  mqb_ckpt_write_opt(mqb_partition_t *p, const mqb_ckpt_t *c, bool sync);
 int  mqb_ckpt_read(const char *dir, mqb_ckpt_t *c);
 
 /* reader.c: the segment holding offset (+1 reference) and where to start in it;
