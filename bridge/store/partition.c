@@ -425,6 +425,11 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 		rc = MQB_ERR_IO;
 		goto out;
 	}
+	if (p->open_sync_due) {   /* the flusher has not made the marker's removal durable */
+		rc = mqb_partition__sync_open(p);
+		if (rc)
+			goto out;
+	}
 	base = atomic_load_explicit(&p->stored, memory_order_relaxed);
 	p->enc.len = 0;
 	rc = mqb_batch_encode(&p->enc, base, recs, n);

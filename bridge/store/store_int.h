@@ -176,11 +176,15 @@ void mqb_scrub__stop(mqb_scrub_t *sc);   /* NULL-safe: joins and frees */
 mqb_partition_t **mqb_store__partitions(mqb_store_t *st, size_t *n);
 
 /* recovery.c */
-/* Make what recovery changed without an fsync (the clean marker's removal) durable;
- * the store calls it for every partition of a stream once all are recovered. */
+/* Make what recovery changed without an fsync (the clean marker's removal) durable.
+ * wlock held (or p not shared yet). The clean marker says "nothing was appended after
+ * this stop", so its removal must be durable before the first append writes a byte:
+ * mqb_partition_append calls this when open_sync_due is still set. */
 int  mqb_partition__sync_open(mqb_partition_t *p);
-/* The same for n partitions of one file system: more than a few are synced with one
- * syncfs() instead of a directory fsync each. */
+/* The same for the due ones of n partitions of one file system (takes each wlock):
+ * two or more with one syncfs() instead of a directory fsync each. The flusher does
+ * it right after a stream opens, so the start-up does not wait for it (READY came
+ * 49-130 ms later at 12 partitions under load, issue 15) and appends rarely do. */
 int  mqb_partition__sync_open_all(mqb_partition_t **parts, int32_t n);
 int  mqb_partition__recover(mqb_partition_t *p, bool full_scan, char *errstr,
 			    size_t errstr_size);
