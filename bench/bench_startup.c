@@ -3,6 +3,7 @@
  * to exit, beside mosquitto's exec → listening in the same run.
  *
  *   bench_startup [--rounds N] [--partitions LIST] [--daemon PATH] [--conf FILE]
+ *                 [--scrapes N]
  *
  * The configuration is the shipped conf/mqbridge.conf (--conf: another file of the
  * same shape) with its data_dir, broker port and stats port replaced (a temporary
@@ -21,6 +22,9 @@
  *   mosquitto exec → listening   a fresh mosquitto (no persistence) until its port
  *                                accepts a connection (polled every 0.2 ms);
  *   mqbridged --version          exec → exit: the dynamic loader's share alone.
+ * Once READY, each round also GETs /metrics and then /stats --scrapes (50) times and
+ * reports the daemon's CPU ms (utime + stime, 10 ms ticks: divided by N) and the KB
+ * per response: what a scrape costs at that partition count.
  * The first start of each partition count creates the store; it is reported apart,
  * the rounds restart that existing store (the usual case). Prints min / median / max
  * per measure and the load average before and after (quote it: the machine is shared).
@@ -182,7 +186,32 @@ static double version_ms(const char *daemon)
 
 typedef struct run_times {
 	double main_ms, ready_ms, cpu_ms, stop_ms;
+	double scrape_ms[2], scrape_kb[2];   /* per request: /metrics, /stats */
 } run_times_t;
+
+static int stats_port;   /* of the configuration being measured */
+static int scrapes = 50; /* GETs of each path per round (--scrapes; 0: none) */
+
+/* The daemon's CPU ms and the KB per GET of path over `scrapes` requests. */
+static void scrape_cost(pid_t pid, const char *path, double *ms, double *kb)
+{
+	int64_t c0 = mqbt_cpu_ms(pid);
+	size_t bytes = 0;
+	int ok = 0;
+
+	for (int i = 0; i < scrapes; i++) {
+		int status = 0;
+		char *body = NULL;
+
+		if (mqbt_http_get(stats_port, path, &status, &body) == 0 && status == 200) {
+			bytes += strlen(body);
+			ok++;
+		}
+		free(body);
+	}
+	*ms = ok ? (double)(mqbt_cpu_ms(pid) - c0) / ok : -1;
+	*kb = ok ? (double)bytes / ok / 1024.0 : -1;
+}
 
 /* Wait for a datagram holding `what` on fd until deadline (now_ms); the time it came,
  * or -1. */
@@ -243,6 +272,10 @@ static int daemon_run(const char *daemon, const char *conf, const char *log,
 	t->ready_ms = tr - t0;
 	cpu = mqbt_cpu_ms(pid);
 	t->cpu_ms = (double)cpu;
+	if (scrapes > 0) {
+		scrape_cost(pid, "/metrics", &t->scrape_ms[0], &t->scrape_kb[0]);
+		scrape_cost(pid, "/stats", &t->scrape_ms[1], &t->scrape_kb[1]);
+	}
 	ts = now_ms();
 	kill(pid, SIGTERM);
 	st = reap(pid, 120000);
@@ -301,7 +334,7 @@ static int bench(const mqbt_broker_t *b, const char *daemon, const char *src, in
 		 int rounds)
 {
 	double ready[MAX_ROUNDS], mainv[MAX_ROUNDS], cpu[MAX_ROUNDS], stop[MAX_ROUNDS];
-	double mosq[MAX_ROUNDS], ver[MAX_ROUNDS];
+	double mosq[MAX_ROUNDS], ver[MAX_ROUNDS], sc[4][MAX_ROUNDS];
 	char dir[256] = "", conf[300], log[300], sock[300];
 	run_times_t first, t;
 	int n = 0, nm = 0, nv = 0, rc = -1;
@@ -311,7 +344,8 @@ static int bench(const mqbt_broker_t *b, const char *daemon, const char *src, in
 	snprintf(conf, sizeof conf, "%s/mqbridge.conf", dir);
 	snprintf(log, sizeof log, "%s/mqbridged.log", dir);
 	snprintf(sock, sizeof sock, "%s/notify.sock", dir);
-	if (write_conf(src, conf, dir, b->port, mqbt_free_port(), partitions) != 0)
+	stats_port = mqbt_free_port();
+	if (write_conf(src, conf, dir, b->port, stats_port, partitions) != 0)
 		goto out;
 	if (daemon_run(daemon, conf, log, sock, &first) != 0)   /* creates the store */
 		goto out;
@@ -327,6 +361,10 @@ static int bench(const mqbt_broker_t *b, const char *daemon, const char *src, in
 		ready[n] = t.ready_ms;
 		mainv[n] = t.main_ms;
 		cpu[n] = t.cpu_ms;
+		for (int k = 0; k < 2; k++) {
+			sc[2 * k][n] = t.scrape_ms[k];
+			sc[2 * k + 1][n] = t.scrape_kb[k];
+		}
 		stop[n++] = t.stop_ms;
 	}
 	printf("\n%d partitions (%d rounds; first start, creating the store: exec → READY "
@@ -339,6 +377,12 @@ static int bench(const mqbt_broker_t *b, const char *daemon, const char *src, in
 	row("mqbridged SIGTERM → exit 0", stop, n);
 	row("baseline: mosquitto exec → listening", mosq, nm);
 	row("baseline: mqbridged --version exec → exit", ver, nv);
+	if (scrapes > 0) {
+		row("GET /metrics: daemon CPU ms per request", sc[0], n);
+		row("GET /metrics: KB per response", sc[1], n);
+		row("GET /stats: daemon CPU ms per request", sc[2], n);
+		row("GET /stats: KB per response", sc[3], n);
+	}
 	fflush(stdout);
 	rc = 0;
 out:
@@ -361,11 +405,13 @@ int main(int argc, char **argv)
 			daemon = argv[++i];
 		else if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
 			list = argv[++i];
+		else if (!strcmp(argv[i], "--scrapes") && i + 1 < argc)
+			scrapes = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--conf") && i + 1 < argc)
 			snprintf(src, sizeof src, "%s", argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_startup [--rounds N] [--partitions 12,1024] "
-				"[--daemon PATH] [--conf FILE]\n");
+				"[--daemon PATH] [--conf FILE] [--scrapes N]\n");
 			return 2;
 		}
 	}

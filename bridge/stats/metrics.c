@@ -746,6 +746,17 @@ bool mqb_metrics_json_detail(size_t n)
 	       (json_detail == MQB_JSON_DETAIL_AUTO && n <= MQB_JSON_DETAIL_MAX);
 }
 
+char *mqb_metrics_render_prometheus_detail(mqb_metrics_t *reg, size_t *len,
+					   enum mqb_json_detail detail)
+{
+	char *res;
+
+	json_detail = detail;
+	res = mqb_metrics_render_prometheus(reg, len);
+	json_detail = MQB_JSON_DETAIL_AUTO;
+	return res;
+}
+
 char *mqb_metrics_render_json_detail(mqb_metrics_t *reg, size_t *len,
 				     enum mqb_json_detail detail)
 {

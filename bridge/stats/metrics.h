@@ -106,5 +106,10 @@ enum mqb_json_detail { MQB_JSON_DETAIL_AUTO, MQB_JSON_DETAIL_ON, MQB_JSON_DETAIL
 char *mqb_metrics_render_json_detail(mqb_metrics_t *reg, size_t *len,
 				     enum mqb_json_detail detail);
 bool mqb_metrics_json_detail(size_t n);
+/* The same for /metrics: a collector asks mqb_metrics_json_detail(n) whether to emit
+ * n per-partition series or their sums (the store: a 1024-partition scrape was 755 KB
+ * and 13.3 ms of CPU). Unbounded collectors ignore it. */
+char *mqb_metrics_render_prometheus_detail(mqb_metrics_t *reg, size_t *len,
+					   enum mqb_json_detail detail);
 
 #endif
