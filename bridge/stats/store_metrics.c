@@ -42,13 +42,16 @@ static void pfig_add(pfig_t *f, mqb_partition_t *p)
 	f->corrupt += mqb_partition_corrupt_info(p, NULL) ? 1 : 0;
 }
 
-/* The store's series for one partition (pid) or, pid NULL, one stream's sums. */
+/* The store's series for one partition (pid) or, pid NULL, one stream's sums; the
+ * label set is rendered once for the dozen samples. */
 static void emit_fig(mqb_metrics_emit_t *e, const char *sn, const char *pid, const pfig_t *f)
 {
-#define G(name, help, v) mqb_metrics_emit(e, name, help, "gauge", (v), "stream", sn, \
-					  pid ? "partition" : NULL, pid, NULL)
-#define C(name, help, v) mqb_metrics_emit(e, name, help, "counter", (v), "stream", sn, \
-					  pid ? "partition" : NULL, pid, NULL)
+	mqb_metrics_labels_t l;
+
+	if (!mqb_metrics_labels(&l, "stream", sn, pid ? "partition" : NULL, pid, NULL))
+		return;
+#define G(name, help, v) mqb_metrics_emit_labels(e, name, help, "gauge", (v), &l)
+#define C(name, help, v) mqb_metrics_emit_labels(e, name, help, "counter", (v), &l)
 	G("mqbridge_log_start_offset", "First offset still on disk", f->log_start);
 	G("mqbridge_log_end_offset", "Next offset to be written (stored watermark)", f->stored);
 	G("mqbridge_log_durable_offset",
