@@ -22,7 +22,8 @@
  *   mosquitto exec → listening   a fresh mosquitto (no persistence) until its port
  *                                accepts a connection (polled every 0.2 ms);
  *   mqbridged --version          exec → exit: the dynamic loader's share alone.
- * Once READY, each round also GETs /metrics and then /stats --scrapes (50) times and
+ * Once READY, each round also GETs /metrics, /stats and /metrics?partitions=1 (every
+ * partition's series) --scrapes (50) times each and
  * reports the daemon's CPU ms (utime + stime, 10 ms ticks: divided by N) and the KB
  * per response: what a scrape costs at that partition count.
  * The first start of each partition count creates the store; it is reported apart,
@@ -186,7 +187,7 @@ static double version_ms(const char *daemon)
 
 typedef struct run_times {
 	double main_ms, ready_ms, cpu_ms, stop_ms;
-	double scrape_ms[2], scrape_kb[2];   /* per request: /metrics, /stats */
+	double scrape_ms[3], scrape_kb[3];   /* per request: /metrics, /stats, /metrics?partitions=1 */
 } run_times_t;
 
 static int stats_port;   /* of the configuration being measured */
@@ -275,6 +276,7 @@ static int daemon_run(const char *daemon, const char *conf, const char *log,
 	if (scrapes > 0) {
 		scrape_cost(pid, "/metrics", &t->scrape_ms[0], &t->scrape_kb[0]);
 		scrape_cost(pid, "/stats", &t->scrape_ms[1], &t->scrape_kb[1]);
+		scrape_cost(pid, "/metrics?partitions=1", &t->scrape_ms[2], &t->scrape_kb[2]);
 	}
 	ts = now_ms();
 	kill(pid, SIGTERM);
@@ -334,7 +336,7 @@ static int bench(const mqbt_broker_t *b, const char *daemon, const char *src, in
 		 int rounds)
 {
 	double ready[MAX_ROUNDS], mainv[MAX_ROUNDS], cpu[MAX_ROUNDS], stop[MAX_ROUNDS];
-	double mosq[MAX_ROUNDS], ver[MAX_ROUNDS], sc[4][MAX_ROUNDS];
+	double mosq[MAX_ROUNDS], ver[MAX_ROUNDS], sc[6][MAX_ROUNDS];
 	char dir[256] = "", conf[300], log[300], sock[300];
 	run_times_t first, t;
 	int n = 0, nm = 0, nv = 0, rc = -1;
@@ -361,7 +363,7 @@ static int bench(const mqbt_broker_t *b, const char *daemon, const char *src, in
 		ready[n] = t.ready_ms;
 		mainv[n] = t.main_ms;
 		cpu[n] = t.cpu_ms;
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; k < 3; k++) {
 			sc[2 * k][n] = t.scrape_ms[k];
 			sc[2 * k + 1][n] = t.scrape_kb[k];
 		}
@@ -382,6 +384,8 @@ static int bench(const mqbt_broker_t *b, const char *daemon, const char *src, in
 		row("GET /metrics: KB per response", sc[1], n);
 		row("GET /stats: daemon CPU ms per request", sc[2], n);
 		row("GET /stats: KB per response", sc[3], n);
+		row("GET /metrics?partitions=1: daemon CPU ms per request", sc[4], n);
+		row("GET /metrics?partitions=1: KB per response", sc[5], n);
 	}
 	fflush(stdout);
 	rc = 0;
