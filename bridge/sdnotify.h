@@ -1,8 +1,9 @@
 /*
  * sdnotify.h — systemd service notifications (Type=notify): READY=1, STATUS=,
- * STOPPING=1, WATCHDOG=1. Uses libsystemd's sd_notify() when mqbridge is built with
- * it (MQB_HAVE_SYSTEMD); otherwise every call is a no-op that returns 0. Outside
- * systemd (no NOTIFY_SOCKET in the environment) the calls do nothing either.
+ * STOPPING=1, WATCHDOG=1. Speaks the sd_notify protocol itself (no libsystemd) when
+ * built with MQB_SYSTEMD (MQB_HAVE_SYSTEMD, the default); otherwise every call is a
+ * no-op that returns 0. Outside systemd (no NOTIFY_SOCKET in the environment) the
+ * calls do nothing either.
  *
  * Nothing is allocated; the strings are only read during the call.
  */

@@ -25,11 +25,11 @@ fi
 # --- 1. packages ----------------------------------------------------------------------
 # The :arm64 -dev packages are Multi-Arch: same with their amd64 twins; apt upgrades the
 # amd64 ones when the archive's arm64 build is newer (versions must be equal), and never
-# has to remove one on bookworm. libsystemd-dev:arm64 is the library only (no tools).
+# has to remove one on bookworm.
 PKGS=(crossbuild-essential-arm64 qemu-user-static dpkg-dev file cmake pkg-config
       python3 gzip
       libmosquitto-dev:arm64 librdkafka-dev:arm64 libconfig-dev:arm64 libcmocka-dev:arm64
-      libmicrohttpd-dev:arm64 libcjson-dev:arm64 libsystemd-dev:arm64 libssl-dev:arm64)
+      libmicrohttpd-dev:arm64 libcjson-dev:arm64 libssl-dev:arm64)
 # No libqpid-proton11-dev:arm64: Debian's Proton packages are not Multi-Arch, so the
 # arm64 one would replace the amd64 one the main build needs. The cross build is
 # configured with -DMQB_AMQP=OFF instead (no AMQP connector in the arm64 package).

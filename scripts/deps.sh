@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmosquitto-dev mosquitto-dev librdkafka-dev libconfig-dev libcmocka-dev libmicrohttpd-dev
-      libcjson-dev libsystemd-dev
+      libcjson-dev
       libssl-dev openssl  # TLS on the Kafka listener (OpenSSL); the CLI makes test certificates
       # mosquitto-dev: mosquitto_plugin.h / mosquitto_broker.h for mqbridge_plugin.so
       mosquitto mosquitto-clients kcat prometheus systemd curl python3 valgrind

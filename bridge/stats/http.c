@@ -154,32 +154,49 @@ const char *mqb_http_req_query(const mqb_http_req_t *req, const char *key)
 
 /* --- built-in handlers ------------------------------------------------------------- */
 
-static void h_metrics(mqb_http_t *http, mqb_http_resp_t *resp)
-{
-	size_t len = 0;
-	char *s = mqb_metrics_render_prometheus(http->reg, &len);
-
-	resp_set(resp, 200, PROM_CT, s, len);
-}
-
-/* ?partitions=1 lists every partition, ?partitions=0 none; without it, sections list
- * them up to MQB_JSON_DETAIL_MAX per stream (metrics.h). */
-static void h_stats(mqb_http_t *http, const mqb_http_req_t *req, mqb_http_resp_t *resp)
+/* ?partitions=1 lists every partition, ?partitions=0 none; without it, streams list
+ * them up to MQB_JSON_DETAIL_MAX partitions (metrics.h). 0, or -1 with a 400 set. */
+static int detail_arg(const mqb_http_req_t *req, mqb_http_resp_t *resp,
+		      enum mqb_json_detail *d)
 {
 	const char *q = mqb_http_req_query(req, "partitions");
-	enum mqb_json_detail d = MQB_JSON_DETAIL_AUTO;
-	size_t len = 0;
-	char *s;
 
+	*d = MQB_JSON_DETAIL_AUTO;
 	if (q && (strcmp(q, "1") == 0 || strcmp(q, "true") == 0)) {
-		d = MQB_JSON_DETAIL_ON;
+		*d = MQB_JSON_DETAIL_ON;
 	} else if (q && (strcmp(q, "0") == 0 || strcmp(q, "false") == 0)) {
-		d = MQB_JSON_DETAIL_OFF;
+		*d = MQB_JSON_DETAIL_OFF;
 	} else if (q) {
 		mqb_http_resp_text(resp, 400, "partitions=%.64s: expected 1 or 0 (true or false)\n",
 				   q);
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+/* Per-partition series as /stats lists partitions (detail_arg): above 64 partitions a
+ * stream's store series are its sums, labelled by stream only, unless ?partitions=1
+ * (1024 partitions: 755 KB and 13.3 ms of CPU per scrape before). */
+static void h_metrics(mqb_http_t *http, const mqb_http_req_t *req, mqb_http_resp_t *resp)
+{
+	enum mqb_json_detail d;
+	size_t len = 0;
+	char *s;
+
+	if (detail_arg(req, resp, &d) != 0)
+		return;
+	s = mqb_metrics_render_prometheus_detail(http->reg, &len, d);
+	resp_set(resp, 200, PROM_CT, s, len);
+}
+
+static void h_stats(mqb_http_t *http, const mqb_http_req_t *req, mqb_http_resp_t *resp)
+{
+	enum mqb_json_detail d;
+	size_t len = 0;
+	char *s;
+
+	if (detail_arg(req, resp, &d) != 0)
+		return;
 	s = mqb_metrics_render_json_detail(http->reg, &len, d);
 	resp_set(resp, 200, JSON_CT, s, len);
 }
@@ -333,7 +350,7 @@ static void dispatch(mqb_http_t *http, struct MHD_Connection *conn, const char *
 		goto out;
 	}
 	switch (which) {
-	case 0: h_metrics(http, resp); break;
+	case 0: h_metrics(http, &req, resp); break;
 	case 1: h_stats(http, &req, resp); break;
 	case 2: h_healthz(http, resp); break;
 	case 3: h_readyz(http, resp); break;

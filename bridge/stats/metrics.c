@@ -191,7 +191,11 @@ static void fmt_double(mqb_sbuf_t *b, double v)
 		put_i64(b, (int64_t)v);
 		return;
 	}
-	for (int prec = 1; prec <= 17; prec++) {
+	/* %g drops trailing zeros, so when some k <= 15 digits read back, %.15g prints
+	 * exactly those k (the value is within half an ulp of that k-digit decimal, far
+	 * inside the 15-digit rounding step): start at 15, not at 1 (up to 15 snprintf +
+	 * strtod pairs per sample were a third of a 1024-partition render) */
+	for (int prec = 15; prec <= 17; prec++) {
 		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
 		if (strtod(tmp, NULL) == v)
 			break;
@@ -638,25 +642,46 @@ static void render_owned(mqb_metrics_t *reg, mqb_metrics_emit_t *e)
 	}
 }
 
+/* The type named by a collector, or -1 (logged). */
+static int emit_type(const char *name, const char *type)
+{
+	if (strcmp(type, "counter") == 0)
+		return MT_COUNTER;
+	if (strcmp(type, "gauge") == 0)
+		return MT_GAUGE;
+	MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 60000, "%s: collector type \"%s\" "
+			    "is not counter or gauge; dropped", name ? name : "?", type);
+	return -1;
+}
+
+/* One sample with its labels already rendered (labels_render). */
+static void emit_rendered(mqb_metrics_emit_t *e, const char *name, const char *help,
+			  enum mtype t, double value, const char *labels)
+{
+	struct rfam *r = rfam_get(e, name, help, t);   /* validates a new family's name */
+
+	if (!r)
+		return;
+	if (r->type != t) {
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 60000, "%s: collector emitted a %s "
+				    "into a %s family; dropped", name, type_names[t],
+				    type_names[r->type]);
+		return;
+	}
+	sample_line(&r->body, name, "", labels, NULL);
+	fmt_double(&r->body, value);
+	mqb_sbuf_putc(&r->body, '\n');
+}
+
 void mqb_metrics_emit(mqb_metrics_emit_t *e, const char *name, const char *help,
 		      const char *type, double value, ...)
 {
-	enum mtype t;
-	struct rfam *r;
 	mqb_sbuf_t lb = MQB_SBUF_INIT;
 	va_list ap;
+	int t;
 
-	if (!e || !type)
+	if (!e || !type || (t = emit_type(name, type)) < 0)
 		return;
-	if (strcmp(type, "counter") == 0)
-		t = MT_COUNTER;
-	else if (strcmp(type, "gauge") == 0)
-		t = MT_GAUGE;
-	else {
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 60000, "%s: collector type \"%s\" "
-				    "is not counter or gauge; dropped", name, type);
-		return;
-	}
 	if (!name) {
 		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 60000, "collector: NULL metric name");
 		return;
@@ -664,22 +689,37 @@ void mqb_metrics_emit(mqb_metrics_emit_t *e, const char *name, const char *help,
 	va_start(ap, value);
 	bool ok = labels_render(&lb, name, ap, false);
 	va_end(ap);
-	if (!ok || lb.oom)
-		goto out;
-	r = rfam_get(e, name, help, t);   /* validates the name when the family is new */
-	if (!r)
-		goto out;
-	if (r->type != t) {
-		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 60000, "%s: collector emitted a %s "
-				    "into a %s family; dropped", name, type,
-				    type_names[r->type]);
-		goto out;
-	}
-	sample_line(&r->body, name, "", lb.p ? lb.p : "", NULL);
-	fmt_double(&r->body, value);
-	mqb_sbuf_putc(&r->body, '\n');
-out:
+	if (ok && !lb.oom)
+		emit_rendered(e, name, help, (enum mtype)t, value, lb.p ? lb.p : "");
 	mqb_sbuf_free(&lb);
+}
+
+bool mqb_metrics_labels(mqb_metrics_labels_t *l, ...)
+{
+	mqb_sbuf_t lb = MQB_SBUF_INIT;
+	va_list ap;
+
+	va_start(ap, l);
+	l->ok = labels_render(&lb, "collector", ap, false) && !lb.oom &&
+		lb.len < sizeof l->s;
+	va_end(ap);
+	if (l->ok)
+		memcpy(l->s, lb.p ? lb.p : "", lb.len + 1);
+	else
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, MOD, 60000, "collector: label set invalid or "
+				    "over %zu bytes; its samples are dropped", sizeof l->s - 1);
+	mqb_sbuf_free(&lb);
+	return l->ok;
+}
+
+void mqb_metrics_emit_labels(mqb_metrics_emit_t *e, const char *name, const char *help,
+			     const char *type, double value, const mqb_metrics_labels_t *l)
+{
+	int t;
+
+	if (!e || !type || !name || !l || !l->ok || (t = emit_type(name, type)) < 0)
+		return;
+	emit_rendered(e, name, help, (enum mtype)t, value, l->s);
 }
 
 char *mqb_metrics_render_prometheus(mqb_metrics_t *reg, size_t *len)
@@ -744,6 +784,17 @@ bool mqb_metrics_json_detail(size_t n)
 {
 	return json_detail == MQB_JSON_DETAIL_ON ||
 	       (json_detail == MQB_JSON_DETAIL_AUTO && n <= MQB_JSON_DETAIL_MAX);
+}
+
+char *mqb_metrics_render_prometheus_detail(mqb_metrics_t *reg, size_t *len,
+					   enum mqb_json_detail detail)
+{
+	char *res;
+
+	json_detail = detail;
+	res = mqb_metrics_render_prometheus(reg, len);
+	json_detail = MQB_JSON_DETAIL_AUTO;
+	return res;
 }
 
 char *mqb_metrics_render_json_detail(mqb_metrics_t *reg, size_t *len,

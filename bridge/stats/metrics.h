@@ -83,6 +83,13 @@ typedef void (mqb_collector_fn)(mqb_metrics_emit_t *e, void *arg);
 void mqb_metrics_add_collector(mqb_metrics_t *reg, mqb_collector_fn *fn, void *arg);
 void mqb_metrics_emit(mqb_metrics_emit_t *e, const char *name, const char *help,
 		      const char *type, double value, ...) __attribute__((sentinel));
+/* A label set rendered once for several samples (a partition's dozen series): checked
+ * and escaped by mqb_metrics_labels(&l, "k", "v", ..., NULL), false when a name is
+ * invalid or the set is longer than the buffer (the samples are then dropped, logged). */
+typedef struct mqb_metrics_labels { char s[240]; bool ok; } mqb_metrics_labels_t;
+bool mqb_metrics_labels(mqb_metrics_labels_t *l, ...) __attribute__((sentinel));
+void mqb_metrics_emit_labels(mqb_metrics_emit_t *e, const char *name, const char *help,
+			     const char *type, double value, const mqb_metrics_labels_t *l);
 
 typedef void (mqb_json_fn)(cJSON *section, void *arg);
 void mqb_metrics_add_json(mqb_metrics_t *reg, const char *section, mqb_json_fn *fn, void *arg);
@@ -106,5 +113,10 @@ enum mqb_json_detail { MQB_JSON_DETAIL_AUTO, MQB_JSON_DETAIL_ON, MQB_JSON_DETAIL
 char *mqb_metrics_render_json_detail(mqb_metrics_t *reg, size_t *len,
 				     enum mqb_json_detail detail);
 bool mqb_metrics_json_detail(size_t n);
+/* The same for /metrics: a collector asks mqb_metrics_json_detail(n) whether to emit
+ * n per-partition series or their sums (the store: a 1024-partition scrape was 755 KB
+ * and 13.3 ms of CPU). Unbounded collectors ignore it. */
+char *mqb_metrics_render_prometheus_detail(mqb_metrics_t *reg, size_t *len,
+					   enum mqb_json_detail detail);
 
 #endif

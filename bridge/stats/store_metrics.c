@@ -16,6 +16,64 @@ static void on_fsync(mqb_partition_t *p, uint64_t fsync_us, void *arg)
 	mqb_histogram_observe(arg, (double)fsync_us / 1e6);
 }
 
+/* One partition's figures, or their sums over a stream's partitions. */
+typedef struct pfig {
+	double log_start, stored, durable, size, segs, bytes, errors, fsyncs, fsync_s,
+	       corrupt_batches, corrupt;
+} pfig_t;
+
+static void pfig_add(pfig_t *f, mqb_partition_t *p)
+{
+	mqb_watermarks_t w;
+	mqb_partition_counters_t c;
+
+	mqb_partition_watermarks(p, &w);
+	mqb_partition_counters(p, &c);
+	f->log_start += (double)w.log_start;
+	f->stored += (double)w.stored;
+	f->durable += (double)w.durable;
+	f->size += (double)w.size_bytes;
+	f->segs += w.segments;
+	f->bytes += (double)c.bytes;
+	f->errors += (double)c.append_errors;
+	f->fsyncs += (double)c.fsyncs;
+	f->fsync_s += (double)c.fsync_us_total / 1e6;
+	f->corrupt_batches += (double)c.corrupt_batches;
+	f->corrupt += mqb_partition_corrupt_info(p, NULL) ? 1 : 0;
+}
+
+/* The store's series for one partition (pid) or, pid NULL, one stream's sums; the
+ * label set is rendered once for the dozen samples. */
+static void emit_fig(mqb_metrics_emit_t *e, const char *sn, const char *pid, const pfig_t *f)
+{
+	mqb_metrics_labels_t l;
+
+	if (!mqb_metrics_labels(&l, "stream", sn, pid ? "partition" : NULL, pid, NULL))
+		return;
+#define G(name, help, v) mqb_metrics_emit_labels(e, name, help, "gauge", (v), &l)
+#define C(name, help, v) mqb_metrics_emit_labels(e, name, help, "counter", (v), &l)
+	G("mqbridge_log_start_offset", "First offset still on disk", f->log_start);
+	G("mqbridge_log_end_offset", "Next offset to be written (stored watermark)", f->stored);
+	G("mqbridge_log_durable_offset",
+	  "Every offset below this is fsynced (durable watermark)", f->durable);
+	G("mqbridge_log_size_bytes", "Bytes of .log segments on disk", f->size);
+	G("mqbridge_log_segments", "Segment count", f->segs);
+	C("mqbridge_log_appended_bytes_total", "Encoded batch bytes appended", f->bytes);
+	C("mqbridge_log_append_errors_total", "Appends that failed", f->errors);
+	C("mqbridge_log_fsyncs_total", "fsync calls", f->fsyncs);
+	C("mqbridge_log_fsync_seconds_total", "Time spent in fsync", f->fsync_s);
+	C("mqbridge_store_corrupt_batches_total", "Distinct corrupt batches found by "
+	  "readers or the scrub (docs/OPERATIONS.md, Corruption)", f->corrupt_batches);
+	G("mqbridge_partition_corrupt", "1 while the partition has a corrupt batch "
+	  "readers cannot pass (until `mqbridge log repair`)", f->corrupt);
+#undef G
+#undef C
+}
+
+/* Per partition for a stream of at most MQB_JSON_DETAIL_MAX partitions or with
+ * ?partitions=1; otherwise the same names labelled by stream only, holding the sums
+ * over its partitions (offsets too: their rate is the stream's record rate), so
+ * `sum by (stream)` reads the same in both shapes. */
 static void collect(mqb_metrics_emit_t *e, void *arg)
 {
 	mqb_store_t *st = arg;
@@ -23,43 +81,30 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 
 	for (size_t s = 0; streams && streams[s]; s++) {
 		int32_t n = mqb_store_partition_count(st, streams[s]);
+		bool detail = mqb_metrics_json_detail(n > 0 ? (size_t)n : 0);
+		pfig_t sum = { 0 };
+
+		mqb_metrics_emit(e, "mqbridge_stream_partitions", "Partitions of the stream "
+				 "(its mqbridge_log_* series are per partition up to 64, above "
+				 "that sums unless /metrics?partitions=1)", "gauge", (double)n,
+				 "stream", streams[s], NULL);
 		for (int32_t i = 0; i < n; i++) {
 			mqb_partition_t *p = mqb_store_partition(st, streams[s], i);
-			mqb_watermarks_t w;
-			mqb_partition_counters_t c;
 			char pid[16];
-			const char *sn = streams[s];
+			pfig_t one = { 0 };
 
 			if (!p)
 				continue;
-			mqb_partition_watermarks(p, &w);
-			mqb_partition_counters(p, &c);
+			if (!detail) {
+				pfig_add(&sum, p);
+				continue;
+			}
+			pfig_add(&one, p);
 			snprintf(pid, sizeof(pid), "%d", i);
-#define G(name, help, v) mqb_metrics_emit(e, name, help, "gauge", (double)(v), \
-					  "stream", sn, "partition", pid, NULL)
-#define C(name, help, v) mqb_metrics_emit(e, name, help, "counter", (double)(v), \
-					  "stream", sn, "partition", pid, NULL)
-			G("mqbridge_log_start_offset", "First offset still on disk", w.log_start);
-			G("mqbridge_log_end_offset", "Next offset to be written (stored watermark)",
-			  w.stored);
-			G("mqbridge_log_durable_offset",
-			  "Every offset below this is fsynced (durable watermark)", w.durable);
-			G("mqbridge_log_size_bytes", "Bytes of .log segments on disk", w.size_bytes);
-			G("mqbridge_log_segments", "Segment count", w.segments);
-			C("mqbridge_log_appended_bytes_total", "Encoded batch bytes appended", c.bytes);
-			C("mqbridge_log_append_errors_total", "Appends that failed", c.append_errors);
-			C("mqbridge_log_fsyncs_total", "fsync calls", c.fsyncs);
-			C("mqbridge_log_fsync_seconds_total", "Time spent in fsync",
-			  (double)c.fsync_us_total / 1e6);
-			C("mqbridge_store_corrupt_batches_total", "Distinct corrupt batches found by "
-			  "readers or the scrub (docs/OPERATIONS.md, Corruption)",
-			  c.corrupt_batches);
-			G("mqbridge_partition_corrupt", "1 while the partition has a corrupt batch "
-			  "readers cannot pass (until `mqbridge log repair`)",
-			  mqb_partition_corrupt_info(p, NULL) ? 1 : 0);
-#undef G
-#undef C
+			emit_fig(e, streams[s], pid, &one);
 		}
+		if (!detail)
+			emit_fig(e, streams[s], NULL, &sum);
 	}
 	{
 		mqb_store_stats_t fs;

@@ -425,6 +425,11 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 		rc = MQB_ERR_IO;
 		goto out;
 	}
+	if (p->open_sync_due) {   /* the flusher has not made the marker's removal durable */
+		rc = mqb_partition__sync_open(p);
+		if (rc)
+			goto out;
+	}
 	base = atomic_load_explicit(&p->stored, memory_order_relaxed);
 	p->enc.len = 0;
 	rc = mqb_batch_encode(&p->enc, base, recs, n);
@@ -563,42 +568,50 @@ void mqb_partition_set_retention_floor(mqb_partition_t *p, int64_t floor)
 
 /* --- close ------------------------------------------------------------------------- */
 
-void mqb_partition__close(mqb_partition_t *p, bool clean)
+/* wlock held, clean close: seal the active segment, fsync what is not durable yet and
+ * write the checkpoint of the log end (fsynced when sync; skipped when the file holds
+ * it already, e.g. nothing was appended since a clean open). true: the clean marker
+ * may follow once the checkpoint is durable. */
+static bool close_prepare(mqb_partition_t *p, bool sync)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->seglock);
+	rc = mqb_segment_seal(p->active);
+	pthread_mutex_unlock(&p->seglock);
+	if (!rc)
+		rc = flush_locked(p);
+	if (!rc && !p->io_failed) {
+		mqb_ckpt_t ck = { atomic_load(&p->stored), p->active->base,
+				  atomic_load(&p->active->size) };
+		if (!p->ckpt_disk_known || memcmp(&ck, &p->ckpt_disk, sizeof ck) != 0)
+			rc = mqb_ckpt_write_opt(p, &ck, sync);
+	}
+	if (rc || p->io_failed) {
+		mqb_warn(MOD, "%s: unclean close (%s): recovery will scan at next open",
+			 p->dir, mqb_strerror(rc ? rc : MQB_ERR_IO));
+		return false;
+	}
+	return true;
+}
+
+/* Create the clean-shutdown marker; with sync, fsync it and the directory. */
+static void close_mark(mqb_partition_t *p, bool sync)
 {
 	char path[PATH_MAX];
+	int fd;
 
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->wlock);
-	p->closed = true;
-	if (clean && !p->rdonly && p->active) {
-		int rc;
-		pthread_mutex_lock(&p->seglock);
-		rc = mqb_segment_seal(p->active);
-		pthread_mutex_unlock(&p->seglock);
-		if (!rc)
-			rc = flush_locked(p);
-		if (!rc && !p->io_failed) {
-			mqb_ckpt_t ck = { atomic_load(&p->stored), p->active->base,
-					  atomic_load(&p->active->size) };
-			rc = mqb_ckpt_write(p, &ck);
-		}
-		if (!rc && !p->io_failed) {
-			int fd;
-			snprintf(path, sizeof(path), "%s/%s", p->dir, MQB_CLEAN_MARKER);
-			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-				  MQB_STORE_FILE_MODE);
-			if (fd < 0 || fsync(fd) < 0 || fsync(p->dirfd) < 0)
-				mqb_warn(MOD, "%s: cannot write the clean-shutdown marker: %s",
-					 p->dir, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-		} else {
-			mqb_warn(MOD, "%s: unclean close (%s): recovery will scan at next open",
-				 p->dir, mqb_strerror(rc ? rc : MQB_ERR_IO));
-		}
-	}
-	pthread_mutex_unlock(&p->wlock);
+	snprintf(path, sizeof(path), "%s/%s", p->dir, MQB_CLEAN_MARKER);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, MQB_STORE_FILE_MODE);
+	if (fd < 0 || (sync && (fsync(fd) < 0 || fsync(p->dirfd) < 0)))
+		mqb_warn(MOD, "%s: cannot write the clean-shutdown marker: %s",
+			 p->dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void close_free(mqb_partition_t *p)
+{
 	for (size_t i = 0; i < p->ndirty; i++) {
 		mqb_segfd_unref(p->dirty[i].fh);
 		mqb_segment_unref(p->dirty[i].seg);
@@ -617,6 +630,98 @@ void mqb_partition__close(mqb_partition_t *p, bool clean)
 	free(p->stream);
 	free(p->dir);
 	free(p);
+}
+
+void mqb_partition__close(mqb_partition_t *p, bool clean)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->wlock);
+	p->closed = true;
+	if (clean && !p->rdonly && p->active && close_prepare(p, true))
+		close_mark(p, true);
+	pthread_mutex_unlock(&p->wlock);
+	close_free(p);
+}
+
+/* syncfs() once per file system holding one of the n directories (want[i]). 0, or -1
+ * (logged; errno of the failure). */
+static int sync_filesystems(mqb_partition_t **parts, const bool *want, size_t n,
+			    const char *what)
+{
+	dev_t *devs = calloc(n ? n : 1, sizeof *devs);
+	size_t ndev = 0;
+	int rc = 0;
+
+	if (!devs)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct stat stt;
+		size_t k;
+
+		if (!want[i])
+			continue;
+		if (fstat(parts[i]->dirfd, &stt) < 0) {
+			rc = -1;
+			break;
+		}
+		for (k = 0; k < ndev && devs[k] != stt.st_dev; k++)
+			;
+		if (k < ndev)
+			continue;
+		devs[ndev++] = stt.st_dev;
+		if (syncfs(parts[i]->dirfd) < 0)
+			rc = -1;
+	}
+	if (rc)
+		mqb_warn(MOD, "%s: syncfs for the %s: %s", n ? parts[0]->dir : "?", what,
+			 strerror(errno));
+	free(devs);
+	return rc;
+}
+
+void mqb_partition__close_all(mqb_partition_t **parts, size_t n, bool clean)
+{
+	bool *mark;
+	size_t nmark = 0;
+
+	mark = n >= 2 && clean ? calloc(n, sizeof *mark) : NULL;
+	if (!mark) {   /* one partition (or no memory): its own fsyncs */
+		for (size_t i = 0; i < n; i++)
+			mqb_partition__close(parts[i], clean);
+		return;
+	}
+	/* 1: every partition's data fsynced (the dirty ones: flush_locked), checkpoints
+	 * written; appends refused from here on (closed) */
+	for (size_t i = 0; i < n; i++) {
+		mqb_partition_t *p = parts[i];
+
+		if (!p)
+			continue;
+		pthread_mutex_lock(&p->wlock);
+		p->closed = true;
+		mark[i] = !p->rdonly && p->active && close_prepare(p, false);
+		nmark += mark[i];
+		pthread_mutex_unlock(&p->wlock);
+	}
+	/* 2: the checkpoints durable before any marker exists; a failure leaves every
+	 * partition without its marker (recovery scans at the next open: safe) */
+	if (nmark && sync_filesystems(parts, mark, n, "checkpoints") != 0) {
+		mqb_warn(MOD, "unclean close of %zu partition(s): no clean-shutdown markers; "
+			 "recovery will scan at next open", nmark);
+		nmark = 0;
+	}
+	/* 3: the markers, then made durable together */
+	if (nmark) {
+		for (size_t i = 0; i < n; i++)
+			if (mark[i])
+				close_mark(parts[i], false);
+		sync_filesystems(parts, mark, n, "clean-shutdown markers");
+	}
+	for (size_t i = 0; i < n; i++)
+		if (parts[i])
+			close_free(parts[i]);
+	free(mark);
 }
 
 /* --- queries ----------------------------------------------------------------------- */

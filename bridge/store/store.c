@@ -42,6 +42,7 @@ struct mqb_store {
 	size_t nretired;
 	pthread_t flusher;
 	bool flusher_running;
+	atomic_bool open_sync_pending;     /* a stream opened: sync its markers' removal */
 	pthread_mutex_t fmu;
 	pthread_cond_t fcond;
 	bool stop, wake;
@@ -143,6 +144,9 @@ static int64_t flusher_pass(mqb_store_t *st)
 	bool oom;
 	mqb_partition_t **v = all_partitions(st, &n, &oom);
 	int64_t next = oom ? mqb_mono_ms() + FLUSHER_RETRY_MS : INT64_MAX;
+
+	if (v && atomic_exchange(&st->open_sync_pending, false))
+		mqb_partition__sync_open_all(v, (int32_t)n);
 
 	for (size_t i = 0; i < n; i++) {
 		int64_t d = mqb_partition__flusher_tick(v[i], mqb_mono_ms());
@@ -361,7 +365,11 @@ static int open_parts(mqb_store_t *st, const mqb_stream_opts_t *opts, int32_t fr
 		if (rc)
 			return rc;
 	}
-	/* the clean-shutdown markers' removal made durable once for the stream */
+	/* The clean-shutdown markers' removal is made durable by the flusher once the
+	 * stream is open (st->open_sync_pending), or by the first append to a partition,
+	 * whichever comes first: not here, before READY. Without a flusher, now. */
+	if (st->flusher_running)
+		return MQB_OK;
 	int rc = mqb_partition__sync_open_all(parts, to - from);
 
 	if (rc) {
@@ -439,6 +447,7 @@ static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr
 	__atomic_store_n(&st->names, names, __ATOMIC_RELEASE);
 	st->nstreams++;
 	pthread_mutex_unlock(&st->mu);
+	atomic_store(&st->open_sync_pending, true);   /* the markers' removal (open_parts) */
 	if (st->flusher_running)
 		mqb_store__wake_flusher(st);   /* new partitions: their deadlines count */
 	return MQB_OK;
@@ -569,6 +578,7 @@ int mqb_store_stream_grow(mqb_store_t *st, const mqb_stream_opts_t *opts, char *
 		goto error;
 	}
 	free(parts);
+	atomic_store(&st->open_sync_pending, true);   /* partitions left on disk earlier */
 	if (st->flusher_running)
 		mqb_store__wake_flusher(st);
 	return MQB_OK;
@@ -651,11 +661,28 @@ void mqb_store_close(mqb_store_t *st)
 		pthread_mutex_unlock(&st->fmu);
 		pthread_join(st->flusher, NULL);
 	}
-	for (size_t i = 0; i < st->nstreams; i++) {
-		for (int32_t j = 0; j < st->streams[i].n; j++)
-			mqb_partition__close(st->streams[i].parts[j],
-					     !(st->flags & MQB_STORE_RDONLY));
-		free(st->streams[i].parts);
+	{
+		/* every partition of every stream closed together: one file-system sync
+		 * for all their checkpoints and one for all their markers */
+		size_t total = 0, k = 0;
+		mqb_partition_t **all;
+
+		for (size_t i = 0; i < st->nstreams; i++)
+			total += (size_t)st->streams[i].n;
+		all = calloc(total ? total : 1, sizeof *all);
+		for (size_t i = 0; i < st->nstreams; i++) {
+			for (int32_t j = 0; j < st->streams[i].n; j++) {
+				if (all)
+					all[k++] = st->streams[i].parts[j];
+				else   /* no memory: one at a time */
+					mqb_partition__close(st->streams[i].parts[j],
+							     !(st->flags & MQB_STORE_RDONLY));
+			}
+			free(st->streams[i].parts);
+		}
+		if (all)
+			mqb_partition__close_all(all, k, !(st->flags & MQB_STORE_RDONLY));
+		free(all);
 	}
 	free(st->streams);
 	free(st->names);

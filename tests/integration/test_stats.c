@@ -292,6 +292,25 @@ static void check_counts(double total, const int64_t per[NPART])
 	}
 	assert_true(metric(text, "mqbridge_mqtt_connected ") == 1);
 	assert_true(metric(text, "mqbridge_fsync_duration_seconds_count ") > 0);
+	assert_true(metric(text, "mqbridge_stream_partitions{stream=\"t\"} ") == NPART);
+	assert_null(strstr(text, "mqbridge_log_end_offset{stream=\"t\"} "));
+	free(text);
+
+	/* /metrics?partitions=0: the stream's sums under the same names, no partition
+	 * label (what a stream above 64 partitions gives by default); a bad value is
+	 * refused as for /stats */
+	assert_int_equal(get("/metrics?partitions=0", &st, &text), 0);
+	assert_int_equal(st, 200);
+	assert_true(metric(text, "mqbridge_log_end_offset{stream=\"t\"} ") == total);
+	assert_true(metric(text, "mqbridge_log_durable_offset{stream=\"t\"} ") == total);
+	assert_true(metric(text, "mqbridge_partition_corrupt{stream=\"t\"} ") == 0);
+	assert_true(metric(text, "mqbridge_stream_partitions{stream=\"t\"} ") == NPART);
+	assert_null(strstr(text, "partition=\""));
+	assert_true(metric(text, "mqbridge_messages_stored_total{stream=\"t\"} ") == total);
+	free(text);
+	assert_int_equal(get("/metrics?partitions=yes", &st, &text), 0);
+	assert_int_equal(st, 400);
+	assert_non_null(strstr(text, "expected 1 or 0"));
 	free(text);
 }
 

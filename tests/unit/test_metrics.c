@@ -210,6 +210,81 @@ static void test_collectors(void **state)
 	mqb_metrics_destroy(reg);
 }
 
+/* Values of every magnitude, and labels rendered once (mqb_metrics_labels): each
+ * sample prints the shortest text that reads back as the same double, the spelling
+ * of a search from 1 digit up (the renderer starts at 15). */
+#define NVALS 3000
+static double vals[NVALS];
+
+static void coll_values(mqb_metrics_emit_t *e, void *arg)
+{
+	mqb_metrics_labels_t l, bad;
+
+	(void)arg;
+	assert_true(mqb_metrics_labels(&l, "stream", "t", "partition", "7", NULL));
+	assert_false(mqb_metrics_labels(&bad, "bad name", "x", NULL));
+	mqb_metrics_emit_labels(e, "mqbridge_dropped", "d", "gauge", 1, &bad);
+	mqb_metrics_emit_labels(e, "mqbridge_wrongtype", "w", "summary", 1, &l);
+	for (int i = 0; i < NVALS; i++) {
+		char id[16];
+
+		snprintf(id, sizeof id, "%d", i);
+		mqb_metrics_emit(e, "mqbridge_v", "v", "gauge", vals[i], "i", id, NULL);
+	}
+	mqb_metrics_emit_labels(e, "mqbridge_lab", "l", "counter", 0.25, &l);
+}
+
+static void test_value_text(void **state)
+{
+	mqb_metrics_t *reg = mqb_metrics_new();
+	unsigned long long x = 88172645463325252ULL;
+	char *out, want[64], line[128];
+
+	(void)state;
+	for (int i = 0; i < NVALS; i++) {
+		double v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;   /* xorshift64 */
+		if (i % 3 == 0) {          /* any bit pattern that is a finite double */
+			memcpy(&v, &x, sizeof v);
+			if (v != v || v - v != 0)
+				v = (double)(x >> 11) / 9007199254740992.0;
+		} else if (i % 3 == 1) {   /* fsync seconds and the like */
+			v = (double)(x % 100000000) / 1e6 / (double)(1 + x % 97);
+		} else {                   /* short decimals */
+			v = (double)(x % 100000) / 1000.0 + 0.5 * (double)(x % 2);
+		}
+		vals[i] = v;
+	}
+	vals[0] = 0.1 + 0.2;
+	vals[1] = 1e-7;
+	vals[2] = 1e300;
+	mqb_metrics_add_collector(reg, coll_values, NULL);
+	out = mqb_metrics_render_prometheus(reg, NULL);
+	assert_non_null(out);
+	for (int i = 0; i < NVALS; i++) {
+		double v = vals[i];
+
+		if (v == (double)(long long)v && v < 9007199254740992.0 && v > -9007199254740992.0)
+			snprintf(want, sizeof want, "%lld", (long long)v);
+		else
+			for (int prec = 1; prec <= 17; prec++) {
+				snprintf(want, sizeof want, "%.*g", prec, v);
+				if (strtod(want, NULL) == v)
+					break;
+			}
+		snprintf(line, sizeof line, "mqbridge_v{i=\"%d\"} %s\n", i, want);
+		if (!strstr(out, line))
+			fail_msg("value %d (%.17g): no line \"%s\"", i, v, line);
+	}
+	assert_non_null(strstr(out, "mqbridge_v{i=\"0\"} 0.30000000000000004\n"));
+	assert_non_null(strstr(out, "mqbridge_lab{stream=\"t\",partition=\"7\"} 0.25\n"));
+	assert_null(strstr(out, "mqbridge_dropped"));
+	assert_null(strstr(out, "mqbridge_wrongtype"));
+	free(out);
+	mqb_metrics_destroy(reg);
+}
+
 /* A collector may create instruments (the registry lock is not held while it runs). */
 static void coll_registers(mqb_metrics_emit_t *e, void *arg)
 {
@@ -667,6 +742,7 @@ int main(void)
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_collectors),
+		cmocka_unit_test(test_value_text),
 		cmocka_unit_test(test_collector_may_register),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_concurrency),

@@ -343,6 +343,68 @@ static void test_clean_reopen_of_many_partitions(void **state)
 	}
 }
 
+/* A clean stop of many partitions (one file-system sync for all the checkpoints and
+ * one for all the markers, mqb_partition__close_all) leaves every partition with its
+ * marker and a log that verifies; the restart recovers nothing (clean, nothing
+ * scanned, no index rebuilt) and reads every record back. A second stop with nothing
+ * appended since writes no checkpoint again (same inode and mtime); an append after
+ * that reopen survives the next stop. */
+enum { MANY = 200 };
+
+/* Open the MANY-partition store: every partition clean, nothing scanned or rebuilt,
+ * its records back (partition 3 with `extra` more); the checkpoint files' mtimes
+ * into mt, or compared with mt (all but partition 3 when extra). Closes it. */
+static void many_reopen(fx_t *f, int extra, struct timespec *mt, bool compare)
+{
+	char path[400];
+	struct stat sb;
+
+	fx_open(f, 0);
+	for (int i = 0; i < MANY; i++) {
+		mqb_partition_t *p = mqb_store_partition(f->st, "s", i);
+		const mqb_recovery_report_t *rep = mqb_partition_recovery_report(p);
+
+		assert_true(rep->clean);
+		assert_int_equal(rep->scanned_bytes, 0);
+		assert_int_equal(rep->indexes_rebuilt, 0);
+		assert_int_equal(check_all(p), (i % 3 ? 0 : 10 * (1 + i % 2)) +
+				 (i == 3 ? extra : 0));
+		snprintf(path, sizeof(path), "%s/s-%d/recovery-point", f->dir, i);
+		assert_int_equal(stat(path, &sb), 0);
+		if (!compare)
+			mt[i] = sb.st_mtim;
+		else if (i != 3 || !extra)
+			assert_true(sb.st_mtim.tv_sec == mt[i].tv_sec &&
+				    sb.st_mtim.tv_nsec == mt[i].tv_nsec);
+	}
+	fx_close(f);
+}
+
+static void test_clean_stop_of_many_partitions(void **state)
+{
+	fx_t *f = *state;
+	static struct timespec mt[MANY];
+	char path[400];
+
+	f->o.partitions = MANY;
+	fx_open(f, 0);
+	for (int i = 0; i < MANY; i += 3)
+		append_batches(mqb_store_partition(f->st, "s", i), 1 + i % 2);
+	fx_close(f);
+	for (int i = 0; i < MANY; i++) {
+		snprintf(path, sizeof(path), "%s/s-%d/.clean-shutdown", f->dir, i);
+		assert_int_equal(access(path, F_OK), 0);
+		snprintf(path, sizeof(path), "%s/s-%d", f->dir, i);
+		assert_int_equal(mqb_store_verify_partition(path, NULL, NULL, NULL), 0);
+	}
+	many_reopen(f, 0, mt, false);
+	many_reopen(f, 0, mt, true);   /* that stop (nothing appended) wrote no checkpoint */
+	fx_open(f, 0);
+	append_batches(mqb_store_partition(f->st, "s", 3), 1);
+	fx_close(f);
+	many_reopen(f, 10, mt, true);
+}
+
 static void test_large_batches_clean_reopen(void **state)
 {
 	fx_t *f = *state;
@@ -673,6 +735,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rdonly_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_stop_with_checkpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_stop_without_fsync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean_stop_of_many_partitions, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_clean_reopen_of_many_partitions, setup,
 						teardown),
 	};
