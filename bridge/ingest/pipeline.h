@@ -19,6 +19,8 @@
  * leaves a partition's batch open across bursts while it is small (under
  * opts.linger_bytes) and its oldest record is younger than linger_ms (a batch due
  * within a quarter of linger_ms goes with the others due then, so passes are few);
+ * only when the partition's previous batch opened less than linger_ms before (or it
+ * had none), so a partition too sparse to gain from it appends at the burst end;
  * mqb_pipeline_tick() appends the batches whose time is up and says how long the
  * source may wait for the next one (no timer while nothing lingers). Stop
  * (mqb_pipeline_flush), mqb_pipeline_flush_now() (before a reload) and the store

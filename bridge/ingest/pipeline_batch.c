@@ -72,10 +72,18 @@ static void part_reset(struct pl_part *pt)
 	pt->open_us = 0;
 }
 
+/* Adaptive: a batch lingers only when its partition's previous batch opened less than
+ * linger_us ago (or it has none yet), i.e. when more records are likely to join it; a
+ * sparse partition appends at the burst end as without linger and pays no latency. */
 void mqb_pipeline__part_opened(mqb_pipeline_t *p, struct pl_part *pt)
 {
 	pt->open_us = mqb_mono_us();
-	if (p->linger_us && (!p->linger_next_us || pt->open_us + p->linger_us < p->linger_next_us))
+	pt->linger = p->linger_us && (!pt->prev_open_us ||
+				      pt->open_us - pt->prev_open_us < p->linger_us);
+	pt->prev_open_us = pt->open_us;
+	if (!pt->linger)
+		p->linger_due = true;
+	else if (!p->linger_next_us || pt->open_us + p->linger_us < p->linger_next_us)
 		p->linger_next_us = pt->open_us + p->linger_us;
 }
 
@@ -297,7 +305,7 @@ int mqb_pipeline__flush_dirty(mqb_pipeline_t *p, bool all)
 			pt->dirty = false;
 			continue;
 		}
-		if (!all && pt->open_us > cut && pt->bytes < p->linger_bytes) {
+		if (!all && pt->linger && pt->open_us > cut && pt->bytes < p->linger_bytes) {
 			if (!next || pt->open_us + p->linger_us < next)
 				next = pt->open_us + p->linger_us;
 			p->dirty[keep++] = pt;

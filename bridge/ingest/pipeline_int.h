@@ -52,6 +52,8 @@ struct pl_part {
 	size_t nhdr, hdr_cap;
 	size_t bytes;                    /* approximate encoded size */
 	int64_t open_us;                 /* mqb_mono_us() of the oldest pending record */
+	int64_t prev_open_us;            /* open_us of the batch before (0: none yet) */
+	bool linger;                     /* this batch may linger (pipeline.h) */
 	bool dirty;
 };
 
@@ -96,7 +98,8 @@ struct mqb_pipeline {
 	int64_t linger_us;
 	size_t linger_bytes;
 	int64_t linger_next_us;          /* earliest open_us + linger_us; 0: none lingers */
-	bool linger_due;                 /* a batch reached linger_bytes since the last pass */
+	bool linger_due;                 /* a batch must go at this burst end: one reached
+					  * linger_bytes or opened without lingering */
 
 	/* back-pressure */
 	bool blocked;

@@ -7,7 +7,8 @@
  * pauses the source, keeps every record and stores them after recovery; a flush that
  * times out reports the loss and keeps the records. Linger (opts.linger_ms): a small
  * batch stays open across bursts, is appended at its time or size limit, by a stop or
- * before a reload, and a failed append of it is kept and retried like any other;
+ * before a reload, a failed append of it is kept and retried like any other, and a
+ * partition too sparse to gain from lingering appends at once;
  * without linger (the broker plugin's options) end_burst leaves nothing pending.
  */
 #include <setjmp.h>
@@ -723,6 +724,31 @@ static void test_linger_keyless(void **state)
 	assert_int_equal(stored_wm(f, "n", first), 4);   /* the next batch went elsewhere */
 }
 
+/* Adaptive: a partition whose batches open further apart than the linger gains
+ * nothing from it and appends at the burst end; records closer together linger again. */
+static void test_linger_sparse_partition(void **state)
+{
+	pfx_t *f = *state;
+	int32_t p = mqb_partition_for_key("a", 1, 4);
+
+	assert_int_equal(submit(f, "dev/a/data", "0", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", p), 0);          /* no history: it lingers */
+	assert_int_equal(mqb_pipeline_flush_now(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", p), 1);
+	mqbt_sleep_ms(250);                               /* longer than the linger */
+	assert_int_equal(submit(f, "dev/a/data", "1", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", p), 2);          /* sparse: appended at once */
+	assert_int_equal(mqb_pipeline_tick(f->pl, mqb_mono_ms()), -1);
+	assert_int_equal(submit(f, "dev/a/data", "2", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", p), 2);          /* close behind: lingers */
+	assert_int_equal(mqb_pipeline_pending(f->pl), 1);
+	assert_int_equal(mqb_pipeline_flush(f->pl, 1000), MQB_OK);
+	assert_int_equal(stored_wm(f, "k", p), 3);
+}
+
 /* A stream that is not open in the store is refused at construction. */
 static void test_new_errors(void **state)
 {
@@ -763,6 +789,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_linger_reload, setup_linger_long, teardown),
 		cmocka_unit_test_setup_teardown(test_linger_append_fails, setup_linger, teardown),
 		cmocka_unit_test_setup_teardown(test_linger_keyless, setup_linger_long, teardown),
+		cmocka_unit_test_setup_teardown(test_linger_sparse_partition, setup_linger,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
