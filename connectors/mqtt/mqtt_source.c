@@ -324,8 +324,8 @@ mqb_mqtt_source_t *mqb_mqtt_source_new(const mqb_config_t *cfg, mqb_store_t *sto
 	po.pause = src_pause;
 	po.on_stored = src_on_stored;
 	po.arg = src;
-	/* the broker forgot an acknowledged message already: a small batch may stay
-	 * open across bursts (docs/INGEST.md "Linger") */
+	/* the broker forgot an acknowledged message already: with batch_linger_ms > 0 a
+	 * small batch may stay open across bursts (docs/INGEST.md "Linger") */
 	po.linger_ms = mc->batch_linger_ms;
 	src->pipe = mqb_pipeline_new(&po, errstr, errstr_size);
 	if (!src->pipe)
