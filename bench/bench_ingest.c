@@ -2,7 +2,7 @@
  * bench_ingest.c — MQTT ingest throughput, latency and memory, with its baseline.
  *
  *   bench_ingest [--messages N] [--topics T] [--rate R] [--seconds S]
- *                [--partitions P (8)] [--only throughput|latency]
+ *                [--partitions P (8)] [--only throughput|latency] [--linger MS]
  *
  * A libmosquitto load generator publishes N (500,000) messages of 100 bytes to T
  * (1,000) topics on a local mosquitto (free loopback port), at QoS 0 and then QoS 1:
@@ -19,6 +19,10 @@
  * ingest code mqbridged runs (its stored-callback gives the exact moment; the
  * payload carries the publish time). Memory: mqbridged's RSS when idle (ready, no
  * load) and its peak (VmHWM) after the QoS 1 run (target < 32 MiB).
+ * --linger MS sets mqtt.batch_linger_ms in both runs (default: the daemon's own
+ * default; leave it out to run a build that predates the key). The throughput table
+ * also gives records per append (/stats stored / batches) and the loss window
+ * (unstored_window_max_us: the oldest record's age at its append).
  * Run it from a build directory, or with MQB_BUILD_DIR set.
  */
 #include <errno.h>
@@ -40,6 +44,18 @@ static int opt_topics = 1000;
 static int opt_rate = 10000;
 static int opt_seconds = 5;
 static int opt_partitions = 8;
+static int opt_linger = -1;          /* -1: not set in the config */
+
+/* "mqtt = { ... batch_linger_ms = N; }" member text, or "" */
+static const char *linger_conf(void)
+{
+	static char buf[64];
+
+	if (opt_linger < 0)
+		return "";
+	snprintf(buf, sizeof buf, " batch_linger_ms = %d;", opt_linger);
+	return buf;
+}
 
 static int64_t wall_us(void)
 {
@@ -117,16 +133,16 @@ static double run_baseline(const mqbt_broker_t *b, int qos)
 }
 
 struct daemon_result {
-	double rate, cpu_per_1k;
+	double rate, cpu_per_1k, recs_per_append;
 	long rss_idle_kb, rss_peak_kb;
-	long long stored;
+	long long stored, window_max_us;
 };
 
 static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *res)
 {
 	iu_daemon_t d = { 0 };
 	iu_pub_t pub;
-	char routes[512];
+	char routes[512], extra[128];
 	int64_t t0, t1 = 0, cpu0;
 	long long stored = 0;
 
@@ -139,8 +155,9 @@ static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *re
 		 "streams = ( { name = \"bench\"; partitions = %d; flush = { interval_ms = 50; }; } );\n"
 		 "routes = ( { filter = \"bench/+\"; stream = \"bench\"; key = \"{1}\"; qos = %d; } );",
 		 opt_partitions, qos);
-	if (iu_daemon_config(&d, b->port, "bench-mqbridged", "clean_start = true;", routes) != 0 ||
-	    iu_daemon_start(&d, NULL) != 0 || iu_daemon_wait_ready(&d, 15000) != 0) {
+	snprintf(extra, sizeof extra, "clean_start = true;%s", linger_conf());
+	if (iu_daemon_config(&d, b->port, "bench-mqbridged", extra, routes) != 0 ||
+	    iu_daemon_start(&d, NULL) != 0 || iu_daemon_wait_ready(&d, 60000) != 0) {
 		iu_daemon_dump_log(&d);
 		goto out;
 	}
@@ -164,6 +181,12 @@ static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *re
 	iu_pub_wait_acked(&pub, 10000);
 	iu_pub_stop(&pub);
 	res->stored = stored;
+	{
+		long long batches = iu_daemon_stat(&d, "batches");
+
+		res->recs_per_append = batches > 0 ? (double)stored / (double)batches : 0;
+		res->window_max_us = iu_daemon_stat(&d, "unstored_window_max_us");
+	}
 	res->rss_peak_kb = proc_kb(d.pid, "VmHWM:");
 	if (t1)
 		res->rate = (double)opt_messages * 1000.0 / (double)(t1 - t0 > 0 ? t1 - t0 : 1);
@@ -224,11 +247,11 @@ static int run_latency(const mqbt_broker_t *b, double *p50, double *p99, double 
 	snprintf(text, sizeof text,
 		 "data_dir = \"%s\";\n"
 		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-latency\"; "
-		 "clean_start = true; };\n"
+		 "clean_start = true;%s };\n"
 		 "stats = { listen = \"off\"; };\n"
 		 "streams = ( { name = \"bench\"; partitions = 8; flush = { interval_ms = 50; }; } );\n"
 		 "routes = ( { filter = \"lat/+\"; stream = \"bench\"; key = \"{1}\"; qos = 1; } );\n",
-		 data, b->port);
+		 data, b->port, linger_conf());
 	cfg = mqb_config_load_string(text, "bench.conf", mqb_test_sections(), err, sizeof err);
 	if (!cfg)
 		goto out;
@@ -314,9 +337,12 @@ int main(int argc, char **argv)
 			opt_partitions = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
+		else if (!strcmp(argv[i], "--linger") && i + 1 < argc)
+			opt_linger = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_ingest [--messages N] [--topics T] [--rate R] "
-				"[--seconds S] [--partitions P] [--only throughput|latency]\n");
+				"[--seconds S] [--partitions P] [--only throughput|latency] "
+				"[--linger MS]\n");
 			return 2;
 		}
 	}
@@ -359,13 +385,15 @@ int main(int argc, char **argv)
 	       "127.0.0.1\n\n", opt_messages, opt_topics);
 	if (!(only && !strcmp(only, "latency"))) {
 		printf("| QoS | mosquitto_sub msgs/s (baseline) | mqbridged stored msgs/s (%d "
-		       "partitions) | ratio | target | mqbridged CPU ms / 1000 msgs |\n",
-		       opt_partitions);
-		printf("|-----|------------------:|------------------:|------:|-------:|------:|\n");
+		       "partitions) | ratio | target | mqbridged CPU ms / 1000 msgs | records "
+		       "/ append | loss window max us |\n", opt_partitions);
+		printf("|-----|------------------:|------------------:|------:|-------:|------:"
+		       "|------:|------:|\n");
 		for (q = 0; q < 2; q++)
-			printf("| %d   | %17.0f | %17.0f | %5.2f | >= 0.9 | %.2f |\n", q, base[q],
-			       dr[q].rate, base[q] > 0 && dr[q].rate > 0 ? dr[q].rate / base[q] : 0.0,
-			       dr[q].cpu_per_1k);
+			printf("| %d   | %17.0f | %17.0f | %5.2f | >= 0.9 | %.2f | %.1f | %lld |\n", q,
+			       base[q], dr[q].rate,
+			       base[q] > 0 && dr[q].rate > 0 ? dr[q].rate / base[q] : 0.0,
+			       dr[q].cpu_per_1k, dr[q].recs_per_append, dr[q].window_max_us);
 		printf("\n| mqbridged RSS | KiB |\n|---|---:|\n");
 		printf("| idle (QoS 0 run, ready) | %ld |\n| peak, QoS 0 run (VmHWM) | %ld |\n"
 		       "| peak, QoS 1 run (VmHWM) | %ld |\n| target | < 32768 |\n",

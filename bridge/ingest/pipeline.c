@@ -123,11 +123,15 @@ int mqb_pipeline_submit(mqb_pipeline_t *p, const mqb_pipeline_msg_t *m)
 		return MQB_PIPELINE_STORE_ERROR;
 	}
 	atomic_fetch_add(&p->pending, 1);
+	if (pt->nrec - pt->first == 1)
+		mqb_pipeline__part_opened(p, pt);
+	if (p->linger_us && pt->bytes >= p->linger_bytes)
+		p->linger_due = true;
 	mqb_pipeline__mark_dirty(p, pt);
 	if (!p->blocked && (pt->bytes >= p->streams[pt->stream].flush_bytes ||
 			    pt->nrec >= PL_BATCH_RECS_MAX)) {
 		if (mqb_pipeline__part_flush(p, pt) != MQB_OK)
-			mqb_pipeline__flush_all(p);  /* records the failure, pauses, schedules the retry */
+			mqb_pipeline__flush_dirty(p, true);  /* records the failure, pauses, schedules the retry */
 	}
 	return MQB_OK;
 }
@@ -240,6 +244,8 @@ mqb_pipeline_t *mqb_pipeline_new(const mqb_pipeline_opts_t *opts, char *errstr,
 	p->retry_ms = PL_RETRY_MIN_MS;
 	p->max_record_bytes = opts->max_record_bytes > 0 ? opts->max_record_bytes : (1 << 20);
 	p->acked_before_submit = opts->acked_before_submit;
+	p->linger_us = opts->linger_ms > 0 ? (int64_t)opts->linger_ms * 1000 : 0;
+	p->linger_bytes = opts->linger_bytes ? opts->linger_bytes : PL_LINGER_BYTES;
 	p->router = mqb_router_from_config(p->cfg, errstr, errstr_size);
 	if (!p->router || streams_init(p, errstr, errstr_size) != MQB_OK ||
 	    routes_init(p, errstr, errstr_size) != MQB_OK) {

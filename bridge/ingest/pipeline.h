@@ -15,6 +15,18 @@
  * pending batch with one mqb_partition_append() (one burst, one partition = one
  * RecordBatch); a batch that reaches its size limit is appended at once.
  *
+ * Linger (opts.linger_ms > 0; client mode only, docs/INGEST.md "Linger"): end_burst
+ * leaves a partition's batch open across bursts while it is small (under
+ * opts.linger_bytes) and its oldest record is younger than linger_ms (a batch due
+ * within a quarter of linger_ms goes with the others due then, so passes are few);
+ * only when the partition's previous batch opened less than linger_ms before (or it
+ * had none), so a partition too sparse to gain from it appends at the burst end;
+ * mqb_pipeline_tick() appends the batches whose time is up and says how long the
+ * source may wait for the next one (no timer while nothing lingers). Stop
+ * (mqb_pipeline_flush), mqb_pipeline_flush_now() (before a reload) and the store
+ * retry append lingering batches too. With linger_ms = 0 (the default, and the broker
+ * plugin: its acknowledgement means stored) nothing is left open after end_burst.
+ *
  * Back-pressure: a store error (MQB_ERR_NOSPC, MQB_ERR_IO, ...) keeps the pending
  * records, calls opts.pause(arg, true) (the source must stop reading: submit keeps
  * accepting what is already on its way) and schedules a retry with backoff (50 ms
@@ -65,6 +77,10 @@ typedef struct mqb_pipeline_opts {
 	void (*pause)(void *arg, bool on);
 	mqb_pipeline_stored_fn *on_stored;   /* may be NULL */
 	void *arg;                   /* for pause and on_stored */
+	/* keep small batches open across bursts for at most this long (ms; 0: never,
+	 * every end_burst appends everything) and while under linger_bytes (0: 16 KiB) */
+	int linger_ms;
+	size_t linger_bytes;
 } mqb_pipeline_opts_t;
 
 /* A message from a source. Pointers are borrowed for the duration of submit. */
@@ -100,6 +116,9 @@ typedef struct mqb_pipeline_stats {
 	 * records a stop could not store within its timeout */
 	uint64_t lost_oversize, lost_shutdown;
 	uint64_t pending;            /* records waiting in memory for the store */
+	/* age of the oldest record of each append when it returned (append - submit):
+	 * the time an acknowledged record waits unstored (the loss window) */
+	uint64_t age_max_us, age_sum_us, age_count;
 	bool paused;                 /* source paused by back-pressure */
 	uint64_t paused_ms_total;
 } mqb_pipeline_stats_t;
@@ -123,11 +142,18 @@ int mqb_pipeline_route(const mqb_pipeline_t *p, const char *topic);
 int mqb_pipeline_submit(mqb_pipeline_t *p, const mqb_pipeline_msg_t *msg);
 
 /* The source read everything it had for now: append every pending batch (unless a
- * retry is scheduled). MQB_OK when nothing is pending any more. */
+ * retry is scheduled), except batches allowed to linger (opts.linger_ms). MQB_OK when
+ * every batch that was due is stored (without linger: nothing is pending any more),
+ * MQB_ERR_AGAIN while a retry is scheduled, else the store's error. */
 int mqb_pipeline_end_burst(mqb_pipeline_t *p);
 
-/* Run a due retry. now_ms: mqb_mono_ms(). Returns -1 when no retry is waiting, else
- * the ms until the next one is due (0: now); the source waits at most that long. */
+/* Append every pending batch now, lingering ones included (before a reload). As
+ * end_burst without linger. */
+int mqb_pipeline_flush_now(mqb_pipeline_t *p);
+
+/* Run a due retry, or append the lingering batches whose time is up. now_ms:
+ * mqb_mono_ms(). Returns -1 when neither a retry nor a lingering batch is waiting,
+ * else the ms until the next is due (0: now); the source waits at most that long. */
 int64_t mqb_pipeline_tick(mqb_pipeline_t *p, int64_t now_ms);
 
 /* At stop (the source no longer reads): append everything pending, retrying store

@@ -1,7 +1,7 @@
 /*
  * pipeline_batch.c — pending batches: messages copied into a per-partition arena, one
- * append per partition per burst, store errors kept for retry with the source paused
- * (see pipeline.h).
+ * append per partition per burst (or per linger), store errors kept for retry with the
+ * source paused (see pipeline.h).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -69,6 +69,40 @@ static int hdr_put(struct pl_part *pt, const mqb_rec_header_t *src)
 static void part_reset(struct pl_part *pt)
 {
 	pt->nrec = pt->first = pt->nhdr = pt->arena_len = pt->bytes = 0;
+	pt->open_us = 0;
+}
+
+/* Adaptive: a batch lingers only when its partition's previous batch opened less than
+ * linger_us ago (or it has none yet), i.e. when more records are likely to join it; a
+ * sparse partition appends at the burst end as without linger and pays no latency. */
+void mqb_pipeline__part_opened(mqb_pipeline_t *p, struct pl_part *pt)
+{
+	pt->open_us = mqb_mono_us();
+	pt->linger = p->linger_us && (!pt->prev_open_us ||
+				      pt->open_us - pt->prev_open_us < p->linger_us);
+	pt->prev_open_us = pt->open_us;
+	if (!pt->linger)
+		p->linger_due = true;
+	else if (!p->linger_next_us || pt->open_us + p->linger_us < p->linger_next_us)
+		p->linger_next_us = pt->open_us + p->linger_us;
+}
+
+/* pt's whole batch is stored: the loss-window figures, and a keyless stream whose
+ * sticky partition this was moves on (one batch per sticky partition) */
+static void part_stored(mqb_pipeline_t *p, struct pl_part *pt)
+{
+	struct pl_stream *st = &p->streams[pt->stream];
+	uint64_t age = pt->open_us ? (uint64_t)(mqb_mono_us() - pt->open_us) : 0;
+
+	if (age > atomic_load(&p->age_max_us))
+		atomic_store(&p->age_max_us, age);
+	atomic_fetch_add(&p->age_sum_us, age);
+	atomic_fetch_add(&p->age_count, 1);
+	if (st->keyless_used && mqb_sticky_partition(&st->sticky) == pt->id) {
+		mqb_sticky_next(&st->sticky);
+		st->keyless_used = false;
+	}
+	part_reset(pt);
 }
 
 /* Append m to pt's pending batch. On failure the partial record is rolled back. */
@@ -204,7 +238,7 @@ int mqb_pipeline__part_flush(mqb_pipeline_t *p, struct pl_part *pt)
 		break;
 	}
 	if (pos == n) {
-		part_reset(pt);
+		part_stored(p, pt);
 		return MQB_OK;
 	}
 	pt->first += pos;
@@ -241,17 +275,9 @@ static void set_paused(mqb_pipeline_t *p, bool on)
 	}
 }
 
-/* Every pending record is stored: move keyless streams on, resume the source. */
+/* Every append of a pass succeeded: resume the source. */
 static void flush_ok(mqb_pipeline_t *p)
 {
-	size_t i;
-
-	for (i = 0; i < p->nstreams; i++) {
-		if (p->streams[i].keyless_used) {
-			mqb_sticky_next(&p->streams[i].sticky);
-			p->streams[i].keyless_used = false;
-		}
-	}
 	if (p->blocked)
 		mqb_info(PL_MOD, "store accepts appends again; resuming");
 	p->blocked = false;
@@ -259,16 +285,33 @@ static void flush_ok(mqb_pipeline_t *p)
 	set_paused(p, false);
 }
 
-/* Append every dirty partition. Returns MQB_OK when nothing is pending any more. */
-int mqb_pipeline__flush_all(mqb_pipeline_t *p)
+/* Append every dirty partition (all), or every one not allowed to linger: a batch
+ * lingers while it is under linger_bytes and not due within a quarter of linger_us.
+ * Returns MQB_OK when every batch it tried is stored. */
+int mqb_pipeline__flush_dirty(mqb_pipeline_t *p, bool all)
 {
 	size_t i, keep = 0;
 	int first_err = MQB_OK;
+	int64_t cut = 0, next = 0;
 
+	all = all || !p->linger_us;
+	if (!all)
+		cut = mqb_mono_us() - p->linger_us + p->linger_us / 4;
 	for (i = 0; i < p->ndirty; i++) {
 		struct pl_part *pt = p->dirty[i];
-		int rc = mqb_pipeline__part_flush(p, pt);
+		int rc;
 
+		if (pt->nrec == pt->first) {         /* appended for its size meanwhile */
+			pt->dirty = false;
+			continue;
+		}
+		if (!all && pt->linger && pt->open_us > cut && pt->bytes < p->linger_bytes) {
+			if (!next || pt->open_us + p->linger_us < next)
+				next = pt->open_us + p->linger_us;
+			p->dirty[keep++] = pt;
+			continue;
+		}
+		rc = mqb_pipeline__part_flush(p, pt);
 		if (rc == MQB_OK) {
 			pt->dirty = false;
 			continue;
@@ -284,6 +327,8 @@ int mqb_pipeline__flush_all(mqb_pipeline_t *p)
 		}
 	}
 	p->ndirty = keep;
+	p->linger_next_us = next;
+	p->linger_due = false;
 	if (first_err == MQB_OK) {
 		flush_ok(p);
 		return MQB_OK;
@@ -300,25 +345,52 @@ int mqb_pipeline__flush_all(mqb_pipeline_t *p)
 
 /* --- the source's calls ------------------------------------------------------------ */
 
+/* A lingering batch is due within a quarter of linger (or a batch is full). */
+static bool linger_pass_due(const mqb_pipeline_t *p)
+{
+	return p->linger_due || (p->linger_next_us &&
+				 mqb_mono_us() >= p->linger_next_us - p->linger_us / 4);
+}
+
 int mqb_pipeline_end_burst(mqb_pipeline_t *p)
 {
 	if (p->blocked)
 		return MQB_ERR_AGAIN;
-	return mqb_pipeline__flush_all(p);
+	if (p->linger_us && !linger_pass_due(p))
+		return MQB_OK;               /* every batch may linger: no pass, no clock walk */
+	return mqb_pipeline__flush_dirty(p, false);
+}
+
+int mqb_pipeline_flush_now(mqb_pipeline_t *p)
+{
+	if (p->blocked)
+		return MQB_ERR_AGAIN;
+	return mqb_pipeline__flush_dirty(p, true);
 }
 
 int64_t mqb_pipeline_tick(mqb_pipeline_t *p, int64_t now_ms)
 {
 	int64_t w;
 
-	if (!p->blocked)
+	if (p->blocked) {
+		if (now_ms >= p->retry_at_ms)
+			mqb_pipeline__flush_dirty(p, true);
+		if (p->blocked) {
+			w = p->retry_at_ms - mqb_mono_ms();
+			return w > 0 ? w : 0;
+		}
+	}
+	if (!p->linger_next_us)
 		return -1;
-	if (now_ms >= p->retry_at_ms)
-		mqb_pipeline__flush_all(p);
-	if (!p->blocked)
+	if (linger_pass_due(p))
+		mqb_pipeline__flush_dirty(p, false);
+	if (p->blocked)
+		return p->retry_at_ms - mqb_mono_ms() > 0 ? p->retry_at_ms - mqb_mono_ms() : 0;
+	if (!p->linger_next_us)
 		return -1;
-	w = p->retry_at_ms - mqb_mono_ms();
-	return w > 0 ? w : 0;
+	/* wake when the first batch is due (its quarter early, rounded up to a ms) */
+	w = p->linger_next_us - p->linger_us / 4 - mqb_mono_us();
+	return w > 0 ? (w + 999) / 1000 : 0;
 }
 
 /* Give up every pending record (stop after the timeout). The source stays paused. */
@@ -330,6 +402,7 @@ static void drop_pending(mqb_pipeline_t *p)
 	}
 	p->ndirty = 0;
 	p->blocked = false;
+	p->linger_next_us = 0;
 	atomic_store(&p->pending, 0);
 }
 
@@ -339,7 +412,7 @@ int mqb_pipeline_flush(mqb_pipeline_t *p, int timeout_ms)
 	int last = MQB_OK;
 
 	while (p->ndirty > 0) {
-		last = mqb_pipeline__flush_all(p);
+		last = mqb_pipeline__flush_dirty(p, true);
 		if (last == MQB_OK)
 			break;
 		if (mqb_mono_ms() >= deadline) {

@@ -24,6 +24,7 @@
 #define PL_BATCH_RECS_MAX 10000
 #define PL_RETRY_MIN_MS 50
 #define PL_RETRY_MAX_MS 1000
+#define PL_LINGER_BYTES 16384        /* a batch this large stops lingering */
 
 /* Pending records keep offsets into their partition's arena (it may move). */
 struct pend_rec {
@@ -50,6 +51,9 @@ struct pl_part {
 	struct pend_hdr *hdrs;
 	size_t nhdr, hdr_cap;
 	size_t bytes;                    /* approximate encoded size */
+	int64_t open_us;                 /* mqb_mono_us() of the oldest pending record */
+	int64_t prev_open_us;            /* open_us of the batch before (0: none yet) */
+	bool linger;                     /* this batch may linger (pipeline.h) */
 	bool dirty;
 };
 
@@ -90,6 +94,13 @@ struct mqb_pipeline {
 	mqb_pipeline_stored_fn *on_stored;
 	void *arg;
 
+	/* linger (pipeline.h): 0 = off */
+	int64_t linger_us;
+	size_t linger_bytes;
+	int64_t linger_next_us;          /* earliest open_us + linger_us; 0: none lingers */
+	bool linger_due;                 /* a batch must go at this burst end: one reached
+					  * linger_bytes or opened without lingering */
+
 	/* back-pressure */
 	bool blocked;
 	int64_t retry_at_ms, retry_ms;
@@ -98,7 +109,7 @@ struct mqb_pipeline {
 	/* counters (atomics: read by the stats thread) */
 	_Atomic uint64_t received, stored, stored_bytes, batches, no_route, too_large,
 		key_template, store_error, store_retries, pending, paused_ms, lost_oversize,
-		lost_shutdown;
+		lost_shutdown, age_max_us, age_sum_us, age_count;
 	atomic_bool paused;
 	mqb_counter_t *m_rej_no_route, *m_rej_too_large, *m_rej_key, *m_rej_store;
 	mqb_counter_t *m_lost_oversize, *m_lost_shutdown;
@@ -111,8 +122,11 @@ int mqb_pipeline__part_add(struct pl_part *pt, const mqb_pipeline_msg_t *m, cons
 			   ssize_t key_len);
 /* append pt's pending records; MQB_OK when all are stored */
 int mqb_pipeline__part_flush(mqb_pipeline_t *p, struct pl_part *pt);
-/* append every dirty partition; on failure pause the source and schedule the retry */
-int mqb_pipeline__flush_all(mqb_pipeline_t *p);
+/* append every dirty partition (all) or those not allowed to linger; on failure
+ * pause the source and schedule the retry */
+int mqb_pipeline__flush_dirty(mqb_pipeline_t *p, bool all);
+/* a record joined pt, which was empty: its batch opens now */
+void mqb_pipeline__part_opened(mqb_pipeline_t *p, struct pl_part *pt);
 void mqb_pipeline__mark_dirty(mqb_pipeline_t *p, struct pl_part *pt);
 /* a record refused for its size (at submit or, never expected, by the store) */
 void mqb_pipeline__count_too_large(mqb_pipeline_t *p);

@@ -99,6 +99,9 @@ void mqb_pipeline_stats(const mqb_pipeline_t *p, mqb_pipeline_stats_t *out)
 	out->lost_oversize = atomic_load(&p->lost_oversize);
 	out->lost_shutdown = atomic_load(&p->lost_shutdown);
 	out->pending = atomic_load(&p->pending);
+	out->age_max_us = atomic_load(&p->age_max_us);
+	out->age_sum_us = atomic_load(&p->age_sum_us);
+	out->age_count = atomic_load(&p->age_count);
 	out->paused = atomic_load(&p->paused);
 	out->paused_ms_total = atomic_load(&p->paused_ms);
 }

@@ -392,6 +392,7 @@ mqb_mosq_ingest_t *mqb_mosq_ingest_new(const mqb_mosq_ingest_opts_t *opts, char 
 	po.max_record_bytes = opts->max_record_bytes;
 	po.pause = on_pause;
 	po.arg = ing;
+	po.linger_ms = 0;   /* PUBACK means stored: the append happens inside on_message */
 	ing->pipe = mqb_pipeline_new(&po, errstr, errstr_size);
 	if (!ing->pipe)
 		goto error;

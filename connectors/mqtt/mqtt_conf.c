@@ -56,6 +56,10 @@ static const mqb_cfgt_key_t mqtt_keys[] = {
 		     "(see INGEST.md); larger ones are counted as lost"),
 	MQB_CFGT_INT("max_inflight", T, max_inflight, 1, 65535, 100, 0,
 		     "receive maximum: unacknowledged QoS>0 messages the broker may send at once"),
+	MQB_CFGT_INT("batch_linger_ms", T, batch_linger_ms, 0, 1000, 0, 0,
+		     "keep a busy partition's small batch (< 16 KiB) open across read bursts for "
+		     "at most this long (0: off, append at every burst end); adds up to this to "
+		     "the crash loss window and latency (INGEST.md, Linger); unused in plugin mode"),
 	MQB_CFGT_END
 };
 

@@ -37,6 +37,7 @@ typedef struct mqb_mqtt_conf {
 	int64_t reconnect_max_ms;    /* 30000 */
 	int64_t max_message_bytes;   /* 1 MiB; larger records are refused (counted lost) */
 	int max_inflight;            /* receive maximum / inflight (100) */
+	int batch_linger_ms;         /* keep small batches open across bursts (ms) */
 	int line;
 } mqb_mqtt_conf_t;
 

@@ -117,16 +117,14 @@ static void src_on_message(void *arg, const mqb_mqtt_msg_t *m)
 	pm.timestamp_ms = m->arrival_ms;
 	pm.route = route;
 	if (mqb_pipeline_submit(src->pipe, &pm) == MQB_OK)
-		mqb_mqtt_source__window_open(src);
-	mqb_mqtt_source__window_check(src);
+		mqb_mqtt_source__window_note(src);
 }
 
 static void src_on_burst_end(void *arg)
 {
 	mqb_mqtt_source_t *src = arg;
 
-	mqb_pipeline_end_burst(src->pipe);
-	mqb_mqtt_source__window_check(src);
+	mqb_pipeline_end_burst(src->pipe);   /* small batches may linger (batch_linger_ms) */
 }
 
 static void src_on_subscribe(void *arg, const char *filter, int granted)
@@ -173,8 +171,8 @@ static void *src_thread(void *arg)
 
 		atomic_store(&src->last_turn_ms, now);
 		mqb_mqtt_source__reload_poll(src);   /* between bursts: nothing half-routed */
-		wait = mqb_pipeline_tick(src->pipe, now);   /* a due store retry */
-		mqb_mqtt_source__window_check(src);
+		/* a due store retry or lingering batch; else -1: no timer while idle */
+		wait = mqb_pipeline_tick(src->pipe, now);
 		if (wait >= 0)
 			timeout = wait < 1 ? 1 : (wait > 200 ? 200 : (int)wait);
 		rc = mqb_mqtt_session_run(src->session, timeout);
@@ -187,8 +185,7 @@ static void *src_thread(void *arg)
 	/* Stop: read nothing more, store what we hold, then say goodbye to the broker
 	 * (it keeps our session and queues what comes next). */
 	mqb_mqtt_session_pause_reading(src->session);
-	src->stop_rc = mqb_pipeline_flush(src->pipe, src->stop_timeout_ms);
-	mqb_mqtt_source__window_check(src);
+	src->stop_rc = mqb_pipeline_flush(src->pipe, src->stop_timeout_ms);   /* lingering too */
 	mqb_mqtt_session_disconnect(src->session, 2000);
 	atomic_store(&src->connected, false);
 	atomic_store(&src->subscribed, false);
@@ -327,6 +324,9 @@ mqb_mqtt_source_t *mqb_mqtt_source_new(const mqb_config_t *cfg, mqb_store_t *sto
 	po.pause = src_pause;
 	po.on_stored = src_on_stored;
 	po.arg = src;
+	/* the broker forgot an acknowledged message already: with batch_linger_ms > 0 a
+	 * small batch may stay open across bursts (docs/INGEST.md "Linger") */
+	po.linger_ms = mc->batch_linger_ms;
 	src->pipe = mqb_pipeline_new(&po, errstr, errstr_size);
 	if (!src->pipe)
 		goto error;

@@ -42,9 +42,10 @@ typedef struct mqb_mqtt_source mqb_mqtt_source_t;
 typedef struct mqb_mqtt_source_stats {
 	mqb_pipeline_stats_t pipe;   /* received, stored, rejected, back-pressure, ... */
 	uint64_t duplicates;         /* extra copies from overlapping subscriptions, skipped */
-	/* The loss window: time from reading the first message of a burst (libmosquitto
-	 * has acknowledged it) to the append that stores it, and the most records that
-	 * were ever acknowledged but not yet stored at once. */
+	/* The loss window: per append, the age of its oldest record (libmosquitto had
+	 * acknowledged it when the pipeline took it) when the append returned: max, sum
+	 * and count of appends; and the most records that were ever acknowledged but not
+	 * yet stored at once. */
 	uint64_t window_max_us, window_sum_us, window_count, window_max_records;
 	mqb_mqtt_session_stats_t mqtt;
 } mqb_mqtt_source_stats_t;

@@ -38,10 +38,9 @@ struct mqb_mqtt_source {
 	mqb_pipeline_stored_fn *test_stored;   /* mqtt_source_test.h */
 	void *test_stored_arg;
 
-	/* loss window: from reading (and so acknowledging) the first message of a burst
-	 * to the append that stores it */
-	int64_t window_start_us;
-	_Atomic uint64_t window_max_us, window_sum_us, window_count, window_max_records;
+	/* loss window: its duration is measured by the pipeline (mqb_pipeline_stats_t
+	 * age_*); the most acknowledged records held unstored at once */
+	_Atomic uint64_t window_max_records;
 
 	pthread_t thread;
 	bool thread_started;
@@ -63,10 +62,8 @@ struct mqb_mqtt_source {
 /* source thread, once per loop turn: apply a posted reload if nothing is pending */
 void mqb_mqtt_source__reload_poll(mqb_mqtt_source_t *src);
 
-/* a message was accepted: open the loss window if it is closed */
-void mqb_mqtt_source__window_open(mqb_mqtt_source_t *src);
-/* close the loss window when the pipeline holds nothing any more */
-void mqb_mqtt_source__window_check(mqb_mqtt_source_t *src);
+/* a message was accepted: note how many records are held unstored */
+void mqb_mqtt_source__window_note(mqb_mqtt_source_t *src);
 /* metrics collector and /stats section (HTTP thread) */
 void mqb_mqtt_source__collect(mqb_metrics_emit_t *e, void *arg);
 void mqb_mqtt_source__json(cJSON *o, void *arg);

@@ -128,6 +128,8 @@ void mqb_mqtt_source__reload_poll(mqb_mqtt_source_t *src)
 
 	if (!rq)
 		return;
+	/* lingering batches are appended under the routes they were taken with */
+	mqb_pipeline_flush_now(src->pipe);
 	if (mqb_pipeline_reload_apply(src->pipe, rq->next) != MQB_OK) {
 		/* records wait for the store: try again next turn (or the controller
 		 * cancels); the exchange cannot fail, nobody else puts a request there

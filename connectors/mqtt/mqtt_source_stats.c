@@ -13,28 +13,14 @@
 
 /* --- the loss window (source thread) ----------------------------------------------- */
 
-void mqb_mqtt_source__window_open(mqb_mqtt_source_t *src)
+/* Its duration is the pipeline's (the age of each append's oldest record); the
+ * source counts the records in it. */
+void mqb_mqtt_source__window_note(mqb_mqtt_source_t *src)
 {
 	uint64_t pending = mqb_pipeline_pending(src->pipe);
 
-	if (!src->window_start_us)
-		src->window_start_us = mqb_mono_us();
 	if (pending > atomic_load(&src->window_max_records))
 		atomic_store(&src->window_max_records, pending);
-}
-
-void mqb_mqtt_source__window_check(mqb_mqtt_source_t *src)
-{
-	uint64_t w;
-
-	if (!src->window_start_us || mqb_pipeline_pending(src->pipe) != 0)
-		return;
-	w = (uint64_t)(mqb_mono_us() - src->window_start_us);
-	if (w > atomic_load(&src->window_max_us))
-		atomic_store(&src->window_max_us, w);
-	atomic_fetch_add(&src->window_sum_us, w);
-	atomic_fetch_add(&src->window_count, 1);
-	src->window_start_us = 0;
 }
 
 /* --- stats (any thread) ------------------------------------------------------------ */
@@ -46,9 +32,9 @@ void mqb_mqtt_source_stats(mqb_mqtt_source_t *src, mqb_mqtt_source_stats_t *out)
 		return;
 	mqb_pipeline_stats(src->pipe, &out->pipe);
 	out->duplicates = atomic_load(&src->duplicates);
-	out->window_max_us = atomic_load(&src->window_max_us);
-	out->window_sum_us = atomic_load(&src->window_sum_us);
-	out->window_count = atomic_load(&src->window_count);
+	out->window_max_us = out->pipe.age_max_us;
+	out->window_sum_us = out->pipe.age_sum_us;
+	out->window_count = out->pipe.age_count;
 	out->window_max_records = atomic_load(&src->window_max_records);
 	mqb_mqtt_session_stats(src->session, &out->mqtt);
 }

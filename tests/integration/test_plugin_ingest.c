@@ -3,6 +3,8 @@
  *  - MQTT 5 and 3.1.1 publishers at QoS 0/1/2 (MQTT 5 with user properties): once each
  *    acknowledgement arrived, every message is in the store exactly once, in the
  *    partition of its key (murmur2), with its headers; subscribers still get them;
+ *    the acknowledgement means stored: with mqtt.batch_linger_ms at its maximum (a
+ *    client-mode setting) the records are stored when the last PUBACK arrives;
  *  - a topic no route matches is a normal broker message: delivered, not stored;
  *  - a payload over mqtt.max_message_bytes is refused for good: an MQTT 5 publisher
  *    sees reason 0x87 in its PUBACK (a 3.1.1 one cannot), nothing is stored, and
@@ -24,7 +26,7 @@
 #define PER_QOS 50
 
 static const char *const CONF =
-	"mqtt = { max_message_bytes = 2000; };\n"
+	"mqtt = { max_message_bytes = 2000; batch_linger_ms = 1000; };\n"
 	"streams = ( { name = \"telemetry\"; partitions = 4; } );\n"
 	"routes = ( { filter = \"sensors/+/telemetry\"; stream = \"telemetry\"; key = \"{1}\"; "
 	"qos = 2; } );";
@@ -144,6 +146,12 @@ static void test_ingest_through_plugin(void **state)
 	assert_non_null(p3);
 	publish_all(p5, "v5", true);
 	publish_all(p3, "v3", false);
+	/* every acknowledgement arrived: all stored now, no batch lingers in plugin mode */
+	assert_int_equal(mqbt_http_get(pb.stats_port, "/metrics", &status, &body), 0);
+	if (!strstr(body, "mqbridge_messages_stored_total{stream=\"telemetry\"} 300"))
+		fail_msg("not every acknowledged record stored at once:\n%s", body);
+	free(body);
+	body = NULL;
 
 	/* unrouted: a normal message */
 	assert_int_equal(pf_pub_send(p5, "other/x", "free", 4, 1, NULL, NULL), 0);

@@ -5,7 +5,11 @@
  * (murmur2); keyless records stick to one partition per batch and move on; one burst
  * gives one batch per partition; headers and timestamps are kept; an injected ENOSPC
  * pauses the source, keeps every record and stores them after recovery; a flush that
- * times out reports the loss and keeps the records.
+ * times out reports the loss and keeps the records. Linger (opts.linger_ms): a small
+ * batch stays open across bursts, is appended at its time or size limit, by a stop or
+ * before a reload, a failed append of it is kept and retried like any other, and a
+ * partition too sparse to gain from lingering appends at once;
+ * without linger (the broker plugin's options) end_burst leaves nothing pending.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +27,7 @@
 #include "bridge/err.h"
 #include "bridge/ingest/partitioner.h"
 #include "bridge/ingest/pipeline.h"
+#include "bridge/ingest/pipeline_reload.h"
 #include "bridge/ingest/route_check.h"
 #include "bridge/store/batch.h"
 #include "bridge/store/store.h"
@@ -87,7 +92,7 @@ static int64_t max_record(void)
 	return (int64_t)mqb_batch_record_size(&r);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, int linger_ms, size_t linger_bytes)
 {
 	pfx_t *f = calloc(1, sizeof *f);
 	char text[2048], err[512] = "";
@@ -114,11 +119,28 @@ static int setup(void **state)
 	o.pause = on_pause;
 	o.on_stored = on_stored;
 	o.arg = f;
+	o.linger_ms = linger_ms;
+	o.linger_bytes = linger_bytes;
 	f->pl = mqb_pipeline_new(&o, err, sizeof err);
 	if (!f->pl)
 		fail_msg("pipeline: %s", err);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, 0, 0);   /* as the broker plugin builds it: no linger */
+}
+
+static int setup_linger(void **state)
+{
+	return setup_with(state, 200, 0);
+}
+
+static int setup_linger_long(void **state)
+{
+	return setup_with(state, 60000, 400);   /* only size, stop or reload append */
 }
 
 static int teardown(void **state)
@@ -528,6 +550,205 @@ static void test_flush_timeout(void **state)
 	assert_int_equal(mqb_pipeline_flush(f->pl, 0), MQB_OK);   /* nothing left */
 }
 
+/* --- linger ------------------------------------------------------------------------ */
+
+/* Without linger (the plugin's options) every end_burst leaves nothing pending and no
+ * timer: the append happened before the call returned. */
+static void test_no_linger_by_default(void **state)
+{
+	pfx_t *f = *state;
+
+	for (int burst = 0; burst < 3; burst++) {
+		assert_int_equal(submit(f, "dev/a/data", "x", 1), MQB_OK);
+		assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+		assert_int_equal(mqb_pipeline_pending(f->pl), 0);
+		assert_int_equal(mqb_pipeline_tick(f->pl, mqb_mono_ms()), -1);
+	}
+	assert_int_equal(appends(f, "k", mqb_partition_for_key("a", 1, 4)), 3);
+}
+
+/* linger 200 ms: three bursts into one partition stay one open batch; the tick asks
+ * to be woken before the time is up, and then appends them as one batch, in order;
+ * nothing lingers afterwards, so no timer. */
+static void test_linger_time_limit(void **state)
+{
+	pfx_t *f = *state;
+	int32_t p = mqb_partition_for_key("a", 1, 4);
+	mqb_pipeline_stats_t s;
+	int64_t t0 = mqb_mono_ms(), wait;
+	char val[16], got[256];
+
+	for (int i = 0; i < 6; i++) {
+		snprintf(val, sizeof val, "%d", i);
+		assert_int_equal(submit(f, "dev/a/data", val, 1), MQB_OK);
+		if (i % 2)
+			assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	}
+	assert_int_equal(mqb_pipeline_pending(f->pl), 6);
+	assert_int_equal(appends(f, "k", p), 0);
+	wait = mqb_pipeline_tick(f->pl, mqb_mono_ms());
+	assert_true(wait > 0 && wait <= 200);
+	if (mqb_mono_ms() - t0 < 100)   /* not descheduled: due a quarter early at most */
+		assert_true(wait >= 50);
+	/* not yet due: still open */
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", p), 0);
+	mqbt_sleep_ms((int)wait + 1);
+	assert_int_equal(mqb_pipeline_tick(f->pl, mqb_mono_ms()), -1);
+	assert_int_equal(appends(f, "k", p), 1);
+	assert_int_equal(mqb_pipeline_pending(f->pl), 0);
+	read_values(f, "k", p, got, sizeof got);
+	assert_string_equal(got, "0,1,2,3,4,5");
+	assert_true(mqb_mono_ms() - t0 >= 150);
+	mqb_pipeline_stats(f->pl, &s);
+	assert_int_equal(s.batches, 1);
+	assert_int_equal(s.age_count, 1);
+	assert_true(s.age_max_us >= 150000);   /* the loss window is what lingered */
+}
+
+/* linger_bytes 400: a batch that reaches it is appended at the burst end, while a
+ * small one in another partition stays open; a stop appends it. */
+static void test_linger_size_limit_and_stop(void **state)
+{
+	pfx_t *f = *state;
+	int32_t pa = mqb_partition_for_key("a", 1, 4), pb = -1;
+	char val[64], key[16];
+
+	for (int k = 0; pb < 0 || pb == pa; k++) {   /* a key of another partition */
+		snprintf(key, sizeof key, "b%d", k);
+		pb = mqb_partition_for_key(key, strlen(key), 4);
+	}
+	snprintf(val, sizeof val, "dev/%s/data", key);
+	assert_int_equal(submit(f, val, "small", 1), MQB_OK);
+	memset(val, 'v', 50);
+	val[50] = '\0';
+	for (int i = 0; i < 3; i++)     /* 3 x (50 + header 50 + 24): under 400 */
+		assert_int_equal(submit(f, "dev/a/data", val, 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", pa), 0);
+	assert_int_equal(submit(f, "dev/a/data", val, 1), MQB_OK);   /* now over 400 */
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", pa), 1);
+	assert_int_equal(stored_wm(f, "k", pa), 4);
+	assert_int_equal(appends(f, "k", pb), 0);
+	assert_int_equal(mqb_pipeline_pending(f->pl), 1);
+	assert_true(mqb_pipeline_tick(f->pl, mqb_mono_ms()) > 1000);   /* b still lingers */
+	assert_int_equal(mqb_pipeline_flush(f->pl, 1000), MQB_OK);    /* stop */
+	assert_int_equal(stored_wm(f, "k", pb), 1);
+	assert_int_equal(mqb_pipeline_pending(f->pl), 0);
+	assert_int_equal(mqb_pipeline_tick(f->pl, mqb_mono_ms()), -1);
+}
+
+/* A reload is refused while a batch lingers; flush_now (what the MQTT source calls
+ * before applying one) appends it, then the reload applies. */
+static void test_linger_reload(void **state)
+{
+	pfx_t *f = *state;
+	char err[256] = "";
+	mqb_pipeline_next_t *next = mqb_pipeline_reload_prepare(f->pl, f->cfg, err, sizeof err);
+
+	assert_non_null(next);
+	assert_int_equal(submit(f, "dev/a/data", "r", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(mqb_pipeline_pending(f->pl), 1);
+	assert_int_equal(mqb_pipeline_reload_apply(f->pl, next), MQB_ERR_AGAIN);
+	assert_int_equal(mqb_pipeline_flush_now(f->pl), MQB_OK);
+	assert_int_equal(stored_wm(f, "k", mqb_partition_for_key("a", 1, 4)), 1);
+	assert_int_equal(mqb_pipeline_reload_apply(f->pl, next), MQB_OK);
+	mqb_pipeline_next_free(next);
+	/* the reloaded pipeline lingers as before */
+	assert_int_equal(submit(f, "dev/a/data", "s", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(mqb_pipeline_pending(f->pl), 1);
+	assert_int_equal(mqb_pipeline_flush(f->pl, 1000), MQB_OK);
+	assert_int_equal(stored_wm(f, "k", mqb_partition_for_key("a", 1, 4)), 2);
+}
+
+/* A lingering batch whose append fails at its time is kept, the source paused, and
+ * the retry stores it with what came meanwhile: nothing lost, order kept. */
+static void test_linger_append_fails(void **state)
+{
+	pfx_t *f = *state;
+	int32_t p = mqb_partition_for_key("a", 1, 4);
+	mqb_pipeline_stats_t s;
+	char got[256];
+	int64_t wait;
+
+	assert_int_equal(submit(f, "dev/a/data", "0", 1), MQB_OK);
+	assert_int_equal(submit(f, "dev/a/data", "1", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	mqb_store_test_fail_next_write(part(f, "k", p), ENOSPC);
+	wait = mqb_pipeline_tick(f->pl, mqb_mono_ms());
+	assert_true(wait > 0 && wait <= 200);
+	mqbt_sleep_ms((int)wait + 1);
+	wait = mqb_pipeline_tick(f->pl, mqb_mono_ms());   /* due: the append fails */
+	assert_true(wait >= 0 && wait <= 50);             /* the retry's backoff */
+	assert_true(f->paused);
+	assert_int_equal(mqb_pipeline_pending(f->pl), 2);
+	assert_int_equal(submit(f, "dev/a/data", "2", 1), MQB_OK);  /* on its way */
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_ERR_AGAIN);
+	mqbt_sleep_ms((int)wait + 5);
+	assert_int_equal(mqb_pipeline_tick(f->pl, mqb_mono_ms()), -1);
+	assert_false(f->paused);
+	mqb_pipeline_stats(f->pl, &s);
+	assert_int_equal(s.stored, 3);
+	assert_int_equal(s.pending, 0);
+	assert_int_equal(s.store_retries, 1);
+	read_values(f, "k", p, got, sizeof got);
+	assert_string_equal(got, "0,1,2");
+}
+
+/* Keyless records with linger: they keep to the sticky partition until its batch is
+ * appended, then move on. */
+static void test_linger_keyless(void **state)
+{
+	pfx_t *f = *state;
+	int32_t first = -1, n = 0;
+
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(submit(f, "free/t", "k", 1), MQB_OK);
+		assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	}
+	assert_int_equal(mqb_pipeline_flush_now(f->pl), MQB_OK);
+	for (int32_t p = 0; p < 3; p++) {
+		if (stored_wm(f, "n", p) > 0) {
+			first = p;
+			n++;
+		}
+	}
+	assert_int_equal(n, 1);
+	assert_int_equal(stored_wm(f, "n", first), 4);
+	assert_int_equal(appends(f, "n", first), 1);
+	assert_int_equal(submit(f, "free/t", "k", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_flush_now(f->pl), MQB_OK);
+	assert_int_equal(stored_wm(f, "n", first), 4);   /* the next batch went elsewhere */
+}
+
+/* Adaptive: a partition whose batches open further apart than the linger gains
+ * nothing from it and appends at the burst end; records closer together linger again. */
+static void test_linger_sparse_partition(void **state)
+{
+	pfx_t *f = *state;
+	int32_t p = mqb_partition_for_key("a", 1, 4);
+
+	assert_int_equal(submit(f, "dev/a/data", "0", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", p), 0);          /* no history: it lingers */
+	assert_int_equal(mqb_pipeline_flush_now(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", p), 1);
+	mqbt_sleep_ms(250);                               /* longer than the linger */
+	assert_int_equal(submit(f, "dev/a/data", "1", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", p), 2);          /* sparse: appended at once */
+	assert_int_equal(mqb_pipeline_tick(f->pl, mqb_mono_ms()), -1);
+	assert_int_equal(submit(f, "dev/a/data", "2", 1), MQB_OK);
+	assert_int_equal(mqb_pipeline_end_burst(f->pl), MQB_OK);
+	assert_int_equal(appends(f, "k", p), 2);          /* close behind: lingers */
+	assert_int_equal(mqb_pipeline_pending(f->pl), 1);
+	assert_int_equal(mqb_pipeline_flush(f->pl, 1000), MQB_OK);
+	assert_int_equal(stored_wm(f, "k", p), 3);
+}
+
 /* A stream that is not open in the store is refused at construction. */
 static void test_new_errors(void **state)
 {
@@ -561,6 +782,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_linger_by_default, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_linger_time_limit, setup_linger, teardown),
+		cmocka_unit_test_setup_teardown(test_linger_size_limit_and_stop, setup_linger_long,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_linger_reload, setup_linger_long, teardown),
+		cmocka_unit_test_setup_teardown(test_linger_append_fails, setup_linger, teardown),
+		cmocka_unit_test_setup_teardown(test_linger_keyless, setup_linger_long, teardown),
+		cmocka_unit_test_setup_teardown(test_linger_sparse_partition, setup_linger,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
