@@ -227,12 +227,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	mqb_kafka_fwd_t *f = opaque;
 	struct ktopic *kt = rd_kafka_topic_opaque(m->rkt);
 	struct kstream *ks = kt ? kt->ks : NULL;
+	f->inflight_n--;   /* every report ends one of our messages (part_pump's cap) */
 	if (!ks || m->partition < 0 || m->partition >= ks->nparts)
 		return;
 	struct kpart *kp = &ks->parts[m->partition];
 	int64_t off = (int64_t)(intptr_t)m->_private;
 	kp->inflight--;
-	f->inflight_n--;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		/* latency of one report in 8: reading the clock per message is measurable */
 		if (f->m_latency && (kp->forwarded & 7) == 0)
@@ -346,6 +346,12 @@ static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	rd_kafka_conf_set_stats_cb(conf, on_stats);
 	rd_kafka_conf_set_log_cb(conf, on_log);
+	char qmax[32];
+	size_t qlen = sizeof(qmax);
+	f->queue_max = INT64_MAX;
+	if (rd_kafka_conf_get(conf, "queue.buffering.max.messages", qmax, &qlen) ==
+	    RD_KAFKA_CONF_OK && atoll(qmax) > 0)
+		f->queue_max = atoll(qmax);
 	f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
 	if (!f->rk) {
 		rd_kafka_conf_destroy(conf);
@@ -554,7 +560,10 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 	}
 	int64_t limit = wm.durable < wm.stored ? wm.durable : wm.stored;
 	int n = 0;
-	while (kp->win.next < limit && mqb_fwd_window_room(&kp->win) && n < KF_BUDGET) {
+	/* f->queue_max: librdkafka would refuse more (QUEUE_FULL), and a refused record
+	 * costs a re-seek and re-read of the store next turn */
+	while (kp->win.next < limit && mqb_fwd_window_room(&kp->win) && n < KF_BUDGET &&
+	       f->inflight_n < f->queue_max) {
 		mqb_record_t rec;
 		int rc = mqb_reader_next_record(kp->r, &rec);
 		if (rc == MQB_ERR_AGAIN)
@@ -616,9 +625,37 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 	return n;
 }
 
+/*
+ * librdkafka allocates every produced message, its header list and each header in the
+ * producing thread, i.e. in this thread's glibc arena. glibc grows a thread arena (not
+ * the main one, which grows by brk with a pad) one page per mprotect() as its top is
+ * used up: ~2,000 calls while the producer queue fills the first time. Growing it once
+ * here in large steps and freeing it leaves the pages reserved (glibc only
+ * madvise()s them away, the protection stays), so later growth costs no system call.
+ * RSS does not grow: the freed range is released.
+ */
+static void arena_reserve(size_t bytes)
+{
+	enum { CHUNK = 96 * 1024, MAXN = 512 };   /* below the 128 KiB mmap threshold */
+	void *v[MAXN];
+	size_t n = bytes / CHUNK;
+	if (n > MAXN)
+		n = MAXN;
+	for (size_t i = 0; i < n; i++)
+		if ((v[i] = malloc(CHUNK)))
+			*(volatile char *)v[i] = 0;   /* (a malloc/free pair may be elided) */
+		else
+			n = i;
+	for (size_t i = 0; i < n; i++)   /* in order: they merge into one free range */
+		free(v[i]);
+}
+
 static void *forwarder_main(void *arg)
 {
 	mqb_kafka_fwd_t *f = arg;
+	/* ~512 bytes per queued message (message, key and value copies, headers) */
+	arena_reserve(f->queue_max < KF_ARENA_MAX / 512 ? (size_t)f->queue_max * 512 :
+		      KF_ARENA_MAX);
 	while (!atomic_load(&f->stopping)) {
 		int64_t now = mqb_mono_ms();
 		int did = 0;

@@ -38,6 +38,7 @@
 #define KF_MAX_CODES   64            /* distinct delivery error codes tracked */
 #define KF_BACKOFF_MIN 100
 #define KF_BACKOFF_MAX 30000
+#define KF_ARENA_MAX   (32 << 20)    /* most the forwarder thread's arena reserves */
 
 struct kstream;
 
@@ -107,6 +108,7 @@ struct mqb_kafka_fwd {
 	pthread_mutex_t lock;
 	_Atomic int fatal, brokers_up, connected;
 	int64_t inflight_n;          /* forwarder thread: produced, no report yet */
+	int64_t queue_max;           /* the producer's queue.buffering.max.messages */
 	_Atomic int64_t inflight_total;  /* inflight_n, published once per turn */
 	_Atomic uint64_t restarts, queue_full;
 	struct kcode codes[KF_MAX_CODES];  /* under lock when adding */
