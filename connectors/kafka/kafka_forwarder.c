@@ -386,6 +386,7 @@ static void part_rewind(struct kpart *kp)
 	kp->inflight = 0;
 	kp->failed = false;
 	kp->reseek = true;
+	kp->held = false;
 }
 
 static void handle_fatal(mqb_kafka_fwd_t *f)
@@ -557,6 +558,7 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 			return 0;
 		}
 		kp->reseek = false;
+		kp->held = false;
 	}
 	int64_t limit = wm.durable < wm.stored ? wm.durable : wm.stored;
 	int n = 0;
@@ -565,7 +567,13 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 	while (kp->win.next < limit && mqb_fwd_window_room(&kp->win) && n < KF_BUDGET &&
 	       f->inflight_n < f->queue_max) {
 		mqb_record_t rec;
-		int rc = mqb_reader_next_record(kp->r, &rec);
+		int rc = MQB_OK;
+		if (kp->held) {
+			rec = kp->held_rec;   /* refused last turn: still in the reader's buffer */
+			kp->held = false;
+		} else {
+			rc = mqb_reader_next_record(kp->r, &rec);
+		}
 		if (rc == MQB_ERR_AGAIN)
 			break;
 		if (rc != MQB_OK) {
@@ -591,8 +599,11 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 		}
 		int err = produce_one(f, kp, &rec);
 		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			/* (queue.buffering.max.kbytes) produced again next turn; the reader is
+			 * not called until then, so its pointers stay valid */
 			atomic_fetch_add(&f->queue_full, 1);
-			kp->reseek = true;   /* this record is produced again next turn */
+			kp->held_rec = rec;
+			kp->held = true;
 			break;
 		}
 		if (err) {

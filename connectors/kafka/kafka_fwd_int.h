@@ -54,6 +54,8 @@ struct kpart {
 	int64_t inflight;
 	bool failed;                 /* a delivery failed: rewind once inflight == 0 */
 	bool reseek;                 /* reader must be repositioned at next */
+	bool held;                   /* held_rec (at next) was refused with QUEUE_FULL: */
+	mqb_record_t held_rec;       /* produce it before reading on (valid: r unused) */
 	int64_t retry_at_ms, backoff_ms;
 	uint64_t forwarded, forwarded_pub;  /* delivered; the part published to a_forwarded */
 	mqb_fwd_syncs_t syncs;     /* under f->lock */
