@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -638,14 +639,19 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 
 /*
  * librdkafka allocates every produced message, its header list and each header in the
- * producing thread, i.e. in this thread's glibc arena. glibc grows a thread arena (not
- * the main one, which grows by brk with a pad) one page per mprotect() as its top is
- * used up: ~2,000 calls while the producer queue fills the first time. Growing it once
- * here in large steps and freeing it leaves the pages reserved (glibc only
- * madvise()s them away, the protection stays), so later growth costs no system call.
- * RSS does not grow: the freed range is released.
+ * producing thread, i.e. in this thread's glibc arena, and frees them here when the
+ * delivery reports are served. glibc grows a thread arena (not the main one, which
+ * grows by brk with a pad) one page per mprotect() as its top is used up (~1,900 calls
+ * per drain of a backlog), and gives the top back (madvise) whenever it frees more
+ * than the trim threshold there, so the next burst faults the same pages in again.
+ *
+ * arena_reserve() takes the range in large steps once and frees it except a small
+ * allocation at its end: the range stays one free block below that allocation, which
+ * glibc neither grows again nor trims. Untouched pages cost no memory; pages used by a
+ * burst stay resident until arena_release() (malloc_trim) when the forwarder is idle.
+ * Returns the end allocation, to be freed at exit.
  */
-static void arena_reserve(size_t bytes)
+static void *arena_reserve(size_t bytes)
 {
 	enum { CHUNK = 96 * 1024, MAXN = 512 };   /* below the 128 KiB mmap threshold */
 	void *v[MAXN];
@@ -657,16 +663,30 @@ static void arena_reserve(size_t bytes)
 			*(volatile char *)v[i] = 0;   /* (a malloc/free pair may be elided) */
 		else
 			n = i;
+	if (n == 0)
+		return NULL;
+	void *end = malloc(64);   /* above the range: keeps it off the arena's top */
 	for (size_t i = 0; i < n; i++)   /* in order: they merge into one free range */
 		free(v[i]);
+	return end;
+}
+
+/* Idle after a burst (at most once a second): give the pages the burst used back. */
+static void arena_release(mqb_kafka_fwd_t *f, int64_t now)
+{
+	if (f->arena_dirty && f->inflight_n == 0 && now - f->arena_trim_ms >= 1000) {
+		malloc_trim(0);
+		f->arena_dirty = false;
+		f->arena_trim_ms = now;
+	}
 }
 
 static void *forwarder_main(void *arg)
 {
 	mqb_kafka_fwd_t *f = arg;
 	/* ~512 bytes per queued message (message, key and value copies, headers) */
-	arena_reserve(f->queue_max < KF_ARENA_MAX / 512 ? (size_t)f->queue_max * 512 :
-		      KF_ARENA_MAX);
+	void *arena_end = arena_reserve(f->queue_max < KF_ARENA_MAX / 512 ?
+					(size_t)f->queue_max * 512 : KF_ARENA_MAX);
 	while (!atomic_load(&f->stopping)) {
 		int64_t now = mqb_mono_ms();
 		int did = 0;
@@ -689,6 +709,10 @@ static void *forwarder_main(void *arg)
 		rd_kafka_poll(f->rk, did ? 0 : 10);
 		publish_state(f);
 		state_flush(f, false);
+		if (did)
+			f->arena_dirty = true;
+		else
+			arena_release(f, now);
 	}
 	/* Stop: hand nothing more over; give what is in flight flush_ms to be delivered. */
 	if (f->rk) {
@@ -699,6 +723,7 @@ static void *forwarder_main(void *arg)
 	}
 	publish_state(f);
 	state_flush(f, true);
+	free(arena_end);
 	return NULL;
 }
 

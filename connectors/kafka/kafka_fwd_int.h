@@ -111,6 +111,8 @@ struct mqb_kafka_fwd {
 	_Atomic int fatal, brokers_up, connected;
 	int64_t inflight_n;          /* forwarder thread: produced, no report yet */
 	int64_t queue_max;           /* the producer's queue.buffering.max.messages */
+	bool arena_dirty;            /* forwarder thread: produced since the last trim */
+	int64_t arena_trim_ms;
 	_Atomic int64_t inflight_total;  /* inflight_n, published once per turn */
 	_Atomic uint64_t restarts, queue_full;
 	struct kcode codes[KF_MAX_CODES];  /* under lock when adding */
