@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -227,12 +228,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 	mqb_kafka_fwd_t *f = opaque;
 	struct ktopic *kt = rd_kafka_topic_opaque(m->rkt);
 	struct kstream *ks = kt ? kt->ks : NULL;
+	f->inflight_n--;   /* every report ends one of our messages (part_pump's cap) */
 	if (!ks || m->partition < 0 || m->partition >= ks->nparts)
 		return;
 	struct kpart *kp = &ks->parts[m->partition];
 	int64_t off = (int64_t)(intptr_t)m->_private;
 	kp->inflight--;
-	f->inflight_n--;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		/* latency of one report in 8: reading the clock per message is measurable */
 		if (f->m_latency && (kp->forwarded & 7) == 0)
@@ -346,6 +347,12 @@ static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	rd_kafka_conf_set_stats_cb(conf, on_stats);
 	rd_kafka_conf_set_log_cb(conf, on_log);
+	char qmax[32];
+	size_t qlen = sizeof(qmax);
+	f->queue_max = INT64_MAX;
+	if (rd_kafka_conf_get(conf, "queue.buffering.max.messages", qmax, &qlen) ==
+	    RD_KAFKA_CONF_OK && atoll(qmax) > 0)
+		f->queue_max = atoll(qmax);
 	f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
 	if (!f->rk) {
 		rd_kafka_conf_destroy(conf);
@@ -380,6 +387,7 @@ static void part_rewind(struct kpart *kp)
 	kp->inflight = 0;
 	kp->failed = false;
 	kp->reseek = true;
+	kp->held = false;
 }
 
 static void handle_fatal(mqb_kafka_fwd_t *f)
@@ -551,12 +559,22 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 			return 0;
 		}
 		kp->reseek = false;
+		kp->held = false;
 	}
 	int64_t limit = wm.durable < wm.stored ? wm.durable : wm.stored;
 	int n = 0;
-	while (kp->win.next < limit && mqb_fwd_window_room(&kp->win) && n < KF_BUDGET) {
+	/* f->queue_max: librdkafka would refuse more (QUEUE_FULL), and a refused record
+	 * costs a re-seek and re-read of the store next turn */
+	while (kp->win.next < limit && mqb_fwd_window_room(&kp->win) && n < KF_BUDGET &&
+	       f->inflight_n < f->queue_max) {
 		mqb_record_t rec;
-		int rc = mqb_reader_next_record(kp->r, &rec);
+		int rc = MQB_OK;
+		if (kp->held) {
+			rec = kp->held_rec;   /* refused last turn: still in the reader's buffer */
+			kp->held = false;
+		} else {
+			rc = mqb_reader_next_record(kp->r, &rec);
+		}
 		if (rc == MQB_ERR_AGAIN)
 			break;
 		if (rc != MQB_OK) {
@@ -582,8 +600,11 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 		}
 		int err = produce_one(f, kp, &rec);
 		if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			/* (queue.buffering.max.kbytes) produced again next turn; the reader is
+			 * not called until then, so its pointers stay valid */
 			atomic_fetch_add(&f->queue_full, 1);
-			kp->reseek = true;   /* this record is produced again next turn */
+			kp->held_rec = rec;
+			kp->held = true;
 			break;
 		}
 		if (err) {
@@ -616,9 +637,56 @@ static int part_pump(mqb_kafka_fwd_t *f, struct kpart *kp, int64_t now)
 	return n;
 }
 
+/*
+ * librdkafka allocates every produced message, its header list and each header in the
+ * producing thread, i.e. in this thread's glibc arena, and frees them here when the
+ * delivery reports are served. glibc grows a thread arena (not the main one, which
+ * grows by brk with a pad) one page per mprotect() as its top is used up (~1,900 calls
+ * per drain of a backlog), and gives the top back (madvise) whenever it frees more
+ * than the trim threshold there, so the next burst faults the same pages in again.
+ *
+ * arena_reserve() takes the range in large steps once and frees it except a small
+ * allocation at its end: the range stays one free block below that allocation, which
+ * glibc neither grows again nor trims. Untouched pages cost no memory; pages used by a
+ * burst stay resident until arena_release() (malloc_trim) when the forwarder is idle.
+ * Returns the end allocation, to be freed at exit.
+ */
+static void *arena_reserve(size_t bytes)
+{
+	enum { CHUNK = 96 * 1024, MAXN = 512 };   /* below the 128 KiB mmap threshold */
+	void *v[MAXN];
+	size_t n = bytes / CHUNK;
+	if (n > MAXN)
+		n = MAXN;
+	for (size_t i = 0; i < n; i++)
+		if ((v[i] = malloc(CHUNK)))
+			*(volatile char *)v[i] = 0;   /* (a malloc/free pair may be elided) */
+		else
+			n = i;
+	if (n == 0)
+		return NULL;
+	void *end = malloc(64);   /* above the range: keeps it off the arena's top */
+	for (size_t i = 0; i < n; i++)   /* in order: they merge into one free range */
+		free(v[i]);
+	return end;
+}
+
+/* Idle after a burst (at most once a second): give the pages the burst used back. */
+static void arena_release(mqb_kafka_fwd_t *f, int64_t now)
+{
+	if (f->arena_dirty && f->inflight_n == 0 && now - f->arena_trim_ms >= 1000) {
+		malloc_trim(0);
+		f->arena_dirty = false;
+		f->arena_trim_ms = now;
+	}
+}
+
 static void *forwarder_main(void *arg)
 {
 	mqb_kafka_fwd_t *f = arg;
+	/* ~512 bytes per queued message (message, key and value copies, headers) */
+	void *arena_end = arena_reserve(f->queue_max < KF_ARENA_MAX / 512 ?
+					(size_t)f->queue_max * 512 : KF_ARENA_MAX);
 	while (!atomic_load(&f->stopping)) {
 		int64_t now = mqb_mono_ms();
 		int did = 0;
@@ -641,6 +709,10 @@ static void *forwarder_main(void *arg)
 		rd_kafka_poll(f->rk, did ? 0 : 10);
 		publish_state(f);
 		state_flush(f, false);
+		if (did)
+			f->arena_dirty = true;
+		else
+			arena_release(f, now);
 	}
 	/* Stop: hand nothing more over; give what is in flight flush_ms to be delivered. */
 	if (f->rk) {
@@ -651,6 +723,7 @@ static void *forwarder_main(void *arg)
 	}
 	publish_state(f);
 	state_flush(f, true);
+	free(arena_end);
 	return NULL;
 }
 

@@ -38,6 +38,7 @@
 #define KF_MAX_CODES   64            /* distinct delivery error codes tracked */
 #define KF_BACKOFF_MIN 100
 #define KF_BACKOFF_MAX 30000
+#define KF_ARENA_MAX   (32 << 20)    /* most the forwarder thread's arena reserves */
 
 struct kstream;
 
@@ -53,6 +54,8 @@ struct kpart {
 	int64_t inflight;
 	bool failed;                 /* a delivery failed: rewind once inflight == 0 */
 	bool reseek;                 /* reader must be repositioned at next */
+	bool held;                   /* held_rec (at next) was refused with QUEUE_FULL: */
+	mqb_record_t held_rec;       /* produce it before reading on (valid: r unused) */
 	int64_t retry_at_ms, backoff_ms;
 	uint64_t forwarded, forwarded_pub;  /* delivered; the part published to a_forwarded */
 	mqb_fwd_syncs_t syncs;     /* under f->lock */
@@ -107,6 +110,9 @@ struct mqb_kafka_fwd {
 	pthread_mutex_t lock;
 	_Atomic int fatal, brokers_up, connected;
 	int64_t inflight_n;          /* forwarder thread: produced, no report yet */
+	int64_t queue_max;           /* the producer's queue.buffering.max.messages */
+	bool arena_dirty;            /* forwarder thread: produced since the last trim */
+	int64_t arena_trim_ms;
 	_Atomic int64_t inflight_total;  /* inflight_n, published once per turn */
 	_Atomic uint64_t restarts, queue_full;
 	struct kcode codes[KF_MAX_CODES];  /* under lock when adding */

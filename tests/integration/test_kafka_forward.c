@@ -8,7 +8,10 @@
  *    Kafka offsets at random positions, after foreign records made offsets drift;
  *  - a clean restart resumes from the persisted cursor with no duplicate;
  *  - retriable and non-retriable injected produce errors: nothing lost, order kept;
- *  - a librdkafka fatal error: producer recreated, nothing lost (duplicates counted).
+ *  - a librdkafka fatal error: producer recreated, nothing lost (duplicates counted);
+ *  - producing stops at queue.buffering.max.messages (no QUEUE_FULL), and a record
+ *    refused by the kbytes bound is produced again from memory: nothing lost, order
+ *    kept.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -62,7 +65,7 @@ static void fwd_start(void)
 static int setup(void **state)
 {
 	char text[2048], err[512];
-	const char *topics[] = { "edge.t:4", "small:1", NULL };
+	const char *topics[] = { "edge.t:4", "small:1", "edge.q:4", NULL };
 	assert_int_equal(mqbt_tmpdir(E.dir, sizeof(E.dir)), 0);
 	if (kmock_start(&E.mock, 3, topics))
 		fail_msg("kafka_mock did not start");
@@ -72,7 +75,8 @@ static int setup(void **state)
 		 "            { name = \"u\"; partitions = 2; flush = { interval_ms = 5; }; } );\n"
 		 "routes = ( { filter = \"a/+\"; stream = \"t\"; } );\n"
 		 "kafka = { bootstrap_servers = \"%s\"; sync_interval_offsets = 50;\n"
-		 "  properties = ( (\"retry.backoff.ms\", \"20\") );\n"
+		 "  properties = ( (\"retry.backoff.ms\", \"20\"),\n"
+		 "                 (\"queue.buffering.max.messages\", \"1000\") );\n"
 		 "  forward = ( { stream = \"t\"; topic = \"edge.t\"; },\n"
 		 "              { stream = \"u\"; topic = \"small\"; } ); };\n",
 		 E.dir, NPARTS, E.mock.bootstrap);
@@ -96,14 +100,14 @@ static int teardown(void **state)
 }
 
 /* Wait until every partition of stream t is delivered up to its stored watermark. */
-static void wait_drained(int timeout_ms)
+static void wait_drained_by(mqb_kafka_fwd_t *f, int timeout_ms)
 {
 	int64_t deadline = mqbt_now_ms() + timeout_ms;
 	for (;;) {
 		int done = 1;
 		for (int p = 0; p < NPARTS; p++) {
 			mqb_kafka_part_status_t s;
-			assert_int_equal(mqb_kafka_fwd_status(E.f, "t", NULL, p, &s), MQB_OK);
+			assert_int_equal(mqb_kafka_fwd_status(f, "t", NULL, p, &s), MQB_OK);
 			if (s.cursor < s.stored)
 				done = 0;
 		}
@@ -112,7 +116,7 @@ static void wait_drained(int timeout_ms)
 		if (mqbt_now_ms() > deadline) {
 			for (int p = 0; p < NPARTS; p++) {
 				mqb_kafka_part_status_t s;
-				mqb_kafka_fwd_status(E.f, "t", NULL, p, &s);
+				mqb_kafka_fwd_status(f, "t", NULL, p, &s);
 				print_error("p%d cursor %" PRId64 " stored %" PRId64 " inflight %"
 					    PRId64 " errors %" PRIu64 "\n", p, s.cursor, s.stored,
 					    s.inflight, s.delivery_errors);
@@ -121,6 +125,11 @@ static void wait_drained(int timeout_ms)
 		}
 		mqbt_sleep_ms(20);
 	}
+}
+
+static void wait_drained(int timeout_ms)
+{
+	wait_drained_by(E.f, timeout_ms);
 }
 
 /* What the consumer saw, per partition: the record index at each Kafka offset. */
@@ -175,13 +184,13 @@ static void on_msg(const rd_kafka_message_t *m, void *arg)
 /* Read edge.t back and check: per partition, records 0..n-1 exactly once, in order
  * (dups allowed only when allow_dups; then counted: each re-delivery must restart at
  * an earlier record and continue in order). Returns the duplicates. */
-static int64_t check_topic(const int64_t n[NPARTS], int allow_dups)
+static int64_t check_topic_of(const char *topic, const int64_t n[NPARTS], int allow_dups)
 {
 	int64_t total = 0, dups = 0;
 	for (int p = 0; p < NPARTS; p++)
 		total += n[p];
 	memset(&S, 0, sizeof(S));
-	int64_t got = kconsume(E.mock.bootstrap, "edge.t", NPARTS, total, 60000, 1500,
+	int64_t got = kconsume(E.mock.bootstrap, topic, NPARTS, total, 60000, 1500,
 			       on_msg, &S);
 	assert_true(got >= total);
 	assert_int_equal(S.bad, 0);
@@ -205,6 +214,25 @@ static int64_t check_topic(const int64_t n[NPARTS], int allow_dups)
 	return dups;
 }
 
+static int64_t check_topic(const int64_t n[NPARTS], int allow_dups)
+{
+	return check_topic_of("edge.t", n, allow_dups);
+}
+
+/* The value of an unlabelled counter in reg's Prometheus text, -1 when absent. */
+static double prom_value(mqb_metrics_t *reg, const char *name)
+{
+	char *prom = mqb_metrics_render_prometheus(reg, NULL);
+	char key[128];
+	double v = -1;
+	snprintf(key, sizeof(key), "\n%s ", name);
+	const char *at = prom ? strstr(prom, key) : NULL;
+	if (at)
+		v = strtod(at + strlen(key), NULL);
+	free(prom);
+	return v;
+}
+
 static void test_forward_exactly_once_and_refused(void **state)
 {
 	int64_t n[NPARTS];
@@ -218,6 +246,8 @@ static void test_forward_exactly_once_and_refused(void **state)
 	fwd_start();
 	wait_drained(60000);
 	check_topic(n, 0);
+	/* 7,750 records through a queue of 1,000 messages: never refused */
+	assert_true(prom_value(E.reg, "mqbridge_kafka_queue_full_total") == 0);
 
 	/* stream u (2 partitions) -> topic small (1 partition): refused, nothing sent */
 	mqb_kafka_part_status_t s;
@@ -443,6 +473,46 @@ static void test_fatal_error(void **state)
 		      mqb_kafka_fwd_restarts(E.f), mqb_kafka_fwd_restarts(E.f) - restarts, dups);
 }
 
+/* A second forwarder of stream t to edge.q whose queue holds 64 KiB (~650 records of
+ * 100 bytes, below queue.buffering.max.messages): librdkafka refuses records with
+ * QUEUE_FULL, each is produced again from memory at the next turn; every stored
+ * record arrives once, in order. */
+static void test_queue_full_bytes(void **state)
+{
+	char text[2048], err[512], sdir[300];
+	snprintf(text, sizeof(text),
+		 "data_dir = \"%s/data\";\n"
+		 "streams = ( { name = \"t\"; partitions = %d; flush = { interval_ms = 5; }; } );\n"
+		 "routes = ( { filter = \"a/+\"; stream = \"t\"; } );\n"
+		 "kafka = { bootstrap_servers = \"%s\"; queue_buffering_max_kbytes = 64;\n"
+		 "  forward = ( { stream = \"t\"; topic = \"edge.q\"; } ); };\n",
+		 E.dir, NPARTS, E.mock.bootstrap);
+	mqb_config_t *cfg = mqb_config_load_string(text, "q.conf", mqb_test_sections(), err,
+						   sizeof(err));
+	if (!cfg)
+		fail_msg("config: %s", err);
+	snprintf(sdir, sizeof(sdir), "%s/q-state", E.dir);
+	mqb_metrics_t *reg = mqb_metrics_new();
+	mqb_kafka_fwd_t *f = mqb_kafka_fwd_new(cfg, E.st, reg, sdir, err, sizeof(err));
+	if (!f)
+		fail_msg("forwarder: %s", err);
+	assert_int_equal(mqb_kafka_fwd_start(f), MQB_OK);
+	wait_drained_by(f, 60000);
+	int64_t n[NPARTS];
+	for (int p = 0; p < NPARTS; p++) {
+		mqb_watermarks_t wm;
+		mqb_partition_watermarks(mqb_store_partition(E.st, "t", p), &wm);
+		n[p] = wm.stored;
+	}
+	double refused = prom_value(reg, "mqbridge_kafka_queue_full_total");
+	print_message("edge.q: %.0f produce attempts refused with QUEUE_FULL\n", refused);
+	assert_true(refused > 0);
+	check_topic_of("edge.q", n, 0);
+	mqb_kafka_fwd_destroy(f);
+	mqb_metrics_destroy(reg);
+	mqb_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +521,7 @@ int main(void)
 		cmocka_unit_test(test_restart_resumes),
 		cmocka_unit_test(test_produce_errors),
 		cmocka_unit_test(test_fatal_error),
+		cmocka_unit_test(test_queue_full_bytes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
