@@ -3,18 +3,21 @@
  * beside `kcat -C` reading the same records from librdkafka's mock cluster (in
  * memory) and beside `cat` of the segment files (the physical limit).
  *
- *   bench_kafka_api [--records N (1000000)] [--size BYTES (100)] [--rounds R (3)] [--tls]
+ *   bench_kafka_api [--records N (1000000)] [--size BYTES (100)] [--rounds R (3)]
+ *                   [--partitions P (16)] [--tls]
  *
- * 1. A store with stream bench (1 partition) filled with N records of BYTES-byte
- *    values through the store API (batches of 1000), then mqbridged on it with
- *    kafka_api (and a mosquitto for its MQTT session).
- * 2. kafka_mock (1 broker) with topic bench (1 partition), filled by kcat -P with the
- *    same values.
+ * 1. A store with stream bench (P partitions) filled with N records of BYTES-byte
+ *    values through the store API (batches of 1000, partitions in turn), then
+ *    mqbridged on it with kafka_api (and a mosquitto for its MQTT session).
+ * 2. kafka_mock (1 broker) with topic bench (P partitions), filled by kcat -P with the
+ *    same values (no key: spread over the partitions).
  *    The mock keeps only its newest few MiB per partition (librdkafka's mock log is
- *    bounded), so it holds M < N records: the bench reads how many first.
- * 3. R rounds, alternating the order: kcat -C -b <mqbridged> -t bench -p 0 -o beginning
- *    -e -q -c N -f '%o\n' (all N), the same for M records from mqbridged and from the
- *    mock (the ratio compares these two); then cat of the .log segments (all N).
+ *    bounded), so it holds M <= N records: the bench reads how many first. More
+ *    partitions let it hold more, so the comparison is less about kcat's start-up.
+ * 3. R rounds, alternating the order: kcat -C -b <mqbridged> -t bench -o beginning
+ *    -e -q -c N -f '%o\n' (all N, every partition), the same for M records from
+ *    mqbridged and from the mock (the ratio compares these two); then cat of the .log
+ *    segments (all N).
  *    kcat's output is read through a pipe and its lines counted: a side that did not
  *    deliver all N records fails the run. Per side: wall time, records/s, CPU ms per 1000 records of the client (kcat or
  *    cat: getrusage of the child) and of the server (mqbridged / the mock process:
@@ -46,7 +49,7 @@
 #include "tests/support/harness.h"
 
 static int64_t records = 1000000;
-static int size = 100, rounds = 3;
+static int size = 100, rounds = 3, partitions = 16;
 static bool tls;
 static const char *const *kcat_extra;   /* kcat_side: TLS settings, or NULL */
 
@@ -69,17 +72,17 @@ static int fill_store(const char *data)
 	memset(val, 'x', (size_t)size);
 	mqb_stream_opts_defaults(&o);
 	o.name = "bench";
-	o.partitions = 1;
+	o.partitions = partitions;
 	if (mqb_store_stream_open(st, &o, err, sizeof err) != MQB_OK)
 		goto out;
-	mqb_partition_t *p = mqb_store_partition(st, "bench", 0);
 	for (int i = 0; i < 1000; i++)
 		recs[i] = (mqb_record_t){ .timestamp_ms = 1700000000000 + i, .key_len = -1,
 					  .value = val, .value_len = size };
 	for (int64_t n = 0; n < records; n += 1000) {
 		int64_t base;
 		size_t k = records - n < 1000 ? (size_t)(records - n) : 1000;
-		if (mqb_partition_append(p, recs, k, &base) != MQB_OK)
+		mqb_partition_t *p = mqb_store_partition(st, "bench", (int)(n / 1000 % partitions));
+		if (!p || mqb_partition_append(p, recs, k, &base) != MQB_OK)
 			goto out;
 	}
 	rc = 0;
@@ -180,7 +183,7 @@ static int kcat_side(const char *bootstrap, pid_t server, int64_t n, side_t *s)
 	int64_t want = n ? n : records;
 	snprintf(count, sizeof count, "%" PRId64, want);
 	const char *argv[32] = { "/usr/bin/kcat", "-b", bootstrap };
-	const char *rest[] = { "-C", "-t", "bench", "-p", "0", "-o", "beginning", "-e", "-q",
+	const char *rest[] = { "-C", "-t", "bench", "-o", "beginning", "-e", "-q",
 			       "-c", count, "-f", "%o\n", NULL };
 	int a = 3;
 	for (int i = 0; kcat_extra && kcat_extra[i] && a < 16; i++)
@@ -277,10 +280,11 @@ static int tls_prepare(const char *dir, const char *data, int broker_port, int k
 		 "data_dir = \"%s\";\nlog_level = \"notice\";\n"
 		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-kapi-tls\"; };\n"
 		 "stats = { listen = \"off\"; };\n"
-		 "streams = ( { name = \"bench\"; partitions = 1; } );\n"
+		 "streams = ( { name = \"bench\"; partitions = %d; } );\n"
 		 "routes = ( { filter = \"bench/#\"; stream = \"bench\"; } );\n"
 		 "kafka_api = { listen = \"127.0.0.1:%d\"; tls_cert = \"%s/server.crt\";\n"
-		 "  tls_key = \"%s/server.key\"; };\n", data2, broker_port, kport, tdir, tdir);
+		 "  tls_key = \"%s/server.key\"; };\n", data2, broker_port, partitions, kport, tdir,
+		 tdir);
 	return mqbt_write_file(conf_tls, text);
 }
 
@@ -293,7 +297,8 @@ int main(int argc, char **argv)
 	pid_t daemon = 0, daemon_tls = 0;
 	int kport, kport_tls = 0, rc = 1;
 	double la0[3], la1[3];
-	const char *topics[] = { "bench:1", NULL };
+	char topic[32];
+	const char *topics[] = { topic, NULL };
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--tls"))
@@ -304,14 +309,19 @@ int main(int argc, char **argv)
 			size = atoi(argv[++i]);
 		else if (i + 1 < argc && !strcmp(argv[i], "--rounds"))
 			rounds = atoi(argv[++i]);
+		else if (i + 1 < argc && !strcmp(argv[i], "--partitions"))
+			partitions = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_kafka_api [--records N] [--size B] [--rounds R] "
-				"[--tls]\n");
+				"[--partitions P] [--tls]\n");
 			return 2;
 		}
 	}
-	if (records < 1 || size < 1 || rounds < 1 || mqbt_tmpdir(dir, sizeof dir) != 0)
+	if (records < 1 || size < 1 || rounds < 1 || rounds > 64 || partitions < 1 ||
+	    partitions > 1024 ||
+	    mqbt_tmpdir(dir, sizeof dir) != 0)
 		return 2;
+	snprintf(topic, sizeof topic, "bench:%d", partitions);
 	snprintf(data, sizeof data, "%s/data", dir);
 	if (fill_store(data) != 0)
 		return 1;
@@ -321,7 +331,7 @@ int main(int argc, char **argv)
 	if (mqbt_mosquitto_start(&broker, NULL) != 0)
 		return 1;
 	kport = mqbt_free_port();
-	if (bk_daemon_start(dir, data, broker.port, kport, &daemon) != 0)
+	if (bk_daemon_start(dir, data, broker.port, kport, partitions, &daemon) != 0)
 		goto out;
 	snprintf(kb, sizeof kb, "127.0.0.1:%d", kport);
 	if (tls) {
@@ -357,7 +367,7 @@ int main(int argc, char **argv)
 			fclose(f);
 		free(line);
 		const char *pargv[] = { "/usr/bin/kcat", "-b", mock.bootstrap, "-P", "-t", "bench",
-					"-p", "0", "-l", path, NULL };
+					"-l", path, NULL };
 		int64_t w, c;
 		if (run_timed(pargv, &w, &c) != 0) {
 			fprintf(stderr, "filling the mock cluster failed\n");
@@ -379,6 +389,7 @@ int main(int argc, char **argv)
 	printf("the mock cluster retained %" PRId64 " of %" PRId64 " records: the mock and "
 	       "mqbridged are compared on that many\n", m, records);
 	side_t best[4];
+	double ratio[64], cpu_q[64], cpu_m[64];   /* per round: mock wall / ours, server CPU */
 	for (int i = 0; i < 4; i++)
 		best[i] = (side_t){ INT64_MAX, 0, 0, 0, 0 };
 	for (int r = 0; r < rounds; r++) {
@@ -413,6 +424,20 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 4; i++)
 			if (s[i].wall < best[i].wall)
 				best[i] = s[i];
+		ratio[r] = (double)s[2].wall / (double)(s[1].wall ? s[1].wall : 1);
+		cpu_q[r] = s[1].cpu_server / (double)m;
+		cpu_m[r] = s[2].cpu_server / (double)m;
+	}
+	{
+		double lo = ratio[0], hi = ratio[0];
+		for (int r = 1; r < rounds; r++) {
+			lo = ratio[r] < lo ? ratio[r] : lo;
+			hi = ratio[r] > hi ? ratio[r] : hi;
+		}
+		printf("median of %d rounds on %" PRId64 " records: ratio mqbridged/mock %.2f (min "
+		       "%.2f, max %.2f); server CPU mqbridged %.3f vs mock %.3f ms/1000 rec\n",
+		       rounds, m, bk_median(ratio, rounds), lo, hi, bk_median(cpu_q, rounds),
+		       bk_median(cpu_m, rounds));
 	}
 	printf("best of %d: %" PRId64 " records: mqbridged %.0f rec/s, mock %.0f rec/s, ratio "
 	       "%.2f (target >= 1.0); client CPU %.3f vs %.3f ms/1000 rec\n", rounds, m,

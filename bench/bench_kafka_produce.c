@@ -76,18 +76,6 @@ static int produce_side(const char *bootstrap, pid_t server, const char *values,
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static int write_values(const char *path)
 {
 	char *line = malloc((size_t)size + 1);
@@ -150,7 +138,7 @@ int main(int argc, char **argv)
 		return 1;
 	kport = mqbt_free_port();
 	snprintf(data, sizeof data, "%s/data", dir);
-	if (bk_daemon_start(dir, data, broker.port, kport, &daemon) != 0)
+	if (bk_daemon_start(dir, data, broker.port, kport, 1, &daemon) != 0)
 		goto out;
 	snprintf(kb, sizeof kb, "127.0.0.1:%d", kport);
 	if (kmock_start(&mock, 1, topics) != 0)
@@ -189,9 +177,9 @@ int main(int argc, char **argv)
 		}
 		printf("acks=%s, median of %d: mqbridged %.0f rec/s, mock %.0f rec/s, ratio %.2f "
 		       "(min %.2f, max %.2f); server CPU %.3f vs mock %.3f ms/1000 rec\n", acks[a],
-		       rounds, median(rq[a], rounds), median(rm[a], rounds),
-		       median(ratio[a], rounds), rmin, rmax, median(cq[a], rounds),
-		       median(cm[a], rounds));
+		       rounds, bk_median(rq[a], rounds), bk_median(rm[a], rounds),
+		       bk_median(ratio[a], rounds), rmin, rmax, bk_median(cq[a], rounds),
+		       bk_median(cm[a], rounds));
 	}
 	getloadavg(la1, 3);
 	printf("load average after: %.2f %.2f %.2f\n", la1[0], la1[1], la1[2]);

@@ -9,6 +9,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,11 +66,24 @@ static inline void bk_print_side(const char *name, const bk_side_t *s)
 	       s->cpu_server < 0 ? 0 : s->cpu_server * 1000.0 / (double)s->n);
 }
 
-/* mqbridged on data_dir with stream bench (1 partition), its MQTT session on
+static inline int bk_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (n >= 1; v is sorted in place). */
+static inline double bk_median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, bk_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* mqbridged on data_dir with stream bench (partitions), its MQTT session on
  * broker_port and kafka_api on 127.0.0.1:kport; log and config in dir. 0 once the
  * Kafka port listens (*daemon set), -1 with a message. */
 static inline int bk_daemon_start(const char *dir, const char *data_dir, int broker_port,
-				  int kport, pid_t *daemon)
+				  int kport, int partitions, pid_t *daemon)
 {
 	char conf[600], text[2048], logf[600];
 
@@ -78,9 +92,10 @@ static inline int bk_daemon_start(const char *dir, const char *data_dir, int bro
 		 "data_dir = \"%s\";\nlog_level = \"notice\";\n"
 		 "mqtt = { host = \"127.0.0.1\"; port = %d; client_id = \"bench-kapi\"; };\n"
 		 "stats = { listen = \"off\"; };\n"
-		 "streams = ( { name = \"bench\"; partitions = 1; } );\n"
+		 "streams = ( { name = \"bench\"; partitions = %d; } );\n"
 		 "routes = ( { filter = \"bench/#\"; stream = \"bench\"; } );\n"
-		 "kafka_api = { listen = \"127.0.0.1:%d\"; };\n", data_dir, broker_port, kport);
+		 "kafka_api = { listen = \"127.0.0.1:%d\"; };\n", data_dir, broker_port, partitions,
+		 kport);
 	mqbt_write_file(conf, text);
 	snprintf(logf, sizeof logf, "%s/mqbridged.log", dir);
 	const char *dargv[] = { mqbt_bin("mqbridged"), "-c", conf, NULL };
