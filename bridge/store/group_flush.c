@@ -39,8 +39,7 @@
 
 #define MOD "store"
 
-/* 1 when the running kernel's syncfs() reports writeback errors (>= 5.8). */
-static int syncfs_reports_errors(void)
+int mqb_store__syncfs_reports_errors(void)
 {
 	static atomic_int known;   /* 0 unknown, 1 yes, 2 no */
 	int k = atomic_load(&known);
@@ -128,7 +127,7 @@ static void sync_one_fs(gslot_t *v, size_t n, size_t first, mqb_group_flush_t *o
 
 void mqb_partition__flush_group(mqb_partition_t **parts, size_t n, mqb_group_flush_t *out)
 {
-	gslot_t *v = n >= MQB_SYNCFS_GROUP_MIN && syncfs_reports_errors() ?
+	gslot_t *v = n >= MQB_SYNCFS_GROUP_MIN && mqb_store__syncfs_reports_errors() ?
 		     calloc(n, sizeof *v) : NULL;
 
 	if (!v) {   /* few, an old kernel or no memory: one by one */

@@ -332,14 +332,16 @@ int mqb_partition__flush_state(mqb_partition_t *p, int64_t now_ms)
 	return atomic_load(&p->flush_now) ? 1 : 0;
 }
 
-int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms)
+int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms, bool grouped)
 {
 	bool due;
 	mqb_ckpt_t ck;
 
 	if (p->rdonly)
 		return INT64_MAX;
-	if (mqb_partition__flush_state(p, now_ms) == 1) {
+	/* grouped: one fdatasync per partition coming due during this loop was the
+	 * cascade the grouped pass replaces (each made the next one due) */
+	if (!grouped && mqb_partition__flush_state(p, now_ms) == 1) {
 		atomic_store(&p->flush_now, 0);
 		mqb_partition_flush(p);
 	}
@@ -351,8 +353,16 @@ int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms)
 		p->ckpt_last_ms = now_ms;
 	}
 	pthread_mutex_unlock(&p->flushlock);
-	if (due)
+	if (due && !grouped) {
 		mqb_ckpt_write(p, &ck);
+	} else if (due) {
+		/* it names bytes fsynced before this write, so it is never ahead of the
+		 * data whenever it reaches the disk; a crash before the next syncfs leaves
+		 * the older one (a longer recovery scan). Not known durable: a close
+		 * writes it again with its own sync. */
+		mqb_ckpt_write_opt(p, &ck, false);
+		p->ckpt_disk_known = false;
+	}
 	return next_deadline(p);
 }
 

@@ -144,15 +144,16 @@ void mqb_store_scrub_stats(mqb_store_t *st, mqb_scrub_stats_t *out)
 /* When a flush is due and MQB_SYNCFS_GROUP_MIN or more partitions hold unsynced data,
  * flush all of them now, grouped (group_flush.c): the syncfs() makes the ones not due
  * yet durable anyway. The ticks below then find them clean. */
-static void flush_grouped(mqb_store_t *st, mqb_partition_t **v, size_t n)
+static bool flush_grouped(mqb_store_t *st, mqb_partition_t **v, size_t n)
 {
 	mqb_partition_t **g;
 	size_t ng = 0, ndue = 0;
 	int64_t now = mqb_mono_ms();
 	mqb_group_flush_t gf = { 0 };
 
-	if (n < MQB_SYNCFS_GROUP_MIN || !(g = malloc(n * sizeof *g)))
-		return;
+	if (n < MQB_SYNCFS_GROUP_MIN || !mqb_store__syncfs_reports_errors() ||
+	    !(g = malloc(n * sizeof *g)))
+		return false;
 	for (size_t i = 0; i < n; i++) {
 		int state = mqb_partition__flush_state(v[i], now);
 		if (state >= 0)
@@ -166,6 +167,7 @@ static void flush_grouped(mqb_store_t *st, mqb_partition_t **v, size_t n)
 		atomic_fetch_add(&st->flusher_syncfs_fallbacks, gf.fallbacks);
 	}
 	free(g);
+	return ng >= MQB_SYNCFS_GROUP_MIN;
 }
 
 /* One pass of the flusher over every partition: the earliest deadline they report. */
@@ -175,13 +177,14 @@ static int64_t flusher_pass(mqb_store_t *st)
 	bool oom;
 	mqb_partition_t **v = all_partitions(st, &n, &oom);
 	int64_t next = oom ? mqb_mono_ms() + FLUSHER_RETRY_MS : INT64_MAX;
+	bool grouped;
 
 	if (v && atomic_exchange(&st->open_sync_pending, false))
 		mqb_partition__sync_open_all(v, (int32_t)n);
 
-	flush_grouped(st, v, n);
+	grouped = flush_grouped(st, v, n);
 	for (size_t i = 0; i < n; i++) {
-		int64_t d = mqb_partition__flusher_tick(v[i], mqb_mono_ms());
+		int64_t d = mqb_partition__flusher_tick(v[i], mqb_mono_ms(), grouped);
 		if (d < next)
 			next = d;
 	}

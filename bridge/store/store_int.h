@@ -156,7 +156,12 @@ int  mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s);
  * flush by flush.interval_ms, an fsync asked for by flush.messages or a roll: 0, the
  * pending checkpoint), INT64_MAX when it has none. Whatever creates a deadline while
  * the flusher sleeps calls mqb_store__wake_flusher(). */
-int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms);
+/* grouped: this pass flushes data with grouped syncfs calls (store.c flush_grouped):
+ * the tick leaves data flushes to the next pass and writes the checkpoint without its
+ * own fdatasync (the next syncfs, or the close, makes it durable). */
+int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms, bool grouped);
+/* 1 when the running kernel's syncfs() reports writeback errors (>= 5.8). */
+int mqb_store__syncfs_reports_errors(void);
 /* The flusher's look before its pass: 1 when p's data flush is due at now_ms, 0 when
  * p holds unsynced records not due yet, -1 when it has none (or is read-only). */
 int mqb_partition__flush_state(mqb_partition_t *p, int64_t now_ms);
