@@ -22,7 +22,9 @@
  * --linger MS sets mqtt.batch_linger_ms in both runs (default: the daemon's own
  * default; leave it out to run a build that predates the key). The throughput table
  * also gives records per append (/stats stored / batches) and the loss window
- * (unstored_window_max_us: the oldest record's age at its append).
+ * (unstored_window_max_us: the oldest record's age at its append), and fdatasync and
+ * syncfs calls per second over the run (/metrics mqbridge_log_fsyncs_total and
+ * mqbridge_store_flusher_syncfs_total; -1 for a build without the syncfs counter).
  * Run it from a build directory, or with MQB_BUILD_DIR set.
  */
 #include <errno.h>
