@@ -22,7 +22,9 @@
  * --linger MS sets mqtt.batch_linger_ms in both runs (default: the daemon's own
  * default; leave it out to run a build that predates the key). The throughput table
  * also gives records per append (/stats stored / batches) and the loss window
- * (unstored_window_max_us: the oldest record's age at its append).
+ * (unstored_window_max_us: the oldest record's age at its append), and fdatasync and
+ * syncfs calls per second over the run (/metrics mqbridge_log_fsyncs_total and
+ * mqbridge_store_flusher_syncfs_total; -1 for a build without the syncfs counter).
  * Run it from a build directory, or with MQB_BUILD_DIR set.
  */
 #include <errno.h>
@@ -133,10 +135,33 @@ static double run_baseline(const mqbt_broker_t *b, int qos)
 }
 
 struct daemon_result {
-	double rate, cpu_per_1k, recs_per_append;
+	double rate, cpu_per_1k, recs_per_append, fsyncs_s, syncfs_s;
 	long rss_idle_kb, rss_peak_kb;
 	long long stored, window_max_us;
 };
+
+/* The sum of a /metrics counter's samples (name, or name{...}), -1 when absent. */
+static double metric_sum(int port, const char *name)
+{
+	int status = 0;
+	char *body = NULL, *p;
+	double sum = -1;
+	size_t len = strlen(name);
+
+	if (mqbt_http_get(port, "/metrics", &status, &body) != 0 || status != 200) {
+		free(body);
+		return -1;
+	}
+	for (p = body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, name, len) || (p[len] != ' ' && p[len] != '{'))
+			continue;
+		char *v = strchr(p, ' ');
+		if (v)
+			sum = (sum < 0 ? 0 : sum) + strtod(v + 1, NULL);
+	}
+	free(body);
+	return sum;
+}
 
 static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *res)
 {
@@ -145,6 +170,7 @@ static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *re
 	char routes[512], extra[128];
 	int64_t t0, t1 = 0, cpu0;
 	long long stored = 0;
+	double fs0, sf0;
 
 	memset(res, 0, sizeof *res);
 	res->rate = -1;
@@ -165,6 +191,8 @@ static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *re
 	res->rss_idle_kb = proc_kb(d.pid, "VmRSS:");
 	if (iu_pub_start(&pub, b->port, "bench-pub-daemon", true) != 0)
 		goto out;
+	fs0 = metric_sum(d.stats_port, "mqbridge_log_fsyncs_total");
+	sf0 = metric_sum(d.stats_port, "mqbridge_store_flusher_syncfs_total");
 	t0 = mqbt_now_ms();
 	cpu0 = mqbt_cpu_ms(d.pid);
 	publish_all(&pub, opt_messages, qos);
@@ -174,6 +202,13 @@ static void run_daemon(const mqbt_broker_t *b, int qos, struct daemon_result *re
 			t1 = mqbt_now_ms();
 			res->cpu_per_1k = (double)(mqbt_cpu_ms(d.pid) - cpu0) * 1000.0 /
 					  (double)opt_messages;
+			/* fsyncs and syncfs per second over the run (syncfs: -1 when the
+			 * build predates the counter) */
+			res->fsyncs_s = (metric_sum(d.stats_port, "mqbridge_log_fsyncs_total") -
+					 fs0) * 1000.0 / (double)(t1 - t0 > 0 ? t1 - t0 : 1);
+			res->syncfs_s = sf0 < 0 ? -1 :
+				(metric_sum(d.stats_port, "mqbridge_store_flusher_syncfs_total") -
+				 sf0) * 1000.0 / (double)(t1 - t0 > 0 ? t1 - t0 : 1);
 			break;
 		}
 		mqbt_sleep_ms(50);
@@ -386,14 +421,15 @@ int main(int argc, char **argv)
 	if (!(only && !strcmp(only, "latency"))) {
 		printf("| QoS | mosquitto_sub msgs/s (baseline) | mqbridged stored msgs/s (%d "
 		       "partitions) | ratio | target | mqbridged CPU ms / 1000 msgs | records "
-		       "/ append | loss window max us |\n", opt_partitions);
+		       "/ append | loss window max us | fsyncs/s | syncfs/s |\n", opt_partitions);
 		printf("|-----|------------------:|------------------:|------:|-------:|------:"
-		       "|------:|------:|\n");
+		       "|------:|------:|------:|------:|\n");
 		for (q = 0; q < 2; q++)
-			printf("| %d   | %17.0f | %17.0f | %5.2f | >= 0.9 | %.2f | %.1f | %lld |\n", q,
-			       base[q], dr[q].rate,
+			printf("| %d   | %17.0f | %17.0f | %5.2f | >= 0.9 | %.2f | %.1f | %lld | %.0f "
+			       "| %.0f |\n", q, base[q], dr[q].rate,
 			       base[q] > 0 && dr[q].rate > 0 ? dr[q].rate / base[q] : 0.0,
-			       dr[q].cpu_per_1k, dr[q].recs_per_append, dr[q].window_max_us);
+			       dr[q].cpu_per_1k, dr[q].recs_per_append, dr[q].window_max_us,
+			       dr[q].fsyncs_s, dr[q].syncfs_s);
 		printf("\n| mqbridged RSS | KiB |\n|---|---:|\n");
 		printf("| idle (QoS 0 run, ready) | %ld |\n| peak, QoS 0 run (VmHWM) | %ld |\n"
 		       "| peak, QoS 1 run (VmHWM) | %ld |\n| target | < 32768 |\n",

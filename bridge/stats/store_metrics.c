@@ -115,6 +115,17 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 		mqb_metrics_emit(e, "mqbridge_store_flusher_passes_total", "Passes of the "
 				 "flusher over every partition", "counter",
 				 (double)fs.flusher_passes, NULL);
+		mqb_metrics_emit(e, "mqbridge_store_flusher_syncfs_total", "syncfs calls the "
+				 "flusher made in place of one fsync per partition (8 or more "
+				 "partitions to flush at once)", "counter",
+				 (double)fs.flusher_syncfs, NULL);
+		mqb_metrics_emit(e, "mqbridge_store_flusher_syncfs_partitions_total",
+				 "Partition flushes made durable by those syncfs calls (not in "
+				 "mqbridge_log_fsyncs_total)", "counter",
+				 (double)fs.flusher_syncfs_partitions, NULL);
+		mqb_metrics_emit(e, "mqbridge_store_flusher_syncfs_errors_total", "Failed "
+				 "syncfs calls (the partitions were then fsynced one by one)",
+				 "counter", (double)fs.flusher_syncfs_fallbacks, NULL);
 	}
 	{
 		mqb_scrub_stats_t ss;

@@ -128,13 +128,7 @@ int mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s)
 
 /* --- flushing ---------------------------------------------------------------------- */
 
-typedef struct flush_snap {
-	int64_t target;
-	mqb_dirty_t *segs;
-	size_t n;
-	bool dir;
-	mqb_ckpt_t ck;
-} flush_snap_t;
+typedef mqb_flush_snap_t flush_snap_t;
 
 /* wlock held: what the next fsync must cover. */
 static void snap_take(mqb_partition_t *p, flush_snap_t *s)
@@ -159,6 +153,39 @@ static void snap_take(mqb_partition_t *p, flush_snap_t *s)
 	atomic_store(&p->first_unflushed_ms, 0);
 }
 
+/* Drop the snapshot's references to its segments and their fds. */
+static void snap_release(flush_snap_t *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		mqb_segfd_unref(s->segs[i].fh);
+		mqb_segment_unref(s->segs[i].seg);
+	}
+	free(s->segs);
+	s->segs = NULL;
+	s->n = 0;
+}
+
+/* flushlock held: the snapshot's data is durable (rc 0) or not: move the watermark. */
+static int snap_commit(mqb_partition_t *p, flush_snap_t *s, int rc)
+{
+	if (rc) {
+		p->io_failed = 1;
+		return rc == MQB_ERR_NOSPC ? MQB_ERR_IO : rc;
+	}
+	if (p->io_failed)
+		return MQB_ERR_IO;
+	if (s->target > atomic_load(&p->durable))
+		atomic_store(&p->durable, s->target);
+	p->ckpt_next = s->ck;
+	if (!p->ckpt_pending) {
+		/* a checkpoint deadline now exists: the flusher may be asleep with none
+		 * (fsyncs outside it: flush 0/0 appends, mqb_partition_flush callers) */
+		p->ckpt_pending = true;
+		mqb_store__wake_flusher(p->st);
+	}
+	return MQB_OK;
+}
+
 /* flushlock held: fsync, then move the durable watermark. */
 static int snap_sync(mqb_partition_t *p, flush_snap_t *s)
 {
@@ -176,11 +203,8 @@ static int snap_sync(mqb_partition_t *p, flush_snap_t *s)
 			mqb_error(MOD, "%s: fsync failed: %s; the partition refuses appends "
 				  "from now on", s->segs[i].seg->log_path, strerror(errno));
 		}
-		mqb_segfd_unref(s->segs[i].fh);
-		mqb_segment_unref(s->segs[i].seg);
 	}
-	free(s->segs);
-	s->segs = NULL;
+	snap_release(s);
 	if (!rc && s->dir && fsync(p->dirfd) < 0) {
 		rc = mqb_err_from_errno(errno);
 		mqb_error(MOD, "%s: directory fsync failed: %s", p->dir, strerror(errno));
@@ -188,25 +212,48 @@ static int snap_sync(mqb_partition_t *p, flush_snap_t *s)
 	us = mqb_mono_us() - t0;
 	atomic_fetch_add(&p->c_fsyncs, 1);
 	atomic_fetch_add(&p->c_fsync_us, (uint64_t)us);
-	if (rc) {
-		p->io_failed = 1;
-		return rc == MQB_ERR_NOSPC ? MQB_ERR_IO : rc;
-	}
-	if (p->io_failed)
-		return MQB_ERR_IO;
-	if (s->target > atomic_load(&p->durable))
-		atomic_store(&p->durable, s->target);
-	p->ckpt_next = s->ck;
-	if (!p->ckpt_pending) {
-		/* a checkpoint deadline now exists: the flusher may be asleep with none
-		 * (fsyncs outside it: flush 0/0 appends, mqb_partition_flush callers) */
-		p->ckpt_pending = true;
-		mqb_store__wake_flusher(p->st);
-	}
+	rc = snap_commit(p, s, rc);
+	if (rc)
+		return rc;
 	cb = mqb_store__fsync_cb(p->st, &cbarg);
 	if (cb)
 		cb(p, (uint64_t)us, cbarg);
 	return MQB_OK;
+}
+
+bool mqb_partition__snap_begin(mqb_partition_t *p, flush_snap_t *s)
+{
+	if (p->rdonly)
+		return false;
+	pthread_mutex_lock(&p->wlock);
+	if (p->ndirty == 0 && !p->dir_dirty &&
+	    atomic_load(&p->durable) == atomic_load(&p->stored)) {
+		pthread_mutex_unlock(&p->wlock);
+		return false;
+	}
+	snap_take(p, s);
+	pthread_mutex_lock(&p->flushlock);   /* order: wlock -> flushlock */
+	pthread_mutex_unlock(&p->wlock);     /* appends go on while we sync */
+	return true;
+}
+
+int mqb_partition__snap_sync(mqb_partition_t *p, flush_snap_t *s)
+{
+	return snap_sync(p, s);
+}
+
+/* Everything written before the caller's syncfs() began is durable: the segments'
+ * data and sizes, the directory entries of new segments, the index files (which the
+ * own path leaves to the checkpoint/recovery). */
+int mqb_partition__snap_synced(mqb_partition_t *p, flush_snap_t *s)
+{
+	snap_release(s);
+	return snap_commit(p, s, MQB_OK);
+}
+
+void mqb_partition__snap_end(mqb_partition_t *p)
+{
+	pthread_mutex_unlock(&p->flushlock);
 }
 
 /* wlock held on entry and exit. */
@@ -270,26 +317,33 @@ static int64_t next_deadline(mqb_partition_t *p)
 	return when;
 }
 
-int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms)
+int mqb_partition__flush_state(mqb_partition_t *p, int64_t now_ms)
 {
-	int64_t first, unfl;
-	bool due = false;
+	int64_t first;
+
+	if (p->rdonly || atomic_load(&p->stored) <= atomic_load(&p->durable))
+		return -1;
+	first = atomic_load(&p->first_unflushed_ms);
+	if (p->opts.flush_interval_ms >= 0 && first &&
+	    now_ms - first >= p->opts.flush_interval_ms)
+		return 1;
+	if (p->opts.flush_messages > 0 && atomic_load(&p->unflushed) >= p->opts.flush_messages)
+		return 1;
+	return atomic_load(&p->flush_now) ? 1 : 0;
+}
+
+int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms, bool grouped)
+{
+	bool due;
 	mqb_ckpt_t ck;
 
 	if (p->rdonly)
 		return INT64_MAX;
-	if (atomic_load(&p->stored) > atomic_load(&p->durable)) {
-		first = atomic_load(&p->first_unflushed_ms);
-		unfl = atomic_load(&p->unflushed);
-		if (p->opts.flush_interval_ms >= 0 && first &&
-		    now_ms - first >= p->opts.flush_interval_ms)
-			due = true;
-		if (p->opts.flush_messages > 0 && unfl >= p->opts.flush_messages)
-			due = true;
-		if (atomic_exchange(&p->flush_now, 0))
-			due = true;
-		if (due)
-			mqb_partition_flush(p);
+	/* grouped: one fdatasync per partition coming due during this loop was the
+	 * cascade the grouped pass replaces (each made the next one due) */
+	if (!grouped && mqb_partition__flush_state(p, now_ms) == 1) {
+		atomic_store(&p->flush_now, 0);
+		mqb_partition_flush(p);
 	}
 	pthread_mutex_lock(&p->flushlock);
 	due = p->ckpt_pending && now_ms - p->ckpt_last_ms >= MQB_CKPT_INTERVAL_MS;
@@ -299,8 +353,16 @@ int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms)
 		p->ckpt_last_ms = now_ms;
 	}
 	pthread_mutex_unlock(&p->flushlock);
-	if (due)
+	if (due && !grouped) {
 		mqb_ckpt_write(p, &ck);
+	} else if (due) {
+		/* it names bytes fsynced before this write, so it is never ahead of the
+		 * data whenever it reaches the disk; a crash before the next syncfs leaves
+		 * the older one (a longer recovery scan). Not known durable: a close
+		 * writes it again with its own sync. */
+		mqb_ckpt_write_opt(p, &ck, false);
+		p->ckpt_disk_known = false;
+	}
 	return next_deadline(p);
 }
 

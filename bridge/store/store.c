@@ -47,6 +47,7 @@ struct mqb_store {
 	pthread_cond_t fcond;
 	bool stop, wake;
 	_Atomic uint64_t flusher_wakeups, flusher_passes;
+	_Atomic uint64_t flusher_syncfs, flusher_syncfs_partitions, flusher_syncfs_fallbacks;
 	mqb_fsync_cb_t *fsync_cb;
 	void *fsync_arg;
 	mqb_scrub_t *scrub;               /* scrub.c, NULL until mqb_store_set_scrub() */
@@ -84,6 +85,9 @@ void mqb_store_stats(mqb_store_t *st, mqb_store_stats_t *out)
 {
 	out->flusher_wakeups = atomic_load(&st->flusher_wakeups);
 	out->flusher_passes = atomic_load(&st->flusher_passes);
+	out->flusher_syncfs = atomic_load(&st->flusher_syncfs);
+	out->flusher_syncfs_partitions = atomic_load(&st->flusher_syncfs_partitions);
+	out->flusher_syncfs_fallbacks = atomic_load(&st->flusher_syncfs_fallbacks);
 }
 
 /* Every partition, copied under the lock (partitions live until close). *oom (if not
@@ -137,6 +141,35 @@ void mqb_store_scrub_stats(mqb_store_t *st, mqb_scrub_stats_t *out)
 		mqb_scrub__stats(st->scrub, out);
 }
 
+/* When a flush is due and MQB_SYNCFS_GROUP_MIN or more partitions hold unsynced data,
+ * flush all of them now, grouped (group_flush.c): the syncfs() makes the ones not due
+ * yet durable anyway. The ticks below then find them clean. */
+static bool flush_grouped(mqb_store_t *st, mqb_partition_t **v, size_t n)
+{
+	mqb_partition_t **g;
+	size_t ng = 0, ndue = 0;
+	int64_t now = mqb_mono_ms();
+	mqb_group_flush_t gf = { 0 };
+
+	if (n < MQB_SYNCFS_GROUP_MIN || !mqb_store__syncfs_reports_errors() ||
+	    !(g = malloc(n * sizeof *g)))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int state = mqb_partition__flush_state(v[i], now);
+		if (state >= 0)
+			g[ng++] = v[i];
+		ndue += state == 1;
+	}
+	if (ndue && ng >= MQB_SYNCFS_GROUP_MIN) {
+		mqb_partition__flush_group(g, ng, &gf);
+		atomic_fetch_add(&st->flusher_syncfs, gf.syncfs);
+		atomic_fetch_add(&st->flusher_syncfs_partitions, gf.partitions);
+		atomic_fetch_add(&st->flusher_syncfs_fallbacks, gf.fallbacks);
+	}
+	free(g);
+	return ng >= MQB_SYNCFS_GROUP_MIN;
+}
+
 /* One pass of the flusher over every partition: the earliest deadline they report. */
 static int64_t flusher_pass(mqb_store_t *st)
 {
@@ -144,12 +177,14 @@ static int64_t flusher_pass(mqb_store_t *st)
 	bool oom;
 	mqb_partition_t **v = all_partitions(st, &n, &oom);
 	int64_t next = oom ? mqb_mono_ms() + FLUSHER_RETRY_MS : INT64_MAX;
+	bool grouped;
 
 	if (v && atomic_exchange(&st->open_sync_pending, false))
 		mqb_partition__sync_open_all(v, (int32_t)n);
 
+	grouped = flush_grouped(st, v, n);
 	for (size_t i = 0; i < n; i++) {
-		int64_t d = mqb_partition__flusher_tick(v[i], mqb_mono_ms());
+		int64_t d = mqb_partition__flusher_tick(v[i], mqb_mono_ms(), grouped);
 		if (d < next)
 			next = d;
 	}

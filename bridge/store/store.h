@@ -130,6 +130,10 @@ typedef struct mqb_store_stats {
 	uint64_t flusher_wakeups;  /* returns from the flusher's sleep (deadline reached,
 				    * woken by an append/roll/fsync, or spurious) */
 	uint64_t flusher_passes;   /* its passes over every partition */
+	uint64_t flusher_syncfs;   /* syncfs() calls made in place of per-partition fsyncs
+				    * (MQB_SYNCFS_GROUP_MIN+ partitions to flush at once) */
+	uint64_t flusher_syncfs_partitions;  /* partition flushes they made durable */
+	uint64_t flusher_syncfs_fallbacks;   /* failed syncfs(): fsynced one by one */
 } mqb_store_stats_t;
 void mqb_store_stats(mqb_store_t *st, mqb_store_stats_t *out);
 

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bridge/store/append_watch.h"
 #include "bridge/store/batch.h"
@@ -69,6 +70,8 @@ struct mqb_partition {
 	int32_t id;
 	char *dir;                     /* owned: data_dir/<stream>-<id> */
 	int dirfd;
+	dev_t dev;                     /* file system of dir, when dev_known (flusher) */
+	bool dev_known;
 	mqb_stream_opts_t opts;        /* opts.name == stream */
 	bool rdonly;
 
@@ -153,7 +156,48 @@ int  mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s);
  * flush by flush.interval_ms, an fsync asked for by flush.messages or a roll: 0, the
  * pending checkpoint), INT64_MAX when it has none. Whatever creates a deadline while
  * the flusher sleeps calls mqb_store__wake_flusher(). */
-int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms);
+/* grouped: this pass flushes data with grouped syncfs calls (store.c flush_grouped):
+ * the tick leaves data flushes to the next pass and writes the checkpoint without its
+ * own fdatasync (the next syncfs, or the close, makes it durable). */
+int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms, bool grouped);
+/* 1 when the running kernel's syncfs() reports writeback errors (>= 5.8). */
+int mqb_store__syncfs_reports_errors(void);
+/* The flusher's look before its pass: 1 when p's data flush is due at now_ms, 0 when
+ * p holds unsynced records not due yet, -1 when it has none (or is read-only). */
+int mqb_partition__flush_state(mqb_partition_t *p, int64_t now_ms);
+
+/* From this many partitions with unsynced data on one file system, one flusher pass
+ * makes them durable with one syncfs(2) instead of one fdatasync each (docs/FORMAT.md,
+ * "Flushing"; bench/README.md, bench_ingest --partitions). */
+#define MQB_SYNCFS_GROUP_MIN 8
+
+/* One flush of a partition, in steps (partition.c), for the grouped flush
+ * (group_flush.c): begin (wlock, then flushlock: what the fsync must cover, captured
+ * before it starts), then either sync (its own fdatasyncs, as mqb_partition_flush) or
+ * synced (the caller made everything written before it durable: syncfs), then end. */
+typedef struct mqb_flush_snap {
+	int64_t target;
+	mqb_dirty_t *segs;
+	size_t n;
+	bool dir;
+	mqb_ckpt_t ck;
+} mqb_flush_snap_t;
+bool mqb_partition__snap_begin(mqb_partition_t *p, mqb_flush_snap_t *s);  /* false: clean */
+int  mqb_partition__snap_sync(mqb_partition_t *p, mqb_flush_snap_t *s);
+int  mqb_partition__snap_synced(mqb_partition_t *p, mqb_flush_snap_t *s);
+void mqb_partition__snap_end(mqb_partition_t *p);
+
+/* What mqb_partition__flush_group did. */
+typedef struct mqb_group_flush {
+	uint64_t syncfs;       /* syncfs() calls that succeeded */
+	uint64_t partitions;   /* partitions made durable by them */
+	uint64_t fallbacks;    /* syncfs() failures: those partitions fsynced one by one */
+} mqb_group_flush_t;
+/* Flush the n partitions (flusher thread): those sharing a file system with at least
+ * MQB_SYNCFS_GROUP_MIN - 1 others with one syncfs() per file system, the rest (and all
+ * of them on kernels before 5.8, whose syncfs() does not report writeback errors) one
+ * by one as mqb_partition_flush(). Adds to *out. */
+void mqb_partition__flush_group(mqb_partition_t **parts, size_t n, mqb_group_flush_t *out);
 void mqb_partition__maintain(mqb_partition_t *p, int64_t now_wall_ms);
 
 /* corrupt.c: a reader or the scrub found a bad batch at byte pos of seg whose first
