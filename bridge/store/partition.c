@@ -181,7 +181,7 @@ static int snap_commit(mqb_partition_t *p, flush_snap_t *s, int rc)
 		/* a checkpoint deadline now exists: the flusher may be asleep with none
 		 * (fsyncs outside it: flush 0/0 appends, mqb_partition_flush callers) */
 		p->ckpt_pending = true;
-		mqb_store__wake_flusher(p->st);
+		mqb_store__flusher_deadline(p->st, p->ckpt_last_ms + MQB_CKPT_INTERVAL_MS);
 	}
 	return MQB_OK;
 }
@@ -401,7 +401,7 @@ static int roll(mqb_partition_t *p, const char *why)
 		if (p->sealed_dirty >= 2 * MQB_SEALED_DIRTY_MAX)
 			return flush_locked(p);
 		atomic_store(&p->flush_now, 1);
-		mqb_store__wake_flusher(p->st);
+		mqb_store__flusher_deadline(p->st, 0);
 	}
 	return MQB_OK;
 }
@@ -470,6 +470,7 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 	mqb_batch_hdr_t hdr;
 	int64_t base, pos, len;
 	bool first, stored = false;
+	int64_t first_ms = 0;
 	int rc;
 
 	if (!p || !recs || n == 0)
@@ -548,19 +549,22 @@ int mqb_partition_append(mqb_partition_t *p, const mqb_record_t *recs, size_t n,
 	atomic_fetch_add_explicit(&p->c_records, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->c_bytes, (uint64_t)len, memory_order_relaxed);
 	first = atomic_fetch_add(&p->unflushed, (int64_t)n) == 0;
-	if (first)
-		atomic_store(&p->first_unflushed_ms, mqb_mono_ms());
+	if (first) {
+		first_ms = mqb_mono_ms();
+		atomic_store(&p->first_unflushed_ms, first_ms);
+	}
 	if (base_offset)
 		*base_offset = base;
 
 	if (p->opts.flush_interval_ms == 0 && p->opts.flush_messages == 0)
 		rc = flush_locked(p);
-	else if ((first && p->opts.flush_interval_ms >= 0) ||
-		 (p->opts.flush_messages > 0 &&
-		  atomic_load(&p->unflushed) >= p->opts.flush_messages))
+	else if (p->opts.flush_messages > 0 &&
+		 atomic_load(&p->unflushed) >= p->opts.flush_messages)
+		mqb_store__flusher_deadline(p->st, 0);
+	else if (first && p->opts.flush_interval_ms >= 0)
 		/* the first append to a clean partition sets its flush deadline; the
-		 * flusher sleeps until the earliest one, so tell it (once per flush) */
-		mqb_store__wake_flusher(p->st);
+		 * flusher is told only if it plans to wake up later than that */
+		mqb_store__flusher_deadline(p->st, first_ms + p->opts.flush_interval_ms);
 out:
 	if (rc && rc != MQB_ERR_TOOBIG && rc != MQB_ERR_INVAL)
 		atomic_fetch_add(&p->c_errors, 1);

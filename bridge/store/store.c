@@ -46,6 +46,12 @@ struct mqb_store {
 	pthread_mutex_t fmu;
 	pthread_cond_t fcond;
 	bool stop, wake;
+	/* The flusher's plan, for mqb_store__flusher_deadline(): planned is the ms it
+	 * sleeps until (0 while it runs a pass), requested the earliest deadline asked
+	 * for since its pass began. Both seq_cst: an appender stores requested, then
+	 * loads planned; the flusher stores planned, then loads requested; one of the
+	 * two sees the other, so a deadline is never slept through. */
+	_Atomic int64_t planned, requested;
 	_Atomic uint64_t flusher_wakeups, flusher_passes;
 	_Atomic uint64_t flusher_syncfs, flusher_syncfs_partitions, flusher_syncfs_fallbacks;
 	mqb_fsync_cb_t *fsync_cb;
@@ -79,6 +85,16 @@ void mqb_store__wake_flusher(mqb_store_t *st)
 	st->wake = true;
 	pthread_cond_signal(&st->fcond);
 	pthread_mutex_unlock(&st->fmu);
+}
+
+void mqb_store__flusher_deadline(mqb_store_t *st, int64_t when)
+{
+	int64_t cur = atomic_load(&st->requested);
+
+	while (when < cur && !atomic_compare_exchange_weak(&st->requested, &cur, when))
+		;
+	if (flusher_self != st && when < atomic_load(&st->planned))
+		mqb_store__wake_flusher(st);
 }
 
 void mqb_store_stats(mqb_store_t *st, mqb_store_stats_t *out)
@@ -220,10 +236,22 @@ static void *flusher_main(void *arg)
 	flusher_self = st;
 	pthread_mutex_lock(&st->fmu);
 	while (!st->stop) {
+		int64_t asked;
+
+		atomic_store(&st->planned, next);
+		asked = atomic_load(&st->requested);   /* asked for during the pass */
+		if (asked < next) {
+			next = asked;
+			atomic_store(&st->planned, next);
+		}
 		flusher_sleep(st, next);
 		st->wake = false;
 		if (st->stop)
 			break;
+		/* the pass reads every partition's state: what was asked before it began
+		 * is seen there; what is asked during it lands in requested, unsignalled */
+		atomic_store(&st->planned, 0);
+		atomic_store(&st->requested, INT64_MAX);
 		pthread_mutex_unlock(&st->fmu);
 		next = flusher_pass(st);
 		pthread_mutex_lock(&st->fmu);
@@ -276,6 +304,8 @@ mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_
 		return NULL;
 	}
 	st = calloc(1, sizeof(*st));
+	if (st)
+		atomic_init(&st->requested, INT64_MAX);
 	if (!st) {
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		return NULL;

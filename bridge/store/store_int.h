@@ -136,6 +136,12 @@ mqb_fsync_cb_t *mqb_store__fsync_cb(mqb_store_t *st, void **arg);
  * asleep). Any thread, any partition lock held; a no-op on the flusher thread itself,
  * which recomputes after every pass anyway. */
 void mqb_store__wake_flusher(mqb_store_t *st);
+/* A partition has a new deadline at monotonic ms `when` (0: now). The flusher is
+ * woken only when `when` is earlier than the moment it already plans to wake up (or
+ * the pass it is running would miss it): at 1024 partitions every first append to a
+ * clean partition used to wake it for a pass over all of them, back to back under
+ * load (issue 15). Any thread, any partition lock held. */
+void mqb_store__flusher_deadline(mqb_store_t *st, int64_t when);
 
 /* partition.c */
 mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,
@@ -155,7 +161,7 @@ int  mqb_partition__push_segment(mqb_partition_t *p, mqb_segment_t *s);
  * checkpoint when due. Returns the monotonic ms of p's next deadline (the pending
  * flush by flush.interval_ms, an fsync asked for by flush.messages or a roll: 0, the
  * pending checkpoint), INT64_MAX when it has none. Whatever creates a deadline while
- * the flusher sleeps calls mqb_store__wake_flusher(). */
+ * the flusher sleeps calls mqb_store__flusher_deadline(). */
 /* grouped: this pass flushes data with grouped syncfs calls (store.c flush_grouped):
  * the tick leaves data flushes to the next pass and writes the checkpoint without its
  * own fdatasync (the next syncfs, or the close, makes it durable). */
