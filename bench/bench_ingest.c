@@ -3,6 +3,7 @@
  *
  *   bench_ingest [--messages N] [--topics T] [--rate R] [--seconds S]
  *                [--partitions P (8)] [--only throughput|latency] [--linger MS]
+ *   bench_ingest --scaling P1,P2 [--rounds R (3)] [--pace MSGS_PER_S (0)] [--messages N]
  *
  * A libmosquitto load generator publishes N (500,000) messages of 100 bytes to T
  * (1,000) topics on a local mosquitto (free loopback port), at QoS 0 and then QoS 1:
@@ -25,6 +26,13 @@
  * (unstored_window_max_us: the oldest record's age at its append), and fdatasync and
  * syncfs calls per second over the run (/metrics mqbridge_log_fsyncs_total and
  * mqbridge_store_flusher_syncfs_total; -1 for a build without the syncfs counter).
+ * --scaling P1,P2 (issue 15, "cost flat in partitions"): no baseline; mqbridged alone
+ * at QoS 0 and 1 with P1 and with P2 partitions, R rounds, the two partition counts
+ * alternating which goes first; prints each side's CPU per 1000 messages (min /
+ * median / max), records per append, and the median of the per-round ratios P2 / P1
+ * (target <= 1.3). --pace publishes at that many msgs/s (0: as fast as the broker
+ * takes them): CPU per message depends on how many messages each socket read finds,
+ * so a fixed pace gives both sides the same arrivals.
  * Run it from a build directory, or with MQB_BUILD_DIR set.
  */
 #include <errno.h>
@@ -47,6 +55,8 @@ static int opt_rate = 10000;
 static int opt_seconds = 5;
 static int opt_partitions = 8;
 static int opt_linger = -1;          /* -1: not set in the config */
+static int opt_pace = 0;             /* msgs/s, 0: unpaced */
+static int opt_rounds = 3;
 
 /* "mqtt = { ... batch_linger_ms = N; }" member text, or "" */
 static const char *linger_conf(void)
@@ -89,8 +99,15 @@ static int publish_all(iu_pub_t *pub, long n, int qos)
 {
 	char topic[64], payload[100];
 
+	int64_t t0 = wall_us();
+
 	memset(payload, 'p', sizeof payload);
 	for (long i = 0; i < n; i++) {
+		if (opt_pace > 0 && i % 50 == 0) {
+			int64_t due = t0 + (int64_t)((double)i * 1e6 / opt_pace), now = wall_us();
+			if (due > now)
+				usleep((useconds_t)(due - now));
+		}
 		snprintf(topic, sizeof topic, "bench/t%d", (int)(i % opt_topics));
 		if (iu_pub_send(pub, topic, payload, sizeof payload, qos, NULL) != 0)
 			return -1;
@@ -350,11 +367,86 @@ out:
 	return rc;
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* min / median / max of v[0..n-1] (sorted in place) into out[3] */
+static void mmm(double *v, int n, double out[3])
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+	out[0] = v[0];
+	out[1] = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	out[2] = v[n - 1];
+}
+
+#define MAX_ROUNDS 50
+/* --scaling: mqbridged's CPU per 1000 messages at two partition counts. */
+static int run_scaling(const mqbt_broker_t *b, const int parts[2])
+{
+	double cpu[2][2][MAX_ROUNDS], rpa[2][2][MAX_ROUNDS], ratio[2][MAX_ROUNDS], la[3];
+	int ok[2] = { 0, 0 };
+
+	for (int r = 0; r < opt_rounds; r++)
+		for (int k = 0; k < 2; k++) {
+			int side = (r + k) % 2;   /* alternate which count goes first */
+
+			for (int q = 0; q < 2; q++) {
+				struct daemon_result res;
+
+				opt_partitions = parts[side];
+				fprintf(stderr, "round %d: %d partitions, QoS %d...\n", r + 1,
+					parts[side], q);
+				run_daemon(b, q, &res);
+				if (res.rate <= 0) {
+					fprintf(stderr, "bench_ingest: round %d failed\n", r + 1);
+					return 1;
+				}
+				cpu[side][q][r] = res.cpu_per_1k;
+				rpa[side][q][r] = res.recs_per_append;
+			}
+		}
+	for (int q = 0; q < 2; q++) {
+		for (int r = 0; r < opt_rounds; r++)
+			ratio[q][r] = cpu[1][q][r] / (cpu[0][q][r] > 0 ? cpu[0][q][r] : 1e-9);
+		ok[q] = 1;
+	}
+	printf("\nbench_ingest --scaling: %ld messages of 100 bytes to %d topics per run, "
+	       "%d rounds, %s\n\n", opt_messages, opt_topics, opt_rounds,
+	       opt_pace > 0 ? "paced" : "unpaced");
+	if (opt_pace > 0)
+		printf("pace: %d msgs/s\n\n", opt_pace);
+	printf("| QoS | CPU ms / 1000 msgs, %d partitions (min / median / max) | CPU ms / 1000 "
+	       "msgs, %d partitions | records / append (medians) | ratio %d / %d per round "
+	       "(min / **median** / max) | target |\n", parts[0], parts[1], parts[1], parts[0]);
+	printf("|---|---|---|---|---|---|\n");
+	for (int q = 0; q < 2; q++) {
+		double a[3], c[3], ra[3], pa[3], pb[3];
+
+		if (!ok[q])
+			continue;
+		mmm(cpu[0][q], opt_rounds, a);
+		mmm(cpu[1][q], opt_rounds, c);
+		mmm(ratio[q], opt_rounds, ra);
+		mmm(rpa[0][q], opt_rounds, pa);
+		mmm(rpa[1][q], opt_rounds, pb);
+		printf("| %d | %.2f / %.2f / %.2f | %.2f / %.2f / %.2f | %.1f / %.1f | %.2f / "
+		       "**%.2f** / %.2f | <= 1.3 |\n", q, a[0], a[1], a[2], c[0], c[1], c[2],
+		       pa[1], pb[1], ra[0], ra[1], ra[2]);
+	}
+	if (getloadavg(la, 3) == 3)
+		printf("\nload average at the end: %.2f %.2f %.2f\n", la[0], la[1], la[2]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	mqbt_broker_t b = { 0 };
 	double base[2] = { -1, -1 }, p50 = 0, p99 = 0, pmax = 0, arr_p99 = 0;
-	const char *only = NULL;
+	const char *only = NULL, *scaling = NULL;
+	int sparts[2] = { 0, 0 };
 	struct daemon_result dr[2];
 	size_t nlat = 0;
 	int q;
@@ -374,12 +466,26 @@ int main(int argc, char **argv)
 			only = argv[++i];
 		else if (!strcmp(argv[i], "--linger") && i + 1 < argc)
 			opt_linger = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--scaling") && i + 1 < argc)
+			scaling = argv[++i];
+		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+			opt_rounds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--pace") && i + 1 < argc)
+			opt_pace = atoi(argv[++i]);
 		else {
 			fprintf(stderr, "usage: bench_ingest [--messages N] [--topics T] [--rate R] "
 				"[--seconds S] [--partitions P] [--only throughput|latency] "
-				"[--linger MS]\n");
+				"[--linger MS]\n       bench_ingest --scaling P1,P2 [--rounds R] "
+				"[--pace MSGS_PER_S] [--messages N] [--topics T] [--linger MS]\n");
 			return 2;
 		}
+	}
+	if (scaling && (sscanf(scaling, "%d,%d", &sparts[0], &sparts[1]) != 2 ||
+			sparts[0] < 1 || sparts[1] < 1 || sparts[0] > 4096 || sparts[1] > 4096 ||
+			opt_rounds < 1 || opt_rounds > MAX_ROUNDS || opt_pace < 0)) {
+		fprintf(stderr, "bench_ingest: --scaling wants two partition counts 1..4096 "
+			"(P1,P2), --rounds 1..%d, --pace >= 0\n", MAX_ROUNDS);
+		return 2;
 	}
 	if (opt_messages < 1 || opt_topics < 1 || opt_rate < 1 || opt_seconds < 1 ||
 	    opt_partitions < 1 || opt_partitions > 4096) {
@@ -396,6 +502,12 @@ int main(int argc, char **argv)
 	if (mqbt_mosquitto_start(&b, NULL) != 0) {
 		fprintf(stderr, "bench_ingest: cannot start mosquitto\n");
 		return 1;
+	}
+	if (scaling) {
+		int rc = run_scaling(&b, sparts);
+
+		mqbt_mosquitto_destroy(&b);
+		return rc;
 	}
 	memset(dr, 0, sizeof dr);
 	for (q = 0; q < 2 && !(only && !strcmp(only, "latency")); q++) {

@@ -22,29 +22,85 @@ static int64_t lag_of(struct dl_part *p)
 	return cur >= 0 && hwm > cur ? hwm - cur : 0;
 }
 
-static void collect_part(mqb_metrics_emit_t *em, struct dl_entry *e, struct dl_part *p)
+/* One partition's figures, or a topic's sums over its partitions. */
+typedef struct dl_fig {
+	double assigned, position, committed, lag, inflight, published, acked;
+} dl_fig_t;
+
+static double nonneg(int64_t v)
 {
-	const char *t = e->conf->topic, *id = p->id_str;
+	return v > 0 ? (double)v : 0;   /* -1: not known (not assigned yet) */
+}
+
+static void fig_one(dl_fig_t *f, struct dl_part *p)
+{
+	f->assigned = (double)atomic_load(&p->a_assigned);
+	f->position = (double)atomic_load(&p->a_cursor);
+	f->committed = (double)atomic_load(&p->a_committed);
+	f->lag = (double)lag_of(p);
+	f->inflight = (double)atomic_load(&p->a_inflight);
+	f->published = (double)atomic_load(&p->published);
+	f->acked = (double)atomic_load(&p->acked);
+}
+
+/* sums: positions not known yet (-1) count as 0 */
+static void fig_add(dl_fig_t *f, struct dl_part *p)
+{
+	f->assigned += (double)atomic_load(&p->a_assigned);
+	f->position += nonneg(atomic_load(&p->a_cursor));
+	f->committed += nonneg(atomic_load(&p->a_committed));
+	f->lag += (double)lag_of(p);
+	f->inflight += (double)atomic_load(&p->a_inflight);
+	f->published += (double)atomic_load(&p->published);
+	f->acked += (double)atomic_load(&p->acked);
+}
+
+/* id NULL: the topic's sums, labelled by topic alone */
+static void emit_fig(mqb_metrics_emit_t *em, const char *t, const char *id,
+		     const dl_fig_t *f)
+{
+	const char *pl = id ? "partition" : NULL;
+
 	mqb_metrics_emit(em, "mqbridge_downlink_assigned", "1 while this gateway owns the "
-			 "partition in its Kafka group", "gauge",
-			 (double)atomic_load(&p->a_assigned), "topic", t, "partition", id, NULL);
+			 "partition in its Kafka group (above 64 partitions: the topic's "
+			 "sums, here the count owned)", "gauge", f->assigned, "topic", t, pl,
+			 id, NULL);
 	mqb_metrics_emit(em, "mqbridge_downlink_position", "Every Kafka offset below this is "
-			 "acknowledged by the MQTT broker", "gauge",
-			 (double)atomic_load(&p->a_cursor), "topic", t, "partition", id, NULL);
+			 "acknowledged by the MQTT broker", "gauge", f->position, "topic", t,
+			 pl, id, NULL);
 	mqb_metrics_emit(em, "mqbridge_downlink_committed_offset", "Last offset committed to "
-			 "the Kafka group", "gauge", (double)atomic_load(&p->a_committed),
-			 "topic", t, "partition", id, NULL);
+			 "the Kafka group", "gauge", f->committed, "topic", t, pl, id, NULL);
 	mqb_metrics_emit(em, "mqbridge_downlink_lag_records", "High watermark minus position",
-			 "gauge", (double)lag_of(p), "topic", t, "partition", id, NULL);
+			 "gauge", f->lag, "topic", t, pl, id, NULL);
 	mqb_metrics_emit(em, "mqbridge_downlink_inflight", "Publishes awaiting the broker's "
-			 "acknowledgement", "gauge", (double)atomic_load(&p->a_inflight),
-			 "topic", t, "partition", id, NULL);
+			 "acknowledgement", "gauge", f->inflight, "topic", t, pl, id, NULL);
 	mqb_metrics_emit(em, "mqbridge_downlink_published_total", "Records published to MQTT",
-			 "counter", (double)atomic_load(&p->published), "topic", t,
-			 "partition", id, NULL);
+			 "counter", f->published, "topic", t, pl, id, NULL);
 	mqb_metrics_emit(em, "mqbridge_downlink_acked_total", "Publishes acknowledged by the "
-			 "broker", "counter", (double)atomic_load(&p->acked), "topic", t,
-			 "partition", id, NULL);
+			 "broker", "counter", f->acked, "topic", t, pl, id, NULL);
+}
+
+/* dl->lock held. Per partition up to MQB_JSON_DETAIL_MAX partitions (or with
+ * ?partitions=1), else the topic's sums under the same names (metrics.h). */
+static void collect_parts(mqb_metrics_emit_t *em, struct dl_entry *e)
+{
+	bool detail = mqb_metrics_json_detail(e->nparts > 0 ? (size_t)e->nparts : 0);
+	dl_fig_t sum = { 0 };
+
+	for (int32_t j = 0; j < e->nparts; j++) {
+		dl_fig_t one = { 0 };
+
+		if (!e->parts[j])
+			continue;
+		if (!detail) {
+			fig_add(&sum, e->parts[j]);
+			continue;
+		}
+		fig_one(&one, e->parts[j]);
+		emit_fig(em, e->conf->topic, e->parts[j]->id_str, &one);
+	}
+	if (!detail && e->nparts > 0)
+		emit_fig(em, e->conf->topic, NULL, &sum);
 }
 
 void mqb_dl__metrics_collect(mqb_metrics_emit_t *em, void *arg)
@@ -69,9 +125,7 @@ void mqb_dl__metrics_collect(mqb_metrics_emit_t *em, void *arg)
 					 "by reason", "counter", (double)atomic_load(&e->fail[f]),
 					 "topic", t, "reason", fail_names[f], NULL);
 		pthread_mutex_lock(&dl->lock);
-		for (int32_t j = 0; j < e->nparts; j++)
-			if (e->parts[j])
-				collect_part(em, e, e->parts[j]);
+		collect_parts(em, e);
 		pthread_mutex_unlock(&dl->lock);
 	}
 }
@@ -114,12 +168,27 @@ static void json_entry(cJSON *arr, struct dl_entry *e)
 	cJSON *f = cJSON_AddObjectToObject(o, "failures");
 	for (int i = 0; i < DL_NFAIL; i++)
 		cJSON_AddNumberToObject(f, fail_names[i], (double)atomic_load(&e->fail[i]));
-	cJSON *parts = cJSON_AddArrayToObject(o, "partitions");
+	/* totals always; the partitions one by one only with detail (metrics.h) */
+	bool detail = mqb_metrics_json_detail(e->nparts > 0 ? (size_t)e->nparts : 0);
+	cJSON *parts = detail ? cJSON_AddArrayToObject(o, "partitions") : NULL;
+	dl_fig_t sum = { 0 };
 	pthread_mutex_lock(&e->dl->lock);
 	for (int32_t j = 0; j < e->nparts; j++)
-		if (e->parts[j])
-			json_part(parts, e->parts[j]);
+		if (e->parts[j]) {
+			fig_add(&sum, e->parts[j]);
+			if (parts)
+				json_part(parts, e->parts[j]);
+		}
 	pthread_mutex_unlock(&e->dl->lock);
+	cJSON_AddNumberToObject(o, "partition_count", e->nparts);
+	if (!parts)
+		cJSON_AddBoolToObject(o, "partitions_omitted", true);
+	cJSON *to = cJSON_AddObjectToObject(o, "totals");
+	cJSON_AddNumberToObject(to, "assigned", sum.assigned);
+	cJSON_AddNumberToObject(to, "lag", sum.lag);
+	cJSON_AddNumberToObject(to, "inflight", sum.inflight);
+	cJSON_AddNumberToObject(to, "published", sum.published);
+	cJSON_AddNumberToObject(to, "acked", sum.acked);
 }
 
 void mqb_dl__json_section(cJSON *sec, void *arg)

@@ -26,6 +26,22 @@ static int64_t backlog_bytes(const mqb_watermarks_t *wm, int64_t backlog)
 	return (int64_t)((double)wm->size_bytes * (double)backlog / (double)recs);
 }
 
+/* One partition's forwarding series, or (partition NULL) a stream's sums. */
+static void emit_part(mqb_metrics_emit_t *e, const char *stream, const char *partition,
+		      double cur, double backlog, double bbytes)
+{
+	mqb_metrics_emit(e, "mqbridge_kafka_forwarded_offset", "Every local offset below "
+			 "this is delivered to Kafka (above 64 partitions: the stream's sum)",
+			 "gauge", cur, "stream", stream, partition ? "partition" : NULL,
+			 partition, NULL);
+	mqb_metrics_emit(e, "mqbridge_kafka_backlog_records", "Stored records not yet "
+			 "delivered to Kafka", "gauge", backlog, "stream", stream,
+			 partition ? "partition" : NULL, partition, NULL);
+	mqb_metrics_emit(e, "mqbridge_kafka_backlog_bytes", "Estimated bytes not yet "
+			 "delivered to Kafka", "gauge", bbytes, "stream", stream,
+			 partition ? "partition" : NULL, partition, NULL);
+}
+
 void mqb_kafka__metrics_collect(mqb_metrics_emit_t *e, void *arg)
 {
 	mqb_kafka_fwd_t *f = arg;
@@ -46,23 +62,29 @@ void mqb_kafka__metrics_collect(mqb_metrics_emit_t *e, void *arg)
 				 "forwarded, 0 while waiting for metadata or refused", "gauge",
 				 atomic_load(&ks->state) == MQB_KAFKA_STREAM_FORWARDING ? 1.0 : 0.0,
 				 "stream", ks->stream, "topic", ks->topic, NULL);
+		/* per partition up to MQB_JSON_DETAIL_MAX partitions (or ?partitions=1),
+		 * else the same names with the stream label alone holding the sums, as the
+		 * store's series do (store_metrics.c): 3 series per partition were 3,072
+		 * at 1024 partitions */
+		bool detail = mqb_metrics_json_detail(ks->nparts > 0 ? (size_t)ks->nparts : 0);
+		double t_cur = 0, t_backlog = 0, t_bbytes = 0;
 		for (int32_t p = 0; p < ks->nparts; p++) {
 			struct kpart *kp = &ks->parts[p];
 			mqb_watermarks_t wm;
 			mqb_partition_watermarks(kp->p, &wm);
 			int64_t cur = atomic_load(&kp->a_cursor);
 			int64_t backlog = wm.stored > cur ? wm.stored - cur : 0;
-			mqb_metrics_emit(e, "mqbridge_kafka_forwarded_offset", "Every local offset "
-					 "below this is delivered to Kafka", "gauge", (double)cur,
-					 "stream", ks->stream, "partition", kp->id_str, NULL);
-			mqb_metrics_emit(e, "mqbridge_kafka_backlog_records", "Stored records not "
-					 "yet delivered to Kafka", "gauge", (double)backlog,
-					 "stream", ks->stream, "partition", kp->id_str, NULL);
-			mqb_metrics_emit(e, "mqbridge_kafka_backlog_bytes", "Estimated bytes not "
-					 "yet delivered to Kafka", "gauge",
-					 (double)backlog_bytes(&wm, backlog),
-					 "stream", ks->stream, "partition", kp->id_str, NULL);
+			if (!detail) {
+				t_cur += (double)cur;
+				t_backlog += (double)backlog;
+				t_bbytes += (double)backlog_bytes(&wm, backlog);
+				continue;
+			}
+			emit_part(e, ks->stream, kp->id_str, (double)cur, (double)backlog,
+				  (double)backlog_bytes(&wm, backlog));
 		}
+		if (!detail)
+			emit_part(e, ks->stream, NULL, t_cur, t_backlog, t_bbytes);
 	}
 	pthread_rwlock_unlock(&f->slock);
 }

@@ -305,6 +305,38 @@ static void wait_unique(tally_t *t, int64_t want, int timeout_ms, int settle_ms)
 		}
 }
 
+/* Without per-partition detail (what a topic above 64 partitions gets by default):
+ * /stats gives the entry's totals, /metrics the topic's sums without a partition
+ * label; both agree with the published count. */
+static void check_sums(iu_daemon_t *d, long long published)
+{
+	char *body = NULL, want[160];
+	int status = 0;
+
+	assert_int_equal(mqbt_http_get(d->stats_port, "/stats?partitions=0", &status, &body), 0);
+	assert_int_equal(status, 200);
+	cJSON *doc = cJSON_Parse(body);
+	cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "downlink"),
+							  "entries"), 0);
+	assert_non_null(e);
+	assert_null(cJSON_GetObjectItem(e, "partitions"));
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(e, "partitions_omitted")));
+	assert_int_equal((int)cJSON_GetObjectItem(e, "partition_count")->valuedouble, NPARTS);
+	cJSON *to = cJSON_GetObjectItem(e, "totals");
+	assert_true(cJSON_GetObjectItem(to, "published")->valuedouble == (double)published);
+	assert_true(cJSON_GetObjectItem(to, "assigned")->valuedouble == NPARTS);
+	cJSON_Delete(doc);
+	free(body);
+	body = NULL;
+	assert_int_equal(mqbt_http_get(d->stats_port, "/metrics?partitions=0", &status, &body), 0);
+	assert_int_equal(status, 200);
+	snprintf(want, sizeof want, "\nmqbridge_downlink_published_total{topic=\"%s\"} %lld\n",
+		 TOPIC, published);
+	assert_non_null(strstr(body, want));
+	assert_null(strstr(body, "mqbridge_downlink_position{topic=\"" TOPIC "\",partition"));
+	free(body);
+}
+
 /* --- tests ------------------------------------------------------------------------- */
 
 static void test_10k_once_in_order(void **state)
@@ -328,6 +360,7 @@ static void test_10k_once_in_order(void **state)
 	long long unroutable;
 	assert_int_equal(dl_stats(&E.d[0], &a, &p, &unroutable), 0);
 	assert_int_equal(unroutable, 1);
+	check_sums(&E.d[0], 10010);
 	assert_int_equal(mqbt_stop(E.d[0].pid, 15000), 0);
 	E.d[0].pid = 0;
 	iu_records_t rs;

@@ -264,6 +264,22 @@ static void test_forward_exactly_once_and_refused(void **state)
 	assert_non_null(strstr(prom, "mqbridge_kafka_stream_forwarding{stream=\"u\",topic=\"small\"} 0"));
 	assert_non_null(strstr(prom, "mqbridge_kafka_backlog_records{stream=\"t\",partition=\"0\"} 0"));
 	free(prom);
+	/* without per-partition detail (what a stream above 64 partitions gets by
+	 * default): the stream's sums under the same names, no partition label */
+	prom = mqb_metrics_render_prometheus_detail(E.reg, NULL, MQB_JSON_DETAIL_OFF);
+	assert_non_null(prom);
+	assert_non_null(strstr(prom, "mqbridge_kafka_backlog_records{stream=\"t\"} 0"));
+	{
+		char want[96];
+		int64_t sum = 0;
+		for (int p = 0; p < NPARTS; p++)
+			sum += n[p];
+		snprintf(want, sizeof want, "mqbridge_kafka_forwarded_offset{stream=\"t\"} %lld\n",
+			 (long long)sum);
+		assert_non_null(strstr(prom, want));
+	}
+	assert_null(strstr(prom, "mqbridge_kafka_backlog_records{stream=\"t\",partition"));
+	free(prom);
 }
 
 /* Foreign producer writes between forwarder runs make Kafka offsets drift; the
