@@ -356,9 +356,9 @@ static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
 	f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
 	if (!f->rk) {
 		rd_kafka_conf_destroy(conf);
-		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka: librdkafka refused the "
-			       "configuration: %s", f->cfg->path ? f->cfg->path : "<config>",
-			       f->kc->line, rderr);
+		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka.properties: librdkafka "
+			       "refused the configuration: %s",
+			       f->cfg->path ? f->cfg->path : "<config>", f->kc->line, rderr);
 		return MQB_ERR_CONFIG;
 	}
 	for (size_t i = 0; i < f->nstreams; i++) {
@@ -687,6 +687,10 @@ static void *forwarder_main(void *arg)
 	/* ~512 bytes per queued message (message, key and value copies, headers) */
 	void *arena_end = arena_reserve(f->queue_max < KF_ARENA_MAX / 512 ?
 					(size_t)f->queue_max * 512 : KF_ARENA_MAX);
+	/* the 500 ms between journal fsyncs count from here: none before the first
+	 * records are handed over (the cursors it would make durable are the ones a
+	 * restart starts from anyway) */
+	f->last_sync_ms = mqb_mono_ms();
 	while (!atomic_load(&f->stopping)) {
 		int64_t now = mqb_mono_ms();
 		int did = 0;
@@ -699,9 +703,12 @@ static void *forwarder_main(void *arg)
 			struct kstream *ks = f->streams[i];
 			int state = atomic_load(&ks->state);
 			if (state != MQB_KAFKA_STREAM_FORWARDING) {
-				if (now >= ks->next_check_ms)
-					stream_check(f, ks, now);
-				continue;
+				if (now < ks->next_check_ms)
+					continue;
+				stream_check(f, ks, now);
+				/* checked now: produce in this turn (not after a poll's wait) */
+				if (atomic_load(&ks->state) != MQB_KAFKA_STREAM_FORWARDING)
+					continue;
 			}
 			for (int32_t p = 0; p < ks->nparts; p++)
 				did += part_pump(f, &ks->parts[p], now);
@@ -812,7 +819,8 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 	f->st = store;
 	f->metrics = metrics;
 	f->flush_ms = 5000;
-	if (mqb_kafka_check_config(cfg, errstr, errstr_size) != MQB_OK)
+	/* librdkafka's own checks are the producer's creation below (no trial instance) */
+	if (mqb_kafka_check_entries(cfg, errstr, errstr_size) != MQB_OK)
 		goto error;
 	f->conf_tmpl = mqb_kafka_conf_build(cfg, errstr, errstr_size);
 	if (!f->conf_tmpl)
@@ -849,6 +857,11 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 			if (part_init(f, ks, p, errstr, errstr_size) != MQB_OK)
 				goto error;
 	}
+	/* The producer first: its threads connect, fetch metadata and the idempotent
+	 * producer id while this thread reads the journal and places the cursors (nothing
+	 * is produced before mqb_kafka_fwd_start()). */
+	if (producer_create(f, errstr, errstr_size) != MQB_OK)
+		goto error;
 
 	if (state_dir)
 		snprintf(dir, sizeof(dir), "%s", state_dir);
@@ -884,8 +897,6 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 		for (int32_t p = 0; p < f->streams[i]->nparts; p++)
 			floor_update(f, &f->streams[i]->parts[p]);
 
-	if (producer_create(f, errstr, errstr_size) != MQB_OK)
-		goto error;
 	if (metrics) {
 		static const double bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 						 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
