@@ -13,8 +13,10 @@
  *    refused by the kbytes bound is produced again from memory: nothing lost, order
  *    kept;
  *  - a configuration librdkafka refuses as a whole is refused at start with file:line
- *    by the forwarder's own producer (no trial instance), and leaves no thread behind.
+ *    by the forwarder's own producer (no trial instance), and leaves no thread behind;
+ *    a forwarder destroyed without being started joins its parked thread.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -515,9 +517,23 @@ static void test_queue_full_bytes(void **state)
 	mqb_config_free(cfg);
 }
 
+/* Threads of this process (/proc/self/task entries). */
+static int own_threads(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
 /* mqb_kafka_fwd_new() makes no trial producer any more: librdkafka's cross-property
  * check is the real producer's creation, reported in --check-config's words; nothing
- * is left running (librdkafka's thread count is back where it was). */
+ * is left running: librdkafka's thread count and this process's are back where they
+ * were (the forwarder thread, spawned parked by mqb_kafka_fwd_new, is joined). */
 static void test_start_refused_config(void **state)
 {
 	char text[2048], err[512] = "", sdir[300];
@@ -534,7 +550,7 @@ static void test_start_refused_config(void **state)
 	if (!cfg)
 		fail_msg("config: %s", err);
 	snprintf(sdir, sizeof(sdir), "%s/bad-state", E.dir);
-	int threads = rd_kafka_thread_cnt();
+	int threads = rd_kafka_thread_cnt(), own = own_threads();
 	mqb_kafka_fwd_t *f = mqb_kafka_fwd_new(cfg, E.st, NULL, sdir, err, sizeof(err));
 	print_message("refused at start: %s\n", err);
 	assert_null(f);
@@ -544,6 +560,28 @@ static void test_start_refused_config(void **state)
 	for (int i = 0; i < 100 && rd_kafka_thread_cnt() > threads; i++)
 		mqbt_sleep_ms(10);
 	assert_int_equal(rd_kafka_thread_cnt(), threads);
+	assert_int_equal(own_threads(), own);
+	mqb_config_free(cfg);
+
+	/* a good one, destroyed without being started: its parked thread is joined */
+	snprintf(text, sizeof(text),
+		 "data_dir = \"%s/data\";\n"
+		 "streams = ( { name = \"t\"; partitions = %d; } );\n"
+		 "routes = ( { filter = \"a/+\"; stream = \"t\"; } );\n"
+		 "kafka = { bootstrap_servers = \"%s\";\n"
+		 "  forward = ( { stream = \"t\"; topic = \"edge.t\"; } ); };\n",
+		 E.dir, NPARTS, E.mock.bootstrap);
+	cfg = mqb_config_load_string(text, "good.conf", mqb_test_sections(), err, sizeof(err));
+	if (!cfg)
+		fail_msg("config: %s", err);
+	f = mqb_kafka_fwd_new(cfg, E.st, NULL, sdir, err, sizeof(err));
+	if (!f)
+		fail_msg("forwarder: %s", err);
+	mqbt_sleep_ms(300);   /* its thread has reserved its arena and waits for start */
+	assert_int_equal(own_threads(), own + 1 + (rd_kafka_thread_cnt() - threads));
+	mqb_kafka_fwd_destroy(f);
+	assert_int_equal(rd_kafka_thread_cnt(), threads);
+	assert_int_equal(own_threads(), own);
 	mqb_config_free(cfg);
 }
 
