@@ -255,10 +255,9 @@ static int has_bootstrap(const mqb_kafka_conf_t *kc)
 	return 0;
 }
 
-int mqb_kafka_check_config(const mqb_config_t *cfg, char *errstr, size_t errstr_size)
+int mqb_kafka_check_entries(const mqb_config_t *cfg, char *errstr, size_t errstr_size)
 {
 	const mqb_kafka_conf_t *kc = mqb_kafka_conf(cfg);
-	char rderr[512];
 	if (!kc->enabled)
 		return MQB_OK;
 	if (!has_bootstrap(kc)) {
@@ -292,11 +291,24 @@ int mqb_kafka_check_config(const mqb_config_t *cfg, char *errstr, size_t errstr_
 			}
 		}
 	}
+	return MQB_OK;
+}
+
+int mqb_kafka_check_config(const mqb_config_t *cfg, char *errstr, size_t errstr_size)
+{
+	const mqb_kafka_conf_t *kc = mqb_kafka_conf(cfg);
+	char rderr[512];
+	if (!kc->enabled)
+		return MQB_OK;
+	if (mqb_kafka_check_entries(cfg, errstr, errstr_size) != MQB_OK)
+		return MQB_ERR_CONFIG;
 	rd_kafka_conf_t *conf = mqb_kafka_conf_build(cfg, errstr, errstr_size);
 	if (!conf)
 		return MQB_ERR_CONFIG;
 	/* Cross-property checks happen in rd_kafka_new(); the handle is dropped at once
-	 * (no message is produced). */
+	 * (no message is produced). The forwarder does not call this at start: its own
+	 * rd_kafka_new() makes the same check (mqb_kafka_check_entries() and the
+	 * producer's creation), which saves a second instance's threads and connection. */
 	rd_kafka_conf_set(conf, "log_level", "0", NULL, 0);
 	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
 	if (!rk) {

@@ -8,7 +8,8 @@
  * nothing mqbridge owns (acks, enable.idempotence, ...); once the whole file is loaded,
  * every forward entry names a configured stream and no Kafka topic is fed twice.
  * Errors "FILE:LINE: key.path: problem (got X)". mqb_kafka_check_config() adds what
- * only librdkafka can tell (daemon start-up and --check-config).
+ * only librdkafka can tell (--check-config, reload; at start-up the forwarder's own
+ * producer tells it).
  *
  * Order of precedence: mqbridge's defaults (enable.idempotence=true, acks=all,
  * partitioner=murmur2_random, compression.type=gzip, linger.ms=5,
@@ -71,6 +72,11 @@ rd_kafka_conf_t *mqb_kafka_conf_build(const mqb_config_t *cfg, char *errstr,
  * (topic names, duplicates, streams that exist), and that librdkafka accepts the
  * whole configuration. 0 or MQB_ERR_CONFIG with errstr "file:line: key: problem". */
 int mqb_kafka_check_config(const mqb_config_t *cfg, char *errstr, size_t errstr_size);
+
+/* The same checks without librdkafka's (no rd_kafka_new()): for a caller that creates
+ * its producer next and reports what rd_kafka_new() refuses in the same words
+ * ("file:line: kafka.properties: librdkafka refused the configuration: ..."). */
+int mqb_kafka_check_entries(const mqb_config_t *cfg, char *errstr, size_t errstr_size);
 
 /* True for a legal Kafka topic name ([A-Za-z0-9._-]{1,249}, not "." or ".."). */
 int mqb_kafka_topic_name_valid(const char *name);

@@ -338,6 +338,17 @@ static void producer_destroy(mqb_kafka_fwd_t *f)
 	f->rk = NULL;
 }
 
+/* queue.buffering.max.messages of conf (INT64_MAX when unset or unreadable). */
+static int64_t conf_queue_max(const rd_kafka_conf_t *conf)
+{
+	char qmax[32];
+	size_t qlen = sizeof(qmax);
+	if (rd_kafka_conf_get(conf, "queue.buffering.max.messages", qmax, &qlen) ==
+	    RD_KAFKA_CONF_OK && atoll(qmax) > 0)
+		return atoll(qmax);
+	return INT64_MAX;
+}
+
 static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
 {
 	char rderr[512];
@@ -347,18 +358,13 @@ static int producer_create(mqb_kafka_fwd_t *f, char *errstr, size_t errstr_size)
 	rd_kafka_conf_set_error_cb(conf, on_error);
 	rd_kafka_conf_set_stats_cb(conf, on_stats);
 	rd_kafka_conf_set_log_cb(conf, on_log);
-	char qmax[32];
-	size_t qlen = sizeof(qmax);
-	f->queue_max = INT64_MAX;
-	if (rd_kafka_conf_get(conf, "queue.buffering.max.messages", qmax, &qlen) ==
-	    RD_KAFKA_CONF_OK && atoll(qmax) > 0)
-		f->queue_max = atoll(qmax);
+	f->queue_max = conf_queue_max(conf);
 	f->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
 	if (!f->rk) {
 		rd_kafka_conf_destroy(conf);
-		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka: librdkafka refused the "
-			       "configuration: %s", f->cfg->path ? f->cfg->path : "<config>",
-			       f->kc->line, rderr);
+		mqb_errstr_set(errstr, errstr_size, "%s:%d: kafka.properties: librdkafka "
+			       "refused the configuration: %s",
+			       f->cfg->path ? f->cfg->path : "<config>", f->kc->line, rderr);
 		return MQB_ERR_CONFIG;
 	}
 	for (size_t i = 0; i < f->nstreams; i++) {
@@ -684,9 +690,23 @@ static void arena_release(mqb_kafka_fwd_t *f, int64_t now)
 static void *forwarder_main(void *arg)
 {
 	mqb_kafka_fwd_t *f = arg;
-	/* ~512 bytes per queued message (message, key and value copies, headers) */
+	/* ~512 bytes per queued message (message, key and value copies, headers); while
+	 * mqb_kafka_fwd_new() goes on (the arena's growth takes 5-10 ms in a VM) */
 	void *arena_end = arena_reserve(f->queue_max < KF_ARENA_MAX / 512 ?
 					(size_t)f->queue_max * 512 : KF_ARENA_MAX);
+	pthread_mutex_lock(&f->lock);
+	while (!f->go && !atomic_load(&f->stopping))
+		pthread_cond_wait(&f->go_cond, &f->lock);
+	bool go = f->go;
+	pthread_mutex_unlock(&f->lock);
+	if (!go) {   /* never started (or mqb_kafka_fwd_new failed): nothing to do */
+		free(arena_end);
+		return NULL;
+	}
+	/* the 500 ms between journal fsyncs count from here: none before the first
+	 * records are handed over (the cursors it would make durable are the ones a
+	 * restart starts from anyway) */
+	f->last_sync_ms = mqb_mono_ms();
 	while (!atomic_load(&f->stopping)) {
 		int64_t now = mqb_mono_ms();
 		int did = 0;
@@ -699,9 +719,12 @@ static void *forwarder_main(void *arg)
 			struct kstream *ks = f->streams[i];
 			int state = atomic_load(&ks->state);
 			if (state != MQB_KAFKA_STREAM_FORWARDING) {
-				if (now >= ks->next_check_ms)
-					stream_check(f, ks, now);
-				continue;
+				if (now < ks->next_check_ms)
+					continue;
+				stream_check(f, ks, now);
+				/* checked now: produce in this turn (not after a poll's wait) */
+				if (atomic_load(&ks->state) != MQB_KAFKA_STREAM_FORWARDING)
+					continue;
 			}
 			for (int32_t p = 0; p < ks->nparts; p++)
 				did += part_pump(f, &ks->parts[p], now);
@@ -806,17 +829,30 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 		return NULL;
 	}
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->go_cond, NULL);
 	pthread_rwlock_init(&f->slock, NULL);
 	f->cfg = cfg;
 	f->kc = mqb_kafka_conf(cfg);
 	f->st = store;
 	f->metrics = metrics;
 	f->flush_ms = 5000;
-	if (mqb_kafka_check_config(cfg, errstr, errstr_size) != MQB_OK)
+	/* librdkafka's own checks are the producer's creation below (no trial instance) */
+	if (mqb_kafka_check_entries(cfg, errstr, errstr_size) != MQB_OK)
 		goto error;
 	f->conf_tmpl = mqb_kafka_conf_build(cfg, errstr, errstr_size);
 	if (!f->conf_tmpl)
 		goto error;
+	/* The thread now: it reserves its malloc arena while this one builds the rest,
+	 * then waits for mqb_kafka_fwd_start() (or the stop of a failed new). */
+	f->queue_max = conf_queue_max(f->conf_tmpl);
+	int trc = pthread_create(&f->thread, NULL, forwarder_main, f);
+	if (trc) {
+		mqb_errstr_set(errstr, errstr_size, "cannot create the forwarder thread: %s",
+			       strerror(trc));
+		goto error;
+	}
+	pthread_setname_np(f->thread, "mqb-kafka");
+	f->spawned = true;
 
 	f->nstreams = f->kc->forward_count;
 	f->streams = calloc(f->nstreams ? f->nstreams : 1, sizeof(*f->streams));
@@ -849,6 +885,11 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 			if (part_init(f, ks, p, errstr, errstr_size) != MQB_OK)
 				goto error;
 	}
+	/* The producer first: its threads connect, fetch metadata and the idempotent
+	 * producer id while this thread reads the journal and places the cursors (nothing
+	 * is produced before mqb_kafka_fwd_start()). */
+	if (producer_create(f, errstr, errstr_size) != MQB_OK)
+		goto error;
 
 	if (state_dir)
 		snprintf(dir, sizeof(dir), "%s", state_dir);
@@ -884,8 +925,6 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 		for (int32_t p = 0; p < f->streams[i]->nparts; p++)
 			floor_update(f, &f->streams[i]->parts[p]);
 
-	if (producer_create(f, errstr, errstr_size) != MQB_OK)
-		goto error;
 	if (metrics) {
 		static const double bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 						 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
@@ -911,22 +950,25 @@ const mqb_config_t *mqb_kafka_fwd_config(mqb_kafka_fwd_t *f)
 
 int mqb_kafka_fwd_start(mqb_kafka_fwd_t *f)
 {
-	if (f->started)
+	if (!f->spawned || f->started || f->joined)
 		return MQB_ERR_STATE;
-	int rc = pthread_create(&f->thread, NULL, forwarder_main, f);
-	if (rc)
-		return mqb_err_from_errno(rc);
-	pthread_setname_np(f->thread, "mqb-kafka");
+	pthread_mutex_lock(&f->lock);
+	f->go = true;
+	pthread_cond_signal(&f->go_cond);
+	pthread_mutex_unlock(&f->lock);
 	f->started = true;
 	return MQB_OK;
 }
 
 void mqb_kafka_fwd_stop(mqb_kafka_fwd_t *f, int flush_ms)
 {
-	if (!f || !f->started || f->joined)
+	if (!f || !f->spawned || f->joined)
 		return;
 	f->flush_ms = flush_ms;
+	pthread_mutex_lock(&f->lock);
 	atomic_store(&f->stopping, true);
+	pthread_cond_signal(&f->go_cond);
+	pthread_mutex_unlock(&f->lock);
 	pthread_join(f->thread, NULL);
 	f->joined = true;
 }
@@ -976,6 +1018,7 @@ void mqb_kafka_fwd_destroy(mqb_kafka_fwd_t *f)
 	mqb_sbuf_free(&f->pending);
 	free(f->journal_path);
 	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->go_cond);
 	pthread_rwlock_destroy(&f->slock);
 	free(f);
 }

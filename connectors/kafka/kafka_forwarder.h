@@ -11,7 +11,9 @@
  * (at-least-once across a crash; no duplicates while the process lives, thanks to the
  * idempotent producer). See docs/KAFKA.md.
  *
- * Threads: one forwarder thread owns the producer and all partition state. The query
+ * Threads: one forwarder thread owns the producer and all partition state; new creates
+ * it (it reserves its malloc arena, then waits), start lets it produce, stop or
+ * destroy joins it, started or not. The query
  * functions (translate, status, JSON/metrics callbacks) may be called from any thread:
  * they read atomics or copy under a brief lock.
  *
@@ -47,7 +49,8 @@ enum mqb_kafka_stream_state {
  * stream must already be open in store. state_dir: where the journal lives (NULL:
  * <cfg->data_dir>/.kafka, created if missing). metrics may be NULL. Fails (NULL +
  * errstr) on a configuration librdkafka refuses, a corrupt state journal, or a
- * stream that is not open.
+ * stream that is not open. The producer is created (and connects) here; nothing is
+ * produced before mqb_kafka_fwd_start().
  */
 mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
 				   mqb_metrics_t *metrics, const char *state_dir,
@@ -68,7 +71,8 @@ mqb_kafka_fwd_t *mqb_kafka_fwd_new(const mqb_config_t *cfg, mqb_store_t *store,
  */
 int mqb_kafka_fwd_reload(mqb_kafka_fwd_t *f, const mqb_config_t *new_cfg, int timeout_ms,
 			 char *why, size_t why_size);
-/* Start the forwarder thread. MQB_OK, MQB_ERR_STATE if already started. */
+/* Let the forwarder thread produce. MQB_OK, MQB_ERR_STATE if already started or
+ * stopped. */
 int mqb_kafka_fwd_start(mqb_kafka_fwd_t *f);
 /* Stop producing, wait up to flush_ms for outstanding deliveries, persist cursors,
  * join the thread. Idempotent. */

@@ -103,8 +103,10 @@ struct mqb_kafka_fwd {
 	size_t nsaved;
 	_Atomic(struct kfwd_reload *) reload_req;  /* kafka_forwarder_reload.c */
 	struct ktopic *topics;       /* rkt opaques, one per topic name (forwarder thread) */
-	pthread_t thread;
-	bool started, joined;
+	pthread_t thread;            /* spawned by mqb_kafka_fwd_new, parked until go */
+	bool spawned, started, joined;
+	bool go;                     /* under lock: mqb_kafka_fwd_start() called */
+	pthread_cond_t go_cond;      /* with lock: go or stopping set */
 	_Atomic bool stopping;
 	int flush_ms;
 	pthread_mutex_t lock;

@@ -11,8 +11,12 @@
  *  - a librdkafka fatal error: producer recreated, nothing lost (duplicates counted);
  *  - producing stops at queue.buffering.max.messages (no QUEUE_FULL), and a record
  *    refused by the kbytes bound is produced again from memory: nothing lost, order
- *    kept.
+ *    kept;
+ *  - a configuration librdkafka refuses as a whole is refused at start with file:line
+ *    by the forwarder's own producer (no trial instance), and leaves no thread behind;
+ *    a forwarder destroyed without being started joins its parked thread.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -529,6 +533,74 @@ static void test_queue_full_bytes(void **state)
 	mqb_config_free(cfg);
 }
 
+/* Threads of this process (/proc/self/task entries). */
+static int own_threads(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* mqb_kafka_fwd_new() makes no trial producer any more: librdkafka's cross-property
+ * check is the real producer's creation, reported in --check-config's words; nothing
+ * is left running: librdkafka's thread count and this process's are back where they
+ * were (the forwarder thread, spawned parked by mqb_kafka_fwd_new, is joined). */
+static void test_start_refused_config(void **state)
+{
+	char text[2048], err[512] = "", sdir[300];
+	snprintf(text, sizeof(text),
+		 "data_dir = \"%s/data\";\n"
+		 "streams = ( { name = \"t\"; partitions = %d; } );\n"
+		 "routes = ( { filter = \"a/+\"; stream = \"t\"; } );\n"
+		 "kafka = { bootstrap_servers = \"%s\";\n"
+		 "  properties = ( (\"max.in.flight.requests.per.connection\", \"20\") );\n"
+		 "  forward = ( { stream = \"t\"; topic = \"edge.t\"; } ); };\n",
+		 E.dir, NPARTS, E.mock.bootstrap);
+	mqb_config_t *cfg = mqb_config_load_string(text, "bad.conf", mqb_test_sections(), err,
+						   sizeof(err));
+	if (!cfg)
+		fail_msg("config: %s", err);
+	snprintf(sdir, sizeof(sdir), "%s/bad-state", E.dir);
+	int threads = rd_kafka_thread_cnt(), own = own_threads();
+	mqb_kafka_fwd_t *f = mqb_kafka_fwd_new(cfg, E.st, NULL, sdir, err, sizeof(err));
+	print_message("refused at start: %s\n", err);
+	assert_null(f);
+	assert_non_null(strstr(err, "bad.conf:4: kafka.properties: librdkafka refused the "
+			       "configuration: "));
+	assert_non_null(strstr(err, "max.in.flight"));
+	for (int i = 0; i < 100 && rd_kafka_thread_cnt() > threads; i++)
+		mqbt_sleep_ms(10);
+	assert_int_equal(rd_kafka_thread_cnt(), threads);
+	assert_int_equal(own_threads(), own);
+	mqb_config_free(cfg);
+
+	/* a good one, destroyed without being started: its parked thread is joined */
+	snprintf(text, sizeof(text),
+		 "data_dir = \"%s/data\";\n"
+		 "streams = ( { name = \"t\"; partitions = %d; } );\n"
+		 "routes = ( { filter = \"a/+\"; stream = \"t\"; } );\n"
+		 "kafka = { bootstrap_servers = \"%s\";\n"
+		 "  forward = ( { stream = \"t\"; topic = \"edge.t\"; } ); };\n",
+		 E.dir, NPARTS, E.mock.bootstrap);
+	cfg = mqb_config_load_string(text, "good.conf", mqb_test_sections(), err, sizeof(err));
+	if (!cfg)
+		fail_msg("config: %s", err);
+	f = mqb_kafka_fwd_new(cfg, E.st, NULL, sdir, err, sizeof(err));
+	if (!f)
+		fail_msg("forwarder: %s", err);
+	mqbt_sleep_ms(300);   /* its thread has reserved its arena and waits for start */
+	assert_int_equal(own_threads(), own + 1 + (rd_kafka_thread_cnt() - threads));
+	mqb_kafka_fwd_destroy(f);
+	assert_int_equal(rd_kafka_thread_cnt(), threads);
+	assert_int_equal(own_threads(), own);
+	mqb_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_produce_errors),
 		cmocka_unit_test(test_fatal_error),
 		cmocka_unit_test(test_queue_full_bytes),
+		cmocka_unit_test(test_start_refused_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
