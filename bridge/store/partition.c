@@ -181,7 +181,8 @@ static int snap_commit(mqb_partition_t *p, flush_snap_t *s, int rc)
 		/* a checkpoint deadline now exists: the flusher may be asleep with none
 		 * (fsyncs outside it: flush 0/0 appends, mqb_partition_flush callers) */
 		p->ckpt_pending = true;
-		mqb_store__flusher_deadline(p->st, p->ckpt_last_ms + MQB_CKPT_INTERVAL_MS);
+		mqb_store__flusher_deadline(p->st, p->ckpt_last_ms +
+					    mqb_store__ckpt_interval_ms(p->st));
 	}
 	return MQB_OK;
 }
@@ -310,9 +311,10 @@ static int64_t next_deadline(mqb_partition_t *p)
 		    atomic_load(&p->flush_now))
 			when = 0;
 	}
+	int64_t ckpt_ms = mqb_store__ckpt_interval_ms(p->st);
 	pthread_mutex_lock(&p->flushlock);
-	if (p->ckpt_pending && p->ckpt_last_ms + MQB_CKPT_INTERVAL_MS < when)
-		when = p->ckpt_last_ms + MQB_CKPT_INTERVAL_MS;
+	if (p->ckpt_pending && p->ckpt_last_ms + ckpt_ms < when)
+		when = p->ckpt_last_ms + ckpt_ms;
 	pthread_mutex_unlock(&p->flushlock);
 	return when;
 }
@@ -346,7 +348,8 @@ int64_t mqb_partition__flusher_tick(mqb_partition_t *p, int64_t now_ms, bool gro
 		mqb_partition_flush(p);
 	}
 	pthread_mutex_lock(&p->flushlock);
-	due = p->ckpt_pending && now_ms - p->ckpt_last_ms >= MQB_CKPT_INTERVAL_MS;
+	due = p->ckpt_pending &&
+	      now_ms - p->ckpt_last_ms >= mqb_store__ckpt_interval_ms(p->st);
 	if (due) {
 		ck = p->ckpt_next;
 		p->ckpt_pending = false;

@@ -52,6 +52,7 @@ struct mqb_store {
 	 * loads planned; the flusher stores planned, then loads requested; one of the
 	 * two sees the other, so a deadline is never slept through. */
 	_Atomic int64_t planned, requested;
+	_Atomic int64_t nparts;           /* every stream's partitions (checkpoint pace) */
 	_Atomic uint64_t flusher_wakeups, flusher_passes;
 	_Atomic uint64_t flusher_syncfs, flusher_syncfs_partitions, flusher_syncfs_fallbacks;
 	mqb_fsync_cb_t *fsync_cb;
@@ -95,6 +96,14 @@ void mqb_store__flusher_deadline(mqb_store_t *st, int64_t when)
 		;
 	if (flusher_self != st && when < atomic_load(&st->planned))
 		mqb_store__wake_flusher(st);
+}
+
+int64_t mqb_store__ckpt_interval_ms(mqb_store_t *st)
+{
+	int64_t ms = atomic_load_explicit(&st->nparts, memory_order_relaxed) * 1000 /
+		     MQB_CKPT_PER_S;
+
+	return ms > MQB_CKPT_INTERVAL_MS ? ms : MQB_CKPT_INTERVAL_MS;
 }
 
 void mqb_store_stats(mqb_store_t *st, mqb_store_stats_t *out)
@@ -511,6 +520,7 @@ static int open_one(mqb_store_t *st, const mqb_stream_opts_t *opts, char *errstr
 	st->names_retired[st->nretired++] = st->names;
 	__atomic_store_n(&st->names, names, __ATOMIC_RELEASE);
 	st->nstreams++;
+	atomic_fetch_add(&st->nparts, n);
 	pthread_mutex_unlock(&st->mu);
 	atomic_store(&st->open_sync_pending, true);   /* the markers' removal (open_parts) */
 	if (st->flusher_running)
@@ -634,6 +644,7 @@ int mqb_store_stream_grow(mqb_store_t *st, const mqb_stream_opts_t *opts, char *
 		memcpy(grown + have, parts, (size_t)(n - have) * sizeof(*grown));
 		ss->parts = grown;
 		ss->n = n;
+		atomic_fetch_add(&st->nparts, n - have);
 	}
 	pthread_mutex_unlock(&st->mu);
 	if (!grown) {

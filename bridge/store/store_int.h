@@ -27,6 +27,14 @@
 #define MQB_CKPT_TMP         "recovery-point.tmp"
 #define MQB_CLEAN_MARKER     ".clean-shutdown"
 #define MQB_CKPT_INTERVAL_MS 1000
+/* Recovery checkpoints of the whole store, on average at most this many a second: a
+ * partition's comes MQB_CKPT_INTERVAL_MS after its last one, or partitions / this
+ * many seconds after it when that is longer (8 s at 1024 partitions). Each one is an
+ * open, a write and a close, and a page and an inode for the next flush to write back;
+ * 1024 a second were a fifth of the store's CPU at 1024 partitions and 10,000
+ * records/s (issue 15). Recovery after a crash scans from it: at most that many
+ * seconds of a partition's records. */
+#define MQB_CKPT_PER_S       128
 
 /* Sealed segments written but not yet fsynced keep their .log fd (in the dirty list)
  * until the fsync. When this many pile up (tiny segments, or a policy that rarely
@@ -142,6 +150,9 @@ void mqb_store__wake_flusher(mqb_store_t *st);
  * clean partition used to wake it for a pass over all of them, back to back under
  * load (issue 15). Any thread, any partition lock held. */
 void mqb_store__flusher_deadline(mqb_store_t *st, int64_t when);
+/* The checkpoint interval for the store's current partition count (ms, see
+ * MQB_CKPT_PER_S). Any thread. */
+int64_t mqb_store__ckpt_interval_ms(mqb_store_t *st);
 
 /* partition.c */
 mqb_partition_t *mqb_partition__new(mqb_store_t *st, const char *data_dir,

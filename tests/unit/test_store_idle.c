@@ -4,7 +4,8 @@
  * still fsynced within flush.interval_ms (or at flush.messages records), and its
  * recovery checkpoint still follows within a second. Under load it is woken only by
  * a deadline earlier than the one it sleeps towards, not by every first append to a
- * clean partition (which, at 1024 partitions, kept it in back-to-back passes).
+ * clean partition (which, at 1024 partitions, kept it in back-to-back passes), and
+ * checkpoints come at most MQB_CKPT_PER_S a second on average across the store.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -279,6 +280,59 @@ static void test_earlier_deadline_wakes(void **state)
 	assert_true(ms_until_durable(f->p, 2000 + SLACK_MS) >= 0);
 }
 
+/* How many of the n partitions' checkpoint files name offset want. */
+static int ckpts_at(fx_t *f, int n, int64_t want)
+{
+	char pdir[400];
+	int k = 0;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(pdir, sizeof(pdir), "%s/s-%d", f->dir, i);
+		k += ckpt_offset(pdir) == want;
+	}
+	return k;
+}
+
+/* Checkpoints are paced by the store's partition count (MQB_CKPT_PER_S a second on
+ * average): 256 partitions get one every 2 s, not every second; 8 keep 1 s (the
+ * tests above). The first one after open is at once. */
+#define PACED 256
+static void test_checkpoints_paced_by_partitions(void **state)
+{
+	fx_t *f = *state;
+	mqb_partition_t *ps[PACED];
+	int64_t t0, el;
+	int k;
+
+	f->o.partitions = PACED;
+	fx_open(f, 0);
+	for (int i = 0; i < PACED; i++)
+		assert_non_null(ps[i] = mqb_store_partition(f->st, "s", i));
+	t0 = mqb_mono_ms();
+	for (int i = 0; i < PACED; i++)
+		append_one(ps[i]);
+	for (k = 0; k < PACED && mqb_mono_ms() - t0 < 1000 + SLACK_MS; usleep(10000))
+		k = ckpts_at(f, PACED, 1);
+	assert_int_equal(k, PACED);          /* the first ones: at once */
+	for (int i = 0; i < PACED; i++)
+		append_one(ps[i]);
+	/* each partition's last checkpoint came after t0: the next one not before
+	 * t0 + 2 s; with the 1 s interval every one was rewritten by t0 + 1.5 s */
+	while (mqb_mono_ms() - t0 < 1500)
+		usleep(10000);
+	k = ckpts_at(f, PACED, 2);
+	el = mqb_mono_ms() - t0;
+	print_message("%d partitions: %d of them checkpointed again %lld ms after the first "
+		      "append\n", PACED, k, (long long)el);
+	if (el < 1950)
+		assert_int_equal(k, 0);
+	for (k = 0; k < PACED && mqb_mono_ms() - t0 < 2000 + 1000 + SLACK_MS; usleep(20000))
+		k = ckpts_at(f, PACED, 2);
+	print_message("all %d checkpointed again after %lld ms\n", k,
+		      (long long)(mqb_mono_ms() - t0));
+	assert_int_equal(k, PACED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +347,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_appends_do_not_wake, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_earlier_deadline_wakes, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoints_paced_by_partitions, fx_setup,
 						fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
