@@ -387,7 +387,6 @@ static void mmm(double *v, int n, double out[3])
 static int run_scaling(const mqbt_broker_t *b, const int parts[2])
 {
 	double cpu[2][2][MAX_ROUNDS], rpa[2][2][MAX_ROUNDS], ratio[2][MAX_ROUNDS], la[3];
-	int ok[2] = { 0, 0 };
 
 	for (int r = 0; r < opt_rounds; r++)
 		for (int k = 0; k < 2; k++) {
@@ -408,11 +407,9 @@ static int run_scaling(const mqbt_broker_t *b, const int parts[2])
 				rpa[side][q][r] = res.recs_per_append;
 			}
 		}
-	for (int q = 0; q < 2; q++) {
+	for (int q = 0; q < 2; q++)
 		for (int r = 0; r < opt_rounds; r++)
 			ratio[q][r] = cpu[1][q][r] / (cpu[0][q][r] > 0 ? cpu[0][q][r] : 1e-9);
-		ok[q] = 1;
-	}
 	printf("\nbench_ingest --scaling: %ld messages of 100 bytes to %d topics per run, "
 	       "%d rounds, %s\n\n", opt_messages, opt_topics, opt_rounds,
 	       opt_pace > 0 ? "paced" : "unpaced");
@@ -425,8 +422,6 @@ static int run_scaling(const mqbt_broker_t *b, const int parts[2])
 	for (int q = 0; q < 2; q++) {
 		double a[3], c[3], ra[3], pa[3], pb[3];
 
-		if (!ok[q])
-			continue;
 		mmm(cpu[0][q], opt_rounds, a);
 		mmm(cpu[1][q], opt_rounds, c);
 		mmm(ratio[q], opt_rounds, ra);

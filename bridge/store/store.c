@@ -313,12 +313,11 @@ mqb_store_t *mqb_store_open(const char *data_dir, int flags, char *errstr, size_
 		return NULL;
 	}
 	st = calloc(1, sizeof(*st));
-	if (st)
-		atomic_init(&st->requested, INT64_MAX);
 	if (!st) {
 		mqb_errstr_set(errstr, errstr_size, "out of memory");
 		return NULL;
 	}
+	atomic_init(&st->requested, INT64_MAX);   /* nothing asked for yet */
 	st->lockfd = -1;
 	st->flags = flags;
 	pthread_mutex_init(&st->mu, NULL);
