@@ -772,14 +772,20 @@ static int part_init(mqb_kafka_fwd_t *f, struct kstream *ks, int32_t p,
 	mqb_fwd_syncs_init(&kp->syncs, f->kc->sync_interval_offsets);
 	kp->persisted = -1;
 	if (f->metrics) {
+		/* per partition up to MQB_JSON_DETAIL_MAX partitions; above, every
+		 * partition of the stream adds to one counter labelled by the stream alone
+		 * (2 series per partition were 2,048 at 1024). Chosen when the partition is
+		 * set up: partitions a reload adds beyond 64 go to the stream's counter,
+		 * those that were per partition stay so (each record is counted once). */
+		const char *plabel = ks->nparts > MQB_JSON_DETAIL_MAX ? NULL : "partition";
 		kp->m_lost = mqb_metrics_counter(f->metrics, "mqbridge_kafka_records_lost_total",
 						 "Records deleted by retention before they were "
 						 "forwarded to Kafka", "stream", ks->stream,
-						 "partition", kp->id_str, NULL);
+						 plabel, kp->id_str, NULL);
 		kp->m_forwarded = mqb_metrics_counter(f->metrics,
 						      "mqbridge_kafka_records_forwarded_total",
 						      "Records delivered to Kafka (acknowledged)",
-						      "stream", ks->stream, "partition",
+						      "stream", ks->stream, plabel,
 						      kp->id_str, NULL);
 	}
 	return MQB_OK;

@@ -9,6 +9,7 @@
  *  - a clean restart resumes from the persisted cursor with no duplicate;
  *  - retriable and non-retriable injected produce errors: nothing lost, order kept;
  *  - a librdkafka fatal error: producer recreated, nothing lost (duplicates counted);
+ *  - a stream of 80 partitions has one forwarded and one lost counter, not 160;
  *  - producing stops at queue.buffering.max.messages (no QUEUE_FULL), and a record
  *    refused by the kbytes bound is produced again from memory: nothing lost, order
  *    kept;
@@ -69,7 +70,7 @@ static void fwd_start(void)
 static int setup(void **state)
 {
 	char text[2048], err[512];
-	const char *topics[] = { "edge.t:4", "small:1", "edge.q:4", NULL };
+	const char *topics[] = { "edge.t:4", "small:1", "edge.q:4", "edge.w:80", NULL };
 	assert_int_equal(mqbt_tmpdir(E.dir, sizeof(E.dir)), 0);
 	if (kmock_start(&E.mock, 3, topics))
 		fail_msg("kafka_mock did not start");
@@ -533,6 +534,72 @@ static void test_queue_full_bytes(void **state)
 	mqb_config_free(cfg);
 }
 
+/* A stream of 80 partitions (above MQB_JSON_DETAIL_MAX): its two registered counters
+ * are one series per stream, not 160, and hold every partition's records; the 4-
+ * partition stream t of the same process keeps its per-partition counters. */
+#define WIDE 80
+static void test_wide_stream_counters(void **state)
+{
+	char text[2048], err[512], sdir[300];
+	snprintf(text, sizeof(text),
+		 "data_dir = \"%s/data\";\n"
+		 "streams = ( { name = \"w\"; partitions = %d; flush = { interval_ms = 5; }; } );\n"
+		 "routes = ( { filter = \"w/+\"; stream = \"w\"; } );\n"
+		 "kafka = { bootstrap_servers = \"%s\";\n"
+		 "  forward = ( { stream = \"w\"; topic = \"edge.w\"; } ); };\n",
+		 E.dir, WIDE, E.mock.bootstrap);
+	mqb_config_t *cfg = mqb_config_load_string(text, "w.conf", mqb_test_sections(), err,
+						   sizeof(err));
+	if (!cfg)
+		fail_msg("config: %s", err);
+	if (mqb_store_stream_open(E.st, &cfg->streams[0].opts, err, sizeof(err)))
+		fail_msg("stream: %s", err);
+	int64_t total = 0;
+	for (int p = 0; p < WIDE; p++) {
+		assert_int_equal(kfill(mqb_store_partition(E.st, "w", p), p, 0, 3 + p % 5, 40,
+				       1700000000000LL, 2), 0);
+		total += 3 + p % 5;
+	}
+	snprintf(sdir, sizeof(sdir), "%s/w-state", E.dir);
+	mqb_metrics_t *reg = mqb_metrics_new();
+	mqb_kafka_fwd_t *f = mqb_kafka_fwd_new(cfg, E.st, reg, sdir, err, sizeof(err));
+	if (!f)
+		fail_msg("forwarder: %s", err);
+	assert_int_equal(mqb_kafka_fwd_start(f), MQB_OK);
+	int64_t deadline = mqbt_now_ms() + 60000, delivered;
+	do {
+		delivered = 0;
+		for (int p = 0; p < WIDE; p++) {
+			mqb_kafka_part_status_t s;
+			assert_int_equal(mqb_kafka_fwd_status(f, "w", NULL, p, &s), MQB_OK);
+			delivered += s.cursor;
+		}
+		if (delivered < total)
+			mqbt_sleep_ms(20);
+	} while (delivered < total && mqbt_now_ms() < deadline);
+	assert_int_equal(delivered, total);
+	/* even with every partition's detail asked for */
+	char *prom = mqb_metrics_render_prometheus_detail(reg, NULL, MQB_JSON_DETAIL_ON);
+	char want[96];
+	assert_non_null(prom);
+	snprintf(want, sizeof want, "mqbridge_kafka_records_forwarded_total{stream=\"w\"} %lld\n",
+		 (long long)total);
+	assert_non_null(strstr(prom, want));
+	assert_non_null(strstr(prom, "mqbridge_kafka_records_lost_total{stream=\"w\"} 0\n"));
+	assert_null(strstr(prom, "_total{stream=\"w\",partition"));
+	free(prom);
+	mqb_kafka_fwd_destroy(f);
+	mqb_metrics_destroy(reg);
+	mqb_config_free(cfg);
+	/* the 4-partition stream of the running main forwarder: per partition */
+	assert_non_null(E.f);
+	prom = mqb_metrics_render_prometheus(E.reg, NULL);
+	assert_non_null(prom);
+	assert_non_null(strstr(prom, "mqbridge_kafka_records_forwarded_total{stream=\"t\","
+				     "partition=\"3\"}"));
+	free(prom);
+}
+
 /* Threads of this process (/proc/self/task entries). */
 static int own_threads(void)
 {
@@ -610,6 +677,7 @@ int main(void)
 		cmocka_unit_test(test_produce_errors),
 		cmocka_unit_test(test_fatal_error),
 		cmocka_unit_test(test_queue_full_bytes),
+		cmocka_unit_test(test_wide_stream_counters),
 		cmocka_unit_test(test_start_refused_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
