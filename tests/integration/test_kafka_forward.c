@@ -494,44 +494,67 @@ static void test_fatal_error(void **state)
 		      mqb_kafka_fwd_restarts(E.f), mqb_kafka_fwd_restarts(E.f) - restarts, dups);
 }
 
+/* Another forwarder beside E.f on the same store: stream (of nparts partitions, opened
+ * unless open) to topic, kextra added inside kafka = { }; its own state directory
+ * under E.dir and its own registry; started. */
+struct fwd2 {
+	mqb_config_t *cfg;
+	mqb_metrics_t *reg;
+	mqb_kafka_fwd_t *f;
+};
+
+static void fwd2_start(struct fwd2 *x, const char *stream, int nparts, const char *topic,
+		       const char *kextra)
+{
+	char text[2048], err[512], sdir[300];
+	snprintf(text, sizeof(text),
+		 "data_dir = \"%s/data\";\n"
+		 "streams = ( { name = \"%s\"; partitions = %d; flush = { interval_ms = 5; }; } );\n"
+		 "routes = ( { filter = \"%s/+\"; stream = \"%s\"; } );\n"
+		 "kafka = { bootstrap_servers = \"%s\"; %s\n"
+		 "  forward = ( { stream = \"%s\"; topic = \"%s\"; } ); };\n",
+		 E.dir, stream, nparts, stream, stream, E.mock.bootstrap, kextra, stream, topic);
+	x->cfg = mqb_config_load_string(text, topic, mqb_test_sections(), err, sizeof(err));
+	if (!x->cfg)
+		fail_msg("config: %s", err);
+	if (mqb_store_partition_count(E.st, stream) < 1 &&
+	    mqb_store_stream_open(E.st, &x->cfg->streams[0].opts, err, sizeof(err)))
+		fail_msg("stream: %s", err);
+	snprintf(sdir, sizeof(sdir), "%s/%s-state", E.dir, topic);
+	x->reg = mqb_metrics_new();
+	x->f = mqb_kafka_fwd_new(x->cfg, E.st, x->reg, sdir, err, sizeof(err));
+	if (!x->f)
+		fail_msg("forwarder: %s", err);
+	assert_int_equal(mqb_kafka_fwd_start(x->f), MQB_OK);
+}
+
+static void fwd2_stop(struct fwd2 *x)
+{
+	mqb_kafka_fwd_destroy(x->f);
+	mqb_metrics_destroy(x->reg);
+	mqb_config_free(x->cfg);
+}
+
 /* A second forwarder of stream t to edge.q whose queue holds 64 KiB (~650 records of
  * 100 bytes, below queue.buffering.max.messages): librdkafka refuses records with
  * QUEUE_FULL, each is produced again from memory at the next turn; every stored
  * record arrives once, in order. */
 static void test_queue_full_bytes(void **state)
 {
-	char text[2048], err[512], sdir[300];
-	snprintf(text, sizeof(text),
-		 "data_dir = \"%s/data\";\n"
-		 "streams = ( { name = \"t\"; partitions = %d; flush = { interval_ms = 5; }; } );\n"
-		 "routes = ( { filter = \"a/+\"; stream = \"t\"; } );\n"
-		 "kafka = { bootstrap_servers = \"%s\"; queue_buffering_max_kbytes = 64;\n"
-		 "  forward = ( { stream = \"t\"; topic = \"edge.q\"; } ); };\n",
-		 E.dir, NPARTS, E.mock.bootstrap);
-	mqb_config_t *cfg = mqb_config_load_string(text, "q.conf", mqb_test_sections(), err,
-						   sizeof(err));
-	if (!cfg)
-		fail_msg("config: %s", err);
-	snprintf(sdir, sizeof(sdir), "%s/q-state", E.dir);
-	mqb_metrics_t *reg = mqb_metrics_new();
-	mqb_kafka_fwd_t *f = mqb_kafka_fwd_new(cfg, E.st, reg, sdir, err, sizeof(err));
-	if (!f)
-		fail_msg("forwarder: %s", err);
-	assert_int_equal(mqb_kafka_fwd_start(f), MQB_OK);
-	wait_drained_by(f, 60000);
+	struct fwd2 x;
+	fwd2_start(&x, "t", NPARTS, "edge.q", "queue_buffering_max_kbytes = 64;");
+	wait_drained_by(x.f, 60000);
 	int64_t n[NPARTS];
 	for (int p = 0; p < NPARTS; p++) {
 		mqb_watermarks_t wm;
 		mqb_partition_watermarks(mqb_store_partition(E.st, "t", p), &wm);
 		n[p] = wm.stored;
 	}
-	double refused = prom_value(reg, "mqbridge_kafka_queue_full_total");
+	double refused = prom_value(x.reg, "mqbridge_kafka_queue_full_total");
 	print_message("edge.q: %.0f produce attempts refused with QUEUE_FULL\n", refused);
 	assert_true(refused > 0);
 	check_topic_of("edge.q", n, 0);
-	mqb_kafka_fwd_destroy(f);
-	mqb_metrics_destroy(reg);
-	mqb_config_free(cfg);
+	fwd2_stop(&x);
 }
 
 /* A stream of 80 partitions (above MQB_JSON_DETAIL_MAX): its two registered counters
@@ -540,38 +563,21 @@ static void test_queue_full_bytes(void **state)
 #define WIDE 80
 static void test_wide_stream_counters(void **state)
 {
-	char text[2048], err[512], sdir[300];
-	snprintf(text, sizeof(text),
-		 "data_dir = \"%s/data\";\n"
-		 "streams = ( { name = \"w\"; partitions = %d; flush = { interval_ms = 5; }; } );\n"
-		 "routes = ( { filter = \"w/+\"; stream = \"w\"; } );\n"
-		 "kafka = { bootstrap_servers = \"%s\";\n"
-		 "  forward = ( { stream = \"w\"; topic = \"edge.w\"; } ); };\n",
-		 E.dir, WIDE, E.mock.bootstrap);
-	mqb_config_t *cfg = mqb_config_load_string(text, "w.conf", mqb_test_sections(), err,
-						   sizeof(err));
-	if (!cfg)
-		fail_msg("config: %s", err);
-	if (mqb_store_stream_open(E.st, &cfg->streams[0].opts, err, sizeof(err)))
-		fail_msg("stream: %s", err);
+	char want[96];
+	struct fwd2 x;
+	fwd2_start(&x, "w", WIDE, "edge.w", "");
 	int64_t total = 0;
 	for (int p = 0; p < WIDE; p++) {
 		assert_int_equal(kfill(mqb_store_partition(E.st, "w", p), p, 0, 3 + p % 5, 40,
 				       1700000000000LL, 2), 0);
 		total += 3 + p % 5;
 	}
-	snprintf(sdir, sizeof(sdir), "%s/w-state", E.dir);
-	mqb_metrics_t *reg = mqb_metrics_new();
-	mqb_kafka_fwd_t *f = mqb_kafka_fwd_new(cfg, E.st, reg, sdir, err, sizeof(err));
-	if (!f)
-		fail_msg("forwarder: %s", err);
-	assert_int_equal(mqb_kafka_fwd_start(f), MQB_OK);
 	int64_t deadline = mqbt_now_ms() + 60000, delivered;
 	do {
 		delivered = 0;
 		for (int p = 0; p < WIDE; p++) {
 			mqb_kafka_part_status_t s;
-			assert_int_equal(mqb_kafka_fwd_status(f, "w", NULL, p, &s), MQB_OK);
+			assert_int_equal(mqb_kafka_fwd_status(x.f, "w", NULL, p, &s), MQB_OK);
 			delivered += s.cursor;
 		}
 		if (delivered < total)
@@ -579,8 +585,7 @@ static void test_wide_stream_counters(void **state)
 	} while (delivered < total && mqbt_now_ms() < deadline);
 	assert_int_equal(delivered, total);
 	/* even with every partition's detail asked for */
-	char *prom = mqb_metrics_render_prometheus_detail(reg, NULL, MQB_JSON_DETAIL_ON);
-	char want[96];
+	char *prom = mqb_metrics_render_prometheus_detail(x.reg, NULL, MQB_JSON_DETAIL_ON);
 	assert_non_null(prom);
 	snprintf(want, sizeof want, "mqbridge_kafka_records_forwarded_total{stream=\"w\"} %lld\n",
 		 (long long)total);
@@ -588,9 +593,7 @@ static void test_wide_stream_counters(void **state)
 	assert_non_null(strstr(prom, "mqbridge_kafka_records_lost_total{stream=\"w\"} 0\n"));
 	assert_null(strstr(prom, "_total{stream=\"w\",partition"));
 	free(prom);
-	mqb_kafka_fwd_destroy(f);
-	mqb_metrics_destroy(reg);
-	mqb_config_free(cfg);
+	fwd2_stop(&x);
 	/* the 4-partition stream of the running main forwarder: per partition */
 	assert_non_null(E.f);
 	prom = mqb_metrics_render_prometheus(E.reg, NULL);
