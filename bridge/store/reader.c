@@ -72,7 +72,7 @@ void mqb_partition__index_wrong(mqb_partition_t *p, mqb_segment_t *s, int64_t po
 	if (n > 4 && n + 3 < sizeof(path)) {
 		memcpy(path, s->log_path, n - 4);
 		memcpy(path + n - 4, ".index", 7);
-		if (truncate(path, 0) < 0)
+		if (truncate(path, 0) < 0 && errno != ENOENT)   /* ENOENT: retention won */
 			MQB_LOG_RATELIMITED(MQB_LOG_WARN, "store", 5000, "%s: cannot empty it: %s",
 					    path, strerror(errno));
 	}
