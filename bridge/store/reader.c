@@ -67,7 +67,10 @@ void mqb_partition__index_wrong(mqb_partition_t *p, mqb_segment_t *s, int64_t po
 	/* Empty the file: a sealed segment with data and an empty index is rebuilt at
 	 * the next open (recovery.c, fast_load); the active one is re-walked from its
 	 * start after a crash, and entries the writer appends meanwhile leave zeroed
-	 * entries before them, which fail the open's order check. */
+	 * entries before them, which fail the open's order check. The rebuild scans the
+	 * segment: if it was the batch header that rotted, not the entry, that scan cuts
+	 * the log there, as an open that checked every entry (before issue 15) did for
+	 * any indexed batch; the walk from 0 meanwhile reports that batch to readers. */
 	n = strlen(s->log_path);
 	if (n > 4 && n + 3 < sizeof(path)) {
 		memcpy(path, s->log_path, n - 4);
