@@ -826,6 +826,47 @@ static void test_unsampled_entry_to_later_batch(void **state)
 	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
 }
 
+/* A wrong entry in the active segment: its .index is emptied while the writer still
+ * holds it open; the entries appended after that land behind a hole of zeroed
+ * entries, which the next open's order check rejects: rebuilt, everything back. */
+static void test_unsampled_entry_in_active_segment(void **state)
+{
+	fx_t *f = *state;
+	char idx[400];
+	uint32_t rel, pos;
+	size_t i, n;
+	int64_t b;
+
+	f->o.index_interval_bytes = 3 * BSIZE;
+	fx_open(f, 0);
+	append_batches(f->p, 100);                  /* one segment, 33 entries */
+	fx_close(f);
+	path_of(f, idx, sizeof(idx), 0, ".index");
+	n = (size_t)file_size(idx) / 8;
+	assert_true(n > MQB_INDEX_SAMPLE);
+	for (i = 1; i < n && mqb_index_entry_sampled(n, i); i++)
+		;
+	entry_get(idx, i, &rel, &pos);
+	b = pos / BSIZE;
+	entry_set_pos(idx, i, (uint32_t)((b + 2) * BSIZE));
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 0);
+	check_from(f->p, (b + 1) * 10 + 3);
+	assert_int_equal(index_rejected(f->p), 1);
+	assert_int_equal(file_size(idx), 0);
+	append_batches(f->p, 60);                   /* the writer's entries after a hole */
+	check_from(f->p, 1234);
+	fx_close(f);
+	assert_true(file_size(idx) > (int64_t)(n * 8));
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	assert_int_equal(check_all(f->p), 1600);
+	check_from(f->p, (b + 1) * 10 + 3);
+	assert_int_equal(index_rejected(f->p), 0);
+	fx_close(f);
+	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+}
+
 /* The same with an earlier batch boundary (harmless to the walk, still wrong): found,
  * counted, every record back; a read-only store reports it but changes no file. */
 static void test_unsampled_entry_to_earlier_batch(void **state)
@@ -1022,6 +1063,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unsampled_entry_to_later_batch, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unsampled_entry_to_earlier_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unsampled_entry_in_active_segment, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unsampled_entry_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shifted_index_rebuilt_at_open, setup,
