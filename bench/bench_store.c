@@ -1,16 +1,23 @@
 /*
  * bench_store.c — segment store throughput and recovery time, beside their baselines.
  *
- *   bench_store [--size-mb N] [--dir PATH]
+ *   bench_store [--size-mb N] [--dir PATH] [--cold]
  *
  * 1. append: 100-byte records in batches of 100, no fsync, N MiB of encoded batches
  *    into one partition; baseline: write() of the same encoded bytes (one batch
  *    encoded once, written N MiB worth) to a file in the same directory, same run.
  * 2. sequential read of the whole partition with a reader (record by record).
- * 3. recovery of that partition after an unclean stop (the writer process exits
+ * 3. clean open: the store closed cleanly, then mqb_store_open + stream open timed
+ *    (best and median of 3, with the CPU time, read calls and bytes read from
+ *    /proc/self/io), alternating with its baseline: reading every segment's .index and
+ *    .timeindex file whole (the least an open that loads the indexes must do).
+ *    --cold: as root, sync and write 3 to /proc/sys/vm/drop_caches before each open,
+ *    both sides ("skipped (not root)" otherwise).
+ * 4. recovery of that partition after an unclean stop (the writer process exits
  *    without closing the store), with the recovery checkpoint and without it.
  * The store runs in child processes where a process must die uncleanly. Page cache
- * is warm (nothing is dropped). See bench/README.md.
+ * is warm except for --cold's row. The load average is printed before and after.
+ * See bench/README.md.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,11 +55,13 @@ struct child_result {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_store [--size-mb N] [--dir PATH]\n"
+	fprintf(stderr, "usage: bench_store [--size-mb N] [--dir PATH] [--cold]\n"
 			"  --size-mb N  size of the partition written and recovered (default "
 			"1024)\n"
 			"  --dir PATH   an existing directory to work in (default: a new one "
-			"under /tmp)\n");
+			"under /tmp)\n"
+			"  --cold       also time the clean open with the page cache dropped "
+			"before each open (root)\n");
 }
 
 static void fill_records(mqb_record_t *recs, uint8_t (*vals)[REC_BYTES], int64_t ts)
@@ -300,6 +311,166 @@ static int read_all(const char *dir, int64_t *records, int64_t *us)
 	return 0;
 }
 
+/* --- clean open ------------------------------------------------------------------ */
+
+#define OPEN_RUNS 3
+
+typedef struct io_snap {
+	int64_t us, cpu_us, syscr, rchar, read_bytes;
+} io_snap_t;
+
+static void io_snap(io_snap_t *s)
+{
+	struct rusage ru;
+	char line[128];
+	long long v;
+	FILE *fp = fopen("/proc/self/io", "r");
+
+	memset(s, 0, sizeof(*s));
+	while (fp && fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "syscr: %lld", &v) == 1)
+			s->syscr = v;
+		else if (sscanf(line, "rchar: %lld", &v) == 1)
+			s->rchar = v;
+		else if (sscanf(line, "read_bytes: %lld", &v) == 1)
+			s->read_bytes = v;
+	}
+	if (fp)
+		fclose(fp);
+	getrusage(RUSAGE_SELF, &ru);
+	s->cpu_us = (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+		    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+	s->us = mqb_mono_us();
+}
+
+static void io_diff(io_snap_t *d, const io_snap_t *a, const io_snap_t *b)
+{
+	d->us = b->us - a->us;
+	d->cpu_us = b->cpu_us - a->cpu_us;
+	d->syscr = b->syscr - a->syscr;
+	d->rchar = b->rchar - a->rchar;
+	d->read_bytes = b->read_bytes - a->read_bytes;
+}
+
+/* sync + drop the page cache (root). false with why when it cannot. */
+static bool drop_caches(char *why, size_t why_size)
+{
+	int fd;
+
+	if (geteuid() != 0) {
+		snprintf(why, why_size, "not root");
+		return false;
+	}
+	sync();
+	fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "3", 1) != 1) {
+		snprintf(why, why_size, "drop_caches: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* Baseline: read every .index and .timeindex of the partition whole. */
+static int read_indexes(const char *pdir, int64_t *bytes)
+{
+	static uint8_t buf[1 << 16];
+	char path[4400];
+	struct dirent *e;
+	DIR *d = opendir(pdir);
+
+	*bytes = 0;
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		ssize_t n;
+		int fd;
+
+		if (!((l > 6 && !strcmp(e->d_name + l - 6, ".index")) ||
+		      (l > 10 && !strcmp(e->d_name + l - 10, ".timeindex"))))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pdir, e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			*bytes += n;
+		close(fd);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int cmp_snap_us(const void *a, const void *b)
+{
+	const io_snap_t *x = a, *y = b;
+	return x->us < y->us ? -1 : x->us > y->us;
+}
+
+/* OPEN_RUNS clean opens of dir (closed cleanly after each), alternating with the
+ * baseline; sorted by wall time into open[] and base[]. */
+static int clean_opens(const char *dir, bool cold, io_snap_t *open_r, io_snap_t *base_r,
+		       char *why, size_t why_size)
+{
+	char pdir[4200];
+
+	snprintf(pdir, sizeof(pdir), "%s/" STREAM "-0", dir);
+	for (int i = 0; i < OPEN_RUNS; i++) {
+		struct child_result res = { 0 };
+		const mqb_recovery_report_t *rep;
+		io_snap_t a, b;
+		mqb_store_t *st;
+		int64_t bytes;
+
+		if (cold && !drop_caches(why, why_size))
+			return 1;
+		io_snap(&a);
+		read_indexes(pdir, &bytes);
+		io_snap(&b);
+		io_diff(&base_r[i], &a, &b);
+		if (cold && !drop_caches(why, why_size))
+			return 1;
+		io_snap(&a);
+		st = open_store(dir, &res);
+		io_snap(&b);
+		if (!st) {
+			snprintf(why, why_size, "open: %s", res.err);
+			return -1;
+		}
+		io_diff(&open_r[i], &a, &b);
+		rep = mqb_partition_recovery_report(mqb_store_partition(st, STREAM, 0));
+		if (!rep->clean || rep->indexes_rebuilt || rep->scanned_bytes) {
+			snprintf(why, why_size, "the open was not clean (rebuilt %d, scanned %"
+				 PRId64 ")", rep->indexes_rebuilt, rep->scanned_bytes);
+			mqb_store_close(st);
+			return -1;
+		}
+		mqb_store_close(st);
+	}
+	qsort(open_r, OPEN_RUNS, sizeof(*open_r), cmp_snap_us);
+	qsort(base_r, OPEN_RUNS, sizeof(*base_r), cmp_snap_us);
+	return 0;
+}
+
+static void open_row(const char *what, const io_snap_t *r)
+{
+	printf("%-34s best %8.2f ms  median %8.2f ms  cpu %7.2f ms  %7" PRId64 " reads  "
+	       "%9.1f KiB read, %9.1f KiB from disk\n", what, r[0].us / 1e3,
+	       r[OPEN_RUNS / 2].us / 1e3, r[OPEN_RUNS / 2].cpu_us / 1e3, r[OPEN_RUNS / 2].syscr,
+	       r[OPEN_RUNS / 2].rchar / 1024.0, r[OPEN_RUNS / 2].read_bytes / 1024.0);
+}
+
+static void print_load(const char *when)
+{
+	double la[3];
+
+	if (getloadavg(la, 3) == 3)
+		printf("load average %s: %.2f %.2f %.2f\n", when, la[0], la[1], la[2]);
+}
+
 static void row(const char *what, double recs, double us, double bytes, const char *note)
 {
 	double s = us / 1e6;
@@ -312,6 +483,8 @@ int main(int argc, char **argv)
 	int64_t size_mb = 1024, n_batches, base_us = 0, base_bytes = 0, rd_recs = 0, rd_us = 0;
 	const char *dir_arg = NULL;
 	struct child_result app, rec_ck, rec_full;
+	io_snap_t open_r[OPEN_RUNS], base_r[OPEN_RUNS];
+	bool cold = false;
 	char dir[4096], note[160];
 	double ratio, mrecs;
 	int i, ok = 1;
@@ -326,6 +499,8 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--dir") && i + 1 < argc) {
 			dir_arg = argv[++i];
+		} else if (!strcmp(argv[i], "--cold")) {
+			cold = true;
 		} else {
 			usage();
 			return !strcmp(argv[i], "--help") ? 0 : 2;
@@ -360,6 +535,7 @@ int main(int argc, char **argv)
 
 	printf("mqbridge store benchmark: %" PRId64 " MiB, %d-byte records in batches of %d, "
 	       "no fsync, dir %s (warm page cache)\n\n", size_mb, REC_BYTES, BATCH, dir);
+	print_load("at start");
 	printf("%-34s %12s %9s %9s  %s\n", "test", "records/s", "MB/s", "seconds", "notes");
 
 	if (baseline_write(dir, n_batches, &base_us, &base_bytes) != 0) {
@@ -387,6 +563,29 @@ int main(int argc, char **argv)
 	row("sequential read: reader records", (double)rd_recs, (double)rd_us,
 	    (double)app.bytes, "mqb_reader_next_record");
 
+	/* read_all closed the store cleanly: time clean opens, warm then cold. */
+	printf("\nclean open of the %" PRId64 " MiB partition (%d runs, alternating with the "
+	       "baseline; median's cpu, read calls and bytes):\n", size_mb, OPEN_RUNS);
+	for (int c = 0; c < (cold ? 2 : 1); c++) {
+		char why[320] = "";
+		int rc = clean_opens(dir, c == 1, open_r, base_r, why, sizeof(why));
+
+		if (rc < 0) {
+			fprintf(stderr, "bench_store: clean open: %s\n", why);
+			ok = 0;
+			goto done;
+		}
+		if (rc > 0) {
+			printf("%-34s skipped (%s)\n", "clean open, cold", why);
+			continue;
+		}
+		open_row(c ? "baseline, cold: read the indexes" :
+			 "baseline, warm: read the indexes", base_r);
+		open_row(c ? "clean open, cold: store+stream" :
+			 "clean open, warm: store+stream", open_r);
+	}
+	printf("\n");
+
 	/* read_all closed the store cleanly; make it unclean again with a writer that
 	 * appends one more batch and dies (its checkpoint covers everything). */
 	if (run_child(child_append, dir, 1, &app) != 0 ||
@@ -411,6 +610,7 @@ int main(int argc, char **argv)
 	    (double)rec_full.bytes, note);
 	printf("\n(records/s and MB/s of the recovery rows are the partition's size over the "
 	       "recovery time)\n");
+	print_load("at end");
 done:
 	mqbt_rmrf(dir);
 	if (dir_arg) {

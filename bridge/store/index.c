@@ -180,7 +180,8 @@ void mqb_index_time_at(const mqb_index_t *ix, size_t i, int64_t *ts, uint32_t *r
 	*rel = mqb_be32_get(e + 8);
 }
 
-uint32_t mqb_index_lookup_offset(const mqb_index_t *ix, uint32_t rel)
+bool mqb_index_lookup_offset(const mqb_index_t *ix, uint32_t rel, uint32_t *erel,
+			     uint32_t *epos)
 {
 	size_t lo = 0, hi = ix->n;   /* first entry with rel' >= rel */
 	uint32_t r, pos;
@@ -194,9 +195,9 @@ uint32_t mqb_index_lookup_offset(const mqb_index_t *ix, uint32_t rel)
 			hi = mid;
 	}
 	if (lo == 0)
-		return 0;
-	mqb_index_offset_at(ix, lo - 1, &r, &pos);
-	return pos;
+		return false;
+	mqb_index_offset_at(ix, lo - 1, erel, epos);
+	return true;
 }
 
 bool mqb_index_lookup_pos(const mqb_index_t *ix, uint32_t maxpos, uint32_t *rel,

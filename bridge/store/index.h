@@ -51,10 +51,12 @@ int  mqb_index_append_time(mqb_index_t *ix, int64_t ts, uint32_t rel);
 void mqb_index_offset_at(const mqb_index_t *ix, size_t i, uint32_t *rel, uint32_t *pos);
 void mqb_index_time_at(const mqb_index_t *ix, size_t i, int64_t *ts, uint32_t *rel);
 
-/* Where to start scanning for relative offset rel: the position of the last entry
- * whose batch ends before rel (rel' < rel; the caller skips that batch and scans
- * forward), or 0 when there is none. */
-uint32_t mqb_index_lookup_offset(const mqb_index_t *ix, uint32_t rel);
+/* Where to start scanning for relative offset rel: the last entry whose batch ends
+ * before rel (rel' < rel): true with *erel (that batch's last offset - base) and *epos
+ * (its position; the caller checks the header there names base + *erel, skips that
+ * batch and scans forward), false when there is none (scan from position 0). */
+bool mqb_index_lookup_offset(const mqb_index_t *ix, uint32_t rel, uint32_t *erel,
+			     uint32_t *epos);
 /* The last entry whose batch starts at or below position maxpos: true with *rel (its
  * batch's last offset - base) and *pos; false when none does. */
 bool mqb_index_lookup_pos(const mqb_index_t *ix, uint32_t maxpos, uint32_t *rel,

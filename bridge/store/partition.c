@@ -821,6 +821,7 @@ void mqb_partition_counters(mqb_partition_t *p, mqb_partition_counters_t *out)
 	out->fsync_us_total = atomic_load(&p->c_fsync_us);
 	out->append_errors = atomic_load(&p->c_errors);
 	out->corrupt_batches = atomic_load(&p->c_corrupt);
+	out->index_rejected = atomic_load(&p->c_index_rejected);
 }
 
 void mqb_store_test_fail_next_write(mqb_partition_t *p, int errnum)
@@ -846,6 +847,14 @@ int64_t mqb_partition_offset_for_time(mqb_partition_t *p, int64_t ts_ms)
 	for (size_t i = 0; i < p->nsegs; i++) {
 		mqb_segment_t *s = p->segs[i];
 		if (s->next_offset > s->base && s->max_ts >= ts_ms) {
+			/* Open checks the time index's order only (recovery.c), not each
+			 * entry against the data. A wrong entry that passes (a timestamp
+			 * too small, or an offset too large) can only move start later:
+			 * the answer is then a valid offset later than the first record at
+			 * or after ts_ms; one too large moves it earlier, which costs
+			 * reading but gives the right answer. start goes through the
+			 * reader, which checks the offset-index entry it uses, so it
+			 * cannot misplace a read. mqbridge log verify checks every entry. */
 			start = s->base + mqb_index_lookup_time(&s->tidx, ts_ms);
 			break;
 		}

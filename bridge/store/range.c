@@ -163,14 +163,27 @@ static void extend(mqb_reader_t *r, int64_t fpos, int64_t expect, int64_t limit,
 	bool got;
 
 	pthread_mutex_lock(&p->seglock);
-	got = mqb_index_lookup_pos(&r->seg->oidx, (uint32_t)(limit - 1 > UINT32_MAX ?
+	got = !atomic_load_explicit(&r->seg->oidx_untrusted, memory_order_relaxed) &&
+	      mqb_index_lookup_pos(&r->seg->oidx, (uint32_t)(limit - 1 > UINT32_MAX ?
 							    UINT32_MAX : limit - 1), &rel, &ipos);
 	pthread_mutex_unlock(&p->seglock);
+	/* The entry is not trusted blindly (open samples the index, recovery.c): the
+	 * header at ipos must be a batch ending at base + rel and not before expect. The
+	 * bytes skipped between fpos and ipos stay inside the range, so a wrong entry that
+	 * passed this could only shorten the framing check, never drop records. A header
+	 * that frames but names other offsets is a wrong entry: reported, and the index
+	 * no longer used; one that does not frame is left to the walk (it may be the
+	 * data that is bad, which the walk reports). */
 	if (got && (int64_t)ipos > fpos &&
-	    header_at(r, ipos, size, &h, why, sizeof(why)) == MQB_OK &&
-	    mqb_batch_last_offset(&h) == r->seg->base + rel && h.base_offset >= expect) {
-		fpos = ipos;
-		expect = h.base_offset;
+	    header_at(r, ipos, size, &h, why, sizeof(why)) == MQB_OK) {
+		if (mqb_batch_last_offset(&h) == r->seg->base + rel && h.base_offset >= expect) {
+			fpos = ipos;
+			expect = h.base_offset;
+		} else {
+			snprintf(why, sizeof(why), "the batch there holds offsets %" PRId64 "..%"
+				 PRId64, h.base_offset, mqb_batch_last_offset(&h));
+			mqb_partition__index_wrong(p, r->seg, ipos, r->seg->base + rel, why);
+		}
 	}
 	while (fpos < limit) {
 		int rc = header_at(r, fpos, size, &h, why, sizeof(why));

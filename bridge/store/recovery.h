@@ -5,7 +5,9 @@
  * Opening a partition (mqb_store_stream_open) recovers it:
  *  - a clean-shutdown marker (written by mqb_store_close, removed at open) means the
  *    files are complete: indexes are loaded and checked cheaply (sizes, order, the
- *    last entry against the batch it names), the tail batches are walked;
+ *    first, the last and a sample of at most MQB_INDEX_SAMPLE entries against the
+ *    batches they name; readers check every other entry when they use it), the tail
+ *    batches are walked;
  *  - otherwise segments wholly below the recovery checkpoint (recovery-point, written
  *    by the flusher at most once a second after an fsync: temp + fsync + rename) are
  *    treated the same way, and everything from the checkpoint on is scanned: every
@@ -26,6 +28,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct mqb_partition mqb_partition_t;
@@ -44,6 +47,13 @@ typedef struct mqb_recovery_report {
 	int64_t first_lost_offset;  /* the first offset no longer present (-1: none) */
 	char cut_reason[200];       /* why the batch there was invalid */
 } mqb_recovery_report_t;
+
+/* At most this many offset-index entries per segment are checked against their batch
+ * headers at open (recovery.c explains the rule and why). */
+#define MQB_INDEX_SAMPLE 16
+/* Whether open checks entry i of a segment's offset index of n entries (kept below
+ * the trusted bytes) against its batch header. For tests and tools. */
+bool mqb_index_entry_sampled(size_t n, size_t i);
 
 /* What recovery found and did when the partition was opened (owned by the partition). */
 const mqb_recovery_report_t *mqb_partition_recovery_report(mqb_partition_t *p);

@@ -47,6 +47,10 @@ typedef struct mqb_segment {
 	atomic_int refs;
 	mqb_index_t oidx;             /* .index */
 	mqb_index_t tidx;             /* .timeindex */
+	/* A reader found an offset-index entry that does not name the batch at its
+	 * position (mqb_partition__index_wrong): lookups in oidx are skipped from then on
+	 * and readers walk this segment from position 0. Set once, never cleared. */
+	atomic_bool oidx_untrusted;
 	/* writer state (partition writer lock) */
 	int64_t next_offset;          /* offset after the last batch */
 	int64_t max_ts;               /* largest record timestamp, INT64_MIN when empty */

@@ -208,6 +208,8 @@ typedef struct mqb_partition_counters {
 	uint64_t fsync_us_total;              /* time spent in them */
 	uint64_t append_errors;
 	uint64_t corrupt_batches;              /* distinct bad batches found (readers, scrub) */
+	uint64_t index_rejected;               /* segments whose offset index a reader found
+						* wrong (read from their start instead) */
 } mqb_partition_counters_t;
 void mqb_partition_counters(mqb_partition_t *p, mqb_partition_counters_t *out);
 

@@ -136,6 +136,7 @@ struct mqb_partition {
 	struct { int64_t seg_base, pos; } corrupt_seen[16];  /* dedup of reports */
 	size_t corrupt_nseen;
 	_Atomic uint64_t c_corrupt;
+	_Atomic uint64_t c_index_rejected;   /* segments whose .index a reader rejected */
 };
 
 /* store.c */
@@ -255,11 +256,21 @@ int  mqb_ckpt_write(mqb_partition_t *p, const mqb_ckpt_t *c);
 int  mqb_ckpt_write_opt(mqb_partition_t *p, const mqb_ckpt_t *c, bool sync);
 int  mqb_ckpt_read(const char *dir, mqb_ckpt_t *c);
 
-/* reader.c: the segment holding offset (+1 reference) and where to start in it;
- * *fh gets a reference to its open .log handle, or NULL when the segment's files are
- * closed (sealed): the caller opens it (mqb_segfd_open). */
+/* reader.c: the segment holding offset (+1 reference) and where to start in it:
+ * *pos 0 (walk from the start), or the position of the batch the offset index says
+ * ends at offset *pos_last < offset (NOT checked: the caller checks that header before
+ * skipping it, mqb_reader__locate). *fh gets a reference to its open .log handle, or
+ * NULL when the segment's files are closed (sealed): the caller opens it
+ * (mqb_segfd_open). */
 mqb_segment_t *mqb_partition__find(mqb_partition_t *p, int64_t offset, int64_t *pos,
-				   mqb_segfd_t **fh);
+				   int64_t *pos_last, mqb_segfd_t **fh);
+/* reader.c: an offset-index entry of s (at byte pos, naming last offset last) is
+ * wrong (why): the first time, s->oidx_untrusted is set, the partition's counter
+ * c_index_rejected grows, a warning names the segment, and (writable stores) the
+ * .index file is emptied so that the next open rebuilds it (recovery.c: a sealed
+ * segment with data but no entries). Any thread, no lock held. */
+void mqb_partition__index_wrong(mqb_partition_t *p, mqb_segment_t *s, int64_t pos,
+				int64_t last, const char *why);
 
 /* reader.c: a reader's state (range.c walks it too). */
 struct mqb_reader {
@@ -269,8 +280,9 @@ struct mqb_reader {
 	mqb_segfd_t *fh;          /* seg's .log: shared with the writer while seg is
 				   * active, else opened by this reader; NULL with seg */
 	int64_t fpos;             /* byte position of the next batch in seg */
-	int64_t next_off;         /* offset after the last valid batch read in seg, or
-				   * -1 when unknown (entered in the middle by the index) */
+	int64_t next_off;         /* offset after the last valid batch read in seg (or
+				   * after the checked index entry the reader entered at),
+				   * -1 when unknown */
 	uint8_t *buf;             /* read-ahead of seg bytes [buf_fpos, buf_fpos+buf_len) */
 	size_t cap, buf_len;
 	int64_t buf_fpos;

@@ -1,7 +1,9 @@
 /* fuzz_recovery.c — libFuzzer: arbitrary bytes as a partition's segment (plus, chosen
- * by the first byte, an index, a checkpoint and a clean-shutdown marker), then open /
- * recover, read everything, append, close, reopen, and verify. Must never crash, and a
- * recovered log must read back contiguously. Works in a tmpfs dir (/dev/shm). */
+ * by the first byte, an index, a time index, a checkpoint and a clean-shutdown
+ * marker), then open / recover, read everything and from the middle, append, close,
+ * reopen, and verify. Must never crash, and a recovered log must read back
+ * contiguously. Works in a tmpfs dir (/dev/shm). Seeds clean_40_batches_* hold 20
+ * index entries (more than open samples) with one wrong entry a reader meets. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -108,6 +110,16 @@ static void read_all(mqb_partition_t *p, bool strict)
 		next++;
 	}
 	mqb_reader_destroy(r);
+	/* from the middle: the reader looks the offset up in the (fuzzed) offset index
+	 * and must check the entry before trusting it */
+	next = w.log_start + (w.stored - w.log_start) / 2;
+	r = mqb_reader_new(p, next);
+	while (mqb_reader_next_record(r, &rec) == MQB_OK) {
+		if (strict && rec.offset != next)
+			abort();
+		next++;
+	}
+	mqb_reader_destroy(r);
 	(void)mqb_partition_offset_for_time(p, 0);
 }
 
@@ -128,10 +140,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	clear_dir();
-	if ((flags & 2) && size >= 16) {          /* 16 bytes of offset index */
-		put("00000000000000000000.index", data, 16);
-		data += 16;
-		size -= 16;
+	if ((flags & 2) && size >= ((flags & 16) ? 160 : 16)) {
+		/* 16 bytes of offset index, or 160 (20 entries: more than open checks
+		 * against the data, MQB_INDEX_SAMPLE, so readers check the others) */
+		size_t n = (flags & 16) ? 160 : 16;
+		put("00000000000000000000.index", data, n);
+		data += n;
+		size -= n;
+	}
+	if ((flags & 32) && size >= 12) {         /* one time-index entry */
+		put("00000000000000000000.timeindex", data, 12);
+		data += 12;
+		size -= 12;
 	}
 	if ((flags & 4) && size >= 36) {          /* a checkpoint */
 		put("recovery-point", data, 36);

@@ -718,6 +718,338 @@ static void test_unclean_stop_without_fsync(void **state)
 	assert_int_equal(check_all(f->p), 370);
 }
 
+/* --- offset-index entries open does not check (it samples, recovery.c) ------------ */
+
+static void entry_get(const char *idx, size_t i, uint32_t *rel, uint32_t *pos)
+{
+	uint8_t e[8];
+	int fd = open(idx, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, e, 8, (off_t)(i * 8)), 8);
+	close(fd);
+	*rel = (uint32_t)e[0] << 24 | (uint32_t)e[1] << 16 | (uint32_t)e[2] << 8 | e[3];
+	*pos = (uint32_t)e[4] << 24 | (uint32_t)e[5] << 16 | (uint32_t)e[6] << 8 | e[7];
+}
+
+static void entry_set_pos(const char *idx, size_t i, uint32_t pos)
+{
+	uint8_t b[4] = { (uint8_t)(pos >> 24), (uint8_t)(pos >> 16), (uint8_t)(pos >> 8),
+			 (uint8_t)pos };
+	poke(idx, (int64_t)(i * 8 + 4), b, 4);
+}
+
+/* Records [from, stored) read one by one from a reader started at from: each exactly
+ * once, in order (values say their offset). */
+static void check_from(mqb_partition_t *p, int64_t from)
+{
+	mqb_watermarks_t w;
+	mqb_reader_t *r = mqb_reader_new(p, from);
+	mqb_record_t rec;
+	int64_t next = from;
+	char want[16];
+	int rc;
+
+	mqb_partition_watermarks(p, &w);
+	while ((rc = mqb_reader_next_record(r, &rec)) == MQB_OK) {
+		assert_int_equal(rec.offset, next);
+		snprintf(want, sizeof(want), "v%08lld", (long long)next);
+		assert_memory_equal(rec.value, want, 9);
+		next++;
+	}
+	assert_int_equal(rc, MQB_ERR_AGAIN);
+	assert_int_equal(next, w.stored);
+	mqb_reader_destroy(r);
+}
+
+static uint64_t index_rejected(mqb_partition_t *p)
+{
+	mqb_partition_counters_t c;
+	mqb_partition_counters(p, &c);
+	return c.index_rejected;
+}
+
+/* Segment 0 of 100 batches (then 30 more in segment 1000), an offset-index entry every
+ * 3rd batch: 33 entries, more than open samples. The first entry open does not check
+ * into *i, its batch number into *b (equal batch sizes). */
+static void unsampled_setup(fx_t *f, char *idx, size_t idx_size, size_t *i, int64_t *b)
+{
+	uint32_t rel, pos;
+	int64_t n;
+
+	f->o.segment_bytes = 100 * BSIZE;
+	f->o.index_interval_bytes = 3 * BSIZE;
+	fx_open(f, 0);
+	append_batches(f->p, 130);
+	fx_close(f);
+	path_of(f, idx, idx_size, 0, ".index");
+	n = file_size(idx) / 8;
+	assert_true(n > MQB_INDEX_SAMPLE);
+	for (*i = 1; *i < (size_t)n && mqb_index_entry_sampled((size_t)n, *i); (*i)++)
+		;
+	assert_true(*i + 1 < (size_t)n);
+	entry_get(idx, *i, &rel, &pos);
+	assert_int_equal(pos % BSIZE, 0);
+	*b = pos / BSIZE;
+	assert_int_equal(rel, *b * 10 + 9);       /* names batch b */
+}
+
+/* An unsampled entry rewritten to point at a later batch boundary (rel kept): open does
+ * not see it; a reader that would be sent past the records it wants checks the header,
+ * walks the segment from its start instead and returns every record once; one
+ * warning, counted; the .index is emptied and the next open rebuilds it. */
+static void test_unsampled_entry_to_later_batch(void **state)
+{
+	fx_t *f = *state;
+	char idx[400];
+	size_t i;
+	int64_t b;
+
+	unsampled_setup(f, idx, sizeof(idx), &i, &b);
+	entry_set_pos(idx, i, (uint32_t)((b + 2) * BSIZE));   /* skips batch b + 1 */
+	fx_open(f, 0);
+	assert_true(mqb_partition_recovery_report(f->p)->clean);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 0);
+	assert_int_equal(index_rejected(f->p), 0);
+	check_from(f->p, (b + 1) * 10 + 3);        /* looked up through entry i */
+	assert_int_equal(index_rejected(f->p), 1);
+	check_from(f->p, (b + 1) * 10);            /* index no longer used */
+	check_from(f->p, 997);
+	assert_int_equal(check_all(f->p), 1300);
+	assert_int_equal(index_rejected(f->p), 1);
+	fx_close(f);
+	assert_int_equal(file_size(idx), 0);       /* emptied: rebuilt at the next open */
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	check_from(f->p, (b + 1) * 10 + 3);
+	assert_int_equal(index_rejected(f->p), 0);
+	fx_close(f);
+	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+}
+
+/* A wrong entry in the active segment: its .index is emptied while the writer still
+ * holds it open; the entries appended after that land behind a hole of zeroed
+ * entries, which the next open's order check rejects: rebuilt, everything back. */
+static void test_unsampled_entry_in_active_segment(void **state)
+{
+	fx_t *f = *state;
+	char idx[400];
+	uint32_t rel, pos;
+	size_t i, n;
+	int64_t b;
+
+	f->o.index_interval_bytes = 3 * BSIZE;
+	fx_open(f, 0);
+	append_batches(f->p, 100);                  /* one segment, 33 entries */
+	fx_close(f);
+	path_of(f, idx, sizeof(idx), 0, ".index");
+	n = (size_t)file_size(idx) / 8;
+	assert_true(n > MQB_INDEX_SAMPLE);
+	for (i = 1; i < n && mqb_index_entry_sampled(n, i); i++)
+		;
+	entry_get(idx, i, &rel, &pos);
+	b = pos / BSIZE;
+	entry_set_pos(idx, i, (uint32_t)((b + 2) * BSIZE));
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 0);
+	check_from(f->p, (b + 1) * 10 + 3);
+	assert_int_equal(index_rejected(f->p), 1);
+	assert_int_equal(file_size(idx), 0);
+	append_batches(f->p, 60);                   /* the writer's entries after a hole */
+	check_from(f->p, 1234);
+	fx_close(f);
+	assert_true(file_size(idx) > (int64_t)(n * 8));
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	assert_int_equal(check_all(f->p), 1600);
+	check_from(f->p, (b + 1) * 10 + 3);
+	assert_int_equal(index_rejected(f->p), 0);
+	fx_close(f);
+	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+}
+
+/* The same with an earlier batch boundary (harmless to the walk, still wrong): found,
+ * counted, every record back; a read-only store reports it but changes no file. */
+static void test_unsampled_entry_to_earlier_batch(void **state)
+{
+	fx_t *f = *state;
+	char idx[400], err[256];
+	mqb_store_t *ro;
+	size_t i;
+	int64_t b, isize;
+
+	unsampled_setup(f, idx, sizeof(idx), &i, &b);
+	entry_set_pos(idx, i, (uint32_t)((b - 1) * BSIZE));
+	isize = file_size(idx);
+	ro = mqb_store_open(f->dir, MQB_STORE_RDONLY, err, sizeof(err));
+	assert_non_null(ro);
+	assert_int_equal(mqb_store_stream_open(ro, NULL, err, sizeof(err)), MQB_OK);
+	f->p = mqb_store_partition(ro, "s", 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 0);
+	check_from(f->p, (b + 1) * 10 + 3);
+	assert_int_equal(index_rejected(f->p), 1);
+	mqb_store_close(ro);
+	assert_int_equal(file_size(idx), isize);   /* read-only: untouched */
+
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 0);
+	check_from(f->p, (b + 1) * 10 + 9);
+	assert_int_equal(index_rejected(f->p), 1);
+	fx_close(f);
+	assert_int_equal(file_size(idx), 0);
+}
+
+/* Zero-copy ranges: extend() jumps to an index entry's batch only when its header names
+ * the entry's offset; a wrong one is reported and the ranges still cover every offset
+ * once, in order. */
+static void test_unsampled_entry_ranges(void **state)
+{
+	fx_t *f = *state;
+	char idx[400];
+	mqb_watermarks_t w;
+	mqb_range_t rg;
+	mqb_reader_t *r;
+	int64_t b, next = 0;
+	size_t i;
+	int rc, guard = 0;
+
+	unsampled_setup(f, idx, sizeof(idx), &i, &b);
+	entry_set_pos(idx, i, (uint32_t)((b + 2) * BSIZE));
+	fx_open(f, 0);
+	mqb_partition_watermarks(f->p, &w);
+	r = mqb_reader_new(f->p, 0);
+	/* the first range's limit falls in batch b + 2: extend() looks up entry i */
+	while ((rc = mqb_reader_next_range(r, (b + 2) * BSIZE + 100, true, &rg)) == MQB_OK &&
+	       guard++ < 1000) {
+		assert_int_equal(rg.first_offset, next);
+		assert_true(rg.next_offset > next);
+		assert_int_equal(rg.len % BSIZE, 0);
+		assert_int_equal(rg.len / BSIZE, (rg.next_offset - rg.first_offset) / 10);
+		next = rg.next_offset;
+		mqb_range_release(&rg);
+	}
+	assert_int_equal(rc, MQB_ERR_AGAIN);
+	assert_int_equal(next, w.stored);
+	assert_int_equal(index_rejected(f->p), 1);
+	mqb_reader_destroy(r);
+	{
+		mqb_partition_counters_t c;
+		mqb_partition_counters(f->p, &c);
+		assert_int_equal(c.corrupt_batches, 0);   /* a wrong entry is not bad data */
+	}
+}
+
+/* Gross corruption is still caught at open: every entry but the last (where the walk
+ * starts) shifted one batch on, still increasing and inside the data, fails the
+ * sampled checks and the index is rebuilt. */
+static void test_shifted_index_rebuilt_at_open(void **state)
+{
+	fx_t *f = *state;
+	char idx[400];
+	uint32_t rel, pos;
+	size_t i;
+	int64_t b, n;
+
+	unsampled_setup(f, idx, sizeof(idx), &i, &b);
+	n = file_size(idx) / 8;
+	for (int64_t k = 0; k + 1 < n; k++) {
+		entry_get(idx, (size_t)k, &rel, &pos);
+		entry_set_pos(idx, (size_t)k, pos + BSIZE);
+	}
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	assert_int_equal(check_all(f->p), 1300);
+	check_from(f->p, (b + 1) * 10 + 3);
+	assert_int_equal(index_rejected(f->p), 0);
+}
+
+/* A time index whose offsets go backwards (timestamps still increasing) is rebuilt at
+ * open: a timestamp lookup through it would start at the wrong batch. */
+static void test_time_index_offsets_backwards_rebuilt(void **state)
+{
+	fx_t *f = *state;
+	char idx[400], tidx[400];
+	uint8_t a[4], b4[4];
+	size_t i;
+	int64_t b;
+	int fd;
+
+	unsampled_setup(f, idx, sizeof(idx), &i, &b);
+	path_of(f, tidx, sizeof(tidx), 0, ".timeindex");
+	assert_true(file_size(tidx) >= 3 * 12);
+	fd = open(tidx, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, a, 4, 8), 4);        /* entry 0's offset */
+	assert_int_equal(pread(fd, b4, 4, 20), 4);      /* entry 1's */
+	close(fd);
+	poke(tidx, 8, b4, 4);
+	poke(tidx, 20, a, 4);
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	assert_int_equal(mqb_partition_offset_for_time(f->p, 1000000 + 47), 47);
+	fx_close(f);
+	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+}
+
+/* read() calls of this process so far (/proc/self/io syscr: read, pread, readv). */
+static int64_t read_calls(void)
+{
+	char line[128];
+	long long v = -1;
+	FILE *fp = fopen("/proc/self/io", "r");
+
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "syscr: %lld", &v) == 1)
+			break;
+	fclose(fp);
+	return v;
+}
+
+/* A clean open reads a bounded number of batch headers per segment, not one per index
+ * entry: 5-6 segments of ~400 one-record batches, an index entry for every batch but
+ * each segment's first (~2,000 entries; checking each cost ~2,000 preads). */
+static void test_clean_open_reads_a_sample(void **state)
+{
+	fx_t *f = *state;
+	mqb_record_t rec = { .timestamp_ms = 1000000, .key = "k", .key_len = 1,
+			     .value = "v", .value_len = 1 };
+	int64_t before, reads;
+
+	if (read_calls() < 0)
+		skip();
+	mqb_watermarks_t w;
+
+	f->o.index_interval_bytes = 1;
+	f->o.segment_bytes = 30000;               /* ~400 batches of ~75 bytes */
+	fx_open(f, 0);
+	for (int k = 0; k < 2000; k++) {
+		rec.timestamp_ms = 1000000 + k;
+		assert_int_equal(mqb_partition_append(f->p, &rec, 1, NULL), MQB_OK);
+	}
+	mqb_partition_watermarks(f->p, &w);
+	assert_true(w.segments >= 5 && w.segments <= 6);
+	fx_close(f);
+	before = read_calls();
+	fx_open(f, 0);
+	reads = read_calls() - before;
+	assert_true(mqb_partition_recovery_report(f->p)->clean);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 0);
+	/* per segment: 2 index loads, the sample, the first header, the last entry's
+	 * batch in the walk; plus the store's own files */
+	print_message("clean open of 5 segments x ~400 entries: %lld read calls\n",
+		      (long long)reads);
+	assert_true(reads <= 6 * (MQB_INDEX_SAMPLE + 6) + 20);
+	assert_int_equal(mqb_partition_offset_for_time(f->p, 1000000 + 1234), 1234);
+	{
+		mqb_reader_t *r = mqb_reader_new(f->p, 1234);
+		mqb_record_t got;
+		assert_int_equal(mqb_reader_next_record(r, &got), MQB_OK);
+		assert_int_equal(got.offset, 1234);
+		mqb_reader_destroy(r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -728,6 +1060,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flip_in_header_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zeroed_and_missing_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batches_clean_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsampled_entry_to_later_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unsampled_entry_to_earlier_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unsampled_entry_in_active_segment, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unsampled_entry_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shifted_index_rebuilt_at_open, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_time_index_offsets_backwards_rebuilt, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_clean_open_reads_a_sample, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_and_wrongly_named_files, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_segment_and_empty_files, setup,
