@@ -655,7 +655,7 @@ static void recover_finish(recovery_t *r)
 		 * made durable the same way: with the other partitions of its stream, by
 		 * one syncfs, or by its first append's directory fsync, whichever comes
 		 * first, so no record is durable before its files are. Three fsyncs per
-		 * partition made creating 1024 partitions take 3.6 s (issue 15). A crash
+		 * partition made creating 1024 partitions take 3.6-4 s (issue 15). A crash
 		 * before that leaves an empty partition with or without its files, and at
 		 * worst a checkpoint that does not read back: the next open rebuilds them
 		 * (an empty scan). */

@@ -629,6 +629,62 @@ static void test_rdonly_changes_nothing(void **state)
 	assert_string_equal(before, after);
 }
 
+/* A new stream of 20 partitions is made durable with one sync for the stream
+ * (recovery.c recover_finish: no fsyncs of each partition's own). A process killed
+ * right after creating it, before any append or clean stop, leaves partitions that
+ * reopen empty and uncut with their checkpoint written, and take appends that become
+ * durable. */
+static void test_new_partitions_then_crash(void **state)
+{
+	fx_t *f = *state;
+	enum { NEW = 20 };
+	char path[400];
+	pid_t pid;
+	int status;
+
+	f->o.partitions = NEW;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+		mqb_store_t *st = mqb_store_open(f->dir, 0, err, sizeof(err));
+		if (!st || mqb_store_stream_open(st, &f->o, err, sizeof(err)))
+			_exit(2);
+		for (int i = 0; i < NEW; i++) {
+			snprintf(path, sizeof(path), "%s/s-%d/%020d.log", f->dir, i, 0);
+			if (access(path, F_OK) != 0)
+				_exit(3);
+			snprintf(path, sizeof(path), "%s/s-%d/recovery-point", f->dir, i);
+			if (access(path, F_OK) != 0)
+				_exit(4);
+		}
+		_exit(0);                     /* no close: an unclean stop */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fx_open(f, 0);
+	for (int i = 0; i < NEW; i++) {
+		mqb_partition_t *p = mqb_store_partition(f->st, "s", i);
+		const mqb_recovery_report_t *rep = mqb_partition_recovery_report(p);
+		mqb_watermarks_t w;
+
+		assert_false(rep->clean);
+		assert_false(rep->truncated);
+		assert_int_equal(rep->scanned_bytes, 0);
+		assert_int_equal(rep->indexes_rebuilt, 0);
+		assert_int_equal(check_all(p), 0);
+		append_batches(p, 1 + i % 2);
+		assert_int_equal(mqb_partition_flush(p), MQB_OK);
+		mqb_partition_watermarks(p, &w);
+		assert_int_equal(w.durable, 10 * (1 + i % 2));
+	}
+	fx_close(f);
+	fx_open(f, 0);
+	for (int i = 0; i < NEW; i++)
+		assert_int_equal(check_all(mqb_store_partition(f->st, "s", i)), 10 * (1 + i % 2));
+}
+
 /* A child process appends and exits without closing: a real unclean stop. */
 static void crash_child(fx_t *f, int batches, bool wait_checkpoint, int extra_after)
 {
@@ -1078,6 +1134,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rdonly_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_stop_with_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_partitions_then_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unclean_stop_without_fsync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clean_stop_of_many_partitions, setup,
 						teardown),
