@@ -19,7 +19,7 @@ static void on_fsync(mqb_partition_t *p, uint64_t fsync_us, void *arg)
 /* One partition's figures, or their sums over a stream's partitions. */
 typedef struct pfig {
 	double log_start, stored, durable, size, segs, bytes, errors, fsyncs, fsync_s,
-	       corrupt_batches, corrupt;
+	       corrupt_batches, corrupt, index_rejected;
 } pfig_t;
 
 static void pfig_add(pfig_t *f, mqb_partition_t *p)
@@ -40,6 +40,7 @@ static void pfig_add(pfig_t *f, mqb_partition_t *p)
 	f->fsync_s += (double)c.fsync_us_total / 1e6;
 	f->corrupt_batches += (double)c.corrupt_batches;
 	f->corrupt += mqb_partition_corrupt_info(p, NULL) ? 1 : 0;
+	f->index_rejected += (double)c.index_rejected;
 }
 
 /* The store's series for one partition (pid) or, pid NULL, one stream's sums; the
@@ -78,6 +79,7 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 {
 	mqb_store_t *st = arg;
 	const char *const *streams = mqb_store_streams(st);
+	double index_rejected = 0;     /* store-wide: the log line names the segment */
 
 	for (size_t s = 0; streams && streams[s]; s++) {
 		int32_t n = mqb_store_partition_count(st, streams[s]);
@@ -100,12 +102,18 @@ static void collect(mqb_metrics_emit_t *e, void *arg)
 				continue;
 			}
 			pfig_add(&one, p);
+			index_rejected += one.index_rejected;
 			snprintf(pid, sizeof(pid), "%d", i);
 			emit_fig(e, streams[s], pid, &one);
 		}
 		if (!detail)
 			emit_fig(e, streams[s], NULL, &sum);
+		index_rejected += sum.index_rejected;
 	}
+	mqb_metrics_emit(e, "mqbridge_store_index_rejected_total", "Segments whose offset "
+			 "index a reader found wrong (read from the segment start instead; "
+			 "the index is rebuilt at the next open; the log names the segment)",
+			 "counter", index_rejected, NULL);
 	{
 		mqb_store_stats_t fs;
 		mqb_store_stats(st, &fs);

@@ -204,6 +204,8 @@ static void test_reader_detects_and_reports(void **state)
 					    "partition=\"0\"} 1"));
 		assert_non_null(strstr(txt, "mqbridge_partition_corrupt{stream=\"s\","
 					    "partition=\"0\"} 1"));
+		/* the batch rotted, not an index entry a reader was sent through */
+		assert_non_null(strstr(txt, "\nmqbridge_store_index_rejected_total 0\n"));
 		js = mqb_metrics_render_json(reg, &len);
 		{
 			cJSON *doc = cJSON_Parse(js), *po, *co;
