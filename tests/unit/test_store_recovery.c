@@ -629,62 +629,6 @@ static void test_rdonly_changes_nothing(void **state)
 	assert_string_equal(before, after);
 }
 
-/* A new stream of 20 partitions is made durable with one sync for the stream
- * (recovery.c recover_finish: no fsyncs of each partition's own). A process killed
- * right after creating it, before any append or clean stop, leaves partitions that
- * reopen empty and uncut with their checkpoint written, and take appends that become
- * durable. */
-static void test_new_partitions_then_crash(void **state)
-{
-	fx_t *f = *state;
-	enum { NEW = 20 };
-	char path[400];
-	pid_t pid;
-	int status;
-
-	f->o.partitions = NEW;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char err[256];
-		mqb_store_t *st = mqb_store_open(f->dir, 0, err, sizeof(err));
-		if (!st || mqb_store_stream_open(st, &f->o, err, sizeof(err)))
-			_exit(2);
-		for (int i = 0; i < NEW; i++) {
-			snprintf(path, sizeof(path), "%s/s-%d/%020d.log", f->dir, i, 0);
-			if (access(path, F_OK) != 0)
-				_exit(3);
-			snprintf(path, sizeof(path), "%s/s-%d/recovery-point", f->dir, i);
-			if (access(path, F_OK) != 0)
-				_exit(4);
-		}
-		_exit(0);                     /* no close: an unclean stop */
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	fx_open(f, 0);
-	for (int i = 0; i < NEW; i++) {
-		mqb_partition_t *p = mqb_store_partition(f->st, "s", i);
-		const mqb_recovery_report_t *rep = mqb_partition_recovery_report(p);
-		mqb_watermarks_t w;
-
-		assert_false(rep->clean);
-		assert_false(rep->truncated);
-		assert_int_equal(rep->scanned_bytes, 0);
-		assert_int_equal(rep->indexes_rebuilt, 0);
-		assert_int_equal(check_all(p), 0);
-		append_batches(p, 1 + i % 2);
-		assert_int_equal(mqb_partition_flush(p), MQB_OK);
-		mqb_partition_watermarks(p, &w);
-		assert_int_equal(w.durable, 10 * (1 + i % 2));
-	}
-	fx_close(f);
-	fx_open(f, 0);
-	for (int i = 0; i < NEW; i++)
-		assert_int_equal(check_all(mqb_store_partition(f->st, "s", i)), 10 * (1 + i % 2));
-}
-
 /* A child process appends and exits without closing: a real unclean stop. */
 static void crash_child(fx_t *f, int batches, bool wait_checkpoint, int extra_after)
 {
@@ -710,6 +654,47 @@ static void crash_child(fx_t *f, int batches, bool wait_checkpoint, int extra_af
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* A new stream of 20 partitions is made durable with one sync for the stream
+ * (recovery.c recover_finish: no fsyncs of each partition's own). A process killed
+ * right after creating it, before any append or clean stop, leaves partitions that
+ * reopen empty and uncut with their checkpoint written, and take appends that become
+ * durable. */
+static void test_new_partitions_then_crash(void **state)
+{
+	fx_t *f = *state;
+	enum { NEW = 20 };
+	char path[400];
+
+	f->o.partitions = NEW;
+	crash_child(f, 0, false, 0);
+	for (int i = 0; i < NEW; i++) {
+		snprintf(path, sizeof(path), "%s/s-%d/%020d.log", f->dir, i, 0);
+		assert_int_equal(access(path, F_OK), 0);
+		snprintf(path, sizeof(path), "%s/s-%d/recovery-point", f->dir, i);
+		assert_int_equal(access(path, F_OK), 0);
+	}
+	fx_open(f, 0);
+	for (int i = 0; i < NEW; i++) {
+		mqb_partition_t *p = mqb_store_partition(f->st, "s", i);
+		const mqb_recovery_report_t *rep = mqb_partition_recovery_report(p);
+		mqb_watermarks_t w;
+
+		assert_false(rep->clean);
+		assert_false(rep->truncated);
+		assert_int_equal(rep->scanned_bytes, 0);
+		assert_int_equal(rep->indexes_rebuilt, 0);
+		assert_int_equal(check_all(p), 0);
+		append_batches(p, 1 + i % 2);
+		assert_int_equal(mqb_partition_flush(p), MQB_OK);
+		mqb_partition_watermarks(p, &w);
+		assert_int_equal(w.durable, 10 * (1 + i % 2));
+	}
+	fx_close(f);
+	fx_open(f, 0);
+	for (int i = 0; i < NEW; i++)
+		assert_int_equal(check_all(mqb_store_partition(f->st, "s", i)), 10 * (1 + i % 2));
 }
 
 static void test_unclean_stop_with_checkpoint(void **state)
@@ -849,6 +834,20 @@ static void unsampled_setup(fx_t *f, char *idx, size_t idx_size, size_t *i, int6
 	assert_int_equal(rel, *b * 10 + 9);       /* names batch b */
 }
 
+/* Reopen after a reader emptied a rejected .index: it was rebuilt, all `total` records
+ * read back, reads from `from` go through the new index and nothing is rejected; the
+ * closed partition verifies. */
+static void reopen_rebuilt(fx_t *f, int64_t total, int64_t from)
+{
+	fx_open(f, 0);
+	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
+	assert_int_equal(check_all(f->p), total);
+	check_from(f->p, from);
+	assert_int_equal(index_rejected(f->p), 0);
+	fx_close(f);
+	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+}
+
 /* An unsampled entry rewritten to point at a later batch boundary (rel kept): open does
  * not see it; a reader that would be sent past the records it wants checks the header,
  * walks the segment from its start instead and returns every record once; one
@@ -874,12 +873,7 @@ static void test_unsampled_entry_to_later_batch(void **state)
 	assert_int_equal(index_rejected(f->p), 1);
 	fx_close(f);
 	assert_int_equal(file_size(idx), 0);       /* emptied: rebuilt at the next open */
-	fx_open(f, 0);
-	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
-	check_from(f->p, (b + 1) * 10 + 3);
-	assert_int_equal(index_rejected(f->p), 0);
-	fx_close(f);
-	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+	reopen_rebuilt(f, 1300, (b + 1) * 10 + 3);
 }
 
 /* A wrong entry in the active segment: its .index is emptied while the writer still
@@ -914,13 +908,7 @@ static void test_unsampled_entry_in_active_segment(void **state)
 	check_from(f->p, 1234);
 	fx_close(f);
 	assert_true(file_size(idx) > (int64_t)(n * 8));
-	fx_open(f, 0);
-	assert_int_equal(mqb_partition_recovery_report(f->p)->indexes_rebuilt, 1);
-	assert_int_equal(check_all(f->p), 1600);
-	check_from(f->p, (b + 1) * 10 + 3);
-	assert_int_equal(index_rejected(f->p), 0);
-	fx_close(f);
-	assert_int_equal(mqb_store_verify_partition(f->pdir, NULL, NULL, NULL), 0);
+	reopen_rebuilt(f, 1600, (b + 1) * 10 + 3);
 }
 
 /* The same with an earlier batch boundary (harmless to the walk, still wrong): found,
