@@ -1,6 +1,7 @@
 /* batch.c — Kafka RecordBatch v2 encode / validate / iterate. */
 #include "bridge/store/batch.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,26 @@ int mqb_batch_header_peek(const uint8_t *b, size_t len, mqb_batch_hdr_t *h)
 }
 
 #define WHY(...) do { if (why && why_size) snprintf(why, why_size, __VA_ARGS__); } while (0)
+
+int mqb_batch_header_framing(const mqb_batch_hdr_t *h, int64_t avail, char *why,
+			     size_t why_size)
+{
+	int64_t total = (int64_t)mqb_batch_total_size(h);
+
+	if (h->batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD || total > avail ||
+	    total > MQB_BATCH_MAX_SIZE) {
+		if (why)
+			snprintf(why, why_size, "bad batch length %" PRId32, h->batch_length);
+		return MQB_ERR_CORRUPT;
+	}
+	if (h->magic != MQB_BATCH_MAGIC || h->last_offset_delta < 0) {
+		if (why)
+			snprintf(why, why_size, "bad batch header (magic %d, last offset delta %"
+				 PRId32 ")", h->magic, h->last_offset_delta);
+		return MQB_ERR_CORRUPT;
+	}
+	return MQB_OK;
+}
 
 int mqb_batch_header_parse(const uint8_t *buf, size_t len, mqb_batch_hdr_t *h,
 			   char *why, size_t why_size)

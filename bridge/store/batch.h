@@ -87,6 +87,16 @@ size_t mqb_batch_record_size(const mqb_record_t *r);
 int mqb_batch_header_peek(const uint8_t *buf, size_t len, mqb_batch_hdr_t *out);
 
 /*
+ * The framing of a peeked header (no CRC: the bytes after it are not read): length at
+ * least the minimum and the whole batch within avail bytes (and MQB_BATCH_MAX_SIZE),
+ * magic 2, last offset delta >= 0. What the readers' and recovery's header walks check
+ * before they step to the next batch. MQB_OK, or MQB_ERR_CORRUPT with the reason in
+ * why (may be NULL).
+ */
+int mqb_batch_header_framing(const mqb_batch_hdr_t *h, int64_t avail, char *why,
+			     size_t why_size);
+
+/*
  * Decode and validate the header of the batch starting at buf (len bytes available,
  * possibly more than one batch): batch length within [49, len - 12], magic 2, CRC-32C,
  * no compression / transactional / control bits, record count >= 1 and equal to

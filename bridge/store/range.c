@@ -39,7 +39,7 @@ void mqb_range_release(mqb_range_t *rg)
 static int header_at(mqb_reader_t *r, int64_t fpos, int64_t size, mqb_batch_hdr_t *h,
 		     char *why, size_t why_size)
 {
-	int64_t avail = size - fpos, total;
+	int64_t avail = size - fpos;
 
 	if (avail < MQB_BATCH_HDR_SIZE) {
 		snprintf(why, why_size, "truncated batch header");
@@ -69,18 +69,7 @@ static int header_at(mqb_reader_t *r, int64_t fpos, int64_t size, mqb_batch_hdr_
 		r->hwin_len = want;
 	}
 	mqb_batch_header_peek(r->hwin + (fpos - r->hwin_pos), MQB_BATCH_HDR_SIZE, h);
-	total = (int64_t)mqb_batch_total_size(h);
-	if (h->batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD || total > avail ||
-	    total > MQB_BATCH_MAX_SIZE) {
-		snprintf(why, why_size, "bad batch length %" PRId32, h->batch_length);
-		return MQB_ERR_CORRUPT;
-	}
-	if (h->magic != MQB_BATCH_MAGIC || h->last_offset_delta < 0) {
-		snprintf(why, why_size, "bad batch header (magic %d, last offset delta %" PRId32
-			 ")", h->magic, h->last_offset_delta);
-		return MQB_ERR_CORRUPT;
-	}
-	return MQB_OK;
+	return mqb_batch_header_framing(h, avail, why, why_size);
 }
 
 /* The lowest known bad batch (corrupt.c) in r's segment at or after byte from, or -1. */

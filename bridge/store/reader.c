@@ -53,7 +53,6 @@ void mqb_partition__index_wrong(mqb_partition_t *p, mqb_segment_t *s, int64_t po
 				int64_t last, const char *why)
 {
 	char path[PATH_MAX];
-	size_t n;
 
 	if (atomic_exchange(&s->oidx_untrusted, true))
 		return;                 /* already known: one report per segment */
@@ -71,14 +70,10 @@ void mqb_partition__index_wrong(mqb_partition_t *p, mqb_segment_t *s, int64_t po
 	 * segment: if it was the batch header that rotted, not the entry, that scan cuts
 	 * the log there, as an open that checked every entry (before issue 15) did for
 	 * any indexed batch; the walk from 0 meanwhile reports that batch to readers. */
-	n = strlen(s->log_path);
-	if (n > 4 && n + 3 < sizeof(path)) {
-		memcpy(path, s->log_path, n - 4);
-		memcpy(path + n - 4, ".index", 7);
-		if (truncate(path, 0) < 0 && errno != ENOENT)   /* ENOENT: retention won */
-			MQB_LOG_RATELIMITED(MQB_LOG_WARN, "store", 5000, "%s: cannot empty it: %s",
-					    path, strerror(errno));
-	}
+	mqb_segment_path(path, sizeof(path), p->dir, s->base, ".index");
+	if (truncate(path, 0) < 0 && errno != ENOENT)   /* ENOENT: retention won */
+		MQB_LOG_RATELIMITED(MQB_LOG_WARN, "store", 5000, "%s: cannot empty it: %s",
+				    path, strerror(errno));
 }
 
 mqb_reader_t *mqb_reader_new(mqb_partition_t *p, int64_t offset)
@@ -138,9 +133,7 @@ static int check_index_entry(mqb_reader_t *r, int64_t fpos, int64_t last)
 		return MQB_ERR_IO;
 	mqb_batch_header_peek(b, sizeof(b), &h);
 	total = (int64_t)mqb_batch_total_size(&h);
-	if (h.magic != MQB_BATCH_MAGIC ||
-	    h.batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD ||
-	    h.last_offset_delta < 0 || fpos + total > size) {
+	if (mqb_batch_header_framing(&h, size - fpos, NULL, 0) != MQB_OK) {
 		snprintf(why, sizeof(why), "no batch starts there");
 		goto wrong;
 	}

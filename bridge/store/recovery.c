@@ -277,12 +277,21 @@ static bool index_entry_expected(int fd, int64_t upto, int64_t interval)
  * its start, stop using its index and empty the .index file so that the next open
  * rebuilds it.
  */
+static size_t sample_count(size_t n)
+{
+	return n < MQB_INDEX_SAMPLE ? n : MQB_INDEX_SAMPLE;
+}
+
+/* The k-th sampled entry (k < sample_count(n)) of an index of n entries. */
+static size_t sample_entry(size_t n, size_t k)
+{
+	return n <= MQB_INDEX_SAMPLE ? k : k * (n - 1) / (MQB_INDEX_SAMPLE - 1);
+}
+
 bool mqb_index_entry_sampled(size_t n, size_t i)
 {
-	if (n <= MQB_INDEX_SAMPLE)
-		return i < n;
-	for (size_t k = 0; k < MQB_INDEX_SAMPLE; k++)
-		if (k * (n - 1) / (MQB_INDEX_SAMPLE - 1) == i)
+	for (size_t k = 0; k < sample_count(n); k++)
+		if (sample_entry(n, k) == i)
 			return true;
 	return false;
 }
@@ -291,7 +300,7 @@ static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto, bool s
 {
 	uint32_t prev_rel = 0, prev_pos = 0, rel, pos, prev_trel = 0;
 	int64_t walk = 0, ts, prev_ts = INT64_MIN, next;
-	size_t keep, nsample;
+	size_t keep;
 	mqb_batch_hdr_t h;
 	track_arg_t t = { p, s };
 
@@ -310,10 +319,8 @@ static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto, bool s
 		walk = pos;
 	}
 	/* a sample of the kept entries: each at a batch ending at base + rel */
-	nsample = keep < MQB_INDEX_SAMPLE ? keep : MQB_INDEX_SAMPLE;
-	for (size_t k = 0; k < nsample; k++) {
-		size_t i = keep <= MQB_INDEX_SAMPLE ? k : k * (keep - 1) / (MQB_INDEX_SAMPLE - 1);
-		mqb_index_offset_at(&s->oidx, i, &rel, &pos);
+	for (size_t k = 0; k < sample_count(keep); k++) {
+		mqb_index_offset_at(&s->oidx, sample_entry(keep, k), &rel, &pos);
 		if (read_hdr(s->fh->fd, pos, &h) || h.magic != MQB_BATCH_MAGIC ||
 		    mqb_batch_last_offset(&h) != s->base + rel || h.base_offset < s->base)
 			return false;
@@ -356,13 +363,11 @@ static bool fast_load(mqb_partition_t *p, mqb_segment_t *s, int64_t upto, bool s
 	s->bytes_since_index = 0;
 	while (walk < upto) {
 		int64_t total;
-		if (read_hdr(s->fh->fd, walk, &h) || h.magic != MQB_BATCH_MAGIC ||
-		    h.batch_length < MQB_BATCH_HDR_SIZE - MQB_BATCH_LOG_OVERHEAD ||
-		    h.last_offset_delta < 0 || h.base_offset < s->base)
+		if (read_hdr(s->fh->fd, walk, &h) ||
+		    mqb_batch_header_framing(&h, upto - walk, NULL, 0) != MQB_OK ||
+		    h.base_offset < s->base)
 			return false;
 		total = (int64_t)mqb_batch_total_size(&h);
-		if (walk + total > upto)
-			return false;
 		if (next != s->base && h.base_offset != next)
 			return false;
 		if (s->oidx.n && walk == (int64_t)prev_pos) {
