@@ -233,20 +233,12 @@ static KUTIL_UNUSED int64_t kvalue_index(const void *v, size_t len, int *part)
 /* Resident set size of pid (0: this process) in KiB, -1 if unknown. */
 static KUTIL_UNUSED long krss_kb(pid_t pid)
 {
-	char path[64], line[256];
-	long kb = -1;
+	char path[64];
 	if (pid > 0)
 		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	else
 		snprintf(path, sizeof(path), "/proc/self/status");
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	return (long)mqbt_proc_field(path, "VmRSS");
 }
 
 #endif

@@ -49,6 +49,25 @@ int64_t mqbt_cpu_ms(pid_t pid)
 	return (int64_t)(ut + st) * 1000 / sysconf(_SC_CLK_TCK);
 }
 
+int64_t mqbt_proc_field(const char *path, const char *name)
+{
+	char line[256];
+	size_t len = strlen(name);
+	long long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, name, len) == 0 && line[len] == ':') {
+			if (sscanf(line + len + 1, "%lld", &v) != 1)
+				v = -1;
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
 int mqbt_fd_count(pid_t pid, const char *dir, int *deleted)
 {
 	char path[128], link[400], target[600];

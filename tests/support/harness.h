@@ -94,6 +94,9 @@ int mqbt_http_get(int port, const char *path, int *status, char **body);
 /* CPU time (user + system) of pid in ms from /proc/<pid>/stat (10 ms ticks), -1 when
  * unreadable. */
 int64_t mqbt_cpu_ms(pid_t pid);
+/* The number after "name:" on its line of a /proc file such as /proc/self/io or
+ * /proc/<pid>/status (units, e.g. "kB", ignored); -1 if the file or line is missing. */
+int64_t mqbt_proc_field(const char *path, const char *name);
 /* Voluntary + involuntary context switches of pid's first thread whose name
  * (/proc/<pid>/task/<tid>/comm) starts with comm, -1 when there is none. */
 long mqbt_thread_switches(pid_t pid, const char *comm);

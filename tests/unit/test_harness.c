@@ -6,8 +6,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/support/harness.h"
 
@@ -47,6 +49,23 @@ static void test_mosquitto_start_restart(void **state)
 	assert_int_equal(mqbt_wait_port(port, 300), -1);
 }
 
+/* mqbt_proc_field: a number after "name:", -1 for a missing line or file; a name that
+ * is only the prefix of another (VmRSS / VmRSSx) does not match it. */
+static void test_proc_field(void **state)
+{
+	char path[64];
+	int64_t pid = mqbt_proc_field("/proc/self/status", "Pid");
+
+	(void)state;
+	assert_int_equal(pid, (int64_t)getpid());
+	assert_true(mqbt_proc_field("/proc/self/status", "VmRSS") > 0);
+	assert_int_equal(mqbt_proc_field("/proc/self/status", "VmRS"), -1);
+	assert_int_equal(mqbt_proc_field("/proc/self/status", "NoSuchField"), -1);
+	assert_true(mqbt_proc_field("/proc/self/io", "syscr") > 0);
+	snprintf(path, sizeof(path), "/proc/%d/nonexistent", (int)getpid());
+	assert_int_equal(mqbt_proc_field(path, "syscr"), -1);
+}
+
 static void test_spawn_kill(void **state)
 {
 	const char *argv[] = { "/bin/sleep", "30", NULL };
@@ -65,6 +84,7 @@ int main(void)
 		cmocka_unit_test(test_run_times_out),
 		cmocka_unit_test(test_mosquitto_start_restart),
 		cmocka_unit_test(test_spawn_kill),
+		cmocka_unit_test(test_proc_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1037,17 +1037,7 @@ static void test_time_index_offsets_backwards_rebuilt(void **state)
 /* read() calls of this process so far (/proc/self/io syscr: read, pread, readv). */
 static int64_t read_calls(void)
 {
-	char line[128];
-	long long v = -1;
-	FILE *fp = fopen("/proc/self/io", "r");
-
-	if (!fp)
-		return -1;
-	while (fgets(line, sizeof(line), fp))
-		if (sscanf(line, "syscr: %lld", &v) == 1)
-			break;
-	fclose(fp);
-	return v;
+	return mqbt_proc_field("/proc/self/io", "syscr");
 }
 
 /* A clean open reads a bounded number of batch headers per segment, not one per index
